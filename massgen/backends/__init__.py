@@ -1,0 +1,1 @@
+"""Backends: one module per wire protocol, built by :mod:`massgen.backends.registry`."""

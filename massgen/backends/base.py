@@ -1,0 +1,119 @@
+"""The backend interface: given messages, tools and settings, stream model events.
+
+Messages and tools use small dataclasses shaped like Chat Completions; each backend converts
+them to its wire protocol. A backend yields :data:`Chunk` items and raises only
+:mod:`massgen.backends.errors` types. Backends never retry: :mod:`massgen.backends.retry`
+does, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from massgen.config.schema import BackendConfig
+
+
+@dataclass
+class ToolSpec:
+    """A function tool offered to the model; ``parameters`` is a JSON schema object."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass
+class ToolCall:
+    """A complete tool call from the model. ``arguments`` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict; raises ``ValueError`` naming the problem if malformed."""
+        try:
+            value = json.loads(self.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"arguments are not valid JSON ({exc.msg} at char {exc.pos})"
+            ) from None
+        if not isinstance(value, dict):
+            raise ValueError("arguments must be a JSON object")
+        return value
+
+
+@dataclass
+class Message:
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+# ----------------------------------------------------------------- what a stream yields
+
+
+@dataclass
+class TextChunk:
+    text: str
+
+
+@dataclass
+class ReasoningChunk:
+    text: str
+
+
+@dataclass
+class ToolCallChunk:
+    """A tool call, yielded once its streamed deltas are complete."""
+
+    call: ToolCall
+
+
+@dataclass
+class UsageChunk:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass
+class DoneChunk:
+    finish_reason: str | None = None
+
+
+Chunk = TextChunk | ReasoningChunk | ToolCallChunk | UsageChunk | DoneChunk
+
+
+class Backend(ABC):
+    """One configured model endpoint. Instances are cheap; SDK clients are made lazily."""
+
+    type: ClassVar[str]
+    #: Whether the model can be trusted with function tools. Backends that cannot (the small
+    #: local model) produce the workflow action through constrained output instead.
+    supports_tools: ClassVar[bool] = True
+
+    def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
+        self.config = config
+        self.api_key = api_key
+
+    @property
+    def model(self) -> str:
+        return self.config.model or ""
+
+    @abstractmethod
+    def stream(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> AsyncIterator[Chunk]:
+        """Stream one model call. Cancelling the consumer must close the HTTP request."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections."""

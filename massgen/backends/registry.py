@@ -1,0 +1,139 @@
+"""Maps a config's backend ``type`` to its class, and presets to their endpoint and key.
+
+Only names live here: backend modules (and their SDKs) are imported when a backend is built,
+so loading a config stays fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from massgen.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from massgen.backends.base import Backend
+    from massgen.config.schema import BackendConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A Chat Completions provider: default endpoint and where its key comes from."""
+
+    name: str
+    title: str
+    base_url: str
+    key_vars: tuple[str, ...] = ()  # empty: a local server that needs no key
+
+    @property
+    def needs_key(self) -> bool:
+        return bool(self.key_vars)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "chatcompletion", "OpenAI-compatible", "https://api.openai.com/v1", ("OPENAI_API_KEY",)
+        ),
+        Preset("grok", "xAI Grok", "https://api.x.ai/v1", ("XAI_API_KEY",)),
+        Preset("zai", "Z.ai (GLM)", "https://api.z.ai/api/paas/v4", ("ZAI_API_KEY",)),
+        Preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",)),
+        Preset("groq", "Groq", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+        Preset("together", "Together AI", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",)),
+        Preset("cerebras", "Cerebras", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",)),
+        Preset(
+            "fireworks",
+            "Fireworks AI",
+            "https://api.fireworks.ai/inference/v1",
+            ("FIREWORKS_API_KEY",),
+        ),
+        Preset("lmstudio", "LM Studio", "http://localhost:1234/v1"),
+        Preset("vllm", "vLLM", "http://localhost:8000/v1"),
+        Preset("sglang", "SGLang", "http://localhost:30000/v1"),
+        Preset("ollama", "Ollama", "http://localhost:11434/v1"),
+    )
+}
+
+#: type -> "module:Class" for every backend this version can run.
+AVAILABLE: dict[str, str] = {
+    name: "massgen.backends.chat_completions:ChatCompletionsBackend" for name in PRESETS
+}
+
+#: Types from the design that this version does not run yet (named so typos get suggestions
+#: and users get a clear message instead of "unknown").
+PLANNED: tuple[str, ...] = ("openai", "azure_openai", "claude", "gemini", "local")
+
+
+#: Names people often write for a type.
+ALIASES: dict[str, str] = {
+    "gpt": "openai",
+    "chatgpt": "openai",
+    "responses": "openai",
+    "azure": "azure_openai",
+    "anthropic": "claude",
+    "google": "gemini",
+    "xai": "grok",
+    "openai_compatible": "chatcompletion",
+    "chat_completions": "chatcompletion",
+    "llamacpp": "local",
+    "llama_cpp": "local",
+}
+
+
+def check_backend_type(name: str) -> None:
+    """Raise ``ValueError`` (the schema turns it into a located config error) for a type this
+    version cannot run, suggesting the closest known name."""
+    if name in AVAILABLE:
+        return
+    if name in PLANNED:
+        raise ValueError(
+            f"backend '{name}' is not available in this version "
+            f"(available: {', '.join(sorted(AVAILABLE))})"
+        )
+    alias = ALIASES.get(name.lower().replace("-", "_"))
+    close = (
+        [alias]
+        if alias
+        else difflib.get_close_matches(name, [*AVAILABLE, *PLANNED], n=1, cutoff=0.6)
+    )
+    hint = (
+        f" (did you mean '{close[0]}'?)"
+        if close
+        else f" (choose from: {', '.join(sorted(AVAILABLE))})"
+    )
+    raise ValueError(f"unknown backend '{name}'{hint}")
+
+
+def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
+    """The key for ``config``: its ``api_key``, else the preset's environment variable.
+
+    Raises :class:`ConfigurationError` naming the variable when a key is required and missing.
+    Local servers (and any custom ``base_url`` on ``chatcompletion``) may run without one.
+    """
+    if config.api_key is not None and config.api_key.get_secret_value():
+        return config.api_key.get_secret_value()
+    preset = PRESETS.get(config.type)
+    if preset is None:
+        return None
+    for var in preset.key_vars:
+        if os.environ.get(var):
+            return os.environ[var]
+    custom_endpoint = config.base_url is not None and config.base_url.rstrip("/") != preset.base_url
+    if not preset.needs_key or custom_endpoint:
+        return None
+    prefix = f"{where}: " if where else ""
+    raise ConfigurationError(
+        f"{prefix}no API key for {preset.title}: set {preset.key_vars[0]} "
+        f"(in the environment or a .env file) or backend.api_key"
+    )
+
+
+def create_backend(config: BackendConfig, where: str = "") -> Backend:
+    """Build the backend for ``config``; ``where`` (e.g. ``agents[0]``) prefixes errors."""
+    module_name, _, class_name = AVAILABLE[config.type].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(config, api_key=resolve_api_key(config, where))

@@ -1,0 +1,64 @@
+"""Retries with exponential backoff and ``Retry-After``, in one place above every backend.
+
+SDK-level retries are always off (``max_retries=0``) so a failed call is never retried twice.
+A retry after text was already streamed restarts the call; ``on_retry`` lets the caller
+discard the partial text and tell the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from massgen.backends.base import Backend, Chunk, Message, ToolSpec
+from massgen.backends.errors import BackendError, RateLimitError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+    #: A ``Retry-After`` longer than this is not waited for: the error is raised instead.
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, error: BackendError) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or None to give up."""
+        if not error.retryable or attempt >= self.max_attempts:
+            return None
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self.max_retry_after else None
+        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        return backoff * random.uniform(0.5, 1.0)
+
+
+RetryCallback = Callable[[int, float, BackendError], None]
+
+
+async def stream_with_retries(
+    backend: Backend,
+    messages: list[Message],
+    tools: list[ToolSpec] | None,
+    policy: RetryPolicy,
+    on_retry: RetryCallback | None = None,
+) -> AsyncIterator[Chunk]:
+    """Stream ``backend`` and retry retryable errors per ``policy``.
+
+    ``on_retry(attempt, delay, error)`` is called before each wait.
+    """
+    attempt = 1
+    while True:
+        try:
+            async for chunk in backend.stream(messages, tools):
+                yield chunk
+            return
+        except BackendError as error:
+            delay = policy.delay(attempt, error)
+            if delay is None:
+                raise
+            if on_retry is not None:
+                on_retry(attempt, delay, error)
+            await asyncio.sleep(delay)
+            attempt += 1

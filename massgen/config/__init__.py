@@ -1,0 +1,1 @@
+"""Config schema, loading and name resolution."""

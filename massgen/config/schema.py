@@ -1,0 +1,92 @@
+"""The config schema (DESIGN §5) as pydantic models.
+
+Unknown keys are errors, so a typo is caught with a suggestion instead of silently ignored.
+Backend ``type`` is checked against the backend registry by name only; nothing here imports
+a provider SDK.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class BackendConfig(_Strict):
+    """How one agent reaches its model."""
+
+    type: str = Field(description="Backend type, e.g. chatcompletion, grok, vllm.")
+    model: str | None = Field(default=None, description="Model name at the provider.")
+    base_url: str | None = Field(default=None, description="Override the endpoint URL.")
+    api_key: SecretStr | None = Field(default=None, description="Key; default from env.")
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, gt=0)
+    timeout: float = Field(default=120.0, gt=0, description="Seconds for one HTTP request.")
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a failed call.")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        from massgen.backends.registry import check_backend_type
+
+        check_backend_type(value)
+        return value
+
+
+class AgentConfig(_Strict):
+    id: str | None = Field(default=None, description="Name shown in the UI and logs.")
+    system_message: str | None = None
+    backend: BackendConfig
+
+
+class OrchestratorConfig(_Strict):
+    """Coordination rules and the bounds that make every run end."""
+
+    strategy: Literal["vote"] = "vote"
+    max_new_answers_per_agent: int = Field(default=3, ge=1)
+    max_rounds: int = Field(default=6, ge=2, description="The last round is vote-only.")
+    timeout_seconds: float = Field(default=600.0, gt=0, description="Whole run.")
+    turn_timeout_seconds: float = Field(default=300.0, gt=0, description="One agent turn.")
+    first_answer_timeout_seconds: float = Field(
+        default=180.0, gt=0, description="How long answered agents wait for the others' first."
+    )
+    restart_policy: Literal["cancel", "finish"] = "cancel"
+    restart_debounce_seconds: float = Field(default=0.1, ge=0)
+    final_answer: Literal["present", "reuse"] = "present"
+
+
+class UIConfig(_Strict):
+    display_type: Literal["textual", "plain", "json"] = "textual"
+    logging_enabled: bool = True
+
+
+class MassGenConfig(_Strict):
+    """A whole config file. Give ``agents`` (a list) or ``agent`` (one)."""
+
+    agents: list[AgentConfig] = Field(default_factory=list)
+    agent: AgentConfig | None = None
+    orchestrator: OrchestratorConfig = Field(default_factory=OrchestratorConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
+
+    @model_validator(mode="after")
+    def _normalise_agents(self) -> MassGenConfig:
+        if self.agent is not None:
+            if self.agents:
+                raise ValueError("give either 'agents' or 'agent', not both")
+            self.agents = [self.agent]
+            self.agent = None
+        if not self.agents:
+            raise ValueError("no agents: add an 'agents:' list (or a single 'agent:')")
+        seen: set[str] = set()
+        for index, agent in enumerate(self.agents, start=1):
+            if agent.id is None:
+                agent.id = f"agent{index}"
+            if agent.id in seen:
+                raise ValueError(f"duplicate agent id '{agent.id}'")
+            seen.add(agent.id)
+        return self

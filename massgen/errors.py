@@ -1,0 +1,17 @@
+"""User-facing error types shared by the CLI, the Python API and the server."""
+
+from __future__ import annotations
+
+
+class MassGenError(Exception):
+    """Base of massgen's own errors. ``str(err)`` is one readable line for the user."""
+
+
+class ConfigurationError(MassGenError, ValueError):
+    """The config, a CLI option or an API argument is wrong. The message says where and how
+    to fix it, e.g. ``configs/x.yaml:7: agents[1].backend.type: unknown backend 'gpt' (did
+    you mean 'openai'?)``."""
+
+
+class RunFailedError(MassGenError):
+    """The run ended without any answer (every agent failed)."""

@@ -1,0 +1,372 @@
+"""Typed coordination events and the bus that fans them out.
+
+Every observable thing a run does is an :class:`Event`. Events are plain dataclasses that
+serialise to JSON with :meth:`Event.to_dict`; ``type`` names the kind. The engine publishes
+them on an :class:`EventBus`; UIs, printers and loggers subscribe and never touch engine state.
+
+Publishing never blocks: each subscriber has its own buffer. When a subscriber falls behind,
+consecutive text deltas for the same agent turn are merged (nothing is lost, only regrouped);
+state events are never dropped or merged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(kw_only=True)
+class Event:
+    """Base of all events. ``seq``, ``ts`` and ``run_id`` are stamped by the bus."""
+
+    type: ClassVar[str] = "event"
+    run_id: str = ""
+    seq: int = 0
+    ts: float = 0.0
+    agent_id: str | None = None
+    turn: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type}
+        for f in fields(self):
+            data[f.name] = getattr(self, f.name)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """Rebuild an event from :meth:`to_dict` output (used by replay and tests)."""
+        event_cls = EVENT_TYPES[data["type"]]
+        names = {f.name for f in fields(event_cls)}
+        return event_cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _register(cls: type[Event]) -> type[Event]:
+    EVENT_TYPES[cls.type] = cls
+    return cls
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@_register
+@dataclass(kw_only=True)
+class RunStarted(Event):
+    """A coordination run began. ``agents`` lists ``{id, label, model, backend}``."""
+
+    type: ClassVar[str] = "run_started"
+    question: str
+    strategy: str
+    agents: list[dict[str, Any]] = field(default_factory=list)
+
+
+@_register
+@dataclass(kw_only=True)
+class AgentStatusChanged(Event):
+    """An agent's status: waiting, thinking, answered, voted, restarting, failed, cancelled."""
+
+    type: ClassVar[str] = "agent_status"
+    status: str
+
+
+@_register
+@dataclass(kw_only=True)
+class AgentTurnStarted(Event):
+    """An agent started a model turn. ``kind`` is ``answer`` (first), ``evaluate`` or
+    ``present``; ``tools`` names the workflow tools offered."""
+
+    type: ClassVar[str] = "agent_turn_started"
+    kind: str
+    round: int = 1
+    tools: list[str] = field(default_factory=list)
+
+
+@_register
+@dataclass(kw_only=True)
+class TextDelta(Event):
+    type: ClassVar[str] = "text_delta"
+    text: str
+
+
+@_register
+@dataclass(kw_only=True)
+class ReasoningDelta(Event):
+    type: ClassVar[str] = "reasoning_delta"
+    text: str
+
+
+@_register
+@dataclass(kw_only=True)
+class ToolCallStarted(Event):
+    type: ClassVar[str] = "tool_call_started"
+    call_id: str
+    name: str
+    arguments: str
+
+
+@_register
+@dataclass(kw_only=True)
+class ToolCallFinished(Event):
+    type: ClassVar[str] = "tool_call_finished"
+    call_id: str
+    name: str
+    result: str
+    is_error: bool = False
+
+
+@_register
+@dataclass(kw_only=True)
+class InvalidAction(Event):
+    """The model's workflow action was rejected; the error went back to it as a tool result."""
+
+    type: ClassVar[str] = "invalid_action"
+    message: str
+    attempt: int
+
+
+@_register
+@dataclass(kw_only=True)
+class AnswerSubmitted(Event):
+    """A new answer. ``label`` is versioned (``agent2.3``); ``agent_label`` is ``agent2``."""
+
+    type: ClassVar[str] = "answer_submitted"
+    label: str
+    agent_label: str
+    version: int
+    content: str
+
+
+@_register
+@dataclass(kw_only=True)
+class VoteCast(Event):
+    """``agent_id`` voted for ``target`` (an agent label) whose current answer is
+    ``target_answer`` (a versioned label)."""
+
+    type: ClassVar[str] = "vote_cast"
+    voter: str
+    target: str
+    target_answer: str
+    target_agent_id: str
+    reason: str
+
+
+@_register
+@dataclass(kw_only=True)
+class VotesCleared(Event):
+    type: ClassVar[str] = "votes_cleared"
+    reason: str
+    cleared: int
+
+
+@_register
+@dataclass(kw_only=True)
+class AgentRestarted(Event):
+    type: ClassVar[str] = "agent_restarted"
+    reason: str
+
+
+@_register
+@dataclass(kw_only=True)
+class AgentCancelled(Event):
+    type: ClassVar[str] = "agent_cancelled"
+    reason: str
+
+
+@_register
+@dataclass(kw_only=True)
+class AgentFailed(Event):
+    type: ClassVar[str] = "agent_failed"
+    reason: str
+    error_type: str = ""
+
+
+@_register
+@dataclass(kw_only=True)
+class StreamRetry(Event):
+    """A model call failed with a retryable error; it will be retried after ``delay`` s.
+    Text already streamed in this turn is discarded."""
+
+    type: ClassVar[str] = "stream_retry"
+    attempt: int
+    delay: float
+    reason: str
+
+
+@_register
+@dataclass(kw_only=True)
+class Usage(Event):
+    """Token usage of one model call."""
+
+    type: ClassVar[str] = "usage"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@_register
+@dataclass(kw_only=True)
+class WinnerSelected(Event):
+    """``agent_id`` won. ``tally`` maps agent labels to vote counts."""
+
+    type: ClassVar[str] = "winner_selected"
+    label: str
+    answer_label: str
+    tally: dict[str, int]
+    votes: list[dict[str, str]] = field(default_factory=list)
+    is_tie: bool = False
+    reason: str = "votes"
+
+
+@_register
+@dataclass(kw_only=True)
+class FinalAnswerDelta(Event):
+    type: ClassVar[str] = "final_answer_delta"
+    text: str
+
+
+@_register
+@dataclass(kw_only=True)
+class FinalAnswer(Event):
+    type: ClassVar[str] = "final_answer"
+    content: str
+    label: str
+    answer_label: str
+    presented: bool = True
+
+
+@_register
+@dataclass(kw_only=True)
+class ErrorEvent(Event):
+    type: ClassVar[str] = "error"
+    message: str
+    error_type: str = ""
+
+
+@_register
+@dataclass(kw_only=True)
+class RunFinished(Event):
+    """The run ended. ``status``: ok, timeout, failed, cancelled."""
+
+    type: ClassVar[str] = "run_finished"
+    status: str
+    duration_s: float
+    final_answer: str | None = None
+    winner: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+
+
+DELTA_TYPES = (TextDelta, ReasoningDelta, FinalAnswerDelta)
+
+# --------------------------------------------------------------------------- bus
+
+
+class Subscription:
+    """One subscriber's buffer. Iterate it with ``async for``; iteration ends when the bus
+    closes and the buffer is drained."""
+
+    def __init__(self, bus: EventBus, coalesce_after: int) -> None:
+        self._bus = bus
+        self._items: deque[Event] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._coalesce_after = coalesce_after
+
+    def _put(self, event: Event) -> None:
+        items = self._items
+        if (
+            len(items) >= self._coalesce_after
+            and isinstance(event, DELTA_TYPES)
+            and items
+            and type(items[-1]) is type(event)
+            and items[-1].agent_id == event.agent_id
+            and items[-1].turn == event.turn
+        ):
+            last = items[-1]
+            merged = type(event)(**{**vars(last), "text": last.text + event.text})  # type: ignore[attr-defined]
+            items[-1] = merged
+        else:
+            items.append(event)
+        self._wakeup.set()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    def get_nowait(self) -> Event | None:
+        return self._items.popleft() if self._items else None
+
+    def unsubscribe(self) -> None:
+        self._bus._unsubscribe(self)
+        self._close()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            while self._items:
+                yield self._items.popleft()
+            if self._closed:
+                return
+            self._wakeup.clear()
+            if not self._items and not self._closed:
+                await self._wakeup.wait()
+
+
+class EventBus:
+    """Fans events out to subscribers without ever blocking the publisher."""
+
+    def __init__(self, run_id: str = "", *, coalesce_after: int = 64) -> None:
+        self.run_id = run_id
+        self._seq = 0
+        self._subscriptions: list[Subscription] = []
+        self._callbacks: list[Callable[[Event], None]] = []
+        self._coalesce_after = coalesce_after
+        self.closed = False
+
+    def subscribe(self) -> Subscription:
+        """A buffered async subscription receiving every event published from now on."""
+        sub = Subscription(self, self._coalesce_after)
+        if self.closed:
+            sub._close()
+        self._subscriptions.append(sub)
+        return sub
+
+    def add_listener(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` synchronously for every event. It must be quick (e.g. append a
+        line to a file); anything slow belongs in :meth:`subscribe`."""
+        self._callbacks.append(callback)
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+    def publish(self, event: Event) -> Event:
+        self._seq += 1
+        event.seq = self._seq
+        event.ts = time.time()
+        if not event.run_id:
+            event.run_id = self.run_id
+        for callback in self._callbacks:
+            callback(event)
+        for sub in self._subscriptions:
+            sub._put(event)
+        return event
+
+    def close(self) -> None:
+        """End every subscription once it has drained its buffer."""
+        self.closed = True
+        for sub in self._subscriptions:
+            sub._close()

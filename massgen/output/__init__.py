@@ -1,0 +1,1 @@
+"""Plain and JSON renderers for non-TTY use."""
