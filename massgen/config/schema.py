@@ -28,6 +28,7 @@ class BackendConfig(_Strict):
     max_tokens: int | None = Field(default=None, gt=0)
     timeout: float = Field(default=120.0, gt=0, description="Seconds for one HTTP request.")
     max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a failed call.")
+    stream: bool = Field(default=True, description="Stream responses (off for servers that can't).")
 
     @field_validator("type")
     @classmethod
