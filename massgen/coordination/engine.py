@@ -1,0 +1,713 @@
+"""The coordination engine, strategy ``vote`` (DESIGN §3).
+
+One :class:`Coordinator` runs one question. Agent turns run as tasks; every turn ends in an
+outcome (an answer, a vote, a failure) that the engine's loop applies to the state one at a
+time, so the rules below are plain sequential code:
+
+- first answers are independent: every agent's first turn sees no peer answer and is never
+  interrupted; answered agents wait until all live agents have one (or a timeout passes);
+- a new answer clears every vote and restarts the other agents (in-flight turns cancelled,
+  their HTTP requests closed, unless ``restart_policy: finish``); restarts caused by answers
+  arriving close together are debounced into one;
+- the run ends when every live agent holds a vote on the current answer set; the most-voted
+  answer wins (tie: the earliest answer) and its author presents the final answer.
+
+The engine publishes events and never imports a UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from massgen.backends.base import (
+    Message,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
+from massgen.backends.errors import BackendError
+from massgen.backends.retry import RetryPolicy, stream_with_retries
+from massgen.config.schema import OrchestratorConfig
+from massgen.coordination import prompts, workflow
+from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
+from massgen.events import (
+    AgentCancelled,
+    AgentFailed,
+    AgentRestarted,
+    AgentStatusChanged,
+    AgentTurnStarted,
+    AnswerSubmitted,
+    ErrorEvent,
+    Event,
+    EventBus,
+    FinalAnswer,
+    FinalAnswerDelta,
+    InvalidAction,
+    ReasoningDelta,
+    RunFinished,
+    RunStarted,
+    StreamRetry,
+    TextDelta,
+    ToolCallStarted,
+    VoteCast,
+    VotesCleared,
+    WinnerSelected,
+)
+from massgen.events import Usage as UsageEvent
+
+MAX_ATTEMPTS_PER_TURN = 3
+
+
+@dataclass
+class RunResult:
+    """What a run produced. ``status``: ok, timeout, failed or cancelled."""
+
+    run_id: str
+    question: str
+    status: str
+    final_answer: str | None
+    winner: str | None  # agent id
+    winner_label: str | None  # agent label, e.g. "agent2"
+    answer_label: str | None  # versioned label of the winning answer, e.g. "agent2.1"
+    answers: list[Answer]
+    votes: list[Vote]
+    tally: dict[str, int]
+    is_tie: bool
+    usage: dict[str, Usage]  # per agent id
+    total_usage: Usage
+    duration_s: float
+    labels: dict[str, str]  # agent id -> label
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+# ----------------------------------------------------------------------- turn outcomes
+
+
+@dataclass
+class _Outcome:
+    agent: AgentState
+    turn_id: int
+    answer_set: int  # the answer-set version the turn saw
+    action: workflow.Action | None = None
+    error: str | None = None
+    error_type: str = ""
+
+
+@dataclass
+class _Tick:
+    """Wakes the loop when a timer (first-answer wait, restart debounce) expires."""
+
+
+@dataclass
+class _Winner:
+    label: str
+    answer: Answer
+    tally: dict[str, int]
+    is_tie: bool
+    reason: str = "votes"
+
+
+@dataclass
+class _TurnContext:
+    """Per-turn bookkeeping of streamed output."""
+
+    text: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+class Coordinator:
+    """Runs one coordination over ``agents``; reusable for follow-up questions."""
+
+    def __init__(
+        self,
+        agents: Sequence[AgentSpec],
+        config: OrchestratorConfig | None = None,
+        bus: EventBus | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        if not agents:
+            raise ValueError("a coordination needs at least one agent")
+        self.specs = list(agents)
+        self.config = config or OrchestratorConfig()
+        self.bus = bus or EventBus()
+        self.retry_policy = retry_policy
+
+    # ------------------------------------------------------------------ public entry
+
+    async def run(self, question: str, history: prompts.History = ()) -> RunResult:
+        """Coordinate ``question`` (with earlier ``(question, final answer)`` turns as
+        ``history``) and return the result. Never raises for agent failures or timeouts:
+        they are reported in the result and as events."""
+        run = _Run(self, question, tuple(history))
+        return await run.execute()
+
+
+class _Run:
+    """The state and loop of one coordination."""
+
+    def __init__(self, owner: Coordinator, question: str, history: prompts.History) -> None:
+        self.cfg = owner.config
+        self.bus = owner.bus
+        self.question = question
+        self.history = history
+        self.run_id = uuid.uuid4().hex[:12]
+        if not self.bus.run_id:
+            self.bus.run_id = self.run_id
+        self.run_id = self.bus.run_id
+        self.agents = [
+            AgentState(spec=spec, label=f"agent{i}") for i, spec in enumerate(owner.specs, 1)
+        ]
+        self.by_label = {a.label: a for a in self.agents}
+        self.answers: list[Answer] = []
+        self.answer_set = 0  # bumped on every new answer
+        self.round = 1
+        self.queue: asyncio.Queue[_Outcome | _Tick] = asyncio.Queue()
+        self.turn_ids = itertools.count(1)
+        self.started = time.monotonic()
+        self.first_answer_deadline = self.started + self.cfg.first_answer_timeout_seconds
+        self.restart_not_before = 0.0
+        self.timers: list[asyncio.TimerHandle] = []
+        self.stale_tasks: set[asyncio.Task] = set()
+        self.retry_policy = owner.retry_policy
+
+    # ------------------------------------------------------------------ events
+
+    def emit(self, event: Event) -> None:
+        self.bus.publish(event)
+
+    def set_status(self, agent: AgentState, status: str) -> None:
+        if agent.status != status:
+            agent.status = status
+            self.emit(AgentStatusChanged(agent_id=agent.id, turn=agent.turns, status=status))
+
+    # ------------------------------------------------------------------ the run
+
+    async def execute(self) -> RunResult:
+        self.emit(
+            RunStarted(
+                question=self.question,
+                strategy=self.cfg.strategy,
+                agents=[
+                    {
+                        "id": a.id,
+                        "label": a.label,
+                        "model": a.spec.backend.model,
+                        "backend": a.spec.backend.type,
+                    }
+                    for a in self.agents
+                ],
+            )
+        )
+        status, error = "ok", None
+        winner: _Winner | None = None
+        final: str | None = None
+        try:
+            async with asyncio.timeout(self.cfg.timeout_seconds):
+                await self.coordinate()
+                winner = self.select_winner()
+                if winner is not None:
+                    final = await self.present(winner)
+        except TimeoutError:
+            status = "timeout"
+            await self.cancel_all("run timed out")
+            if winner is None:
+                winner = self.select_winner()
+                if winner is not None:
+                    self.announce_winner(winner)
+            if winner is not None:
+                final = winner.answer.content
+                self.announce_final(winner, final, presented=False)
+            error = f"run timed out after {self.cfg.timeout_seconds:g}s"
+            self.emit(ErrorEvent(message=error, error_type="timeout"))
+        except asyncio.CancelledError:
+            await self.cancel_all("run cancelled")
+            self.finish("cancelled", None, None, "run cancelled")
+            raise
+        finally:
+            await self.cancel_all("run finished")
+        if winner is None and status == "ok":
+            status = "failed"
+            reasons = "; ".join(
+                f"{a.id}: {a.failed_reason}" for a in self.agents if a.failed_reason
+            )
+            error = f"no agent produced an answer ({reasons or 'no answers'})"
+            self.emit(ErrorEvent(message=error, error_type="no_answer"))
+        return self.finish(status, winner, final, error)
+
+    def finish(
+        self, status: str, winner: _Winner | None, final: str | None, error: str | None
+    ) -> RunResult:
+        total = Usage()
+        for agent in self.agents:
+            total.add(agent.usage)
+        duration = time.monotonic() - self.started
+        winner_agent = self.by_label[winner.label] if winner else None
+        self.emit(
+            RunFinished(
+                status=status,
+                duration_s=round(duration, 4),
+                final_answer=final,
+                winner=winner_agent.id if winner_agent else None,
+                prompt_tokens=total.prompt_tokens,
+                completion_tokens=total.completion_tokens,
+                requests=total.requests,
+            )
+        )
+        return RunResult(
+            run_id=self.run_id,
+            question=self.question,
+            status=status,
+            final_answer=final,
+            winner=winner_agent.id if winner_agent else None,
+            winner_label=winner.label if winner else None,
+            answer_label=winner.answer.label if winner else None,
+            answers=list(self.answers),
+            votes=[a.vote for a in self.agents if a.vote is not None],
+            tally=winner.tally if winner else {},
+            is_tie=winner.is_tie if winner else False,
+            usage={a.id: a.usage for a in self.agents},
+            total_usage=total,
+            duration_s=duration,
+            labels={a.id: a.label for a in self.agents},
+            error=error,
+        )
+
+    async def coordinate(self) -> None:
+        """Run turns until every live agent has voted on the current answer set."""
+        for agent in self.agents:
+            self.start_turn(agent, "answer")
+        self.arm_timer(self.first_answer_deadline)
+        while True:
+            live = [a for a in self.agents if a.live]
+            if not live:
+                return
+            if len(self.agents) == 1 and self.answers:
+                return  # a single agent: its answer is final, no vote
+            if all(a.vote is not None for a in live) and not any(a.busy for a in live):
+                return
+            item = await self.queue.get()
+            if isinstance(item, _Outcome):
+                self.apply(item)
+            self.schedule()
+
+    # ------------------------------------------------------------------ outcomes
+
+    def apply(self, outcome: _Outcome) -> None:
+        agent = outcome.agent
+        if outcome.turn_id != agent.turn_id:
+            return  # a cancelled turn that finished anyway
+        agent.task = None
+        agent.turn_id = None
+        if outcome.error is not None:
+            agent.failed_reason = outcome.error
+            agent.vote = None
+            self.set_status(agent, "failed")
+            self.emit(
+                AgentFailed(
+                    agent_id=agent.id,
+                    turn=agent.turns,
+                    reason=outcome.error,
+                    error_type=outcome.error_type,
+                )
+            )
+            return
+        action = outcome.action
+        if isinstance(action, workflow.NewAnswerAction):
+            self.record_answer(agent, action.content)
+        elif isinstance(action, workflow.VoteAction):
+            if outcome.answer_set != self.answer_set:
+                # judged an answer set that has changed since (restart_policy: finish)
+                self.set_status(agent, "restarting")
+                self.emit(
+                    AgentRestarted(agent_id=agent.id, turn=agent.turns, reason="answers changed")
+                )
+                return
+            target = self.by_label[action.target]
+            assert target.latest is not None
+            agent.vote = Vote(
+                voter_id=agent.id,
+                voter_label=agent.label,
+                target_label=target.label,
+                answer_label=target.latest.label,
+                reason=action.reason,
+            )
+            self.set_status(agent, "voted")
+            self.emit(
+                VoteCast(
+                    agent_id=agent.id,
+                    turn=agent.turns,
+                    voter=agent.label,
+                    target=target.label,
+                    target_answer=target.latest.label,
+                    target_agent_id=target.id,
+                    reason=action.reason,
+                )
+            )
+
+    def record_answer(self, author: AgentState, content: str) -> None:
+        answer = Answer(
+            agent_id=author.id,
+            agent_label=author.label,
+            version=len(author.answers) + 1,
+            content=content,
+            order=len(self.answers),
+        )
+        author.answers.append(answer)
+        self.answers.append(answer)
+        self.answer_set += 1
+        self.set_status(author, "answered")
+        self.emit(
+            AnswerSubmitted(
+                agent_id=author.id,
+                turn=author.turns,
+                label=answer.label,
+                agent_label=author.label,
+                version=answer.version,
+                content=content,
+            )
+        )
+        cleared = [a for a in self.agents if a.vote is not None]
+        for agent in cleared:
+            agent.vote = None
+        if cleared:
+            self.emit(VotesCleared(reason=f"new answer {answer.label}", cleared=len(cleared)))
+        restarted = list(cleared)
+        if self.cfg.restart_policy == "cancel":
+            for agent in self.agents:
+                if agent is not author and agent.busy and agent.turns > 1 and agent.live:
+                    self.cancel_turn(agent, f"new answer {answer.label}")
+                    restarted.append(agent)
+        for agent in restarted:
+            if agent is not author:
+                self.set_status(agent, "restarting")
+                self.emit(
+                    AgentRestarted(
+                        agent_id=agent.id, turn=agent.turns, reason=f"new answer {answer.label}"
+                    )
+                )
+        if restarted:
+            if time.monotonic() >= self.restart_not_before:
+                self.round += 1  # a new restart wave (answers inside one window share it)
+            self.restart_not_before = time.monotonic() + self.cfg.restart_debounce_seconds
+            self.arm_timer(self.restart_not_before)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def schedule(self) -> None:
+        """Start an evaluation turn for every idle live agent that needs one."""
+        live = [a for a in self.agents if a.live]
+        now = time.monotonic()
+        all_answered = all(a.answers for a in live)
+        if not all_answered and now < self.first_answer_deadline:
+            return
+        if now < self.restart_not_before:
+            return
+        if not self.answers:
+            return
+        if len(self.agents) == 1:
+            return
+        if self.round == 1:
+            self.round = 2  # evaluation begins
+        for agent in live:
+            if agent.busy or agent.vote is not None:
+                continue
+            if not agent.answers and agent.turns > 0:
+                continue  # still owes its first answer (its first turn is running)
+            self.start_turn(agent, "evaluate")
+
+    def arm_timer(self, deadline: float) -> None:
+        delay = max(0.0, deadline - time.monotonic())
+        loop = asyncio.get_running_loop()
+        self.timers.append(loop.call_later(delay, self.queue.put_nowait, _Tick()))
+
+    def start_turn(self, agent: AgentState, kind: str) -> None:
+        agent.turns += 1
+        turn_id = next(self.turn_ids)
+        agent.turn_id = turn_id
+        snapshot = (
+            [a.latest for a in self.agents if a.latest is not None] if kind != "answer" else []
+        )
+        rules = workflow.TurnRules(
+            vote_labels=tuple(a.agent_label for a in snapshot),
+            can_answer=(
+                len(agent.answers) < self.cfg.max_new_answers_per_agent
+                and self.round < self.cfg.max_rounds
+            ),
+            answer_cap=self.cfg.max_new_answers_per_agent,
+            existing_answers=tuple((a.label, a.content) for a in self.answers),
+        )
+        self.set_status(agent, "thinking")
+        agent.task = asyncio.create_task(
+            self.turn_task(agent, turn_id, kind, snapshot, rules, self.answer_set),
+            name=f"massgen:{agent.id}:turn{agent.turns}",
+        )
+
+    def cancel_turn(self, agent: AgentState, reason: str) -> None:
+        if agent.task is not None:
+            agent.task.cancel()
+            self.stale_tasks.add(agent.task)
+        agent.task = None
+        agent.turn_id = None
+        self.emit(AgentCancelled(agent_id=agent.id, turn=agent.turns, reason=reason))
+
+    async def cancel_all(self, reason: str) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+        for agent in self.agents:
+            if agent.busy:
+                self.cancel_turn(agent, reason)
+                if agent.live:
+                    self.set_status(agent, "cancelled")
+        tasks, self.stale_tasks = self.stale_tasks, set()
+        if tasks:
+            # let cancelled turns close their HTTP streams before the run returns
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ a turn
+
+    async def turn_task(
+        self,
+        agent: AgentState,
+        turn_id: int,
+        kind: str,
+        snapshot: list[Answer],
+        rules: workflow.TurnRules,
+        answer_set: int,
+    ) -> None:
+        outcome = _Outcome(agent=agent, turn_id=turn_id, answer_set=answer_set)
+        try:
+            async with asyncio.timeout(self.cfg.turn_timeout_seconds):
+                outcome.action = await self.run_turn(agent, kind, snapshot, rules)
+        except TimeoutError:
+            outcome.error = f"turn timed out after {self.cfg.turn_timeout_seconds:g}s"
+            outcome.error_type = "timeout"
+        except BackendError as exc:
+            outcome.error = str(exc)
+            outcome.error_type = type(exc).__name__
+        except workflow.InvalidActionError as exc:
+            outcome.error = f"no valid action after {MAX_ATTEMPTS_PER_TURN} attempts ({exc})"
+            outcome.error_type = "invalid_action"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected SDK error: fail this agent only
+            outcome.error = f"{type(exc).__name__}: {exc}"
+            outcome.error_type = "internal"
+        self.queue.put_nowait(outcome)
+
+    async def run_turn(
+        self,
+        agent: AgentState,
+        kind: str,
+        snapshot: list[Answer],
+        rules: workflow.TurnRules,
+    ) -> workflow.Action:
+        tools = workflow.tool_specs(rules)
+        self.emit(
+            AgentTurnStarted(
+                agent_id=agent.id,
+                turn=agent.turns,
+                kind=kind,
+                round=self.round if kind != "answer" else 1,
+                tools=[t.name for t in tools],
+            )
+        )
+        messages = prompts.coordination_messages(
+            system_message=agent.spec.system_message,
+            question=self.question,
+            history=self.history,
+            answers=snapshot,
+            viewer_label=agent.label,
+        )
+        for attempt in range(1, MAX_ATTEMPTS_PER_TURN + 1):
+            text, calls = await self.call_model(agent, messages, tools, TextDelta)
+            try:
+                return workflow.validate(calls, rules)
+            except workflow.InvalidActionError as exc:
+                self.emit(
+                    InvalidAction(
+                        agent_id=agent.id, turn=agent.turns, message=str(exc), attempt=attempt
+                    )
+                )
+                if attempt == MAX_ATTEMPTS_PER_TURN:
+                    raise
+                messages = [*messages, *self.feedback(text, calls, str(exc))]
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def feedback(text: str, calls: list[ToolCall], error: str) -> list[Message]:
+        """What goes back to the model after an invalid action: the error as the result of
+        each of its tool calls, or a reminder when it made none."""
+        if not calls:
+            return [Message("assistant", text), Message("user", error)]
+        return [
+            Message("assistant", text, tool_calls=list(calls)),
+            *(Message("tool", f"Error: {error}", tool_call_id=c.id, name=c.name) for c in calls),
+        ]
+
+    async def call_model(
+        self,
+        agent: AgentState,
+        messages: list[Message],
+        tools: list[ToolSpec] | None,
+        delta_type: type[TextDelta] | type[FinalAnswerDelta],
+    ) -> tuple[str, list[ToolCall]]:
+        """One model call with retries; streams deltas as events, records usage."""
+        ctx = _TurnContext()
+        agent.usage.requests += 1
+
+        def on_retry(attempt: int, delay: float, error: BackendError) -> None:
+            ctx.text.clear()
+            ctx.calls.clear()
+            agent.usage.requests += 1
+            self.emit(
+                StreamRetry(
+                    agent_id=agent.id,
+                    turn=agent.turns,
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                    reason=str(error),
+                )
+            )
+
+        policy = self.retry_policy or RetryPolicy(
+            max_attempts=agent.spec.backend.config.max_retries + 1
+        )
+        stream = stream_with_retries(agent.spec.backend, messages, tools or None, policy, on_retry)
+        async for chunk in stream:
+            if isinstance(chunk, TextChunk):
+                if chunk.text:
+                    ctx.text.append(chunk.text)
+                    self.emit(delta_type(agent_id=agent.id, turn=agent.turns, text=chunk.text))
+            elif isinstance(chunk, ReasoningChunk):
+                self.emit(ReasoningDelta(agent_id=agent.id, turn=agent.turns, text=chunk.text))
+            elif isinstance(chunk, ToolCallChunk):
+                ctx.calls.append(chunk.call)
+                self.emit(
+                    ToolCallStarted(
+                        agent_id=agent.id,
+                        turn=agent.turns,
+                        call_id=chunk.call.id,
+                        name=chunk.call.name,
+                        arguments=chunk.call.arguments,
+                    )
+                )
+            elif isinstance(chunk, UsageChunk):
+                agent.usage.prompt_tokens += chunk.prompt_tokens
+                agent.usage.completion_tokens += chunk.completion_tokens
+                agent.usage.reasoning_tokens += chunk.reasoning_tokens
+                agent.usage.cached_tokens += chunk.cached_tokens
+                self.emit(
+                    UsageEvent(
+                        agent_id=agent.id,
+                        turn=agent.turns,
+                        prompt_tokens=chunk.prompt_tokens,
+                        completion_tokens=chunk.completion_tokens,
+                        reasoning_tokens=chunk.reasoning_tokens,
+                        cached_tokens=chunk.cached_tokens,
+                    )
+                )
+        return "".join(ctx.text), ctx.calls
+
+    # ------------------------------------------------------------------ the end
+
+    def select_winner(self) -> _Winner | None:
+        """Most votes wins; a tie goes to the earliest answer. With no votes (a single
+        agent, or a timeout before any vote) the latest answer is chosen."""
+        if not self.answers:
+            return None
+        current = {a.label: a.latest for a in self.agents if a.latest is not None}
+        votes = [a.vote for a in self.agents if a.vote is not None]
+        tally = Counter(v.target_label for v in votes)
+        if tally:
+            top = max(tally.values())
+            leaders = [label for label, n in tally.items() if n == top]
+            label = min(leaders, key=lambda lbl: current[lbl].order)
+            ordered = dict(sorted(tally.items(), key=lambda kv: (-kv[1], kv[0])))
+            return _Winner(label, current[label], ordered, is_tie=len(leaders) > 1)
+        latest = self.answers[-1]
+        reason = "only agent" if len(self.agents) == 1 else "latest answer (no votes)"
+        return _Winner(latest.agent_label, current[latest.agent_label], {}, False, reason)
+
+    def announce_winner(self, winner: _Winner) -> None:
+        agent = self.by_label[winner.label]
+        self.emit(
+            WinnerSelected(
+                agent_id=agent.id,
+                label=winner.label,
+                answer_label=winner.answer.label,
+                tally=winner.tally,
+                votes=[
+                    {"voter": v.voter_label, "target": v.target_label, "reason": v.reason}
+                    for v in (a.vote for a in self.agents)
+                    if v is not None
+                ],
+                is_tie=winner.is_tie,
+                reason=winner.reason,
+            )
+        )
+
+    async def present(self, winner: _Winner) -> str:
+        """The winner writes the final answer (streamed), unless reuse is configured, the
+        run has one agent, or the winner has failed."""
+        agent = self.by_label[winner.label]
+        self.announce_winner(winner)
+        if self.cfg.final_answer == "reuse" or len(self.agents) == 1 or not agent.live:
+            self.announce_final(winner, winner.answer.content, presented=False)
+            return winner.answer.content
+        agent.turns += 1
+        self.set_status(agent, "thinking")
+        self.emit(AgentTurnStarted(agent_id=agent.id, turn=agent.turns, kind="present"))
+        messages = prompts.presentation_messages(
+            system_message=agent.spec.system_message,
+            question=self.question,
+            history=self.history,
+            answers=[a.latest for a in self.agents if a.latest is not None],
+            tally=winner.tally,
+            winner_label=winner.label,
+        )
+        try:
+            async with asyncio.timeout(self.cfg.turn_timeout_seconds):
+                text, _ = await self.call_model(agent, messages, None, FinalAnswerDelta)
+        except Exception as exc:  # any failure here still leaves the winning answer
+            self.emit(
+                ErrorEvent(
+                    agent_id=agent.id,
+                    message=f"final presentation failed ({exc}); using {winner.answer.label}",
+                    error_type=type(exc).__name__,
+                )
+            )
+            text = ""
+        if not text.strip():
+            self.announce_final(winner, winner.answer.content, presented=False)
+            return winner.answer.content
+        self.announce_final(winner, text, presented=True)
+        return text
+
+    def announce_final(self, winner: _Winner, content: str, *, presented: bool) -> None:
+        agent = self.by_label[winner.label]
+        if agent.live:
+            self.set_status(agent, "voted" if agent.vote else "answered")
+        self.emit(
+            FinalAnswer(
+                agent_id=agent.id,
+                content=content,
+                label=winner.label,
+                answer_label=winner.answer.label,
+                presented=presented,
+            )
+        )

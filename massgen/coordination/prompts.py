@@ -1,0 +1,90 @@
+"""The messages each kind of turn sends. Kept short: every token here is paid 2N+1 times."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from massgen.backends.base import Message
+from massgen.coordination.state import Answer
+
+COORDINATION_RULES = """\
+You are one of several agents working on the same request. You see the latest answer of \
+every agent, each labelled (agent1, agent2, ...). End your turn with exactly one tool call:
+- new_answer(content): a complete, self-contained answer for the user that is clearly \
+better than every existing answer;
+- vote(agent_id, reason): the label of the best existing answer (it may be your own).
+Vote when an existing answer is already good; answer only if you can clearly improve it."""
+
+PRESENTATION_RULES = """\
+Several agents answered the request below and voted; your answer won. Write the final \
+answer to the user's message, using the best of all answers. Reply to the user directly: \
+do not mention agents, labels, votes or this process."""
+
+History = Sequence[tuple[str, str]]  # (user message, final answer) of earlier turns
+
+
+def _system(own: str | None, rules: str) -> Message:
+    return Message("system", f"{own.strip()}\n\n{rules}" if own else rules)
+
+
+def _history_block(history: History) -> str:
+    if not history:
+        return ""
+    lines = ["<CONVERSATION SO FAR>"]
+    for question, answer in history:
+        lines += [f"User: {question}", f"Assistant: {answer}"]
+    lines.append("</CONVERSATION SO FAR>\n")
+    return "\n".join(lines) + "\n"
+
+
+def _answers_block(answers: Sequence[Answer]) -> str:
+    if not answers:
+        return "<CURRENT ANSWERS>\n(no answers yet)\n</CURRENT ANSWERS>"
+    parts = ["<CURRENT ANSWERS>"]
+    for answer in answers:
+        parts.append(f"<{answer.agent_label}>\n{answer.content}\n</{answer.agent_label}>")
+    parts.append("</CURRENT ANSWERS>")
+    return "\n".join(parts)
+
+
+def order_for_viewer(answers: Sequence[Answer], viewer_label: str) -> list[Answer]:
+    """Others' answers by label, the viewer's own last (against position bias)."""
+    ordered = sorted(answers, key=lambda a: int(a.agent_label.removeprefix("agent")))
+    return [a for a in ordered if a.agent_label != viewer_label] + [
+        a for a in ordered if a.agent_label == viewer_label
+    ]
+
+
+def coordination_messages(
+    *,
+    system_message: str | None,
+    question: str,
+    history: History,
+    answers: Sequence[Answer],
+    viewer_label: str,
+) -> list[Message]:
+    """Messages for an answer or evaluation turn."""
+    user = (
+        f"{_history_block(history)}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
+        f"{_answers_block(order_for_viewer(answers, viewer_label))}"
+    )
+    return [_system(system_message, COORDINATION_RULES), Message("user", user)]
+
+
+def presentation_messages(
+    *,
+    system_message: str | None,
+    question: str,
+    history: History,
+    answers: Sequence[Answer],
+    tally: dict[str, int],
+    winner_label: str,
+) -> list[Message]:
+    """Messages for the winner's final presentation turn (no tools)."""
+    votes = ", ".join(f"{label}: {count}" for label, count in tally.items()) or "none"
+    user = (
+        f"{_history_block(history)}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
+        f"{_answers_block(order_for_viewer(answers, winner_label))}\n\n"
+        f"Votes: {votes}. Your answer is {winner_label}."
+    )
+    return [_system(system_message, PRESENTATION_RULES), Message("user", user)]

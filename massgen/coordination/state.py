@@ -1,0 +1,91 @@
+"""Coordination state: agents, their versioned answers and their votes."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from massgen.backends.base import Backend
+
+
+@dataclass
+class AgentSpec:
+    """What the engine needs to know about one agent."""
+
+    id: str
+    backend: Backend
+    system_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One submitted answer. ``label`` is versioned: ``agent2.3`` is agent2's third."""
+
+    agent_id: str
+    agent_label: str
+    version: int
+    content: str
+    order: int  # position among all answers of the run; earlier wins ties
+
+    @property
+    def label(self) -> str:
+        return f"{self.agent_label}.{self.version}"
+
+
+@dataclass(frozen=True)
+class Vote:
+    voter_id: str
+    voter_label: str
+    target_label: str  # an agent label, e.g. "agent1"
+    answer_label: str  # the versioned answer it judged, e.g. "agent1.2"
+    reason: str
+
+
+@dataclass
+class Usage:
+    """Token counts of model calls (one agent's or a whole run's)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    requests: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.cached_tokens += other.cached_tokens
+        self.requests += other.requests
+
+
+@dataclass
+class AgentState:
+    spec: AgentSpec
+    label: str
+    status: str = "waiting"
+    answers: list[Answer] = field(default_factory=list)
+    vote: Vote | None = None
+    task: asyncio.Task | None = None
+    turn_id: int | None = None  # the turn whose outcome the engine will accept
+    turns: int = 0
+    failed_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def latest(self) -> Answer | None:
+        return self.answers[-1] if self.answers else None
+
+    @property
+    def live(self) -> bool:
+        return self.failed_reason is None
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and self.turn_id is not None

@@ -1,0 +1,151 @@
+"""The workflow tools (``new_answer``, ``vote``) and the validation of a turn's action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from massgen.backends.base import ToolCall, ToolSpec
+
+NEW_ANSWER = "new_answer"
+VOTE = "vote"
+
+
+@dataclass(frozen=True)
+class NewAnswerAction:
+    content: str
+
+
+@dataclass(frozen=True)
+class VoteAction:
+    target: str  # agent label
+    reason: str
+
+
+Action = NewAnswerAction | VoteAction
+
+
+@dataclass(frozen=True)
+class TurnRules:
+    """What one turn may do: which labels can be voted for, whether answering is allowed."""
+
+    vote_labels: tuple[str, ...]  # agent labels that currently have an answer
+    can_answer: bool
+    answer_cap: int
+    existing_answers: tuple[tuple[str, str], ...]  # (versioned label, content) of every answer
+
+    @property
+    def can_vote(self) -> bool:
+        return bool(self.vote_labels)
+
+
+def tool_specs(rules: TurnRules) -> list[ToolSpec]:
+    """The workflow tools for a turn: ``vote`` only when answers exist, ``new_answer`` only
+    below the answer cap."""
+    specs: list[ToolSpec] = []
+    if rules.can_answer:
+        specs.append(
+            ToolSpec(
+                name=NEW_ANSWER,
+                description=(
+                    "Submit a complete answer to the original message that improves on every "
+                    "existing answer."
+                ),
+                parameters={
+                    "type": "object",
+                    "properties": {
+                        "content": {"type": "string", "description": "The full answer."}
+                    },
+                    "required": ["content"],
+                },
+            )
+        )
+    if rules.can_vote:
+        specs.append(
+            ToolSpec(
+                name=VOTE,
+                description="Vote for the agent whose current answer is best.",
+                parameters={
+                    "type": "object",
+                    "properties": {
+                        "agent_id": {
+                            "type": "string",
+                            "enum": list(rules.vote_labels),
+                            "description": "Label of the answer you vote for.",
+                        },
+                        "reason": {"type": "string", "description": "Why it is the best."},
+                    },
+                    "required": ["agent_id", "reason"],
+                },
+            )
+        )
+    return specs
+
+
+class InvalidActionError(Exception):
+    """The turn's tool calls do not form exactly one valid workflow action. The message is
+    sent back to the model as the tool result."""
+
+
+NO_ACTION_REMINDER = (
+    "You must end your turn by calling exactly one tool: new_answer (to submit a better "
+    "answer) or vote (to choose the best existing answer)."
+)
+
+
+def validate(calls: list[ToolCall], rules: TurnRules) -> Action:
+    """Turn the model's workflow tool calls into one action, or raise
+    :class:`InvalidActionError` saying what is wrong."""
+    if not calls:
+        raise InvalidActionError(NO_ACTION_REMINDER)
+    offered = {spec.name for spec in tool_specs(rules)}
+    names = [call.name for call in calls]
+    for name in names:
+        if name not in (NEW_ANSWER, VOTE):
+            raise InvalidActionError(
+                f"unknown tool '{name}'; available: {', '.join(sorted(offered))}"
+            )
+    if NEW_ANSWER in names and VOTE in names:
+        raise InvalidActionError("call exactly one of new_answer or vote, not both")
+    if len(calls) > 1:
+        what = "vote" if names[0] == VOTE else "new_answer"
+        raise InvalidActionError(f"call {what} exactly once per turn, not {len(calls)} times")
+    call = calls[0]
+    try:
+        args = call.parsed_arguments()
+    except ValueError as exc:
+        raise InvalidActionError(f"{call.name}: {exc}") from None
+    if call.name == VOTE:
+        return _validate_vote(args, rules)
+    return _validate_answer(args, rules)
+
+
+def _validate_vote(args: dict, rules: TurnRules) -> VoteAction:
+    if not rules.can_vote:
+        raise InvalidActionError(
+            "there are no answers to vote for yet; submit your answer with new_answer"
+        )
+    target = args.get("agent_id")
+    if not isinstance(target, str) or target not in rules.vote_labels:
+        raise InvalidActionError(
+            f"unknown agent {target!r}; vote for one of: {', '.join(rules.vote_labels)}"
+        )
+    reason = args.get("reason")
+    return VoteAction(target=target, reason=reason.strip() if isinstance(reason, str) else "")
+
+
+def _validate_answer(args: dict, rules: TurnRules) -> NewAnswerAction:
+    if not rules.can_answer:
+        raise InvalidActionError(
+            f"you have reached the limit of {rules.answer_cap} answers (or the last round); "
+            "vote for the best existing answer instead"
+        )
+    content = args.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidActionError("new_answer needs a non-empty 'content' string")
+    normalised = content.strip()
+    for label, existing in rules.existing_answers:
+        if existing.strip() == normalised:
+            raise InvalidActionError(
+                f"this answer is identical to {label}; vote for it instead of resubmitting it"
+            )
+    return NewAnswerAction(content=content.strip())
