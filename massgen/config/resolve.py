@@ -1,0 +1,145 @@
+"""Find configs: ``--config X`` resolution, the built-in examples and the user config dir.
+
+Imports nothing heavy (no yaml, no pydantic) so ``massgen --list-examples`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from massgen.errors import ConfigurationError
+
+EXAMPLES_PREFIX = "@examples/"
+_SUFFIX = ".yaml"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A built-in config: ``name`` like ``basic/multi/three_agents_default``."""
+
+    name: str
+    description: str
+    path: Path
+
+
+def examples_dir() -> Path:
+    """The built-in configs: ``massgen/configs`` in a wheel, the repo's ``configs/`` otherwise."""
+    package = Path(__file__).resolve().parent.parent
+    inside = package / "configs"
+    return inside if inside.is_dir() else package.parent / "configs"
+
+
+def user_config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/massgen``, else ``~/.config/massgen``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "massgen"
+
+
+def list_examples() -> list[Example]:
+    """Every built-in example, sorted by name."""
+    root = examples_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.rglob(f"*{_SUFFIX}"):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        name = relative.with_suffix("").as_posix()
+        found.append(Example(name, _description(path), path))
+    return sorted(found, key=lambda example: example.name)
+
+
+def _description(path: Path) -> str:
+    """The first comment line of the file's header, without ``#``."""
+    try:
+        with path.open(encoding="utf-8-sig") as file:
+            for line in file:
+                text = line.strip()
+                if text and not text.startswith("#"):
+                    break
+                if text.lstrip("#").strip():
+                    return text.lstrip("#").strip()
+    except (OSError, UnicodeDecodeError):
+        pass
+    return ""
+
+
+def find_example(name: str) -> Path:
+    """The built-in example called ``name`` (``@examples/`` prefix and ``.yaml`` optional)."""
+    path = _match_example(name.removeprefix(EXAMPLES_PREFIX))
+    if path is None:
+        raise ConfigurationError(_not_found(name, "no built-in example"))
+    return path
+
+
+def example_text(name: str) -> str:
+    """The YAML text of a built-in example, for ``massgen --example NAME``."""
+    return find_example(name).read_text(encoding="utf-8")
+
+
+def resolve_config(name: str) -> Path:
+    """Resolve ``--config NAME`` (DESIGN §5): an existing file; then ``@examples/NAME`` or a
+    built-in example's full or last-component name; then ``NAME[.yaml]`` under
+    ``user_config_dir()/agents/``."""
+    if not name.strip():
+        raise ConfigurationError("--config: empty config name")
+    as_path = Path(name).expanduser()
+    if as_path.is_file():
+        return as_path
+    if name.startswith(EXAMPLES_PREFIX):
+        return find_example(name)
+    example = _match_example(name)
+    if example is not None:
+        return example
+    agents = user_config_dir() / "agents"
+    for candidate in (agents / name, agents / f"{name}{_SUFFIX}"):
+        if candidate.is_file():
+            return candidate
+    if as_path.is_dir():
+        raise ConfigurationError(f"{name}: is a directory, not a config file")
+    raise ConfigurationError(
+        _not_found(name, f"not a file, not a built-in example, not in {_display(agents)}")
+    )
+
+
+def _match_example(name: str) -> Path | None:
+    """Exact full name first, then a unique match on the trailing path components."""
+    wanted = name.strip().strip("/").removesuffix(_SUFFIX)
+    if not wanted:
+        return None
+    examples = list_examples()
+    for example in examples:
+        if example.name == wanted:
+            return example.path
+    matches = [example for example in examples if example.name.endswith(f"/{wanted}")]
+    if len(matches) > 1:
+        names = ", ".join(example.name for example in matches)
+        raise ConfigurationError(f"'{name}' matches several examples: {names}; use the full name")
+    return matches[0].path if matches else None
+
+
+def _not_found(name: str, what: str) -> str:
+    import difflib
+
+    bare = name.removeprefix(EXAMPLES_PREFIX).removesuffix(_SUFFIX)
+    names = [example.name for example in list_examples()]
+    short = {n.rsplit("/", 1)[-1] for n in names}
+    unique_short = {s for s in short if sum(n.rsplit("/", 1)[-1] == s for n in names) == 1}
+    close = difflib.get_close_matches(bare, [*names, *unique_short], n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return (
+        f"config '{name}' not found: {what}{hint}; "
+        "run 'massgen --list-examples' to see the built-in examples"
+    )
+
+
+def _display(path: Path) -> str:
+    """``path`` with the home directory shown as ``~``."""
+    try:
+        return "~/" + path.relative_to(Path.home()).as_posix()
+    except ValueError:
+        return str(path)
