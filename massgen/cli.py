@@ -1,0 +1,280 @@
+"""The ``massgen`` command.
+
+``massgen [OPTIONS] "question"`` runs a coordination; subcommands (``massgen NAME ...``) are
+added by later features. Start-up stays fast: this module imports only Typer; configs,
+backends and their SDKs are imported when a run needs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from massgen.__about__ import __version__
+
+if TYPE_CHECKING:
+    from massgen.config.schema import MassGenConfig
+    from massgen.coordination.engine import RunResult
+
+
+class ExitCode:
+    OK = 0
+    USAGE = 1  # config or usage error
+    RUN_FAILED = 2
+    TIMEOUT = 3
+    INTERRUPTED = 130
+
+
+class UI(str, Enum):
+    textual = "textual"
+    plain = "plain"
+    json = "json"
+
+
+class MainGroup(TyperGroup):
+    """A group whose first positional word is a subcommand if one has that name, and
+    otherwise the start of the question (``massgen "question"``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        first = self._first_positional(ctx, args)
+        if first is not None and first in self.commands:
+            return super().parse_args(ctx, args)
+        ctx.allow_interspersed_args = True  # options may follow the question
+        rest = typer.core._click.Command.parse_args(self, ctx, args)
+        ctx.args = rest
+        return rest
+
+    def _first_positional(self, ctx: Any, args: list[str]) -> str | None:
+        takes_value = {
+            opt
+            for param in self.get_params(ctx)
+            if isinstance(param, typer.core.TyperOption) and not param.is_flag
+            for opt in param.opts
+        }
+        skip = False
+        for arg in args:
+            if skip:
+                skip = False
+            elif arg == "--":
+                return None
+            elif arg.startswith("-"):
+                skip = arg in takes_value
+            else:
+                return arg
+        return None
+
+
+app = typer.Typer(
+    cls=MainGroup,
+    invoke_without_command=True,
+    add_completion=False,
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    subcommand_metavar='"QUESTION"',
+    help=(
+        "Several AI agents answer your question in parallel, read each other's answers, "
+        "and vote; the most-voted agent writes the final answer.\n\n"
+        'Example: massgen --config research_team "What are the trade-offs of RAG?"'
+    ),
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    sys.stderr.write(f"massgen: error: {message}\n")
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"massgen {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_command(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file path, built-in example name (see --list-examples), or @examples/NAME.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Run one agent on MODEL (PROVIDER/MODEL).")
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option("--models", help="Run one agent per model: A,B,C (PROVIDER/MODEL each)."),
+    ] = None,
+    ui: Annotated[
+        UI | None,
+        typer.Option(
+            "--ui",
+            help="plain: progress on stderr, answer on stdout. json: one event per line.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Whole-run timeout in seconds.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    list_examples: Annotated[
+        bool, typer.Option("--list-examples", help="List the built-in example configs.")
+    ] = False,
+    example: Annotated[
+        str | None, typer.Option("--example", help="Print a built-in example config.")
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Ask the agents a QUESTION."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        code = _main(ctx, config, model, models, ui, timeout, list_examples, example)
+    except KeyboardInterrupt:
+        sys.stderr.write("massgen: interrupted\n")
+        code = ExitCode.INTERRUPTED
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        from massgen.errors import ConfigurationError
+
+        if debug:
+            raise
+        if isinstance(exc, ConfigurationError):
+            raise _fail(str(exc), ExitCode.USAGE) from None
+        raise _fail(
+            f"{type(exc).__name__}: {exc} (run with --debug for details)", ExitCode.RUN_FAILED
+        ) from None
+    raise typer.Exit(code)
+
+
+def _main(
+    ctx: typer.Context,
+    config_name: str | None,
+    model: str | None,
+    models: str | None,
+    ui: UI | None,
+    timeout: float | None,
+    list_examples: bool,
+    example: str | None,
+) -> int:
+    if list_examples:
+        return _print_examples()
+    if example:
+        from massgen.config.resolve import example_text
+
+        sys.stdout.write(example_text(example))
+        return ExitCode.OK
+    question = " ".join(ctx.args).strip()
+    if not question:
+        if not sys.stdin.isatty():
+            question = sys.stdin.read().strip()
+        if not question:
+            raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
+    from massgen.config.env import load_env_files
+
+    load_env_files()
+    config = _resolve_config(config_name, model, models)
+    if timeout is not None:
+        config.orchestrator.timeout_seconds = timeout
+    mode = ui or UI(config.ui.display_type)
+    if mode is UI.textual:
+        mode = UI.plain  # the terminal app is not part of this version yet
+    result = asyncio.run(_run(config, question, mode))
+    return _report(result, mode)
+
+
+def _print_examples() -> int:
+    from massgen.config.resolve import list_examples
+
+    examples = list_examples()
+    width = max((len(e.name) for e in examples), default=0)
+    for e in examples:
+        print(f"{e.name.ljust(width)}  {e.description}")
+    return ExitCode.OK
+
+
+def _resolve_config(name: str | None, model: str | None, models: str | None) -> MassGenConfig:
+    from massgen.errors import ConfigurationError
+
+    chosen = [
+        flag
+        for flag, value in (("--config", name), ("--model", model), ("--models", models))
+        if value
+    ]
+    if len(chosen) > 1:
+        raise ConfigurationError(f"use only one of {', '.join(chosen)}")
+    if model or models:
+        from massgen.config.models import config_for_models
+
+        names = [model] if model else [m for m in (models or "").split(",") if m.strip()]
+        return config_for_models(names)
+    if name is None:
+        from massgen.config.resolve import user_config_dir
+
+        default = user_config_dir() / "config.yaml"
+        if not default.exists():
+            raise ConfigurationError(
+                "no config: pass --config NAME (see massgen --list-examples) or --model MODEL"
+            )
+        name = str(default)
+    from massgen.config.loader import load_config
+    from massgen.config.resolve import resolve_config
+
+    return load_config(resolve_config(name)).config
+
+
+async def _run(config: MassGenConfig, question: str, mode: UI) -> RunResult:
+    from massgen.coordination.build import build_coordinator
+    from massgen.events import EventBus
+
+    bus = EventBus()
+    coordinator = build_coordinator(config, bus)
+    if mode is UI.json:
+        from massgen.output.json_lines import print_events as printer
+    else:
+        from massgen.output.plain import print_progress as printer
+    printing = asyncio.create_task(printer(bus.subscribe()))
+    try:
+        return await coordinator.run(question)
+    finally:
+        bus.close()
+        await printing
+        for agent in coordinator.specs:
+            await agent.backend.aclose()
+
+
+def _report(result: RunResult, mode: UI) -> int:
+    if mode is not UI.json and result.final_answer is not None:
+        sys.stdout.write(result.final_answer.rstrip("\n") + "\n")
+        sys.stdout.flush()
+    if result.status == "ok":
+        return ExitCode.OK
+    if result.error:
+        sys.stderr.write(f"massgen: {result.error}\n")
+    if result.status == "timeout":
+        return ExitCode.TIMEOUT
+    if result.status == "cancelled":
+        return ExitCode.INTERRUPTED
+    return ExitCode.RUN_FAILED
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app(prog_name="massgen")

@@ -1,0 +1,74 @@
+"""Plain progress lines for non-TTY use: one line per state change, on stderr.
+
+The final answer itself is printed by the caller on stdout, so ``massgen "q" > answer.txt``
+captures exactly the answer.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from massgen.events import Event, Subscription
+
+
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(event: Event) -> str | None:
+    """The progress line for ``event``, or None for events not worth a line."""
+    who = f"[{event.agent_id}]" if event.agent_id else ""
+    kind = event.type
+    if kind == "run_started":
+        agents = ", ".join(f"{a['id']} ({a['label']}, {a['model']})" for a in event.agents)
+        return f"massgen: {len(event.agents)} agent(s), strategy {event.strategy}: {agents}"
+    if kind == "agent_turn_started":
+        doing = {
+            "answer": "answering",
+            "evaluate": "reviewing answers",
+            "present": "writing the final answer",
+        }
+        return f"{who} {doing.get(event.kind, event.kind)}"
+    if kind == "answer_submitted":
+        return f"{who} new answer {event.label} ({len(event.content)} chars)"
+    if kind == "vote_cast":
+        target = f"{event.target} ({event.target_agent_id})"
+        return (
+            f"{who} voted for {target}: {_short(event.reason)}"
+            if event.reason
+            else f"{who} voted for {target}"
+        )
+    if kind == "agent_restarted":
+        return f"{who} restarting: {event.reason}"
+    if kind == "agent_failed":
+        return f"{who} failed: {event.reason}"
+    if kind == "invalid_action":
+        return f"{who} invalid action (attempt {event.attempt}): {_short(event.message)}"
+    if kind == "stream_retry":
+        return f"{who} retrying in {event.delay:.1f}s: {_short(event.reason)}"
+    if kind == "winner_selected":
+        votes = sum(event.tally.values())
+        tally = ", ".join(f"{label}: {n}" for label, n in event.tally.items())
+        why = f"{votes} vote(s) ({tally})" if votes else event.reason
+        tie = ", tie broken by earliest answer" if event.is_tie else ""
+        return (
+            f"winner: {event.agent_id} ({event.label}, answer {event.answer_label}) with {why}{tie}"
+        )
+    if kind == "error":
+        return f"{who} error: {event.message}".strip()
+    if kind == "run_finished":
+        tokens = f"{event.prompt_tokens:,} prompt + {event.completion_tokens:,} completion tokens"
+        return f"{event.status} in {event.duration_s:.1f}s · {event.requests} request(s) · {tokens}"
+    return None
+
+
+async def print_progress(subscription: Subscription, stream: TextIO | None = None) -> None:
+    """Write a progress line per interesting event until the bus closes."""
+    out = stream or sys.stderr
+    async for event in subscription:
+        line = describe(event)
+        if line:
+            out.write(line + "\n")
+            out.flush()
