@@ -512,3 +512,14 @@ def test_keys_and_non_strings_are_left_alone(monkeypatch: pytest.MonkeyPatch) ->
         str(err)
         == f"{SOURCE}:3: agent.${{T}}: unknown key '${{T}}' (valid keys: id, system_message, backend)"
     )
+
+
+def test_internal_loc_parts_are_dropped_from_key_paths() -> None:
+    # pydantic adds union-member tags to ``loc`` for union-typed fields; they are not keys.
+    from massgen.config.loader import _data_loc
+
+    data = {"agents": [{"backend": {"type": 5}}]}
+    loc = ("agents", 0, "backend", "str", "type")
+    assert _data_loc(data, loc) == ("agents", 0, "backend", "type")
+    missing = ("agents", 0, "backend", "model")
+    assert _data_loc(data, missing) == missing
