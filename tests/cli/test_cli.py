@@ -1,0 +1,203 @@
+"""The ``massgen`` command as a real subprocess against a fake provider on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.chat_server import FakeChatServer
+
+PROVIDER_VARS = ("OPENAI_API_KEY", "XAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeChatServer]:
+    with FakeChatServer() as server:
+        yield server
+
+
+@pytest.fixture
+def env(tmp_path: Path, provider: FakeChatServer) -> dict[str, str]:
+    provider.reset()
+    base = {k: v for k, v in os.environ.items() if k not in PROVIDER_VARS}
+    base.update(
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        MASSGEN_LOCAL_BASE_URL=provider.url,
+        MASSGEN_LOCAL_MODEL="fake-model",
+        PYTHONUNBUFFERED="1",
+    )
+    return base
+
+
+def massgen(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "massgen", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+
+
+def test_three_agents_reach_a_final_answer_and_stdout_holds_only_it(env, provider, tmp_path):
+    proc = massgen("--config", "three_agents_local_server", "--ui", "plain", "What is 2+2?", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    presentation = [r for r in provider.requests if not r.body.get("tools")]
+    assert len(presentation) == 1
+    # stdout is exactly the streamed presentation text, nothing else
+    assert proc.stdout.startswith("Final answer")
+    assert proc.stdout.count("\n") == 1 and "voted" not in proc.stdout
+    assert "voted for" in proc.stderr and "winner:" in proc.stderr
+    assert len(provider.requests) == 7  # 3 answers, 3 votes, 1 presentation
+
+
+def test_json_ui_streams_one_event_per_line(env, provider, tmp_path):
+    proc = massgen("-c", "three_agents_local_server", "--ui", "json", "What is 2+2?", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    types = [e["type"] for e in events]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert types.count("answer_submitted") == 3 and types.count("vote_cast") == 3
+    assert types.count("winner_selected") == 1 and types.count("final_answer") == 1
+    final = next(e for e in events if e["type"] == "final_answer")
+    winner = next(e for e in events if e["type"] == "winner_selected")
+    assert final["agent_id"] == winner["agent_id"] and final["content"].startswith("Final answer")
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+
+
+def test_question_from_stdin(env, tmp_path):
+    proc = massgen("-c", "three_agents_local_server", env=env, cwd=tmp_path, input="What is 2+2?\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Final answer")
+
+
+def test_a_bad_backend_type_names_file_line_and_key(env, tmp_path):
+    cfg = tmp_path / "team.yaml"
+    cfg.write_text(
+        "agents:\n"
+        "  - id: one\n"
+        "    backend: {type: vllm, model: m}\n"
+        "  - id: two\n"
+        "    backend:\n"
+        "      model: m\n"
+        "      type: gpt\n"
+    )
+    proc = massgen("--config", str(cfg), "q", env=env, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == (
+        f"massgen: error: {cfg}:7: agents[1].backend.type: unknown backend 'gpt' (did you mean 'openai'?)"
+    )
+
+
+def test_invalid_yaml_is_one_line_without_traceback(env, tmp_path):
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("agents:\n  - id: one\n    backend: [type: vllm\n")
+    proc = massgen("--config", str(cfg), "q", env=env, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "invalid YAML" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_key_names_the_variable(env, tmp_path):
+    proc = massgen("--model", "grok/grok-4", "q", env=env, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "set XAI_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_unreachable_server_fails_the_run_with_exit_2(env, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    cfg = tmp_path / "down.yaml"
+    cfg.write_text(
+        "agents:\n"
+        f"  - backend: {{type: vllm, model: m, base_url: 'http://127.0.0.1:{port}/v1', max_retries: 0}}\n"
+        f"  - backend: {{type: vllm, model: m, base_url: 'http://127.0.0.1:{port}/v1', max_retries: 0}}\n"
+    )
+    proc = massgen("--config", str(cfg), "q", env=env, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "no agent produced an answer" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_run_timeout_exits_3(env, tmp_path):
+    with FakeChatServer(ttft=10) as slow:
+        env = {**env, "MASSGEN_LOCAL_BASE_URL": slow.url}
+        proc = massgen("-c", "three_agents_local_server", "--timeout", "1", "q", env=env, cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "timed out" in proc.stderr
+
+
+def test_ctrl_c_exits_130(env, tmp_path):
+    with FakeChatServer(ttft=10) as slow:
+        env = {**env, "MASSGEN_LOCAL_BASE_URL": slow.url}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "massgen", "-c", "three_agents_local_server", "q"],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert slow.wait_for(lambda: len(slow.requests) >= 3, timeout=20)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        # the in-flight requests were closed, not left running
+        assert slow.wait_for(lambda: all(r.client_closed for r in slow.requests), timeout=5)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def test_usage_errors(env, tmp_path):
+    proc = massgen("-c", "three_agents_local_server", env=env, cwd=tmp_path, input="")
+    assert proc.returncode == 1 and "no question" in proc.stderr
+    proc = massgen("-c", "research_team", "--model", "gpt-5", "q", env=env, cwd=tmp_path)
+    assert proc.returncode == 1 and "only one of" in proc.stderr
+    proc = massgen("--ui", "fancy", "q", env=env, cwd=tmp_path)
+    assert proc.returncode != 0 and "fancy" in proc.stderr
+
+
+def test_version_examples_and_help(env, tmp_path):
+    from massgen import __version__
+
+    assert massgen("--version", env=env).stdout.strip() == f"massgen {__version__}"
+    listing = massgen("--list-examples", env=env).stdout
+    assert "research_team" in listing and "basic/multi/three_agents_default" in listing
+    shown = massgen("--example", "research_team", env=env)
+    assert shown.returncode == 0 and "agents:" in shown.stdout
+    help_text = massgen("--help", env=env).stdout
+    for option in ("--config", "--model", "--models", "--ui", "--list-examples"):
+        assert option in help_text
+
+
+def test_help_imports_no_provider_sdk(env):
+    code = (
+        "import sys\n"
+        "sys.argv = ['massgen', '--help']\n"
+        "from massgen.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('openai', 'anthropic', 'google.genai', 'textual', 'litellm', 'pydantic', 'yaml', 'httpx') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    assert "HEAVY []" in proc.stderr
+
+
+def test_progress_goes_to_stderr_line_by_line(env, provider, tmp_path):
+    start = time.monotonic()
+    proc = massgen("-c", "three_agents_local_server", "q", env=env, cwd=tmp_path)
+    assert proc.returncode == 0
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("massgen: 3 agent(s), strategy vote")
+    assert sum("new answer agent" in line for line in lines) == 3
+    assert lines[-1].startswith("ok in ") and "7 request(s)" in lines[-1]
+    assert time.monotonic() - start < 30
