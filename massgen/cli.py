@@ -7,10 +7,9 @@ backends and their SDKs are imported when a run needs them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -31,7 +30,7 @@ class ExitCode:
     INTERRUPTED = 130
 
 
-class UI(str, Enum):
+class UI(StrEnum):
     textual = "textual"
     plain = "plain"
     json = "json"
@@ -106,7 +105,7 @@ def main_command(
         typer.Option(
             "--config",
             "-c",
-            help="Config file path, built-in example name (see --list-examples), or @examples/NAME.",
+            help="Config file, built-in example name (see --list-examples) or @examples/NAME.",
         ),
     ] = None,
     model: Annotated[
@@ -195,6 +194,8 @@ def _main(
     mode = ui or UI(config.ui.display_type)
     if mode is UI.textual:
         mode = UI.plain  # the terminal app is not part of this version yet
+    import asyncio
+
     result = asyncio.run(_run(config, question, mode))
     return _report(result, mode)
 
@@ -240,6 +241,8 @@ def _resolve_config(name: str | None, model: str | None, models: str | None) -> 
 
 
 async def _run(config: MassGenConfig, question: str, mode: UI) -> RunResult:
+    import asyncio
+
     from massgen.coordination.build import build_coordinator
     from massgen.events import EventBus
 

@@ -90,9 +90,10 @@ def check_backend_type(name: str) -> None:
     if name in AVAILABLE:
         return
     if name in PLANNED:
+        hint = "; OpenAI models run on 'chatcompletion'" if name == "openai" else ""
         raise ValueError(
             f"backend '{name}' is not available in this version "
-            f"(available: {', '.join(sorted(AVAILABLE))})"
+            f"(available: {', '.join(sorted(AVAILABLE))}{hint})"
         )
     alias = ALIASES.get(name.lower().replace("-", "_"))
     close = (
