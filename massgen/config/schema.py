@@ -83,11 +83,16 @@ class MassGenConfig(_Strict):
             self.agent = None
         if not self.agents:
             raise ValueError("no agents: add an 'agents:' list (or a single 'agent:')")
-        seen: set[str] = set()
         for index, agent in enumerate(self.agents, start=1):
             if agent.id is None:
                 agent.id = f"agent{index}"
-            if agent.id in seen:
-                raise ValueError(f"duplicate agent id '{agent.id}'")
-            seen.add(agent.id)
         return self
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_ids(cls, agents: list[AgentConfig]) -> list[AgentConfig]:
+        ids = [a.id for a in agents if a.id is not None]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate agent id '{duplicates[0]}'")
+        return agents
