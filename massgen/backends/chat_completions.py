@@ -1,0 +1,339 @@
+"""The ``chatcompletion`` backend: OpenAI Chat Completions through the official ``openai`` SDK.
+
+Serves every OpenAI-compatible endpoint (all registry presets: grok, vllm, ollama, ...). SDK
+retries are off; :mod:`massgen.backends.retry` retries above this module. Every SDK or
+transport exception is mapped onto :mod:`massgen.backends.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import httpx
+import openai
+
+from massgen.backends.base import (
+    Backend,
+    Chunk,
+    DoneChunk,
+    Message,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
+from massgen.backends.errors import (
+    AuthenticationError,
+    BackendConnectionError,
+    BackendError,
+    BackendTimeoutError,
+    ContextLengthError,
+    ProviderError,
+    RateLimitError,
+)
+from massgen.backends.registry import PRESETS
+
+if TYPE_CHECKING:
+    from massgen.config.schema import BackendConfig
+
+_CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
+
+
+def convert_message(message: Message) -> dict[str, Any]:
+    """A :class:`Message` as a Chat Completions message dict."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def convert_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _reasoning_of(obj: Any) -> str:
+    """Reasoning text a provider put in an extra field (DeepSeek/vLLM/OpenRouter style)."""
+    extra = getattr(obj, "model_extra", None) or {}
+    for key in ("reasoning_content", "reasoning"):
+        value = extra.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _usage_chunk(usage: Any) -> UsageChunk:
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    return UsageChunk(
+        prompt_tokens=usage.prompt_tokens or 0,
+        completion_tokens=usage.completion_tokens or 0,
+        reasoning_tokens=getattr(completion_details, "reasoning_tokens", None) or 0,
+        cached_tokens=getattr(prompt_details, "cached_tokens", None) or 0,
+    )
+
+
+class _ToolCallAssembler:
+    """Joins streamed tool-call deltas (keyed by ``index``) into complete calls."""
+
+    def __init__(self) -> None:
+        self._calls: list[dict[str, str]] = []
+        self._by_index: dict[int, dict[str, str]] = {}
+
+    def add(self, delta: Any) -> None:
+        index = delta.index if delta.index is not None else len(self._calls)
+        call = self._by_index.get(index)
+        # Some servers reuse index 0 for parallel calls; a new id means a new call.
+        if call is None or (delta.id and call["id"] and delta.id != call["id"]):
+            call = {"id": "", "name": "", "arguments": ""}
+            self._calls.append(call)
+            self._by_index[index] = call
+        if delta.id:
+            call["id"] = delta.id
+        function = delta.function
+        if function is not None:
+            if function.name and not call["name"]:
+                call["name"] = function.name
+            if function.arguments:
+                call["arguments"] += function.arguments
+
+    def flush(self) -> list[ToolCall]:
+        calls = [
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
+            for i, c in enumerate(self._calls)
+        ]
+        self._calls.clear()
+        self._by_index.clear()
+        return calls
+
+
+class ChatCompletionsBackend(Backend):
+    """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
+
+    type = "chatcompletion"
+
+    def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
+        super().__init__(config, api_key)
+        self.base_url = config.base_url or PRESETS[config.type].base_url
+        self._client: openai.AsyncOpenAI | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.config.type
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client, made on first use."""
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                api_key=self.api_key or "not-needed",
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.config.timeout,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    def request_params(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> dict[str, Any]:
+        """The keyword arguments of ``chat.completions.create`` for one call."""
+        config = self.config
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [convert_message(m) for m in messages],
+        }
+        if tools:
+            params["tools"] = [convert_tool(t) for t in tools]
+        if config.temperature is not None:
+            params["temperature"] = config.temperature
+        if config.top_p is not None:
+            params["top_p"] = config.top_p
+        if config.max_tokens is not None:
+            official = urlparse(self.base_url).hostname == "api.openai.com"
+            params["max_completion_tokens" if official else "max_tokens"] = config.max_tokens
+        if config.stream:
+            params["stream"] = True
+            params["stream_options"] = {"include_usage": True}
+        return params
+
+    async def stream(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> AsyncIterator[Chunk]:
+        params = self.request_params(messages, tools)
+        call = self._streamed(params) if self.config.stream else self._complete(params)
+        try:
+            async with aclosing(call) as chunks:  # close now, not at garbage collection
+                async for chunk in chunks:
+                    yield chunk
+        except BackendError:
+            raise
+        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
+            raise self._map_error(exc) from exc
+
+    async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        response = await self.client.chat.completions.create(**params)
+        calls = _ToolCallAssembler()
+        usage: Any = None
+        finish_reason: str | None = None
+        async with response:  # closes the HTTP response if the consumer stops or is cancelled
+            async for chunk in response:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    delta = choice.delta
+                    if delta is not None:
+                        reasoning = _reasoning_of(delta)
+                        if reasoning:
+                            yield ReasoningChunk(reasoning)
+                        if delta.content:
+                            yield TextChunk(delta.content)
+                        for call_delta in delta.tool_calls or ():
+                            calls.add(call_delta)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+                        for call in calls.flush():
+                            yield ToolCallChunk(call)
+        if finish_reason is None:
+            raise BackendConnectionError(
+                "stream ended unexpectedly before the model finished", provider=self.provider
+            )
+        for call in calls.flush():
+            yield ToolCallChunk(call)
+        if usage is not None:
+            yield _usage_chunk(usage)
+        yield DoneChunk(finish_reason)
+
+    async def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        completion = await self.client.chat.completions.create(**params)
+        if not completion.choices:
+            raise ProviderError("the response has no choices", provider=self.provider)
+        choice = completion.choices[0]
+        message = choice.message
+        reasoning = _reasoning_of(message)
+        if reasoning:
+            yield ReasoningChunk(reasoning)
+        if message.content:
+            yield TextChunk(message.content)
+        for call in message.tool_calls or ():
+            function = getattr(call, "function", None)
+            if function is not None:
+                yield ToolCallChunk(ToolCall(call.id, function.name, function.arguments))
+        if completion.usage is not None:
+            yield _usage_chunk(completion.usage)
+        yield DoneChunk(choice.finish_reason)
+
+    # ---- errors
+
+    def _scrub(self, text: str) -> str:
+        if self.api_key and len(self.api_key) >= 4:
+            text = text.replace(self.api_key, "***")
+        return text
+
+    def _map_error(self, exc: Exception) -> BackendError:
+        provider = self.provider
+        if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+            return BackendTimeoutError(
+                f"no response from {self.base_url} within {self.config.timeout:g}s",
+                provider=provider,
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc
+            return BackendConnectionError(
+                self._scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return self._map_status_error(exc)
+        if isinstance(exc, openai.APIError):  # an error event inside the stream
+            message = self._scrub(_message_of(exc))
+            code = exc.code if isinstance(exc.code, str) else None
+            if code == "context_length_exceeded" or _CONTEXT_HINTS.search(message):
+                return ContextLengthError(message, provider=provider)
+            status = _int_code(exc.body)
+            return ProviderError(message, provider=provider, status=status)
+        if isinstance(exc, json.JSONDecodeError):
+            return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
+        return BackendConnectionError(
+            self._scrub(f"stream ended unexpectedly: {exc}"), provider=provider
+        )
+
+    def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
+        provider, status = self.provider, exc.status_code
+        message = self._scrub(_message_of(exc))
+        if status in (401, 403):
+            return AuthenticationError(message, provider=provider, status=status)
+        if status == 429 and exc.code != "insufficient_quota":
+            retry_after = parse_retry_after(exc.response.headers)
+            return RateLimitError(message, retry_after=retry_after, provider=provider, status=429)
+        context = exc.code == "context_length_exceeded" or _CONTEXT_HINTS.search(message)
+        if status in (400, 413) and context:
+            return ContextLengthError(message, provider=provider, status=status)
+        return ProviderError(message, provider=provider, status=status)
+
+
+def _message_of(exc: openai.APIError) -> str:
+    """The provider's own message, not the SDK's ``Error code: ...`` wrapper."""
+    body = exc.body
+    if isinstance(body, Mapping):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return exc.message
+
+
+def _int_code(body: object) -> int | None:
+    code = body.get("code") if isinstance(body, Mapping) else None
+    return code if isinstance(code, int) and 400 <= code < 600 else None
