@@ -167,7 +167,10 @@ _ERROR_TYPES = {
 }
 
 
-def error_body(status: int, message: str, code: str | None = None, param: str | None = None):
+def error_body(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """An OpenAI-style error body."""
     kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": kind, "code": code, "param": param}}
 
