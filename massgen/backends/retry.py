@@ -8,6 +8,7 @@ discard the partial text and tell the user.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -51,8 +52,9 @@ async def stream_with_retries(
     attempt = 1
     while True:
         try:
-            async for chunk in backend.stream(messages, tools):
-                yield chunk
+            async with contextlib.aclosing(backend.stream(messages, tools)) as stream:
+                async for chunk in stream:
+                    yield chunk
             return
         except BackendError as error:
             delay = policy.delay(attempt, error)
