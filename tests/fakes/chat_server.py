@@ -117,11 +117,13 @@ class CoordinationBrain:
 
     @staticmethod
     def question(body: dict[str, Any]) -> str:
-        """A short snippet of the last user message."""
+        """A short snippet of the last user message (the part inside massgen's
+        ``<ORIGINAL MESSAGE>`` tags when present)."""
         for message in reversed(body.get("messages") or ()):
             if message.get("role") == "user":
-                text = " ".join(_text_of(message.get("content")).split())
-                return text[:80]
+                text = _text_of(message.get("content"))
+                inner = re.search(r"<ORIGINAL MESSAGE>(.*?)</ORIGINAL MESSAGE>", text, re.S)
+                return " ".join((inner.group(1) if inner else text).split())[:80]
         return ""
 
     def __call__(self, body: dict[str, Any]) -> Reply:
