@@ -7,8 +7,10 @@ transport exception is mapped onto :mod:`massgen.backends.errors`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -16,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import certifi
 import httpx
 import openai
 
@@ -152,6 +155,12 @@ class _ToolCallAssembler:
         return calls
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle costs ~20 ms each time."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class ChatCompletionsBackend(Backend):
     """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
 
@@ -160,22 +169,29 @@ class ChatCompletionsBackend(Backend):
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
         self.base_url = config.base_url or PRESETS[config.type].base_url
-        self._client: openai.AsyncOpenAI | None = None
+        # Made here, not on the first call: building a client and importing the SDK's chat
+        # resources takes tens of ms that would otherwise block the running coordination.
+        self._client: openai.AsyncOpenAI | None = self._make_client()
+        self._client.chat.completions  # noqa: B018 - warm the SDK's lazy resource import
 
     @property
     def provider(self) -> str:
         return self.config.type
 
+    def _make_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self.api_key or "not-needed",
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.config.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+        )
+
     @property
     def client(self) -> openai.AsyncOpenAI:
-        """The SDK client, made on first use."""
+        """The SDK client (made again if the backend was closed and is used anew)."""
         if self._client is None:
-            self._client = openai.AsyncOpenAI(
-                api_key=self.api_key or "not-needed",
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.config.timeout,
-            )
+            self._client = self._make_client()
         return self._client
 
     async def aclose(self) -> None:

@@ -52,7 +52,15 @@ def massgen(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: f
 
 
 def test_three_agents_reach_a_final_answer_and_stdout_holds_only_it(env, provider, tmp_path):
-    proc = massgen("--config", "three_agents_local_server", "--ui", "plain", "What is 2+2?", env=env, cwd=tmp_path)
+    proc = massgen(
+        "--config",
+        "three_agents_local_server",
+        "--ui",
+        "plain",
+        "What is 2+2?",
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     presentation = [r for r in provider.requests if not r.body.get("tools")]
     assert len(presentation) == 1
@@ -64,7 +72,9 @@ def test_three_agents_reach_a_final_answer_and_stdout_holds_only_it(env, provide
 
 
 def test_json_ui_streams_one_event_per_line(env, provider, tmp_path):
-    proc = massgen("-c", "three_agents_local_server", "--ui", "json", "What is 2+2?", env=env, cwd=tmp_path)
+    proc = massgen(
+        "-c", "three_agents_local_server", "--ui", "json", "What is 2+2?", env=env, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     types = [e["type"] for e in events]
@@ -136,7 +146,9 @@ def test_an_unreachable_server_fails_the_run_with_exit_2(env, tmp_path):
 def test_a_run_timeout_exits_3(env, tmp_path):
     with FakeChatServer(ttft=10) as slow:
         env = {**env, "MASSGEN_LOCAL_BASE_URL": slow.url}
-        proc = massgen("-c", "three_agents_local_server", "--timeout", "1", "q", env=env, cwd=tmp_path)
+        proc = massgen(
+            "-c", "three_agents_local_server", "--timeout", "1", "q", env=env, cwd=tmp_path
+        )
     assert proc.returncode == 3
     assert "timed out" in proc.stderr
 
@@ -146,7 +158,11 @@ def test_ctrl_c_exits_130(env, tmp_path):
         env = {**env, "MASSGEN_LOCAL_BASE_URL": slow.url}
         proc = subprocess.Popen(
             [sys.executable, "-m", "massgen", "-c", "three_agents_local_server", "q"],
-            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert slow.wait_for(lambda: len(slow.requests) >= 3, timeout=20)
         proc.send_signal(signal.SIGINT)
@@ -188,7 +204,9 @@ def test_help_imports_no_provider_sdk(env):
         "heavy = [m for m in ('openai', 'anthropic', 'google.genai', 'textual', 'litellm', 'pydantic', 'yaml', 'httpx') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30
+    )
     assert "HEAVY []" in proc.stderr
 
 
