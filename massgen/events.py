@@ -12,6 +12,7 @@ state events are never dropped or merged.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -360,7 +361,10 @@ class EventBus:
         if not event.run_id:
             event.run_id = self.run_id
         for callback in self._callbacks:
-            callback(event)
+            try:
+                callback(event)
+            except Exception:  # a broken listener must not stop the run
+                logging.getLogger("massgen").exception("event listener %r failed", callback)
         for sub in self._subscriptions:
             sub._put(event)
         return event

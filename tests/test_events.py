@@ -79,3 +79,17 @@ def test_listeners_see_events_synchronously_and_events_serialise():
     bus.add_listener(seen.append)
     bus.publish(vote_event(2))
     assert seen and json.loads(json.dumps(seen[0].to_dict()))["voter"] == "agent2"
+
+
+def test_a_failing_listener_does_not_stop_publishing():
+    bus = EventBus()
+    seen = []
+
+    def broken(event):
+        raise RuntimeError("boom")
+
+    bus.add_listener(broken)
+    bus.add_listener(seen.append)
+    bus.publish(vote_event(1))
+    bus.publish(vote_event(2))
+    assert [e.agent_id for e in seen] == ["a1", "a2"]
