@@ -219,3 +219,17 @@ def test_progress_goes_to_stderr_line_by_line(env, provider, tmp_path):
     assert sum("new answer agent" in line for line in lines) == 3
     assert lines[-1].startswith("ok in ") and "7 request(s)" in lines[-1]
     assert time.monotonic() - start < 30
+
+
+def test_the_default_config_file_is_used_without_options(env, provider, tmp_path):
+    default = Path(env["XDG_CONFIG_HOME"]) / "massgen" / "config.yaml"
+    default.parent.mkdir(parents=True)
+    default.write_text(
+        "agent:\n"
+        "  id: solo\n"
+        "  backend: {type: vllm, model: default-model, base_url: '${MASSGEN_LOCAL_BASE_URL}'}\n"
+    )
+    proc = massgen("What is 2+2?", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [r.model for r in provider.requests] == ["default-model"]
+    assert proc.stdout.startswith("Answer #")  # a single agent's answer is final, verbatim
