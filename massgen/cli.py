@@ -226,14 +226,12 @@ def _resolve_config(name: str | None, model: str | None, models: str | None) -> 
         names = [model] if model else [m for m in (models or "").split(",") if m.strip()]
         return config_for_models(names)
     if name is None:
-        from massgen.config.resolve import user_config_dir
+        from massgen.config.resolve import resolve_default
 
-        default = user_config_dir() / "config.yaml"
-        if not default.exists():
-            raise ConfigurationError(
-                "no config: pass --config NAME (see massgen --list-examples) or --model MODEL"
-            )
-        name = str(default)
+        default = resolve_default()
+        if default.notice:
+            sys.stderr.write(f"massgen: {default.notice}\n")
+        name = str(default.path)
     from massgen.config.loader import load_config
     from massgen.config.resolve import resolve_config
 

@@ -58,14 +58,24 @@ PRESETS: dict[str, Preset] = {
     )
 }
 
+#: Environment variables that hold a provider key (any of them set means "not offline").
+PROVIDER_KEY_VARS: tuple[str, ...] = (
+    *(var for preset in PRESETS.values() for var in preset.key_vars),
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+)
+
 #: type -> "module:Class" for every backend this version can run.
 AVAILABLE: dict[str, str] = {
-    name: "massgen.backends.chat_completions:ChatCompletionsBackend" for name in PRESETS
+    **{name: "massgen.backends.chat_completions:ChatCompletionsBackend" for name in PRESETS},
+    "local": "massgen.backends.local:LocalBackend",
 }
 
 #: Types from the design that this version does not run yet (named so typos get suggestions
 #: and users get a clear message instead of "unknown").
-PLANNED: tuple[str, ...] = ("openai", "azure_openai", "claude", "gemini", "local")
+PLANNED: tuple[str, ...] = ("openai", "azure_openai", "claude", "gemini")
 
 
 #: Names people often write for a type.

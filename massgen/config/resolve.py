@@ -143,3 +143,45 @@ def _display(path: Path) -> str:
         return "~/" + path.relative_to(Path.home()).as_posix()
     except ValueError:
         return str(path)
+
+
+#: The built-in team used when there is no config and no provider key (DESIGN §5).
+LOCAL_TEAM = "basic/multi/three_agents_local"
+
+
+@dataclass(frozen=True)
+class DefaultConfig:
+    """What runs without ``--config``: a path, and a notice for the user (or None)."""
+
+    path: Path
+    notice: str | None = None
+
+
+def resolve_default() -> DefaultConfig:
+    """No ``--config``: ``user_config_dir()/config.yaml``; else, with no provider key in the
+    environment, the built-in local team on the embedded model; else an error saying what to
+    pass."""
+    default = user_config_dir() / "config.yaml"
+    if default.is_file():
+        return DefaultConfig(default)
+    from massgen.backends.registry import PROVIDER_KEY_VARS
+
+    keys = [var for var in PROVIDER_KEY_VARS if os.environ.get(var)]
+    if keys:
+        raise ConfigurationError(
+            f"no config: {keys[0]} is set, so pass --model MODEL (e.g. --model gpt-5-mini) or "
+            "--config NAME (see massgen --list-examples)"
+        )
+    from massgen.backends.local import INSTALL_HINT, local_backend_available
+
+    if not local_backend_available():
+        raise ConfigurationError(
+            "no config and no API key: to run offline on the built-in local model, "
+            f"{INSTALL_HINT}; or set a provider key (e.g. OPENAI_API_KEY) and pass --config NAME"
+        )
+    return DefaultConfig(
+        find_example(LOCAL_TEAM),
+        "no config or API key found: a small local model (SmolLM2-135M) is answering; "
+        "for real providers set a key (e.g. OPENAI_API_KEY) and pass --config NAME "
+        "(see massgen --list-examples)",
+    )

@@ -29,6 +29,11 @@ class BackendConfig(_Strict):
     timeout: float = Field(default=120.0, gt=0, description="Seconds for one HTTP request.")
     max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a failed call.")
     stream: bool = Field(default=True, description="Stream responses (off for servers that can't).")
+    seed: int | None = Field(default=None, description="Sampling seed, where supported.")
+    # type: local
+    model_path: str | None = Field(default=None, description="local: a GGUF file to run.")
+    n_ctx: int | None = Field(default=None, gt=0, description="local: context window (tokens).")
+    n_threads: int | None = Field(default=None, gt=0, description="local: CPU threads.")
 
     @field_validator("type")
     @classmethod

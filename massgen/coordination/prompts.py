@@ -82,9 +82,14 @@ def presentation_messages(
 ) -> list[Message]:
     """Messages for the winner's final presentation turn (no tools)."""
     votes = ", ".join(f"{label}: {count}" for label, count in tally.items()) or "none"
+    # The question comes last and the winning answer just before it: even a small model then
+    # answers the question rather than continuing the list of answers.
+    best = next((a.content for a in answers if a.agent_label == winner_label), "")
     user = (
-        f"{_history_block(history)}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
+        f"{_history_block(history)}"
         f"{_answers_block(order_for_viewer(answers, winner_label))}\n\n"
-        f"Votes: {votes}. Your answer is {winner_label}."
+        f"Votes: {votes}. The chosen answer ({winner_label}) is:\n{best}\n\n"
+        f"Question: {question}\n"
+        "Write the final answer to this question."
     )
     return [_system(system_message, PRESENTATION_RULES), Message("user", user)]

