@@ -119,7 +119,8 @@ def main_command(
         UI | None,
         typer.Option(
             "--ui",
-            help="plain: progress on stderr, answer on stdout. json: one event per line.",
+            help="textual: the terminal app (default on a terminal). plain: progress on "
+            "stderr, answer on stdout. json: one event per line.",
         ),
     ] = None,
     timeout: Annotated[
@@ -180,11 +181,9 @@ def _main(
         sys.stdout.write(example_text(example))
         return ExitCode.OK
     question = " ".join(ctx.args).strip()
-    if not question:
-        if not sys.stdin.isatty():
-            question = sys.stdin.read().strip()
-        if not question:
-            raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not question and not sys.stdin.isatty():
+        question = sys.stdin.read().strip()
     from massgen.config.env import load_env_files
 
     load_env_files()
@@ -192,12 +191,29 @@ def _main(
     if timeout is not None:
         config.orchestrator.timeout_seconds = timeout
     mode = ui or UI(config.ui.display_type)
+    if mode is UI.textual and interactive:
+        return _run_app(config, question or None)
     if mode is UI.textual:
-        mode = UI.plain  # the terminal app is not part of this version yet
+        mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
+    if not question:
+        raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
     import asyncio
 
     result = asyncio.run(_run(config, question, mode))
     return _report(result, mode)
+
+
+def _run_app(config: MassGenConfig, question: str | None) -> int:
+    """The terminal app; it stays open for follow-up questions until the user quits."""
+    from massgen.coordination.build import build_agents
+    from massgen.tui.app import MassGenApp
+
+    app = MassGenApp(build_agents(config), config.orchestrator, question=question)
+    app.run()
+    final = next((r.final_answer for r in reversed(app.results) if r.final_answer), None)
+    if final:  # leave the last answer in the terminal's scrollback
+        sys.stdout.write(final.rstrip("\n") + "\n")
+    return ExitCode.OK
 
 
 def _print_examples() -> int:

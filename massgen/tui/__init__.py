@@ -1,0 +1,1 @@
+"""The Textual terminal app (imported only when it runs: Textual is heavy)."""
