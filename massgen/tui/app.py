@@ -16,6 +16,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Tab, Tabs
 
@@ -109,10 +110,12 @@ class MassGenApp(App[None]):
         await container.remove_children()
         columns = [AgentColumn(agent) for agent in self.view.agents.values()]
         await container.mount_all(columns)
-        tabs = self.query_one("#agent-tabs", Tabs)
-        await tabs.clear()
-        for agent in self.view.agents.values():
-            await tabs.add_tab(Tab(f"{agent.label} {agent.id}", id=f"tab-{agent.label}"))
+        await self.query_one("#agent-tabs", Tabs).remove()
+        tabs = Tabs(
+            *(Tab(f"{a.label} {a.id}", id=f"tab-{a.label}") for a in self.view.agents.values()),
+            id="agent-tabs",
+        )
+        await self.query_one("#agents-area").mount(tabs, before=container)
         self.selected = 0
         self.select_agent(0)
         self.fit_layout()
@@ -163,9 +166,14 @@ class MassGenApp(App[None]):
             oldest = event.ts if oldest is None else oldest
         if view.status == "running":
             view.dirty.add("header")  # the elapsed time moves
-        if not view.dirty:
+        if not view.dirty or not self.is_running:
             return
-        await self.draw(view)
+        try:
+            await self.draw(view)
+        except NoMatches:
+            if self.is_running:
+                raise
+            return  # the app is shutting down and its widgets are gone
         self.stats["repaints"] += 1
         self.stats["events"] += count
         if oldest is not None:
