@@ -78,7 +78,22 @@ class ToolCallChunk:
 
 
 @dataclass
+class ProviderToolChunk:
+    """Activity of a tool the provider runs itself (web search, code execution): shown to
+    the user as tool events; the engine does not execute or answer it."""
+
+    call_id: str
+    name: str
+    status: Literal["started", "finished"]
+    detail: str = ""  # e.g. the search query, the code, or a short result
+
+
+@dataclass
 class UsageChunk:
+    """Token usage of one call, from the provider's own usage fields. ``prompt_tokens`` is
+    all input (cached included), ``completion_tokens`` all output (reasoning/thinking
+    included); ``cached_tokens`` and ``reasoning_tokens`` are the parts of those."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
@@ -90,7 +105,7 @@ class DoneChunk:
     finish_reason: str | None = None
 
 
-Chunk = TextChunk | ReasoningChunk | ToolCallChunk | UsageChunk | DoneChunk
+Chunk = TextChunk | ReasoningChunk | ToolCallChunk | ProviderToolChunk | UsageChunk | DoneChunk
 
 
 class Backend(ABC):

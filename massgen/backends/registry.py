@@ -58,24 +58,44 @@ PRESETS: dict[str, Preset] = {
     )
 }
 
+#: Providers with their own wire protocol (not Chat Completions presets).
+NATIVE: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("openai", "OpenAI", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+        Preset("azure_openai", "Azure OpenAI", "", ("AZURE_OPENAI_API_KEY",)),
+        Preset("claude", "Anthropic Claude", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",)),
+        Preset(
+            "gemini",
+            "Google Gemini",
+            "https://generativelanguage.googleapis.com",
+            ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        ),
+        Preset("local", "local model (llama.cpp)", ""),
+    )
+}
+
+#: Every backend type: default endpoint and key variables.
+PROVIDERS: dict[str, Preset] = {**PRESETS, **NATIVE}
+
 #: Environment variables that hold a provider key (any of them set means "not offline").
-PROVIDER_KEY_VARS: tuple[str, ...] = (
-    *(var for preset in PRESETS.values() for var in preset.key_vars),
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "AZURE_OPENAI_API_KEY",
+PROVIDER_KEY_VARS: tuple[str, ...] = tuple(
+    dict.fromkeys(var for provider in PROVIDERS.values() for var in provider.key_vars)
 )
 
 #: type -> "module:Class" for every backend this version can run.
 AVAILABLE: dict[str, str] = {
     **{name: "massgen.backends.chat_completions:ChatCompletionsBackend" for name in PRESETS},
+    "openai": "massgen.backends.openai_responses:ResponsesBackend",
+    "azure_openai": "massgen.backends.azure_openai:AzureOpenAIBackend",
+    "claude": "massgen.backends.claude:ClaudeBackend",
+    "gemini": "massgen.backends.gemini:GeminiBackend",
     "local": "massgen.backends.local:LocalBackend",
 }
 
 #: Types from the design that this version does not run yet (named so typos get suggestions
 #: and users get a clear message instead of "unknown").
-PLANNED: tuple[str, ...] = ("openai", "azure_openai", "claude", "gemini")
+PLANNED: tuple[str, ...] = ()
 
 
 #: Names people often write for a type.
@@ -100,10 +120,9 @@ def check_backend_type(name: str) -> None:
     if name in AVAILABLE:
         return
     if name in PLANNED:
-        hint = "; OpenAI models run on 'chatcompletion'" if name == "openai" else ""
         raise ValueError(
             f"backend '{name}' is not available in this version "
-            f"(available: {', '.join(sorted(AVAILABLE))}{hint})"
+            f"(available: {', '.join(sorted(AVAILABLE))})"
         )
     alias = ALIASES.get(name.lower().replace("-", "_"))
     close = (
@@ -120,14 +139,15 @@ def check_backend_type(name: str) -> None:
 
 
 def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
-    """The key for ``config``: its ``api_key``, else the preset's environment variable.
+    """The key for ``config``: its ``api_key``, else the provider's environment variable.
 
     Raises :class:`ConfigurationError` naming the variable when a key is required and missing.
-    Local servers (and any custom ``base_url`` on ``chatcompletion``) may run without one.
+    Local servers, the local model, and any custom ``base_url`` (a proxy or gateway) may run
+    without one.
     """
     if config.api_key is not None and config.api_key.get_secret_value():
         return config.api_key.get_secret_value()
-    preset = PRESETS.get(config.type)
+    preset = PROVIDERS.get(config.type)
     if preset is None:
         return None
     for var in preset.key_vars:

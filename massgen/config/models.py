@@ -7,14 +7,13 @@ from massgen.backends.registry import AVAILABLE, PLANNED
 from massgen.config.schema import MassGenConfig
 from massgen.errors import ConfigurationError
 
-#: Bare-name prefixes and the backend type they imply. OpenAI models go through the Chat
-#: Completions backend until the Responses API backend exists.
+#: Bare-name prefixes and the backend type they imply.
 _PREFIXES: tuple[tuple[str, str], ...] = (
-    ("gpt-", "chatcompletion"),
-    ("o1", "chatcompletion"),
-    ("o3", "chatcompletion"),
-    ("o4", "chatcompletion"),
-    ("chatgpt", "chatcompletion"),
+    ("gpt-", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("chatgpt", "openai"),
     ("grok", "grok"),
     ("glm", "zai"),
     ("claude", "claude"),

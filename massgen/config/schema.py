@@ -16,6 +16,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class ReasoningConfig(_Strict):
+    """OpenAI reasoning models (Responses API): effort and the summary streamed back."""
+
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
+class TextConfig(_Strict):
+    verbosity: Literal["low", "medium", "high"] | None = None
+
+
 class BackendConfig(_Strict):
     """How one agent reaches its model."""
 
@@ -30,6 +41,18 @@ class BackendConfig(_Strict):
     max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a failed call.")
     stream: bool = Field(default=True, description="Stream responses (off for servers that can't).")
     seed: int | None = Field(default=None, description="Sampling seed, where supported.")
+    # provider features (where the provider has them)
+    enable_web_search: bool = Field(default=False, description="Provider's own web search.")
+    enable_code_execution: bool = Field(default=False, description="Provider's code sandbox.")
+    enable_code_interpreter: bool = Field(default=False, description="OpenAI's code sandbox.")
+    reasoning: ReasoningConfig | None = Field(default=None, description="openai: effort, summary.")
+    text: TextConfig | None = Field(default=None, description="openai: verbosity.")
+    thinking_budget: int | None = Field(
+        default=None, ge=0, description="claude, gemini: tokens for extended thinking."
+    )
+    # type: azure_openai (the endpoint is base_url, else AZURE_OPENAI_ENDPOINT)
+    deployment_name: str | None = Field(default=None, description="azure_openai: deployment.")
+    api_version: str | None = Field(default=None, description="azure_openai: API version.")
     # type: local
     model_path: str | None = Field(default=None, description="local: a GGUF file to run.")
     n_ctx: int | None = Field(default=None, gt=0, description="local: context window (tokens).")
