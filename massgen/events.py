@@ -263,6 +263,7 @@ class RunFinished(Event):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
+    cost_usd: float | None = None  # None: some model's price is unknown
 
 
 DELTA_TYPES = (TextDelta, ReasoningDelta, FinalAnswerDelta)

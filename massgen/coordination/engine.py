@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from massgen.backends.base import (
     Message,
+    ProviderToolChunk,
     ReasoningChunk,
     TextChunk,
     ToolCall,
@@ -35,6 +36,7 @@ from massgen.backends.base import (
     UsageChunk,
 )
 from massgen.backends.errors import BackendError
+from massgen.backends.pricing import cost_usd
 from massgen.backends.retry import RetryPolicy, stream_with_retries
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import prompts, workflow
@@ -57,6 +59,7 @@ from massgen.events import (
     RunStarted,
     StreamRetry,
     TextDelta,
+    ToolCallFinished,
     ToolCallStarted,
     VoteCast,
     VotesCleared,
@@ -265,6 +268,7 @@ class _Run:
                 prompt_tokens=total.prompt_tokens,
                 completion_tokens=total.completion_tokens,
                 requests=total.requests,
+                cost_usd=total.cost,
             )
         )
         return RunResult(
@@ -606,11 +610,26 @@ class _Run:
                         arguments=chunk.call.arguments,
                     )
                 )
+            elif isinstance(chunk, ProviderToolChunk):
+                event_type = ToolCallStarted if chunk.status == "started" else ToolCallFinished
+                detail = (
+                    {"arguments": chunk.detail}
+                    if chunk.status == "started"
+                    else {"result": chunk.detail}
+                )
+                self.emit(
+                    event_type(
+                        agent_id=agent.id,
+                        turn=agent.turns,
+                        call_id=chunk.call_id,
+                        name=chunk.name,
+                        **detail,
+                    )
+                )
             elif isinstance(chunk, UsageChunk):
-                agent.usage.prompt_tokens += chunk.prompt_tokens
-                agent.usage.completion_tokens += chunk.completion_tokens
-                agent.usage.reasoning_tokens += chunk.reasoning_tokens
-                agent.usage.cached_tokens += chunk.cached_tokens
+                backend = agent.spec.backend
+                cost = cost_usd(backend.type, backend.model, chunk)
+                agent.usage.add_call(chunk, cost)
                 self.emit(
                     UsageEvent(
                         agent_id=agent.id,
@@ -619,6 +638,7 @@ class _Run:
                         completion_tokens=chunk.completion_tokens,
                         reasoning_tokens=chunk.reasoning_tokens,
                         cached_tokens=chunk.cached_tokens,
+                        cost_usd=cost,
                     )
                 )
         return "".join(ctx.text), ctx.calls

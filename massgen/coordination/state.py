@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from massgen.backends.base import Backend
+    from massgen.backends.base import Backend, UsageChunk
 
 
 @dataclass
@@ -52,6 +52,8 @@ class Usage:
     reasoning_tokens: int = 0
     cached_tokens: int = 0
     requests: int = 0
+    cost_usd: float = 0.0  # of the calls whose price is known
+    cost_unknown: bool = False  # some call's model is not in the price table
 
     def add(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
@@ -59,6 +61,24 @@ class Usage:
         self.reasoning_tokens += other.reasoning_tokens
         self.cached_tokens += other.cached_tokens
         self.requests += other.requests
+        self.cost_usd += other.cost_usd
+        self.cost_unknown = self.cost_unknown or other.cost_unknown
+
+    def add_call(self, chunk: UsageChunk, cost: float | None) -> None:
+        """Count one model call's usage (``cost`` None: its price is unknown)."""
+        self.prompt_tokens += chunk.prompt_tokens
+        self.completion_tokens += chunk.completion_tokens
+        self.reasoning_tokens += chunk.reasoning_tokens
+        self.cached_tokens += chunk.cached_tokens
+        if cost is None:
+            self.cost_unknown = True
+        else:
+            self.cost_usd += cost
+
+    @property
+    def cost(self) -> float | None:
+        """Total cost in USD, or None when any call's price is unknown."""
+        return None if self.cost_unknown else self.cost_usd
 
 
 @dataclass

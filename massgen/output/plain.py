@@ -56,11 +56,17 @@ def describe(event: Event) -> str | None:
         return (
             f"winner: {event.agent_id} ({event.label}, answer {event.answer_label}) with {why}{tie}"
         )
+    if kind == "tool_call_started" and event.name not in ("new_answer", "vote"):
+        return f"{who} {event.name}: {_short(event.arguments)}"
     if kind == "error":
         return f"{who} error: {event.message}".strip()
     if kind == "run_finished":
         tokens = f"{event.prompt_tokens:,} prompt + {event.completion_tokens:,} completion tokens"
-        return f"{event.status} in {event.duration_s:.1f}s · {event.requests} request(s) · {tokens}"
+        cost = "cost unknown" if event.cost_usd is None else f"${event.cost_usd:.4f}"
+        return (
+            f"{event.status} in {event.duration_s:.1f}s · {event.requests} request(s) · "
+            f"{tokens} · {cost}"
+        )
     return None
 
 
