@@ -178,6 +178,12 @@ class ChatCompletionsBackend(Backend):
     def provider(self) -> str:
         return self.config.type
 
+    @property
+    def openai_hosted(self) -> bool:
+        """OpenAI's own service, which wants ``max_completion_tokens`` (reasoning models
+        reject ``max_tokens``); other servers mostly know only ``max_tokens``."""
+        return urlparse(self.base_url).hostname == "api.openai.com"
+
     def _make_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=self.api_key or "not-needed",
@@ -215,8 +221,8 @@ class ChatCompletionsBackend(Backend):
         if config.top_p is not None:
             params["top_p"] = config.top_p
         if config.max_tokens is not None:
-            official = urlparse(self.base_url).hostname == "api.openai.com"
-            params["max_completion_tokens" if official else "max_tokens"] = config.max_tokens
+            key = "max_completion_tokens" if self.openai_hosted else "max_tokens"
+            params[key] = config.max_tokens
         if config.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}

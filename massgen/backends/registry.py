@@ -153,7 +153,13 @@ def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
     for var in preset.key_vars:
         if os.environ.get(var):
             return os.environ[var]
-    custom_endpoint = config.base_url is not None and config.base_url.rstrip("/") != preset.base_url
+    # a proxy or gateway in place of the provider's own endpoint may not need the key
+    # (Azure has no default endpoint: its base_url is the resource, which always does)
+    custom_endpoint = (
+        bool(preset.base_url)
+        and config.base_url is not None
+        and config.base_url.rstrip("/") != preset.base_url
+    )
     if not preset.needs_key or custom_endpoint:
         return None
     prefix = f"{where}: " if where else ""

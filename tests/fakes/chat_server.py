@@ -81,6 +81,8 @@ class RecordedRequest:
     status: int = 200
     completed: bool = False  # the whole response was sent
     client_closed: bool = False  # the client went away before the response finished
+    path: str = ""
+    query: dict[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -303,6 +305,12 @@ class FakeChatServer:
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                # Azure OpenAI: the deployment is in the path, the version in the query
+                Route(
+                    "/openai/deployments/{deployment}/chat/completions",
+                    self._chat,
+                    methods=["POST"],
+                ),
                 Route("/v1/models", self._models, methods=["GET"]),
             ],
             exception_handlers={404: self._not_found, 405: self._not_found},
@@ -419,11 +427,14 @@ class FakeChatServer:
             body=body if isinstance(body, dict) else {},
             headers=headers,
             started_at=time.monotonic(),
+            path=request.url.path,
+            query=dict(request.query_params),
         )
         with self._lock:
             self.requests.append(record)
 
-        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+        keys = {headers.get("authorization"), f"Bearer {headers.get('api-key')}"}  # or Azure's
+        if self.api_key is not None and f"Bearer {self.api_key}" not in keys:
             return self._error(record, 401, "Incorrect API key provided.", "invalid_api_key", {})
         problem = _validate(body)
         if problem is not None:

@@ -1,0 +1,57 @@
+"""The ``azure_openai`` backend: Chat Completions on an Azure OpenAI deployment, through the
+``openai`` SDK's Azure client. Everything but the client is the ``chatcompletion`` backend."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import openai
+
+from massgen.backends.chat_completions import ChatCompletionsBackend, shared_ssl_context
+from massgen.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from massgen.config.schema import BackendConfig
+
+DEFAULT_API_VERSION = "2024-10-21"  # the current GA version of the data-plane API
+
+
+class AzureOpenAIBackend(ChatCompletionsBackend):
+    type = "azure_openai"
+
+    def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
+        endpoint = config.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        if not endpoint:
+            raise ConfigurationError(
+                "azure_openai needs an endpoint: set AZURE_OPENAI_ENDPOINT or backend.base_url "
+                "(https://YOUR-RESOURCE.openai.azure.com)"
+            )
+        deployment = config.deployment_name or config.model
+        if not deployment:
+            raise ConfigurationError("azure_openai needs backend.deployment_name (or model)")
+        self.endpoint = endpoint.rstrip("/")
+        self.deployment = deployment
+        self.api_version = (
+            config.api_version or os.environ.get("AZURE_OPENAI_API_VERSION") or DEFAULT_API_VERSION
+        )
+        super().__init__(config.model_copy(update={"base_url": self.endpoint}), api_key)
+
+    @property
+    def model(self) -> str:
+        return self.config.model or self.deployment
+
+    @property
+    def openai_hosted(self) -> bool:
+        return True  # Azure's API follows OpenAI's: max_completion_tokens
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncAzureOpenAI(
+            api_key=self.api_key or "not-needed",
+            azure_endpoint=self.endpoint,
+            azure_deployment=self.deployment,
+            api_version=self.api_version,
+            max_retries=0,
+            timeout=self.config.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+        )
