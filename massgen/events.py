@@ -264,6 +264,8 @@ class RunFinished(Event):
     completion_tokens: int = 0
     requests: int = 0
     cost_usd: float | None = None  # None: some model's price is unknown
+    #: per agent id: prompt_tokens, completion_tokens, requests, cost_usd (None: unknown)
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 DELTA_TYPES = (TextDelta, ReasoningDelta, FinalAnswerDelta)

@@ -269,6 +269,15 @@ class _Run:
                 completion_tokens=total.completion_tokens,
                 requests=total.requests,
                 cost_usd=total.cost,
+                usage={
+                    a.id: {
+                        "prompt_tokens": a.usage.prompt_tokens,
+                        "completion_tokens": a.usage.completion_tokens,
+                        "requests": a.usage.requests,
+                        "cost_usd": a.usage.cost,
+                    }
+                    for a in self.agents
+                },
             )
         )
         return RunResult(

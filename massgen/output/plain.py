@@ -17,6 +17,10 @@ def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _cost(value: float | None) -> str:
+    return "cost unknown" if value is None else f"${value:.4f}"
+
+
 def describe(event: Event) -> str | None:
     """The progress line for ``event``, or None for events not worth a line."""
     who = f"[{event.agent_id}]" if event.agent_id else ""
@@ -62,11 +66,17 @@ def describe(event: Event) -> str | None:
         return f"{who} error: {event.message}".strip()
     if kind == "run_finished":
         tokens = f"{event.prompt_tokens:,} prompt + {event.completion_tokens:,} completion tokens"
-        cost = "cost unknown" if event.cost_usd is None else f"${event.cost_usd:.4f}"
-        return (
+        lines = [
             f"{event.status} in {event.duration_s:.1f}s · {event.requests} request(s) · "
-            f"{tokens} · {cost}"
-        )
+            f"{tokens} · {_cost(event.cost_usd)}"
+        ]
+        if len(event.usage) > 1:
+            for agent_id, u in event.usage.items():
+                lines.append(
+                    f"  {agent_id}: {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} "
+                    f"completion tokens · {_cost(u['cost_usd'])}"
+                )
+        return "\n".join(lines)
     return None
 
 

@@ -1,0 +1,403 @@
+"""The ``openai`` backend: the OpenAI Responses API through the official ``openai`` SDK.
+
+Chat-shaped :class:`~massgen.backends.base.Message` lists become Responses ``input`` items
+(system text becomes ``instructions``); streamed events become chunks. Nothing is stored at
+OpenAI (``store: false``): every call sends the whole conversation. SDK retries are off;
+:mod:`massgen.backends.retry` retries above this module. Every SDK or transport exception is
+mapped onto :mod:`massgen.backends.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import openai
+
+from massgen.backends.base import (
+    Backend,
+    Chunk,
+    DoneChunk,
+    Message,
+    ProviderToolChunk,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
+from massgen.backends.chat_completions import (
+    _CONTEXT_HINTS,
+    _int_code,
+    _message_of,
+    parse_retry_after,
+    shared_ssl_context,
+)
+from massgen.backends.errors import (
+    AuthenticationError,
+    BackendConnectionError,
+    BackendError,
+    BackendTimeoutError,
+    ContextLengthError,
+    ProviderError,
+    RateLimitError,
+)
+from massgen.backends.registry import NATIVE
+
+if TYPE_CHECKING:
+    from massgen.config.schema import BackendConfig
+
+#: Error codes (in-stream ``error`` events, ``response.failed``) that mean "slow down".
+_RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "too_many_requests"})
+#: ``response.failed`` codes another attempt can fix.
+_TRANSIENT_CODES = frozenset({"server_error", "vector_store_timeout"})
+#: Output item types the provider runs itself, and the names shown for them.
+_PROVIDER_TOOLS = {"web_search_call": "web_search", "code_interpreter_call": "code_interpreter"}
+_DETAIL_CHARS = 200
+
+
+def convert_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+    """``instructions`` (the leading system messages) and the ``input`` items."""
+    instructions: list[str] = []
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            if not items:
+                instructions.append(message.content)
+            else:  # a system message later in the conversation stays where it is
+                items.append({"type": "message", "role": "system", "content": message.content})
+        elif message.role == "tool":
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": message.tool_call_id or "",
+                    "output": message.content,
+                }
+            )
+        else:
+            if message.content or not message.tool_calls:
+                items.append({"type": "message", "role": message.role, "content": message.content})
+            for call in message.tool_calls:
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": call.id,
+                        "name": call.name,
+                        "arguments": call.arguments,
+                    }
+                )
+    return ("\n\n".join(instructions) if instructions else None), items
+
+
+def convert_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        "strict": False,
+    }
+
+
+def _usage_chunk(usage: Any) -> UsageChunk:
+    input_details = getattr(usage, "input_tokens_details", None)
+    output_details = getattr(usage, "output_tokens_details", None)
+    return UsageChunk(
+        prompt_tokens=getattr(usage, "input_tokens", None) or 0,
+        completion_tokens=getattr(usage, "output_tokens", None) or 0,
+        reasoning_tokens=getattr(output_details, "reasoning_tokens", None) or 0,
+        cached_tokens=getattr(input_details, "cached_tokens", None) or 0,
+    )
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"
+
+
+def _provider_detail(item: Any, finished: bool) -> str:
+    """What to show for a provider tool call: the search query, else the code's output (when
+    finished) or the code."""
+    if item.type == "web_search_call":
+        action = getattr(item, "action", None)
+        query = getattr(action, "query", None) or getattr(action, "url", None)
+        queries = getattr(action, "queries", None)
+        return _short(query or (", ".join(queries) if queries else ""))
+    if finished:
+        logs = [getattr(o, "logs", "") for o in getattr(item, "outputs", None) or ()]
+        if any(logs):
+            return _short("\n".join(x for x in logs if x))
+    return _short(getattr(item, "code", None) or "")
+
+
+def _reasoning_of(item: Any) -> str:
+    """The summary of a reasoning item, else its raw reasoning text."""
+    parts = [s.text for s in getattr(item, "summary", None) or () if getattr(s, "text", "")]
+    if not parts:
+        parts = [c.text for c in getattr(item, "content", None) or () if getattr(c, "text", "")]
+    return "\n\n".join(parts)
+
+
+class _Calls:
+    """Function calls and provider tool calls of one response, keyed by output item id, so
+    each is reported once however the stream and the final response repeat it."""
+
+    def __init__(self) -> None:
+        self.arguments: dict[str, str] = {}  # item id -> streamed arguments so far
+        self.started: set[str] = set()
+        self.done: set[str] = set()
+
+    def item_chunks(self, item: Any, *, finished: bool) -> list[Chunk]:
+        """The chunks an output item (added or done) produces."""
+        key = getattr(item, "id", None) or getattr(item, "call_id", None) or ""
+        if item.type == "function_call":
+            if not finished or key in self.done:
+                return []
+            self.done.add(key)
+            arguments = item.arguments if item.arguments else self.arguments.get(key, "")
+            return [ToolCallChunk(ToolCall(id=item.call_id, name=item.name, arguments=arguments))]
+        name = _PROVIDER_TOOLS.get(item.type)
+        if name is None or key in self.done:
+            return []
+        chunks: list[Chunk] = []
+        if key not in self.started:
+            self.started.add(key)
+            chunks.append(ProviderToolChunk(key, name, "started", _provider_detail(item, False)))
+        if finished:
+            self.done.add(key)
+            chunks.append(ProviderToolChunk(key, name, "finished", _provider_detail(item, True)))
+        return chunks
+
+
+class ResponsesBackend(Backend):
+    """The Responses API over ``openai.AsyncOpenAI``."""
+
+    type = "openai"
+
+    def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
+        super().__init__(config, api_key)
+        self.base_url = config.base_url or NATIVE["openai"].base_url
+        # Made here, not on the first call: building a client and importing the SDK's
+        # resources takes tens of ms that would otherwise block the running coordination.
+        self._client: openai.AsyncOpenAI | None = self._make_client()
+        self._client.responses  # noqa: B018 - warm the SDK's lazy resource import
+
+    @property
+    def provider(self) -> str:
+        return self.config.type
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self.api_key or "not-needed",
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.config.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+        )
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client (made again if the backend was closed and is used anew)."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    def request_params(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> dict[str, Any]:
+        """The keyword arguments of ``responses.create`` for one call."""
+        config = self.config
+        instructions, items = convert_messages(messages)
+        params: dict[str, Any] = {"model": self.model, "input": items, "store": False}
+        if instructions is not None:
+            params["instructions"] = instructions
+        wire_tools = [convert_tool(t) for t in tools or ()]
+        include: list[str] = []
+        if config.enable_web_search:
+            wire_tools.append({"type": "web_search"})
+        if config.enable_code_interpreter or config.enable_code_execution:
+            wire_tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
+            include.append("code_interpreter_call.outputs")  # else outputs come back null
+        if wire_tools:
+            params["tools"] = wire_tools
+        if include:
+            params["include"] = include
+        if config.temperature is not None:
+            params["temperature"] = config.temperature
+        if config.top_p is not None:
+            params["top_p"] = config.top_p
+        if config.max_tokens is not None:
+            params["max_output_tokens"] = config.max_tokens
+        if config.reasoning is not None:
+            reasoning = config.reasoning.model_dump(exclude_none=True)
+            if reasoning:
+                params["reasoning"] = reasoning
+        if config.text is not None:
+            text = config.text.model_dump(exclude_none=True)
+            if text:
+                params["text"] = text
+        if config.stream:
+            params["stream"] = True
+        return params
+
+    async def stream(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> AsyncIterator[Chunk]:
+        params = self.request_params(messages, tools)
+        call = self._streamed(params) if self.config.stream else self._complete(params)
+        try:
+            async with aclosing(call) as chunks:  # close now, not at garbage collection
+                async for chunk in chunks:
+                    yield chunk
+        except BackendError:
+            raise
+        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
+            raise self._map_error(exc) from exc
+
+    async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        response = await self.client.responses.create(**params)
+        calls = _Calls()
+        async with response:  # closes the HTTP response if the consumer stops or is cancelled
+            async for event in response:
+                kind = getattr(event, "type", None)
+                if kind == "response.output_text.delta" or kind == "response.refusal.delta":
+                    if event.delta:
+                        yield TextChunk(event.delta)
+                elif kind in (
+                    "response.reasoning_summary_text.delta",
+                    "response.reasoning_text.delta",
+                ):
+                    if event.delta:
+                        yield ReasoningChunk(event.delta)
+                elif kind == "response.reasoning_summary_part.added":
+                    if event.summary_index > 0:  # keep the summary's paragraphs apart
+                        yield ReasoningChunk("\n\n")
+                elif kind == "response.output_item.added":
+                    for chunk in calls.item_chunks(event.item, finished=False):
+                        yield chunk
+                elif kind == "response.function_call_arguments.delta":
+                    calls.arguments[event.item_id] = (
+                        calls.arguments.get(event.item_id, "") + event.delta
+                    )
+                elif kind == "response.function_call_arguments.done":
+                    calls.arguments[event.item_id] = event.arguments
+                elif kind == "response.output_item.done":
+                    for chunk in calls.item_chunks(event.item, finished=True):
+                        yield chunk
+                elif kind in ("response.completed", "response.incomplete"):
+                    for chunk in self._finish(event.response, calls):
+                        yield chunk
+                    return
+                elif kind == "response.failed":
+                    raise self._failed(event.response)
+                elif kind == "error":  # the documented flat shape (the SDK raises on nested)
+                    raise self._stream_error(
+                        getattr(event, "message", None) or "error in the stream",
+                        getattr(event, "code", None),
+                    )
+        raise BackendConnectionError(
+            "stream ended unexpectedly before the response completed", provider=self.provider
+        )
+
+    async def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        response = await self.client.responses.create(**params)
+        if response.status == "failed":
+            raise self._failed(response)
+        calls = _Calls()
+        for item in response.output:
+            if item.type == "reasoning":
+                reasoning = _reasoning_of(item)
+                if reasoning:
+                    yield ReasoningChunk(reasoning)
+            elif item.type == "message":
+                text = "".join(
+                    getattr(part, "text", None) or getattr(part, "refusal", "")
+                    for part in item.content
+                )
+                if text:
+                    yield TextChunk(text)
+        for chunk in self._finish(response, calls):
+            yield chunk
+
+    def _finish(self, response: Any, calls: _Calls) -> list[Chunk]:
+        """Calls not yet reported (the final response is authoritative), usage, done."""
+        chunks: list[Chunk] = []
+        for item in response.output or ():
+            chunks.extend(calls.item_chunks(item, finished=True))
+        if response.usage is not None:
+            chunks.append(_usage_chunk(response.usage))
+        chunks.append(DoneChunk(response.status or "completed"))
+        return chunks
+
+    # ---- errors
+
+    def _failed(self, response: Any) -> BackendError:
+        """The error of a ``response.failed`` (or a response with status ``failed``)."""
+        error = getattr(response, "error", None)
+        message = getattr(error, "message", None) or "the response failed"
+        return self._stream_error(message, getattr(error, "code", None), failed=True)
+
+    def _stream_error(
+        self, message: str, code: Any, *, status: int | None = None, failed: bool = False
+    ) -> BackendError:
+        """An error the provider reported inside a 200 response."""
+        provider = self.provider
+        message = self._scrub(message)
+        code = code if isinstance(code, str) else None
+        if code == "context_length_exceeded" or _CONTEXT_HINTS.search(message):
+            return ContextLengthError(message, provider=provider)
+        if code in _RATE_LIMIT_CODES:
+            return RateLimitError(message, provider=provider)
+        error = ProviderError(message, provider=provider, status=status)
+        if failed and code is not None and code not in _TRANSIENT_CODES:
+            error.retryable = False  # e.g. invalid_prompt: the same request fails again
+        return error
+
+    def _scrub(self, text: str) -> str:
+        if self.api_key and len(self.api_key) >= 4:
+            text = text.replace(self.api_key, "***")
+        return text
+
+    def _map_error(self, exc: Exception) -> BackendError:
+        provider = self.provider
+        if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+            return BackendTimeoutError(
+                f"no response from {self.base_url} within {self.config.timeout:g}s",
+                provider=provider,
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc
+            return BackendConnectionError(
+                self._scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return self._map_status_error(exc)
+        if isinstance(exc, openai.APIError):  # an ``error`` event inside the stream
+            return self._stream_error(_message_of(exc), exc.code, status=_int_code(exc.body))
+        if isinstance(exc, json.JSONDecodeError):
+            return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
+        return BackendConnectionError(
+            self._scrub(f"stream ended unexpectedly: {exc}"), provider=provider
+        )
+
+    def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
+        provider, status = self.provider, exc.status_code
+        message = self._scrub(_message_of(exc))
+        if status in (401, 403):
+            return AuthenticationError(message, provider=provider, status=status)
+        if status == 429 and exc.code != "insufficient_quota":
+            retry_after = parse_retry_after(exc.response.headers)
+            return RateLimitError(message, retry_after=retry_after, provider=provider, status=429)
+        context = exc.code == "context_length_exceeded" or _CONTEXT_HINTS.search(message)
+        if status in (400, 413) and context:
+            return ContextLengthError(message, provider=provider, status=status)
+        return ProviderError(message, provider=provider, status=status)
