@@ -124,6 +124,11 @@ class Backend(ABC):
     def model(self) -> str:
         return self.config.model or ""
 
+    @property
+    def self_hosted(self) -> bool:
+        """Runs on the user's own machine or server, so calls cost nothing."""
+        return False
+
     @abstractmethod
     def stream(
         self, messages: list[Message], tools: list[ToolSpec] | None = None

@@ -48,6 +48,10 @@ from massgen.backends.registry import PRESETS
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
 
+#: Presets for servers people run themselves (vLLM, SGLang, LM Studio, Ollama).
+SELF_HOSTED_PRESETS = frozenset({"vllm", "sglang", "lmstudio", "ollama"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
 _CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 
 
@@ -177,6 +181,12 @@ class ChatCompletionsBackend(Backend):
     @property
     def provider(self) -> str:
         return self.config.type
+
+    @property
+    def self_hosted(self) -> bool:
+        """A local server preset, or any server on this machine."""
+        host = urlparse(self.base_url).hostname or ""
+        return self.config.type in SELF_HOSTED_PRESETS or host in LOOPBACK_HOSTS
 
     @property
     def openai_hosted(self) -> bool:

@@ -219,6 +219,10 @@ class LocalBackend(Backend):
         )
 
     @property
+    def self_hosted(self) -> bool:
+        return True
+
+    @property
     def model(self) -> str:
         if self.config.model:
             return self.config.model

@@ -4,7 +4,7 @@ Prices are USD per million tokens: input, cached input (reads), output. A model 
 its name without a provider prefix, exactly or as a known name followed by a date or version
 suffix (``claude-sonnet-4-20250514``, ``gpt-5-mini-2025-08-07``). Unknown models cost
 ``None`` ("cost unknown"), never a guess. Self-hosted models (the local backend and local
-servers) cost nothing.
+servers, see ``Backend.self_hosted``) cost nothing.
 
 Prices as published by the providers in November 2026 for standard (non-batch) use; update
 them here when providers change them.
@@ -81,9 +81,6 @@ PRICES: dict[str, Price] = {
     "glm-4.5-air": _p(0.20, 1.10, 0.03),
 }
 
-#: Backend types whose models run on the user's own machine or server.
-SELF_HOSTED = frozenset({"local", "vllm", "sglang", "lmstudio", "ollama"})
-
 #: What may follow a known name: a date (-20250514, -2025-08-07), a short version (-0709),
 #: -latest or -preview.
 _SUFFIX = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|-\d{4}|-latest|-preview)*")
@@ -100,9 +97,9 @@ def price_for(model: str) -> Price | None:
     return None
 
 
-def cost_usd(backend_type: str, model: str, usage: UsageChunk) -> float | None:
+def cost_usd(model: str, usage: UsageChunk, *, self_hosted: bool = False) -> float | None:
     """What one call cost, or None when the model's price is unknown."""
-    if backend_type in SELF_HOSTED:
+    if self_hosted:
         return 0.0
     price = price_for(model)
     if price is None:

@@ -637,7 +637,7 @@ class _Run:
                 )
             elif isinstance(chunk, UsageChunk):
                 backend = agent.spec.backend
-                cost = cost_usd(backend.type, backend.model, chunk)
+                cost = cost_usd(backend.model, chunk, self_hosted=backend.self_hosted)
                 agent.usage.add_call(chunk, cost)
                 self.emit(
                     UsageEvent(

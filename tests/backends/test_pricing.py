@@ -57,20 +57,26 @@ def test_dated_names_match_and_longest_name_wins():
 @pytest.mark.parametrize("model", ["gpt-4.5-preview", "llama-3.3-70b", "gpt-6", "claude-next"])
 def test_unknown_models_have_no_price(model):
     assert price_for(model) is None
-    assert cost_usd("openrouter", model, UsageChunk(100, 10)) is None
+    assert cost_usd(model, UsageChunk(100, 10)) is None
 
 
 def test_cost_counts_cached_input_at_the_cached_rate():
     usage = UsageChunk(prompt_tokens=1_000_000, completion_tokens=100_000, cached_tokens=400_000)
     # gpt-5-mini: $0.25 in, $0.025 cached, $2.00 out per million
-    assert cost_usd("openai", "gpt-5-mini", usage) == pytest.approx(
-        0.6 * 0.25 + 0.4 * 0.025 + 0.1 * 2.0
-    )
+    assert cost_usd("gpt-5-mini", usage) == pytest.approx(0.6 * 0.25 + 0.4 * 0.025 + 0.1 * 2.0)
 
 
 def test_self_hosted_models_cost_nothing():
-    assert cost_usd("local", "SmolLM2-135M-Instruct", UsageChunk(500, 50)) == 0.0
-    assert cost_usd("vllm", "Qwen/Qwen3-8B", UsageChunk(500, 50)) == 0.0
+    from massgen.backends.registry import create_backend
+    from massgen.config.schema import BackendConfig
+
+    assert cost_usd("gpt-5", UsageChunk(500, 50), self_hosted=True) == 0.0
+    vllm = create_backend(BackendConfig(type="vllm", model="Qwen/Qwen3-8B"))
+    on_this_machine = create_backend(
+        BackendConfig(type="chatcompletion", model="m", base_url="http://127.0.0.1:9/v1")
+    )
+    hosted = create_backend(BackendConfig(type="grok", model="grok-4", api_key="k"))
+    assert vllm.self_hosted and on_this_machine.self_hosted and not hosted.self_hosted
 
 
 def named(model: str, script) -> ScriptedBackend:

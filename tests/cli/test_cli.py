@@ -220,7 +220,11 @@ def test_progress_goes_to_stderr_line_by_line(env, provider, tmp_path):
     summary = next(line for line in lines if line.startswith("ok in "))
     assert "7 request(s)" in summary and summary.endswith("$0.0000")  # a local server is free
     # then one usage line per agent
-    assert [line.split(":")[0].strip() for line in lines[-3:]] == ["careful", "balanced", "inventive"]
+    assert [line.split(":")[0].strip() for line in lines[-3:]] == [
+        "careful",
+        "balanced",
+        "inventive",
+    ]
     assert time.monotonic() - start < 30
 
 
