@@ -84,5 +84,7 @@ def test_an_endpoint_in_the_config_still_needs_the_key(monkeypatch):
     monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="AZURE_OPENAI_API_KEY"):
         create_backend(
-            BackendConfig(type="azure_openai", deployment_name="d", base_url="https://x.openai.azure.com")
+            BackendConfig(
+                type="azure_openai", deployment_name="d", base_url="https://x.openai.azure.com"
+            )
         )
