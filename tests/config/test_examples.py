@@ -69,7 +69,7 @@ def test_teams_use_one_openai_key_and_distinct_personas(
     assert len({agent.system_message for agent in config.agents}) == 3
     assert all(agent.system_message for agent in config.agents)
     for agent in config.agents:
-        assert agent.backend.type == "chatcompletion"
+        assert agent.backend.type == "openai"
         assert agent.backend.base_url is None
         assert resolve_api_key(agent.backend) == "sk-test"
 
@@ -77,16 +77,16 @@ def test_teams_use_one_openai_key_and_distinct_personas(
 def test_three_agents_default_models() -> None:
     config = load_config(resolve_config("three_agents_default")).config
     assert [(a.backend.type, a.backend.model) for a in config.agents] == [
-        ("chatcompletion", "gpt-5-nano"),
-        ("chatcompletion", "gpt-5-mini"),
-        ("chatcompletion", "gpt-5-nano"),
+        ("openai", "gpt-5-nano"),
+        ("openai", "gpt-5-mini"),
+        ("openai", "gpt-5-nano"),
     ]
 
 
 def test_single_gpt5nano() -> None:
     config = load_config(resolve_config("single_gpt5nano")).config
     assert [(a.backend.type, a.backend.model) for a in config.agents] == [
-        ("chatcompletion", "gpt-5-nano")
+        ("openai", "gpt-5-nano")
     ]
 
 
