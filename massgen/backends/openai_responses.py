@@ -313,18 +313,21 @@ class ResponsesBackend(Backend):
         if response.status == "failed":
             raise self._failed(response)
         calls = _Calls()
-        for item in response.output:
+        for item in response.output:  # in the order the model produced them
             if item.type == "reasoning":
                 reasoning = _reasoning_of(item)
                 if reasoning:
                     yield ReasoningChunk(reasoning)
             elif item.type == "message":
                 text = "".join(
-                    getattr(part, "text", None) or getattr(part, "refusal", "")
+                    getattr(part, "text", None) or getattr(part, "refusal", None) or ""
                     for part in item.content
                 )
                 if text:
                     yield TextChunk(text)
+            else:
+                for chunk in calls.item_chunks(item, finished=True):
+                    yield chunk
         for chunk in self._finish(response, calls):
             yield chunk
 
