@@ -135,5 +135,26 @@ class Backend(ABC):
     ) -> AsyncIterator[Chunk]:
         """Stream one model call. Cancelling the consumer must close the HTTP request."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
-        """Release clients and connections."""
+    #: The provider SDK's client, if the backend uses one (see :meth:`_make_client`).
+    _client: Any = None
+
+    def _make_client(self) -> Any:
+        """Build the SDK client. Backends call it in ``__init__``: building a client inside
+        a run would block the event loop while other agents stream."""
+        raise NotImplementedError
+
+    @property
+    def client(self) -> Any:
+        """The SDK client (made again if the backend was closed and is used anew)."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    async def _close_client(self, client: Any) -> None:
+        await client.close()
+
+    async def aclose(self) -> None:
+        """Release the client and its connections."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await self._close_client(client)

@@ -7,21 +7,17 @@ transport exception is mapped onto :mod:`massgen.backends.errors`.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-import ssl
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import certifi
 import httpx
 import openai
 
+from massgen.backends._http import parse_retry_after, shared_ssl_context
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -82,28 +78,6 @@ def convert_tool(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _reasoning_of(obj: Any) -> str:
     """Reasoning text a provider put in an extra field (DeepSeek/vLLM/OpenRouter style)."""
     extra = getattr(obj, "model_extra", None) or {}
@@ -159,12 +133,6 @@ class _ToolCallAssembler:
         return calls
 
 
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client: loading the CA bundle costs ~20 ms each time."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 class ChatCompletionsBackend(Backend):
     """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
 
@@ -202,18 +170,6 @@ class ChatCompletionsBackend(Backend):
             timeout=self.config.timeout,
             http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
-
-    @property
-    def client(self) -> openai.AsyncOpenAI:
-        """The SDK client (made again if the backend was closed and is used anew)."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
     def request_params(
         self, messages: list[Message], tools: list[ToolSpec] | None = None

@@ -25,21 +25,17 @@ maximum.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
-import ssl
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import anthropic
-import certifi
 import httpx2
 
+from massgen.backends._http import parse_retry_after, shared_ssl_context
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -222,33 +218,6 @@ def _is_server_result(kind: str) -> bool:
 # ----------------------------------------------------------------------- HTTP helpers
 
 
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client (loading the CA bundle costs ~20 ms each time)."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 # --------------------------------------------------------------------------- backend
 
 
@@ -275,20 +244,8 @@ class ClaudeBackend(Backend):
             base_url=self.base_url,
             max_retries=0,
             timeout=self.config.timeout,
-            http_client=anthropic.DefaultAsyncHttpxClient(verify=_ssl_context()),
+            http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
-
-    @property
-    def client(self) -> anthropic.AsyncAnthropic:
-        """The SDK client (made again if the backend was closed and is used anew)."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
     # ---- request
 

@@ -26,11 +26,8 @@ action) sends back what Gemini 3 models require.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
-import os
 import re
-import ssl
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -46,6 +43,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from massgen.backends._http import shared_ssl_context
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -123,23 +121,6 @@ async def _track(response: Any) -> None:
     sink = _OPEN_RESPONSES.get()
     if sink is not None:
         sink.append(response)
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client, chosen as the SDK would (``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR``, else httpx2's system trust store). Without it each client loads CA
-    bundles twice (~40 ms), blocking the event loop while agents are built."""
-    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-    if cafile or capath:
-        return ssl.create_default_context(cafile=cafile, capath=capath)
-    try:
-        import httpx2
-    except ImportError:  # pragma: no cover
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    return httpx2.create_ssl_context()
 
 
 def split_base_url(url: str) -> tuple[str, str | None]:
@@ -324,18 +305,9 @@ class GeminiBackend(Backend):
             http_options=options,
         )
 
-    @property
-    def client(self) -> genai.Client:
-        """The SDK client (made again if the backend was closed and is used anew)."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aio.aclose()
-            client.close()
+    async def _close_client(self, client: genai.Client) -> None:
+        await client.aio.aclose()
+        client.close()
 
     # ---- function call bookkeeping
 

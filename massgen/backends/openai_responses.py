@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 
+from massgen.backends._http import parse_retry_after, shared_ssl_context
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -34,8 +35,6 @@ from massgen.backends.chat_completions import (
     _CONTEXT_HINTS,
     _int_code,
     _message_of,
-    parse_retry_after,
-    shared_ssl_context,
 )
 from massgen.backends.errors import (
     AuthenticationError,
@@ -198,18 +197,6 @@ class ResponsesBackend(Backend):
             timeout=self.config.timeout,
             http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
         )
-
-    @property
-    def client(self) -> openai.AsyncOpenAI:
-        """The SDK client (made again if the backend was closed and is used anew)."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
     def request_params(
         self, messages: list[Message], tools: list[ToolSpec] | None = None

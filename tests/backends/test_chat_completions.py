@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from massgen.backends._http import parse_retry_after
 from massgen.backends.base import (
     DoneChunk,
     Message,
@@ -23,7 +24,6 @@ from massgen.backends.base import (
 from massgen.backends.chat_completions import (
     ChatCompletionsBackend,
     _ToolCallAssembler,
-    parse_retry_after,
 )
 from massgen.backends.errors import (
     AuthenticationError,
