@@ -43,6 +43,10 @@ class AzureOpenAIBackend(ChatCompletionsBackend):
         return self.config.model or self.deployment
 
     @property
+    def self_hosted(self) -> bool:
+        return False  # always a paid Azure deployment, whatever its endpoint
+
+    @property
     def openai_hosted(self) -> bool:
         return True  # Azure's API follows OpenAI's: max_completion_tokens
 

@@ -152,9 +152,11 @@ class ChatCompletionsBackend(Backend):
 
     @property
     def self_hosted(self) -> bool:
-        """A local server preset, or any server on this machine."""
+        """A local server preset, or a generic endpoint on this machine. A named provider
+        (grok, groq, ...) at a custom URL is a proxy in front of that provider: still paid."""
         host = urlparse(self.base_url).hostname or ""
-        return self.config.type in SELF_HOSTED_PRESETS or host in LOOPBACK_HOSTS
+        generic_here = self.config.type == "chatcompletion" and host in LOOPBACK_HOSTS
+        return self.config.type in SELF_HOSTED_PRESETS or generic_here
 
     @property
     def openai_hosted(self) -> bool:

@@ -76,7 +76,11 @@ def test_self_hosted_models_cost_nothing():
         BackendConfig(type="chatcompletion", model="m", base_url="http://127.0.0.1:9/v1")
     )
     hosted = create_backend(BackendConfig(type="grok", model="grok-4", api_key="k"))
-    assert vllm.self_hosted and on_this_machine.self_hosted and not hosted.self_hosted
+    proxied = create_backend(
+        BackendConfig(type="grok", model="grok-4", api_key="k", base_url="http://127.0.0.1:9/v1")
+    )
+    assert vllm.self_hosted and on_this_machine.self_hosted
+    assert not hosted.self_hosted and not proxied.self_hosted  # a proxy still bills xAI
 
 
 def named(model: str, script) -> ScriptedBackend:
