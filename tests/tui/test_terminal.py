@@ -1,0 +1,148 @@
+"""Smoke test in a real terminal: ``massgen`` opens the app inside tmux, runs three agents
+against the fake Chat Completions server, quits on ``Esc`` then ``q``, and leaves the final
+answer on stdout.
+
+The tmux server is private to the test (its own socket under ``tmp_path``, no config file),
+so it starts with the test's clean environment and never touches a tmux the user runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from massgen.backends.registry import PROVIDER_KEY_VARS
+from tests.fakes.chat_server import CoordinationBrain, FakeChatServer, Reply
+
+QUESTION = "What is the capital of France?"
+SIZE = (140, 40)
+#: The presentation the fake server streams (its default brain answers and votes).
+FINAL_TEXT = "Paris is the capital of France, says the fake server."
+DEADLINE_S = 30.0
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
+)
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeChatServer]:
+    brain = CoordinationBrain()
+
+    def present_final_text(body: dict[str, Any]) -> Reply:
+        return brain(body) if body.get("tools") else Reply(text=FINAL_TEXT)
+
+    with FakeChatServer(ttft=0.05, tokens_per_second=200, brain=present_final_text) as server:
+        yield server
+
+
+class Tmux:
+    """One detached session on a private tmux server."""
+
+    def __init__(self, socket: Path, env: dict[str, str]) -> None:
+        self.socket, self.env = socket, env
+        self.session = "massgen-smoke"
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-u", "-f", os.devnull, "-S", str(self.socket), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=check,
+        )
+
+    def start(self, command: str, size: tuple[int, int]) -> None:
+        width, height = size
+        self("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), command)
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", self.session).stdout
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, condition: Callable[[str], bool], what: str, deadline: float) -> str:
+        while True:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; the terminal shows:\n{screen}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        self("kill-session", "-t", self.session, check=False)
+        self("kill-server", check=False)
+
+
+def clean_env(tmp_path: Path, provider: FakeChatServer) -> dict[str, str]:
+    drop = {*PROVIDER_KEY_VARS, "TMUX", "TMUX_PANE"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in drop and not k.startswith(("TEXTUAL", "MASSGEN_"))
+    }
+    (tmp_path / "home").mkdir()
+    (tmp_path / "config").mkdir()
+    env.update(
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        MASSGEN_LOCAL_BASE_URL=provider.url,
+        MASSGEN_LOCAL_MODEL="fake-model",
+        LANG="C.UTF-8",
+        LC_ALL="C.UTF-8",
+        TERM="xterm-256color",  # of the tmux client; programs in the pane get tmux's own
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def test_the_app_runs_in_tmux_quits_on_q_and_prints_the_final_answer(
+    tmp_path: Path, provider: FakeChatServer
+) -> None:
+    work = tmp_path / "work"  # no .env or config file of the repository's can apply here
+    work.mkdir()
+    massgen = shlex.join(
+        [sys.executable, "-m", "massgen", "-c", "three_agents_local_server", QUESTION]
+    )
+    # The pane stays open after massgen exits (sleep) so that its output can be read.
+    command = f"cd {shlex.quote(str(work))} && {massgen}; echo EXIT=$?; sleep {DEADLINE_S:.0f}"
+    tmux = Tmux(tmp_path / "tmux.sock", clean_env(tmp_path, provider))
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        tmux.start(command, SIZE)
+        finished = tmux.wait_for(
+            lambda s: "Final answer · winner" in s and FINAL_TEXT in s and "Ask a follow-up" in s,
+            "the final answer pane",
+            deadline,
+        )
+        assert "Traceback" not in finished
+        assert "EXIT=" not in finished  # still in the app
+        # Esc leaves the focused input; the footer then shows the keys, q among them. Waiting
+        # for it also keeps Esc and q apart (sent together they would read as Alt+Q).
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "Quit" in s, "the footer to show q Quit", deadline)
+        tmux.keys("q")
+        after = tmux.wait_for(lambda s: "EXIT=" in s, "massgen to exit", deadline)
+        lines = [line.strip() for line in after.splitlines() if line.strip()]
+        assert "EXIT=0" in lines, after
+        exit_at = lines.index("EXIT=0")
+        # the last final answer is what massgen printed last, once the app had closed
+        assert exit_at >= 1 and lines[exit_at - 1].startswith(FINAL_TEXT), after
+        assert "Final answer · winner" not in after  # the app's screen is gone
+        assert "Traceback" not in after
+    finally:
+        tmux.kill()
+    presentations = [r for r in provider.requests if not r.body.get("tools")]
+    assert len(presentations) == 1 and len(provider.requests) == 7
