@@ -41,6 +41,7 @@ class MassGenApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "massgen"
     REPAINT_HZ = 30
+    COLUMN_HZ = 8  # how often one agent column's Markdown may be redrawn
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+c", "cancel_run", "Cancel run", priority=True),
         Binding("n", "next_agent", "Next agent"),
@@ -150,7 +151,7 @@ class MassGenApp(App[None]):
             ask = self.query_one("#ask", Input)
             ask.disabled = False
             ask.placeholder = "Ask a follow-up…  (/help, /reset · Esc shows the keys)"
-            ask.focus()
+            self.set_focus(ask)  # now, not deferred: a key pressed next must not race it
 
     async def tick(self) -> None:
         """Apply the events that arrived since the last tick, then draw what changed."""
@@ -186,9 +187,18 @@ class MassGenApp(App[None]):
             dirty |= {f"agent:{a}" for a in view.agents}
         if "header" in dirty:
             self.query_one(RunHeader).draw(view)
+        now = time.monotonic()
         for column in self.query(AgentColumn):
-            if f"agent:{column.agent_id}" in dirty:
-                await column.draw(view.agents[column.agent_id])
+            key = f"agent:{column.agent_id}"
+            if key not in dirty:
+                continue
+            # Markdown layout is the expensive part of a frame: draw only columns the user
+            # can see, each at most COLUMN_HZ times a second; the rest stay dirty for later.
+            if column.region.width == 0 or now - column.drawn_at < 1 / self.COLUMN_HZ:
+                view.dirty.add(key)
+                continue
+            column.drawn_at = now
+            await column.draw(view.agents[column.agent_id])
         if "panel" in dirty:
             self.query_one(CoordinationPanel).draw(view)
         if "final" in dirty or "final:reset" in dirty:
@@ -278,7 +288,12 @@ class MassGenApp(App[None]):
         self.notify("Final answer copied to the clipboard.")
 
     def action_leave_input(self) -> None:
-        self.set_focus(None)
+        """Move focus to the selected agent's column: letter keys then act as commands and
+        the arrow keys scroll that column. (A concrete widget, not "no focus", which the
+        terminal regaining focus would turn back into the input.)"""
+        columns = list(self.query(AgentColumn))
+        scrolls = columns[self.selected].query(".turn") if columns else []
+        self.set_focus(scrolls[0] if scrolls else None)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -29,14 +27,6 @@ def _format_tokens(view: RunView) -> str:
     return f"{tokens} · cost unknown" if view.prompt_tokens else tokens
 
 
-async def follow_bottom(scroll: VerticalScroll, change: Awaitable[object]) -> None:
-    """Apply a content change; keep the view at the bottom only if the reader was there."""
-    at_bottom = scroll.scroll_y >= scroll.max_scroll_y - 1
-    await change
-    if at_bottom:
-        scroll.scroll_end(animate=False)
-
-
 class RunHeader(Static):
     """Question, strategy, elapsed time, tokens and cost."""
 
@@ -59,6 +49,7 @@ class AgentColumn(Vertical):
     def __init__(self, agent: AgentView) -> None:
         super().__init__(id=f"agent-{agent.label}", classes="agent-column")
         self.agent_id = agent.id
+        self.drawn_at = 0.0  # monotonic time of the last draw
         self.border_title = f"{agent.label} · {agent.id}"
         self.border_subtitle = agent.model
 
@@ -67,6 +58,12 @@ class AgentColumn(Vertical):
         yield Static(classes="markers")
         with VerticalScroll(classes="turn"):
             yield Markdown(classes="turn-text")
+
+    def on_mount(self) -> None:
+        # Follow new text while the reader is at the bottom; Textual releases the anchor when
+        # they scroll up and restores it when they scroll back down. (The text fills at least
+        # the viewport, see app.tcss, so short text stays at the top.)
+        self.query_one(".turn", VerticalScroll).anchor()
 
     async def draw(self, agent: AgentView) -> None:
         badge = Text()
@@ -87,15 +84,14 @@ class AgentColumn(Vertical):
         self.query_one(".markers", Static).update(markers)
         self.set_class(agent.status == "failed", "-failed")
         self.set_class(agent.status == "thinking", "-active")
-        scroll = self.query_one(".turn", VerticalScroll)
         text = self.query_one(".turn-text", Markdown)
         if agent.reset:
             agent.reset = False
             agent.pending = ""
-            await follow_bottom(scroll, text.update(agent.transcript))
+            await text.update(agent.transcript)
         elif agent.pending:
             pending, agent.pending = agent.pending, ""
-            await follow_bottom(scroll, text.append(pending))
+            await text.append(pending)
 
 
 class CoordinationPanel(VerticalScroll):
@@ -146,6 +142,9 @@ class FinalPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Markdown(id="final-text")
 
+    def on_mount(self) -> None:
+        self.anchor()
+
     async def draw(self, view: RunView, *, reset: bool) -> None:
         text = self.query_one("#final-text", Markdown)
         if view.winner_id is None:
@@ -162,7 +161,7 @@ class FinalPane(VerticalScroll):
         )
         if reset:
             view.final_pending = ""
-            await follow_bottom(self, text.update(view.final_text))
+            await text.update(view.final_text)
         elif view.final_pending:
             pending, view.final_pending = view.final_pending, ""
-            await follow_bottom(self, text.append(pending))
+            await text.append(pending)

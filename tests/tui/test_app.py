@@ -126,7 +126,8 @@ async def test_ctrl_c_cancels_the_run_and_the_app_stays_usable():
         await until(pilot, lambda: not app.running)
         assert agents[0].backend.calls[0].cancelled and agents[1].backend.calls[0].cancelled
         assert app.is_running  # the app is still there
-        assert "stopped" in app.query(AgentColumn).first().query_one(Markdown).source
+        column_text = app.query(AgentColumn).first().query_one(Markdown)
+        await until(pilot, lambda: "stopped" in column_text.source, limit=2)
         # and it takes the next question
         agents[0].backend._script[:] = [answer("x"), vote("agent1"), say("Done.")]
         agents[1].backend._script[:] = [answer("y"), vote("agent1")]
@@ -211,3 +212,25 @@ async def test_the_command_palette_offers_the_actions(command):
         await pilot.pause()
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert command in titles
+
+
+async def test_a_column_follows_new_text_only_while_its_reader_is_at_the_bottom():
+    long_text = " ".join(f"word{i}" for i in range(600))
+    agents = team(
+        [
+            Step(text=long_text, chunk_delay=0.004, calls=[("new_answer", {"content": "a"})]),
+            vote("agent1"),
+        ],
+        [answer("b", delay=3.5), vote("agent1")],
+    )
+    app = MassGenApp(agents, CONFIG, question="Q")
+    async with app.run_test(size=(140, 30)) as pilot:
+        await until(pilot, lambda: len(app.query(".agent-column .turn")) == 2)
+        first, second = app.query(".agent-column .turn")
+        await until(pilot, lambda: first.max_scroll_y > 10)
+        await pilot.pause(0.3)
+        assert first.scroll_y >= first.max_scroll_y - 1  # following the stream
+        first.scroll_to(y=0, animate=False)  # the reader scrolls up to read
+        await pilot.pause(0.5)
+        assert first.max_scroll_y > 20 and first.scroll_y < 5  # new text did not yank it down
+        assert second.max_scroll_y == 0 and second.scroll_y == 0  # short text stays on top
