@@ -42,6 +42,7 @@ class MassGenApp(App[None]):
     TITLE = "massgen"
     REPAINT_HZ = 30
     COLUMN_HZ = 8  # how often one agent column's Markdown may be redrawn
+    COLUMNS_PER_TICK = 2  # how many agent columns one frame may redraw
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+c", "cancel_run", "Cancel run", priority=True),
         Binding("n", "next_agent", "Next agent"),
@@ -187,18 +188,23 @@ class MassGenApp(App[None]):
             dirty |= {f"agent:{a}" for a in view.agents}
         if "header" in dirty:
             self.query_one(RunHeader).draw(view)
+        # Rendering an agent's Markdown is the expensive part of a frame: draw only columns
+        # the user can see, the longest-waiting first, at most COLUMNS_PER_TICK a frame and
+        # COLUMN_HZ times a second each; the others stay dirty for a later frame.
         now = time.monotonic()
-        for column in self.query(AgentColumn):
-            key = f"agent:{column.agent_id}"
-            if key not in dirty:
+        waiting = sorted(
+            (c for c in self.query(AgentColumn) if f"agent:{c.agent_id}" in dirty),
+            key=lambda c: c.drawn_at,
+        )
+        budget = self.COLUMNS_PER_TICK
+        for column in waiting:
+            ready = column.region.width > 0 and now - column.drawn_at >= 1 / self.COLUMN_HZ
+            if not ready or budget == 0:
+                view.dirty.add(f"agent:{column.agent_id}")
                 continue
-            # Markdown layout is the expensive part of a frame: draw only columns the user
-            # can see, each at most COLUMN_HZ times a second; the rest stay dirty for later.
-            if column.region.width == 0 or now - column.drawn_at < 1 / self.COLUMN_HZ:
-                view.dirty.add(key)
-                continue
+            budget -= 1
             column.drawn_at = now
-            await column.draw(view.agents[column.agent_id])
+            column.draw(view.agents[column.agent_id])
         if "panel" in dirty:
             self.query_one(CoordinationPanel).draw(view)
         if "final" in dirty or "final:reset" in dirty:

@@ -24,12 +24,10 @@ class AgentView:
     turn: int = 0
     done: str = ""  # the transcript of earlier turns (Markdown)
     text: str = ""  # the current turn: streamed text, then its answer or vote
-    pending: str = ""  # transcript text not yet drawn
     answers: list[str] = field(default_factory=list)  # versioned labels
     vote: str | None = None  # target agent label
     vote_reason: str = ""
     error: str | None = None
-    reset: bool = False  # the transcript was rewritten (a retry): redraw from scratch
 
     @property
     def transcript(self) -> str:
@@ -37,7 +35,6 @@ class AgentView:
 
     def add(self, markdown: str) -> None:
         self.text += markdown
-        self.pending += markdown
 
 
 @dataclass
@@ -139,11 +136,7 @@ class RunView:
     def _on_stream_retry(self, e) -> None:
         if agent := self.agent(e.agent_id):
             head = agent.text.split("\n\n", 1)[0] + "\n\n" if agent.text else ""
-            agent.text, agent.pending, agent.reset = (
-                head + f"*(retrying: {e.reason})*\n\n",
-                "",
-                True,
-            )
+            agent.text = head + f"*(retrying: {e.reason})*\n\n"  # the partial turn is void
             self.log.append(f"{agent.id}: retrying in {e.delay:.1f}s ({e.reason})")
             self.dirty |= {f"agent:{agent.id}", "panel"}
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from textwrap import shorten
+
+from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -27,6 +30,15 @@ def _format_tokens(view: RunView) -> str:
     return f"{tokens} · cost unknown" if view.prompt_tokens else tokens
 
 
+def split_settled(markdown: str) -> tuple[str, str]:
+    """Split at the last blank line outside a code fence: (finished part, paragraph being
+    written)."""
+    cut = markdown.rfind("\n\n")
+    while cut > 0 and markdown.count("```", 0, cut) % 2:
+        cut = markdown.rfind("\n\n", 0, cut)
+    return (markdown[:cut], markdown[cut + 2 :]) if cut > 0 else ("", markdown)
+
+
 class RunHeader(Static):
     """Question, strategy, elapsed time, tokens and cost."""
 
@@ -44,7 +56,12 @@ class RunHeader(Static):
 
 
 class AgentColumn(Vertical):
-    """One agent: title, status badge, answer/vote markers, the current turn as Markdown."""
+    """One agent: title, status badge, answer/vote markers, and its turns as Markdown.
+
+    Turns render with Rich's Markdown in two plain widgets (earlier turns, the current one)
+    rather than Textual's Markdown widget, whose per-block widgets made eight streaming
+    columns cost ~100 ms a frame; re-rendering the current turn costs a few ms.
+    """
 
     def __init__(self, agent: AgentView) -> None:
         super().__init__(id=f"agent-{agent.label}", classes="agent-column")
@@ -52,12 +69,20 @@ class AgentColumn(Vertical):
         self.drawn_at = 0.0  # monotonic time of the last draw
         self.border_title = f"{agent.label} · {agent.id}"
         self.border_subtitle = agent.model
+        self.shown = ("", "")  # (earlier turns, current turn) as drawn
+
+    @property
+    def source(self) -> str:
+        """The Markdown text the column shows."""
+        return "".join(self.shown)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="badge")
         yield Static(classes="markers")
-        with VerticalScroll(classes="turn"):
-            yield Markdown(classes="turn-text")
+        with VerticalScroll(classes="turn"), Vertical(classes="turn-body"):
+            yield Static(classes="turn-done")  # earlier turns
+            yield Static(classes="turn-settled")  # the current turn's finished paragraphs
+            yield Static(classes="turn-live")  # the paragraph being written
 
     def on_mount(self) -> None:
         # Follow new text while the reader is at the bottom; Textual releases the anchor when
@@ -65,7 +90,7 @@ class AgentColumn(Vertical):
         # the viewport, see app.tcss, so short text stays at the top.)
         self.query_one(".turn", VerticalScroll).anchor()
 
-    async def draw(self, agent: AgentView) -> None:
+    def draw(self, agent: AgentView) -> None:
         badge = Text()
         badge.append(f" {agent.status} ", style=f"reverse {STATUS_STYLE.get(agent.status, '')}")
         if agent.turn_kind:
@@ -84,14 +109,21 @@ class AgentColumn(Vertical):
         self.query_one(".markers", Static).update(markers)
         self.set_class(agent.status == "failed", "-failed")
         self.set_class(agent.status == "thinking", "-active")
-        text = self.query_one(".turn-text", Markdown)
-        if agent.reset:
-            agent.reset = False
-            agent.pending = ""
-            await text.update(agent.transcript)
-        elif agent.pending:
-            pending, agent.pending = agent.pending, ""
-            await text.append(pending)
+        done, text = self.shown
+        if agent.done != done:
+            earlier = self.query_one(".turn-done", Static)
+            earlier.update(RichMarkdown(agent.done))
+            earlier.display = bool(agent.done)
+        if agent.text != text:
+            # Only the paragraph being written re-renders on every draw, so a long turn
+            # costs no more to stream than a short one.
+            settled, live = split_settled(agent.text)
+            if settled != split_settled(text)[0]:
+                finished = self.query_one(".turn-settled", Static)
+                finished.update(RichMarkdown(settled))
+                finished.display = bool(settled)
+            self.query_one(".turn-live", Static).update(RichMarkdown(live))
+        self.shown = (agent.done, agent.text)
 
 
 class CoordinationPanel(VerticalScroll):
@@ -109,7 +141,7 @@ class CoordinationPanel(VerticalScroll):
         if not view.answers:
             out.append("  none yet\n", style="dim")
         for answer in view.answers:
-            preview = " ".join(answer.content.split())[:60]
+            preview = shorten(answer.content, 60, placeholder="…")
             out.append(f"  {answer.label}", style="bold cyan")
             out.append(f" {answer.agent_id}: {preview}\n")
         out.append("\nVotes\n", style="bold underline")

@@ -50,11 +50,11 @@ async def test_a_run_shows_three_columns_statuses_votes_and_the_final_answer(mon
     drawn: dict[str, list[str]] = {}
     original = AgentColumn.draw
 
-    async def spy(self, agent):
+    def spy(self, agent):
         statuses = drawn.setdefault(agent.id, [])
         if not statuses or statuses[-1] != agent.status:
             statuses.append(agent.status)
-        await original(self, agent)
+        original(self, agent)
 
     monkeypatch.setattr(AgentColumn, "draw", spy)
     app = MassGenApp(slow_team(), CONFIG, question="What is the capital of France?")
@@ -82,7 +82,7 @@ async def test_a_run_shows_three_columns_statuses_votes_and_the_final_answer(mon
             app.query_one("#final-text", Markdown).source == "**Paris** is the capital of France."
         )
         # every agent's reasoning is readable in its column
-        transcript = columns[2].query_one(Markdown).source
+        transcript = columns[2].source
         assert "New answer agent3.1" in transcript and "Voted for agent2" in transcript
 
 
@@ -126,8 +126,8 @@ async def test_ctrl_c_cancels_the_run_and_the_app_stays_usable():
         await until(pilot, lambda: not app.running)
         assert agents[0].backend.calls[0].cancelled and agents[1].backend.calls[0].cancelled
         assert app.is_running  # the app is still there
-        column_text = app.query(AgentColumn).first().query_one(Markdown)
-        await until(pilot, lambda: "stopped" in column_text.source, limit=2)
+        column = app.query(AgentColumn).first()
+        await until(pilot, lambda: "stopped" in column.source, limit=2)
         # and it takes the next question
         agents[0].backend._script[:] = [answer("x"), vote("agent1"), say("Done.")]
         agents[1].backend._script[:] = [answer("y"), vote("agent1")]
