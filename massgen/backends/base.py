@@ -150,6 +150,12 @@ class Backend(ABC):
             self._client = self._make_client()
         return self._client
 
+    def scrub(self, text: str) -> str:
+        """``text`` with this backend's API key masked: provider messages may echo it."""
+        if self.api_key and len(self.api_key) >= 4:
+            text = text.replace(self.api_key, "***")
+        return text
+
     async def _close_client(self, client: Any) -> None:
         await client.close()
 

@@ -266,11 +266,6 @@ class ChatCompletionsBackend(Backend):
 
     # ---- errors
 
-    def _scrub(self, text: str) -> str:
-        if self.api_key and len(self.api_key) >= 4:
-            text = text.replace(self.api_key, "***")
-        return text
-
     def _map_error(self, exc: Exception) -> BackendError:
         provider = self.provider
         if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
@@ -281,12 +276,12 @@ class ChatCompletionsBackend(Backend):
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
             return BackendConnectionError(
-                self._scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
+                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
             )
         if isinstance(exc, openai.APIStatusError):
             return self._map_status_error(exc)
         if isinstance(exc, openai.APIError):  # an error event inside the stream
-            message = self._scrub(_message_of(exc))
+            message = self.scrub(_message_of(exc))
             code = exc.code if isinstance(exc.code, str) else None
             if code == "context_length_exceeded" or _CONTEXT_HINTS.search(message):
                 return ContextLengthError(message, provider=provider)
@@ -295,12 +290,12 @@ class ChatCompletionsBackend(Backend):
         if isinstance(exc, json.JSONDecodeError):
             return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
         return BackendConnectionError(
-            self._scrub(f"stream ended unexpectedly: {exc}"), provider=provider
+            self.scrub(f"stream ended unexpectedly: {exc}"), provider=provider
         )
 
     def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
         provider, status = self.provider, exc.status_code
-        message = self._scrub(_message_of(exc))
+        message = self.scrub(_message_of(exc))
         if status in (401, 403):
             return AuthenticationError(message, provider=provider, status=status)
         if status == 429 and exc.code != "insufficient_quota":

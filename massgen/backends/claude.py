@@ -392,11 +392,6 @@ class ClaudeBackend(Backend):
 
     # ---- errors
 
-    def _scrub(self, text: str) -> str:
-        if self.api_key and len(self.api_key) >= 4:
-            text = text.replace(self.api_key, "***")
-        return text
-
     def _map_error(self, exc: Exception) -> BackendError:
         provider = self.type
         if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException)):
@@ -407,16 +402,16 @@ class ClaudeBackend(Backend):
         if isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__ or exc
             return BackendConnectionError(
-                self._scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
+                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
             )
         if isinstance(exc, anthropic.APIStatusError):
             return self._map_status_error(exc)
         if isinstance(exc, json.JSONDecodeError):
             return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
         if isinstance(exc, anthropic.AnthropicError):
-            return ProviderError(self._scrub(str(exc)), provider=provider)
+            return ProviderError(self.scrub(str(exc)), provider=provider)
         return BackendConnectionError(
-            self._scrub(f"stream ended unexpectedly: {exc!r}"), provider=provider
+            self.scrub(f"stream ended unexpectedly: {exc!r}"), provider=provider
         )
 
     def _map_status_error(self, exc: anthropic.APIStatusError) -> BackendError:
@@ -424,7 +419,7 @@ class ClaudeBackend(Backend):
         status = exc.status_code
         if status < 400:  # an ``error`` event inside a 200 stream: its type tells the status
             status = _STATUS_OF_TYPE.get(str(exc.type), 500)
-        message = self._scrub(_message_of(exc))
+        message = self.scrub(_message_of(exc))
         if status in (401, 403):
             return AuthenticationError(message, provider=provider, status=status)
         if status == 429:

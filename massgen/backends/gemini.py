@@ -482,11 +482,6 @@ class GeminiBackend(Backend):
 
     # ---- errors
 
-    def _scrub(self, text: str) -> str:
-        if self.api_key and len(self.api_key) >= 4:
-            text = text.replace(self.api_key, "***")
-        return text
-
     def _map_error(self, exc: BaseException) -> BackendError:
         provider = self.provider
         if isinstance(exc, genai_errors.APIError):
@@ -498,15 +493,13 @@ class GeminiBackend(Backend):
             )
         if isinstance(exc, _CONNECT_ERRORS):
             return BackendConnectionError(
-                self._scrub(f"connection to {self.base_url} failed: {exc}"), provider=provider
+                self.scrub(f"connection to {self.base_url} failed: {exc}"), provider=provider
             )
         if isinstance(exc, _MALFORMED):
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return ProviderError(
-                self._scrub(f"malformed response: {text[:300]}"), provider=provider
-            )
+            return ProviderError(self.scrub(f"malformed response: {text[:300]}"), provider=provider)
         return BackendConnectionError(
-            self._scrub(f"stream ended unexpectedly: {exc or type(exc).__name__}"),
+            self.scrub(f"stream ended unexpectedly: {exc or type(exc).__name__}"),
             provider=provider,
         )
 
@@ -514,7 +507,7 @@ class GeminiBackend(Backend):
         provider = self.provider
         code = exc.code if isinstance(exc.code, int) else None
         status = (exc.status or "").upper()
-        message = self._scrub(exc.message or str(exc))
+        message = self.scrub(exc.message or str(exc))
         details = _error_details(exc)
         reasons = {d.get("reason") for d in details}
         if code in (401, 403) or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):

@@ -341,7 +341,7 @@ class ResponsesBackend(Backend):
     ) -> BackendError:
         """An error the provider reported inside a 200 response."""
         provider = self.provider
-        message = self._scrub(message)
+        message = self.scrub(message)
         code = code if isinstance(code, str) else None
         if code == "context_length_exceeded" or _CONTEXT_HINTS.search(message):
             return ContextLengthError(message, provider=provider)
@@ -351,11 +351,6 @@ class ResponsesBackend(Backend):
         if failed and code is not None and code not in _TRANSIENT_CODES:
             error.retryable = False  # e.g. invalid_prompt: the same request fails again
         return error
-
-    def _scrub(self, text: str) -> str:
-        if self.api_key and len(self.api_key) >= 4:
-            text = text.replace(self.api_key, "***")
-        return text
 
     def _map_error(self, exc: Exception) -> BackendError:
         provider = self.provider
@@ -367,7 +362,7 @@ class ResponsesBackend(Backend):
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
             return BackendConnectionError(
-                self._scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
+                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
             )
         if isinstance(exc, openai.APIStatusError):
             return self._map_status_error(exc)
@@ -376,12 +371,12 @@ class ResponsesBackend(Backend):
         if isinstance(exc, json.JSONDecodeError):
             return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
         return BackendConnectionError(
-            self._scrub(f"stream ended unexpectedly: {exc}"), provider=provider
+            self.scrub(f"stream ended unexpectedly: {exc}"), provider=provider
         )
 
     def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
         provider, status = self.provider, exc.status_code
-        message = self._scrub(_message_of(exc))
+        message = self.scrub(_message_of(exc))
         if status in (401, 403):
             return AuthenticationError(message, provider=provider, status=status)
         if status == 429 and exc.code != "insufficient_quota":

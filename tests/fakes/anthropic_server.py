@@ -31,7 +31,6 @@ prints its base URL (``http://127.0.0.1:PORT``, what ``base_url`` takes) as the 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -57,6 +56,7 @@ from tests.fakes.chat_server import (
     _estimate_prompt_tokens,
     _Generation,
     _text_of,
+    serve,
     split_arguments,
 )
 
@@ -670,23 +670,7 @@ def _object_or_empty(arguments: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fake Anthropic Messages API server.")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
-    parser.add_argument("--tps", type=float, default=None, help="tokens per second")
-    parser.add_argument("--api-key", default=None, help="require this x-api-key")
-    args = parser.parse_args(argv)
-    server = FakeAnthropicServer(
-        ttft=args.ttft, tokens_per_second=args.tps, api_key=args.api_key, port=args.port
-    ).start()
-    print(server.url, flush=True)
-    try:
-        while server._thread is not None and server._thread.is_alive():
-            server._thread.join(timeout=1.0)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve(FakeAnthropicServer, "Fake Anthropic Messages API server.", argv)
 
 
 if __name__ == "__main__":

@@ -627,14 +627,15 @@ class _Complete(_Generation):
         return True
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fake OpenAI Chat Completions server.")
+def serve(server_class: type[FakeChatServer], description: str, argv: Sequence[str] | None) -> None:
+    """Run a fake server from the command line: print its URL, serve until interrupted."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
     parser.add_argument("--tps", type=float, default=None, help="tokens per second")
-    parser.add_argument("--api-key", default=None, help="require this bearer key")
+    parser.add_argument("--api-key", default=None, help="require this key")
     args = parser.parse_args(argv)
-    server = FakeChatServer(
+    server = server_class(
         ttft=args.ttft, tokens_per_second=args.tps, api_key=args.api_key, port=args.port
     ).start()
     print(server.url, flush=True)
@@ -645,6 +646,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         pass
     finally:
         server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    serve(FakeChatServer, "Fake OpenAI Chat Completions server.", argv)
 
 
 if __name__ == "__main__":

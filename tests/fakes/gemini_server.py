@@ -24,7 +24,6 @@ prints its base URL (``http://127.0.0.1:PORT``, what ``HttpOptions.base_url`` ta
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
@@ -49,6 +48,7 @@ from tests.fakes.chat_server import (
     Send_,
     _Cut,
     _Cycle,
+    serve,
     split_tokens,
 )
 
@@ -663,23 +663,7 @@ class _Generation:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fake Gemini API server.")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
-    parser.add_argument("--tps", type=float, default=None, help="tokens per second")
-    parser.add_argument("--api-key", default=None, help="require this key (x-goog-api-key)")
-    args = parser.parse_args(argv)
-    server = FakeGeminiServer(
-        ttft=args.ttft, tokens_per_second=args.tps, api_key=args.api_key, port=args.port
-    ).start()
-    print(server.url, flush=True)
-    try:
-        while server._thread is not None and server._thread.is_alive():
-            server._thread.join(timeout=1.0)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve(FakeGeminiServer, "Fake Gemini API server.", argv)
 
 
 if __name__ == "__main__":

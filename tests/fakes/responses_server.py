@@ -20,7 +20,6 @@ Run standalone (benchmarks)::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -45,6 +44,7 @@ from tests.fakes.chat_server import (
     Send_,
     _Cut,
     _Cycle,
+    serve,
     split_tokens,
 )
 
@@ -637,23 +637,7 @@ def _started(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fake OpenAI Responses API server.")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
-    parser.add_argument("--tps", type=float, default=None, help="tokens per second")
-    parser.add_argument("--api-key", default=None, help="require this bearer key")
-    args = parser.parse_args(argv)
-    server = FakeResponsesServer(
-        ttft=args.ttft, tokens_per_second=args.tps, api_key=args.api_key, port=args.port
-    ).start()
-    print(server.url, flush=True)
-    try:
-        while server._thread is not None and server._thread.is_alive():
-            server._thread.join(timeout=1.0)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve(FakeResponsesServer, "Fake OpenAI Responses API server.", argv)
 
 
 if __name__ == "__main__":
