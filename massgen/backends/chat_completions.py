@@ -8,8 +8,7 @@ transport exception is mapped onto :mod:`massgen.backends.errors`.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -17,7 +16,8 @@ from urllib.parse import urlparse
 import httpx
 import openai
 
-from massgen.backends._http import parse_retry_after, shared_ssl_context
+from massgen.backends._http import shared_ssl_context
+from massgen.backends._openai_errors import OpenAIErrorMapping
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -31,13 +31,9 @@ from massgen.backends.base import (
     UsageChunk,
 )
 from massgen.backends.errors import (
-    AuthenticationError,
     BackendConnectionError,
     BackendError,
-    BackendTimeoutError,
-    ContextLengthError,
     ProviderError,
-    RateLimitError,
 )
 from massgen.backends.registry import PRESETS
 
@@ -47,8 +43,6 @@ if TYPE_CHECKING:
 #: Presets for servers people run themselves (vLLM, SGLang, LM Studio, Ollama).
 SELF_HOSTED_PRESETS = frozenset({"vllm", "sglang", "lmstudio", "ollama"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-
-_CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 
 
 def convert_message(message: Message) -> dict[str, Any]:
@@ -133,7 +127,7 @@ class _ToolCallAssembler:
         return calls
 
 
-class ChatCompletionsBackend(Backend):
+class ChatCompletionsBackend(OpenAIErrorMapping, Backend):
     """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
 
     type = "chatcompletion"
@@ -265,60 +259,3 @@ class ChatCompletionsBackend(Backend):
         yield DoneChunk(choice.finish_reason)
 
     # ---- errors
-
-    def _map_error(self, exc: Exception) -> BackendError:
-        provider = self.provider
-        if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
-            return BackendTimeoutError(
-                f"no response from {self.base_url} within {self.config.timeout:g}s",
-                provider=provider,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
-            return BackendConnectionError(
-                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
-            )
-        if isinstance(exc, openai.APIStatusError):
-            return self._map_status_error(exc)
-        if isinstance(exc, openai.APIError):  # an error event inside the stream
-            message = self.scrub(_message_of(exc))
-            code = exc.code if isinstance(exc.code, str) else None
-            if code == "context_length_exceeded" or _CONTEXT_HINTS.search(message):
-                return ContextLengthError(message, provider=provider)
-            status = _int_code(exc.body)
-            return ProviderError(message, provider=provider, status=status)
-        if isinstance(exc, json.JSONDecodeError):
-            return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
-        return BackendConnectionError(
-            self.scrub(f"stream ended unexpectedly: {exc}"), provider=provider
-        )
-
-    def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
-        provider, status = self.provider, exc.status_code
-        message = self.scrub(_message_of(exc))
-        if status in (401, 403):
-            return AuthenticationError(message, provider=provider, status=status)
-        if status == 429 and exc.code != "insufficient_quota":
-            retry_after = parse_retry_after(exc.response.headers)
-            return RateLimitError(message, retry_after=retry_after, provider=provider, status=429)
-        context = exc.code == "context_length_exceeded" or _CONTEXT_HINTS.search(message)
-        if status in (400, 413) and context:
-            return ContextLengthError(message, provider=provider, status=status)
-        return ProviderError(message, provider=provider, status=status)
-
-
-def _message_of(exc: openai.APIError) -> str:
-    """The provider's own message, not the SDK's ``Error code: ...`` wrapper."""
-    body = exc.body
-    if isinstance(body, Mapping):
-        message = body.get("message")
-        if isinstance(message, str) and message:
-            return message
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:500]
-    return exc.message
-
-
-def _int_code(body: object) -> int | None:
-    code = body.get("code") if isinstance(body, Mapping) else None
-    return code if isinstance(code, int) and 400 <= code < 600 else None

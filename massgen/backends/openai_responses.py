@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 
-from massgen.backends._http import parse_retry_after, shared_ssl_context
+from massgen.backends._http import shared_ssl_context
+from massgen.backends._openai_errors import CONTEXT_HINTS, OpenAIErrorMapping
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -31,16 +32,9 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.chat_completions import (
-    _CONTEXT_HINTS,
-    _int_code,
-    _message_of,
-)
 from massgen.backends.errors import (
-    AuthenticationError,
     BackendConnectionError,
     BackendError,
-    BackendTimeoutError,
     ContextLengthError,
     ProviderError,
     RateLimitError,
@@ -172,7 +166,7 @@ class _Calls:
         return chunks
 
 
-class ResponsesBackend(Backend):
+class ResponsesBackend(OpenAIErrorMapping, Backend):
     """The Responses API over ``openai.AsyncOpenAI``."""
 
     type = "openai"
@@ -343,7 +337,7 @@ class ResponsesBackend(Backend):
         provider = self.provider
         message = self.scrub(message)
         code = code if isinstance(code, str) else None
-        if code == "context_length_exceeded" or _CONTEXT_HINTS.search(message):
+        if code == "context_length_exceeded" or CONTEXT_HINTS.search(message):
             return ContextLengthError(message, provider=provider)
         if code in _RATE_LIMIT_CODES:
             return RateLimitError(message, provider=provider)
@@ -351,38 +345,3 @@ class ResponsesBackend(Backend):
         if failed and code is not None and code not in _TRANSIENT_CODES:
             error.retryable = False  # e.g. invalid_prompt: the same request fails again
         return error
-
-    def _map_error(self, exc: Exception) -> BackendError:
-        provider = self.provider
-        if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
-            return BackendTimeoutError(
-                f"no response from {self.base_url} within {self.config.timeout:g}s",
-                provider=provider,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
-            return BackendConnectionError(
-                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
-            )
-        if isinstance(exc, openai.APIStatusError):
-            return self._map_status_error(exc)
-        if isinstance(exc, openai.APIError):  # an ``error`` event inside the stream
-            return self._stream_error(_message_of(exc), exc.code, status=_int_code(exc.body))
-        if isinstance(exc, json.JSONDecodeError):
-            return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
-        return BackendConnectionError(
-            self.scrub(f"stream ended unexpectedly: {exc}"), provider=provider
-        )
-
-    def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
-        provider, status = self.provider, exc.status_code
-        message = self.scrub(_message_of(exc))
-        if status in (401, 403):
-            return AuthenticationError(message, provider=provider, status=status)
-        if status == 429 and exc.code != "insufficient_quota":
-            retry_after = parse_retry_after(exc.response.headers)
-            return RateLimitError(message, retry_after=retry_after, provider=provider, status=429)
-        context = exc.code == "context_length_exceeded" or _CONTEXT_HINTS.search(message)
-        if status in (400, 413) and context:
-            return ContextLengthError(message, provider=provider, status=status)
-        return ProviderError(message, provider=provider, status=status)

@@ -1,0 +1,100 @@
+"""The openai SDK's exceptions mapped onto massgen's error tree, for every backend built on
+that SDK (Chat Completions, Responses, Azure)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import openai
+
+from massgen.backends._http import parse_retry_after
+from massgen.backends.errors import (
+    AuthenticationError,
+    BackendConnectionError,
+    BackendError,
+    BackendTimeoutError,
+    ContextLengthError,
+    ProviderError,
+    RateLimitError,
+)
+
+CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
+
+
+class OpenAIErrorMapping:
+    """Mixin for backends on the openai SDK (they provide ``provider``, ``base_url``,
+    ``config`` and ``scrub``). ``_stream_error`` maps an error reported inside a 200 response
+    and may be refined per API."""
+
+    provider: str
+    base_url: str
+    config: Any
+
+    def scrub(self, text: str) -> str:  # pragma: no cover - provided by Backend
+        raise NotImplementedError
+
+    def _stream_error(
+        self, message: str, code: Any, *, status: int | None = None, failed: bool = False
+    ) -> BackendError:
+        """An error the provider reported inside a 200 response."""
+        message = self.scrub(message)
+        code = code if isinstance(code, str) else None
+        if code == "context_length_exceeded" or CONTEXT_HINTS.search(message):
+            return ContextLengthError(message, provider=self.provider)
+        return ProviderError(message, provider=self.provider, status=status)
+
+    def _map_error(self, exc: Exception) -> BackendError:
+        provider = self.provider
+        if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+            return BackendTimeoutError(
+                f"no response from {self.base_url} within {self.config.timeout:g}s",
+                provider=provider,
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc
+            return BackendConnectionError(
+                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return self._map_status_error(exc)
+        if isinstance(exc, openai.APIError):  # an error event inside the stream
+            return self._stream_error(message_of(exc), exc.code, status=int_code(exc.body))
+        if isinstance(exc, json.JSONDecodeError):
+            return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
+        return BackendConnectionError(
+            self.scrub(f"stream ended unexpectedly: {exc}"), provider=provider
+        )
+
+    def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
+        provider, status = self.provider, exc.status_code
+        message = self.scrub(message_of(exc))
+        if status in (401, 403):
+            return AuthenticationError(message, provider=provider, status=status)
+        if status == 429 and exc.code != "insufficient_quota":
+            retry_after = parse_retry_after(exc.response.headers)
+            return RateLimitError(message, retry_after=retry_after, provider=provider, status=429)
+        context = exc.code == "context_length_exceeded" or CONTEXT_HINTS.search(message)
+        if status in (400, 413) and context:
+            return ContextLengthError(message, provider=provider, status=status)
+        return ProviderError(message, provider=provider, status=status)
+
+
+def message_of(exc: openai.APIError) -> str:
+    """The provider's own message, not the SDK's ``Error code: ...`` wrapper."""
+    body = exc.body
+    if isinstance(body, Mapping):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return exc.message
+
+
+def int_code(body: object) -> int | None:
+    code = body.get("code") if isinstance(body, Mapping) else None
+    return code if isinstance(code, int) and 400 <= code < 600 else None
