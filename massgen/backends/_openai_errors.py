@@ -33,9 +33,7 @@ class OpenAIErrorMapping:
     provider: str
     base_url: str
     config: Any
-
-    def scrub(self, text: str) -> str:  # pragma: no cover - provided by Backend
-        raise NotImplementedError
+    scrub: Any  # Backend.scrub (comes after this mixin in the class's bases)
 
     def _stream_error(
         self, message: str, code: Any, *, status: int | None = None, failed: bool = False
