@@ -85,9 +85,7 @@ def test_three_agents_default_models() -> None:
 
 def test_single_gpt5nano() -> None:
     config = load_config(resolve_config("single_gpt5nano")).config
-    assert [(a.backend.type, a.backend.model) for a in config.agents] == [
-        ("openai", "gpt-5-nano")
-    ]
+    assert [(a.backend.type, a.backend.model) for a in config.agents] == [("openai", "gpt-5-nano")]
 
 
 def test_local_server_example_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
