@@ -78,6 +78,20 @@ NATIVE: dict[str, Preset] = {
 #: Every backend type: default endpoint and key variables.
 PROVIDERS: dict[str, Preset] = {**PRESETS, **NATIVE}
 
+#: A sensible default model per provider (for teams built from keys and the setup wizard).
+DEFAULT_MODELS: dict[str, str] = {
+    "openai": "gpt-5-mini",
+    "claude": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+    "grok": "grok-4-fast",
+    "zai": "glm-4.5",
+    "openrouter": "openai/gpt-5-mini",
+    "groq": "llama-3.3-70b-versatile",
+    "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "cerebras": "llama-3.3-70b",
+    "fireworks": "accounts/fireworks/models/llama-v3p3-70b-instruct",
+}
+
 #: Environment variables that hold a provider key (any of them set means "not offline").
 PROVIDER_KEY_VARS: tuple[str, ...] = tuple(
     dict.fromkeys(var for provider in PROVIDERS.values() for var in provider.key_vars)
