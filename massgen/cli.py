@@ -75,7 +75,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    subcommand_metavar='"QUESTION"',
+    subcommand_metavar='"QUESTION" | COMMAND [ARGS]...',
     help=(
         "Several AI agents answer your question in parallel, read each other's answers, "
         "and vote; the most-voted agent writes the final answer.\n\n"
@@ -133,6 +133,19 @@ def main_command(
     example: Annotated[
         str | None, typer.Option("--example", help="Print a built-in example config.")
     ] = None,
+    init: Annotated[bool, typer.Option("--init", help="Set up a config (a wizard).")] = False,
+    non_interactive: Annotated[
+        bool,
+        typer.Option("--non-interactive", help="With --init: no prompts (use --models, --save)."),
+    ] = False,
+    save: Annotated[
+        str | None,
+        typer.Option("--save", help="With --init: save as a named config instead of the default."),
+    ] = None,
+    validate: Annotated[
+        str | None,
+        typer.Option("--validate", help="Check a config file (exit 0 if it can run, else 1)."),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -144,7 +157,12 @@ def main_command(
     if ctx.invoked_subcommand is not None:
         return
     try:
-        code = _main(ctx, config, model, models, ui, timeout, list_examples, example)
+        if init:
+            code = _init(non_interactive, model, models, save)
+        elif validate is not None:
+            code = _validate(validate)
+        else:
+            code = _main(ctx, config, model, models, ui, timeout, list_examples, example)
     except KeyboardInterrupt:
         sys.stderr.write("massgen: interrupted\n")
         code = ExitCode.INTERRUPTED
@@ -203,6 +221,42 @@ def _main(
     return _report(result, mode)
 
 
+def _init(non_interactive: bool, model: str | None, models: str | None, save: str | None) -> int:
+    from massgen.config.env import load_env_files
+    from massgen.wizard import run_init
+
+    load_env_files()
+    names = [model] if model else [m.strip() for m in (models or "").split(",") if m.strip()]
+    saved = run_init(non_interactive=non_interactive, models=names or None, save=save)
+    return ExitCode.OK if saved is not None else ExitCode.INTERRUPTED
+
+
+def _validate(path: str) -> int:
+    """Load a config as a run would and check every agent has its key."""
+    from massgen.backends.registry import resolve_api_key
+    from massgen.config.env import load_env_files
+    from massgen.config.loader import load_config
+    from massgen.config.resolve import resolve_config
+
+    load_env_files()
+    loaded = load_config(resolve_config(path))
+    for index, agent in enumerate(loaded.config.agents):
+        resolve_api_key(agent.backend, f"agents[{index}] ({agent.id})")
+    agents = ", ".join(f"{a.id} ({a.backend.type})" for a in loaded.config.agents)
+    print(f"{loaded.source}: ok · {len(loaded.config.agents)} agent(s): {agents}")
+    return ExitCode.OK
+
+
+@app.command("doctor")
+def doctor_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check providers (keys, endpoints, reachability), the local model and the default config."""
+    from massgen.doctor import run_doctor
+
+    raise typer.Exit(run_doctor(as_json=as_json))
+
+
 def _run_app(config: MassGenConfig, question: str | None) -> int:
     """The terminal app; it stays open for follow-up questions until the user quits."""
     from massgen.coordination.build import build_agents
@@ -217,12 +271,16 @@ def _run_app(config: MassGenConfig, question: str | None) -> int:
 
 
 def _print_examples() -> int:
-    from massgen.config.resolve import list_examples
+    from massgen.config.resolve import list_examples, list_user_configs, user_config_dir
 
-    examples = list_examples()
-    width = max((len(e.name) for e in examples), default=0)
+    examples, mine = list_examples(), list_user_configs()
+    width = max((len(e.name) for e in [*examples, *mine]), default=0)
     for e in examples:
         print(f"{e.name.ljust(width)}  {e.description}")
+    if mine:
+        print(f"\nYour configs ({user_config_dir() / 'agents'}):")
+        for e in mine:
+            print(f"{e.name.ljust(width)}  {e.description}")
     return ExitCode.OK
 
 
@@ -247,6 +305,10 @@ def _resolve_config(name: str | None, model: str | None, models: str | None) -> 
         default = resolve_default()
         if default.notice:
             sys.stderr.write(f"massgen: {default.notice}\n")
+        if default.data is not None:
+            from massgen.config.loader import load_config_dict
+
+            return load_config_dict(default.data, "team from your keys").config
         name = str(default.path)
     from massgen.config.loader import load_config
     from massgen.config.resolve import resolve_config

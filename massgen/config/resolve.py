@@ -151,37 +151,98 @@ LOCAL_TEAM = "basic/multi/three_agents_local"
 
 @dataclass(frozen=True)
 class DefaultConfig:
-    """What runs without ``--config``: a path, and a notice for the user (or None)."""
+    """What runs without ``--config``: a file, or a config built from the keys that are set
+    (``data``), and a notice for the user (or None)."""
 
-    path: Path
+    path: Path | None = None
+    data: dict | None = None
     notice: str | None = None
 
 
+#: Personas for a team built from keys, so agents on the same model still differ.
+_PERSONAS = (
+    "You answer directly and concisely.",
+    "You are thorough: cover the important details and caveats.",
+    "You are a careful critic: check facts and reasoning before answering.",
+)
+#: Providers a team from keys can use (Azure needs an endpoint and deployment; the generic
+#: chatcompletion type shares OpenAI's key).
+_TEAM_PROVIDERS = (
+    "openai",
+    "claude",
+    "gemini",
+    "grok",
+    "zai",
+    "openrouter",
+    "groq",
+    "together",
+    "cerebras",
+    "fireworks",
+)
+
+
+def team_from_keys(team_size: int = 3) -> dict | None:
+    """A config with one agent per provider whose key is set (cycling through them up to
+    ``team_size`` agents), or None when no key is set."""
+    from massgen.backends.registry import DEFAULT_MODELS, PROVIDERS
+
+    providers = [
+        name
+        for name in _TEAM_PROVIDERS
+        if any(os.environ.get(var) for var in PROVIDERS[name].key_vars)
+    ]
+    if not providers:
+        return None
+    count = max(team_size, len(providers))
+    agents = []
+    for index in range(count):
+        provider = providers[index % len(providers)]
+        agents.append(
+            {
+                "id": f"{provider}{index // len(providers) + 1}",
+                "system_message": _PERSONAS[index % len(_PERSONAS)],
+                "backend": {"type": provider, "model": DEFAULT_MODELS[provider]},
+            }
+        )
+    return {"agents": agents}
+
+
 def resolve_default() -> DefaultConfig:
-    """No ``--config``: ``user_config_dir()/config.yaml``; else, with no provider key in the
-    environment, the built-in local team on the embedded model; else an error saying what to
-    pass."""
+    """No ``--config`` (DESIGN §5): ``user_config_dir()/config.yaml``; else a team built from
+    whichever provider keys are set; else the built-in local team on the embedded model."""
     default = user_config_dir() / "config.yaml"
     if default.is_file():
         return DefaultConfig(default)
-    from massgen.backends.registry import PROVIDER_KEY_VARS
-
-    keys = [var for var in PROVIDER_KEY_VARS if os.environ.get(var)]
-    if keys:
-        raise ConfigurationError(
-            f"no config: {keys[0]} is set, so pass --model MODEL (e.g. --model gpt-5-mini) or "
-            "--config NAME (see massgen --list-examples)"
+    team = team_from_keys()
+    if team is not None:
+        names = ", ".join(
+            f"{a['id']} ({a['backend']['type']}/{a['backend']['model']})" for a in team["agents"]
+        )
+        return DefaultConfig(
+            data=team,
+            notice=f"no config file: using a team from the keys that are set: {names}; "
+            "run massgen --init to choose your own",
         )
     from massgen.backends.local import INSTALL_HINT, local_backend_available
 
     if not local_backend_available():
         raise ConfigurationError(
             "no config and no API key: to run offline on the built-in local model, "
-            f"{INSTALL_HINT}; or set a provider key (e.g. OPENAI_API_KEY) and pass --config NAME"
+            f"{INSTALL_HINT}; or set a provider key (e.g. OPENAI_API_KEY), or run massgen --init"
         )
     return DefaultConfig(
         find_example(LOCAL_TEAM),
-        "no config or API key found: a small local model (SmolLM2-135M) is answering; "
-        "for real providers set a key (e.g. OPENAI_API_KEY) and pass --config NAME "
-        "(see massgen --list-examples)",
+        notice="no config or API key found: a small local model (SmolLM2-135M) is answering; "
+        "for real providers run massgen --init",
+    )
+
+
+def list_user_configs() -> list[Example]:
+    """The user's named configs (``user_config_dir()/agents/*.yaml``), sorted by name."""
+    agents = user_config_dir() / "agents"
+    if not agents.is_dir():
+        return []
+    return sorted(
+        (Example(p.stem, _description(p), p) for p in agents.glob(f"*{_SUFFIX}") if p.is_file()),
+        key=lambda example: example.name,
     )

@@ -248,3 +248,24 @@ def test_no_config_and_no_key_runs_the_local_team(env, tmp_path):
     assert "a small local model (SmolLM2-135M) is answering" in proc.stderr.splitlines()[0]
     assert "SmolLM2-135M-Instruct" in proc.stderr and "winner:" in proc.stderr
     assert proc.stdout.strip()
+
+
+def test_validate_checks_the_file_and_the_keys_like_a_run(env, tmp_path):
+    ok = massgen("--validate", "research_team", env={**env, "OPENAI_API_KEY": "sk-x"}, cwd=tmp_path)
+    assert ok.returncode == 0 and "ok · 3 agent(s)" in ok.stdout
+    missing = massgen("--validate", "research_team", env=env, cwd=tmp_path)
+    assert missing.returncode == 1 and "set OPENAI_API_KEY" in missing.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agents:\n  - backend: {type: gpt}\n")
+    as_run = massgen("--config", str(bad), "q", env=env, cwd=tmp_path)
+    validated = massgen("--validate", str(bad), env=env, cwd=tmp_path)
+    assert validated.returncode == as_run.returncode == 1
+    assert validated.stderr == as_run.stderr and "did you mean 'openai'" in validated.stderr
+
+
+def test_list_examples_includes_the_users_named_configs(env, tmp_path):
+    agents = Path(env["XDG_CONFIG_HOME"]) / "massgen" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "my_team.yaml").write_text("# My team for reviews.\nagent: {backend: {type: vllm}}\n")
+    listing = massgen("--list-examples", env=env).stdout
+    assert "Your configs" in listing and "my_team" in listing and "My team for reviews." in listing

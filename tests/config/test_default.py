@@ -8,7 +8,7 @@ import pytest
 from massgen.backends import local
 from massgen.backends.registry import PROVIDER_KEY_VARS
 from massgen.config import resolve
-from massgen.config.loader import load_config
+from massgen.config.loader import load_config, load_config_dict
 from massgen.errors import ConfigurationError
 
 
@@ -37,10 +37,32 @@ def test_no_config_and_no_key_is_the_local_team_with_a_notice():
     assert all(a.system_message for a in config.agents)
 
 
-def test_a_provider_key_means_no_silent_local_fallback(monkeypatch):
-    monkeypatch.setenv("XAI_API_KEY", "xai-test")
-    with pytest.raises(ConfigurationError, match="XAI_API_KEY is set"):
-        resolve.resolve_default()
+def test_a_provider_key_builds_a_team_from_that_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    chosen = resolve.resolve_default()
+    assert chosen.path is None and "team from the keys" in chosen.notice
+    config = load_config_dict(chosen.data).config
+    assert [a.backend.type for a in config.agents] == ["openai"] * 3
+    assert len({a.system_message for a in config.agents}) == 3  # same model, different personas
+
+
+def test_several_keys_give_one_agent_per_provider(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "a")
+    monkeypatch.setenv("GEMINI_API_KEY", "g")
+    monkeypatch.setenv("XAI_API_KEY", "x")
+    monkeypatch.setenv("GROQ_API_KEY", "q")
+    config = load_config_dict(resolve.resolve_default().data).config
+    assert [a.backend.type for a in config.agents] == ["claude", "gemini", "grok", "groq"]
+    assert all(a.backend.model for a in config.agents)
+
+
+def test_the_users_named_configs_are_listed(tmp_path):
+    agents = tmp_path / "xdg" / "massgen" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "mine.yaml").write_text("# My own team.\nagent: {backend: {type: vllm}}\n")
+    assert [(e.name, e.description) for e in resolve.list_user_configs()] == [
+        ("mine", "My own team.")
+    ]
 
 
 def test_without_the_local_extra_the_message_says_how_to_install(monkeypatch):
