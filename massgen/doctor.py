@@ -365,16 +365,16 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
     table = Table(title="massgen doctor: providers", title_justify="left")
     table.add_column("Provider", no_wrap=True)
     table.add_column("Key", no_wrap=True)
-    table.add_column("Base URL", overflow="fold")
+    table.add_column("Endpoint", overflow="ellipsis", max_width=34, no_wrap=True)
     table.add_column("Status", no_wrap=True)
     table.add_column("Detail", no_wrap=True)
-    table.add_column("Models in your configs")
+    table.add_column("Models in your configs", overflow="fold", min_width=14)
     for row in report["providers"]:
         style = _STYLES.get(row["reachable"], "")
         table.add_row(
             escape(row["title"]),
             escape(row["key_masked"]) if row["key_set"] else "[dim]-[/dim]",
-            escape(row["base_url"]),
+            escape(row["base_url"].split("://", 1)[-1]),
             f"[{style}]{escape(row['reachable'])}[/{style}]",
             escape(row["detail"]),
             escape(", ".join(row["models"])),
