@@ -125,6 +125,7 @@ class CoordinationBrain:
             if message.get("role") == "user":
                 text = _text_of(message.get("content"))
                 inner = re.search(r"<ORIGINAL MESSAGE>(.*?)</ORIGINAL MESSAGE>", text, re.S)
+                inner = inner or re.search(r"\nQuestion: (.*?)\n", text)  # the presentation
                 return " ".join((inner.group(1) if inner else text).split())[:80]
         return ""
 

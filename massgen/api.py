@@ -1,0 +1,246 @@
+"""The Python API: ``await massgen.run(...)``, ``massgen.build_config(...)``, ``massgen.stream``.
+
+Every call builds its own agents and event bus, so runs are independent and may run
+concurrently (``asyncio.gather``) or inside an already running loop (Jupyter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from massgen.config.schema import MassGenConfig, OrchestratorConfig
+from massgen.errors import ConfigurationError, RunFailedError
+
+History = Sequence[tuple[str, str]] | Sequence[dict[str, str]]
+
+
+def build_config(
+    models: Sequence[str] | None = None,
+    model: str | None = None,
+    num_agents: int | None = None,
+    enable_filesystem: bool = True,
+    context_paths: Sequence[Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A config dict with one agent per model (``provider/model`` or a bare name whose
+    provider is obvious). ``model`` with ``num_agents`` repeats one model. ``overrides`` set
+    orchestrator fields (e.g. ``timeout_seconds=120``)."""
+    from massgen.config.models import config_for_models
+
+    _check_unsupported(enable_filesystem, context_paths)
+    if models and model:
+        raise ConfigurationError("give either models or model, not both")
+    names = list(models or ([model] * (num_agents or 1) if model else []))
+    if not names:
+        raise ConfigurationError("build_config needs models=[...] or model=...")
+    config = config_for_models(names)
+    _apply_overrides(config, overrides)
+    return config.model_dump(mode="json", exclude_defaults=True, exclude={"agent"})
+
+
+@dataclass
+class Prepared:
+    config: MassGenConfig
+    source: str
+
+
+def prepare(
+    config: str | Path | dict[str, Any] | None = None,
+    model: str | None = None,
+    models: Sequence[str] | None = None,
+    num_agents: int | None = None,
+    enable_filesystem: bool = True,
+    context_paths: Sequence[Any] | None = None,
+    **overrides: Any,
+) -> Prepared:
+    """Resolve what to run exactly as the CLI does: a config (path, built-in or saved name,
+    or dict), else models, else the default (DESIGN §5)."""
+    from massgen.config.env import load_env_files
+    from massgen.config.loader import load_config, load_config_dict
+    from massgen.config.resolve import resolve_config, resolve_default
+
+    _check_unsupported(enable_filesystem, context_paths)
+    load_env_files()
+    if config is not None and (model or models):
+        raise ConfigurationError("give either config or model(s), not both")
+    if isinstance(config, dict):
+        loaded, source = load_config_dict(config).config, "<dict>"
+    elif config is not None:
+        path = resolve_config(str(config))
+        loaded, source = load_config(path).config, str(path)
+    elif model or models:
+        data = build_config(models=models, model=model, num_agents=num_agents)
+        loaded, source = load_config_dict(data).config, ",".join(models or [model or ""])
+    else:
+        default = resolve_default()
+        if default.data is not None:
+            loaded, source = load_config_dict(default.data).config, "team from your keys"
+        else:
+            assert default.path is not None
+            loaded, source = load_config(default.path).config, str(default.path)
+    _apply_overrides(loaded, overrides)
+    return Prepared(loaded, source)
+
+
+async def run(
+    query: str,
+    config: str | Path | dict[str, Any] | None = None,
+    model: str | None = None,
+    models: Sequence[str] | None = None,
+    num_agents: int | None = None,
+    enable_filesystem: bool = True,
+    enable_logging: bool = False,
+    output_file: str | Path | None = None,
+    context_paths: Sequence[Any] | None = None,
+    conversation_history: History | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Coordinate ``query`` and return the result as a dict (``final_answer``,
+    ``selected_agent``, ``vote_results``, ``answers``, ``usage``, ...). Raises
+    :class:`ConfigurationError` for bad input and :class:`RunFailedError` when no agent
+    produced an answer."""
+    prepared = prepare(
+        config, model, models, num_agents, enable_filesystem, context_paths, **overrides
+    )
+    result = await _run(prepared, query, _history(conversation_history), None)
+    data = result_dict(result, prepared.source)
+    if output_file is not None and data["final_answer"] is not None:
+        await asyncio.to_thread(Path(output_file).write_text, data["final_answer"], "utf-8")
+    del enable_logging  # session logs are written by the CLI; see the README
+    return data
+
+
+async def stream(
+    query: str,
+    config: str | Path | dict[str, Any] | None = None,
+    model: str | None = None,
+    models: Sequence[str] | None = None,
+    num_agents: int | None = None,
+    conversation_history: History | None = None,
+    **overrides: Any,
+) -> AsyncIterator[dict[str, Any]]:
+    """The run's events as dicts, as they happen; the last one is ``run_finished``.
+    Closing the iterator early cancels the run."""
+    from massgen.events import EventBus
+
+    prepared = prepare(config, model, models, num_agents, **overrides)
+    bus = EventBus()
+    subscription = bus.subscribe()
+    task = asyncio.create_task(_run(prepared, query, _history(conversation_history), bus))
+    task.add_done_callback(lambda _: bus.close())
+    try:
+        async for event in subscription:
+            yield event.to_dict()
+        await task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _run(prepared: Prepared, query: str, history: list[tuple[str, str]], bus: Any):
+    from massgen.coordination.build import build_agents
+    from massgen.coordination.engine import Coordinator
+
+    if not query or not query.strip():
+        raise ConfigurationError("query is empty")
+    agents = build_agents(prepared.config)
+    try:
+        return await Coordinator(agents, prepared.config.orchestrator, bus).run(query, history)
+    finally:
+        for agent in agents:
+            await agent.backend.aclose()
+
+
+def result_dict(result: Any, config_used: str) -> dict[str, Any]:
+    """A :class:`RunResult` in the documented shape."""
+    if result.status == "failed":
+        raise RunFailedError(result.error or "no agent produced an answer")
+    by_label = {label: agent_id for agent_id, label in result.labels.items()}
+    voters: dict[str, list[dict[str, str]]] = {}
+    for vote in result.votes:
+        voters.setdefault(by_label[vote.target_label], []).append(
+            {"voter": vote.voter_id, "reason": vote.reason}
+        )
+    usage = result.total_usage
+    return {
+        "final_answer": result.final_answer,
+        "config_used": config_used,
+        "session_id": result.run_id,
+        "status": result.status,
+        "selected_agent": result.winner,
+        "vote_results": {
+            "vote_counts": {by_label[label]: n for label, n in result.tally.items()},
+            "voters": voters,
+            "winner": result.winner,
+            "is_tie": result.is_tie,
+        },
+        "answers": [
+            {"label": a.label, "agent_id": a.agent_id, "content": a.content} for a in result.answers
+        ],
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "requests": usage.requests,
+            "cost_usd": usage.cost,
+            "per_agent": {
+                agent_id: {
+                    "prompt_tokens": u.prompt_tokens,
+                    "completion_tokens": u.completion_tokens,
+                    "cost_usd": u.cost,
+                }
+                for agent_id, u in result.usage.items()
+            },
+        },
+    }
+
+
+def _history(history: History | None) -> list[tuple[str, str]]:
+    """Earlier turns as (question, answer) pairs; also accepts chat messages
+    (``{"role": "user"|"assistant", "content": ...}``)."""
+    if not history:
+        return []
+    if all(isinstance(item, dict) for item in history):
+        pairs, question = [], None
+        for message in history:
+            role, content = message.get("role"), str(message.get("content") or "")
+            if role == "user":
+                question = content
+            elif role == "assistant" and question is not None:
+                pairs.append((question, content))
+                question = None
+        return pairs
+    return [(str(q), str(a)) for q, a in history]  # type: ignore[misc]
+
+
+def _apply_overrides(config: MassGenConfig, overrides: dict[str, Any]) -> None:
+    if not overrides:
+        return
+    unknown = sorted(set(overrides) - set(OrchestratorConfig.model_fields))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s): {', '.join(unknown)} "
+            f"(orchestrator options: {', '.join(sorted(OrchestratorConfig.model_fields))})"
+        )
+    merged = {**config.orchestrator.model_dump(), **overrides}
+    try:
+        config.orchestrator = OrchestratorConfig.model_validate(merged)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid option: {exc}".splitlines()[0]) from None
+
+
+def _check_unsupported(enable_filesystem: bool, context_paths: Sequence[Any] | None) -> None:
+    """File tools are not part of this version: the flag is accepted (no tools run either
+    way); asking for paths is an error rather than silently ignored."""
+    del enable_filesystem
+    if context_paths:
+        raise ConfigurationError("context_paths: file tools are not available in this version")
