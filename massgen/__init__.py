@@ -20,7 +20,6 @@ __all__ = [
     "RunFailedError",
     "__version__",
     "build_config",
-    "register_with_litellm",
     "run",
     "stream",
 ]
@@ -29,7 +28,6 @@ _LAZY = {
     "run": "massgen.api",
     "stream": "massgen.api",
     "build_config": "massgen.api",
-    "register_with_litellm": "massgen.integrations.litellm_provider",
 }
 
 
