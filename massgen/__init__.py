@@ -20,6 +20,7 @@ __all__ = [
     "RunFailedError",
     "__version__",
     "build_config",
+    "register_with_litellm",
     "run",
     "stream",
 ]
@@ -28,6 +29,7 @@ _LAZY = {
     "run": "massgen.api",
     "stream": "massgen.api",
     "build_config": "massgen.api",
+    "register_with_litellm": "massgen.integrations.litellm_provider",
 }
 
 

@@ -1,0 +1,239 @@
+"""MassGen as a LiteLLM custom provider (``pip install "massgen[litellm]"``).
+
+    import litellm, massgen
+    massgen.register_with_litellm()
+    litellm.completion(model="massgen/build", messages=[...],
+                       optional_params={"models": ["openai/gpt-5-mini", "claude/claude-sonnet-4"]})
+
+Model strings (after the ``massgen/`` prefix):
+
+- ``build``: the team from ``optional_params`` (``models``, ``model``, ``num_agents``, or a
+  ``config`` dict / path), plus ``enable_filesystem``, ``context_paths``, ``enable_logging``,
+  ``output_file``
+- ``model:<id>``: ``num_agents`` agents (default 1) on that model
+- ``path:<file>``: a config file
+- ``<name>``: a built-in example (``massgen/research_team``)
+
+The last user message is the question; earlier user/assistant turns are the history. The
+response's ``_hidden_params`` hold ``massgen_selected_agent``, ``massgen_vote_results``,
+``massgen_session_id``, ``massgen_config_used``, ``massgen_answers`` and ``massgen_usage``.
+
+This module imports litellm; ``import massgen`` and the CLI never import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
+
+from massgen.errors import ConfigurationError
+
+PROVIDER = "massgen"
+_OPTIONS = (
+    "config",
+    "models",
+    "model",
+    "num_agents",
+    "enable_filesystem",
+    "context_paths",
+    "enable_logging",
+    "output_file",
+    "use_docker",
+)
+_CHUNK_CHARS = 64
+_lock = threading.Lock()
+
+
+def register_with_litellm() -> MassGenLLM:
+    """Register the ``massgen`` provider with litellm (once; later calls return the same
+    handler)."""
+    with _lock:
+        for item in litellm.custom_provider_map:
+            if item.get("provider") == PROVIDER:
+                return item["custom_handler"]  # type: ignore[return-value]
+        handler = MassGenLLM()
+        litellm.custom_provider_map = [
+            *litellm.custom_provider_map,
+            {"provider": PROVIDER, "custom_handler": handler},
+        ]
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+        return handler
+
+
+def run_arguments(model: str, messages: list[Any], optional_params: dict[str, Any] | None):
+    """The keyword arguments for :func:`massgen.run` for one litellm call."""
+    params = _options(optional_params or {})
+    name = model.removeprefix(f"{PROVIDER}/").strip()
+    query, history = _split_messages(messages)
+    if params.pop("use_docker", False):
+        raise ConfigurationError("use_docker: Docker execution is not available in this version")
+    if name == "build":
+        if not any(params.get(k) for k in ("config", "models", "model")):
+            raise ConfigurationError(
+                "massgen/build needs optional_params with models=[...], model=... or config=..."
+            )
+    elif name.startswith("model:"):
+        model_id = name.removeprefix("model:").strip()
+        if not model_id:
+            raise ConfigurationError("massgen/model:<id> needs a model id")
+        _no_team_options(name, params)
+        params["model"] = model_id
+    elif name.startswith("path:"):
+        path = name.removeprefix("path:").strip()
+        if not path:
+            raise ConfigurationError("massgen/path:<file> needs a config file path")
+        _no_team_options(name, params)
+        params["config"] = path
+    elif name:
+        _no_team_options(name, params)
+        params["config"] = name if name.startswith("@examples/") else f"@examples/{name}"
+    else:
+        raise ConfigurationError("empty massgen model string; try massgen/build")
+    return {"query": query, "conversation_history": history, **params}
+
+
+class MassGenLLM(CustomLLM):
+    """The litellm handler: every call runs one MassGen coordination."""
+
+    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+        result = _run_sync(run_arguments(model, messages, kwargs.get("optional_params")))
+        return _response(kwargs.get("model_response"), model, result)
+
+    async def acompletion(
+        self, model: str, messages: list, *args: Any, **kwargs: Any
+    ) -> ModelResponse:
+        result = await _run(run_arguments(model, messages, kwargs.get("optional_params")))
+        return _response(kwargs.get("model_response"), model, result)
+
+    def streaming(
+        self, model: str, messages: list, *args: Any, **kwargs: Any
+    ) -> Iterator[GenericStreamingChunk]:
+        result = _run_sync(run_arguments(model, messages, kwargs.get("optional_params")))
+        yield from _chunks(result)
+
+    async def astreaming(
+        self, model: str, messages: list, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[GenericStreamingChunk]:
+        result = await _run(run_arguments(model, messages, kwargs.get("optional_params")))
+        for chunk in _chunks(result):
+            yield chunk
+
+
+async def _run(arguments: dict[str, Any]) -> dict[str, Any]:
+    from massgen.api import run
+
+    return await run(**arguments)
+
+
+def _run_sync(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Run in this thread when it has no event loop, else in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_run(arguments))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="massgen") as pool:
+        return pool.submit(asyncio.run, _run(arguments)).result()
+
+
+def _options(optional_params: dict[str, Any]) -> dict[str, Any]:
+    """MassGen options from ``optional_params``: given nested (``optional_params={...}``,
+    as the docs show) or as top-level keyword arguments; other litellm params are ignored."""
+    nested = optional_params.get("optional_params")
+    merged = {**optional_params, **(nested if isinstance(nested, dict) else {})}
+    return {k: merged[k] for k in _OPTIONS if merged.get(k) is not None}
+
+
+def _no_team_options(name: str, params: dict[str, Any]) -> None:
+    extra = [k for k in ("config", "models", "model") if k in params]
+    if extra:
+        raise ConfigurationError(
+            f"massgen/{name} already names the team; {', '.join(extra)} only go with massgen/build"
+        )
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):  # content parts
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return "" if content is None else str(content)
+
+
+def _split_messages(messages: list[Any]) -> tuple[str, list[dict[str, str]]]:
+    """The last user message is the question; user/assistant turns before it the history."""
+    turns = [
+        {"role": m.get("role"), "content": _text(m.get("content"))}
+        for m in messages or []
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant")
+    ]
+    last = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
+    if last is None or not turns[last]["content"].strip():
+        raise ConfigurationError("messages need a user message with the question")
+    return turns[last]["content"], turns[:last]
+
+
+def _usage(result: dict[str, Any]) -> Usage:
+    u = result["usage"]
+    return Usage(
+        prompt_tokens=u["prompt_tokens"],
+        completion_tokens=u["completion_tokens"],
+        total_tokens=u["total_tokens"],
+    )
+
+
+def _hidden(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "massgen_selected_agent": result["selected_agent"],
+        "massgen_vote_results": result["vote_results"],
+        "massgen_session_id": result["session_id"],
+        "massgen_config_used": result["config_used"],
+        "massgen_answers": result["answers"],
+        "massgen_usage": result["usage"],
+    }
+
+
+def _response(response: ModelResponse | None, model: str, result: dict[str, Any]) -> ModelResponse:
+    response = response if response is not None else ModelResponse()
+    response.choices[0].message.content = result["final_answer"]  # type: ignore[union-attr]
+    response.choices[0].finish_reason = "stop"
+    response.model = f"{PROVIDER}/{model.removeprefix(f'{PROVIDER}/')}"
+    response.created = int(time.time())
+    response.usage = _usage(result)  # type: ignore[attr-defined]
+    response._hidden_params.update(_hidden(result))
+    return response
+
+
+def _chunks(result: dict[str, Any]) -> Iterator[GenericStreamingChunk]:
+    """The final answer as content chunks; the last one finishes and carries the usage."""
+    text = result["final_answer"] or ""
+    pieces = [text[i : i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
+    u = result["usage"]
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        yield GenericStreamingChunk(
+            text=piece,
+            tool_use=None,
+            is_finished=last,
+            finish_reason="stop" if last else "",
+            usage={
+                "prompt_tokens": u["prompt_tokens"],
+                "completion_tokens": u["completion_tokens"],
+                "total_tokens": u["total_tokens"],
+            }
+            if last
+            else None,
+            index=0,
+            provider_specific_fields=_hidden(result) if last else None,
+        )
