@@ -257,6 +257,71 @@ def doctor_command(
     raise typer.Exit(run_doctor(as_json=as_json))
 
 
+@app.command("serve")
+def serve_command(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Config the server runs (path or name). Env: MASSGEN_SERVER_DEFAULT_CONFIG.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Run a team on this model. Env: MASSGEN_SERVER_DEFAULT_MODEL."
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", help="Address to bind (default 127.0.0.1). Env: MASSGEN_SERVER_HOST."
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port (default 4000). Env: MASSGEN_SERVER_PORT."),
+    ] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            help="Require this key (repeatable). Env: MASSGEN_SERVER_API_KEYS (comma-separated).",
+        ),
+    ] = None,
+) -> None:
+    """Serve an OpenAI-compatible API (POST /v1/chat/completions) on 127.0.0.1:4000."""
+    from massgen.errors import ConfigurationError
+
+    env = os.environ
+    config = config or env.get("MASSGEN_SERVER_DEFAULT_CONFIG") or None
+    model = model or env.get("MASSGEN_SERVER_DEFAULT_MODEL") or None
+    if config and model:
+        sys.stderr.write("massgen: use only one of --config, --model\n")
+        raise typer.Exit(ExitCode.USAGE)
+    host = host or env.get("MASSGEN_SERVER_HOST") or "127.0.0.1"
+    try:
+        port = port if port is not None else int(env.get("MASSGEN_SERVER_PORT") or 4000)
+    except ValueError:
+        sys.stderr.write("massgen: MASSGEN_SERVER_PORT must be a number\n")
+        raise typer.Exit(ExitCode.USAGE) from None
+    keys = list(api_key or []) or [
+        k.strip() for k in env.get("MASSGEN_SERVER_API_KEYS", "").split(",") if k.strip()
+    ]
+    import uvicorn
+
+    from massgen.server import create_app
+
+    try:
+        asgi = create_app(config=config, model=model, api_keys=keys)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"massgen: {exc}\n")
+        raise typer.Exit(ExitCode.USAGE) from None
+    auth = f"{len(keys)} API key(s)" if keys else "no API key"
+    sys.stderr.write(f"massgen: serving on http://{host}:{port}/v1 ({auth})\n")
+    uvicorn.run(asgi, host=host, port=port, log_level="warning")
+
+
 def _run_app(config: MassGenConfig, question: str | None) -> int:
     """The terminal app; it stays open for follow-up questions until the user quits."""
     from massgen.coordination.build import build_agents

@@ -1,0 +1,289 @@
+"""``massgen serve``: the OpenAI-compatible server, served by uvicorn on an ephemeral port and
+called with the official openai client and raw httpx, against a FakeChatServer provider."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import uvicorn
+import yaml
+from typer.testing import CliRunner
+
+from massgen.server import create_app
+from tests.fakes.chat_server import FakeChatServer
+
+KEY = "sk-test-server-key"
+
+
+def team(server: FakeChatServer, n: int = 2) -> dict[str, Any]:
+    return {
+        "agents": [
+            {"id": f"a{i}", "backend": {"type": "vllm", "model": "m", "base_url": server.url}}
+            for i in range(1, n + 1)
+        ]
+    }
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeChatServer]:
+    with FakeChatServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def base(provider: FakeChatServer) -> Iterator[str]:
+    with serving(create_app(config=team(provider))) as url:
+        yield url
+
+
+@pytest.fixture
+def keyed(provider: FakeChatServer) -> Iterator[str]:
+    with serving(create_app(config=team(provider), api_keys=[KEY, "other"])) as url:
+        yield url
+
+
+def ask(content: str = "What is 25 * 4?") -> list[dict[str, str]]:
+    return [{"role": "user", "content": content}]
+
+
+def test_health_and_models(base: str) -> None:
+    assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+    models = openai.OpenAI(base_url=f"{base}/v1", api_key="x").models.list()
+    ids = [m.id for m in models.data]
+    assert ids[0] == "massgen"
+    assert "massgen/model:m" in ids
+
+
+def test_sync_client_completion(base: str, provider: FakeChatServer) -> None:
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="not-needed")
+    response = client.chat.completions.create(model="gpt-4o", messages=ask(), stream=False)
+    assert response.object == "chat.completion"
+    message = response.choices[0].message
+    assert message.content
+    assert response.choices[0].finish_reason == "stop"
+    trace = message.model_extra["reasoning_content"]
+    assert "[a1]" in trace and "votes for" in trace and "[orchestrator] selected" in trace
+    assert response.usage.total_tokens == (
+        response.usage.prompt_tokens + response.usage.completion_tokens
+    )
+    assert response.usage.total_tokens > 0
+    # the request's model is ignored: the provider only saw the config's model
+    assert {r.body["model"] for r in provider.requests} == {"m"}
+
+
+def test_history_reaches_the_agents(base: str, provider: FakeChatServer) -> None:
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="x")
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "first question zebra"},
+        {"role": "assistant", "content": "first answer okapi"},
+        {"role": "user", "content": "second question"},
+    ]
+    client.chat.completions.create(model="massgen", messages=messages)
+    sent = str(provider.requests[0].body["messages"])
+    assert "okapi" in sent and "second question" in sent
+
+
+async def test_async_client(base: str) -> None:
+    client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="x")
+    first, second = await asyncio.gather(
+        client.chat.completions.create(model="massgen", messages=ask("one")),
+        client.chat.completions.create(model="massgen", messages=ask("two")),
+    )
+    assert first.choices[0].message.content and second.choices[0].message.content
+    await client.close()
+
+
+def test_streaming_trace_then_content_then_done(base: str) -> None:
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="x")
+    kinds: list[str] = []
+    content = ""
+    for chunk in client.chat.completions.create(model="massgen", messages=ask(), stream=True):
+        assert chunk.object == "chat.completion.chunk"
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        if (delta.model_extra or {}).get("reasoning_content"):
+            kinds.append("reasoning")
+        if delta.content:
+            kinds.append("content")
+            content += delta.content
+    assert "reasoning" in kinds and "content" in kinds
+    assert kinds.index("content") > max(i for i, k in enumerate(kinds) if k == "reasoning")
+    assert content
+    raw = httpx.post(
+        f"{base}/v1/chat/completions",
+        json={"model": "massgen", "messages": ask(), "stream": True},
+        timeout=30,
+    ).text
+    assert raw.rstrip().endswith("data: [DONE]")
+
+
+def test_auth(keyed: str) -> None:
+    url = f"{keyed}/v1/chat/completions"
+    body = {"model": "massgen", "messages": ask()}
+    missing = httpx.post(url, json=body)
+    assert missing.status_code == 401
+    assert set(missing.json()["error"]) >= {"message", "type", "code"}
+    assert httpx.post(url, json=body, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert httpx.post(url, json=body, headers={"X-Api-Key": "nope"}).status_code == 401
+    assert httpx.get(f"{keyed}/v1/models").status_code == 401
+    assert httpx.get(f"{keyed}/health").json() == {"status": "ok"}
+    ok = httpx.post(url, json=body, headers={"X-Api-Key": KEY}, timeout=30)
+    assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"]
+    client = openai.OpenAI(base_url=f"{keyed}/v1", api_key=KEY)
+    assert client.chat.completions.create(model="massgen", messages=ask()).choices
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{keyed}/v1", api_key="wrong").chat.completions.create(
+            model="massgen", messages=ask()
+        )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b"[1, 2]",
+        b"{}",
+        b'{"messages": []}',
+        b'{"messages": [{"role": "system", "content": "hi"}]}',
+        b'{"messages": [{"role": "user", "content": "  "}]}',
+        b'{"model": "massgen/model:", "messages": [{"role": "user", "content": "q"}]}',
+    ],
+)
+def test_bad_body_is_400(base: str, content: bytes, provider: FakeChatServer) -> None:
+    response = httpx.post(
+        f"{base}/v1/chat/completions",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert not provider.requests
+
+
+def test_body_over_limit_is_413(base: str, provider: FakeChatServer) -> None:
+    big = {"model": "massgen", "messages": ask("x" * (2 * 1024 * 1024))}
+    response = httpx.post(f"{base}/v1/chat/completions", json=big, timeout=30)
+    assert response.status_code == 413
+    assert "error" in response.json()
+    assert not provider.requests
+
+
+def test_full_server_answers_429() -> None:
+    with FakeChatServer(ttft=3) as slow:
+        app = create_app(config=team(slow, 1), max_concurrency=1)
+        with serving(app) as base:
+            url = f"{base}/v1/chat/completions"
+            body = {"model": "massgen", "messages": ask()}
+            first = threading.Thread(target=lambda: httpx.post(url, json=body, timeout=30))
+            first.start()
+            deadline = time.monotonic() + 5
+            while not slow.requests and time.monotonic() < deadline:
+                time.sleep(0.02)
+            busy = httpx.post(url, json=body)
+            assert busy.status_code == 429
+            assert busy.json()["error"]["type"] == "rate_limit_error"
+            first.join(timeout=30)
+            server = app.state.massgen
+            assert server.limiter.active == 0
+
+
+def test_streaming_disconnect_cancels_run() -> None:
+    with FakeChatServer(ttft=3) as slow:
+        app = create_app(config=team(slow, 2), max_concurrency=1)
+        with serving(app) as base:
+            url = f"{base}/v1/chat/completions"
+            body = {"model": "massgen", "messages": ask(), "stream": True}
+            with httpx.stream("POST", url, json=body, timeout=30) as response:
+                assert response.status_code == 200
+                lines = response.iter_lines()
+                assert next(lines).startswith("data: ")  # the role chunk
+                deadline = time.monotonic() + 5
+                while len(slow.requests) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not all(r.client_closed for r in slow.requests):
+                time.sleep(0.05)
+            assert slow.requests and all(r.client_closed for r in slow.requests)
+            server = app.state.massgen
+            deadline = time.monotonic() + 5
+            while (server.tasks or server.limiter.active) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not server.tasks and server.limiter.active == 0
+
+
+def test_non_streaming_disconnect_cancels_run() -> None:
+    with FakeChatServer(ttft=3) as slow:
+        app = create_app(config=team(slow, 1), max_concurrency=1)
+        with serving(app) as base:
+            url = f"{base}/v1/chat/completions"
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(url, json={"messages": ask()}, timeout=httpx.Timeout(5, read=1))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not (
+                slow.requests and all(r.client_closed for r in slow.requests)
+            ):
+                time.sleep(0.05)
+            assert slow.requests and all(r.client_closed for r in slow.requests)
+
+
+def test_serve_help_and_default_host() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "massgen", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--api-key" in result.stdout and "--port" in result.stdout
+    assert "127.0.0.1" in result.stdout
+
+
+def test_serve_reads_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import massgen.cli as cli
+
+    calls: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(kw, app=app))
+    monkeypatch.setenv("MASSGEN_SERVER_API_KEYS", "k1, k2")
+    monkeypatch.setenv("MASSGEN_SERVER_PORT", "4567")
+    monkeypatch.delenv("MASSGEN_SERVER_HOST", raising=False)
+    with FakeChatServer() as fake:
+        config_file = tmp_path / "team.yaml"
+        config_file.write_text(yaml.safe_dump(team(fake)))
+        result = CliRunner().invoke(cli.app, ["serve", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    assert calls["host"] == "127.0.0.1" and calls["port"] == 4567
+    assert calls["app"].state.massgen.api_keys == ["k1", "k2"]
