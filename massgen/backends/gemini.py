@@ -123,6 +123,12 @@ async def _track(response: Any) -> None:
         sink.append(response)
 
 
+def _async_transport(context: Any) -> Any:
+    import httpx2
+
+    return httpx2.AsyncHTTPTransport(verify=context)
+
+
 def split_base_url(url: str) -> tuple[str, str | None]:
     """``https://host/v1beta`` -> (``https://host``, ``v1beta``): the SDK adds the version
     itself, so a base URL copied with one would otherwise end up in the path twice."""
@@ -294,8 +300,10 @@ class GeminiBackend(Backend):
             retry_options=types.HttpRetryOptions(attempts=1),  # retries live in retry.py
             client_args={"verify": context},
             async_client_args={
-                "verify": context,
-                "ssl": context,  # aiohttp's name for it
+                # An explicit transport keeps the SDK on httpx2 even when aiohttp is
+                # installed (litellm brings it): only httpx2 lets massgen close a
+                # response the moment a turn stops reading (the event hook below).
+                "transport": _async_transport(context),
                 "event_hooks": {"response": [_track]},
             },
         )

@@ -583,7 +583,9 @@ async def test_stopping_iteration_closes_the_request(server: FakeGeminiServer, m
     await stream.aclose()
 
     request = server.requests[0]
-    await server.await_for(lambda: request.client_closed, timeout=5.0)  # generous under load; a finished stream never sets it
+    await server.await_for(
+        lambda: request.client_closed, timeout=5.0
+    )  # generous under load; a finished stream never sets it
 
 
 async def test_aclose_closes_the_sdk_client(server: FakeGeminiServer, make_backend):
