@@ -7,17 +7,13 @@ transport exception is mapped onto :mod:`massgen.backends.errors`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import httpx
 import openai
 
-from massgen.backends._http import shared_ssl_context
-from massgen.backends._openai_errors import OpenAIErrorMapping
+from massgen.backends._openai_sdk import OpenAISDKBackend
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -32,7 +28,6 @@ from massgen.backends.base import (
 )
 from massgen.backends.errors import (
     BackendConnectionError,
-    BackendError,
     ProviderError,
 )
 from massgen.backends.registry import PRESETS
@@ -127,7 +122,7 @@ class _ToolCallAssembler:
         return calls
 
 
-class ChatCompletionsBackend(OpenAIErrorMapping, Backend):
+class ChatCompletionsBackend(OpenAISDKBackend, Backend):
     """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
 
     type = "chatcompletion"
@@ -139,10 +134,6 @@ class ChatCompletionsBackend(OpenAIErrorMapping, Backend):
         # resources takes tens of ms that would otherwise block the running coordination.
         self._client: openai.AsyncOpenAI | None = self._make_client()
         self._client.chat.completions  # noqa: B018 - warm the SDK's lazy resource import
-
-    @property
-    def provider(self) -> str:
-        return self.config.type
 
     @property
     def self_hosted(self) -> bool:
@@ -157,15 +148,6 @@ class ChatCompletionsBackend(OpenAIErrorMapping, Backend):
         """OpenAI's own service, which wants ``max_completion_tokens`` (reasoning models
         reject ``max_tokens``); other servers mostly know only ``max_tokens``."""
         return urlparse(self.base_url).hostname == "api.openai.com"
-
-    def _make_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            api_key=self.api_key or "not-needed",
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=self.config.timeout,
-            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
-        )
 
     def request_params(
         self, messages: list[Message], tools: list[ToolSpec] | None = None
@@ -189,20 +171,6 @@ class ChatCompletionsBackend(OpenAIErrorMapping, Backend):
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
         return params
-
-    async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
-    ) -> AsyncIterator[Chunk]:
-        params = self.request_params(messages, tools)
-        call = self._streamed(params) if self.config.stream else self._complete(params)
-        try:
-            async with aclosing(call) as chunks:  # close now, not at garbage collection
-                async for chunk in chunks:
-                    yield chunk
-        except BackendError:
-            raise
-        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
-            raise self._map_error(exc) from exc
 
     async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
         response = await self.client.chat.completions.create(**params)

@@ -9,16 +9,12 @@ mapped onto :mod:`massgen.backends.errors`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import openai
 
-from massgen.backends._http import shared_ssl_context
-from massgen.backends._openai_errors import CONTEXT_HINTS, OpenAIErrorMapping
+from massgen.backends._openai_sdk import CONTEXT_HINTS, OpenAISDKBackend
 from massgen.backends.base import (
     Backend,
     Chunk,
@@ -166,7 +162,7 @@ class _Calls:
         return chunks
 
 
-class ResponsesBackend(OpenAIErrorMapping, Backend):
+class ResponsesBackend(OpenAISDKBackend, Backend):
     """The Responses API over ``openai.AsyncOpenAI``."""
 
     type = "openai"
@@ -178,19 +174,6 @@ class ResponsesBackend(OpenAIErrorMapping, Backend):
         # resources takes tens of ms that would otherwise block the running coordination.
         self._client: openai.AsyncOpenAI | None = self._make_client()
         self._client.responses  # noqa: B018 - warm the SDK's lazy resource import
-
-    @property
-    def provider(self) -> str:
-        return self.config.type
-
-    def _make_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            api_key=self.api_key or "not-needed",
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=self.config.timeout,
-            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
-        )
 
     def request_params(
         self, messages: list[Message], tools: list[ToolSpec] | None = None
@@ -229,20 +212,6 @@ class ResponsesBackend(OpenAIErrorMapping, Backend):
         if config.stream:
             params["stream"] = True
         return params
-
-    async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
-    ) -> AsyncIterator[Chunk]:
-        params = self.request_params(messages, tools)
-        call = self._streamed(params) if self.config.stream else self._complete(params)
-        try:
-            async with aclosing(call) as chunks:  # close now, not at garbage collection
-                async for chunk in chunks:
-                    yield chunk
-        except BackendError:
-            raise
-        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
-            raise self._map_error(exc) from exc
 
     async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
         response = await self.client.responses.create(**params)

@@ -1,17 +1,19 @@
-"""The openai SDK's exceptions mapped onto massgen's error tree, for every backend built on
-that SDK (Chat Completions, Responses, Azure)."""
+"""What every backend on the ``openai`` SDK shares (Chat Completions, Responses, Azure): the
+client, the streaming wrapper, and the SDK's exceptions mapped onto massgen's error tree."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 import openai
 
-from massgen.backends._http import parse_retry_after
+from massgen.backends._http import parse_retry_after, shared_ssl_context
+from massgen.backends.base import Chunk, Message, ToolSpec
 from massgen.backends.errors import (
     AuthenticationError,
     BackendConnectionError,
@@ -25,15 +27,43 @@ from massgen.backends.errors import (
 CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 
 
-class OpenAIErrorMapping:
-    """Mixin for backends on the openai SDK (they provide ``provider``, ``base_url``,
-    ``config`` and ``scrub``). ``_stream_error`` maps an error reported inside a 200 response
-    and may be refined per API."""
+class OpenAISDKBackend:
+    """Mixin for backends on the openai SDK, listed before ``Backend`` in their bases. They
+    provide ``base_url``, ``request_params``, ``_streamed`` and ``_complete``;
+    ``_stream_error`` maps an error reported inside a 200 response and may be refined."""
 
-    provider: str
     base_url: str
     config: Any
-    scrub: Any  # Backend.scrub (comes after this mixin in the class's bases)
+    api_key: str | None
+    client: Any
+    scrub: Any  # Backend.scrub
+
+    @property
+    def provider(self) -> str:
+        return self.config.type
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self.api_key or "not-needed",
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.config.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+        )
+
+    async def stream(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> AsyncIterator[Chunk]:
+        params = self.request_params(messages, tools)
+        call = self._streamed(params) if self.config.stream else self._complete(params)
+        try:
+            async with aclosing(call) as chunks:  # close now, not at garbage collection
+                async for chunk in chunks:
+                    yield chunk
+        except BackendError:
+            raise
+        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
+            raise self._map_error(exc) from exc
 
     def _stream_error(
         self, message: str, code: Any, *, status: int | None = None, failed: bool = False
