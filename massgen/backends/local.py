@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -112,6 +113,16 @@ def shared_model(path: Path, n_ctx: int, n_threads: int) -> SharedModel:
         if key not in _MODELS:
             _MODELS[key] = SharedModel(path, n_ctx, n_threads)
         return _MODELS[key]
+
+
+@atexit.register
+def _free_models() -> None:
+    """Free loaded models while the interpreter is intact (llama.cpp's own finaliser fails
+    noisily during interpreter teardown)."""
+    for shared in _MODELS.values():
+        if shared.llama is not None:
+            shared.llama.close()
+            shared.llama = None
 
 
 def loaded_model_count() -> int:
