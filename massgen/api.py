@@ -104,15 +104,44 @@ async def run(
     ``selected_agent``, ``vote_results``, ``answers``, ``usage``, ...). Raises
     :class:`ConfigurationError` for bad input and :class:`RunFailedError` when no agent
     produced an answer."""
-    prepared = prepare(
-        config, model, models, num_agents, enable_filesystem, context_paths, **overrides
+    active = start(
+        query,
+        config,
+        model,
+        models,
+        num_agents,
+        enable_filesystem,
+        context_paths,
+        conversation_history,
+        **overrides,
     )
-    result = await _run(prepared, query, _history(conversation_history), None)
-    data = result_dict(result, prepared.source)
+    data = await active.outcome()
     if output_file is not None and data["final_answer"] is not None:
         await asyncio.to_thread(Path(output_file).write_text, data["final_answer"], "utf-8")
     del enable_logging  # session logs are written by the CLI; see the README
     return data
+
+
+def start(
+    query: str,
+    config: str | Path | dict[str, Any] | None = None,
+    model: str | None = None,
+    models: Sequence[str] | None = None,
+    num_agents: int | None = None,
+    enable_filesystem: bool = True,
+    context_paths: Sequence[Any] | None = None,
+    conversation_history: History | None = None,
+    **overrides: Any,
+) -> ActiveRun:
+    """Start a run in the background (inside a running event loop) and return its handle;
+    the arguments are :func:`run`'s. Raises :class:`ConfigurationError` at once for bad
+    input."""
+    if not query or not query.strip():
+        raise ConfigurationError("query is empty")
+    prepared = prepare(
+        config, model, models, num_agents, enable_filesystem, context_paths, **overrides
+    )
+    return ActiveRun(prepared, query, _history(conversation_history))
 
 
 async def stream(
@@ -126,22 +155,58 @@ async def stream(
 ) -> AsyncIterator[dict[str, Any]]:
     """The run's events as dicts, as they happen; the last one is ``run_finished``.
     Closing the iterator early cancels the run."""
-    from massgen.events import EventBus
+    active = start(
+        query,
+        config,
+        model,
+        models,
+        num_agents,
+        conversation_history=conversation_history,
+        **overrides,
+    )
+    async for event in active.events():
+        yield event
+    await active.result()
 
-    prepared = prepare(config, model, models, num_agents, **overrides)
-    bus = EventBus()
-    subscription = bus.subscribe()
-    task = asyncio.create_task(_run(prepared, query, _history(conversation_history), bus))
-    task.add_done_callback(lambda _: bus.close())
-    try:
-        async for event in subscription:
-            yield event.to_dict()
-        await task
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+
+class ActiveRun:
+    """One coordination running in its own task, observed through its events.
+
+    Iterate :meth:`events` (dicts, in order, ending with ``run_finished``); then
+    :meth:`result` gives the :class:`RunResult`. Leaving :meth:`events` early, or
+    :meth:`cancel`, cancels the run and waits for its agents to close."""
+
+    def __init__(self, prepared: Prepared, query: str, history: list[tuple[str, str]]) -> None:
+        from massgen.events import EventBus
+
+        self.source = prepared.source
+        self.bus = EventBus()
+        self._subscription = self.bus.subscribe()
+        self.task = asyncio.create_task(_run(prepared, query, history, self.bus))
+        self.task.add_done_callback(lambda _: self.bus.close())
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for event in self._subscription:
+                yield event.to_dict()
+        finally:
+            if not self.task.done():
+                await self.cancel()
+
+    async def result(self) -> Any:
+        """The :class:`RunResult` (raises what the run raised)."""
+        return await self.task
+
+    async def outcome(self) -> dict[str, Any]:
+        """The result in :func:`run`'s documented shape (raises :class:`RunFailedError`
+        when no agent produced an answer)."""
+        return result_dict(await self.task, self.source)
+
+    async def cancel(self) -> None:
+        self.task.cancel()
+        # shield: a cancelled caller must not interrupt the run's own cleanup
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(self.task)
 
 
 async def _run(prepared: Prepared, query: str, history: list[tuple[str, str]], bus: Any):
@@ -244,3 +309,37 @@ def _check_unsupported(enable_filesystem: bool, context_paths: Sequence[Any] | N
     del enable_filesystem
     if context_paths:
         raise ConfigurationError("context_paths: file tools are not available in this version")
+
+
+class AnswerStream:
+    """Turns a run's events into the answer's content text, token by token.
+
+    The presenting agent's ``final_answer_delta`` text goes out as it arrives; the closing
+    ``final_answer`` (or ``run_finished``) supplies whatever was not streamed, e.g. the whole
+    answer when the winner's answer is reused. Sent text cannot be taken back: when the
+    presentation is retried or fails after some text went out, the full answer follows
+    after a blank line."""
+
+    def __init__(self) -> None:
+        self.sent = ""
+        self.diverged = False  # a retry began after text went out: stop streaming deltas
+        self.complete = False
+
+    def feed(self, event: dict[str, Any]) -> str:
+        kind = event.get("type")
+        if kind == "final_answer_delta" and not (self.diverged or self.complete):
+            text = str(event.get("text") or "")
+            self.sent += text
+            return text
+        if kind == "stream_retry" and self.sent:
+            self.diverged = True
+        if kind == "final_answer":
+            return self.finish(str(event.get("content") or ""))
+        return ""
+
+    def finish(self, final: str) -> str:
+        """The rest of ``final`` not yet sent (once; later calls return "")."""
+        if self.complete:
+            return ""
+        self.complete = True
+        return final[len(self.sent) :] if final.startswith(self.sent) else "\n\n" + final

@@ -162,6 +162,42 @@ async def test_async_streaming(provider):
     assert chunks[-1].usage.prompt_tokens > 0
 
 
+def test_streaming_sends_the_answer_while_it_is_written(provider):
+    import time
+
+    with FakeChatServer(tokens_per_second=40) as slow:
+        arrivals = [
+            time.monotonic()
+            for c in litellm.completion(
+                model="massgen/build",
+                messages=ask(),
+                optional_params={"config": team(slow.url, 2)},
+                stream=True,
+            )
+            if c.choices and c.choices[0].delta.content
+        ]
+    # token by token at 40 tokens/s: pieces spread over the writing, not one burst at the end
+    assert len(arrivals) > 3 and arrivals[-1] - arrivals[0] > 0.05
+
+
+def test_leaving_a_stream_early_cancels_the_run(provider):
+    with FakeChatServer(tokens_per_second=20) as slow:
+        stream = litellm.completion(
+            model="massgen/build",
+            messages=ask(),
+            optional_params={"config": team(slow.url, 2)},
+            stream=True,
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break  # the presenter is still writing
+        stream.completion_stream.close()  # what a caller's `with`/GC does to the generator
+        presenting = slow.requests[-1]
+        assert presenting.client_closed or presenting.completed is False
+        threads = [t.name for t in threading.enumerate()]
+        assert "massgen-stream" not in threads
+
+
 @pytest.mark.parametrize(
     ("model", "params", "message"),
     [

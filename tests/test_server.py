@@ -4,6 +4,8 @@ called with the official openai client and raw httpx, against a FakeChatServer p
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -149,6 +151,81 @@ def test_streaming_trace_then_content_then_done(base: str) -> None:
         timeout=30,
     ).text
     assert raw.rstrip().endswith("data: [DONE]")
+
+
+def test_streamed_answer_arrives_token_by_token_while_it_is_written() -> None:
+    """With a presenting winner, content chunks go out as the winner writes, not at the end."""
+    with (
+        FakeChatServer(tokens_per_second=40) as slow,
+        serving(create_app(config=team(slow))) as url,
+    ):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x")
+        arrivals: list[tuple[float, str]] = []
+        for chunk in client.chat.completions.create(model="massgen", messages=ask(), stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                arrivals.append((time.monotonic(), chunk.choices[0].delta.content))
+    assert len(arrivals) > 3
+    # 40 tokens/s: the first piece reaches the client well before the last one is written
+    assert arrivals[-1][0] - arrivals[0][0] > 0.05
+    # the presenting agent's text, exactly once
+    assert re.fullmatch(
+        r"Final answer: What is 25 \* 4\? \(#\d+ from m\)", "".join(t for _, t in arrivals)
+    )
+
+
+def test_reused_answer_is_sent_whole(provider: FakeChatServer) -> None:
+    config = {**team(provider), "orchestrator": {"final_answer": "reuse"}}
+    with serving(create_app(config=config)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x")
+        pieces = [
+            c.choices[0].delta.content
+            for c in client.chat.completions.create(model="massgen", messages=ask(), stream=True)
+            if c.choices and c.choices[0].delta.content
+        ]
+    # no presentation: the winner's answer, in one piece
+    assert len(pieces) == 1
+    assert re.fullmatch(r"Answer #\d+ from m to: What is 25 \* 4\?", pieces[0])
+
+
+def test_answer_stream_after_a_retry_resends_the_whole_answer() -> None:
+    from massgen.api import AnswerStream
+
+    stream = AnswerStream()
+    assert stream.feed({"type": "final_answer_delta", "text": "Lyo"}) == "Lyo"
+    stream.feed({"type": "stream_retry"})  # the presenter starts over
+    assert stream.feed({"type": "final_answer_delta", "text": "Paris"}) == ""
+    assert stream.feed({"type": "final_answer", "content": "Paris"}) == "\n\nParis"
+    assert stream.finish("Paris") == ""
+
+    clean = AnswerStream()
+    clean.feed({"type": "final_answer_delta", "text": "Pa"})
+    assert clean.feed({"type": "final_answer", "content": "Paris"}) == "ris"
+
+
+def test_litellm_as_the_client(keyed: str) -> None:
+    """litellm's OpenAI-compatible provider, pointed at the server: answer, reasoning
+    trace, usage; streamed too; the server's key is required."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network on import
+    litellm = pytest.importorskip("litellm")
+    target = {"model": "openai/massgen", "api_base": f"{keyed}/v1", "messages": ask()}
+
+    response = litellm.completion(**target, api_key=KEY)
+    message = response.choices[0].message
+    assert re.fullmatch(r"Final answer: What is 25 \* 4\? \(#\d+ from m\)", message.content)
+    assert "[orchestrator] selected" in message.reasoning_content
+    assert response.usage.prompt_tokens > 0
+
+    reasoning, content = "", ""
+    for chunk in litellm.completion(**target, api_key=KEY, stream=True):
+        delta = chunk.choices[0].delta
+        reasoning += getattr(delta, "reasoning_content", None) or ""
+        if delta.content:
+            assert "[orchestrator] selected" in reasoning  # the trace came first
+            content += delta.content
+    assert re.fullmatch(r"Final answer: What is 25 \* 4\? \(#\d+ from m\)", content)
+
+    with pytest.raises(Exception, match="invalid or missing API key"):
+        litellm.completion(**target, api_key="wrong", num_retries=0)
 
 
 def test_auth(keyed: str) -> None:

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import litellm
 from litellm import CustomLLM
@@ -48,8 +50,8 @@ _OPTIONS = (
     "output_file",
     "use_docker",
 )
-_CHUNK_CHARS = 64
 _lock = threading.Lock()
+T = TypeVar("T")
 
 
 def register_with_litellm() -> MassGenLLM:
@@ -118,14 +120,14 @@ class MassGenLLM(CustomLLM):
     def streaming(
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> Iterator[GenericStreamingChunk]:
-        result = _run_sync(run_arguments(model, messages, kwargs.get("optional_params")))
-        yield from _chunks(result)
+        arguments = run_arguments(model, messages, kwargs.get("optional_params"))
+        yield from _iterate_in_thread(lambda: _stream(arguments))
 
     async def astreaming(
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
-        result = await _run(run_arguments(model, messages, kwargs.get("optional_params")))
-        for chunk in _chunks(result):
+        arguments = run_arguments(model, messages, kwargs.get("optional_params"))
+        async for chunk in _stream(arguments):
             yield chunk
 
 
@@ -133,6 +135,74 @@ async def _run(arguments: dict[str, Any]) -> dict[str, Any]:
     from massgen.api import run
 
     return await run(**arguments)
+
+
+async def _stream(arguments: dict[str, Any]) -> AsyncIterator[GenericStreamingChunk]:
+    """The final answer as it is written (token by token when the winner presents it); the
+    last chunk finishes and carries the usage and the ``massgen_*`` metadata."""
+    from massgen.api import AnswerStream, start
+
+    arguments = dict(arguments)
+    output_file = arguments.pop("output_file", None)
+    arguments.pop("enable_logging", None)
+    active = start(**arguments)
+    answer = AnswerStream()
+    async for event in active.events():
+        text = answer.feed(event)
+        if text:
+            yield _chunk(text)
+    result = await active.outcome()
+    if output_file is not None and result["final_answer"] is not None:
+        await asyncio.to_thread(Path(output_file).write_text, result["final_answer"], "utf-8")
+    yield _chunk(answer.finish(result["final_answer"] or ""), result)
+
+
+def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+    """Drive an async iterator on its own event loop in a worker thread, handing items over
+    one by one; leaving the loop early cancels the iterator."""
+    items: queue.Queue[tuple[str, Any]] = queue.Queue()
+    loop = asyncio.new_event_loop()
+    task: asyncio.Task[None] | None = None
+
+    async def pump() -> None:
+        iterator = make()
+        try:
+            async for item in iterator:
+                items.put(("item", item))
+        except BaseException as exc:  # handed to the consuming thread
+            items.put(("error", exc))
+        finally:
+            await iterator.aclose()  # type: ignore[attr-defined]
+            items.put(("end", None))
+
+    def work() -> None:
+        nonlocal task
+        asyncio.set_event_loop(loop)
+        task = loop.create_task(pump())
+        ready.set()
+        try:
+            loop.run_until_complete(task)
+        finally:
+            loop.close()
+
+    ready = threading.Event()
+    thread = threading.Thread(target=work, name="massgen-stream", daemon=True)
+    thread.start()
+    ready.wait()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                if isinstance(value, asyncio.CancelledError):
+                    return
+                raise value
+            yield value
+    finally:
+        if thread.is_alive():
+            loop.call_soon_threadsafe(task.cancel)  # type: ignore[union-attr]
+            thread.join()
 
 
 def _run_sync(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -215,25 +285,21 @@ def _response(response: ModelResponse | None, model: str, result: dict[str, Any]
     return response
 
 
-def _chunks(result: dict[str, Any]) -> Iterator[GenericStreamingChunk]:
-    """The final answer as content chunks; the last one finishes and carries the usage."""
-    text = result["final_answer"] or ""
-    pieces = [text[i : i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
-    u = result["usage"]
-    for i, piece in enumerate(pieces):
-        last = i == len(pieces) - 1
-        yield GenericStreamingChunk(
-            text=piece,
-            tool_use=None,
-            is_finished=last,
-            finish_reason="stop" if last else "",
-            usage={
-                "prompt_tokens": u["prompt_tokens"],
-                "completion_tokens": u["completion_tokens"],
-                "total_tokens": u["total_tokens"],
-            }
-            if last
-            else None,
-            index=0,
-            provider_specific_fields=_hidden(result) if last else None,
-        )
+def _chunk(text: str, result: dict[str, Any] | None = None) -> GenericStreamingChunk:
+    """A content chunk; with ``result``, the last one (finish reason, usage, metadata)."""
+    usage = result["usage"] if result else None
+    return GenericStreamingChunk(
+        text=text,
+        tool_use=None,
+        is_finished=result is not None,
+        finish_reason="stop" if result else "",
+        usage={
+            "prompt_tokens": usage["prompt_tokens"],
+            "completion_tokens": usage["completion_tokens"],
+            "total_tokens": usage["total_tokens"],
+        }
+        if usage
+        else None,
+        index=0,
+        provider_specific_fields=_hidden(result) if result else None,
+    )

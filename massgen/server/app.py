@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from massgen.api import Prepared, _history, _run, prepare
+from massgen.api import ActiveRun, AnswerStream, Prepared, _history, prepare
 from massgen.errors import ConfigurationError
 
 MODEL_NAME = "massgen"
@@ -220,25 +220,13 @@ class MassGenServer:
         self, prepared: Prepared, question: str, history: list[tuple[str, str]]
     ) -> AsyncIterator[dict[str, Any]]:
         """The run's events; closing the iterator (or cancelling its consumer) cancels the run."""
-        from massgen.events import EventBus
-
-        bus = EventBus()
-        subscription = bus.subscribe()
-        task = asyncio.create_task(_run(prepared, question, history, bus))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        task.add_done_callback(lambda _: bus.close())
-        try:
-            async for event in subscription:
-                yield event.to_dict()
-            with contextlib.suppress(Exception):
-                await task
-        finally:
-            if not task.done():
-                task.cancel()
-                # shield: a cancelled consumer must not cancel the run's cleanup a second time
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.shield(task)
+        active = ActiveRun(prepared, question, history)
+        self.tasks.add(active.task)
+        active.task.add_done_callback(self.tasks.discard)
+        async for event in active.events():
+            yield event
+        with contextlib.suppress(Exception):
+            await active.result()
 
     # ---- endpoints
 
@@ -385,14 +373,19 @@ class MassGenServer:
         try:
             yield chunk({"role": "assistant", "content": ""})
             finished: dict[str, Any] | None = None
+            answer = AnswerStream()
             async for event in events:
+                kind = event.get("type")
                 line = _trace_line(event)
                 if line:
                     yield chunk({"reasoning_content": line})
-                if event.get("type") == "run_finished":
+                else:
+                    text = answer.feed(event)
+                    if text:
+                        yield chunk({"content": text})
+                if kind == "run_finished":
                     finished = event
-            answer = (finished or {}).get("final_answer")
-            if not answer:
+            if not (finished or {}).get("final_answer"):
                 reason = (finished or {}).get("status", "failed")
                 error = {
                     "message": f"the run produced no answer (status: {reason})",
@@ -401,7 +394,9 @@ class MassGenServer:
                 }
                 yield f"data: {json.dumps({'error': error})}\n\n"
             else:
-                yield chunk({"content": answer})
+                tail = answer.finish(finished["final_answer"])  # type: ignore[index]
+                if tail:
+                    yield chunk({"content": tail})
                 prompt = int(finished.get("prompt_tokens") or 0)  # type: ignore[union-attr]
                 completion = int(finished.get("completion_tokens") or 0)  # type: ignore[union-attr]
                 yield chunk(
