@@ -289,6 +289,14 @@ def serve_command(
             help="Require this key (repeatable). Env: MASSGEN_SERVER_API_KEYS (comma-separated).",
         ),
     ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--max-concurrency",
+            min=1,
+            help="Runs at once; more get 429 (default 8). Env: MASSGEN_SERVER_MAX_CONCURRENCY.",
+        ),
+    ] = None,
 ) -> None:
     """Serve an OpenAI-compatible API (POST /v1/chat/completions) on 127.0.0.1:4000."""
     from massgen.errors import ConfigurationError
@@ -302,22 +310,32 @@ def serve_command(
     host = host or env.get("MASSGEN_SERVER_HOST") or "127.0.0.1"
     try:
         port = port if port is not None else int(env.get("MASSGEN_SERVER_PORT") or 4000)
+        limit = max_concurrency or int(env.get("MASSGEN_SERVER_MAX_CONCURRENCY") or 8)
     except ValueError:
-        sys.stderr.write("massgen: MASSGEN_SERVER_PORT must be a number\n")
+        sys.stderr.write(
+            "massgen: MASSGEN_SERVER_PORT and MASSGEN_SERVER_MAX_CONCURRENCY must be numbers\n"
+        )
         raise typer.Exit(ExitCode.USAGE) from None
     keys = list(api_key or []) or [
         k.strip() for k in env.get("MASSGEN_SERVER_API_KEYS", "").split(",") if k.strip()
     ]
-    import uvicorn
-
-    from massgen.server import create_app
-
     try:
-        asgi = create_app(config=config, model=model, api_keys=keys)
+        import uvicorn
+
+        from massgen.server import create_app
+    except ImportError as exc:
+        sys.stderr.write(
+            f"massgen: the server needs the 'server' extra ({exc.name} is missing): "
+            "pip install 'massgen[server]'\n"
+        )
+        raise typer.Exit(ExitCode.USAGE) from None
+    try:
+        asgi = create_app(config=config, model=model, api_keys=keys, max_concurrency=limit)
     except ConfigurationError as exc:
         sys.stderr.write(f"massgen: {exc}\n")
         raise typer.Exit(ExitCode.USAGE) from None
     auth = f"{len(keys)} API key(s)" if keys else "no API key"
+    auth += f", up to {limit} runs at once"
     sys.stderr.write(f"massgen: serving on http://{host}:{port}/v1 ({auth})\n")
     uvicorn.run(asgi, host=host, port=port, log_level="warning")
 

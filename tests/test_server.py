@@ -356,6 +356,7 @@ def test_serve_reads_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(kw, app=app))
     monkeypatch.setenv("MASSGEN_SERVER_API_KEYS", "k1, k2")
     monkeypatch.setenv("MASSGEN_SERVER_PORT", "4567")
+    monkeypatch.setenv("MASSGEN_SERVER_MAX_CONCURRENCY", "32")
     monkeypatch.delenv("MASSGEN_SERVER_HOST", raising=False)
     with FakeChatServer() as fake:
         config_file = tmp_path / "team.yaml"
@@ -364,3 +365,18 @@ def test_serve_reads_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert calls["host"] == "127.0.0.1" and calls["port"] == 4567
     assert calls["app"].state.massgen.api_keys == ["k1", "k2"]
+    assert calls["app"].state.massgen.limiter.limit == 32
+    assert "up to 32 runs at once" in result.stderr
+
+
+def test_serve_without_the_server_extra_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; sys.argv = ['massgen', 'serve']; "
+        "from massgen.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "pip install 'massgen[server]'" in result.stderr
+    assert "Traceback" not in result.stderr
