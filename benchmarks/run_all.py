@@ -6,7 +6,7 @@ From the repo root, with the dev extra installed (``pip install -e '.[dev]'``)::
     python benchmarks/run_all.py --update-readme  # also write them into benchmarks/README.md
     python benchmarks/run_all.py --json out.json  # and/or keep the raw numbers
 
-Takes about a minute.
+Takes about a minute and a half.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ sys.path[:0] = [str(HERE), str(REPO)]
 
 import bench_cli_startup  # noqa: E402
 import bench_coordination  # noqa: E402
+import bench_server  # noqa: E402
 
 README = HERE / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -36,6 +37,8 @@ HELP_RSS_BYTES = 60_000_000  # 60 MB
 OVERHEAD_S = 0.050
 PROMPT_TOKENS = 6_000
 REQUESTS = 7  # 2N + 1 with N = 3
+SERVER_ADDED_P99_S = 0.250  # p99 added latency, all requests sent at once
+SERVER_ADDED_SINGLE_S = 0.100  # added latency of one request alone
 
 
 def machine() -> dict[str, Any]:
@@ -75,7 +78,9 @@ def _verdict(ok: bool, partial: bool = False) -> str:
     return "**miss** (median passes, max does not)" if partial else "**MISS**"
 
 
-def targets(cli: dict[str, Any], coord: dict[str, Any]) -> str:
+def targets(
+    cli: dict[str, Any], coord: dict[str, Any], server: dict[str, Any] | None = None
+) -> str:
     help_ = cli["commands"]["massgen --help"]
     mods = cli["imports"]["massgen --help"]
     listing = cli["imports"]["massgen --list-examples"]
@@ -144,9 +149,49 @@ def targets(cli: dict[str, Any], coord: dict[str, Any]) -> str:
             _verdict(seen == [REQUESTS] and statuses == ["ok"]),
         )
     )
+    if server:
+        rows += server_targets(server)
     lines = ["| Target | Goal | Measured | Result |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
+
+
+def server_targets(server: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    n = server["requests"]
+    added, alone = server["burst"]["summary"]["added"], server["single"]["added"]
+    tps = f"{server['tps']:g} tok/s" if server["tps"] else "unthrottled"
+    checked, calls = server["checked"], server["model_calls"]
+    return [
+        (
+            f"Server added latency (time to `[DONE]` − critical path), {n} streamed requests "
+            f"sent at once, ttft {server['ttft']:g} s, {tps}",
+            f"p99 ≤ {SERVER_ADDED_P99_S * 1000:.0f} ms",
+            f"p99 {added['p99'] * 1000:.0f} ms, p50 {added['p50'] * 1000:.0f} ms, "
+            f"max {added['max'] * 1000:.0f} ms ({added['n']} requests)"
+            if added
+            else "not measured",
+            _verdict(bool(added) and added["p99"] <= SERVER_ADDED_P99_S),
+        ),
+        (
+            "Server added latency, 1 request alone",
+            f"≤ {SERVER_ADDED_SINGLE_S * 1000:.0f} ms",
+            f"{alone['p50'] * 1000:.0f} ms median, {alone['max'] * 1000:.0f} ms max "
+            f"({alone['n']} runs)"
+            if alone
+            else "not measured",
+            _verdict(
+                bool(alone) and alone["max"] <= SERVER_ADDED_SINGLE_S,
+                bool(alone) and alone["p50"] <= SERVER_ADDED_SINGLE_S,
+            ),
+        ),
+        (
+            "Server: every streamed request completes",
+            f"200, `[DONE]`, content, {REQUESTS} model calls each",
+            f"{checked - len(server['failed'])}/{checked} ok; model calls per run "
+            f"{', '.join(map(str, calls))}",
+            _verdict(not server["failed"] and calls == [REQUESTS]),
+        ),
+    ]
 
 
 def report(results: dict[str, Any]) -> str:
@@ -159,7 +204,7 @@ def report(results: dict[str, Any]) -> str:
             "",
             "### Targets",
             "",
-            targets(results["cli_startup"], results["coordination"]),
+            targets(results["cli_startup"], results["coordination"], results.get("server")),
             "",
             "### CLI start-up",
             "",
@@ -168,6 +213,10 @@ def report(results: dict[str, Any]) -> str:
             "### 3-agent coordination against the fake server",
             "",
             bench_coordination.markdown(results["coordination"]),
+            "",
+            "### OpenAI-compatible server (`massgen serve`) under concurrent requests",
+            "",
+            bench_server.markdown(results["server"]),
         ]
     )
 
@@ -186,6 +235,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per coordination scenario")
     parser.add_argument("--cli-runs", type=int, default=3, help="end-to-end CLI coordination runs")
     parser.add_argument("--startup-runs", type=int, default=10, help="runs per CLI command")
+    parser.add_argument(
+        "--server-requests", type=int, default=32, help="concurrent requests to massgen serve"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--update-readme", action="store_true", help="write into README.md")
     args = parser.parse_args()
@@ -193,6 +245,7 @@ def main() -> None:
         "machine": machine(),
         "cli_startup": bench_cli_startup.measure(args.startup_runs),
         "coordination": bench_coordination.measure(args.runs, args.cli_runs),
+        "server": bench_server.measure(args.server_requests),
     }
     text = report(results)
     if args.json:
