@@ -98,10 +98,13 @@ async def run(
     output_file: str | Path | None = None,
     context_paths: Sequence[Any] | None = None,
     conversation_history: History | None = None,
+    log_dir: str | Path | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Coordinate ``query`` and return the result as a dict (``final_answer``,
-    ``selected_agent``, ``vote_results``, ``answers``, ``usage``, ...). Raises
+    ``selected_agent``, ``vote_results``, ``answers``, ``usage``, ...). With
+    ``enable_logging`` the run is recorded as a session (``massgen logs``; under ``log_dir``
+    when given) and ``session_id`` / ``session_dir`` name it. Raises
     :class:`ConfigurationError` for bad input and :class:`RunFailedError` when no agent
     produced an answer."""
     active = start(
@@ -113,12 +116,13 @@ async def run(
         enable_filesystem,
         context_paths,
         conversation_history,
+        enable_logging=enable_logging,
+        log_dir=log_dir,
         **overrides,
     )
     data = await active.outcome()
     if output_file is not None and data["final_answer"] is not None:
         await asyncio.to_thread(Path(output_file).write_text, data["final_answer"], "utf-8")
-    del enable_logging  # session logs are written by the CLI; see the README
     return data
 
 
@@ -131,6 +135,8 @@ def start(
     enable_filesystem: bool = True,
     context_paths: Sequence[Any] | None = None,
     conversation_history: History | None = None,
+    enable_logging: bool = False,
+    log_dir: str | Path | None = None,
     **overrides: Any,
 ) -> ActiveRun:
     """Start a run in the background (inside a running event loop) and return its handle;
@@ -141,7 +147,12 @@ def start(
     prepared = prepare(
         config, model, models, num_agents, enable_filesystem, context_paths, **overrides
     )
-    return ActiveRun(prepared, query, _history(conversation_history))
+    recorder = None
+    if enable_logging:
+        from massgen.sessions.recorder import SessionRecorder
+
+        recorder = SessionRecorder(prepared.config, prepared.source, log_dir=log_dir)
+    return ActiveRun(prepared, query, _history(conversation_history), recorder)
 
 
 async def stream(
@@ -176,14 +187,27 @@ class ActiveRun:
     :meth:`result` gives the :class:`RunResult`. Leaving :meth:`events` early, or
     :meth:`cancel`, cancels the run and waits for its agents to close."""
 
-    def __init__(self, prepared: Prepared, query: str, history: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        prepared: Prepared,
+        query: str,
+        history: list[tuple[str, str]],
+        recorder: Any = None,
+    ) -> None:
         from massgen.events import EventBus
 
         self.source = prepared.source
         self.bus = EventBus()
         self._subscription = self.bus.subscribe()
+        self.recorder = recorder
+        self.session = recorder.attach(self.bus, query) if recorder is not None else None
         self.task = asyncio.create_task(_run(prepared, query, history, self.bus))
-        self.task.add_done_callback(lambda _: self.bus.close())
+        self.task.add_done_callback(self._finished)
+
+    def _finished(self, _: asyncio.Task[Any]) -> None:
+        self.bus.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -200,7 +224,10 @@ class ActiveRun:
     async def outcome(self) -> dict[str, Any]:
         """The result in :func:`run`'s documented shape (raises :class:`RunFailedError`
         when no agent produced an answer)."""
-        return result_dict(await self.task, self.source)
+        data = result_dict(await self.task, self.source)
+        if self.session is not None:
+            data["session_id"], data["session_dir"] = self.session.id, str(self.session.path)
+        return data
 
     async def cancel(self) -> None:
         self.task.cancel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,6 +42,7 @@ class MainGroup(TyperGroup):
     otherwise the start of the question (``massgen "question"``)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        args = self._continue_session(args)
         first = self._first_positional(ctx, args)
         if first is not None and first in self.commands:
             return super().parse_args(ctx, args)
@@ -48,6 +50,27 @@ class MainGroup(TyperGroup):
         rest = typer.core._click.Command.parse_args(self, ctx, args)
         ctx.args = rest
         return rest
+
+    @staticmethod
+    def _continue_session(args: list[str]) -> list[str]:
+        """``--continue`` takes an optional session: ``--continue ID`` (or ``=ID``) when the
+        next word looks like one, else the next word starts the question."""
+        if not any(a.startswith("--continue") for a in args):
+            return args
+        from massgen.sessions.store import REF_PATTERN
+
+        out, i = [], 0
+        while i < len(args):
+            arg = args[i]
+            if arg.startswith("--continue="):
+                out += ["--continue", f"--continue-session={arg.split('=', 1)[1]}"]
+            elif arg == "--continue" and i + 1 < len(args) and REF_PATTERN.match(args[i + 1]):
+                out += ["--continue", f"--continue-session={args[i + 1]}"]
+                i += 1
+            else:
+                out.append(arg)
+            i += 1
+        return out
 
     def _first_positional(self, ctx: Any, args: list[str]) -> str | None:
         takes_value = {
@@ -146,6 +169,20 @@ def main_command(
         str | None,
         typer.Option("--validate", help="Check a config file (exit 0 if it can run, else 1)."),
     ] = None,
+    continue_: Annotated[
+        bool,
+        typer.Option(
+            "--continue",
+            help="Continue a recorded conversation (the latest, or --continue ID) with its "
+            "history.",
+        ),
+    ] = False,
+    continue_session: Annotated[str | None, typer.Option("--continue-session", hidden=True)] = None,
+    log_dir: Annotated[
+        str | None,
+        typer.Option("--log-dir", help="Write the session log here (default: the user data dir)."),
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write a session log.")] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -162,7 +199,17 @@ def main_command(
         elif validate is not None:
             code = _validate(validate)
         else:
-            code = _main(ctx, config, model, models, ui, timeout, list_examples, example)
+            code = _main(
+                ctx,
+                config,
+                model,
+                models,
+                ui,
+                timeout,
+                list_examples,
+                example,
+                Logging((continue_session or "latest") if continue_ else None, log_dir, no_log),
+            )
     except KeyboardInterrupt:
         sys.stderr.write("massgen: interrupted\n")
         code = ExitCode.INTERRUPTED
@@ -181,6 +228,15 @@ def main_command(
     raise typer.Exit(code)
 
 
+@dataclass
+class Logging:
+    """The session options of a run: ``--continue [ID]``, ``--log-dir``, ``--no-log``."""
+
+    continue_: str | None = None
+    log_dir: str | None = None
+    disabled: bool = False
+
+
 def _main(
     ctx: typer.Context,
     config_name: str | None,
@@ -190,7 +246,9 @@ def _main(
     timeout: float | None,
     list_examples: bool,
     example: str | None,
+    logging: Logging | None = None,
 ) -> int:
+    logging = logging or Logging()
     if list_examples:
         return _print_examples()
     if example:
@@ -198,27 +256,77 @@ def _main(
 
         sys.stdout.write(example_text(example))
         return ExitCode.OK
-    question = " ".join(ctx.args).strip()
+    words = list(ctx.args)
+    resume, history = None, []
+    if logging.continue_ is not None:
+        resume, history = _continued(logging)
+    question = " ".join(words).strip()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not question and not sys.stdin.isatty():
         question = sys.stdin.read().strip()
     from massgen.config.env import load_env_files
 
     load_env_files()
-    config = _resolve_config(config_name, model, models)
+    if resume is not None and not (config_name or model or models):
+        config, source = _continued_config(resume)
+    else:
+        config, source = _resolve_config(config_name, model, models)
     if timeout is not None:
         config.orchestrator.timeout_seconds = timeout
-    mode = ui or UI(config.ui.display_type)
-    if mode is UI.textual and interactive:
-        return _run_app(config, question or None)
-    if mode is UI.textual:
-        mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
-    if not question:
-        raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
-    import asyncio
+    recorder = None
+    if not logging.disabled and config.ui.logging_enabled:
+        from massgen.sessions.recorder import SessionRecorder
 
-    result = asyncio.run(_run(config, question, mode))
-    return _report(result, mode)
+        recorder = SessionRecorder(config, source, log_dir=logging.log_dir, resume=resume)
+    mode = ui or UI(config.ui.display_type)
+    if mode is UI.textual and not interactive:
+        mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
+    if mode is not UI.textual and not question:
+        raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
+    code = ExitCode.INTERRUPTED
+    try:
+        if mode is UI.textual:
+            code = _run_app(config, question or None, history, recorder)
+        else:
+            import asyncio
+
+            result = asyncio.run(_run(config, question, mode, history, recorder))
+            code = _report(result, mode)
+    finally:
+        if recorder is not None:
+            recorder.close(code)
+            for path in recorder.written:
+                sys.stderr.write(f"massgen: session saved: {path.name} (massgen logs show)\n")
+    return code
+
+
+def _continued(logging: Logging) -> tuple[Any, list[tuple[str, str]]]:
+    """The session ``--continue`` names and its conversation so far."""
+    from massgen.sessions import store
+
+    path = store.find_session(store.sessions_root(logging.log_dir), logging.continue_ or "latest")
+    return path, store.conversation(store.load_summary(path))
+
+
+def _continued_config(path: Any) -> tuple[MassGenConfig, str]:
+    """The config a continued session ran with: its original file when that still exists,
+    else its recorded copy (whose redacted keys come from the environment again)."""
+    from pathlib import Path
+
+    import yaml
+
+    from massgen.config.loader import load_config, load_config_dict
+    from massgen.sessions import store
+    from massgen.sessions.redact import REDACTED
+
+    source = str(store.load_summary(path).get("config_source") or "")
+    if source and Path(source).is_file():
+        return load_config(Path(source)).config, source
+    data = yaml.safe_load((path / store.CONFIG).read_text(encoding="utf-8")) or {}
+    for agent in data.get("agents") or []:
+        if (agent.get("backend") or {}).get("api_key") == REDACTED:
+            del agent["backend"]["api_key"]
+    return load_config_dict(data, f"{path.name}/config.yaml").config, source or str(path)
 
 
 def _init(non_interactive: bool, model: str | None, models: str | None, save: str | None) -> int:
@@ -297,6 +405,11 @@ def serve_command(
             help="Runs at once; more get 429 (default 8). Env: MASSGEN_SERVER_MAX_CONCURRENCY.",
         ),
     ] = None,
+    log_dir: Annotated[
+        str | None,
+        typer.Option("--log-dir", help="Write each run's session log here (default: user data)."),
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write session logs.")] = False,
 ) -> None:
     """Serve an OpenAI-compatible API (POST /v1/chat/completions) on 127.0.0.1:4000."""
     from massgen.errors import ConfigurationError
@@ -311,9 +424,12 @@ def serve_command(
     try:
         port = port if port is not None else int(env.get("MASSGEN_SERVER_PORT") or 4000)
         limit = max_concurrency or int(env.get("MASSGEN_SERVER_MAX_CONCURRENCY") or 8)
+        if limit < 1:
+            raise ValueError(limit)
     except ValueError:
         sys.stderr.write(
-            "massgen: MASSGEN_SERVER_PORT and MASSGEN_SERVER_MAX_CONCURRENCY must be numbers\n"
+            "massgen: MASSGEN_SERVER_PORT and MASSGEN_SERVER_MAX_CONCURRENCY must be "
+            "positive numbers\n"
         )
         raise typer.Exit(ExitCode.USAGE) from None
     keys = list(api_key or []) or [
@@ -330,7 +446,14 @@ def serve_command(
         )
         raise typer.Exit(ExitCode.USAGE) from None
     try:
-        asgi = create_app(config=config, model=model, api_keys=keys, max_concurrency=limit)
+        asgi = create_app(
+            config=config,
+            model=model,
+            api_keys=keys,
+            max_concurrency=limit,
+            enable_logging=not no_log,
+            log_dir=log_dir,
+        )
     except ConfigurationError as exc:
         sys.stderr.write(f"massgen: {exc}\n")
         raise typer.Exit(ExitCode.USAGE) from None
@@ -340,12 +463,23 @@ def serve_command(
     uvicorn.run(asgi, host=host, port=port, log_level="warning")
 
 
-def _run_app(config: MassGenConfig, question: str | None) -> int:
+def _run_app(
+    config: MassGenConfig,
+    question: str | None,
+    history: list[tuple[str, str]] | None = None,
+    recorder: Any = None,
+) -> int:
     """The terminal app; it stays open for follow-up questions until the user quits."""
     from massgen.coordination.build import build_agents
     from massgen.tui.app import MassGenApp
 
-    app = MassGenApp(build_agents(config), config.orchestrator, question=question)
+    app = MassGenApp(
+        build_agents(config),
+        config.orchestrator,
+        question=question,
+        history=history or (),
+        recorder=recorder,
+    )
     app.run()
     final = next((r.final_answer for r in reversed(app.results) if r.final_answer), None)
     if final:  # leave the last answer in the terminal's scrollback
@@ -367,7 +501,10 @@ def _print_examples() -> int:
     return ExitCode.OK
 
 
-def _resolve_config(name: str | None, model: str | None, models: str | None) -> MassGenConfig:
+def _resolve_config(
+    name: str | None, model: str | None, models: str | None
+) -> tuple[MassGenConfig, str]:
+    """The config to run and where it came from (a path, a model list, or the keys)."""
     from massgen.errors import ConfigurationError
 
     chosen = [
@@ -381,7 +518,7 @@ def _resolve_config(name: str | None, model: str | None, models: str | None) -> 
         from massgen.config.models import config_for_models
 
         names = [model] if model else [m for m in (models or "").split(",") if m.strip()]
-        return config_for_models(names)
+        return config_for_models(names), ",".join(names)
     if name is None:
         from massgen.config.resolve import resolve_default
 
@@ -391,21 +528,32 @@ def _resolve_config(name: str | None, model: str | None, models: str | None) -> 
         if default.data is not None:
             from massgen.config.loader import load_config_dict
 
-            return load_config_dict(default.data, "team from your keys").config
+            return load_config_dict(
+                default.data, "team from your keys"
+            ).config, "team from your keys"
         name = str(default.path)
     from massgen.config.loader import load_config
     from massgen.config.resolve import resolve_config
 
-    return load_config(resolve_config(name)).config
+    path = resolve_config(name)
+    return load_config(path).config, str(path)
 
 
-async def _run(config: MassGenConfig, question: str, mode: UI) -> RunResult:
+async def _run(
+    config: MassGenConfig,
+    question: str,
+    mode: UI,
+    history: list[tuple[str, str]] | None = None,
+    recorder: Any = None,
+) -> RunResult:
     import asyncio
 
     from massgen.coordination.build import build_coordinator
     from massgen.events import EventBus
 
     bus = EventBus()
+    if recorder is not None:
+        recorder.attach(bus, question)
     coordinator = build_coordinator(config, bus)
     if mode is UI.json:
         from massgen.output.json_lines import print_events as printer
@@ -413,7 +561,7 @@ async def _run(config: MassGenConfig, question: str, mode: UI) -> RunResult:
         from massgen.output.plain import print_progress as printer
     printing = asyncio.create_task(printer(bus.subscribe()))
     try:
-        return await coordinator.run(question)
+        return await coordinator.run(question, tuple(history or ()))
     finally:
         bus.close()
         await printing
@@ -434,6 +582,11 @@ def _report(result: RunResult, mode: UI) -> int:
     if result.status == "cancelled":
         return ExitCode.INTERRUPTED
     return ExitCode.RUN_FAILED
+
+
+from massgen.logs_cli import logs_app  # noqa: E402 (after the main command's options)
+
+app.add_typer(logs_app, name="logs")
 
 
 def main() -> None:

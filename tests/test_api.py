@@ -135,3 +135,20 @@ def test_importing_massgen_stays_light():
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
         == "[]"
     )
+
+
+async def test_enable_logging_records_a_session(provider, tmp_path):
+    from pathlib import Path
+
+    from massgen.sessions import store
+
+    quiet = await massgen.run("Not logged?", config=team(provider.url, 2), log_dir=tmp_path)
+    assert "session_dir" not in quiet and not store.session_dirs(tmp_path)
+    result = await massgen.run(
+        "Logged?", config=team(provider.url, 2), enable_logging=True, log_dir=tmp_path
+    )
+    (session,) = store.session_dirs(tmp_path)
+    assert result["session_id"] == session.name and Path(result["session_dir"]) == session
+    summary = store.load_summary(session)
+    assert summary["status"] == "ok" and summary["exit_status"] == 0 and summary["closed"]
+    assert (session / "final.md").read_text() == result["final_answer"]

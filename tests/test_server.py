@@ -380,3 +380,26 @@ def test_serve_without_the_server_extra_says_how_to_install_it() -> None:
     assert result.returncode == 1
     assert "pip install 'massgen[server]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_request_is_recorded_as_a_session(provider: FakeChatServer, tmp_path: Path) -> None:
+    from massgen.sessions import store
+
+    app = create_app(config=team(provider), log_dir=tmp_path / "on", api_keys=[KEY])
+    with serving(app) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY)
+        answer = client.chat.completions.create(model="massgen", messages=ask())
+        list(client.chat.completions.create(model="massgen", messages=ask("two"), stream=True))
+    sessions = store.session_dirs(tmp_path / "on")
+    assert len(sessions) == 2
+    finals = {(s / "final.md").read_text() for s in sessions}
+    assert answer.choices[0].message.content in finals
+    for session in sessions:  # the server's own key never reaches the log
+        assert all(KEY not in f.read_text() for f in session.rglob("*") if f.is_file())
+
+    quiet = create_app(config=team(provider), log_dir=tmp_path / "off", enable_logging=False)
+    with serving(quiet) as url:
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x").chat.completions.create(
+            model="massgen", messages=ask()
+        )
+    assert not (tmp_path / "off").exists()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import threading
 import time
@@ -189,10 +190,12 @@ def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     thread = threading.Thread(target=work, name="massgen-stream", daemon=True)
     thread.start()
     ready.wait()
+    ended = False
     try:
         while True:
             kind, value = items.get()
             if kind == "end":
+                ended = True
                 return
             if kind == "error":
                 if isinstance(value, asyncio.CancelledError):
@@ -200,9 +203,10 @@ def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
                 raise value
             yield value
     finally:
-        if thread.is_alive():
-            loop.call_soon_threadsafe(task.cancel)  # type: ignore[union-attr]
-            thread.join()
+        if not ended:  # the caller left early: cancel the run, then let it close
+            with contextlib.suppress(RuntimeError):  # the loop closed in the meantime
+                loop.call_soon_threadsafe(task.cancel)  # type: ignore[union-attr]
+        thread.join()
 
 
 def _run_sync(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -159,8 +159,12 @@ class MassGenServer:
         api_keys: Sequence[str],
         max_concurrency: int,
         max_body_bytes: int,
+        enable_logging: bool = True,
+        log_dir: str | Path | None = None,
     ) -> None:
         self.prepared: Prepared = prepare(config=config) if model is None else prepare(model=model)
+        self.enable_logging = enable_logging
+        self.log_dir = log_dir
         self.api_keys = [k for k in api_keys if k]
         self.limiter = _Limiter(max_concurrency)
         self.max_body_bytes = max_body_bytes
@@ -219,8 +223,14 @@ class MassGenServer:
     async def events(
         self, prepared: Prepared, question: str, history: list[tuple[str, str]]
     ) -> AsyncIterator[dict[str, Any]]:
-        """The run's events; closing the iterator (or cancelling its consumer) cancels the run."""
-        active = ActiveRun(prepared, question, history)
+        """The run's events; closing the iterator (or cancelling its consumer) cancels the run.
+        Each run is recorded as its own session unless logging is off."""
+        recorder = None
+        if self.enable_logging:
+            from massgen.sessions.recorder import SessionRecorder
+
+            recorder = SessionRecorder(prepared.config, prepared.source, log_dir=self.log_dir)
+        active = ActiveRun(prepared, question, history, recorder)
         self.tasks.add(active.task)
         active.task.add_done_callback(self.tasks.discard)
         async for event in active.events():
@@ -419,10 +429,15 @@ def create_app(
     api_keys: Sequence[str] = (),
     max_concurrency: int = 8,
     max_body_bytes: int = MiB,
+    enable_logging: bool = True,
+    log_dir: str | Path | None = None,
 ) -> Starlette:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
-    bad config fails at startup, and requests can only choose ``massgen/model:<id>``."""
-    server = MassGenServer(config, model, api_keys, max_concurrency, max_body_bytes)
+    bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
+    run is recorded as a session (under ``log_dir``) unless ``enable_logging`` is False."""
+    server = MassGenServer(
+        config, model, api_keys, max_concurrency, max_body_bytes, enable_logging, log_dir
+    )
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
@@ -26,6 +26,9 @@ from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus, Subscription
 from massgen.tui.state import RunView
 from massgen.tui.widgets import AgentColumn, CoordinationPanel, FinalPane, RunHeader
+
+if TYPE_CHECKING:
+    from massgen.sessions.recorder import SessionRecorder
 
 #: A column narrower than this switches the agents to tabs.
 MIN_COLUMN_WIDTH = 34
@@ -60,12 +63,22 @@ class MassGenApp(App[None]):
         orchestrator: OrchestratorConfig | None = None,
         *,
         question: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
+        recorder: SessionRecorder | None = None,
+        replay: Sequence[list[dict[str, Any]]] | None = None,
+        replay_speed: float = 1.0,
     ) -> None:
+        """``history`` continues an earlier conversation; ``recorder`` writes each run to
+        the session log; ``replay`` (a recorded session's events, per part) plays them
+        back at ``replay_speed`` instead of running agents."""
         super().__init__()
         self.agents = list(agents)
         self.orchestrator = orchestrator or OrchestratorConfig()
         self.first_question = question
-        self.history: list[tuple[str, str]] = []
+        self.history: list[tuple[str, str]] = list(history)
+        self.recorder = recorder
+        self.replay = list(replay) if replay is not None else None
+        self.replay_speed = replay_speed
         self.view = RunView()
         self.subscription: Subscription | None = None
         self.running = False
@@ -91,7 +104,9 @@ class MassGenApp(App[None]):
         self.query_one(RunHeader).draw(self.view)
         self.query_one(CoordinationPanel).draw(self.view)
         self.set_interval(1 / self.REPAINT_HZ, self.tick)
-        if self.first_question:
+        if self.replay is not None:
+            self.start_replay()
+        elif self.first_question:
             self.start_run(self.first_question)
         else:
             self.query_one("#ask", Input).focus()
@@ -107,14 +122,17 @@ class MassGenApp(App[None]):
         narrow = (self.size.width - panel_width) // count < MIN_COLUMN_WIDTH and count > 1
         area.set_class(narrow, "-tabs")
 
-    async def rebuild_agents(self) -> None:
+    async def rebuild_agents(self, view: RunView) -> None:
+        """One column and one tab per agent of ``view`` (the view being drawn: a new run may
+        replace ``self.view`` while this awaits)."""
+        agents = list(view.agents.values())
         container = self.query_one("#agents", Horizontal)
         await container.remove_children()
-        columns = [AgentColumn(agent) for agent in self.view.agents.values()]
+        columns = [AgentColumn(agent) for agent in agents]
         await container.mount_all(columns)
         await self.query_one("#agent-tabs", Tabs).remove()
         tabs = Tabs(
-            *(Tab(f"{a.label} {a.id}", id=f"tab-{a.label}") for a in self.view.agents.values()),
+            *(Tab(f"{a.label} {a.id}", id=f"tab-{a.label}") for a in agents),
             id="agent-tabs",
         )
         await self.query_one("#agents-area").mount(tabs, before=container)
@@ -135,6 +153,8 @@ class MassGenApp(App[None]):
         ask = self.query_one("#ask", Input)
         ask.disabled = True
         ask.value = ""
+        if self.recorder is not None:
+            self.recorder.attach(bus, question)
         coordinator = Coordinator(self.agents, self.orchestrator, bus)
         self.run_worker(self.run_coordination(coordinator, question), group="run", exclusive=True)
 
@@ -153,6 +173,36 @@ class MassGenApp(App[None]):
             ask.disabled = False
             ask.placeholder = "Ask a follow-up…  (/help, /reset · Esc shows the keys)"
             self.set_focus(ask)  # now, not deferred: a key pressed next must not race it
+
+    def start_replay(self) -> None:
+        self.running = True
+        ask = self.query_one("#ask", Input)
+        ask.disabled = True
+        ask.placeholder = "Replaying a recorded session…  (Ctrl+C stops, q quits)"
+        self.run_worker(self.play_replay(), group="run", exclusive=True)
+
+    async def play_replay(self) -> None:
+        """Publish each recorded part on a fresh bus, as a live run would, and let the
+        frames catch up before the next part."""
+        import asyncio
+
+        from massgen.sessions.replay import play
+
+        try:
+            for index, events in enumerate(self.replay or ()):
+                if index and self.replay_speed > 0:
+                    await asyncio.sleep(1.0)  # leave the finished part on screen a moment
+                bus = EventBus()
+                self.subscription = bus.subscribe()
+                self.view = RunView()
+                await play(events, bus, self.replay_speed)
+                while self.subscription.pending():  # noqa: ASYNC110 (the frame timer drains it)
+                    await asyncio.sleep(1 / self.REPAINT_HZ)
+        finally:
+            self.running = False
+            ask = self.query_one("#ask", Input)
+            ask.placeholder = "Replay finished · q quits"
+            self.action_leave_input()
 
     async def tick(self) -> None:
         """Apply the events that arrived since the last tick, then draw what changed."""
@@ -184,7 +234,7 @@ class MassGenApp(App[None]):
     async def draw(self, view: RunView) -> None:
         dirty, view.dirty = view.dirty, set()
         if "layout" in dirty:
-            await self.rebuild_agents()
+            await self.rebuild_agents(view)
             dirty |= {f"agent:{a}" for a in view.agents}
         if "header" in dirty:
             self.query_one(RunHeader).draw(view)
@@ -238,10 +288,14 @@ class MassGenApp(App[None]):
     # ------------------------------------------------------------------ actions
 
     def action_reset(self) -> None:
+        if self.replay is not None:
+            return
         if self.running:
             self.notify("Cancel the run first (Ctrl+C).", severity="warning")
             return
         self.history.clear()
+        if self.recorder is not None:
+            self.recorder.new_conversation()
         self.view = RunView()
         self.view.dirty |= {"layout", "header", "panel", "final"}
         self.notify("New conversation.")

@@ -217,14 +217,15 @@ def test_progress_goes_to_stderr_line_by_line(env, provider, tmp_path):
     lines = proc.stderr.splitlines()
     assert lines[0].startswith("massgen: 3 agent(s), strategy vote")
     assert sum("new answer agent" in line for line in lines) == 3
-    summary = next(line for line in lines if line.startswith("ok in "))
-    assert "7 request(s)" in summary and summary.endswith("$0.0000")  # a local server is free
-    # then one usage line per agent
-    assert [line.split(":")[0].strip() for line in lines[-3:]] == [
+    at = next(i for i, line in enumerate(lines) if line.startswith("ok in "))
+    assert "7 request(s)" in lines[at] and lines[at].endswith("$0.0000")  # a local server is free
+    # then one usage line per agent, and where the session log is
+    assert [line.split(":")[0].strip() for line in lines[at + 1 : at + 4]] == [
         "careful",
         "balanced",
         "inventive",
     ]
+    assert lines[-1].startswith("massgen: session saved: ")
     assert time.monotonic() - start < 30
 
 

@@ -139,7 +139,9 @@ def test_the_app_runs_in_tmux_quits_on_q_and_prints_the_final_answer(
         assert "EXIT=0" in lines, after
         exit_at = lines.index("EXIT=0")
         # the last final answer is what massgen printed last, once the app had closed
-        assert exit_at >= 1 and lines[exit_at - 1].startswith(FINAL_TEXT), after
+        # the final answer stays in the scrollback, then where the session was saved
+        assert exit_at >= 2 and lines[exit_at - 2].startswith(FINAL_TEXT), after
+        assert lines[exit_at - 1].startswith("massgen: session saved: "), after
         assert "Final answer · winner" not in after  # the app's screen is gone
         assert "Traceback" not in after
     finally:

@@ -1,0 +1,18 @@
+"""Durable sessions: every run's events and results on disk, listed, shown and replayed.
+
+A session is one directory (one conversation; one *part* per question asked)::
+
+    <id>/events.jsonl      every event of every part, one JSON object per line, flushed per
+                           event (each line carries its ``part``)
+         config.yaml       the resolved config, secrets redacted
+         summary.json      question, strategy, agents and models, winner, tally, tokens, cost,
+                           duration, status, exit status, and one entry per part
+         final.md          the latest final answer
+         votes.json        every vote (with its part)
+         answers/<label>.md   every answer (part 1: ``agent1.1.md``; later parts are prefixed:
+                           ``part2.agent1.1.md``)
+
+``summary.json`` and the other whole files are replaced atomically; ``events.jsonl`` is only
+appended, so a killed process leaves it readable up to its last complete line, and the summary
+can always be rebuilt from it.
+"""

@@ -1,0 +1,237 @@
+"""Writing sessions: :class:`SessionLog` owns one directory; :class:`SessionRecorder` gives
+each run its part in the current conversation's session."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from massgen.sessions import store
+from massgen.sessions.redact import REDACTED, Redactor, secrets_from_env
+from massgen.sessions.summary import Summary
+
+if TYPE_CHECKING:
+    from massgen.config.schema import MassGenConfig
+    from massgen.events import Event, EventBus
+
+#: A session's status -> the exit status a CLI run ending so would have.
+EXIT_STATUS = {"ok": 0, "failed": 2, "timeout": 3, "interrupted": 130}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: a reader (or a crash) never sees half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_secrets(config: MassGenConfig) -> list[str]:
+    keys = []
+    for agent in config.agents:
+        key = getattr(agent.backend, "api_key", None)
+        if key is not None:
+            keys.append(key.get_secret_value() if hasattr(key, "get_secret_value") else str(key))
+    return keys
+
+
+def redacted_config(config: MassGenConfig) -> dict[str, Any]:
+    data = config.model_dump(mode="json", exclude_none=True, exclude={"agent"})
+    for agent in data.get("agents") or []:
+        backend = agent.get("backend") or {}
+        if backend.get("api_key"):
+            backend["api_key"] = REDACTED
+    return data
+
+
+class SessionLog:
+    """One session directory, written as events arrive (see :mod:`massgen.sessions`)."""
+
+    def __init__(self, path: Path, summary: Summary, redact: Redactor) -> None:
+        self.path = path
+        self.summary = summary
+        self.redact = redact
+        self.votes: list[dict[str, Any]] = []
+        self.failed: str | None = None
+        self._events = open(path / store.EVENTS, "a", encoding="utf-8")  # noqa: SIM115
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, root: Path, config: MassGenConfig, source: str) -> SessionLog:
+        """A new session directory under ``root``, with its redacted config."""
+        import yaml
+
+        redact = Redactor([*secrets_from_env(), *config_secrets(config)])
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        session_id = store.new_session_id()
+        path = root / session_id
+        path.mkdir(mode=0o700)
+        (path / store.ANSWERS).mkdir()
+        text = yaml.safe_dump(redacted_config(config), sort_keys=False, allow_unicode=True)
+        write_atomic(path / store.CONFIG, redact(text))
+        summary = Summary(session_id, config_source=redact(source), pid=os.getpid())
+        summary.data["host"] = socket.gethostname()
+        log = cls(path, summary, redact)
+        log.write_summary()
+        return log
+
+    @classmethod
+    def reopen(cls, path: Path, config: MassGenConfig) -> SessionLog:
+        """An existing session, to add parts to (``--continue``)."""
+        data = store.load_summary(path)
+        summary = Summary(data["id"])
+        summary.data.update(data)
+        summary.data.update(pid=os.getpid(), host=socket.gethostname(), closed=False)
+        summary.data.pop("recovered", None)
+        summary.data.pop("note", None)
+        redact = Redactor([*secrets_from_env(), *config_secrets(config)])
+        log = cls(path, summary, redact)
+        try:
+            log.votes = json.loads((path / store.VOTES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.votes = []
+        return log
+
+    def next_part(self) -> int:
+        return len(self.summary.parts) + 1
+
+    def record(self, event: Event, part: int) -> None:
+        """Append ``event`` to the log and update the files it changes. A write error
+        stops the log (with one warning), never the run."""
+        if self.failed:
+            return
+        try:
+            self._record(event.to_dict(), part)
+        except OSError as exc:
+            self.failed = str(exc)
+            sys.stderr.write(f"massgen: session log stopped ({self.path}): {exc}\n")
+
+    def _record(self, data: dict[str, Any], part: int) -> None:
+        data["part"] = part
+        line = self.redact(json.dumps(data, ensure_ascii=False, default=str))
+        self._events.write(line + "\n")
+        self._events.flush()
+        kind = data["type"]
+        if kind == "answer_submitted":
+            prefix = "" if part == 1 else f"part{part}."
+            name = f"{prefix}{data['label']}.md"
+            write_atomic(self.path / store.ANSWERS / name, self.redact(data["content"]))
+        elif kind == "vote_cast":
+            self.votes.append(
+                {
+                    "part": part,
+                    "voter": data.get("agent_id"),
+                    "voter_label": data.get("voter"),
+                    "target": data.get("target_agent_id"),
+                    "target_label": data.get("target"),
+                    "target_answer": data.get("target_answer"),
+                    "reason": data.get("reason"),
+                }
+            )
+            self.write_json(store.VOTES, self.votes)
+        elif kind == "final_answer":
+            write_atomic(self.path / store.FINAL, self.redact(str(data["content"])))
+        if self.summary.apply(data):
+            self.write_summary()
+
+    def write_json(self, name: str, value: Any) -> None:
+        text = json.dumps(value, indent=2, ensure_ascii=False)
+        write_atomic(self.path / name, self.redact(text) + "\n")
+
+    def write_summary(self) -> None:
+        self.write_json(store.SUMMARY, self.summary.data)
+
+    def close(self, exit_status: int | None = None) -> None:
+        """Mark the session closed; ``exit_status`` defaults to the CLI's for its status."""
+        data = self.summary.data
+        if data["status"] == "running":  # closed mid-run: the process is going away
+            data["status"] = "interrupted"
+            for part in self.summary.parts:
+                if part["status"] == "running":
+                    part["status"] = "interrupted"
+        data["exit_status"] = (
+            exit_status if exit_status is not None else EXIT_STATUS.get(data["status"], 2)
+        )
+        data["closed"] = True
+        try:
+            self.write_summary()
+        except OSError as exc:
+            sys.stderr.write(f"massgen: could not finish the session log ({self.path}): {exc}\n")
+        finally:
+            self._events.close()
+
+
+class SessionRecorder:
+    """Records the runs of one conversation into one session, created at its first run.
+
+    ``attach(bus, question)`` before each run; ``new_conversation()`` makes the next run
+    start a new session; ``close(exit_status)`` at the end."""
+
+    def __init__(
+        self,
+        config: MassGenConfig,
+        source: str,
+        *,
+        log_dir: str | Path | None = None,
+        resume: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.root = store.sessions_root(log_dir)
+        self.resume = resume
+        self.log: SessionLog | None = None
+        self.unavailable = False
+        self.written: list[Path] = []  # every session this recorder wrote, in order
+
+    @property
+    def path(self) -> Path | None:
+        return self.log.path if self.log else None
+
+    def attach(self, bus: EventBus, question: str) -> SessionLog | None:
+        """Record the run about to start on ``bus`` as the session's next part."""
+        del question  # it arrives with the run_started event
+        log = self._open()
+        if log is None:
+            return None
+        part = log.next_part()
+        log.summary.part(part)  # reserve the number before the first event arrives
+        bus.add_listener(lambda event: log.record(event, part))
+        return log
+
+    def _open(self) -> SessionLog | None:
+        if self.log is None and not self.unavailable:
+            try:
+                if self.resume is not None:
+                    self.log = SessionLog.reopen(self.resume, self.config)
+                else:
+                    self.log = SessionLog.create(self.root, self.config, self.source)
+            except OSError as exc:
+                self.unavailable = True
+                sys.stderr.write(
+                    f"massgen: cannot write the session log under {self.root}: {exc}; "
+                    "running without one\n"
+                )
+        return self.log
+
+    def new_conversation(self) -> None:
+        self.close()
+        self.resume = None
+
+    def close(self, exit_status: int | None = None) -> None:
+        if self.log is not None:
+            self.log.close(exit_status)
+            if self.log.path not in self.written:
+                self.written.append(self.log.path)
+            self.log = None

@@ -1,0 +1,48 @@
+"""Replaying a session: its recorded events published again on a bus, at the recorded pace
+(or faster), so the same UIs that drew the live run draw the replay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from massgen.events import EVENT_TYPES, Event, EventBus
+
+#: With ``speed=0`` events go out at once; yield to the loop every this many events.
+BATCH = 200
+
+
+def split_parts(events: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The events of each part, in order (a part starts at its ``run_started``)."""
+    parts: dict[int, list[dict[str, Any]]] = {}
+    for event in events:
+        if event.get("type") in EVENT_TYPES:
+            parts.setdefault(int(event.get("part") or 1), []).append(event)
+    return [parts[n] for n in sorted(parts)]
+
+
+def to_event(data: dict[str, Any]) -> Event:
+    event = Event.from_dict(data)
+    event.run_id = str(data.get("run_id") or "")
+    return event
+
+
+async def play(events: list[dict[str, Any]], bus: EventBus, speed: float = 1.0) -> None:
+    """Publish ``events`` on ``bus``, spaced as recorded divided by ``speed`` (0: no waits),
+    then close the bus."""
+    try:
+        previous: float | None = None
+        for index, data in enumerate(events, 1):
+            ts = data.get("ts")
+            if speed > 0 and previous is not None and isinstance(ts, int | float):
+                delay = (ts - previous) / speed
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif index % BATCH == 0:
+                await asyncio.sleep(0)
+            if isinstance(ts, int | float):
+                previous = ts
+            bus.publish(to_event(data))
+    finally:
+        bus.close()

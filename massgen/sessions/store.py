@@ -1,0 +1,185 @@
+"""Finding and reading sessions on disk: the root, ids, listing, loading, pruning."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from massgen.errors import ConfigurationError
+from massgen.sessions.summary import rebuild
+
+EVENTS, SUMMARY, CONFIG, FINAL, VOTES, ANSWERS = (
+    "events.jsonl",
+    "summary.json",
+    "config.yaml",
+    "final.md",
+    "votes.json",
+    "answers",
+)
+#: ``20261121-142501-a1b2c3``: sortable by time, unique across processes.
+ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+#: What ``--continue`` accepts as a session reference rather than the start of a question.
+REF_PATTERN = re.compile(r"^(latest|\d{8}(-\d{1,6}(-[0-9a-f]{0,6})?)?)$")
+
+
+class SessionNotFoundError(ConfigurationError):
+    """No session matches the reference given."""
+
+
+def sessions_root(log_dir: str | Path | None = None) -> Path:
+    """``log_dir``, else ``$MASSGEN_LOG_DIR``, else ``<user data dir>/massgen/sessions``."""
+    if log_dir:
+        return Path(log_dir).expanduser()
+    if os.environ.get("MASSGEN_LOG_DIR"):
+        return Path(os.environ["MASSGEN_LOG_DIR"]).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("massgen") / "sessions"
+
+
+def new_session_id(now: datetime | None = None) -> str:
+    return f"{(now or datetime.now()):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def session_dirs(root: Path) -> list[Path]:
+    """Every session directory under ``root``, newest first."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if ID_PATTERN.match(p.name) and p.is_dir()]
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def find_session(root: Path, ref: str) -> Path:
+    """``latest``, a full id, or a unique prefix of one."""
+    dirs = session_dirs(root)
+    if not dirs:
+        raise SessionNotFoundError(f"no sessions in {root}")
+    if ref in ("latest", "last"):
+        return dirs[0]
+    matches = [p for p in dirs if p.name == ref] or [p for p in dirs if p.name.startswith(ref)]
+    if not matches:
+        raise SessionNotFoundError(f"no session '{ref}' in {root} (massgen logs lists them)")
+    if len(matches) > 1:
+        names = ", ".join(p.name for p in matches[:5])
+        raise SessionNotFoundError(f"'{ref}' matches {len(matches)} sessions: {names}, ...")
+    return matches[0]
+
+
+def read_events(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The session's events, and how many lines could not be read (an unfinished last line
+    after a crash)."""
+    events, bad = [], 0
+    try:
+        with open(path / EVENTS, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    bad += 1
+                    continue
+                if isinstance(event, dict) and "type" in event:
+                    events.append(event)
+                else:
+                    bad += 1
+    except FileNotFoundError:
+        pass
+    return events, bad
+
+
+def load_summary(path: Path) -> dict[str, Any]:
+    """The session's summary. When ``summary.json`` is missing or unreadable, or its process
+    died mid-run (``kill -9``), it is rebuilt from ``events.jsonl``, which is never behind;
+    a run that never finished is then ``interrupted``."""
+    try:
+        stored = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
+        if not isinstance(stored, dict) or "parts" not in stored:
+            stored = None
+    except (OSError, ValueError):
+        stored = None
+    if stored is not None and not (stored.get("status") == "running" and _dead(stored)):
+        return stored
+    events, _ = read_events(path)
+    stored = stored or {}
+    kept = {k: stored[k] for k in ("created", "config_source", "pid", "host") if k in stored}
+    summary = rebuild(path.name, events, **kept)
+    summary["recovered"] = True
+    if summary["status"] == "running":
+        summary["status"] = "interrupted"
+        summary["note"] = "the process ended before the run finished"
+        for part in summary["parts"]:
+            if part["status"] == "running":
+                part["status"] = "interrupted"
+    return summary
+
+
+def _dead(summary: dict[str, Any]) -> bool:
+    """Whether the process that wrote a running session is gone."""
+    if summary.get("closed"):
+        return False
+    pid = summary.get("pid")
+    if not isinstance(pid, int):
+        return True
+    if summary.get("host") not in (None, socket.gethostname()):
+        return False  # another machine's process: cannot tell, trust the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def conversation(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (question, final answer) pairs of the session's answered parts."""
+    return [
+        (p["question"], p["final_answer"])
+        for p in summary.get("parts") or []
+        if p.get("question") and p.get("final_answer")
+    ]
+
+
+def parse_age(text: str) -> timedelta:
+    """``30d``, ``12h``, ``2w``, ``90m``, ``45s`` -> a timedelta."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not match:
+        raise ConfigurationError(
+            f"invalid age '{text}': use a number and a unit, e.g. 30d, 12h, 2w"
+        )
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    return timedelta(**{unit[match.group(2)]: int(match.group(1))})
+
+
+def session_time(path: Path) -> datetime:
+    """When the session was last written to."""
+    newest = max(
+        (f.stat().st_mtime for f in (path / EVENTS, path / SUMMARY) if f.exists()),
+        default=path.stat().st_mtime,
+    )
+    return datetime.fromtimestamp(newest, UTC)
+
+
+def prune(root: Path, older_than: timedelta, *, dry_run: bool = False) -> list[Path]:
+    """Delete sessions last written more than ``older_than`` ago (never one still running
+    in a live process); returns what was (or would be) deleted."""
+    cutoff = datetime.now(UTC) - older_than
+    doomed = []
+    for path in session_dirs(root):
+        if session_time(path) >= cutoff:
+            continue
+        summary = load_summary(path)
+        if summary.get("status") == "running" and not summary.get("closed"):
+            continue
+        doomed.append(path)
+        if not dry_run:
+            shutil.rmtree(path, ignore_errors=True)
+    return doomed

@@ -1,0 +1,156 @@
+"""``summary.json`` as a fold over a session's events.
+
+The recorder keeps the summary current with :class:`Summary` as events arrive; a reader whose
+``summary.json`` is missing or stale (a killed process) rebuilds the same summary from
+``events.jsonl``. One function, so both always agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+#: ``run_finished.status`` -> the session's word for it.
+STATUS = {"ok": "ok", "timeout": "timeout", "failed": "failed", "cancelled": "interrupted"}
+VERSION = 1
+
+
+def iso(ts: float | None = None) -> str:
+    """A UTC timestamp as ISO 8601 (seconds)."""
+    moment = datetime.fromtimestamp(ts, UTC) if ts else datetime.now(UTC)
+    return moment.isoformat(timespec="seconds")
+
+
+class Summary:
+    """Folds events (as dicts, each with its ``part``) into the session summary."""
+
+    def __init__(self, session_id: str, *, created: str | None = None, **extra: Any) -> None:
+        self.data: dict[str, Any] = {
+            "id": session_id,
+            "version": VERSION,
+            "created": created or iso(),
+            "updated": created or iso(),
+            "status": "running",
+            "exit_status": None,
+            "question": None,
+            "strategy": None,
+            "agents": [],
+            "winner": None,
+            "tally": {},
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "cost_usd": 0.0,
+            "duration_s": 0.0,
+            "parts": [],
+            **extra,
+        }
+        self._labels: dict[str, str] = {}  # agent label -> id, for the part being folded
+
+    @property
+    def parts(self) -> list[dict[str, Any]]:
+        return self.data["parts"]
+
+    def part(self, number: int) -> dict[str, Any]:
+        while len(self.parts) < number:
+            self.parts.append(
+                {
+                    "part": len(self.parts) + 1,
+                    "run_id": None,
+                    "question": None,
+                    "started": None,
+                    "status": "running",
+                    "winner": None,
+                    "winner_label": None,
+                    "answer_label": None,
+                    "tally": {},
+                    "is_tie": False,
+                    "answers": 0,
+                    "votes": 0,
+                    "final_answer": None,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "requests": 0,
+                    "cost_usd": None,
+                    "duration_s": None,
+                    "error": None,
+                }
+            )
+        return self.parts[number - 1]
+
+    def apply(self, event: dict[str, Any]) -> bool:
+        """Fold one event in; True when the summary changed (deltas never change it)."""
+        kind = event.get("type")
+        if kind in ("text_delta", "reasoning_delta", "final_answer_delta", "usage"):
+            return False
+        part = self.part(int(event.get("part") or 1))
+        data = self.data
+        if event.get("ts"):
+            data["updated"] = iso(event["ts"])
+        if kind == "run_started":
+            part.update(run_id=event.get("run_id"), question=event.get("question"))
+            part["started"] = iso(event.get("ts"))
+            part["status"] = "running"
+            data["status"] = "running"
+            data["question"] = data["question"] or event.get("question")
+            data["strategy"] = event.get("strategy")
+            agents = event.get("agents") or []
+            data["agents"] = [
+                {k: a.get(k) for k in ("id", "label", "backend", "model")} for a in agents
+            ]
+            self._labels = {a.get("label"): a.get("id") for a in agents}
+        elif kind == "answer_submitted":
+            part["answers"] += 1
+        elif kind == "vote_cast":
+            part["votes"] += 1
+        elif kind == "winner_selected":
+            tally = {self._labels.get(k, k): n for k, n in (event.get("tally") or {}).items()}
+            part.update(
+                winner=event.get("agent_id"),
+                winner_label=event.get("label"),
+                answer_label=event.get("answer_label"),
+                tally=tally,
+                is_tie=bool(event.get("is_tie")),
+            )
+            data["winner"], data["tally"] = part["winner"], tally
+        elif kind == "final_answer":
+            part["final_answer"] = event.get("content")
+        elif kind == "error" and not part["error"]:
+            part["error"] = event.get("message")
+        elif kind == "run_finished":
+            status = STATUS.get(str(event.get("status")), str(event.get("status")))
+            part.update(
+                status=status,
+                winner=event.get("winner") or part["winner"],
+                final_answer=event.get("final_answer") or part["final_answer"],
+                prompt_tokens=int(event.get("prompt_tokens") or 0),
+                completion_tokens=int(event.get("completion_tokens") or 0),
+                requests=int(event.get("requests") or 0),
+                cost_usd=event.get("cost_usd"),
+                duration_s=event.get("duration_s"),
+            )
+            data["status"] = status
+            self._totals()
+        else:
+            return False
+        return True
+
+    def _totals(self) -> None:
+        data, parts = self.data, self.parts
+        data["prompt_tokens"] = sum(p["prompt_tokens"] for p in parts)
+        data["completion_tokens"] = sum(p["completion_tokens"] for p in parts)
+        data["total_tokens"] = data["prompt_tokens"] + data["completion_tokens"]
+        finished = [p for p in parts if p["duration_s"] is not None]
+        data["duration_s"] = round(sum(p["duration_s"] for p in finished), 4)
+        costs = [p["cost_usd"] for p in finished]
+        data["cost_usd"] = None if None in costs else round(sum(costs), 6)
+
+
+def rebuild(session_id: str, events: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """The summary from the events alone (what a killed process left behind)."""
+    first_ts = next((e.get("ts") for e in events if e.get("ts")), None)
+    created = extra.pop("created", None) or (iso(first_ts) if first_ts else None)
+    summary = Summary(session_id, created=created, **extra)
+    for event in events:
+        summary.apply(event)
+    return summary.data
