@@ -154,6 +154,10 @@ def default_limit() -> int:
     return int(found.group(1))
 
 
+#: Extra ``massgen serve`` arguments (``--serve-arg=--no-log`` to measure without logs).
+SERVE_ARGS: list[str] = []
+
+
 class Server:
     """The OpenAI-compatible server as a child process (the server's Python itself: its PID is
     the one measured), started on a free port and ready once ``/health`` answers."""
@@ -163,8 +167,10 @@ class Server:
         cmd = [*massgen_command(), "serve", "--config", str(config), "--port", str(port)]
         if limit is not None:
             cmd += ["--max-concurrency", str(limit)]
+        cmd += SERVE_ARGS
         self.base = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MASSGEN_SERVER_")}
+        env["MASSGEN_LOG_DIR"] = str(workdir / "sessions")  # session logs stay in the temp dir
         self.log = workdir / f"server-{port}.log"
         with self.log.open("w") as log:
             start = time.monotonic()
@@ -715,7 +721,14 @@ def main() -> None:
         help="skip the burst against massgen serve with its default concurrency limit",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        help="extra massgen serve argument, e.g. --serve-arg=--no-log (repeatable)",
+    )
     args = parser.parse_args()
+    SERVE_ARGS.extend(args.serve_arg)
     results = measure(
         args.requests,
         args.ttft,

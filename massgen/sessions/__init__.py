@@ -12,7 +12,9 @@ A session is one directory (one conversation; one *part* per question asked)::
          answers/<label>.md   every answer (part 1: ``agent1.1.md``; later parts are prefixed:
                            ``part2.agent1.1.md``)
 
-``summary.json`` and the other whole files are replaced atomically; ``events.jsonl`` is only
-appended, so a killed process leaves it readable up to its last complete line, and the summary
-can always be rebuilt from it.
+``events.jsonl`` is the record: only appended, flushed per event, so a killed process leaves
+it readable up to its last complete line. The other files are views of it: each answer is
+written when it arrives, ``final.md`` when the final answer does; ``summary.json`` and
+``votes.json`` are replaced atomically at checkpoints (run started, winner, run finished). A
+reader rebuilds the summary from the events while a run is going or when its process died.
 """

@@ -96,28 +96,31 @@ def read_events(path: Path) -> tuple[list[dict[str, Any]], int]:
 
 
 def load_summary(path: Path) -> dict[str, Any]:
-    """The session's summary. When ``summary.json`` is missing or unreadable, or its process
-    died mid-run (``kill -9``), it is rebuilt from ``events.jsonl``, which is never behind;
-    a run that never finished is then ``interrupted``."""
+    """The session's summary. ``summary.json`` is written at checkpoints, so while a run is
+    going (or when its process died mid-run, or the file is missing) the summary is rebuilt
+    from ``events.jsonl``, which is never behind; a run whose process is gone is
+    ``interrupted``."""
     try:
         stored = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
         if not isinstance(stored, dict) or "parts" not in stored:
             stored = None
     except (OSError, ValueError):
         stored = None
-    if stored is not None and not (stored.get("status") == "running" and _dead(stored)):
+    if stored is not None and stored.get("status") != "running":
         return stored
-    events, _ = read_events(path)
     stored = stored or {}
+    events, _ = read_events(path)
     kept = {k: stored[k] for k in ("created", "config_source", "pid", "host") if k in stored}
     summary = rebuild(path.name, events, **kept)
-    summary["recovered"] = True
-    if summary["status"] == "running":
+    if summary["status"] == "running" and _dead(stored):
+        summary["recovered"] = True
         summary["status"] = "interrupted"
         summary["note"] = "the process ended before the run finished"
         for part in summary["parts"]:
             if part["status"] == "running":
                 part["status"] = "interrupted"
+    elif not stored:
+        summary["recovered"] = True
     return summary
 
 
