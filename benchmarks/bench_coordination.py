@@ -34,6 +34,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -285,8 +286,13 @@ def cli_run(scenario: Scenario, runs: int) -> dict[str, Any]:
         "run_started -> run_finished, minus critical path": [],
         "run_finished -> process exit": [],
     }
-    with ServerProcess(scenario) as server:
-        env = {**os.environ, "MASSGEN_LOCAL_BASE_URL": server.url, "MASSGEN_LOCAL_MODEL": MODEL}
+    with ServerProcess(scenario) as server, tempfile.TemporaryDirectory() as logs:
+        env = {
+            **os.environ,
+            "MASSGEN_LOCAL_BASE_URL": server.url,
+            "MASSGEN_LOCAL_MODEL": MODEL,
+            "MASSGEN_LOG_DIR": logs,  # the session logs each run writes (as a user's would)
+        }
         for _ in range(runs):
             server.requests()
             to_monotonic = time.monotonic() - time.time()
