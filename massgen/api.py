@@ -200,7 +200,7 @@ class ActiveRun:
         self.bus = EventBus()
         self._subscription = self.bus.subscribe()
         self.recorder = recorder
-        self.session = recorder.attach(self.bus, query) if recorder is not None else None
+        self.session = recorder.attach(self.bus) if recorder is not None else None
         self.task = asyncio.create_task(_run(prepared, query, history, self.bus))
         self.task.add_done_callback(self._finished)
 

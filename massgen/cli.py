@@ -246,9 +246,9 @@ def _main(
     timeout: float | None,
     list_examples: bool,
     example: str | None,
-    logging: Logging | None = None,
+    log_options: Logging | None = None,
 ) -> int:
-    logging = logging or Logging()
+    log_options = log_options or Logging()
     if list_examples:
         return _print_examples()
     if example:
@@ -258,8 +258,8 @@ def _main(
         return ExitCode.OK
     words = list(ctx.args)
     resume, history = None, []
-    if logging.continue_ is not None:
-        resume, history = _continued(logging)
+    if log_options.continue_ is not None:
+        resume, history = _continued(log_options)
     question = " ".join(words).strip()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not question and not sys.stdin.isatty():
@@ -274,10 +274,10 @@ def _main(
     if timeout is not None:
         config.orchestrator.timeout_seconds = timeout
     recorder = None
-    if not logging.disabled and config.ui.logging_enabled:
+    if not log_options.disabled and config.ui.logging_enabled:
         from massgen.sessions.recorder import SessionRecorder
 
-        recorder = SessionRecorder(config, source, log_dir=logging.log_dir, resume=resume)
+        recorder = SessionRecorder(config, source, log_dir=log_options.log_dir, resume=resume)
     mode = ui or UI(config.ui.display_type)
     if mode is UI.textual and not interactive:
         mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
@@ -300,11 +300,13 @@ def _main(
     return code
 
 
-def _continued(logging: Logging) -> tuple[Any, list[tuple[str, str]]]:
+def _continued(log_options: Logging) -> tuple[Any, list[tuple[str, str]]]:
     """The session ``--continue`` names and its conversation so far."""
     from massgen.sessions import store
 
-    path = store.find_session(store.sessions_root(logging.log_dir), logging.continue_ or "latest")
+    path = store.find_session(
+        store.sessions_root(log_options.log_dir), log_options.continue_ or "latest"
+    )
     return path, store.conversation(store.load_summary(path))
 
 
@@ -553,7 +555,7 @@ async def _run(
 
     bus = EventBus()
     if recorder is not None:
-        recorder.attach(bus, question)
+        recorder.attach(bus)
     coordinator = build_coordinator(config, bus)
     if mode is UI.json:
         from massgen.output.json_lines import print_events as printer

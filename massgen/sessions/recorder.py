@@ -186,7 +186,7 @@ class SessionLog:
 class SessionRecorder:
     """Records the runs of one conversation into one session, created at its first run.
 
-    ``attach(bus, question)`` before each run; ``new_conversation()`` makes the next run
+    ``attach(bus)`` before each run; ``new_conversation()`` makes the next run
     start a new session; ``close(exit_status)`` at the end."""
 
     def __init__(
@@ -209,9 +209,8 @@ class SessionRecorder:
     def path(self) -> Path | None:
         return self.log.path if self.log else None
 
-    def attach(self, bus: EventBus, question: str) -> SessionLog | None:
+    def attach(self, bus: EventBus) -> SessionLog | None:
         """Record the run about to start on ``bus`` as the session's next part."""
-        del question  # it arrives with the run_started event
         log = self._open()
         if log is None:
             return None

@@ -154,7 +154,7 @@ class MassGenApp(App[None]):
         ask.disabled = True
         ask.value = ""
         if self.recorder is not None:
-            self.recorder.attach(bus, question)
+            self.recorder.attach(bus)
         coordinator = Coordinator(self.agents, self.orchestrator, bus)
         self.run_worker(self.run_coordination(coordinator, question), group="run", exclusive=True)
 

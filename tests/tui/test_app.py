@@ -42,7 +42,9 @@ def slow_team():
             say("**Paris** is the capital of France."),
         ],
         [answer("It is Paris.", delay=0.5), vote("agent1", "most direct", delay=0.3)],
-        [answer("Paris, France.", delay=0.8), vote("agent2", "short", delay=0.3)],
+        # agent3 answers last and late: agents 1 and 2 show "answered" for over a second,
+        # long enough to be drawn even when the app's first frames are slow (a busy machine)
+        [answer("Paris, France.", delay=1.5), vote("agent2", "short", delay=0.3)],
     )
 
 
