@@ -256,11 +256,10 @@ def _main(
 
         sys.stdout.write(example_text(example))
         return ExitCode.OK
-    words = list(ctx.args)
     resume, history = None, []
     if log_options.continue_ is not None:
         resume, history = _continued(log_options)
-    question = " ".join(words).strip()
+    question = " ".join(ctx.args).strip()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not question and not sys.stdin.isatty():
         question = sys.stdin.read().strip()
@@ -283,7 +282,7 @@ def _main(
         mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
     if mode is not UI.textual and not question:
         raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
-    code = ExitCode.INTERRUPTED
+    code = ExitCode.RUN_FAILED  # what the session records if the run raises
     try:
         if mode is UI.textual:
             code = _run_app(config, question or None, history, recorder)
@@ -292,6 +291,9 @@ def _main(
 
             result = asyncio.run(_run(config, question, mode, history, recorder))
             code = _report(result, mode)
+    except KeyboardInterrupt:
+        code = ExitCode.INTERRUPTED
+        raise
     finally:
         if recorder is not None:
             recorder.close(code)
