@@ -18,7 +18,6 @@ from massgen.backends.errors import (
     AuthenticationError,
     BackendConnectionError,
     BackendError,
-    BackendTimeoutError,
     ContextLengthError,
     ProviderError,
     RateLimitError,
@@ -78,15 +77,10 @@ class OpenAISDKBackend:
     def _map_error(self, exc: Exception) -> BackendError:
         provider = self.provider
         if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
-            return BackendTimeoutError(
-                f"no response from {self.base_url} within {self.config.timeout:g}s",
-                provider=provider,
-            )
+            return self.timeout_error(provider)
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
-            return BackendConnectionError(
-                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
-            )
+            return self.connection_error(cause, provider)
         if isinstance(exc, openai.APIStatusError):
             return self._map_status_error(exc)
         if isinstance(exc, openai.APIError):  # an error event inside the stream

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from massgen.backends.errors import BackendConnectionError, BackendTimeoutError
+
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
 
@@ -149,6 +151,22 @@ class Backend(ABC):
         if self._client is None:
             self._client = self._make_client()
         return self._client
+
+    #: The endpoint, for error messages (set by backends that talk HTTP).
+    base_url: str = ""
+
+    def timeout_error(self, provider: str) -> BackendTimeoutError:
+        """The error for a call that got no response within the configured timeout."""
+        return BackendTimeoutError(
+            f"no response from {self.base_url} within {self.config.timeout:g}s",
+            provider=provider,
+        )
+
+    def connection_error(self, cause: object, provider: str) -> BackendConnectionError:
+        """The error for a call that could not reach the endpoint (key masked)."""
+        return BackendConnectionError(
+            self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
+        )
 
     def scrub(self, text: str) -> str:
         """``text`` with this backend's API key masked: provider messages may echo it."""

@@ -53,7 +53,6 @@ from massgen.backends.errors import (
     AuthenticationError,
     BackendConnectionError,
     BackendError,
-    BackendTimeoutError,
     ContextLengthError,
     ProviderError,
     RateLimitError,
@@ -395,15 +394,10 @@ class ClaudeBackend(Backend):
     def _map_error(self, exc: Exception) -> BackendError:
         provider = self.type
         if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException)):
-            return BackendTimeoutError(
-                f"no response from {self.base_url} within {self.config.timeout:g}s",
-                provider=provider,
-            )
+            return self.timeout_error(provider)
         if isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__ or exc
-            return BackendConnectionError(
-                self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
-            )
+            return self.connection_error(cause, provider)
         if isinstance(exc, anthropic.APIStatusError):
             return self._map_status_error(exc)
         if isinstance(exc, json.JSONDecodeError):

@@ -61,7 +61,6 @@ from massgen.backends.errors import (
     AuthenticationError,
     BackendConnectionError,
     BackendError,
-    BackendTimeoutError,
     ContextLengthError,
     ProviderError,
     RateLimitError,
@@ -495,14 +494,9 @@ class GeminiBackend(Backend):
         if isinstance(exc, genai_errors.APIError):
             return self._map_api_error(exc)
         if isinstance(exc, _TIMEOUTS):
-            return BackendTimeoutError(
-                f"no response from {self.base_url} within {self.config.timeout:g}s",
-                provider=provider,
-            )
+            return self.timeout_error(provider)
         if isinstance(exc, _CONNECT_ERRORS):
-            return BackendConnectionError(
-                self.scrub(f"connection to {self.base_url} failed: {exc}"), provider=provider
-            )
+            return self.connection_error(exc, provider)
         if isinstance(exc, _MALFORMED):
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return ProviderError(self.scrub(f"malformed response: {text[:300]}"), provider=provider)
