@@ -296,6 +296,41 @@ def result_dict(result: Any, config_used: str) -> dict[str, Any]:
     }
 
 
+def message_text(content: Any) -> str:
+    """A chat message's text: a string, or the text of its content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text") or "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") in (None, "text", "input_text")
+        )
+    return "" if content is None else str(content)
+
+
+def split_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
+    """OpenAI-style chat messages as (question, history): the last user message is the
+    question, the user/assistant turns before it the history (system messages are dropped).
+    Raises :class:`ConfigurationError` when there is no question."""
+    if not isinstance(messages, list) or not messages:
+        raise ConfigurationError("'messages' must be a non-empty list")
+    if not all(isinstance(m, dict) for m in messages):
+        raise ConfigurationError("each message must be an object")
+    turns = [
+        {"role": m["role"], "content": message_text(m.get("content"))}
+        for m in messages
+        if m.get("role") in ("user", "assistant")
+    ]
+    last = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
+    if last is None:
+        raise ConfigurationError("'messages' has no user message")
+    question = turns[last]["content"].strip()
+    if not question:
+        raise ConfigurationError("the last user message is empty")
+    return question, _history(turns[:last])
+
+
 def _history(history: History | None) -> list[tuple[str, str]]:
     """Earlier turns as (question, answer) pairs; also accepts chat messages
     (``{"role": "user"|"assistant", "content": ...}``)."""

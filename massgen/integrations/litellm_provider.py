@@ -37,6 +37,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
+from massgen.api import split_messages
 from massgen.errors import ConfigurationError
 
 PROVIDER = "massgen"
@@ -77,7 +78,7 @@ def run_arguments(model: str, messages: list[Any], optional_params: dict[str, An
     """The keyword arguments for :func:`massgen.run` for one litellm call."""
     params = _options(optional_params or {})
     name = model.removeprefix(f"{PROVIDER}/").strip()
-    query, history = _split_messages(messages)
+    query, history = split_messages(messages)
     if params.pop("use_docker", False):
         raise ConfigurationError("use_docker: Docker execution is not available in this version")
     if name == "build":
@@ -233,29 +234,6 @@ def _no_team_options(name: str, params: dict[str, Any]) -> None:
         raise ConfigurationError(
             f"massgen/{name} already names the team; {', '.join(extra)} only go with massgen/build"
         )
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):  # content parts
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return "" if content is None else str(content)
-
-
-def _split_messages(messages: list[Any]) -> tuple[str, list[dict[str, str]]]:
-    """The last user message is the question; user/assistant turns before it the history."""
-    turns = [
-        {"role": m.get("role"), "content": _text(m.get("content"))}
-        for m in messages or []
-        if isinstance(m, dict) and m.get("role") in ("user", "assistant")
-    ]
-    last = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
-    if last is None or not turns[last]["content"].strip():
-        raise ConfigurationError("messages need a user message with the question")
-    return turns[last]["content"], turns[:last]
 
 
 def _usage(result: dict[str, Any]) -> Usage:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from massgen.api import ActiveRun, AnswerStream, Prepared, _history, prepare
+from massgen.api import ActiveRun, AnswerStream, Prepared, prepare, split_messages
 from massgen.errors import ConfigurationError
 
 MODEL_NAME = "massgen"
@@ -45,44 +45,12 @@ class _BadRequest(Exception):
         return error_response(self.status, self.message, self.type_, self.code)
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(part.get("text") or "")
-            for part in content
-            if isinstance(part, dict) and part.get("type") in (None, "text", "input_text")
-        )
-    return "" if content is None else str(content)
-
-
 def parse_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
-    """The last user message is the question; earlier user/assistant turns are history."""
-    if not isinstance(messages, list) or not messages:
-        raise _BadRequest(
-            400, "'messages' must be a non-empty list", "invalid_request_error", "invalid_messages"
-        )
-    if not all(isinstance(m, dict) for m in messages):
-        raise _BadRequest(
-            400, "each message must be an object", "invalid_request_error", "invalid_messages"
-        )
-    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
-    if last_user is None:
-        raise _BadRequest(
-            400, "'messages' has no user message", "invalid_request_error", "invalid_messages"
-        )
-    question = _text(messages[last_user].get("content")).strip()
-    if not question:
-        raise _BadRequest(
-            400, "the last user message is empty", "invalid_request_error", "invalid_messages"
-        )
-    earlier = [
-        {"role": m["role"], "content": _text(m.get("content"))}
-        for m in messages[:last_user]
-        if m.get("role") in ("user", "assistant")
-    ]
-    return question, _history(earlier)
+    """The question and history of a request (see :func:`massgen.api.split_messages`)."""
+    try:
+        return split_messages(messages)
+    except ConfigurationError as exc:
+        raise _BadRequest(400, str(exc), "invalid_request_error", "invalid_messages") from None
 
 
 def _trace_line(event: dict[str, Any]) -> str | None:
