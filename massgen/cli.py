@@ -17,18 +17,11 @@ import typer
 from typer.core import TyperGroup
 
 from massgen.__about__ import __version__
+from massgen.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from massgen.config.schema import MassGenConfig
     from massgen.coordination.engine import RunResult
-
-
-class ExitCode:
-    OK = 0
-    USAGE = 1  # config or usage error
-    RUN_FAILED = 2
-    TIMEOUT = 3
-    INTERRUPTED = 130
 
 
 class UI(StrEnum):

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from massgen.exitcodes import for_status
 from massgen.sessions import store
 from massgen.sessions.redact import REDACTED, Redactor, secrets_from_env
 from massgen.sessions.summary import Summary
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 #: ``events.jsonl`` (and each new answer's file) is written: the event log is the record, and
 #: a reader rebuilds the summary from it when the process died in between.
 CHECKPOINTS = frozenset({"run_started", "winner_selected", "run_finished"})
-#: A session's status -> the exit status a CLI run ending so would have.
-EXIT_STATUS = {"ok": 0, "failed": 2, "timeout": 3, "interrupted": 130}
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -172,7 +171,7 @@ class SessionLog:
                 if part["status"] == "running":
                     part["status"] = "interrupted"
         data["exit_status"] = (
-            exit_status if exit_status is not None else EXIT_STATUS.get(data["status"], 2)
+            int(exit_status if exit_status is not None else for_status(data["status"]))
         )
         data["closed"] = True
         try:
