@@ -297,16 +297,21 @@ def result_dict(result: Any, config_used: str) -> dict[str, Any]:
 
 
 def message_text(content: Any) -> str:
-    """A chat message's text: a string, or the text of its content parts."""
+    """A chat message's text: a string, or the text of its content parts (lone surrogates,
+    which JSON allows and no encoder does, replaced)."""
+    from massgen.terminal import clean_text
+
     if isinstance(content, str):
-        return content
+        return clean_text(content)
     if isinstance(content, list):
-        return "".join(
-            str(part.get("text") or "")
-            for part in content
-            if isinstance(part, dict) and part.get("type") in (None, "text", "input_text")
+        return clean_text(
+            "".join(
+                str(part.get("text") or "")
+                for part in content
+                if isinstance(part, dict) and part.get("type") in (None, "text", "input_text")
+            )
         )
-    return "" if content is None else str(content)
+    return "" if content is None else clean_text(str(content))
 
 
 def split_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from massgen.__about__ import __version__
-from massgen.exitcodes import ExitCode
+from massgen.exitcodes import ExitCode, for_status
 
 if TYPE_CHECKING:
     from massgen.config.schema import MassGenConfig
@@ -33,6 +33,26 @@ class UI(StrEnum):
 class MainGroup(TyperGroup):
     """A group whose first positional word is a subcommand if one has that name, and
     otherwise the start of the question (``massgen "question"``)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's main loop, but usage errors exit 1 (click's 2 means "the run failed"
+        here) with one ``massgen: error:`` line, and Ctrl+C exits 130."""
+        import click
+
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            sys.stderr.write(f"massgen: error: {_safe(exc.format_message())}{hint}\n")
+            sys.exit(ExitCode.USAGE)
+        except click.ClickException as exc:
+            sys.stderr.write(f"massgen: error: {_safe(exc.format_message())}\n")
+            sys.exit(ExitCode.USAGE)
+        except (click.Abort, KeyboardInterrupt):
+            sys.stderr.write("massgen: interrupted\n")
+            sys.exit(ExitCode.INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         args = self._continue_session(args)
@@ -103,8 +123,16 @@ app = typer.Typer(
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    sys.stderr.write(f"massgen: error: {message}\n")
+    sys.stderr.write(f"massgen: error: {_safe(message)}\n")
     return typer.Exit(code)
+
+
+def _safe(text: str) -> str:
+    """A line for the terminal: the environment's secrets replaced, controls made visible."""
+    from massgen.redaction import redact_env
+    from massgen.terminal import visible
+
+    return visible(redact_env(text))
 
 
 def _version(value: bool) -> None:
@@ -242,6 +270,7 @@ def _main(
     log_options: Logging | None = None,
 ) -> int:
     log_options = log_options or Logging()
+    _check_timeout(timeout)
     if list_examples:
         return _print_examples()
     if example:
@@ -252,10 +281,10 @@ def _main(
     resume, history = None, []
     if log_options.continue_ is not None:
         resume, history = _continued(log_options)
-    question = " ".join(ctx.args).strip()
+    question = " ".join(_decoded(arg) for arg in ctx.args).strip()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not question and not sys.stdin.isatty():
-        question = sys.stdin.read().strip()
+        question = sys.stdin.buffer.read().decode("utf-8", "replace").strip()
     from massgen.config.env import load_env_files
 
     load_env_files()
@@ -264,7 +293,7 @@ def _main(
     else:
         config, source = _resolve_config(config_name, model, models)
     if timeout is not None:
-        config.orchestrator.timeout_seconds = timeout
+        config.orchestrator.timeout_seconds = timeout  # checked by _check_timeout
     recorder = None
     if not log_options.disabled and config.ui.logging_enabled:
         from massgen.sessions.recorder import SessionRecorder
@@ -295,6 +324,27 @@ def _main(
     return code
 
 
+def _check_timeout(timeout: float | None) -> None:
+    import math
+
+    from massgen.errors import ConfigurationError
+
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigurationError(
+            f"--timeout: must be a positive number of seconds, got {timeout:g}"
+        )
+
+
+def _decoded(arg: str) -> str:
+    """A command-line word as text: bytes that are not UTF-8 (which Python keeps as lone
+    surrogates) become U+FFFD instead of breaking every encoder downstream."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(arg).decode("utf-8", "replace")
+    return arg
+
+
 def _continued(log_options: Logging) -> tuple[Any, list[tuple[str, str]]]:
     """The session ``--continue`` names and its conversation so far."""
     from massgen.sessions import store
@@ -313,8 +363,8 @@ def _continued_config(path: Any) -> tuple[MassGenConfig, str]:
     import yaml
 
     from massgen.config.loader import load_config, load_config_dict
+    from massgen.redaction import REDACTED
     from massgen.sessions import store
-    from massgen.sessions.redact import REDACTED
 
     source = str(store.load_summary(path).get("config_source") or "")
     if source and Path(source).is_file():
@@ -338,7 +388,7 @@ def _init(non_interactive: bool, model: str | None, models: str | None, save: st
 
 def _validate(path: str) -> int:
     """Load a config as a run would and check every agent has its key."""
-    from massgen.backends.registry import resolve_api_key
+    from massgen.backends.registry import check_can_run
     from massgen.config.env import load_env_files
     from massgen.config.loader import load_config
     from massgen.config.resolve import resolve_config
@@ -346,7 +396,7 @@ def _validate(path: str) -> int:
     load_env_files()
     loaded = load_config(resolve_config(path))
     for index, agent in enumerate(loaded.config.agents):
-        resolve_api_key(agent.backend, f"agents[{index}] ({agent.id})")
+        check_can_run(agent.backend, f"agents[{index}] ({agent.id})")
     agents = ", ".join(f"{a.id} ({a.backend.type})" for a in loaded.config.agents)
     print(f"{loaded.source}: ok · {len(loaded.config.agents)} agent(s): {agents}")
     return ExitCode.OK
@@ -452,8 +502,7 @@ def serve_command(
             log_dir=log_dir,
         )
     except ConfigurationError as exc:
-        sys.stderr.write(f"massgen: {exc}\n")
-        raise typer.Exit(ExitCode.USAGE) from None
+        raise _fail(str(exc), ExitCode.USAGE) from None
     auth = f"{len(keys)} API key(s)" if keys else "no API key"
     auth += f", up to {limit} runs at once"
     sys.stderr.write(f"massgen: serving on http://{host}:{port}/v1 ({auth})\n")
@@ -568,17 +617,16 @@ async def _run(
 
 def _report(result: RunResult, mode: UI) -> int:
     if mode is not UI.json and result.final_answer is not None:
-        sys.stdout.write(result.final_answer.rstrip("\n") + "\n")
+        answer = result.final_answer.rstrip("\n")
+        if sys.stdout.isatty():  # a model's text must not drive the user's terminal
+            from massgen.terminal import visible
+
+            answer = visible(answer)
+        sys.stdout.write(answer + "\n")
         sys.stdout.flush()
-    if result.status == "ok":
-        return ExitCode.OK
-    if result.error:
-        sys.stderr.write(f"massgen: {result.error}\n")
-    if result.status == "timeout":
-        return ExitCode.TIMEOUT
-    if result.status == "cancelled":
-        return ExitCode.INTERRUPTED
-    return ExitCode.RUN_FAILED
+    if result.status != "ok" and result.error:
+        sys.stderr.write(f"massgen: {_safe(result.error)}\n")
+    return for_status(result.status)
 
 
 from massgen.logs_cli import logs_app  # noqa: E402 (after the main command's options)

@@ -41,10 +41,46 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        """Rebuild an event from :meth:`to_dict` output (used by replay and tests)."""
+        """Rebuild an event from :meth:`to_dict` output (used by replay and tests). Raises
+        ``KeyError`` / ``TypeError`` when the data does not fit the event's fields (a damaged
+        log), so nothing downstream meets a field of the wrong type."""
         event_cls = EVENT_TYPES[data["type"]]
-        names = {f.name for f in fields(event_cls)}
-        return event_cls(**{k: v for k, v in data.items() if k in names})
+        values = {}
+        for f in fields(event_cls):
+            if f.name in data:
+                value = data[f.name]
+                if not _fits(value, str(f.type)):
+                    raise TypeError(f"{event_cls.type}.{f.name}: unexpected {type(value).__name__}")
+                values[f.name] = value
+        return event_cls(**values)
+
+
+_SIMPLE: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "None": (type(None),),
+}
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether ``value`` has the type an event field's annotation names (``str``,
+    ``int | None``, ``list[...]``, ``dict[...]``; anything else is not checked)."""
+    for option in annotation.split("|"):
+        name = option.strip().split("[", 1)[0]
+        if name == "list" and isinstance(value, list):
+            return True
+        if name == "dict" and isinstance(value, dict):
+            return True
+        if name in _SIMPLE:
+            if isinstance(value, bool) and name in ("int", "float"):
+                continue
+            if isinstance(value, _SIMPLE[name]):
+                return True
+        elif name not in ("list", "dict"):
+            return True  # a type this check does not know: accept
+    return False
 
 
 def _register(cls: type[Event]) -> type[Event]:
@@ -270,6 +306,26 @@ class RunFinished(Event):
 
 DELTA_TYPES = (TextDelta, ReasoningDelta, FinalAnswerDelta)
 
+
+def _redact_fields(event: Event, redact: Callable[[str], str]) -> None:
+    for name, value in vars(event).items():
+        if isinstance(value, str):
+            if value:
+                setattr(event, name, redact(value))
+        elif isinstance(value, dict | list):
+            setattr(event, name, _redacted(value, redact))
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, redact) for v in value]
+    return value
+
+
 # --------------------------------------------------------------------------- bus
 
 
@@ -334,6 +390,10 @@ class EventBus:
 
     def __init__(self, run_id: str = "", *, coalesce_after: int = 64) -> None:
         self.run_id = run_id
+        #: Applied to every string of every event before anyone sees it (the engine sets it
+        #: from the environment's and the config's secrets), so no UI, log or HTTP client
+        #: can receive a key, whatever path it took into the event.
+        self.redact: Callable[[str], str] | None = None
         self._seq = 0
         self._subscriptions: list[Subscription] = []
         self._callbacks: list[Callable[[Event], None]] = []
@@ -363,11 +423,20 @@ class EventBus:
         event.ts = time.time()
         if not event.run_id:
             event.run_id = self.run_id
+        if self.redact is not None:
+            _redact_fields(event, self.redact)
         for callback in self._callbacks:
             try:
                 callback(event)
-            except Exception:  # a broken listener must not stop the run
-                logging.getLogger("massgen").exception("event listener %r failed", callback)
+            except Exception as exc:  # a broken listener must not stop the run
+                log = logging.getLogger("massgen")
+                log.error(
+                    "event listener %r failed: %s: %s",
+                    callback,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
         for sub in self._subscriptions:
             sub._put(event)
         return event

@@ -6,11 +6,12 @@ the command that needs them.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any
 
 import typer
+
+from massgen.terminal import json_line, visible
 
 LogDir = Annotated[
     str | None,
@@ -35,11 +36,16 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _cost(value: Any) -> str:
-    return "?" if value is None else f"${value:.4f}"
+    return f"${value:.4f}" if isinstance(value, int | float) else "?"
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def _short(text: Any, width: int) -> str:
-    text = " ".join(str(text or "").split())
+    """One line of at most ``width`` characters, its control characters shown, not run."""
+    text = visible(" ".join(str(text or "").split()), single_line=True)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -67,22 +73,39 @@ def list_command(
     from massgen.sessions import store
 
     root = store.sessions_root(log_dir)
-    summaries = [store.load_summary(p) for p in store.session_dirs(root)[: max(0, limit)]]
+    summaries = [_summary_or_reason(p) for p in store.session_dirs(root)[: max(0, limit)]]
     if as_json:
-        print(json.dumps(summaries, indent=2, ensure_ascii=False))
+        print(json_line(summaries, indent=2))
         raise typer.Exit(0)
     if not summaries:
-        print(f"No sessions yet in {root}.")
+        print(f"No sessions yet in {visible(root)}.")
         raise typer.Exit(0)
     print(f"{'TIME':16}  {'ID':22}  {'STATUS':11}  {'WINNER':12}  {'COST':>9}  QUESTION")
     for s in summaries:
+        if s.get("unreadable"):
+            print(
+                f"{'?':16}  {s['id']:22}  {'unreadable':11}  {'-':12}  {'?':>9}  "
+                f"({_short(s['unreadable'], 60)})"
+            )
+            continue
         parts = len(s.get("parts") or [])
         question = _short(s.get("question"), 60) + (f" (+{parts - 1} more)" if parts > 1 else "")
         print(
-            f"{_when(s):16}  {s['id']:22}  {s.get('status', '?'):11}  "
+            f"{_when(s):16}  {_short(s['id'], 22):22}  {_short(s.get('status', '?'), 11):11}  "
             f"{_short(s.get('winner') or '-', 12):12}  {_cost(s.get('cost_usd')):>9}  {question}"
         )
     raise typer.Exit(0)
+
+
+def _summary_or_reason(path: Any) -> dict[str, Any]:
+    """A session's summary, or ``{id, unreadable: reason}`` when nothing can be read: one
+    damaged session never hides the others."""
+    from massgen.sessions import store
+
+    try:
+        return store.load_summary(path)
+    except Exception as exc:  # a damaged directory: say why and go on
+        return {"id": path.name, "unreadable": f"{type(exc).__name__}: {exc}"}
 
 
 def _find(ctx: typer.Context, ref: str, log_dir: str | None):
@@ -108,47 +131,61 @@ def show_command(
     from massgen.sessions import store
 
     path = _find(ctx, session, log_dir)
-    summary = store.load_summary(path)
+    summary = _summary_or_reason(path)
     final = _read(path / store.FINAL)
     if as_json:
-        print(json.dumps({**summary, "path": str(path), "final_answer": final}, indent=2))
+        print(json_line({**summary, "path": str(path), "final_answer": final}, indent=2))
         raise typer.Exit(0)
-    agents = ", ".join(f"{a.get('id')} ({a.get('model')})" for a in summary.get("agents") or [])
+    if summary.get("unreadable"):
+        print(f"Session  {path.name}  ·  unreadable: {_short(summary['unreadable'], 200)}")
+        print(f"Dir      {visible(path)}")
+        raise typer.Exit(0)
+    agents = ", ".join(
+        f"{a.get('id')} ({a.get('model')})"
+        for a in summary.get("agents") or []
+        if isinstance(a, dict)
+    )
     lines = [
-        f"Session  {summary['id']}  ·  {summary.get('status')}  ·  {_when(summary)}",
-        f"Dir      {path}",
-        f"Question {summary.get('question') or '-'}",
-        f"Agents   {agents or '-'}  (strategy {summary.get('strategy') or '-'})",
-        f"Total    {summary.get('total_tokens', 0):,} tokens · {_cost(summary.get('cost_usd'))}"
-        f" · {summary.get('duration_s') or 0:.1f}s"
+        f"Session  {path.name}  ·  {_short(summary.get('status'), 20)}  ·  {_when(summary)}",
+        f"Dir      {visible(path)}",
+        f"Question {_short(summary.get('question') or '-', 500)}",
+        f"Agents   {_short(agents or '-', 500)}  (strategy {_short(summary.get('strategy') or '-', 20)})",
+        f"Total    {_int(summary.get('total_tokens')):,} tokens · {_cost(summary.get('cost_usd'))}"
+        f" · {_seconds(summary.get('duration_s'))}"
         + (
-            f" · exit status {summary['exit_status']}"
+            f" · exit status {_short(summary['exit_status'], 5)}"
             if summary.get("exit_status") is not None
             else ""
         ),
     ]
     if summary.get("note"):
-        lines.append(f"Note     {summary['note']}")
-    for part in summary.get("parts") or []:
-        tally = ", ".join(f"{k}: {v}" for k, v in (part.get("tally") or {}).items()) or "-"
+        lines.append(f"Note     {_short(summary['note'], 300)}")
+    parts = [p for p in summary.get("parts") or [] if isinstance(p, dict)]
+    for number, part in enumerate(parts, 1):
+        tally = part.get("tally") if isinstance(part.get("tally"), dict) else {}
+        tally_text = ", ".join(f"{k}: {v}" for k, v in tally.items()) or "-"
         duration = part.get("duration_s")
         lines.append(
-            f"Part {part['part']}   {part.get('status')}"
-            + (f" in {duration:.1f}s" if duration is not None else "")
-            + f" · {part.get('answers', 0)} answer(s), {part.get('votes', 0)} vote(s)"
-            + f" · winner {part.get('winner') or '-'} (votes {tally})"
-            + (f" · {_short(part['question'], 60)}" if len(summary["parts"]) > 1 else "")
+            f"Part {number}   {_short(part.get('status'), 20)}"
+            + (f" in {_seconds(duration)}" if duration is not None else "")
+            + f" · {_int(part.get('answers'))} answer(s), {_int(part.get('votes'))} vote(s)"
+            + f" · winner {_short(part.get('winner') or '-', 40)} (votes {_short(tally_text, 200)})"
+            + (f" · {_short(part.get('question'), 60)}" if len(parts) > 1 else "")
         )
         if part.get("error"):
-            lines.append(f"         {part['error']}")
+            lines.append(f"         {_short(part['error'], 300)}")
     print("\n".join(lines))
-    print("\nFinal answer:\n" + (final.rstrip("\n") if final else "(none)"))
+    print("\nFinal answer:\n" + (visible(final.rstrip("\n")) if final else "(none)"))
     raise typer.Exit(0)
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.1f}s" if isinstance(value, int | float) else "?"
 
 
 def _read(path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8", "replace")
     except OSError:
         return None
 
@@ -209,8 +246,8 @@ async def _replay_plain(parts: list[list[dict[str, Any]]], speed: float, *, as_j
         await play(events, bus, speed)
         await printing
         final = next((e.get("final_answer") for e in events if e["type"] == "run_finished"), None)
-        if final and not as_json:
-            sys.stdout.write(final.rstrip("\n") + "\n")
+        if isinstance(final, str) and final and not as_json:
+            sys.stdout.write(visible(final.rstrip("\n")) + "\n")
             sys.stdout.flush()
 
 

@@ -35,3 +35,16 @@ def clean_text(text: str) -> str:
     if _SURROGATE.search(text) is None:
         return text
     return _SURROGATE.sub("\ufffd", text)
+
+
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def json_line(value: object, **kwargs: object) -> str:
+    """``json.dumps`` for a terminal: non-ASCII text stays readable, while DEL and the C1
+    controls (which ``ensure_ascii=False`` would emit raw) are written as ``\\u`` escapes,
+    the same value to any JSON reader."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, **kwargs)  # type: ignore[arg-type]
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", clean_text(text))

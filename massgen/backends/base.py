@@ -162,6 +162,14 @@ class Backend(ABC):
             provider=provider,
         )
 
+    def total_timeout_error(self) -> BackendTimeoutError:
+        """The error for a request still unfinished when its ``timeout`` ran out."""
+        return BackendTimeoutError(
+            f"request to {self.base_url or self.type} did not finish within "
+            f"{self.config.timeout:g}s (backend.timeout)",
+            provider=self.type,
+        )
+
     def connection_error(self, cause: object, provider: str) -> BackendConnectionError:
         """The error for a call that could not reach the endpoint (key masked)."""
         return BackendConnectionError(

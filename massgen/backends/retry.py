@@ -47,13 +47,27 @@ async def stream_with_retries(
 ) -> AsyncIterator[Chunk]:
     """Stream ``backend`` and retry retryable errors per ``policy``.
 
-    ``on_retry(attempt, delay, error)`` is called before each wait.
+    Each attempt must finish within the backend's ``timeout`` (seconds for one request,
+    from sending it to its last chunk): a response that trickles in forever is cut off and
+    counts as a timeout. ``on_retry(attempt, delay, error)`` is called before each wait.
     """
+    loop = asyncio.get_running_loop()
+    limit = float(backend.config.timeout)
     attempt = 1
     while True:
+        deadline = loop.time() + limit
         try:
             async with contextlib.aclosing(backend.stream(messages, tools)) as stream:
-                async for chunk in stream:
+                while True:
+                    try:
+                        # the deadline covers each wait for a chunk, never the consumer's
+                        # work between chunks (no timeout scope spans a yield)
+                        async with asyncio.timeout_at(deadline):
+                            chunk = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise backend.total_timeout_error() from None
                     yield chunk
             return
         except BackendError as error:

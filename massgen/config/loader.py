@@ -74,22 +74,70 @@ def load_config_text(text: str, source: str = "<string>") -> LoadedConfig:
 
 
 def load_config_dict(data: dict[str, Any], source: str = "<dict>") -> LoadedConfig:
-    """Expand and validate an already-parsed config (messages carry no line numbers)."""
+    """Validate an already-parsed config (messages carry no line numbers).
+
+    ``${VAR}`` is *not* expanded here: a dict comes from a caller (the Python API, LiteLLM's
+    ``optional_params``, a server request, a recorded session), and expansion belongs to
+    the files the operator wrote. Otherwise a client could read the server's environment
+    back through any string that is echoed (DESIGN §10)."""
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source}: a config must be a mapping, got {_kind(data)}")
-    return LoadedConfig(_validate(data, source, {}), source, None)
+    return LoadedConfig(_validate(data, source, {}, expand=False), source, None)
 
 
 # --- YAML --------------------------------------------------------------------------------
 
 
+#: Bounds on what a config file may make the loader do (a "billion laughs" file of nested
+#: aliases is ten lines that expand to gigabytes). Real configs use a handful of aliases and
+#: a few hundred nodes.
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 20_000
+MAX_CONFIG_CHARS = 1024 * 1024
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a document with too many aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _TooBig(mark.line + 1, f"more than {MAX_ALIASES} aliases (*name)")
+        return super().compose_node(parent, index)
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int | None, what: str) -> None:
+        super().__init__(what)
+        self.line, self.what = line, what
+
+
 def _load_text(text: str, source: str, path: Path | None) -> LoadedConfig:
-    loader = yaml.SafeLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        if len(text) > MAX_CONFIG_CHARS:
+            raise _TooBig(None, f"more than {MAX_CONFIG_CHARS // 1024} KiB of text")
+        loader = _BoundedLoader(text)
         root = loader.get_single_node()
         if root is not None:
+            _check_size(root)
             _check_duplicate_keys(root, (), source)
         data = None if root is None else loader.construct_document(root)
+    except _TooBig as exc:
+        where = f"{source}:{exc.line}" if exc.line else source
+        raise ConfigurationError(
+            f"{where}: config too large: {exc.what}; a config this size is refused"
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        raise ConfigurationError(
+            f"{source}:{line}: invalid YAML: control character #x{exc.character:04x} "
+            "is not allowed (remove it, or write it as an escape inside double quotes)"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -97,8 +145,11 @@ def _load_text(text: str, source: str, path: Path | None) -> LoadedConfig:
         raise ConfigurationError(f"{where}: invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{source}: invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None or data is None:
         raise ConfigurationError(
             f"{source}: config is empty: expected a mapping with an 'agents:' list"
@@ -111,6 +162,37 @@ def _load_text(text: str, source: str, path: Path | None) -> LoadedConfig:
     lines: dict[Loc, int] = {}
     _collect_lines(root, (), lines, set())
     return LoadedConfig(_validate(data, source, lines), source, path)
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse a document whose nodes, with every alias expanded, exceed
+    :data:`MAX_EXPANDED_NODES` (computed once per node, so the check itself is cheap)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root]
+    while stack:  # post-order without recursion: children are sized before parents
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = 0
+        order.append(node)
+        stack.extend(_children(node))
+    for node in reversed(order):
+        total = 1 + sum(sizes.get(id(child), 0) for child in _children(node))
+        if total > MAX_EXPANDED_NODES:
+            raise _TooBig(
+                node.start_mark.line + 1,
+                f"it expands to more than {MAX_EXPANDED_NODES:,} values",
+            )
+        sizes[id(node)] = total
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _check_duplicate_keys(node: yaml.Node, loc: Loc, source: str) -> None:
@@ -208,10 +290,13 @@ def _substitute(match: re.Match[str], loc: Loc, problems: list[tuple[Loc, str]])
 # --- validation and messages -------------------------------------------------------------
 
 
-def _validate(data: dict[str, Any], source: str, lines: dict[Loc, int]) -> MassGenConfig:
+def _validate(
+    data: dict[str, Any], source: str, lines: dict[Loc, int], *, expand: bool = True
+) -> MassGenConfig:
     problems: list[tuple[Loc, str]] = []
     expanded: dict[Loc, str] = {}
-    data = _expand(data, (), problems, expanded, set())
+    if expand:
+        data = _expand(data, (), problems, expanded, set())
     if problems:
         _raise([(_line(lines, at), _where(source, _line(lines, at), at) + m) for at, m in problems])
     try:
@@ -220,6 +305,9 @@ def _validate(data: dict[str, Any], source: str, lines: dict[Loc, int]) -> MassG
         found = []
         for error in exc.errors(include_url=False):
             loc = _data_loc(data, tuple(error["loc"]))
+            if error["type"] == "invalid_key" and loc:  # a key such as 5: or true:
+                loc = (*loc[:-1], str(error["input"]))
+                error = {**error, "type": "extra_forbidden"}
             line = _line(lines, loc)
             found.append((line, _where(source, line, loc) + _message(error, loc, expanded)))
         _raise(found)

@@ -58,3 +58,36 @@ def config_for_models(models: list[str]) -> MassGenConfig:
         agent_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
         agents.append({"id": agent_id, "backend": {"type": backend_type, "model": model}})
     return MassGenConfig.model_validate({"agents": agents})
+
+
+def override_model(config: MassGenConfig, spec: str) -> MassGenConfig:
+    """``config``'s team with every agent on model ``spec``, reached through an endpoint the
+    config already uses (for the server's ``massgen/model:<id>``: a client may change the
+    model, never the endpoint or the key).
+
+    ``spec`` is matched, in order, against a backend's ``model``, then its
+    ``type/model``; then ``PROVIDER/MODEL`` takes the first backend of that provider, and a
+    bare model name the first backend of its inferred provider, else the first agent's
+    backend. A provider the config does not use is refused."""
+    spec = spec.strip()
+    backends = [agent.backend for agent in config.agents]
+    chosen = next((b for b in backends if b.model == spec), None) or next(
+        (b for b in backends if f"{b.type}/{b.model}" == spec), None
+    )
+    if chosen is None:
+        provider, sep, model = spec.partition("/")
+        if sep and provider in AVAILABLE and model:
+            same = next((b for b in backends if b.type == provider), None)
+            if same is None:
+                used = ", ".join(sorted({b.type for b in backends}))
+                raise ConfigurationError(
+                    f"model '{spec}': provider '{provider}' is not configured here "
+                    f"(configured: {used})"
+                )
+        else:
+            model = spec
+            inferred = next((t for p, t in _PREFIXES if spec.lower().startswith(p)), None)
+            same = next((b for b in backends if b.type == inferred), None) or backends[0]
+        chosen = same.model_copy(update={"model": model})
+    agents = [agent.model_copy(update={"backend": chosen.model_copy()}) for agent in config.agents]
+    return config.model_copy(update={"agents": agents})

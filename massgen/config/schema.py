@@ -7,13 +7,45 @@ a provider SDK.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+import types
+from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is a number (int or float, maybe optional), not a bool."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_numeric(arg) for arg in get_args(annotation))
+    return annotation in (int, float)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``timeout_seconds: true`` is a mistake, not 1 second; ``nan`` and ``inf`` are
+        not a limit."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _numeric(field.annotation):
+            return value
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value}")
+        return value
 
 
 class ReasoningConfig(_Strict):
@@ -65,6 +97,26 @@ class BackendConfig(_Strict):
 
         check_backend_type(value)
         return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _model_given(self) -> BackendConfig:
+        """Every backend names its model, except ``local`` (the embedded model by default)
+        and ``azure_openai`` (its deployment names it)."""
+        if self.model is not None and not self.model.strip():
+            raise ValueError("model: must not be empty")
+        if self.model is None and self.type not in ("local", "azure_openai"):
+            raise ValueError(f"missing required key 'model' (the model name at {self.type})")
+        return self
 
 
 class AgentConfig(_Strict):

@@ -66,6 +66,7 @@ from massgen.events import (
     WinnerSelected,
 )
 from massgen.events import Usage as UsageEvent
+from massgen.terminal import clean_text
 
 MAX_ATTEMPTS_PER_TURN = 3
 
@@ -155,7 +156,8 @@ class Coordinator:
         """Coordinate ``question`` (with earlier ``(question, final answer)`` turns as
         ``history``) and return the result. Never raises for agent failures or timeouts:
         they are reported in the result and as events."""
-        run = _Run(self, question, tuple(history))
+        history = tuple((clean_text(q), clean_text(a)) for q, a in history)
+        run = _Run(self, clean_text(question), history)
         return await run.execute()
 
 
@@ -171,6 +173,14 @@ class _Run:
         if not self.bus.run_id:
             self.bus.run_id = self.run_id
         self.run_id = self.bus.run_id
+        if self.bus.redact is None:
+            from massgen.redaction import Redactor, backend_secrets, secrets_from_env
+
+            backends = [spec.backend.config for spec in owner.specs]
+            keys = [spec.backend.api_key or "" for spec in owner.specs]
+            redactor = Redactor([*secrets_from_env(), *backend_secrets(backends), *keys])
+            if redactor.secrets:
+                self.bus.redact = redactor
         self.agents = [
             AgentState(spec=spec, label=f"agent{i}") for i, spec in enumerate(owner.specs, 1)
         ]
@@ -257,6 +267,9 @@ class _Run:
         total = Usage()
         for agent in self.agents:
             total.add(agent.usage)
+        if self.bus.redact is not None:
+            final = self.bus.redact(final) if final else final
+            error = self.bus.redact(error) if error else error
         duration = time.monotonic() - self.started
         winner_agent = self.by_label[winner.label] if winner else None
         self.emit(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
 from massgen.events import Subscription
+from massgen.terminal import json_line
 
 
 async def print_events(subscription: Subscription, stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     async for event in subscription:
-        out.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        out.write(json_line(event.to_dict()) + "\n")
         out.flush()

@@ -10,6 +10,7 @@ import sys
 from typing import TextIO
 
 from massgen.events import Event, Subscription
+from massgen.terminal import visible
 
 
 def _short(text: str, limit: int = 100) -> str:
@@ -85,6 +86,6 @@ async def print_progress(subscription: Subscription, stream: TextIO | None = Non
     out = stream or sys.stderr
     async for event in subscription:
         line = describe(event)
-        if line:
-            out.write(line + "\n")
+        if line:  # agents' text and recorded data may carry terminal escapes
+            out.write(visible(line) + "\n")
             out.flush()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -24,10 +25,30 @@ from starlette.routing import Route
 
 from massgen.api import ActiveRun, AnswerStream, Prepared, prepare, split_messages
 from massgen.errors import ConfigurationError
+from massgen.terminal import clean_text
 
 MODEL_NAME = "massgen"
 MODEL_PREFIX = "massgen/model:"
 MiB = 1024 * 1024
+#: Deeper JSON than this is refused before parsing (a chat request needs about 5 levels).
+MAX_JSON_DEPTH = 64
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest ``[``/``{`` nesting in JSON text (brackets inside strings ignored)."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def error_response(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
@@ -129,6 +150,7 @@ class MassGenServer:
         max_body_bytes: int,
         enable_logging: bool = True,
         log_dir: str | Path | None = None,
+        body_timeout: float = 30.0,
     ) -> None:
         self.prepared: Prepared = prepare(config=config) if model is None else prepare(model=model)
         self.enable_logging = enable_logging
@@ -136,6 +158,7 @@ class MassGenServer:
         self.api_keys = [k for k in api_keys if k]
         self.limiter = _Limiter(max_concurrency)
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
 
     # ---- helpers
@@ -152,22 +175,44 @@ class MassGenServer:
         )
 
     async def read_json(self, request: Request) -> dict[str, Any]:
+        """The request body as a JSON object: bounded in size (413), in the time it may take
+        to arrive (408), and in nesting depth (400); never a 500."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
             raise _BadRequest(
                 413, "request body too large", "invalid_request_error", "request_too_large"
             )
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise _BadRequest(
-                    413, "request body too large", "invalid_request_error", "request_too_large"
-                )
-            chunks.append(chunk)
         try:
-            body = json.loads(b"".join(chunks) or b"null")
-        except (ValueError, UnicodeDecodeError):
+            async with asyncio.timeout(self.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise _BadRequest(
+                            413,
+                            "request body too large",
+                            "invalid_request_error",
+                            "request_too_large",
+                        )
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _BadRequest(
+                408,
+                f"request body not received within {self.body_timeout:g}s",
+                "invalid_request_error",
+                "request_timeout",
+            ) from None
+        raw = b"".join(chunks)
+        if _nesting(raw) > MAX_JSON_DEPTH:
+            raise _BadRequest(
+                400,
+                f"request body is nested more than {MAX_JSON_DEPTH} levels deep",
+                "invalid_request_error",
+                "invalid_json",
+            )
+        try:
+            body = json.loads(raw or b"null")
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise _BadRequest(
                 400, "request body is not valid JSON", "invalid_request_error", "invalid_json"
             ) from None
@@ -178,15 +223,23 @@ class MassGenServer:
         return body
 
     def resolve(self, requested: Any) -> Prepared:
-        if isinstance(requested, str) and requested.startswith(MODEL_PREFIX):
-            name = requested[len(MODEL_PREFIX) :].strip()
-            if not name:
-                raise _BadRequest(400, "empty model id", "invalid_request_error", "invalid_model")
-            try:
-                return prepare(model=name)
-            except ConfigurationError as exc:
-                raise _BadRequest(400, str(exc), "invalid_request_error", "invalid_model") from None
-        return self.prepared
+        """The team a request runs: the server's own, or with ``massgen/model:<id>`` the
+        same team on another model through an endpoint the server's config already uses.
+        Nothing in a request is expanded (``${VAR}``) or read from disk."""
+        if not (isinstance(requested, str) and requested.startswith(MODEL_PREFIX)):
+            return self.prepared
+        name = requested[len(MODEL_PREFIX) :].strip()
+        if not name:
+            raise _BadRequest(400, "empty model id", "invalid_request_error", "invalid_model")
+        if len(name) > 200 or not name.isprintable():
+            raise _BadRequest(400, "invalid model id", "invalid_request_error", "invalid_model")
+        from massgen.config.models import override_model
+
+        try:
+            config = override_model(self.prepared.config, name)
+        except ConfigurationError as exc:
+            raise _BadRequest(400, str(exc), "invalid_request_error", "invalid_model") from None
+        return Prepared(config, f"{self.prepared.source} (model {name})")
 
     async def events(
         self, prepared: Prepared, question: str, history: list[tuple[str, str]]
@@ -245,7 +298,8 @@ class MassGenServer:
                 429, "the server is busy; try again later", "rate_limit_error", "too_many_requests"
             )
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        model = body.get("model") if isinstance(body.get("model"), str) else MODEL_NAME
+        requested = body.get("model")
+        model = clean_text(requested) if isinstance(requested, str) and requested else MODEL_NAME
         if body.get("stream"):
             return _SSEResponse(
                 self._sse(prepared, question, history, completion_id, model),

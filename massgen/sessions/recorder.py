@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from massgen.exitcodes import for_status
+from massgen.redaction import REDACTED, Redactor, backend_secrets, secrets_from_env
 from massgen.sessions import store
-from massgen.sessions.redact import REDACTED, Redactor, secrets_from_env
 from massgen.sessions.summary import Summary
+from massgen.terminal import clean_text
 
 if TYPE_CHECKING:
     from massgen.config.schema import MassGenConfig
@@ -39,12 +40,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def config_secrets(config: MassGenConfig) -> list[str]:
-    keys = []
-    for agent in config.agents:
-        key = getattr(agent.backend, "api_key", None)
-        if key is not None:
-            keys.append(key.get_secret_value() if hasattr(key, "get_secret_value") else str(key))
-    return keys
+    return backend_secrets(agent.backend for agent in config.agents)
 
 
 def redacted_config(config: MassGenConfig) -> dict[str, Any]:
@@ -119,20 +115,28 @@ class SessionLog:
             return
         try:
             self._record(event.to_dict(), part)
-        except OSError as exc:
-            self.failed = str(exc)
-            sys.stderr.write(f"massgen: session log stopped ({self.path}): {exc}\n")
+        except (OSError, ValueError) as exc:
+            self.stop(exc)
+
+    def stop(self, exc: BaseException) -> None:
+        """Turn the log off after a failed write, with one warning; the run goes on."""
+        if self.failed:
+            return
+        self.failed = str(exc) or type(exc).__name__
+        sys.stderr.write(
+            f"massgen: session log stopped ({self.path}): {self.failed}; the run goes on\n"
+        )
 
     def _record(self, data: dict[str, Any], part: int) -> None:
         data["part"] = part
-        line = self.redact(json.dumps(data, ensure_ascii=False, default=str))
+        line = clean_text(self.redact(json.dumps(data, ensure_ascii=False, default=str)))
         self._events.write(line + "\n")
         self._events.flush()
         kind = data["type"]
         if kind == "answer_submitted":  # written once; the event above already holds it
             prefix = "" if part == 1 else f"part{part}."
             answer = self.path / store.ANSWERS / f"{prefix}{data['label']}.md"
-            answer.write_text(self.redact(data["content"]), encoding="utf-8")
+            answer.write_text(clean_text(self.redact(data["content"])), encoding="utf-8")
         elif kind == "vote_cast":
             self.votes.append(
                 {
@@ -147,7 +151,7 @@ class SessionLog:
             )
             self._votes_changed = True
         elif kind == "final_answer":
-            write_atomic(self.path / store.FINAL, self.redact(str(data["content"])))
+            write_atomic(self.path / store.FINAL, clean_text(self.redact(str(data["content"]))))
         self.summary.apply(data)
         if kind in CHECKPOINTS:
             if self._votes_changed:
@@ -157,7 +161,7 @@ class SessionLog:
 
     def write_json(self, name: str, value: Any) -> None:
         text = json.dumps(value, indent=2, ensure_ascii=False)
-        write_atomic(self.path / name, self.redact(text) + "\n")
+        write_atomic(self.path / name, clean_text(self.redact(text)) + "\n")
 
     def write_summary(self) -> None:
         self.write_json(store.SUMMARY, self.summary.data)
@@ -170,16 +174,20 @@ class SessionLog:
             for part in self.summary.parts:
                 if part["status"] == "running":
                     part["status"] = "interrupted"
-        data["exit_status"] = (
-            int(exit_status if exit_status is not None else for_status(data["status"]))
+        data["exit_status"] = int(
+            exit_status if exit_status is not None else for_status(data["status"])
         )
         data["closed"] = True
         try:
-            self.write_summary()
-        except OSError as exc:
-            sys.stderr.write(f"massgen: could not finish the session log ({self.path}): {exc}\n")
+            if not self.failed:
+                self.write_summary()
+        except (OSError, ValueError) as exc:
+            self.stop(exc)
         finally:
-            self._events.close()
+            try:
+                self._events.close()
+            except OSError as exc:  # the last buffered line could not be flushed
+                self.stop(exc)
 
 
 class SessionRecorder:

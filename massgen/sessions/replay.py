@@ -11,19 +11,26 @@ from massgen.events import EVENT_TYPES, Event, EventBus
 
 #: With ``speed=0`` events go out at once; yield to the loop every this many events.
 BATCH = 200
+#: The longest wait between two events (a damaged timestamp must not stall a replay).
+MAX_GAP_SECONDS = 60.0
 
 
 def split_parts(events: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """The events of each part, in order (a part starts at its ``run_started``)."""
     parts: dict[int, list[dict[str, Any]]] = {}
     for event in events:
-        if event.get("type") in EVENT_TYPES:
-            parts.setdefault(int(event.get("part") or 1), []).append(event)
+        number = event.get("part") or 1
+        if event.get("type") in EVENT_TYPES and isinstance(number, int):
+            parts.setdefault(number, []).append(event)
     return [parts[n] for n in sorted(parts)]
 
 
-def to_event(data: dict[str, Any]) -> Event:
-    event = Event.from_dict(data)
+def to_event(data: dict[str, Any]) -> Event | None:
+    """The recorded event, or None when its fields do not fit its type (a damaged log)."""
+    try:
+        event = Event.from_dict(data)
+    except (TypeError, ValueError, KeyError):
+        return None
     event.run_id = str(data.get("run_id") or "")
     return event
 
@@ -36,13 +43,15 @@ async def play(events: list[dict[str, Any]], bus: EventBus, speed: float = 1.0) 
         for index, data in enumerate(events, 1):
             ts = data.get("ts")
             if speed > 0 and previous is not None and isinstance(ts, int | float):
-                delay = (ts - previous) / speed
+                delay = min(MAX_GAP_SECONDS, (ts - previous) / speed)
                 if delay > 0:
                     await asyncio.sleep(delay)
             elif index % BATCH == 0:
                 await asyncio.sleep(0)
             if isinstance(ts, int | float):
                 previous = ts
-            bus.publish(to_event(data))
+            event = to_event(data)
+            if event is not None:
+                bus.publish(event)
     finally:
         bus.close()

@@ -73,20 +73,20 @@ def find_session(root: Path, ref: str) -> Path:
 
 
 def read_events(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """The session's events, and how many lines could not be read (an unfinished last line
-    after a crash)."""
+    """The session's events, and how many lines could not be read: an unfinished last line
+    after a crash, a line cut inside a UTF-8 character, garbage. Never raises for content."""
     events, bad = [], 0
     try:
-        with open(path / EVENTS, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
+        with open(path / EVENTS, "rb") as handle:
+            for raw in handle:
+                if not raw.strip():
                     continue
                 try:
-                    event = json.loads(line)
-                except ValueError:
+                    event = json.loads(raw.decode("utf-8"))
+                except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                     bad += 1
                     continue
-                if isinstance(event, dict) and "type" in event:
+                if isinstance(event, dict) and isinstance(event.get("type"), str):
                     events.append(event)
                 else:
                     bad += 1
@@ -95,33 +95,86 @@ def read_events(path: Path) -> tuple[list[dict[str, Any]], int]:
     return events, bad
 
 
+class SessionUnreadableError(ConfigurationError):
+    """A session directory that cannot be read at all (permissions, not a directory)."""
+
+
 def load_summary(path: Path) -> dict[str, Any]:
     """The session's summary. ``summary.json`` is written at checkpoints, so while a run is
-    going (or when its process died mid-run, or the file is missing) the summary is rebuilt
-    from ``events.jsonl``, which is never behind; a run whose process is gone is
-    ``interrupted``."""
-    try:
-        stored = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
-        if not isinstance(stored, dict) or "parts" not in stored:
-            stored = None
-    except (OSError, ValueError):
-        stored = None
+    going (or when its process died mid-run, or the file is missing or damaged) the summary
+    is rebuilt from ``events.jsonl``, which is never behind; a run whose process is gone is
+    ``interrupted``. Damaged content never raises; an unreadable directory raises
+    :class:`SessionUnreadableError`."""
+    stored, damaged = _stored_summary(path)
     if stored is not None and stored.get("status") != "running":
         return stored
     stored = stored or {}
-    events, _ = read_events(path)
+    try:
+        events, bad = read_events(path)
+    except OSError as exc:
+        raise SessionUnreadableError(f"{path.name}: {exc.strerror or exc}") from None
     kept = {k: stored[k] for k in ("created", "config_source", "pid", "host") if k in stored}
     summary = rebuild(path.name, events, **kept)
+    notes = []
+    if damaged:
+        notes.append(f"summary.json {damaged}; rebuilt from the events")
+    if bad:
+        notes.append(f"{bad} unreadable line(s) in events.jsonl skipped")
     if summary["status"] == "running" and _dead(stored):
         summary["recovered"] = True
         summary["status"] = "interrupted"
-        summary["note"] = "the process ended before the run finished"
+        notes.insert(0, "the process ended before the run finished")
         for part in summary["parts"]:
             if part["status"] == "running":
                 part["status"] = "interrupted"
     elif not stored:
         summary["recovered"] = True
+    if notes:
+        summary["note"] = "; ".join(notes)
     return summary
+
+
+#: Keys of ``summary.json`` a reader relies on, and the types they must have.
+_SHAPE: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "status": (str,),
+    "parts": (list,),
+    "question": (str, type(None)),
+    "winner": (str, type(None)),
+    "created": (str,),
+    "prompt_tokens": (int,),
+    "completion_tokens": (int,),
+    "total_tokens": (int,),
+    "cost_usd": (int, float, type(None)),
+    "duration_s": (int, float, type(None)),
+    "agents": (list,),
+    "tally": (dict,),
+}
+
+
+def _stored_summary(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """``summary.json`` if it has the shape readers need, else (None, what is wrong)."""
+    try:
+        raw = (path / SUMMARY).read_bytes()
+    except FileNotFoundError:
+        return None, ""
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None, "is not valid JSON"
+    if not isinstance(data, dict):
+        return None, "is not a JSON object"
+    for key, types in _SHAPE.items():
+        if (key in data and not isinstance(data[key], types)) or (
+            isinstance(data.get(key), bool) and bool not in types
+        ):
+            return None, f"has a bad '{key}'"
+    if "parts" not in data or not all(isinstance(p, dict) for p in data["parts"]):
+        return None, "has no readable parts"
+    data["id"] = path.name
+    return data, ""
 
 
 def _dead(summary: dict[str, Any]) -> bool:

@@ -79,21 +79,31 @@ class Summary:
         return self.parts[number - 1]
 
     def apply(self, event: dict[str, Any]) -> bool:
-        """Fold one event in; True when the summary changed (deltas never change it)."""
+        """Fold one event in; True when the summary changed (deltas never change it). An
+        event with fields of the wrong shape (a damaged log) is skipped, never raised."""
+        try:
+            return self._apply(event)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError, OSError):
+            return False
+
+    def _apply(self, event: dict[str, Any]) -> bool:
         kind = event.get("type")
         if kind in ("text_delta", "reasoning_delta", "final_answer_delta", "usage"):
             return False
-        part = self.part(int(event.get("part") or 1))
+        number = event.get("part") or 1
+        if not isinstance(number, int) or not 1 <= number <= 10_000:
+            return False
+        part = self.part(number)
         data = self.data
         if event.get("ts"):
             data["updated"] = iso(event["ts"])
         if kind == "run_started":
-            part.update(run_id=event.get("run_id"), question=event.get("question"))
+            part.update(run_id=_text(event.get("run_id")), question=_text(event.get("question")))
             part["started"] = iso(event.get("ts"))
             part["status"] = "running"
             data["status"] = "running"
-            data["question"] = data["question"] or event.get("question")
-            data["strategy"] = event.get("strategy")
+            data["question"] = data["question"] or part["question"]
+            data["strategy"] = _text(event.get("strategy"))
             agents = event.get("agents") or []
             data["agents"] = [
                 {k: a.get(k) for k in ("id", "label", "backend", "model")} for a in agents
@@ -119,16 +129,17 @@ class Summary:
             part["error"] = event.get("message")
         elif kind == "run_finished":
             status = STATUS.get(str(event.get("status")), str(event.get("status")))
-            part.update(
+            update = dict(
                 status=status,
-                winner=event.get("winner") or part["winner"],
-                final_answer=event.get("final_answer") or part["final_answer"],
+                winner=_text(event.get("winner")) or part["winner"],
+                final_answer=_text(event.get("final_answer")) or part["final_answer"],
                 prompt_tokens=int(event.get("prompt_tokens") or 0),
                 completion_tokens=int(event.get("completion_tokens") or 0),
                 requests=int(event.get("requests") or 0),
-                cost_usd=event.get("cost_usd"),
-                duration_s=event.get("duration_s"),
+                cost_usd=_number(event.get("cost_usd")),
+                duration_s=_number(event.get("duration_s")),
             )
+            part.update(update)
             data["status"] = status
             self._totals()
         else:
@@ -144,6 +155,18 @@ class Summary:
         data["duration_s"] = round(sum(p["duration_s"] for p in finished), 4)
         costs = [p["cost_usd"] for p in finished]
         data["cost_usd"] = None if None in costs else round(sum(costs), 6)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if value is None:
+            return None
+        raise ValueError(value)
+    return float(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def rebuild(session_id: str, events: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def test_load_config_returns_config_source_and_path() -> None:
             agents:
               - id: a
                 backend: {type: chatcompletion, model: gpt-5-nano}
-              - backend: {type: vllm, temperature: 0.3}
+              - backend: {type: vllm, model: m, temperature: 0.3}
             orchestrator: {max_new_answers_per_agent: 2}
             """
         )
@@ -71,22 +71,22 @@ def test_single_agent_key_becomes_the_agents_list() -> None:
 def test_agent_and_agents_together_is_an_error() -> None:
     err = error_of(
         """\
-        agent: {backend: {type: vllm}}
-        agents: [{backend: {type: vllm}}]
+        agent: {backend: {type: vllm, model: m}}
+        agents: [{backend: {type: vllm, model: m}}]
         """
     )
     assert str(err) == f"{SOURCE}: give either 'agents' or 'agent', not both"
 
 
 def test_agent_given_a_list_suggests_agents() -> None:
-    err = error_of("agent:\n  - backend: {type: vllm}\n")
+    err = error_of("agent:\n  - backend: {type: vllm, model: m}\n")
     assert str(err) == (
         f"{SOURCE}:1: agent: expected a mapping, got a list; use 'agents:' for a list of agents"
     )
 
 
 def test_agents_given_a_mapping_suggests_agent() -> None:
-    err = error_of("agents:\n  backend: {type: vllm}\n")
+    err = error_of("agents:\n  backend: {type: vllm, model: m}\n")
     assert str(err) == (
         f"{SOURCE}:1: agents: expected a list, got a mapping; use 'agent:' for a single agent"
     )
@@ -99,13 +99,13 @@ def test_no_agents_is_an_error_without_a_line() -> None:
 
 
 def test_load_config_dict_validates_without_lines() -> None:
-    data = {"agents": [{"backend": {"type": "vllm"}}, {"backend": {"type": "gpt"}}]}
+    data = {"agents": [{"backend": {"type": "vllm", "model": "m"}}, {"backend": {"type": "gpt"}}]}
     with pytest.raises(ConfigurationError) as info:
         load_config_dict(data)
     assert str(info.value) == (
         "<dict>: agents[1].backend.type: unknown backend 'gpt' (did you mean 'openai'?)"
     )
-    loaded = load_config_dict({"agent": {"backend": {"type": "vllm"}}}, source="api")
+    loaded = load_config_dict({"agent": {"backend": {"type": "vllm", "model": "m"}}}, source="api")
     assert loaded.source == "api"
     assert loaded.path is None
     assert loaded.config.agents[0].backend.type == "vllm"
@@ -127,6 +127,7 @@ def test_unknown_backend_names_file_line_and_key() -> None:
           - id: first
             backend:
               type: chatcompletion
+              model: gpt-5-mini
           - id: second
             backend:
               type: gpt
@@ -134,7 +135,7 @@ def test_unknown_backend_names_file_line_and_key() -> None:
         """
     )
     assert str(err) == (
-        "configs/x.yaml:8: agents[1].backend.type: unknown backend 'gpt' (did you mean 'openai'?)"
+        "configs/x.yaml:9: agents[1].backend.type: unknown backend 'gpt' (did you mean 'openai'?)"
     )
 
 
@@ -157,7 +158,7 @@ def test_unknown_key_suggestion_uses_the_model_at_that_location() -> None:
     err = error_of(
         """\
         agents:
-          - backend: {type: vllm}
+          - backend: {type: vllm, model: m}
         orchestrator:
           stratgy: vote
         """
@@ -169,7 +170,7 @@ def test_unknown_key_suggestion_uses_the_model_at_that_location() -> None:
 
 
 def test_unknown_key_without_a_close_match_lists_valid_keys() -> None:
-    err = error_of("agents:\n  - backend: {type: vllm}\n    colour: red\n")
+    err = error_of("agents:\n  - backend: {type: vllm, model: m}\n    colour: red\n")
     assert str(err) == (
         f"{SOURCE}:3: agents[0].colour: unknown key 'colour' "
         "(valid keys: id, system_message, backend)"
@@ -191,14 +192,14 @@ def test_missing_required_key_points_at_the_parent_line() -> None:
 def test_literal_lists_the_choices() -> None:
     err = error_of(
         """\
-        agents: [{backend: {type: vllm}}]
+        agents: [{backend: {type: vllm, model: m}}]
         orchestrator:
           strategy: debate
         ui: {display_type: textual}
         """
     )
     assert str(err) == f"{SOURCE}:3: orchestrator.strategy: must be one of: vote"
-    err = error_of("agents: [{backend: {type: vllm}}]\nui:\n  display_type: fancy\n")
+    err = error_of("agents: [{backend: {type: vllm, model: m}}]\nui:\n  display_type: fancy\n")
     assert str(err) == f"{SOURCE}:3: ui.display_type: must be one of: textual, plain, json"
 
 
@@ -248,7 +249,7 @@ def test_more_problems_are_counted_and_all_kept() -> None:
 
 
 def test_one_more_problem_is_singular() -> None:
-    err = error_of("agents:\n  - backend: {type: vllm, top: 1, tmp: 2}\n")
+    err = error_of("agents:\n  - backend: {type: vllm, model: m, top: 1, tmp: 2}\n")
     assert str(err).endswith(" (and 1 more problem)")
 
 
@@ -441,13 +442,17 @@ def test_default_used_when_unset_or_empty(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_set_variable_beats_default_and_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEMP_X", "0.25")
-    backend = backend_of("agent:\n  backend: {type: vllm, temperature: '${TEMP_X:-1.5}'}\n")
+    backend = backend_of(
+        "agent:\n  backend: {type: vllm, model: m, temperature: '${TEMP_X:-1.5}'}\n"
+    )
     assert backend["temperature"] == 0.25
 
 
 def test_api_key_expands_into_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEY_X", "sk-123")
-    config = load_config_text("agent:\n  backend: {type: vllm, api_key: '${KEY_X}'}\n").config
+    config = load_config_text(
+        "agent:\n  backend: {type: vllm, model: m, api_key: '${KEY_X}'}\n"
+    ).config
     api_key = config.agents[0].backend.api_key
     assert api_key is not None
     assert api_key.get_secret_value() == "sk-123"
@@ -456,7 +461,7 @@ def test_api_key_expands_into_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_double_dollar_is_a_literal() -> None:
     config = load_config_text(
-        "agent:\n  system_message: 'use $${name} and $5'\n  backend: {type: vllm}\n"
+        "agent:\n  system_message: 'use $${name} and $5'\n  backend: {type: vllm, model: m}\n"
     ).config
     assert config.agents[0].system_message == "use ${name} and $5"
 
@@ -493,21 +498,20 @@ def test_every_unset_variable_is_counted(monkeypatch: pytest.MonkeyPatch) -> Non
     ]
 
 
-def test_dict_values_expand_too(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dict_values_are_never_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dict comes from a caller (API, LiteLLM, a server request): ${VAR} stays literal, and
+    an unset name is not reported (that would tell a caller which variables exist)."""
     monkeypatch.setenv("MODEL_D", "from-env")
     loaded = load_config_dict({"agent": {"backend": {"type": "vllm", "model": "${MODEL_D}"}}})
-    assert loaded.config.agents[0].backend.model == "from-env"
+    assert loaded.config.agents[0].backend.model == "${MODEL_D}"
     monkeypatch.delenv("MODEL_D")
-    with pytest.raises(ConfigurationError) as info:
-        load_config_dict({"agent": {"backend": {"type": "vllm", "model": "${MODEL_D}"}}})
-    assert str(info.value) == (
-        "<dict>: agent.backend.model: environment variable MODEL_D is not set"
-    )
+    loaded = load_config_dict({"agent": {"backend": {"type": "vllm", "model": "${MODEL_D}"}}})
+    assert loaded.config.agents[0].backend.model == "${MODEL_D}"
 
 
 def test_keys_and_non_strings_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T", "x")
-    err = error_of("agent:\n  backend: {type: vllm}\n  ${T}: 1\n")
+    err = error_of("agent:\n  backend: {type: vllm, model: m}\n  ${T}: 1\n")
     assert (
         str(err)
         == f"{SOURCE}:3: agent.${{T}}: unknown key '${{T}}' (valid keys: id, system_message, backend)"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from massgen.errors import ConfigurationError
+from massgen.redaction import Redactor
 from massgen.sessions import store
-from massgen.sessions.redact import Redactor
 
 
 def write_session(root: Path, name: str, events: list[dict], summary: dict | None = None) -> Path:
