@@ -145,11 +145,12 @@ def show_command(
         for a in summary.get("agents") or []
         if isinstance(a, dict)
     )
+    strategy = _short(summary.get("strategy") or "-", 20)
     lines = [
         f"Session  {path.name}  ·  {_short(summary.get('status'), 20)}  ·  {_when(summary)}",
         f"Dir      {visible(path)}",
         f"Question {_short(summary.get('question') or '-', 500)}",
-        f"Agents   {_short(agents or '-', 500)}  (strategy {_short(summary.get('strategy') or '-', 20)})",
+        f"Agents   {_short(agents or '-', 500)}  (strategy {strategy})",
         f"Total    {_int(summary.get('total_tokens')):,} tokens · {_cost(summary.get('cost_usd'))}"
         f" · {_seconds(summary.get('duration_s'))}"
         + (
