@@ -37,7 +37,10 @@ class MainGroup(TyperGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Click's main loop, but usage errors exit 1 (click's 2 means "the run failed"
         here) with one ``massgen: error:`` line, and Ctrl+C exits 130."""
-        import click
+        import importlib
+
+        # Typer's own copy of click (or click itself in older Typers), whose errors it raises
+        click = importlib.import_module(f"{typer.core._click.__name__}.exceptions")
 
         kwargs["standalone_mode"] = False
         try:
@@ -424,7 +427,9 @@ def serve_command(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", help="Run a team on this model. Env: MASSGEN_SERVER_DEFAULT_MODEL."
+            "--model",
+            "--default-model",
+            help="Run a team on this model. Env: MASSGEN_SERVER_DEFAULT_MODEL.",
         ),
     ] = None,
     host: Annotated[
@@ -448,8 +453,23 @@ def serve_command(
         int | None,
         typer.Option(
             "--max-concurrency",
-            min=1,
             help="Runs at once; more get 429 (default 8). Env: MASSGEN_SERVER_MAX_CONCURRENCY.",
+        ),
+    ] = None,
+    request_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--request-timeout",
+            help="Seconds a client may take to send a request's headers, and again its body "
+            "(default 15). Env: MASSGEN_SERVER_REQUEST_TIMEOUT.",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            "--max-connections",
+            help="Open connections at most; past it, the one waiting longest for its request "
+            "is closed (default 512). Env: MASSGEN_SERVER_MAX_CONNECTIONS.",
         ),
     ] = None,
     log_dir: Annotated[
@@ -469,16 +489,19 @@ def serve_command(
         raise typer.Exit(ExitCode.USAGE)
     host = host or env.get("MASSGEN_SERVER_HOST") or "127.0.0.1"
     try:
-        port = port if port is not None else int(env.get("MASSGEN_SERVER_PORT") or 4000)
-        limit = max_concurrency or int(env.get("MASSGEN_SERVER_MAX_CONCURRENCY") or 8)
-        if limit < 1:
-            raise ValueError(limit)
-    except ValueError:
-        sys.stderr.write(
-            "massgen: MASSGEN_SERVER_PORT and MASSGEN_SERVER_MAX_CONCURRENCY must be "
-            "positive numbers\n"
+        port = int(_setting(port, "MASSGEN_SERVER_PORT", 4000, "--port", low=0))
+        limit = int(
+            _setting(max_concurrency, "MASSGEN_SERVER_MAX_CONCURRENCY", 8, "--max-concurrency")
         )
-        raise typer.Exit(ExitCode.USAGE) from None
+        receive = _setting(
+            request_timeout, "MASSGEN_SERVER_REQUEST_TIMEOUT", 15.0, "--request-timeout"
+        )
+        connections = int(
+            _setting(max_connections, "MASSGEN_SERVER_MAX_CONNECTIONS", None, "--max-connections")
+            or 0
+        )
+    except ConfigurationError as exc:
+        raise _fail(str(exc), ExitCode.USAGE) from None
     keys = list(api_key or []) or [
         k.strip() for k in env.get("MASSGEN_SERVER_API_KEYS", "").split(",") if k.strip()
     ]
@@ -486,6 +509,11 @@ def serve_command(
         import uvicorn
 
         from massgen.server import create_app
+        from massgen.server.protocol import (
+            accept_backlog,
+            default_max_connections,
+            guarded_protocol,
+        )
     except ImportError as exc:
         sys.stderr.write(
             f"massgen: the server needs the 'server' extra ({exc.name} is missing): "
@@ -500,13 +528,47 @@ def serve_command(
             max_concurrency=limit,
             enable_logging=not no_log,
             log_dir=log_dir,
+            body_timeout=receive,
         )
     except ConfigurationError as exc:
         raise _fail(str(exc), ExitCode.USAGE) from None
+    connections = connections or default_max_connections()
+    protocol = guarded_protocol(receive, connections)
     auth = f"{len(keys)} API key(s)" if keys else "no API key"
     auth += f", up to {limit} runs at once"
     sys.stderr.write(f"massgen: serving on http://{host}:{port}/v1 ({auth})\n")
-    uvicorn.run(asgi, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        log_level="warning",
+        http=protocol,
+        backlog=accept_backlog(connections),
+    )
+
+
+def _setting(
+    given: float | None, variable: str, default: float | None, flag: str, *, low: float = 1
+) -> float | None:
+    """An option from its flag, else its environment variable, else ``default``; a value
+    below ``low`` (or not a number) is a usage error naming where it came from."""
+    import math
+
+    from massgen.errors import ConfigurationError
+
+    if given is not None:
+        value, where = float(given), flag
+    elif os.environ.get(variable):
+        where = variable
+        try:
+            value = float(os.environ[variable])
+        except ValueError:
+            raise ConfigurationError(f"{variable}: expected a number") from None
+    else:
+        return default
+    if not math.isfinite(value) or value < low:
+        raise ConfigurationError(f"{where}: must be at least {low:g}, got {value:g}")
+    return value
 
 
 def _run_app(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -305,7 +306,21 @@ def _run_non_interactive(models: list[str] | None, save: str | None) -> Path:
     text = render_yaml(config)
     write_atomic(path, text)
     _say(f"Saved config to {path}")
+    _warn_missing_keys(text)
     return path
+
+
+def _warn_missing_keys(text: str) -> None:
+    """Say, per agent, what the saved config still needs before it can run (a key)."""
+    from massgen.backends.registry import check_can_run
+    from massgen.config.loader import load_config_text
+
+    config = load_config_text(text, "<saved config>").config
+    for index, agent in enumerate(config.agents):
+        try:
+            check_can_run(agent.backend, f"agents[{index}] ({agent.id})")
+        except ConfigurationError as exc:
+            sys.stderr.write(f"massgen: warning: {exc}; the config cannot run until then\n")
 
 
 class _Wizard:

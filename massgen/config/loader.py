@@ -314,8 +314,12 @@ def _validate(
 
 
 def _raise(found: list[tuple[int | None, str]]) -> NoReturn:
+    from massgen.terminal import visible
+
     found.sort(key=lambda item: item[0] or 0)  # first problem in the file first
-    raise ConfigFileError(list(dict.fromkeys(text for _, text in found))) from None
+    # keys and values come from the file: one line each, control characters shown
+    problems = [visible(text, single_line=True) for _, text in found]
+    raise ConfigFileError(list(dict.fromkeys(problems))) from None
 
 
 def _data_loc(data: Any, loc: Loc) -> Loc:

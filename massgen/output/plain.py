@@ -54,13 +54,16 @@ def describe(event: Event) -> str | None:
     if kind == "stream_retry":
         return f"{who} retrying in {event.delay:.1f}s: {_short(event.reason)}"
     if kind == "winner_selected":
-        votes = sum(event.tally.values())
+        total = sum(event.tally.values())
+        mine = event.tally.get(event.label, 0)
         tally = ", ".join(f"{label}: {n}" for label, n in event.tally.items())
-        why = f"{votes} vote(s) ({tally})" if votes else event.reason
-        tie = ", tie broken by earliest answer" if event.is_tie else ""
-        return (
-            f"winner: {event.agent_id} ({event.label}, answer {event.answer_label}) with {why}{tie}"
-        )
+        if not total:
+            why = event.reason
+        elif event.is_tie:
+            why = f"{mine} of {total} votes, tie broken by the earliest answer ({tally})"
+        else:
+            why = f"{mine} of {total} votes ({tally})"
+        return f"winner: {event.agent_id} ({event.label}, answer {event.answer_label}) with {why}"
     if kind == "tool_call_started" and event.name not in ("new_answer", "vote"):
         return f"{who} {event.name}: {_short(event.arguments)}"
     if kind == "error":

@@ -453,12 +453,20 @@ def create_app(
     max_body_bytes: int = MiB,
     enable_logging: bool = True,
     log_dir: str | Path | None = None,
+    body_timeout: float = 30.0,
 ) -> Starlette:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
     run is recorded as a session (under ``log_dir``) unless ``enable_logging`` is False."""
     server = MassGenServer(
-        config, model, api_keys, max_concurrency, max_body_bytes, enable_logging, log_dir
+        config,
+        model,
+        api_keys,
+        max_concurrency,
+        max_body_bytes,
+        enable_logging,
+        log_dir,
+        body_timeout=body_timeout,
     )
 
     async def not_found(request: Request, exc: Exception) -> Response:

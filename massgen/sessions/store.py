@@ -120,6 +120,8 @@ def load_summary(path: Path) -> dict[str, Any]:
         notes.append(f"summary.json {damaged}; rebuilt from the events")
     if bad:
         notes.append(f"{bad} unreadable line(s) in events.jsonl skipped")
+    if summary.get("skipped_events"):
+        notes.append(f"{summary.pop('skipped_events')} damaged event(s) skipped")
     if summary["status"] == "running" and _dead(stored):
         summary["recovered"] = True
         summary["status"] = "interrupted"

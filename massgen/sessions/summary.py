@@ -46,6 +46,7 @@ class Summary:
             **extra,
         }
         self._labels: dict[str, str] = {}  # agent label -> id, for the part being folded
+        self.skipped = 0  # events whose fields were damaged
 
     @property
     def parts(self) -> list[dict[str, Any]]:
@@ -84,6 +85,7 @@ class Summary:
         try:
             return self._apply(event)
         except (TypeError, ValueError, AttributeError, KeyError, OverflowError, OSError):
+            self.skipped += 1
             return False
 
     def _apply(self, event: dict[str, Any]) -> bool:
@@ -92,7 +94,7 @@ class Summary:
             return False
         number = event.get("part") or 1
         if not isinstance(number, int) or not 1 <= number <= 10_000:
-            return False
+            raise ValueError(number)
         part = self.part(number)
         data = self.data
         if event.get("ts"):
@@ -176,4 +178,6 @@ def rebuild(session_id: str, events: list[dict[str, Any]], **extra: Any) -> dict
     summary = Summary(session_id, created=created, **extra)
     for event in events:
         summary.apply(event)
+    if summary.skipped:
+        summary.data["skipped_events"] = summary.skipped
     return summary.data

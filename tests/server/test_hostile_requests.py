@@ -1,0 +1,138 @@
+"""What a hostile or broken client can send: text that no encoder takes, JSON nested to blow
+the stack, and (fuzzed) any JSON at all. The server answers each with its OpenAI-style error
+or a completion, never a 5xx or a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from massgen.server import create_app
+from tests.fakes.chat_server import FakeChatServer
+from tests.test_server import serving, team
+
+#: ``MASSGEN_FUZZ_EXAMPLES=5000 pytest tests/server/test_hostile_requests.py`` for a long run.
+EXAMPLES = int(os.environ.get("MASSGEN_FUZZ_EXAMPLES", "300"))
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeChatServer]:
+    with FakeChatServer() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def base(provider: FakeChatServer) -> Iterator[str]:
+    with serving(create_app(config=team(provider), enable_logging=False)) as url:
+        yield url
+
+
+def _post(base: str, raw: bytes) -> httpx.Response:
+    return httpx.post(
+        f"{base}/v1/chat/completions",
+        content=raw,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+
+
+def _is_openai_error(response: httpx.Response) -> bool:
+    body = response.json()
+    return isinstance(body.get("error"), dict) and isinstance(body["error"].get("message"), str)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_lone_surrogate_in_content_is_answered(base: str, stream: bool) -> None:
+    raw = (
+        b'{"model": "massgen", "stream": %s, "messages": [{"role": "user", "content": "hi \\ud800 there"}]}'
+        % (b"true" if stream else b"false")
+    )
+    response = _post(base, raw)
+    assert response.status_code == 200, response.text
+    if not stream:
+        assert response.json()["choices"][0]["message"]["content"]
+    else:
+        assert "[DONE]" in response.text and '"error"' not in response.text
+
+
+def test_a_lone_surrogate_in_the_model_is_answered(base: str) -> None:
+    raw = b'{"model": "x\\udc80", "messages": [{"role": "user", "content": "q"}]}'
+    response = _post(base, raw)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("depth", [100, 10_000, 200_000])
+def test_deeply_nested_json_is_a_400(base: str, depth: int) -> None:
+    raw = b'{"messages": ' + b"[" * depth + b"]" * depth + b"}"
+    response = _post(base, raw)
+    assert response.status_code == 400
+    assert _is_openai_error(response)
+    assert "nested" in response.json()["error"]["message"]
+
+
+def test_request_bodies_that_are_not_json_objects(base: str) -> None:
+    for raw in (b"", b"null", b"[]", b"\xff\xfe", b'{"a": 1', b"1e999999", b'"x"'):
+        response = _post(base, raw)
+        assert response.status_code == 400, raw
+        assert _is_openai_error(response)
+
+
+# ------------------------------------------------------------------------- fuzzing
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_content = (
+    st.text(max_size=40)
+    | st.lists(
+        st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", "x"]), "text": _json}),
+        max_size=3,
+    )
+    | _json
+)
+_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant", "system", "tool", "x"]) | _json},
+    optional={"content": _content, "name": _json},
+)
+_body = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.sampled_from(["massgen", "massgen/model:m", "massgen/model:", "gpt-4o"])
+        | st.text(max_size=30).map(lambda t: "massgen/model:" + t)
+        | _json,
+        "messages": st.lists(_message, max_size=3) | _json,
+        "stream": st.booleans() | _json,
+        "temperature": _json,
+    },
+)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(body=_body)
+def test_fuzzed_request_bodies_never_get_a_5xx(client: TestClient, body: dict) -> None:
+    response = client.post("/v1/chat/completions", content=json.dumps(body).encode())
+    assert response.status_code < 500, (body, response.text)
+    if response.status_code >= 400:
+        assert _is_openai_error(response)
+
+
+@pytest.fixture(scope="module")
+def client(provider: FakeChatServer) -> Iterator[TestClient]:
+    with TestClient(create_app(config=team(provider, 1), enable_logging=False)) as test_client:
+        yield test_client
