@@ -402,6 +402,27 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
             console.print(f"  - {escape(item)}")
 
 
+def _printable(value: Any) -> Any:
+    """The report with secrets replaced (a token in an endpoint's URL, a key echoed in a
+    server's error) and control characters shown, since servers' replies end up in it."""
+    from massgen.redaction import Redactor, secrets_from_env, url_secrets
+    from massgen.terminal import visible
+
+    urls = [row.get("base_url") for row in value.get("providers") or []]
+    redact = Redactor([*secrets_from_env(), *(s for url in urls for s in url_secrets(url))])
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            return visible(redact(item), single_line=True)
+        if isinstance(item, dict):
+            return {key: clean(v) for key, v in item.items()}
+        if isinstance(item, list):
+            return [clean(v) for v in item]
+        return item
+
+    return clean(value)
+
+
 def run_doctor(
     *,
     as_json: bool = False,
@@ -415,7 +436,7 @@ def run_doctor(
     ``base_urls`` (provider name -> URL) overrides the endpoint checked for a provider (tests).
     """
     out = out if out is not None else sys.stdout
-    report = build_report(timeout=timeout, base_urls=base_urls)
+    report = _printable(build_report(timeout=timeout, base_urls=base_urls))
     if as_json:
         out.write(json.dumps(report, indent=2) + "\n")
     else:

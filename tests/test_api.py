@@ -152,3 +152,15 @@ async def test_enable_logging_records_a_session(provider, tmp_path):
     summary = store.load_summary(session)
     assert summary["status"] == "ok" and summary["exit_status"] == 0 and summary["closed"]
     assert (session / "final.md").read_text() == result["final_answer"]
+
+
+async def test_caller_values_are_never_expanded_from_the_environment(provider, monkeypatch):
+    monkeypatch.setenv("MASSGEN_API_SECRET_TOKEN", "sk-must-not-leak-123456")
+    config = team(provider.url, 1)
+    config["agents"][0]["backend"]["model"] = "${MASSGEN_API_SECRET_TOKEN}"
+    result = await massgen.run("Say ${MASSGEN_API_SECRET_TOKEN}", config=config)
+    assert "sk-must-not-leak" not in str(result)
+    sent = [r.body for r in provider.requests[-1:]]
+    assert sent[0]["model"] == "${MASSGEN_API_SECRET_TOKEN}"
+    built = massgen.build_config(model="vllm/${MASSGEN_API_SECRET_TOKEN}")
+    assert built["agents"][0]["backend"]["model"] == "${MASSGEN_API_SECRET_TOKEN}"

@@ -241,3 +241,22 @@ def test_table_shows_provider_titles(home: Path, monkeypatch: pytest.MonkeyPatch
     assert "sk-…cdef" in text and GOOD not in text
     assert "grok-4-fast" in text
     assert "can run" in text
+
+
+def test_tokens_in_endpoints_and_escapes_from_servers_never_print_raw(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "ghp_doctor_token_0123456789"
+    monkeypatch.setenv("XAI_API_KEY", GOOD)
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    with KeyedChatServer(api_key=GOOD) as xai:
+        url = f"{xai.url}?token={token}"
+        (home / "config.yaml").write_text(
+            "agents:\n"
+            f"  - {{id: a, backend: {{type: grok, model: \"grok\\e[2J\", base_url: '{url}'}}}}\n"
+        )
+        for as_json in (False, True):
+            _, text = doctor(as_json=as_json)
+            assert token not in text
+            assert "\x1b" not in text
+        assert "[redacted]" in json.dumps(json.loads(text))
