@@ -25,6 +25,7 @@ def build_config(
     num_agents: int | None = None,
     enable_filesystem: bool = True,
     context_paths: Sequence[Any] | None = None,
+    use_docker: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """A config dict with one agent per model (``provider/model`` or a bare name whose
@@ -32,7 +33,7 @@ def build_config(
     orchestrator fields (e.g. ``timeout_seconds=120``)."""
     from massgen.config.models import config_for_models
 
-    _check_unsupported(enable_filesystem, context_paths)
+    _check_unsupported(enable_filesystem, context_paths, use_docker)
     if models and model:
         raise ConfigurationError("give either models or model, not both")
     names = list(models or ([model] * (num_agents or 1) if model else []))
@@ -56,6 +57,7 @@ def prepare(
     num_agents: int | None = None,
     enable_filesystem: bool = True,
     context_paths: Sequence[Any] | None = None,
+    use_docker: bool = False,
     **overrides: Any,
 ) -> Prepared:
     """Resolve what to run exactly as the CLI does: a config (path, built-in or saved name,
@@ -64,7 +66,7 @@ def prepare(
     from massgen.config.loader import load_config, load_config_dict
     from massgen.config.resolve import resolve_config, resolve_default
 
-    _check_unsupported(enable_filesystem, context_paths)
+    _check_unsupported(enable_filesystem, context_paths, use_docker)
     load_env_files()
     if config is not None and (model or models):
         raise ConfigurationError("give either config or model(s), not both")
@@ -99,6 +101,7 @@ async def run(
     context_paths: Sequence[Any] | None = None,
     conversation_history: History | None = None,
     log_dir: str | Path | None = None,
+    use_docker: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Coordinate ``query`` and return the result as a dict (``final_answer``,
@@ -118,6 +121,7 @@ async def run(
         conversation_history,
         enable_logging=enable_logging,
         log_dir=log_dir,
+        use_docker=use_docker,
         **overrides,
     )
     data = await active.outcome()
@@ -137,6 +141,7 @@ def start(
     conversation_history: History | None = None,
     enable_logging: bool = False,
     log_dir: str | Path | None = None,
+    use_docker: bool = False,
     **overrides: Any,
 ) -> ActiveRun:
     """Start a run in the background (inside a running event loop) and return its handle;
@@ -145,7 +150,14 @@ def start(
     if not query or not query.strip():
         raise ConfigurationError("query is empty")
     prepared = prepare(
-        config, model, models, num_agents, enable_filesystem, context_paths, **overrides
+        config,
+        model,
+        models,
+        num_agents,
+        enable_filesystem,
+        context_paths,
+        use_docker=use_docker,
+        **overrides,
     )
     recorder = None
     if enable_logging:
@@ -370,12 +382,19 @@ def _apply_overrides(config: MassGenConfig, overrides: dict[str, Any]) -> None:
         raise ConfigurationError(f"invalid option: {exc}".splitlines()[0]) from None
 
 
-def _check_unsupported(enable_filesystem: bool, context_paths: Sequence[Any] | None) -> None:
-    """File tools are not part of this version: the flag is accepted (no tools run either
-    way); asking for paths is an error rather than silently ignored."""
+def _check_unsupported(
+    enable_filesystem: bool, context_paths: Sequence[Any] | None, use_docker: bool = False
+) -> None:
+    """File tools are not part of this version: ``enable_filesystem`` is accepted (no tools
+    run either way) and ``use_docker=False`` is the default; asking for paths or Docker is an
+    error rather than silently ignored."""
     del enable_filesystem
     if context_paths:
         raise ConfigurationError("context_paths: file tools are not available in this version")
+    if use_docker:
+        raise ConfigurationError(
+            "use_docker: running commands in Docker is not available in this version"
+        )
 
 
 class AnswerStream:

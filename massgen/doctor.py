@@ -91,6 +91,7 @@ class ProviderCheck:
     reachable: str
     detail: str
     models: list[str]
+    base_url_source: str = "default"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +100,7 @@ class ProviderCheck:
             "key_set": self.key_set,
             "key_masked": self.key_masked,
             "base_url": self.base_url,
+            "base_url_source": self.base_url_source,
             "reachable": self.reachable,
             "detail": self.detail,
             "models": self.models,
@@ -226,12 +228,14 @@ def check_providers(
         if name in ONLY_WHEN_USED and used is None and name not in base_urls:
             continue
         used = used or _Usage()
-        base_url = (
-            base_urls.get(name)
-            or used.base_url
-            or (os.environ.get("AZURE_OPENAI_ENDPOINT", "") if name == "azure_openai" else "")
-            or preset.base_url
-        )
+        if base_urls.get(name):
+            base_url, source = base_urls[name], "given"
+        elif used.base_url:
+            base_url, source = used.base_url, "config"
+        elif preset.url_var and os.environ.get(preset.url_var, "").strip():
+            base_url, source = os.environ[preset.url_var].strip(), preset.url_var
+        else:
+            base_url, source = preset.base_url, "default"
         key = used.api_key or _env_key(preset)
         row = ProviderCheck(
             provider=name,
@@ -242,6 +246,7 @@ def check_providers(
             reachable=NO_KEY,
             detail="",
             models=list(used.models),
+            base_url_source=source,
         )
         if preset.needs_key and not key:
             row.detail = f"set {preset.key_vars[0]}"
@@ -356,6 +361,13 @@ _STYLES = {
 }
 
 
+def _endpoint_cell(row: dict[str, Any]) -> str:
+    """``api.openai.com/v1``, or ``127.0.0.1:8000/v1 (OPENAI_BASE_URL)`` when not the default."""
+    url = row["base_url"].split("://", 1)[-1]
+    source = row.get("base_url_source") or "default"
+    return url if source == "default" else f"{url} ({source})"
+
+
 def _print_table(report: dict[str, Any], out: TextIO) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -365,7 +377,7 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
     table = Table(title="massgen doctor: providers", title_justify="left")
     table.add_column("Provider", no_wrap=True)
     table.add_column("Key", no_wrap=True)
-    table.add_column("Endpoint", overflow="ellipsis", max_width=34, no_wrap=True)
+    table.add_column("Endpoint", overflow="ellipsis", max_width=48, no_wrap=True)
     table.add_column("Status", no_wrap=True)
     table.add_column("Detail", no_wrap=True)
     table.add_column("Models in your configs", overflow="fold", min_width=14)
@@ -374,7 +386,7 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         table.add_row(
             escape(row["title"]),
             escape(row["key_masked"]) if row["key_set"] else "[dim]-[/dim]",
-            escape(row["base_url"].split("://", 1)[-1]),
+            escape(_endpoint_cell(row)),
             f"[{style}]{escape(row['reachable'])}[/{style}]",
             escape(row["detail"]),
             escape(", ".join(row["models"])),

@@ -7,7 +7,8 @@ transport exception is mapped onto :mod:`massgen.backends.errors`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -28,9 +29,10 @@ from massgen.backends.base import (
 )
 from massgen.backends.errors import (
     BackendConnectionError,
+    BackendError,
     ProviderError,
 )
-from massgen.backends.registry import PRESETS
+from massgen.backends.registry import endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
@@ -67,9 +69,14 @@ def convert_tool(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
+def _field(obj: Any, name: str) -> Any:
+    """``obj[name]`` for a dict (streamed chunks), ``obj.name`` for an SDK object."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
 def _reasoning_of(obj: Any) -> str:
     """Reasoning text a provider put in an extra field (DeepSeek/vLLM/OpenRouter style)."""
-    extra = getattr(obj, "model_extra", None) or {}
+    extra = obj if isinstance(obj, dict) else (getattr(obj, "model_extra", None) or {})
     for key in ("reasoning_content", "reasoning"):
         value = extra.get(key)
         if isinstance(value, str) and value:
@@ -78,14 +85,31 @@ def _reasoning_of(obj: Any) -> str:
 
 
 def _usage_chunk(usage: Any) -> UsageChunk:
-    completion_details = getattr(usage, "completion_tokens_details", None)
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = _field(usage, "completion_tokens_details")
+    prompt_details = _field(usage, "prompt_tokens_details")
     return UsageChunk(
-        prompt_tokens=usage.prompt_tokens or 0,
-        completion_tokens=usage.completion_tokens or 0,
-        reasoning_tokens=getattr(completion_details, "reasoning_tokens", None) or 0,
-        cached_tokens=getattr(prompt_details, "cached_tokens", None) or 0,
+        prompt_tokens=_field(usage, "prompt_tokens") or 0,
+        completion_tokens=_field(usage, "completion_tokens") or 0,
+        reasoning_tokens=(
+            _field(completion_details, "reasoning_tokens") if completion_details else 0
+        )
+        or 0,
+        cached_tokens=(_field(prompt_details, "cached_tokens") if prompt_details else 0) or 0,
     )
+
+
+async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The ``data`` of each server-sent event (multi-line data joined; comments skipped)."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if data:
+        yield "\n".join(data)
 
 
 class _ToolCallAssembler:
@@ -95,22 +119,27 @@ class _ToolCallAssembler:
         self._calls: list[dict[str, str]] = []
         self._by_index: dict[int, dict[str, str]] = {}
 
-    def add(self, delta: Any) -> None:
-        index = delta.index if delta.index is not None else len(self._calls)
+    def add(self, delta: dict[str, Any]) -> None:
+        index = delta.get("index")
+        index = index if isinstance(index, int) else len(self._calls)
+        call_id = delta.get("id") or ""
         call = self._by_index.get(index)
         # Some servers reuse index 0 for parallel calls; a new id means a new call.
-        if call is None or (delta.id and call["id"] and delta.id != call["id"]):
+        if call is None or (call_id and call["id"] and call_id != call["id"]):
             call = {"id": "", "name": "", "arguments": ""}
             self._calls.append(call)
             self._by_index[index] = call
-        if delta.id:
-            call["id"] = delta.id
-        function = delta.function
-        if function is not None:
-            if function.name and not call["name"]:
-                call["name"] = function.name
-            if function.arguments:
-                call["arguments"] += function.arguments
+        if call_id:
+            call["id"] = str(call_id)
+        function = delta.get("function")
+        if isinstance(function, dict):
+            if function.get("name") and not call["name"]:
+                call["name"] = str(function["name"])
+            arguments = function.get("arguments")
+            if arguments:
+                call["arguments"] += (
+                    arguments if isinstance(arguments, str) else json.dumps(arguments)
+                )
 
     def flush(self) -> list[ToolCall]:
         calls = [
@@ -129,7 +158,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
-        self.base_url = config.base_url or PRESETS[config.type].base_url
+        self.base_url = endpoint(config)[0]
         # Made here, not on the first call: building a client and importing the SDK's chat
         # resources takes tens of ms that would otherwise block the running coordination.
         self._client: openai.AsyncOpenAI | None = self._make_client()
@@ -170,34 +199,71 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         if config.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
+        extra = self.extra_body()
+        if extra:
+            params["extra_body"] = extra
         return params
 
+    def extra_body(self) -> dict[str, Any]:
+        """Fields outside the OpenAI schema: servers' sampling extensions (vLLM, SGLang,
+        llama.cpp and Ollama read ``top_k`` and ``repetition_penalty``), SGLang's
+        ``separate_reasoning``, xAI's live search for grok's ``enable_web_search``, and
+        ``backend.extra_body`` as given (it wins over the others)."""
+        config = self.config
+        extra: dict[str, Any] = {}
+        if config.top_k is not None:
+            extra["top_k"] = config.top_k
+        if config.repetition_penalty is not None:
+            extra["repetition_penalty"] = config.repetition_penalty
+        if config.separate_reasoning is not None:
+            extra["separate_reasoning"] = config.separate_reasoning
+        if config.enable_web_search and config.type == "grok":
+            extra["search_parameters"] = {"mode": "auto", "return_citations": True}
+        extra.update(config.extra_body or {})
+        return extra
+
     async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
-        response = await self.client.chat.completions.create(**params)
+        """Stream through the SDK's raw response and read the server-sent events here: so
+        that ``[DONE]`` is seen (a stream that ends with it is complete even when a server
+        never sent a ``finish_reason``; one cut off without it is an error), and chunks are
+        plain dicts, not an SDK object per token."""
         calls = _ToolCallAssembler()
         usage: Any = None
         finish_reason: str | None = None
-        async with response:  # closes the HTTP response if the consumer stops or is cancelled
-            async for chunk in response:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    if choice.index != 0:
+        done = False
+        create = self.client.chat.completions.with_streaming_response.create
+        # the context closes the HTTP response if the consumer stops or is cancelled
+        async with create(**params) as response:
+            async for data in sse_data(response.iter_lines()):
+                if data.strip() == "[DONE]":
+                    done = True
+                    break
+                chunk = json.loads(data)
+                if not isinstance(chunk, dict):
+                    continue
+                error = chunk.get("error")
+                if error:
+                    raise self._inline_error(error)
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or ():
+                    if not isinstance(choice, dict) or (choice.get("index") or 0) != 0:
                         continue
-                    delta = choice.delta
-                    if delta is not None:
+                    delta = choice.get("delta")
+                    if isinstance(delta, dict):
                         reasoning = _reasoning_of(delta)
                         if reasoning:
                             yield ReasoningChunk(reasoning)
-                        if delta.content:
-                            yield TextChunk(delta.content)
-                        for call_delta in delta.tool_calls or ():
-                            calls.add(call_delta)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+                        if delta.get("content"):
+                            yield TextChunk(str(delta["content"]))
+                        for call_delta in delta.get("tool_calls") or ():
+                            if isinstance(call_delta, dict):
+                                calls.add(call_delta)
+                    if choice.get("finish_reason"):
+                        finish_reason = str(choice["finish_reason"])
                         for call in calls.flush():
                             yield ToolCallChunk(call)
-        if finish_reason is None:
+        if finish_reason is None and not done:
             raise BackendConnectionError(
                 "stream ended unexpectedly before the model finished", provider=self.provider
             )
@@ -205,7 +271,16 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
             yield ToolCallChunk(call)
         if usage is not None:
             yield _usage_chunk(usage)
-        yield DoneChunk(finish_reason)
+        yield DoneChunk(finish_reason or "stop")
+
+    def _inline_error(self, error: Any) -> BackendError:
+        """An ``{"error": ...}`` event inside a 200 stream."""
+        if isinstance(error, dict):
+            message = str(error.get("message") or error)
+            code = error.get("code")
+            status = code if isinstance(code, int) and 400 <= code < 600 else None
+            return self._stream_error(message, code, status=status)
+        return self._stream_error(str(error), None)
 
     async def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
         completion = await self.client.chat.completions.create(**params)

@@ -57,7 +57,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
-from massgen.backends.registry import NATIVE
+from massgen.backends.registry import endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
@@ -227,7 +227,7 @@ class ClaudeBackend(Backend):
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
-        base_url = (config.base_url or NATIVE["claude"].base_url).rstrip("/")
+        base_url = endpoint(config)[0].rstrip("/")
         # The SDK adds /v1 itself; a base URL copied with it would double it.
         self.base_url = base_url.removesuffix("/v1")
         # Made here, not on the first call: building a client and importing the SDK's messages
@@ -261,7 +261,7 @@ class ClaudeBackend(Backend):
         headers: dict[str, str] = {}
         if config.enable_web_search:
             tool_list.append(dict(WEB_SEARCH_TOOL))
-        if config.enable_code_execution:
+        if config.enable_code_execution or config.enable_code_interpreter:
             tool_list.append(dict(CODE_EXECUTION_TOOL))
             headers["anthropic-beta"] = CODE_EXECUTION_BETA
         if tool_list:
@@ -275,6 +275,8 @@ class ClaudeBackend(Backend):
             sampling["temperature"] = min(config.temperature, 1.0)
         if config.top_p is not None:
             sampling["top_p"] = config.top_p
+        if config.top_k is not None:
+            sampling["top_k"] = config.top_k
         max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS
         budget = config.thinking_budget
         if budget and not _continues_tool_turn(converted):

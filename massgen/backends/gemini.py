@@ -65,7 +65,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
-from massgen.backends.registry import NATIVE
+from massgen.backends.registry import NATIVE, endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
@@ -285,7 +285,7 @@ class GeminiBackend(Backend):
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
-        self.base_url, self.api_version = split_base_url(config.base_url or DEFAULT_BASE_URL)
+        self.base_url, self.api_version = split_base_url(endpoint(config)[0] or DEFAULT_BASE_URL)
         self._calls: OrderedDict[str, _CallMeta] = OrderedDict()
         # Made here, not on the first call, so building it never blocks a running coordination.
         self._client: genai.Client | None = self._make_client()
@@ -386,7 +386,7 @@ class GeminiBackend(Backend):
             sdk_tools.append(types.Tool(function_declarations=[convert_tool(t) for t in tools]))
         if config.enable_web_search:
             sdk_tools.append(types.Tool(google_search=types.GoogleSearch()))
-        if config.enable_code_execution:
+        if config.enable_code_execution or config.enable_code_interpreter:
             sdk_tools.append(types.Tool(code_execution=types.ToolCodeExecution()))
         thinking = None
         if config.thinking_budget is not None:
@@ -398,6 +398,12 @@ class GeminiBackend(Backend):
             system_instruction=system,
             temperature=config.temperature,
             top_p=config.top_p,
+            top_k=config.top_k,
+            safety_settings=[
+                types.SafetySetting(category=category, threshold=threshold)
+                for category, threshold in (config.safety_settings or {}).items()
+            ]
+            or None,
             max_output_tokens=config.max_tokens,
             seed=config.seed,
             thinking_config=thinking,

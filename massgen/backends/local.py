@@ -312,11 +312,13 @@ class LocalBackend(Backend):
             "messages": self._messages(messages, tools),
             "max_tokens": self.config.max_tokens or DEFAULT_MAX_TOKENS,
             "temperature": 0.7 if self.config.temperature is None else self.config.temperature,
-            "repeat_penalty": REPEAT_PENALTY,
+            "repeat_penalty": self.config.repetition_penalty or REPEAT_PENALTY,
             "stream": True,
         }
         if self.config.top_p is not None:
             params["top_p"] = self.config.top_p
+        if self.config.top_k is not None:
+            params["top_k"] = self.config.top_k
         if self.config.seed is not None:
             params["seed"] = self.config.seed
         if tools:

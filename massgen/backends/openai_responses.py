@@ -35,7 +35,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
-from massgen.backends.registry import NATIVE
+from massgen.backends.registry import endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
@@ -169,7 +169,7 @@ class ResponsesBackend(OpenAISDKBackend, Backend):
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
-        self.base_url = config.base_url or NATIVE["openai"].base_url
+        self.base_url = endpoint(config)[0]
         # Made here, not on the first call: building a client and importing the SDK's
         # resources takes tens of ms that would otherwise block the running coordination.
         self._client: openai.AsyncOpenAI | None = self._make_client()

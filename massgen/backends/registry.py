@@ -27,6 +27,8 @@ class Preset:
     title: str
     base_url: str
     key_vars: tuple[str, ...] = ()  # empty: a local server that needs no key
+    #: The variable the provider's own SDK reads for its endpoint (``OPENAI_BASE_URL``).
+    url_var: str | None = None
 
     @property
     def needs_key(self) -> bool:
@@ -37,7 +39,11 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset(
-            "chatcompletion", "OpenAI-compatible", "https://api.openai.com/v1", ("OPENAI_API_KEY",)
+            "chatcompletion",
+            "OpenAI-compatible",
+            "https://api.openai.com/v1",
+            ("OPENAI_API_KEY",),
+            "OPENAI_BASE_URL",
         ),
         Preset("grok", "xAI Grok", "https://api.x.ai/v1", ("XAI_API_KEY",)),
         Preset("zai", "Z.ai (GLM)", "https://api.z.ai/api/paas/v4", ("ZAI_API_KEY",)),
@@ -62,14 +68,29 @@ PRESETS: dict[str, Preset] = {
 NATIVE: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("openai", "OpenAI", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
-        Preset("azure_openai", "Azure OpenAI", "", ("AZURE_OPENAI_API_KEY",)),
-        Preset("claude", "Anthropic Claude", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",)),
+        Preset(
+            "openai",
+            "OpenAI",
+            "https://api.openai.com/v1",
+            ("OPENAI_API_KEY",),
+            "OPENAI_BASE_URL",
+        ),
+        Preset(
+            "azure_openai", "Azure OpenAI", "", ("AZURE_OPENAI_API_KEY",), "AZURE_OPENAI_ENDPOINT"
+        ),
+        Preset(
+            "claude",
+            "Anthropic Claude",
+            "https://api.anthropic.com",
+            ("ANTHROPIC_API_KEY",),
+            "ANTHROPIC_BASE_URL",
+        ),
         Preset(
             "gemini",
             "Google Gemini",
             "https://generativelanguage.googleapis.com",
             ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+            "GOOGLE_GEMINI_BASE_URL",
         ),
         Preset("local", "local model (llama.cpp)", ""),
     )
@@ -128,6 +149,103 @@ ALIASES: dict[str, str] = {
 }
 
 
+#: Chat Completions presets that talk to a server the user runs (any sampling extension goes).
+LOCAL_SERVERS = frozenset({"vllm", "sglang", "lmstudio", "ollama"})
+_SERVER_TYPES = frozenset({"chatcompletion", *LOCAL_SERVERS})
+
+
+_SANDBOXED = frozenset({"openai", "claude", "gemini"})
+_AZURE_HINT = (
+    "; for Azure's, use type openai with base_url https://RESOURCE.openai.azure.com/openai/v1"
+)
+
+
+def _sandbox_option(config: BackendConfig) -> str:
+    return "enable_code_interpreter" if config.enable_code_interpreter else "enable_code_execution"
+
+
+def option_problem(config: BackendConfig) -> str | None:
+    """Why ``config`` asks for something its backend cannot do, or None. Each message names
+    the option and what to use instead."""
+    kind = config.type
+    chat = kind in PRESETS
+    checks: list[tuple[bool, str]] = [
+        (
+            config.top_k is not None and not (kind in ("claude", "gemini", "local") or chat),
+            f"top_k: {kind} has no top-k sampling; use temperature or top_p",
+        ),
+        (
+            config.repetition_penalty is not None
+            and not (kind in _SERVER_TYPES or kind == "local"),
+            f"repetition_penalty: {kind} has no repetition penalty; it is for self-hosted servers "
+            "(vllm, sglang, lmstudio, ollama, chatcompletion with a base_url) and local",
+        ),
+        (
+            config.separate_reasoning is not None and kind not in _SERVER_TYPES,
+            f"separate_reasoning: an SGLang option; {kind} streams reasoning on its own",
+        ),
+        (
+            config.extra_body is not None and not chat,
+            f"extra_body: only for OpenAI-compatible servers (chatcompletion and its presets), "
+            f"not {kind}",
+        ),
+        (
+            config.safety_settings is not None and kind != "gemini",
+            f"safety_settings: a Gemini option; {kind} has its own moderation",
+        ),
+        (
+            config.safety_settings is not None and kind == "gemini",
+            _safety_problem(config.safety_settings or {}) or "",
+        ),
+        (
+            config.port is not None and kind not in LOCAL_SERVERS,
+            f"port: only for local servers ({', '.join(sorted(LOCAL_SERVERS))}); "
+            "use base_url for others",
+        ),
+        (
+            config.port is not None and config.base_url is not None,
+            "port: give either port or base_url, not both",
+        ),
+        (
+            (config.enable_code_interpreter or config.enable_code_execution)
+            and kind not in _SANDBOXED,
+            f"{_sandbox_option(config)}: {kind} has no code sandbox of its own "
+            f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}",
+        ),
+        (
+            config.enable_web_search and kind not in ("openai", "claude", "gemini", "grok"),
+            f"enable_web_search: {kind} has no web search of its own "
+            "(openai, claude, gemini and grok do)",
+        ),
+    ]
+    return next((message for failed, message in checks if failed and message), None)
+
+
+#: Gemini's block thresholds (google-genai ``HarmBlockThreshold``).
+GEMINI_THRESHOLDS = (
+    "BLOCK_LOW_AND_ABOVE",
+    "BLOCK_MEDIUM_AND_ABOVE",
+    "BLOCK_ONLY_HIGH",
+    "BLOCK_NONE",
+    "OFF",
+)
+
+
+def _safety_problem(settings: dict[str, str]) -> str | None:
+    for category, threshold in settings.items():
+        if not category.startswith("HARM_CATEGORY_"):
+            return (
+                f"safety_settings: unknown category '{category}' "
+                "(e.g. HARM_CATEGORY_HARASSMENT, HARM_CATEGORY_HATE_SPEECH)"
+            )
+        if threshold not in GEMINI_THRESHOLDS:
+            return (
+                f"safety_settings.{category}: unknown threshold '{threshold}' "
+                f"(one of: {', '.join(GEMINI_THRESHOLDS)})"
+            )
+    return None
+
+
 def check_backend_type(name: str) -> None:
     """Raise ``ValueError`` (the schema turns it into a located config error) for a type this
     version cannot run, suggesting the closest known name."""
@@ -152,6 +270,22 @@ def check_backend_type(name: str) -> None:
     raise ValueError(f"unknown backend '{name}'{hint}")
 
 
+def endpoint(config: BackendConfig) -> tuple[str, str]:
+    """The URL a backend talks to and where it came from: ``backend.base_url``; else the
+    variable the provider's SDK reads (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``,
+    ``GOOGLE_GEMINI_BASE_URL``, ``AZURE_OPENAI_ENDPOINT``); else the provider's default."""
+    if config.base_url:
+        return config.base_url, "config"
+    if config.port is not None and config.type in LOCAL_SERVERS:
+        return f"http://localhost:{config.port}/v1", "port"
+    preset = PROVIDERS.get(config.type)
+    if preset is None:
+        return "", "default"
+    if preset.url_var and os.environ.get(preset.url_var, "").strip():
+        return os.environ[preset.url_var].strip(), preset.url_var
+    return preset.base_url, "default"
+
+
 def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
     """The key for ``config``: its ``api_key``, else the provider's environment variable.
 
@@ -169,11 +303,8 @@ def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
             return os.environ[var]
     # a proxy or gateway in place of the provider's own endpoint may not need the key
     # (Azure has no default endpoint: its base_url is the resource, which always does)
-    custom_endpoint = (
-        bool(preset.base_url)
-        and config.base_url is not None
-        and config.base_url.rstrip("/") != preset.base_url
-    )
+    url, _ = endpoint(config)
+    custom_endpoint = bool(preset.base_url) and url.rstrip("/") != preset.base_url
     if not preset.needs_key or custom_endpoint:
         return None
     prefix = f"{where}: " if where else ""

@@ -21,11 +21,33 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: LiteLLM's provider prefixes (``anthropic/claude-...``) and the backend type each means, so
+#: model strings written for LiteLLM work unchanged.
+LITELLM_PREFIXES: dict[str, str] = {
+    "anthropic": "claude",
+    "gemini": "gemini",
+    "xai": "grok",
+    "azure": "azure_openai",
+    "openrouter": "openrouter",
+    "groq": "groq",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+    "cerebras": "cerebras",
+    "ollama": "ollama",
+    "ollama_chat": "ollama",
+    "hosted_vllm": "vllm",
+    "lm_studio": "lmstudio",
+    "zai": "zai",
+}
+
+
 def parse_model(spec: str) -> tuple[str, str]:
-    """``"grok/grok-4"`` -> ``("grok", "grok-4")``; ``"gpt-5-nano"`` ->
-    ``("chatcompletion", "gpt-5-nano")``. Raises ConfigurationError if unknown."""
+    """``"grok/grok-4"`` -> ``("grok", "grok-4")``; ``"anthropic/claude-sonnet-4-5"`` ->
+    ``("claude", "claude-sonnet-4-5")``; ``"gpt-5-nano"`` -> ``("openai", "gpt-5-nano")``.
+    Raises ConfigurationError if the provider cannot be told."""
     spec = spec.strip()
     provider, sep, model = spec.partition("/")
+    provider = LITELLM_PREFIXES.get(provider, provider)
     if sep and (provider in AVAILABLE or provider in PLANNED) and model:
         backend_type = provider
     else:
@@ -34,7 +56,8 @@ def parse_model(spec: str) -> tuple[str, str]:
         if not backend_type:
             raise ConfigurationError(
                 f"model '{spec}': cannot tell its provider; write it as PROVIDER/MODEL "
-                f"(providers: {', '.join(sorted(AVAILABLE))})"
+                f"(providers: {', '.join(sorted(AVAILABLE))}; LiteLLM's prefixes such as "
+                "anthropic/, xai/, hosted_vllm/ work too)"
             )
     if backend_type not in AVAILABLE:
         raise ConfigurationError(
@@ -76,6 +99,7 @@ def override_model(config: MassGenConfig, spec: str) -> MassGenConfig:
     )
     if chosen is None:
         provider, sep, model = spec.partition("/")
+        provider = LITELLM_PREFIXES.get(provider, provider)
         if sep and provider in AVAILABLE and model:
             same = next((b for b in backends if b.type == provider), None)
             if same is None:

@@ -85,6 +85,23 @@ class BackendConfig(_Strict):
     # type: azure_openai (the endpoint is base_url, else AZURE_OPENAI_ENDPOINT)
     deployment_name: str | None = Field(default=None, description="azure_openai: deployment.")
     api_version: str | None = Field(default=None, description="azure_openai: API version.")
+    # sampling and request options of particular providers (checked in _supported below)
+    top_k: int | None = Field(default=None, gt=0, description="claude, gemini, servers: top-k.")
+    repetition_penalty: float | None = Field(
+        default=None, gt=0, description="vLLM, SGLang, llama.cpp, ...: repetition penalty."
+    )
+    separate_reasoning: bool | None = Field(
+        default=None, description="SGLang: return reasoning apart from the answer."
+    )
+    extra_body: dict[str, Any] | None = Field(
+        default=None, description="OpenAI-compatible servers: extra JSON fields, sent as is."
+    )
+    safety_settings: dict[str, str] | None = Field(
+        default=None, description="gemini: {HARM_CATEGORY_...: BLOCK_...}."
+    )
+    port: int | None = Field(
+        default=None, gt=0, lt=65536, description="lmstudio, vllm, sglang, ollama: local port."
+    )
     # type: local
     model_path: str | None = Field(default=None, description="local: a GGUF file to run.")
     n_ctx: int | None = Field(default=None, gt=0, description="local: context window (tokens).")
@@ -107,6 +124,17 @@ class BackendConfig(_Strict):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _supported(self) -> BackendConfig:
+        """Options a provider has no way to honour are refused, naming what to use instead,
+        rather than silently dropped."""
+        from massgen.backends.registry import option_problem
+
+        problem = option_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _model_given(self) -> BackendConfig:

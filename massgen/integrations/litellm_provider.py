@@ -79,8 +79,7 @@ def run_arguments(model: str, messages: list[Any], optional_params: dict[str, An
     params = _options(optional_params or {})
     name = model.removeprefix(f"{PROVIDER}/").strip()
     query, history = split_messages(messages)
-    if params.pop("use_docker", False):
-        raise ConfigurationError("use_docker: Docker execution is not available in this version")
+
     if name == "build":
         if not any(params.get(k) for k in ("config", "models", "model")):
             raise ConfigurationError(
@@ -106,31 +105,54 @@ def run_arguments(model: str, messages: list[Any], optional_params: dict[str, An
     return {"query": query, "conversation_history": history, **params}
 
 
+class MassGenConfigurationError(litellm.BadRequestError, ConfigurationError):
+    """A bad massgen model string or option, as litellm's own 400 error (so litellm passes
+    it through unchanged instead of calling it a bug in litellm) that is also a
+    ``ValueError``, like :class:`massgen.ConfigurationError` everywhere else."""
+
+    def __init__(self, message: str, model: str) -> None:
+        super().__init__(message=message, model=model, llm_provider=PROVIDER)
+
+
+@contextlib.contextmanager
+def _config_errors(model: str) -> Iterator[None]:
+    try:
+        yield
+    except MassGenConfigurationError:
+        raise
+    except ConfigurationError as exc:
+        raise MassGenConfigurationError(str(exc), model) from None
+
+
 class MassGenLLM(CustomLLM):
     """The litellm handler: every call runs one MassGen coordination."""
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-        result = _run_sync(run_arguments(model, messages, kwargs.get("optional_params")))
+        with _config_errors(model):
+            result = _run_sync(run_arguments(model, messages, kwargs.get("optional_params")))
         return _response(kwargs.get("model_response"), model, result)
 
     async def acompletion(
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> ModelResponse:
-        result = await _run(run_arguments(model, messages, kwargs.get("optional_params")))
+        with _config_errors(model):
+            result = await _run(run_arguments(model, messages, kwargs.get("optional_params")))
         return _response(kwargs.get("model_response"), model, result)
 
     def streaming(
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> Iterator[GenericStreamingChunk]:
-        arguments = run_arguments(model, messages, kwargs.get("optional_params"))
-        yield from _iterate_in_thread(lambda: _stream(arguments))
+        with _config_errors(model):
+            arguments = run_arguments(model, messages, kwargs.get("optional_params"))
+            yield from _iterate_in_thread(lambda: _stream(arguments))
 
     async def astreaming(
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
-        arguments = run_arguments(model, messages, kwargs.get("optional_params"))
-        async for chunk in _stream(arguments):
-            yield chunk
+        with _config_errors(model):
+            arguments = run_arguments(model, messages, kwargs.get("optional_params"))
+            async for chunk in _stream(arguments):
+                yield chunk
 
 
 async def _run(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +168,6 @@ async def _stream(arguments: dict[str, Any]) -> AsyncIterator[GenericStreamingCh
 
     arguments = dict(arguments)
     output_file = arguments.pop("output_file", None)
-    arguments.pop("enable_logging", None)
     active = start(**arguments)
     answer = AnswerStream()
     async for event in active.events():
@@ -246,7 +267,7 @@ def _usage(result: dict[str, Any]) -> Usage:
 
 
 def _hidden(result: dict[str, Any]) -> dict[str, Any]:
-    return {
+    hidden = {
         "massgen_selected_agent": result["selected_agent"],
         "massgen_vote_results": result["vote_results"],
         "massgen_session_id": result["session_id"],
@@ -254,6 +275,9 @@ def _hidden(result: dict[str, Any]) -> dict[str, Any]:
         "massgen_answers": result["answers"],
         "massgen_usage": result["usage"],
     }
+    if result.get("session_dir"):  # enable_logging=True: where the session was recorded
+        hidden["massgen_log_directory"] = result["session_dir"]
+    return hidden
 
 
 def _response(response: ModelResponse | None, model: str, result: dict[str, Any]) -> ModelResponse:

@@ -6,7 +6,6 @@ import asyncio
 import socket
 import time
 from email.utils import formatdate
-from types import SimpleNamespace
 
 import pytest
 
@@ -456,6 +455,20 @@ async def test_default_brain_plays_the_workflow_over_the_sdk(
     assert text_of(final).startswith("Final answer:") and not calls_of(final)
 
 
+async def test_a_stream_ending_with_done_but_no_finish_reason_is_complete(
+    server: FakeChatServer, make_backend: MakeBackend
+):
+    server.enqueue(
+        Reply(
+            tool_calls=[("new_answer", '{"content": "x"}')], text="hi", finish_reason_sent=False
+        )
+    )
+    chunks = await collect(make_backend())
+    assert text_of(chunks) == "hi"
+    assert [c.name for c in calls_of(chunks)] == ["new_answer"]
+    assert isinstance(chunks[-1], DoneChunk)
+
+
 async def test_stream_cut_cleanly_before_finish_is_a_connection_error(
     server: FakeChatServer, make_backend: MakeBackend
 ):
@@ -467,10 +480,8 @@ async def test_stream_cut_cleanly_before_finish_is_a_connection_error(
 
 
 def test_tool_call_deltas_reusing_an_index_or_without_one():
-    def delta(index, id=None, name=None, arguments=None):
-        return SimpleNamespace(
-            index=index, id=id, function=SimpleNamespace(name=name, arguments=arguments)
-        )
+    def delta(index, id=None, name=None, arguments=None):  # a streamed delta, as JSON
+        return {"index": index, "id": id, "function": {"name": name, "arguments": arguments}}
 
     calls = _ToolCallAssembler()
     for d in [

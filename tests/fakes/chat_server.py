@@ -61,6 +61,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop_after_chunks: int | None = None
     end_after_chunks: int | None = None  # end the body cleanly after N events (no [DONE])
+    finish_reason_sent: bool = True  # False: [DONE] without any finish_reason (llama.cpp)
     prompt_tokens: int | None = None  # default: ≈ chars/4 of the request's messages
     completion_tokens: int | None = None  # default: one per streamed piece
     reasoning_tokens: int | None = None  # default: one per streamed reasoning piece
@@ -580,7 +581,8 @@ class _Stream(_Generation):
         if reply.error_message:  # an error reported inside the stream, then the end
             await event(error_body(500, reply.error_message, reply.error_code))
             return
-        await event(chunk({}, self.finish_reason))
+        if reply.finish_reason_sent:
+            await event(chunk({}, self.finish_reason))
         if include_usage:
             usage = chunk({})
             usage["choices"] = []
