@@ -168,6 +168,27 @@ class InvalidAction(Event):
 
 @_register
 @dataclass(kw_only=True)
+class WorkflowModeChanged(Event):
+    """An agent's workflow mode changed (``auto``: after an invalid attempt in ``previous``),
+    for the rest of the run: ``tools``, ``json`` or ``text``."""
+
+    type: ClassVar[str] = "workflow_mode_changed"
+    mode: str
+    previous: str
+    reason: str
+
+
+@_register
+@dataclass(kw_only=True)
+class AgentAbstained(Event):
+    """An evaluation turn ended without a valid vote: the agent backs no answer this round."""
+
+    type: ClassVar[str] = "agent_abstained"
+    reason: str
+
+
+@_register
+@dataclass(kw_only=True)
 class AnswerSubmitted(Event):
     """A new answer. ``label`` is versioned (``agent2.3``); ``agent_label`` is ``agent2``."""
 

@@ -51,9 +51,13 @@ class OpenAISDKBackend:
         )
 
     async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Chunk]:
-        params = self.request_params(messages, tools)
+        params = self.request_params(messages, tools, response_format)
         call = self._streamed(params) if self.config.stream else self._complete(params)
         try:
             async with aclosing(call) as chunks:  # close now, not at garbage collection

@@ -117,6 +117,12 @@ class Backend(ABC):
     #: Whether the model can be trusted with function tools. Backends that cannot (the small
     #: local model) produce the workflow action through constrained output instead.
     supports_tools: ClassVar[bool] = True
+    #: Whether the backend can constrain its output to a JSON schema (``response_format``);
+    #: without it, the ``json`` workflow mode relies on the instructions alone.
+    supports_json_schema: ClassVar[bool] = False
+    #: A cap on string arguments in the ``json`` mode's schema, so that a complete object
+    #: fits a small model's ``max_tokens`` (None: no cap).
+    max_action_chars: ClassVar[int | None] = None
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         self.config = config
@@ -133,9 +139,15 @@ class Backend(ABC):
 
     @abstractmethod
     def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Chunk]:
-        """Stream one model call. Cancelling the consumer must close the HTTP request."""
+        """Stream one model call. Cancelling the consumer must close the HTTP request.
+        ``response_format`` is a JSON schema the reply must follow (backends with
+        :attr:`supports_json_schema`; others ignore it)."""
 
     #: The provider SDK's client, if the backend uses one (see :meth:`_make_client`).
     _client: Any = None

@@ -178,8 +178,16 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         reject ``max_tokens``); other servers mostly know only ``max_tokens``."""
         return urlparse(self.base_url).hostname == "api.openai.com"
 
+    supports_json_schema = True
+    #: How this server takes a JSON schema: OpenAI's ``json_schema`` form, or llama.cpp's
+    #: ``json_object`` with a ``schema`` (switched to once a server refuses the first).
+    json_style = "json_schema"
+
     def request_params(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The keyword arguments of ``chat.completions.create`` for one call."""
         config = self.config
@@ -199,10 +207,39 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         if config.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
+        if response_format is not None:
+            params["response_format"] = self.json_format(response_format)
         extra = self.extra_body()
         if extra:
             params["extra_body"] = extra
         return params
+
+    def json_format(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if self.json_style == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "action", "schema": schema}}
+
+    async def stream(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        response_format: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """One call; a server that refuses OpenAI's ``json_schema`` response format (llama.cpp
+        takes ``json_object`` with a schema) is asked again in the other form, from then on."""
+        started = False
+        try:
+            async for chunk in super().stream(messages, tools, response_format=response_format):
+                started = True
+                yield chunk
+        except ProviderError as exc:
+            refused = exc.status in (400, 422) and response_format is not None
+            if started or not refused or self.json_style != "json_schema":
+                raise
+            self.json_style = "json_object"
+            async for chunk in super().stream(messages, tools, response_format=response_format):
+                yield chunk
 
     def extra_body(self) -> dict[str, Any]:
         """Fields outside the OpenAI schema: servers' sampling extensions (vLLM, SGLang,

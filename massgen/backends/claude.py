@@ -297,8 +297,13 @@ class ClaudeBackend(Backend):
         return params
 
     async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Chunk]:
+        del response_format  # no schema-constrained output here: the instructions say it
         params = self.request_params(messages, tools)
         call = self._streamed(params) if self.config.stream else self._complete(params)
         try:

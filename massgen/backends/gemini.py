@@ -421,11 +421,20 @@ class GeminiBackend(Backend):
 
     # ---- calls
 
+    supports_json_schema = True
+
     async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Chunk]:
         system, contents = self.request_contents(messages)
         config = self.request_config(system, tools)
+        if response_format is not None:
+            config.response_mime_type = "application/json"
+            config.response_json_schema = response_format
         try:
             async with aclosing(self._generate(contents, config)) as chunks:
                 async for chunk in chunks:

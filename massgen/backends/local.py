@@ -4,9 +4,9 @@
   found on disk, never downloaded. ``model_path`` selects any other GGUF file.
 - Agents that use the same file share one loaded model (memory stays flat as agents are
   added); its generations run one at a time in a worker thread, off the event loop.
-- Small models cannot be trusted with function tools, so when workflow tools are offered the
-  action is generated as JSON constrained by a schema (a llama.cpp grammar) and handed to the
-  engine as an ordinary tool call. Without tools (the final presentation) text streams.
+- Small models cannot be trusted with function tools, so the engine asks for the action as
+  JSON (the ``json`` workflow mode, :mod:`massgen.coordination.modes`) and this backend
+  constrains the generation to the schema with a llama.cpp grammar.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import atexit
 import contextlib
 import importlib.util
-import json
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -29,8 +28,6 @@ from massgen.backends.base import (
     DoneChunk,
     Message,
     TextChunk,
-    ToolCall,
-    ToolCallChunk,
     ToolSpec,
     UsageChunk,
 )
@@ -173,76 +170,6 @@ def loaded_model_count() -> int:
 # ------------------------------------------------------------------ constrained actions
 
 
-def action_schema(tools: list[ToolSpec]) -> dict[str, Any]:
-    """A JSON schema accepting exactly one workflow action among ``tools``."""
-    options: list[dict[str, Any]] = []
-    for tool in tools:
-        if tool.name == "new_answer":
-            options.append(
-                {
-                    "type": "object",
-                    "properties": {
-                        "action": {"const": "new_answer"},
-                        "content": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": MAX_ANSWER_CHARS,
-                        },
-                    },
-                    "required": ["action", "content"],
-                }
-            )
-        elif tool.name == "vote":
-            labels = tool.parameters["properties"]["agent_id"]["enum"]
-            options.append(
-                {
-                    "type": "object",
-                    "properties": {
-                        "action": {"const": "vote"},
-                        "agent_id": {"enum": list(labels)},
-                        "reason": {"type": "string", "maxLength": MAX_REASON_CHARS},
-                    },
-                    "required": ["action", "agent_id", "reason"],
-                }
-            )
-        else:
-            raise ValueError(f"the local backend cannot offer tool '{tool.name}'")
-    return options[0] if len(options) == 1 else {"oneOf": options}
-
-
-def action_instructions(tools: list[ToolSpec]) -> str:
-    """How to write the action, in words (a tiny model copies literal templates verbatim)."""
-    names = {t.name for t in tools}
-    forms = []
-    if "vote" in names:
-        forms.append(
-            'to vote, set "action" to "vote", "agent_id" to the label of the best answer '
-            'and "reason" to a short reason'
-        )
-    if "new_answer" in names:
-        forms.append('to answer, set "action" to "new_answer" and "content" to your full answer')
-    return "Reply with one JSON object: " + "; or ".join(forms) + "."
-
-
-def action_to_call(text: str, call_id: str) -> ToolCall:
-    """The generated JSON as a workflow tool call. A generation cut off by ``max_tokens`` is
-    closed (string and object) so its content is kept rather than lost."""
-    data = _parse_closing(text)
-    if not isinstance(data, dict) or "action" not in data:
-        return ToolCall(id=call_id, name="new_answer", arguments=text)  # engine reports it
-    name = str(data.pop("action"))
-    return ToolCall(id=call_id, name=name, arguments=json.dumps(data, ensure_ascii=False))
-
-
-def _parse_closing(text: str) -> Any:
-    for suffix in ("", '"}', "}", '""}'):
-        try:
-            return json.loads(text + suffix)
-        except json.JSONDecodeError:
-            continue
-    return None
-
-
 # ------------------------------------------------------------------ the backend
 
 
@@ -266,7 +193,11 @@ def model_file(config: BackendConfig) -> Path:
 
 class LocalBackend(Backend):
     type = "local"
+    #: Small models cannot be trusted with function tools: the engine asks for the action as
+    #: JSON (the ``json`` workflow mode), which llama.cpp constrains with a grammar.
     supports_tools = False
+    supports_json_schema = True
+    max_action_chars = MAX_ANSWER_CHARS
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
@@ -286,30 +217,27 @@ class LocalBackend(Backend):
             return self.config.model
         return DEFAULT_MODEL_NAME if self.config.model_path is None else self.path.stem
 
-    def _messages(self, messages: list[Message], tools: list[ToolSpec] | None) -> list[dict]:
-        """Chat messages for the model's own template: tool traffic becomes plain text."""
-        out: list[dict[str, str]] = []
-        for m in messages:
-            if m.role == "tool":
-                out.append({"role": "user", "content": m.content})
-            elif m.role == "assistant" and m.tool_calls:
-                calls = [{"action": c.name, **_loads(c.arguments)} for c in m.tool_calls]
-                out.append({"role": "assistant", "content": json.dumps(calls[0])})
-            else:
-                out.append({"role": m.role, "content": m.content})
-        if tools:
-            instructions = action_instructions(tools)
-            if out and out[0]["role"] == "system":
-                out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{instructions}"}
-            else:
-                out.insert(0, {"role": "system", "content": instructions})
-        return out
+    @staticmethod
+    def _messages(messages: list[Message]) -> list[dict[str, str]]:
+        """Chat messages for the model's own template (tool results as user messages)."""
+        return [
+            {"role": "user" if m.role == "tool" else m.role, "content": m.content} for m in messages
+        ]
 
     async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Chunk]:
+        if tools:
+            raise ProviderError(
+                "the local backend cannot call tools (its workflow mode is json or text)",
+                provider=self.type,
+            )
         params: dict[str, Any] = {
-            "messages": self._messages(messages, tools),
+            "messages": self._messages(messages),
             "max_tokens": self.config.max_tokens or DEFAULT_MAX_TOKENS,
             "temperature": 0.7 if self.config.temperature is None else self.config.temperature,
             "repeat_penalty": self.config.repetition_penalty or REPEAT_PENALTY,
@@ -321,8 +249,8 @@ class LocalBackend(Backend):
             params["top_k"] = self.config.top_k
         if self.config.seed is not None:
             params["seed"] = self.config.seed
-        if tools:
-            params["response_format"] = {"type": "json_object", "schema": action_schema(tools)}
+        if response_format is not None:
+            params["response_format"] = {"type": "json_object", "schema": response_format}
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -331,7 +259,6 @@ class LocalBackend(Backend):
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
         worker = loop.run_in_executor(None, self._generate, params, stop, put)
-        text: list[str] = []
         finish: str | None = None
         try:
             while True:
@@ -344,15 +271,12 @@ class LocalBackend(Backend):
                 delta, finish_reason = item
                 finish = finish_reason or finish
                 if delta:
-                    text.append(delta)
                     yield TextChunk(delta)
         finally:
             stop.set()  # a cancelled consumer stops the generation within a token
         await worker
-        if tools:
-            yield ToolCallChunk(action_to_call("".join(text), f"local_{id(stop):x}"))
         yield usage
-        yield DoneChunk("tool_calls" if tools else finish)
+        yield DoneChunk(finish)
 
     def _generate(self, params: dict[str, Any], stop: threading.Event, put: Any) -> None:
         """Runs in a worker thread: one generation on the shared model."""
@@ -385,11 +309,3 @@ class LocalBackend(Backend):
                 put(ProviderError(message, provider=self.type, status=400))
         except Exception as exc:  # surfaced to the engine as a provider error
             put(ProviderError(f"{type(exc).__name__}: {exc}", provider=self.type, status=400))
-
-
-def _loads(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments)
-    except json.JSONDecodeError:
-        return {"raw": arguments}
-    return value if isinstance(value, dict) else {"raw": arguments}

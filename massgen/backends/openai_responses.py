@@ -175,8 +175,13 @@ class ResponsesBackend(OpenAISDKBackend, Backend):
         self._client: openai.AsyncOpenAI | None = self._make_client()
         self._client.responses  # noqa: B018 - warm the SDK's lazy resource import
 
+    supports_json_schema = True
+
     def request_params(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The keyword arguments of ``responses.create`` for one call."""
         config = self.config
@@ -205,10 +210,13 @@ class ResponsesBackend(OpenAISDKBackend, Backend):
             reasoning = config.reasoning.model_dump(exclude_none=True)
             if reasoning:
                 params["reasoning"] = reasoning
+        text: dict[str, Any] = {}
         if config.text is not None:
             text = config.text.model_dump(exclude_none=True)
-            if text:
-                params["text"] = text
+        if response_format is not None:
+            text["format"] = {"type": "json_schema", "name": "action", "schema": response_format}
+        if text:
+            params["text"] = text
         if config.stream:
             params["stream"] = True
         return params

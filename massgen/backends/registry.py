@@ -213,6 +213,10 @@ def option_problem(config: BackendConfig) -> str | None:
             f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}",
         ),
         (
+            config.workflow_mode == "tools" and kind == "local",
+            "workflow_mode: the local model cannot call tools; use json (its default) or text",
+        ),
+        (
             config.enable_web_search and kind not in ("openai", "claude", "gemini", "grok"),
             f"enable_web_search: {kind} has no web search of its own "
             "(openai, claude, gemini and grok do)",

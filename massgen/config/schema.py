@@ -72,6 +72,11 @@ class BackendConfig(_Strict):
     timeout: float = Field(default=120.0, gt=0, description="Seconds for one HTTP request.")
     max_retries: int = Field(default=3, ge=0, le=10, description="Retries of a failed call.")
     stream: bool = Field(default=True, description="Stream responses (off for servers that can't).")
+    workflow_mode: Literal["auto", "tools", "json", "text"] = Field(
+        default="auto",
+        description="How the model states its action: function calls, schema-constrained "
+        "JSON, or text; auto starts with tools and falls back after an invalid attempt.",
+    )
     seed: int | None = Field(default=None, description="Sampling seed, where supported.")
     # provider features (where the provider has them)
     enable_web_search: bool = Field(default=False, description="Provider's own web search.")

@@ -39,9 +39,10 @@ from massgen.backends.errors import BackendError
 from massgen.backends.pricing import cost_usd
 from massgen.backends.retry import RetryPolicy, stream_with_retries
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination import prompts, workflow
+from massgen.coordination import modes, prompts, workflow
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
 from massgen.events import (
+    AgentAbstained,
     AgentCancelled,
     AgentFailed,
     AgentRestarted,
@@ -64,6 +65,7 @@ from massgen.events import (
     VoteCast,
     VotesCleared,
     WinnerSelected,
+    WorkflowModeChanged,
 )
 from massgen.events import Usage as UsageEvent
 from massgen.terminal import clean_text
@@ -182,7 +184,13 @@ class _Run:
             if redactor.secrets:
                 self.bus.redact = redactor
         self.agents = [
-            AgentState(spec=spec, label=f"agent{i}") for i, spec in enumerate(owner.specs, 1)
+            AgentState(
+                spec=spec,
+                label=f"agent{i}",
+                mode=modes.first_mode(spec.backend.config.workflow_mode, spec.backend),
+                auto_mode=spec.backend.config.workflow_mode == "auto",
+            )
+            for i, spec in enumerate(owner.specs, 1)
         ]
         self.by_label = {a.label: a for a in self.agents}
         self.answers: list[Answer] = []
@@ -323,7 +331,7 @@ class _Run:
                 return
             if len(self.agents) == 1 and self.answers:
                 return  # a single agent: its answer is final, no vote
-            if all(a.vote is not None for a in live) and not any(a.busy for a in live):
+            if all(a.settled for a in live) and not any(a.busy for a in live):
                 return
             item = await self.queue.get()
             if isinstance(item, _Outcome):
@@ -352,7 +360,14 @@ class _Run:
             )
             return
         action = outcome.action
-        if isinstance(action, workflow.NewAnswerAction):
+        if isinstance(action, workflow.Abstention):
+            if outcome.answer_set != self.answer_set:  # the answers changed meanwhile
+                self.set_status(agent, "restarting")
+                return
+            agent.abstained = True
+            self.set_status(agent, "voted")
+            self.emit(AgentAbstained(agent_id=agent.id, turn=agent.turns, reason=action.reason))
+        elif isinstance(action, workflow.NewAnswerAction):
             self.record_answer(agent, action.content)
         elif isinstance(action, workflow.VoteAction):
             if outcome.answer_set != self.answer_set:
@@ -406,9 +421,10 @@ class _Run:
                 content=content,
             )
         )
-        cleared = [a for a in self.agents if a.vote is not None]
+        cleared = [a for a in self.agents if a.settled]
         for agent in cleared:
             agent.vote = None
+            agent.abstained = False
         if cleared:
             self.emit(VotesCleared(reason=f"new answer {answer.label}", cleared=len(cleared)))
         restarted = list(cleared)
@@ -449,7 +465,7 @@ class _Run:
         if self.round == 1:
             self.round = 2  # evaluation begins
         for agent in live:
-            if agent.busy or agent.vote is not None:
+            if agent.busy or agent.settled:
                 continue
             if not agent.answers and agent.turns > 0:
                 continue  # still owes its first answer (its first turn is running)
@@ -552,15 +568,22 @@ class _Run:
                 tools=[t.name for t in tools],
             )
         )
-        messages = prompts.coordination_messages(
-            system_message=agent.spec.system_message,
-            question=self.question,
-            history=self.history,
-            answers=snapshot,
-            viewer_label=agent.label,
-        )
+
+        def fresh() -> list[Message]:
+            return prompts.coordination_messages(
+                system_message=agent.spec.system_message,
+                question=self.question,
+                history=self.history,
+                answers=snapshot,
+                viewer_label=agent.label,
+                mode=agent.mode,
+            )
+
+        messages = fresh()
+        texts: list[str] = []
         for attempt in range(1, MAX_ATTEMPTS_PER_TURN + 1):
             text, calls = await self.call_model(agent, messages, tools, TextDelta)
+            texts.append(text)
             try:
                 return workflow.validate(calls, rules)
             except workflow.InvalidActionError as exc:
@@ -570,15 +593,47 @@ class _Run:
                     )
                 )
                 if attempt == MAX_ATTEMPTS_PER_TURN:
-                    raise
-                messages = [*messages, *self.feedback(text, calls, str(exc))]
+                    return self.last_resort(agent, kind, rules, texts, str(exc))
+                if agent.auto_mode and agent.mode in modes.NEXT:
+                    self.change_mode(agent, modes.NEXT[agent.mode], str(exc))
+                    messages = fresh()  # the new mode's own instructions, from the start
+                else:
+                    messages = [*messages, *self.feedback(text, calls, str(exc), agent.mode)]
         raise AssertionError("unreachable")
 
+    def change_mode(self, agent: AgentState, mode: str, reason: str) -> None:
+        previous, agent.mode = agent.mode, mode
+        self.emit(
+            WorkflowModeChanged(
+                agent_id=agent.id, turn=agent.turns, mode=mode, previous=previous, reason=reason
+            )
+        )
+
     @staticmethod
-    def feedback(text: str, calls: list[ToolCall], error: str) -> list[Message]:
+    def last_resort(
+        agent: AgentState, kind: str, rules: workflow.TurnRules, texts: list[str], error: str
+    ) -> workflow.Action:
+        """After the last invalid attempt: a first turn's text is taken as the agent's answer
+        (a model that only writes prose still contributes); an evaluation turn abstains. Only
+        a first turn with no usable text fails the agent."""
+        if kind == "answer" and rules.can_answer:
+            for text in reversed(texts):
+                try:
+                    return workflow.answer_from_text(text, rules)
+                except workflow.InvalidActionError:
+                    continue
+            raise workflow.InvalidActionError(error)
+        return workflow.Abstention(reason=f"no valid vote after {len(texts)} attempts ({error})")
+
+    @staticmethod
+    def feedback(
+        text: str, calls: list[ToolCall], error: str, mode: str = "tools"
+    ) -> list[Message]:
         """What goes back to the model after an invalid action: the error as the result of
         each of its tool calls, or a reminder when it made none."""
         if not calls:
+            if error == workflow.NO_ACTION_REMINDER:
+                error = workflow.reminder(mode)
             return [Message("assistant", text), Message("user", error)]
         return [
             Message("assistant", text, tool_calls=list(calls)),
@@ -613,7 +668,8 @@ class _Run:
         policy = self.retry_policy or RetryPolicy(
             max_attempts=agent.spec.backend.config.max_retries + 1
         )
-        stream = stream_with_retries(agent.spec.backend, messages, tools or None, policy, on_retry)
+        backend = modes.ModeBackend(agent.spec.backend, agent.mode)
+        stream = stream_with_retries(backend, messages, tools or None, policy, on_retry)
         async for chunk in stream:
             if isinstance(chunk, TextChunk):
                 if chunk.text:
@@ -668,8 +724,10 @@ class _Run:
     # ------------------------------------------------------------------ the end
 
     def select_winner(self) -> _Winner | None:
-        """Most votes wins; a tie goes to the earliest answer. With no votes (a single
-        agent, or a timeout before any vote) the latest answer is chosen."""
+        """Most votes wins; a tie goes to the earliest answer. When every agent judged the
+        answers but none voted (all abstained), that is a tie of all: the earliest answer.
+        With no judgement at all (a single agent, or a timeout before any vote) the latest
+        answer is chosen."""
         if not self.answers:
             return None
         current = {a.label: a.latest for a in self.agents if a.latest is not None}
@@ -681,6 +739,15 @@ class _Run:
             label = min(leaders, key=lambda lbl: current[lbl].order)
             ordered = dict(sorted(tally.items(), key=lambda kv: (-kv[1], kv[0])))
             return _Winner(label, current[label], ordered, is_tie=len(leaders) > 1)
+        if any(a.abstained for a in self.agents):
+            earliest = min(current.values(), key=lambda answer: answer.order)
+            return _Winner(
+                earliest.agent_label,
+                earliest,
+                {},
+                True,
+                "no votes (all abstained): earliest answer",
+            )
         latest = self.answers[-1]
         reason = "only agent" if len(self.agents) == 1 else "latest answer (no votes)"
         return _Winner(latest.agent_label, current[latest.agent_label], {}, False, reason)

@@ -7,13 +7,20 @@ from collections.abc import Sequence
 from massgen.backends.base import Message
 from massgen.coordination.state import Answer
 
-COORDINATION_RULES = """\
+COORDINATION_INTRO = """\
 You are one of several agents working on the same request. You see the latest answer of \
-every agent, each labelled (agent1, agent2, ...). End your turn with exactly one tool call:
+every agent, each labelled (agent1, agent2, ...)."""
+COORDINATION_RULES = f"""\
+{COORDINATION_INTRO} End your turn with exactly one tool call:
 - new_answer(content): a complete, self-contained answer for the user that is clearly \
 better than every existing answer;
 - vote(agent_id, reason): the label of the best existing answer (it may be your own).
 Vote when an existing answer is already good; answer only if you can clearly improve it."""
+#: In the json and text modes the action's form is given by the mode's own instructions.
+PLAIN_RULES = f"""\
+{COORDINATION_INTRO} Either give a complete, self-contained answer for the user that is \
+clearly better than every existing answer, or vote for the best existing answer (it may be \
+your own). Vote when an existing answer is already good."""
 
 PRESENTATION_RULES = """\
 Several agents answered the request below and voted; your answer won. Write the final \
@@ -62,13 +69,15 @@ def coordination_messages(
     history: History,
     answers: Sequence[Answer],
     viewer_label: str,
+    mode: str = "tools",
 ) -> list[Message]:
-    """Messages for an answer or evaluation turn."""
+    """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode)."""
     user = (
         f"{_history_block(history)}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
         f"{_answers_block(order_for_viewer(answers, viewer_label))}"
     )
-    return [_system(system_message, COORDINATION_RULES), Message("user", user)]
+    rules = COORDINATION_RULES if mode == "tools" else PLAIN_RULES
+    return [_system(system_message, rules), Message("user", user)]
 
 
 def presentation_messages(

@@ -93,6 +93,14 @@ class AgentState:
     turns: int = 0
     failed_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
+    mode: str = "tools"  # workflow mode in use: tools, json or text
+    auto_mode: bool = True  # whether the mode may fall back after an invalid attempt
+    abstained: bool = False  # judged the current answer set without a valid vote
+
+    @property
+    def settled(self) -> bool:
+        """Has judged the current answer set (a vote, or an abstention)."""
+        return self.vote is not None or self.abstained
 
     @property
     def id(self) -> str:

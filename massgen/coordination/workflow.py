@@ -21,7 +21,15 @@ class VoteAction:
     reason: str
 
 
-Action = NewAnswerAction | VoteAction
+@dataclass(frozen=True)
+class Abstention:
+    """An evaluation turn that ended without a valid vote: the agent has judged the current
+    answers but backs none (its own event; it counts toward ending the run, not the tally)."""
+
+    reason: str
+
+
+Action = NewAnswerAction | VoteAction | Abstention
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,25 @@ NO_ACTION_REMINDER = (
     "You must end your turn by calling exactly one tool: new_answer (to submit a better "
     "answer) or vote (to choose the best existing answer)."
 )
+
+
+def reminder(mode: str) -> str:
+    """What a model that stated no action is told, in its workflow mode's terms."""
+    if mode == "json":
+        return "Reply with exactly one JSON object stating your action, and nothing else."
+    if mode == "text":
+        return "Write your complete answer, or one line exactly like VOTE: agent2 - your reason."
+    return NO_ACTION_REMINDER
+
+
+def answer_from_text(text: str, rules: TurnRules) -> NewAnswerAction:
+    """A reply's text as the agent's answer (the last resort of a first turn)."""
+    from massgen.coordination.modes import parse_json_action
+
+    call = parse_json_action(text, tool_specs(rules), "text")
+    if call is not None and call.name == NEW_ANSWER:
+        return _validate_answer(call.parsed_arguments(), rules)
+    return _validate_answer({"content": text}, rules)
 
 
 def validate(calls: list[ToolCall], rules: TurnRules) -> Action:

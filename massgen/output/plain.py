@@ -49,6 +49,10 @@ def describe(event: Event) -> str | None:
         return f"{who} restarting: {event.reason}"
     if kind == "agent_failed":
         return f"{who} failed: {event.reason}"
+    if kind == "workflow_mode_changed":
+        return f"{who} switching to {event.mode} mode (after: {_short(event.reason)})"
+    if kind == "agent_abstained":
+        return f"{who} abstained: {_short(event.reason)}"
     if kind == "invalid_action":
         return f"{who} invalid action (attempt {event.attempt}): {_short(event.message)}"
     if kind == "stream_retry":

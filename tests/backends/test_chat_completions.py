@@ -459,9 +459,7 @@ async def test_a_stream_ending_with_done_but_no_finish_reason_is_complete(
     server: FakeChatServer, make_backend: MakeBackend
 ):
     server.enqueue(
-        Reply(
-            tool_calls=[("new_answer", '{"content": "x"}')], text="hi", finish_reason_sent=False
-        )
+        Reply(tool_calls=[("new_answer", '{"content": "x"}')], text="hi", finish_reason_sent=False)
     )
     chunks = await collect(make_backend())
     assert text_of(chunks) == "hi"

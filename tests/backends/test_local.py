@@ -12,7 +12,7 @@ from massgen.backends import local
 from massgen.backends.base import Message, TextChunk, ToolCallChunk, UsageChunk
 from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig, OrchestratorConfig
-from massgen.coordination import workflow
+from massgen.coordination import modes, workflow
 from massgen.coordination.engine import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.errors import ConfigurationError
@@ -79,7 +79,8 @@ async def test_the_constrained_action_is_valid_in_20_of_20_decisions():
     for decision in range(20):
         rules, answers = situations[decision % 3]
         backend = make(temperature=0.2 + 0.04 * decision, seed=decision, max_tokens=96)
-        chunks = await collect(backend, prompt(answers), workflow.tool_specs(rules))
+        json_mode = modes.ModeBackend(backend, modes.first_mode("auto", backend))
+        chunks = await collect(json_mode, prompt(answers), workflow.tool_specs(rules))
         calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
         action = workflow.validate(calls, rules)  # raises if invalid
         actions.append(action)
@@ -90,7 +91,9 @@ async def test_the_constrained_action_is_valid_in_20_of_20_decisions():
 
 
 def test_a_generation_cut_off_by_max_tokens_keeps_its_content():
-    call = local.action_to_call('{"action": "new_answer", "content": "Paris is the cap', "c1")
+    tools = workflow.tool_specs(workflow.TurnRules((), True, 3, ()))
+    text = '{"action": "new_answer", "content": "Paris is the cap'
+    call = modes.parse_json_action(text, tools, "c1")
     assert call.name == "new_answer"
     assert json.loads(call.arguments) == {"content": "Paris is the cap"}
 

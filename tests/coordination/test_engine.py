@@ -331,16 +331,38 @@ async def test_voting_before_any_answer_exists_is_rejected():
     assert result.answers[0].content == "a"
 
 
-async def test_three_invalid_attempts_fail_the_agent_only():
+async def test_three_invalid_attempts_on_a_vote_turn_are_an_abstention():
     agents = team(
         [answer("a"), say("no"), say("still no"), say("never")],
         [answer("b"), vote("agent2")],
     )
     result, events = await run(agents)
     assert len(backend(agents, 0).calls) == 4  # 1 answer + exactly 3 attempts
-    failed = of_type(events, "agent_failed")
-    assert [e.agent_id for e in failed] == ["a1"] and "3 attempts" in failed[0].reason
-    assert result.ok and result.winner == "a2"
+    assert not of_type(events, "agent_failed")
+    abstained = of_type(events, "agent_abstained")
+    assert [e.agent_id for e in abstained] == ["a1"] and "3 attempts" in abstained[0].reason
+    assert result.ok and result.winner == "a2" and result.tally == {"agent2": 1}
+
+
+async def test_a_first_turn_of_prose_becomes_the_agents_answer():
+    agents = team(
+        [say("Paris is the capital."), say("Paris, really."), say("It is Paris."), vote("agent1")],
+        [answer("b"), vote("agent1")],
+    )
+    result, events = await run(agents)
+    assert not of_type(events, "agent_failed")
+    assert result.answers[0].agent_id == "a1" and result.answers[0].content == "It is Paris."
+    assert result.ok and result.winner == "a1"
+
+
+async def test_when_every_agent_abstains_the_earliest_answer_wins():
+    agents = team(
+        [answer("first"), say("hmm"), say("hmm"), say("hmm")],
+        [answer("second", delay=0.05), say("no"), say("no"), say("no")],
+    )
+    result, events = await run(agents, final_answer="reuse")
+    assert len(of_type(events, "agent_abstained")) == 2
+    assert result.ok and result.final_answer == "first" and result.is_tie
 
 
 async def test_an_agent_over_its_answer_cap_is_told_to_vote():

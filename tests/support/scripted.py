@@ -63,6 +63,7 @@ class Call:
     messages: list[Message]
     tools: list[str]
     vote_enum: list[str]
+    response_format: dict | None = None  # the JSON schema asked for (json workflow mode)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     completed: bool = False
@@ -94,9 +95,14 @@ class ScriptedBackend(Backend):
         script: Sequence[Step] | Callable[[Call], Step | None] = (),
         *,
         max_retries: int = 0,
+        workflow_mode: str = "tools",
     ) -> None:
         config = BackendConfig.model_construct(
-            type="scripted", model=f"scripted-{name}", max_retries=max_retries, stream=True
+            type="scripted",
+            model=f"scripted-{name}",
+            max_retries=max_retries,
+            stream=True,
+            workflow_mode=workflow_mode,
         )
         super().__init__(config)
         self.name = name
@@ -111,14 +117,18 @@ class ScriptedBackend(Backend):
         return step if step is not None else protocol_policy(self, call)
 
     async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        response_format: dict | None = None,
     ) -> AsyncIterator[Chunk]:
         tools = tools or []
         vote_enum: list[str] = []
         for tool in tools:
             if tool.name == "vote":
                 vote_enum = list(tool.parameters["properties"]["agent_id"]["enum"])
-        call = Call(list(messages), [t.name for t in tools], vote_enum)
+        call = Call(list(messages), [t.name for t in tools], vote_enum, response_format)
         self.calls.append(call)
         step = self._next_step(call)
         try:
