@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import openai
 
+from massgen.backends import gate
 from massgen.backends._openai_sdk import OpenAISDKBackend
 from massgen.backends.base import (
     Backend,
@@ -141,6 +142,10 @@ class _ToolCallAssembler:
                     arguments if isinstance(arguments, str) else json.dumps(arguments)
                 )
 
+    @property
+    def pending(self) -> bool:
+        return bool(self._calls)
+
     def flush(self) -> list[ToolCall]:
         calls = [
             ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
@@ -226,15 +231,38 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         *,
         response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Chunk]:
-        """One call; a server that refuses OpenAI's ``json_schema`` response format (llama.cpp
-        takes ``json_object`` with a schema) is asked again in the other form, from then on."""
+        """One call, within the endpoint's limit of requests in flight (:mod:`gate`); a
+        self-hosted server that cuts a stream off while serving another is served one request
+        at a time from then on."""
+        async with gate.request_slot(self.base_url, self.config.parallel_requests):
+            try:
+                async for chunk in self._stream_once(messages, tools, response_format):
+                    yield chunk
+            except BackendConnectionError:
+                if self.self_hosted and gate.concurrent(self.base_url):
+                    gate.serialize(self.base_url)
+                raise
+
+    async def _stream_once(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None,
+        response_format: dict[str, Any] | None,
+    ) -> AsyncIterator[Chunk]:
+        """A server that refuses OpenAI's ``json_schema`` response format (llama.cpp takes
+        ``json_object`` with a schema) is asked again in the other form, from then on."""
         started = False
         try:
             async for chunk in super().stream(messages, tools, response_format=response_format):
                 started = True
                 yield chunk
         except ProviderError as exc:
-            refused = exc.status in (400, 422) and response_format is not None
+            # llama.cpp's server answers a json_schema format with a validation error (as a
+            # 500); others may say 400 or 422: what matters is that it names the field
+            text = exc.message.lower()
+            refused = response_format is not None and (
+                "response_format" in text or "json_schema" in text
+            )
             if started or not refused or self.json_style != "json_schema":
                 raise
             self.json_style = "json_object"
@@ -267,7 +295,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         calls = _ToolCallAssembler()
         usage: Any = None
         finish_reason: str | None = None
-        done = False
+        done = produced = False
         create = self.client.chat.completions.with_streaming_response.create
         # the context closes the HTTP response if the consumer stops or is cancelled
         async with create(**params) as response:
@@ -292,6 +320,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
                         if reasoning:
                             yield ReasoningChunk(reasoning)
                         if delta.get("content"):
+                            produced = True
                             yield TextChunk(str(delta["content"]))
                         for call_delta in delta.get("tool_calls") or ():
                             if isinstance(call_delta, dict):
@@ -303,6 +332,12 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         if finish_reason is None and not done:
             raise BackendConnectionError(
                 "stream ended unexpectedly before the model finished", provider=self.provider
+            )
+        if finish_reason is None and not produced and not calls.pending:
+            # [DONE] and nothing else: a server that dropped the request (llama.cpp's does
+            # when another request interrupts it) - worth another try, not an answer
+            raise BackendConnectionError(
+                "the server ended the stream without any output", provider=self.provider
             )
         for call in calls.flush():
             yield ToolCallChunk(call)

@@ -12,7 +12,14 @@ class BackendError(Exception):
 
     retryable = False
 
+    #: A provider's message is kept, but as one line of at most this many characters (some
+    #: servers send whole tracebacks as their error body).
+    MAX_MESSAGE = 400
+
     def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+        message = " ".join(str(message).split())
+        if len(message) > self.MAX_MESSAGE:
+            message = message[: self.MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.message = message
         self.provider = provider

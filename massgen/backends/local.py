@@ -115,29 +115,48 @@ def amx_advertised() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _without_amx() -> Iterator[None]:
-    """Load models without llama.cpp's extra buffer types (where its AMX kernels live) when
-    the CPU advertises AMX, unless ``MASSGEN_LLAMA_AMX=1`` says AMX really works here. The
-    binding exposes no parameter for it, so its default-params function is wrapped for the
-    duration of the load."""
-    if os.environ.get("MASSGEN_LLAMA_AMX") == "1" or not amx_advertised():
-        yield
-        return
-    import llama_cpp.llama_cpp as binding
+def amx_usable() -> bool:
+    """Whether to let llama.cpp use its AMX kernels: not when the CPU only advertises AMX,
+    unless ``MASSGEN_LLAMA_AMX=1`` says it really works here."""
+    return os.environ.get("MASSGEN_LLAMA_AMX") == "1" or not amx_advertised()
 
-    original = binding.llama_model_default_params
 
+def _without_extra_buffers(original: Any) -> Any:
     def defaults() -> Any:
         params = original()
         params.use_extra_bufts = False
         return params
 
-    binding.llama_model_default_params = defaults
+    return defaults
+
+
+@contextlib.contextmanager
+def _without_amx() -> Iterator[None]:
+    """Load models without llama.cpp's extra buffer types (where its AMX kernels live) unless
+    :func:`amx_usable`. The binding exposes no parameter for it, so its default-params
+    function is wrapped for the duration of the load."""
+    if amx_usable():
+        yield
+        return
+    import llama_cpp.llama_cpp as binding
+
+    original = binding.llama_model_default_params
+    binding.llama_model_default_params = _without_extra_buffers(original)
     try:
         yield
     finally:
         binding.llama_model_default_params = original
+
+
+def avoid_unusable_amx() -> None:
+    """For a whole process that loads models with llama-cpp-python itself (its OpenAI
+    server): the same guard as :func:`_without_amx`, for good."""
+    if not amx_usable():
+        import llama_cpp.llama_cpp as binding
+
+        binding.llama_model_default_params = _without_extra_buffers(
+            binding.llama_model_default_params
+        )
 
 
 _MODELS: dict[tuple[str, int, int], SharedModel] = {}

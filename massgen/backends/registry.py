@@ -198,6 +198,10 @@ def option_problem(config: BackendConfig) -> str | None:
             _safety_problem(config.safety_settings or {}) or "",
         ),
         (
+            config.parallel_requests is not None and not chat,
+            f"parallel_requests: only for OpenAI-compatible servers, not {kind}",
+        ),
+        (
             config.port is not None and kind not in LOCAL_SERVERS,
             f"port: only for local servers ({', '.join(sorted(LOCAL_SERVERS))}); "
             "use base_url for others",

@@ -104,6 +104,11 @@ class BackendConfig(_Strict):
     safety_settings: dict[str, str] | None = Field(
         default=None, description="gemini: {HARM_CATEGORY_...: BLOCK_...}."
     )
+    parallel_requests: int | None = Field(
+        default=None,
+        gt=0,
+        description="OpenAI-compatible servers: requests in flight to this endpoint at most.",
+    )
     port: int | None = Field(
         default=None, gt=0, lt=65536, description="lmstudio, vllm, sglang, ollama: local port."
     )

@@ -88,6 +88,7 @@ def protocol_policy(backend: ScriptedBackend, call: Call) -> Step:
 
 class ScriptedBackend(Backend):
     type = "scripted"
+    supports_json_schema = True  # records the schema it was asked for (json workflow mode)
 
     def __init__(
         self,
