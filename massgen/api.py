@@ -102,12 +102,15 @@ async def run(
     conversation_history: History | None = None,
     log_dir: str | Path | None = None,
     use_docker: bool = False,
+    images: Sequence[Any] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Coordinate ``query`` and return the result as a dict (``final_answer``,
     ``selected_agent``, ``vote_results``, ``answers``, ``usage``, ...). With
     ``enable_logging`` the run is recorded as a session (``massgen logs``; under ``log_dir``
-    when given) and ``session_id`` / ``session_dir`` name it. Raises
+    when given) and ``session_id`` / ``session_dir`` name it. ``images`` (file paths,
+    ``http(s)``/``data:`` URLs or bytes) go with the question to every agent whose model
+    can see them. Raises
     :class:`ConfigurationError` for bad input and :class:`RunFailedError` when no agent
     produced an answer."""
     active = start(
@@ -122,6 +125,7 @@ async def run(
         enable_logging=enable_logging,
         log_dir=log_dir,
         use_docker=use_docker,
+        images=images,
         **overrides,
     )
     data = await active.outcome()
@@ -142,6 +146,7 @@ def start(
     enable_logging: bool = False,
     log_dir: str | Path | None = None,
     use_docker: bool = False,
+    images: Sequence[Any] | None = None,
     **overrides: Any,
 ) -> ActiveRun:
     """Start a run in the background (inside a running event loop) and return its handle;
@@ -159,12 +164,15 @@ def start(
         use_docker=use_docker,
         **overrides,
     )
+    from massgen.images import load
+
+    attached = load(images, allow_paths=True)  # the caller's own files may be read
     recorder = None
     if enable_logging:
         from massgen.sessions.recorder import SessionRecorder
 
         recorder = SessionRecorder(prepared.config, prepared.source, log_dir=log_dir)
-    return ActiveRun(prepared, query, _history(conversation_history), recorder)
+    return ActiveRun(prepared, query, _history(conversation_history), recorder, attached)
 
 
 async def stream(
@@ -174,6 +182,7 @@ async def stream(
     models: Sequence[str] | None = None,
     num_agents: int | None = None,
     conversation_history: History | None = None,
+    images: Sequence[Any] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[dict[str, Any]]:
     """The run's events as dicts, as they happen; the last one is ``run_finished``.
@@ -185,6 +194,7 @@ async def stream(
         models,
         num_agents,
         conversation_history=conversation_history,
+        images=images,
         **overrides,
     )
     async for event in active.events():
@@ -205,6 +215,7 @@ class ActiveRun:
         query: str,
         history: list[tuple[str, str]],
         recorder: Any = None,
+        images: Sequence[Any] = (),
     ) -> None:
         from massgen.events import EventBus
 
@@ -212,8 +223,8 @@ class ActiveRun:
         self.bus = EventBus()
         self._subscription = self.bus.subscribe()
         self.recorder = recorder
-        self.session = recorder.attach(self.bus) if recorder is not None else None
-        self.task = asyncio.create_task(_run(prepared, query, history, self.bus))
+        self.session = recorder.attach(self.bus, images) if recorder is not None else None
+        self.task = asyncio.create_task(_run(prepared, query, history, self.bus, images))
         self.task.add_done_callback(self._finished)
 
     def _finished(self, _: asyncio.Task[Any]) -> None:
@@ -248,7 +259,13 @@ class ActiveRun:
             await asyncio.shield(self.task)
 
 
-async def _run(prepared: Prepared, query: str, history: list[tuple[str, str]], bus: Any):
+async def _run(
+    prepared: Prepared,
+    query: str,
+    history: list[tuple[str, str]],
+    bus: Any,
+    images: Sequence[Any] = (),
+):
     from massgen.coordination.build import build_agents
     from massgen.coordination.engine import Coordinator
 
@@ -256,7 +273,8 @@ async def _run(prepared: Prepared, query: str, history: list[tuple[str, str]], b
         raise ConfigurationError("query is empty")
     agents = build_agents(prepared.config)
     try:
-        return await Coordinator(agents, prepared.config.orchestrator, bus).run(query, history)
+        coordinator = Coordinator(agents, prepared.config.orchestrator, bus)
+        return await coordinator.run(query, history, images)
     finally:
         for agent in agents:
             await agent.backend.aclose()
@@ -346,6 +364,17 @@ def split_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
     if not question:
         raise ConfigurationError("the last user message is empty")
     return question, _history(turns[:last])
+
+
+def message_images(messages: Any) -> list[Any]:
+    """The images (``image_url`` parts: URLs only, never a path) of the last user message.
+    Raises :class:`ConfigurationError` for an image that is not usable."""
+    from massgen.images import from_message_content
+
+    if not isinstance(messages, list):
+        return []
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return from_message_content(users[-1].get("content")) if users else []
 
 
 def _history(history: History | None) -> list[tuple[str, str]]:

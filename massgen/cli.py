@@ -173,6 +173,13 @@ def main_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Whole-run timeout in seconds.")
     ] = None,
+    image: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image",
+            help="Attach an image (a file, or an http(s):// URL) to the question; repeatable.",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     list_examples: Annotated[
         bool, typer.Option("--list-examples", help="List the built-in example configs.")
@@ -233,6 +240,7 @@ def main_command(
                 list_examples,
                 example,
                 Logging((continue_session or "latest") if continue_ else None, log_dir, no_log),
+                image or [],
             )
     except KeyboardInterrupt:
         sys.stderr.write("massgen: interrupted\n")
@@ -271,9 +279,13 @@ def _main(
     list_examples: bool,
     example: str | None,
     log_options: Logging | None = None,
+    image_specs: list[str] | None = None,
 ) -> int:
     log_options = log_options or Logging()
     _check_timeout(timeout)
+    from massgen.images import load
+
+    images = load(image_specs or [], allow_paths=True)
     if list_examples:
         return _print_examples()
     if example:
@@ -307,6 +319,10 @@ def _main(
         mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
     if mode is not UI.textual and not question:
         raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
+    if mode is UI.textual and images:  # until the app shows attachments (the app's issue)
+        from massgen.errors import ConfigurationError
+
+        raise ConfigurationError("--image: use it with --ui plain or --ui json for now")
     code = ExitCode.RUN_FAILED  # what the session records if the run raises
     try:
         if mode is UI.textual:
@@ -314,7 +330,7 @@ def _main(
         else:
             import asyncio
 
-            result = asyncio.run(_run(config, question, mode, history, recorder))
+            result = asyncio.run(_run(config, question, mode, history, recorder, images))
             code = _report(result, mode)
     except KeyboardInterrupt:
         code = ExitCode.INTERRUPTED
@@ -653,6 +669,7 @@ async def _run(
     mode: UI,
     history: list[tuple[str, str]] | None = None,
     recorder: Any = None,
+    images: Any = (),
 ) -> RunResult:
     import asyncio
 
@@ -661,7 +678,7 @@ async def _run(
 
     bus = EventBus()
     if recorder is not None:
-        recorder.attach(bus)
+        recorder.attach(bus, images)
     coordinator = build_coordinator(config, bus)
     if mode is UI.json:
         from massgen.output.json_lines import print_events as printer
@@ -669,7 +686,7 @@ async def _run(
         from massgen.output.plain import print_progress as printer
     printing = asyncio.create_task(printer(bus.subscribe()))
     try:
-        return await coordinator.run(question, tuple(history or ()))
+        return await coordinator.run(question, tuple(history or ()), images)
     finally:
         bus.close()
         await printing

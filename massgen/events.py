@@ -100,6 +100,8 @@ class RunStarted(Event):
     question: str
     strategy: str
     agents: list[dict[str, Any]] = field(default_factory=list)
+    #: images attached to the question: ``{name, media_type, bytes, url}`` (never the data)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @_register
@@ -176,6 +178,16 @@ class WorkflowModeChanged(Event):
     mode: str
     previous: str
     reason: str
+
+
+@_register
+@dataclass(kw_only=True)
+class AgentNotice(Event):
+    """Something the user should know about one agent that is not an error (its model
+    cannot see the attached images, ...)."""
+
+    type: ClassVar[str] = "agent_notice"
+    message: str
 
 
 @_register

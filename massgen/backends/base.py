@@ -18,6 +18,7 @@ from massgen.backends.errors import BackendConnectionError, BackendTimeoutError
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
+    from massgen.images import Image
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+    #: Images attached to a user message (sent only to backends that :attr:`supports_images`).
+    images: list[Image] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------- what a stream yields
@@ -131,6 +134,11 @@ class Backend(ABC):
     @property
     def model(self) -> str:
         return self.config.model or ""
+
+    @property
+    def supports_images(self) -> bool:
+        """Whether the model can see images in user messages (backends that can say so)."""
+        return False
 
     @property
     def self_hosted(self) -> bool:

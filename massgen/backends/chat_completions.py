@@ -48,6 +48,11 @@ def convert_message(message: Message) -> dict[str, Any]:
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
     out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        out["content"] = [
+            {"type": "text", "text": message.content},
+            *({"type": "image_url", "image_url": {"url": i.data_url()}} for i in message.images),
+        ]
     if message.role == "assistant" and message.tool_calls:
         out["content"] = message.content or None
         out["tool_calls"] = [
@@ -176,6 +181,12 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         host = urlparse(self.base_url).hostname or ""
         generic_here = self.config.type == "chatcompletion" and host in LOOPBACK_HOSTS
         return self.config.type in SELF_HOSTED_PRESETS or generic_here
+
+    @property
+    def supports_images(self) -> bool:
+        """Azure's deployments take images; other OpenAI-compatible servers when the config
+        says so (``vision: true``), since the endpoint cannot tell."""
+        return bool(self.config.vision) or self.config.type == "azure_openai"
 
     @property
     def openai_hosted(self) -> bool:

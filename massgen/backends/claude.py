@@ -130,8 +130,15 @@ def convert_messages(messages: list[Message]) -> tuple[str, list[dict[str, Any]]
             ]
             add("assistant", text_blocks + uses)
         else:
-            add("user", text_blocks)
+            add("user", text_blocks + [_image_block(image) for image in message.images])
     return "\n\n".join(system), out
+
+
+def _image_block(image: Any) -> dict[str, Any]:
+    if image.data is None:
+        return {"type": "image", "source": {"type": "url", "url": image.url}}
+    source = {"type": "base64", "media_type": image.media_type, "data": image.base64()}
+    return {"type": "image", "source": source}
 
 
 def convert_tool(tool: ToolSpec) -> dict[str, Any]:
@@ -224,6 +231,7 @@ class ClaudeBackend(Backend):
     """Anthropic Messages over ``anthropic.AsyncAnthropic``."""
 
     type = "claude"
+    supports_images = True  # type: ignore[assignment]
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)

@@ -348,7 +348,15 @@ class GeminiBackend(Backend):
                 if message.content:
                     system.append(message.content)
             elif message.role == "user":
-                add("user", [types.Part(text=message.content)] if message.content else [])
+                parts = [types.Part(text=message.content)] if message.content else []
+                for image in message.images:
+                    if image.data is not None:
+                        blob = types.Blob(mime_type=image.media_type, data=image.data)
+                        parts.append(types.Part(inline_data=blob))
+                    else:
+                        uri = types.FileData(file_uri=image.url, mime_type=image.media_type)
+                        parts.append(types.Part(file_data=uri))
+                add("user", parts)
             elif message.role == "assistant":
                 parts = [types.Part(text=message.content)] if message.content else []
                 for call in message.tool_calls:
@@ -422,6 +430,7 @@ class GeminiBackend(Backend):
     # ---- calls
 
     supports_json_schema = True
+    supports_images = True  # type: ignore[assignment]
 
     async def stream(
         self,

@@ -67,6 +67,10 @@ def convert_messages(messages: list[Message]) -> tuple[str | None, list[dict[str
                     "output": message.content,
                 }
             )
+        elif message.images:
+            parts: list[dict[str, Any]] = [{"type": "input_text", "text": message.content}]
+            parts += [{"type": "input_image", "image_url": i.data_url()} for i in message.images]
+            items.append({"type": "message", "role": message.role, "content": parts})
         else:
             if message.content or not message.tool_calls:
                 items.append({"type": "message", "role": message.role, "content": message.content})
@@ -176,6 +180,7 @@ class ResponsesBackend(OpenAISDKBackend, Backend):
         self._client.responses  # noqa: B018 - warm the SDK's lazy resource import
 
     supports_json_schema = True
+    supports_images = True  # type: ignore[assignment]
 
     def request_params(
         self,

@@ -198,6 +198,11 @@ def option_problem(config: BackendConfig) -> str | None:
             _safety_problem(config.safety_settings or {}) or "",
         ),
         (
+            config.vision is not None and not chat,
+            f"vision: only for OpenAI-compatible servers; {kind} knows whether its models see "
+            "images",
+        ),
+        (
             config.parallel_requests is not None and not chat,
             f"parallel_requests: only for OpenAI-compatible servers, not {kind}",
         ),

@@ -104,6 +104,10 @@ class BackendConfig(_Strict):
     safety_settings: dict[str, str] | None = Field(
         default=None, description="gemini: {HARM_CATEGORY_...: BLOCK_...}."
     )
+    vision: bool | None = Field(
+        default=None,
+        description="chatcompletion and its presets: the model accepts images (image_url parts).",
+    )
     parallel_requests: int | None = Field(
         default=None,
         gt=0,

@@ -45,6 +45,7 @@ from massgen.events import (
     AgentAbstained,
     AgentCancelled,
     AgentFailed,
+    AgentNotice,
     AgentRestarted,
     AgentStatusChanged,
     AgentTurnStarted,
@@ -68,6 +69,7 @@ from massgen.events import (
     WorkflowModeChanged,
 )
 from massgen.events import Usage as UsageEvent
+from massgen.images import Image
 from massgen.terminal import clean_text
 
 MAX_ATTEMPTS_PER_TURN = 3
@@ -154,23 +156,32 @@ class Coordinator:
 
     # ------------------------------------------------------------------ public entry
 
-    async def run(self, question: str, history: prompts.History = ()) -> RunResult:
+    async def run(
+        self, question: str, history: prompts.History = (), images: Sequence[Image] = ()
+    ) -> RunResult:
         """Coordinate ``question`` (with earlier ``(question, final answer)`` turns as
-        ``history``) and return the result. Never raises for agent failures or timeouts:
-        they are reported in the result and as events."""
+        ``history``, and ``images`` attached to it) and return the result. Never raises for
+        agent failures or timeouts: they are reported in the result and as events."""
         history = tuple((clean_text(q), clean_text(a)) for q, a in history)
-        run = _Run(self, clean_text(question), history)
+        run = _Run(self, clean_text(question), history, tuple(images))
         return await run.execute()
 
 
 class _Run:
     """The state and loop of one coordination."""
 
-    def __init__(self, owner: Coordinator, question: str, history: prompts.History) -> None:
+    def __init__(
+        self,
+        owner: Coordinator,
+        question: str,
+        history: prompts.History,
+        images: tuple[Image, ...] = (),
+    ) -> None:
         self.cfg = owner.config
         self.bus = owner.bus
         self.question = question
         self.history = history
+        self.images = images
         self.run_id = uuid.uuid4().hex[:12]
         if not self.bus.run_id:
             self.bus.run_id = self.run_id
@@ -222,6 +233,7 @@ class _Run:
             RunStarted(
                 question=self.question,
                 strategy=self.cfg.strategy,
+                attachments=[image.describe() for image in self.images],
                 agents=[
                     {
                         "id": a.id,
@@ -233,6 +245,16 @@ class _Run:
                 ],
             )
         )
+        if self.images:
+            for agent in self.agents:
+                if not agent.spec.backend.supports_images:
+                    self.emit(
+                        AgentNotice(
+                            agent_id=agent.id,
+                            message=f"{agent.spec.backend.model or agent.spec.backend.type} "
+                            f"cannot see images: told that {len(self.images)} are attached",
+                        )
+                    )
         status, error = "ok", None
         winner: _Winner | None = None
         final: str | None = None
@@ -577,6 +599,8 @@ class _Run:
                 answers=snapshot,
                 viewer_label=agent.label,
                 mode=agent.mode,
+                images=self.images,
+                can_see_images=agent.spec.backend.supports_images,
             )
 
         messages = fresh()
@@ -788,6 +812,8 @@ class _Run:
             answers=[a.latest for a in self.agents if a.latest is not None],
             tally=winner.tally,
             winner_label=winner.label,
+            images=self.images,
+            can_see_images=agent.spec.backend.supports_images,
         )
         try:
             async with asyncio.timeout(self.cfg.turn_timeout_seconds):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from massgen.backends.base import Message
 from massgen.coordination.state import Answer
+from massgen.images import Image, note
 
 COORDINATION_INTRO = """\
 You are one of several agents working on the same request. You see the latest answer of \
@@ -28,6 +29,16 @@ answer to the user's message, using the best of all answers. Reply to the user d
 do not mention agents, labels, votes or this process."""
 
 History = Sequence[tuple[str, str]]  # (user message, final answer) of earlier turns
+
+
+def _user(text: str, images: Sequence[Image], can_see: bool) -> Message:
+    """The user message, with the question's images for a model that sees them, else a
+    note that they exist."""
+    if not images:
+        return Message("user", text)
+    if can_see:
+        return Message("user", text, images=list(images))
+    return Message("user", f"{text}\n\n{note(len(images))}")
 
 
 def _system(own: str | None, rules: str) -> Message:
@@ -70,6 +81,8 @@ def coordination_messages(
     answers: Sequence[Answer],
     viewer_label: str,
     mode: str = "tools",
+    images: Sequence[Image] = (),
+    can_see_images: bool = True,
 ) -> list[Message]:
     """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode)."""
     user = (
@@ -77,7 +90,7 @@ def coordination_messages(
         f"{_answers_block(order_for_viewer(answers, viewer_label))}"
     )
     rules = COORDINATION_RULES if mode == "tools" else PLAIN_RULES
-    return [_system(system_message, rules), Message("user", user)]
+    return [_system(system_message, rules), _user(user, images, can_see_images)]
 
 
 def presentation_messages(
@@ -88,6 +101,8 @@ def presentation_messages(
     answers: Sequence[Answer],
     tally: dict[str, int],
     winner_label: str,
+    images: Sequence[Image] = (),
+    can_see_images: bool = True,
 ) -> list[Message]:
     """Messages for the winner's final presentation turn (no tools)."""
     votes = ", ".join(f"{label}: {count}" for label, count in tally.items()) or "none"
@@ -101,4 +116,4 @@ def presentation_messages(
         f"Question: {question}\n"
         "Write the final answer to this question."
     )
-    return [_system(system_message, PRESENTATION_RULES), Message("user", user)]
+    return [_system(system_message, PRESENTATION_RULES), _user(user, images, can_see_images)]

@@ -37,7 +37,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
-from massgen.api import split_messages
+from massgen.api import message_images, split_messages
 from massgen.errors import ConfigurationError
 
 PROVIDER = "massgen"
@@ -79,6 +79,7 @@ def run_arguments(model: str, messages: list[Any], optional_params: dict[str, An
     params = _options(optional_params or {})
     name = model.removeprefix(f"{PROVIDER}/").strip()
     query, history = split_messages(messages)
+    images = message_images(messages)  # image_url parts: URLs only, never a path
 
     if name == "build":
         if not any(params.get(k) for k in ("config", "models", "model")):
@@ -102,6 +103,8 @@ def run_arguments(model: str, messages: list[Any], optional_params: dict[str, An
         params["config"] = name if name.startswith("@examples/") else f"@examples/{name}"
     else:
         raise ConfigurationError("empty massgen model string; try massgen/build")
+    if images:
+        params["images"] = images
     return {"query": query, "conversation_history": history, **params}
 
 

@@ -28,7 +28,10 @@ def describe(event: Event) -> str | None:
     kind = event.type
     if kind == "run_started":
         agents = ", ".join(f"{a['id']} ({a['label']}, {a['model']})" for a in event.agents)
-        return f"massgen: {len(event.agents)} agent(s), strategy {event.strategy}: {agents}"
+        attached = f" · {len(event.attachments)} image(s) attached" if event.attachments else ""
+        return (
+            f"massgen: {len(event.agents)} agent(s), strategy {event.strategy}: {agents}{attached}"
+        )
     if kind == "agent_turn_started":
         doing = {
             "answer": "answering",
@@ -49,6 +52,8 @@ def describe(event: Event) -> str | None:
         return f"{who} restarting: {event.reason}"
     if kind == "agent_failed":
         return f"{who} failed: {event.reason}"
+    if kind == "agent_notice":
+        return f"{who} note: {event.message}"
     if kind == "workflow_mode_changed":
         return f"{who} switching to {event.mode} mode (after: {_short(event.reason)})"
     if kind == "agent_abstained":

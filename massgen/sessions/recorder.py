@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,10 @@ from massgen.terminal import clean_text
 if TYPE_CHECKING:
     from massgen.config.schema import MassGenConfig
     from massgen.events import Event, EventBus
+    from massgen.images import Image
+
+#: The most image data one session keeps (each image is at most 20 MiB).
+MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 
 #: Events after which ``summary.json`` and ``votes.json`` are rewritten. Between them only
 #: ``events.jsonl`` (and each new answer's file) is written: the event log is the record, and
@@ -107,6 +112,23 @@ class SessionLog:
 
     def next_part(self) -> int:
         return len(self.summary.parts) + 1
+
+    def save_images(self, images: Sequence[Image], part: int) -> None:
+        """Keep the question's images in ``attachments/`` (URLs are in the events), up to
+        :data:`MAX_ATTACHMENT_BYTES` per session."""
+        folder = self.path / store.ATTACHMENTS
+        try:
+            folder.mkdir(exist_ok=True)
+            used = sum(f.stat().st_size for f in folder.iterdir())
+            for index, image in enumerate(images, 1):
+                if image.data is None or used + image.size > MAX_ATTACHMENT_BYTES:
+                    continue
+                prefix = "" if part == 1 else f"part{part}."
+                safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in image.name)
+                (folder / f"{prefix}{index}-{safe[:60]}").write_bytes(image.data)
+                used += image.size
+        except OSError as exc:
+            self.stop(exc)
 
     def record(self, event: Event, part: int) -> None:
         """Append ``event`` to the log and update the files it changes. A write error
@@ -216,13 +238,16 @@ class SessionRecorder:
     def path(self) -> Path | None:
         return self.log.path if self.log else None
 
-    def attach(self, bus: EventBus) -> SessionLog | None:
-        """Record the run about to start on ``bus`` as the session's next part."""
+    def attach(self, bus: EventBus, images: Sequence[Image] = ()) -> SessionLog | None:
+        """Record the run about to start on ``bus`` as the session's next part (with the
+        images attached to its question)."""
         log = self._open()
         if log is None:
             return None
         part = log.next_part()
         log.summary.part(part)  # reserve the number before the first event arrives
+        if images:
+            log.save_images(images, part)
         bus.add_listener(lambda event: log.record(event, part))
         return log
 

@@ -15,13 +15,14 @@ from typing import Any
 from massgen.errors import ConfigurationError
 from massgen.sessions.summary import rebuild
 
-EVENTS, SUMMARY, CONFIG, FINAL, VOTES, ANSWERS = (
+EVENTS, SUMMARY, CONFIG, FINAL, VOTES, ANSWERS, ATTACHMENTS = (
     "events.jsonl",
     "summary.json",
     "config.yaml",
     "final.md",
     "votes.json",
     "answers",
+    "attachments",
 )
 #: ``20261121-142501-a1b2c3``: sortable by time, unique across processes.
 ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
