@@ -400,6 +400,13 @@ def _init(non_interactive: bool, model: str | None, models: str | None, save: st
     from massgen.wizard import run_init
 
     load_env_files()
+    if not non_interactive and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from massgen.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "massgen --init asks questions and needs a terminal; in a script use "
+            "massgen --init --non-interactive --models PROVIDER/MODEL,... [--save NAME]"
+        )
     names = [model] if model else [m.strip() for m in (models or "").split(",") if m.strip()]
     saved = run_init(non_interactive=non_interactive, models=names or None, save=save)
     return ExitCode.OK if saved is not None else ExitCode.INTERRUPTED

@@ -45,7 +45,7 @@ PRESETS: dict[str, Preset] = {
             ("OPENAI_API_KEY",),
             "OPENAI_BASE_URL",
         ),
-        Preset("grok", "xAI Grok", "https://api.x.ai/v1", ("XAI_API_KEY",)),
+        Preset("grok", "xAI Grok", "https://api.x.ai/v1", ("XAI_API_KEY",), "XAI_BASE_URL"),
         Preset("zai", "Z.ai (GLM)", "https://api.z.ai/api/paas/v4", ("ZAI_API_KEY",)),
         Preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",)),
         Preset("groq", "Groq", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
