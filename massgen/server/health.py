@@ -45,9 +45,11 @@ class ProviderHealth:
             if model and model not in entry["models"]:
                 entry["models"].append(model)
             try:
-                entry["key"] = resolve_api_key(backend)
+                key = resolve_api_key(backend)
             except ConfigurationError:
-                entry["key"] = None
+                key = None
+            if key and not entry.get("key"):  # the first agent's key that is set
+                entry["key"] = key
         return list(targets.values())
 
     async def _check(self, client: httpx.AsyncClient, target: dict[str, Any]) -> dict[str, Any]:
