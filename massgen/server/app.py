@@ -182,7 +182,29 @@ class MassGenServer:
             self.runner.deliverer = deliverer
             self.runner.loops.append(asyncio.create_task(deliverer.run(), name="massgen-webhooks"))
 
+    async def warm(self) -> None:
+        """Import the engine and the provider SDKs now (in a thread, ~0.5 s), so the first
+        run does not pay for it; the local model is left to load on first use."""
+        def build() -> list[Any]:
+            from massgen.coordination import engine  # noqa: F401
+            from massgen.coordination.build import build_agents
+
+            remote = [a for a in self.prepared.config.agents if a.backend.type != "local"]
+            if not remote:
+                return []
+            return build_agents(self.prepared.config.model_copy(update={"agents": remote}))
+
+        try:
+            agents = await asyncio.to_thread(build)
+        except Exception as exc:  # a run will report the same problem, with context
+            log.debug("massgen: warm-up: %s", exc)
+            return
+        for agent in agents:
+            with contextlib.suppress(Exception):
+                await agent.backend.aclose()
+
     async def startup(self) -> None:
+        self.warming = asyncio.create_task(self.warm())
         try:
             await asyncio.to_thread(self.open_store, False)
         except Exception as exc:  # a database that is down: tasks start when it answers
@@ -192,6 +214,8 @@ class MassGenServer:
             self.start_background()
 
     async def shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.warming
         await self.runner.stop()
         await asyncio.to_thread(self.sessions.flush, 10)
 
