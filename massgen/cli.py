@@ -586,44 +586,16 @@ def serve_command(
     if processes <= 1:
         uvicorn.run(asgi, http=guarded_protocol(receive, connections), **common)
         return
-    _serve_workers(spec, processes, receive, connections, common)
+    from massgen.server.worker import serve_workers
 
-
-def _serve_workers(
-    spec: dict[str, Any],
-    processes: int,
-    receive: float,
-    connections: int,
-    common: dict[str, Any],
-) -> None:
-    """uvicorn's process supervisor: ``processes`` workers on one socket, each building its
-    app from ``spec`` (:mod:`massgen.server.worker`); metrics shared through files."""
-    import json
-    import shutil
-    import tempfile
-
-    import uvicorn
-
-    from massgen.server.worker import SPEC
-
-    metrics_dir = None
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics_dir = tempfile.mkdtemp(prefix="massgen-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    os.environ[SPEC] = json.dumps(
-        {**spec, "request_timeout": receive, "max_connections": connections}
-    )
+    options = {k: v for k, v in common.items() if k not in ("host", "port")}
+    limits = {"request_timeout": receive, "max_connections": connections}
     try:
-        uvicorn.run(
-            "massgen.server.worker:app",
-            factory=True,
-            workers=processes,
-            http="massgen.server.protocol:WorkerH11Protocol",
-            **common,
-        )
-    finally:
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        serve_workers(spec, processes, host, port, limits, options)
+    except OSError as exc:
+        raise _fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", ExitCode.USAGE
+        ) from None
 
 
 def _setting(

@@ -185,6 +185,7 @@ class MassGenServer:
     async def warm(self) -> None:
         """Import the engine and the provider SDKs now (in a thread, ~0.5 s), so the first
         run does not pay for it; the local model is left to load on first use."""
+
         def build() -> list[Any]:
             from massgen.coordination import engine  # noqa: F401
             from massgen.coordination.build import build_agents

@@ -142,8 +142,3 @@ def guarded_protocol(request_timeout: float, max_connections: int) -> type[Guard
         (GuardedH11Protocol,),
         {"request_timeout": float(request_timeout), "max_connections": int(max_connections)},
     )
-
-
-class WorkerH11Protocol(GuardedH11Protocol):
-    """The protocol of ``massgen serve --workers N``: importable by name in each worker
-    process, its bounds set there by :func:`massgen.server.worker.app`."""

@@ -121,3 +121,67 @@ def _claimers(db_url: str) -> list[str]:
             return list(conn.execute(sa.select(tasks.c.worker)).scalars())
     finally:
         store.close()
+
+
+def test_workers_die_with_their_server(tmp_path: Path) -> None:
+    import psutil
+
+    with FakeChatServer() as provider:
+        config = write_team(provider, tmp_path / "team.yaml")
+        with massgen_serve(
+            config, "--db", f"sqlite:///{tmp_path}/t.db", "--workers", "2"
+        ) as server:
+            parent = psutil.Process(server.process.pid)
+
+            def workers() -> list[psutil.Process]:  # not multiprocessing's resource tracker
+                return [
+                    c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())
+                ]
+
+            deadline = time.monotonic() + 30
+            while len(workers()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(workers()) == 2
+            children = parent.children()
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+            _, alive = psutil.wait_procs(children, timeout=15)
+            assert not alive, f"workers outlived their server: {alive}"
+
+
+def test_bad_serve_options_are_one_readable_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "team.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "agents": [
+                    {
+                        "id": "a",
+                        "backend": {
+                            "type": "vllm",
+                            "model": "m",
+                            "base_url": "http://127.0.0.1:9/v1",
+                        },
+                    }
+                ]
+            }
+        )
+    )
+    for args, expected in [
+        (["--db", "mysql://u:hunter2@db/x"], "unsupported database 'mysql'"),
+        (["--db", "::not a url::"], "not a database URL"),
+        (["--workers", "0"], "--workers: must be at least 1"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "massgen", "serve", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], done.stderr
+        assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
