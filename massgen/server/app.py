@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -133,6 +134,7 @@ class MassGenServer:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.db_url = db
         self.store: Any = None
+        self._store_lock = threading.Lock()
         self.webhook_allow = AllowList.parse(webhook_allow)
         self.webhook_options = webhook_options or {}
         self.metrics = Metrics()
@@ -149,21 +151,23 @@ class MassGenServer:
     def open_store(self, create: bool = True) -> bool:
         """Open the store; with ``create`` False, only an existing SQLite file (or a server
         database): a server that never ran a task leaves no file behind."""
-        if self.store is not None:
-            return True
         from massgen.server.store import Store, default_url, sqlite_path
 
-        url = self.db_url or default_url()
-        path = sqlite_path(url)
-        if not create and path is not None and not path.exists():
-            return False
-        self.store = Store(url)
-        self.metrics.watch_tasks(self.store.count_by_status)
-        return True
+        with self._store_lock:
+            if self.store is not None:
+                return True
+            url = self.db_url or default_url()
+            path = sqlite_path(url)
+            if not create and path is not None and not path.exists():
+                return False
+            self.store = Store(url)
+            self.metrics.watch_tasks(self.store.count_by_status)
+            return True
 
-    def require_store(self) -> Any:
+    async def require_store(self) -> Any:
+        """The store, opened (and the task runner started) on first use."""
         if self.store is None:
-            self.open_store()
+            await asyncio.to_thread(self.open_store)
             self.start_background()
         return self.store
 
@@ -401,6 +405,8 @@ class MassGenServer:
         """An endpoint ``handler(server, request, owner)`` behind the API key check, with
         client mistakes answered as OpenAI-style errors."""
 
+        from sqlalchemy.exc import SQLAlchemyError
+
         async def endpoint(request: Request) -> Response:
             owner = self.owner(request)
             if owner is None:
@@ -409,6 +415,14 @@ class MassGenServer:
                 return await handler(self, request, owner)
             except BadRequest as exc:
                 return exc.response()
+            except (OSError, SQLAlchemyError) as exc:  # the database is down or refuses
+                log.warning("massgen: task store: %s", type(exc).__name__)
+                return error_response(
+                    503,
+                    "the task store is unavailable; try again later",
+                    "server_error",
+                    "store_unavailable",
+                )
 
         return endpoint
 

@@ -209,9 +209,13 @@ class TaskRunner:
     # ------------------------------------------------------------------ loops
 
     async def _dispatch(self) -> None:
+        failing = False
         while True:
             try:
-                if self.server.store is None and not self.server.open_store(create=False):
+                opened = self.server.store is not None or await asyncio.to_thread(
+                    self.server.open_store, False
+                )
+                if not opened:
                     await asyncio.sleep(1.0)
                     continue
                 while self.server.limiter.try_acquire():
@@ -223,8 +227,12 @@ class TaskRunner:
                     task = asyncio.create_task(self._execute(row))
                     self.running[row["id"]] = task
                     task.add_done_callback(lambda _, i=row["id"]: self._done(i))
-            except Exception as exc:
-                log.warning("massgen: task dispatch: %s: %s", type(exc).__name__, exc)
+                failing = False
+            except Exception as exc:  # the store is down: say so once, retry slowly
+                if not failing:
+                    log.warning("massgen: task store unavailable (%s)", type(exc).__name__)
+                failing = True
+                await asyncio.sleep(5.0)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll)
@@ -243,7 +251,7 @@ class TaskRunner:
                 if self.server.store is not None:
                     await self._watch_once()
             except Exception as exc:
-                log.warning("massgen: task heartbeat: %s: %s", type(exc).__name__, exc)
+                log.debug("massgen: task heartbeat: %s", type(exc).__name__)
             await asyncio.sleep(self.heartbeat_every)
 
     async def _watch_once(self) -> None:

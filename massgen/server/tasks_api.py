@@ -92,7 +92,7 @@ async def submit(server: MassGenServer, request: Request, owner: str) -> Respons
     hook = (
         None if body.get("webhook") is None else await _webhook(server, body["webhook"], task=True)
     )
-    store = server.require_store()
+    store = await server.require_store()
     row = await asyncio.to_thread(store.create_task, owner, spec, meta, hook)
     server.metrics.tasks_submitted.inc()
     server.runner.wake.set()
@@ -102,7 +102,7 @@ async def submit(server: MassGenServer, request: Request, owner: str) -> Respons
 
 
 async def get(server: MassGenServer, request: Request, owner: str) -> Response:
-    store = server.require_store()
+    store = await server.require_store()
     row = await asyncio.to_thread(store.task, request.path_params["task_id"], owner)
     return JSONResponse(public_task(row)) if row else _not_found()
 
@@ -122,7 +122,7 @@ async def listing(server: MassGenServer, request: Request, owner: str) -> Respon
         raise BadRequest(400, "limit and before must be numbers", code="invalid_query") from None
     if not 1 <= limit <= MAX_LIST:
         raise BadRequest(400, f"limit must be between 1 and {MAX_LIST}", code="invalid_query")
-    store = server.require_store()
+    store = await server.require_store()
     rows = await asyncio.to_thread(store.list_tasks, owner, statuses, limit + 1, before)
     data = [public_task(r) for r in rows[:limit]]
     return JSONResponse({"object": "list", "data": data, "has_more": len(rows) > limit})
@@ -130,7 +130,7 @@ async def listing(server: MassGenServer, request: Request, owner: str) -> Respon
 
 async def cancel(server: MassGenServer, request: Request, owner: str) -> Response:
     task_id = request.path_params["task_id"]
-    store = server.require_store()
+    store = await server.require_store()
     row = await asyncio.to_thread(store.task, task_id, owner)
     if row is None:
         return _not_found()
@@ -159,7 +159,7 @@ async def cancel(server: MassGenServer, request: Request, owner: str) -> Respons
 async def _until_ended(
     server: MassGenServer, task_id: str, owner: str, seconds: float = 10
 ) -> None:
-    store = server.require_store()
+    store = await server.require_store()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while loop.time() < deadline:
@@ -179,7 +179,7 @@ def _last_event_id(request: Request) -> int:
 async def events(server: MassGenServer, request: Request, owner: str) -> Response:
     task_id = request.path_params["task_id"]
     after = _last_event_id(request)
-    store = server.require_store()
+    store = await server.require_store()
     row = await asyncio.to_thread(store.task, task_id, owner)
     if row is None:
         return _not_found()
@@ -204,7 +204,7 @@ async def events(server: MassGenServer, request: Request, owner: str) -> Respons
 
 async def deliveries(server: MassGenServer, request: Request, owner: str) -> Response:
     task_id = request.path_params["task_id"]
-    store = server.require_store()
+    store = await server.require_store()
     if await asyncio.to_thread(store.task, task_id, owner) is None:
         return _not_found()
     rows = await asyncio.to_thread(store.deliveries_of, task_id)
@@ -247,7 +247,7 @@ def _public_webhook(row: dict[str, Any]) -> dict[str, Any]:
 async def create_webhook(server: MassGenServer, request: Request, owner: str) -> Response:
     body = await server.read_json(request)
     hook = await _webhook(server, body, task=False)
-    store = server.require_store()
+    store = await server.require_store()
     row = await asyncio.to_thread(
         store.add_webhook, owner, hook["url"], hook["events"], hook["secret"]
     )
@@ -255,12 +255,12 @@ async def create_webhook(server: MassGenServer, request: Request, owner: str) ->
 
 
 async def list_webhooks(server: MassGenServer, request: Request, owner: str) -> Response:
-    rows = await asyncio.to_thread(server.require_store().list_webhooks, owner)
+    rows = await asyncio.to_thread((await server.require_store()).list_webhooks, owner)
     return JSONResponse({"object": "list", "data": [_public_webhook(r) for r in rows]})
 
 
 async def delete_webhook(server: MassGenServer, request: Request, owner: str) -> Response:
-    store = server.require_store()
+    store = await server.require_store()
     done = await asyncio.to_thread(store.delete_webhook, request.path_params["webhook_id"], owner)
     if not done:
         return _not_found("webhook")

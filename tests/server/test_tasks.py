@@ -208,7 +208,7 @@ def test_webhooks_retry_with_backoff_and_record_each_attempt(
     with (
         Receiver(statuses=[500, 503, 200]) as flaky,
         Receiver(statuses=[500, 500, 500]) as broken,
-        Receiver(statuses=[400]) as rejecting,
+        Receiver(statuses=[400, 400]) as rejecting,
         serving(app) as base,
         httpx.Client(base_url=base) as client,
     ):
@@ -271,8 +271,8 @@ def test_webhooks_retry_with_backoff_and_record_each_attempt(
 
         text = client.get("/metrics").text
         assert metric(text, "massgen_webhook_deliveries_total", outcome="retry") == 4
-        assert metric(text, "massgen_webhook_deliveries_total", outcome="delivered") == 2
-        assert metric(text, "massgen_webhook_deliveries_total", outcome="failed") == 2
+        assert metric(text, "massgen_webhook_deliveries_total", outcome="delivered") == 1
+        assert metric(text, "massgen_webhook_deliveries_total", outcome="failed") == 3
         assert client.delete(f"/v1/webhooks/{registered['id']}").json()["deleted"] is True
         assert client.delete(f"/v1/webhooks/{registered['id']}").status_code == 404
 
@@ -374,3 +374,13 @@ def test_bad_task_queries(provider: FakeChatServer, tmp_path: Path) -> None:
             response = client.request(method, path, **kwargs)
             assert response.status_code == status, (path, response.text)
             assert response.json()["error"]["message"]
+
+
+def test_a_store_that_is_down_is_a_503_not_a_traceback(provider: FakeChatServer) -> None:
+    app = create_app(config=team(provider), db="postgresql://postgres@127.0.0.1:1/none")
+    with serving(app) as base, httpx.Client(base_url=base) as client:
+        response = client.post("/v1/tasks", json={"messages": ask()})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "store_unavailable"
+        assert client.get("/health").json() == {"status": "ok"}
+        assert client.post("/v1/chat/completions", json={"messages": ask()}).status_code == 200
