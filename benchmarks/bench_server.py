@@ -246,6 +246,16 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds so far of the process and of each descendant."""
+    out = {}
+    for member in tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            out[member] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def reset_hwm(pid: int) -> bool:
     """Reset the ``VmHWM`` of the process (and its descendants) to its current RSS (Linux ≥
     4.0, same user)."""
@@ -505,10 +515,15 @@ def burst(server: Server, provider: Provider, tags: list[str]) -> dict[str, Any]
     before = memory(server.pid)
     hwm_reset = reset_hwm(server.pid)
     cpu = (cpu_seconds(server.pid), cpu_seconds(provider.proc.pid))
+    per_process = cpu_by_process(server.pid)
     start = time.monotonic()
     with RssPoller(server.pid) as poller:
         measured = run_batch(server, provider, tags)
     window = time.monotonic() - start
+    after_cpu = cpu_by_process(server.pid)
+    busy = sorted(
+        (round(after_cpu[p] - per_process.get(p, 0.0), 2) for p in after_cpu), reverse=True
+    )
     after = memory(server.pid)
     return {
         "measured": measured,
@@ -516,6 +531,7 @@ def burst(server: Server, provider: Provider, tags: list[str]) -> dict[str, Any]
         "window": window,
         "cpu_server": cpu_seconds(server.pid) - cpu[0],
         "cpu_provider": cpu_seconds(provider.proc.pid) - cpu[1],
+        "cpu_by_process": busy,
         "rss_before": before["VmRSS"],
         "rss_peak_polled": poller.peak,
         "rss_polls": poller.samples,
@@ -830,6 +846,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"| {b['cpu_server']:.2f} s ({share:.0%} of a core) / {b['cpu_provider']:.2f} s |",
         f"| Server CPU per run (burst CPU / {r['requests']}) "
         f"| {b['cpu_server'] / r['requests'] * 1000:.0f} ms |",
+        f"| CPU during the burst per server process (s) "
+        f"| {', '.join(f'{c:.2f}' for c in b.get('cpu_by_process', []))} |",
     ]
     d = r.get("default_limit")
     if d:

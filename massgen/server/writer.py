@@ -56,26 +56,46 @@ class Writer:
 class SessionRelay:
     """Records a run's session through a :class:`~massgen.sessions.recorder.SessionRecorder`
     in a writer thread: the recorder attaches to this relay (as it would to the bus) in the
-    thread, and each event is passed on there."""
+    thread, and the run's events are passed on there in batches (every
+    :data:`BATCH_SECONDS`, and at the end), so the loop hands the thread one job per batch
+    rather than one per event."""
+
+    BATCH_SECONDS = 0.05
 
     def __init__(self, recorder: Any, writer: Writer) -> None:
         self.recorder = recorder
         self.writer = writer
         self.callbacks: list[Callable[[Any], None]] = []
+        self.pending: list[Any] = []
+        self.timer: Any = None
         writer.submit(recorder.attach, self)
 
     def add_listener(self, callback: Callable[[Any], None]) -> None:  # called by attach()
         self.callbacks.append(callback)
 
-    def _deliver(self, event: Any) -> None:
-        for callback in self.callbacks:
-            try:
-                callback(event)
-            except Exception as exc:
-                log.error("massgen: session log: %s: %s", type(exc).__name__, exc)
+    def _deliver(self, events: list[Any]) -> None:
+        for event in events:
+            for callback in self.callbacks:
+                try:
+                    callback(event)
+                except Exception as exc:
+                    log.error("massgen: session log: %s: %s", type(exc).__name__, exc)
 
-    def __call__(self, event: Any) -> None:  # a bus listener
-        self.writer.submit(self._deliver, event)
+    def __call__(self, event: Any) -> None:  # a bus listener, on the event loop
+        self.pending.append(event)
+        if self.timer is None:
+            import asyncio
 
-    def close(self) -> None:
-        self.writer.submit(self.recorder.close)
+            self.timer = asyncio.get_running_loop().call_later(self.BATCH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.pending:
+            batch, self.pending = self.pending, []
+            self.writer.submit(self._deliver, batch)
+
+    def close(self) -> Future[Any]:
+        self.flush()
+        return self.writer.submit(self.recorder.close)
