@@ -36,7 +36,7 @@ def _not_found(what: str = "task") -> Response:
     return error_response(404, f"no such {what}", "invalid_request_error", "not_found")
 
 
-async def _webhook(server: MassGenServer, value: Any, *, task: bool) -> dict[str, Any]:
+async def _webhook(server: MassGenServer, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest(
             400, "webhook must be an object {url, secret, events?}", code="invalid_webhook"
@@ -89,9 +89,7 @@ async def submit(server: MassGenServer, request: Request, owner: str) -> Respons
         "timeout": _timeout(body.get("timeout")),
     }
     meta = _metadata(body.get("metadata"))
-    hook = (
-        None if body.get("webhook") is None else await _webhook(server, body["webhook"], task=True)
-    )
+    hook = None if body.get("webhook") is None else await _webhook(server, body["webhook"])
     store = await server.require_store()
     row = await asyncio.to_thread(store.create_task, owner, spec, meta, hook)
     server.metrics.tasks_submitted.inc()
@@ -246,7 +244,7 @@ def _public_webhook(row: dict[str, Any]) -> dict[str, Any]:
 
 async def create_webhook(server: MassGenServer, request: Request, owner: str) -> Response:
     body = await server.read_json(request)
-    hook = await _webhook(server, body, task=False)
+    hook = await _webhook(server, body)
     store = await server.require_store()
     row = await asyncio.to_thread(
         store.add_webhook, owner, hook["url"], hook["events"], hook["secret"]
