@@ -181,8 +181,9 @@ class Store:
             parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3
         if self.dialect == "sqlite":
             path = sqlite_path(url)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+            if path is not None:  # it holds webhook secrets and results: the owner's only
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path.touch(mode=0o600, exist_ok=True)
             # writers take the lock up front (BEGIN IMMEDIATE): two processes never
             # deadlock upgrading a read to a write; readers (WAL) never wait for them
             self.engine = self._sqlite_engine(parsed, "BEGIN IMMEDIATE")
