@@ -156,6 +156,8 @@ def default_limit() -> int:
 
 #: Extra ``massgen serve`` arguments (``--serve-arg=--no-log`` to measure without logs).
 SERVE_ARGS: list[str] = []
+#: ``massgen serve --workers N`` (``--workers``); the warm-up then sends 2·N requests at once.
+WORKERS = {"n": 1}
 
 
 class Server:
@@ -209,26 +211,57 @@ class Server:
 # ----------------------------------------------------------------------------- /proc
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``massgen serve --workers N``: the supervisor and its
+    workers), from ``/proc/PID/task/*/children``."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return found
+
+
 def memory(pid: int) -> dict[str, int]:
-    """``VmRSS`` and ``VmHWM`` of a process, in bytes."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) * 1024
+    """``VmRSS`` and ``VmHWM`` of a process and its descendants (summed), in bytes."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    for member in tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in out:
+                    out[key] += int(value.split()[0]) * 1024
     return out
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its descendants so far."""
+    total = 0.0
+    for member in tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds so far of the process and of each descendant."""
+    out = {}
+    for member in tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            out[member] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def reset_hwm(pid: int) -> bool:
-    """Reset the process's ``VmHWM`` to its current RSS (Linux ≥ 4.0, same user)."""
+    """Reset the ``VmHWM`` of the process (and its descendants) to its current RSS (Linux ≥
+    4.0, same user)."""
     try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        for member in tree(pid):
+            Path(f"/proc/{member}/clear_refs").write_text("5")
         return True
     except OSError:
         return False
@@ -482,10 +515,15 @@ def burst(server: Server, provider: Provider, tags: list[str]) -> dict[str, Any]
     before = memory(server.pid)
     hwm_reset = reset_hwm(server.pid)
     cpu = (cpu_seconds(server.pid), cpu_seconds(provider.proc.pid))
+    per_process = cpu_by_process(server.pid)
     start = time.monotonic()
     with RssPoller(server.pid) as poller:
         measured = run_batch(server, provider, tags)
     window = time.monotonic() - start
+    after_cpu = cpu_by_process(server.pid)
+    busy = sorted(
+        (round(after_cpu[p] - per_process.get(p, 0.0), 2) for p in after_cpu), reverse=True
+    )
     after = memory(server.pid)
     return {
         "measured": measured,
@@ -493,6 +531,7 @@ def burst(server: Server, provider: Provider, tags: list[str]) -> dict[str, Any]
         "window": window,
         "cpu_server": cpu_seconds(server.pid) - cpu[0],
         "cpu_provider": cpu_seconds(provider.proc.pid) - cpu[1],
+        "cpu_by_process": busy,
         "rss_before": before["VmRSS"],
         "rss_peak_polled": poller.peak,
         "rss_polls": poller.samples,
@@ -534,7 +573,9 @@ def measure(
                     "hwm_idle": idle["VmHWM"],
                 }
                 provider.requests()  # nothing yet; start from an empty log
-                results["warmup"] = run_batch(server, provider, tags.take(1))[0]
+                warm = run_batch(server, provider, tags.take(2 * WORKERS["n"] - 1 or 1))
+                results["warmup"] = warm[0]
+                results["workers"] = WORKERS["n"]
                 singles = []
                 for _ in range(single_runs):
                     singles += run_batch(server, provider, tags.take(1))
@@ -590,6 +631,123 @@ def default_limit_check(
     }
 
 
+# ----------------------------------------------------------------------------- task store
+
+
+def fill_store(url: str, count: int) -> list[str]:
+    """``count`` completed tasks (with a chat.completion result and a dozen events each)
+    written straight into the store, as the server writes them."""
+    from massgen.server.store import Store
+
+    store = Store(url)
+    ids = []
+    try:
+        for i in range(count):
+            row = store.create_task(
+                "", {"messages": [{"role": "user", "content": f"task {i}"}], "timeout": None}
+            )
+            store.add_events(row["id"], [("run_started", {"agents": []})] * 10, 50)
+            result = {
+                "id": f"chatcmpl-{i}",
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 800}}],
+                "usage": {"prompt_tokens": 1200, "completion_tokens": 200, "total_tokens": 1400},
+            }
+            store.claim("bench")
+            store.finish(row["id"], "completed", result=result)
+            ids.append(row["id"])
+    finally:
+        store.close()
+    return ids
+
+
+def measure_tasks(count: int = 1000, calls: int = 300, pg: bool = True) -> dict[str, Any]:
+    """Latency of ``GET /v1/tasks/{id}`` and ``GET /v1/tasks`` (20 a page; and filtered by
+    status) against ``massgen serve --db URL`` holding ``count`` tasks: one client,
+    keep-alive, ``calls`` requests each, client-side wall time."""
+    import random
+
+    provider = Provider(0.0, None)
+    out: dict[str, Any] = {"tasks": count, "calls": calls, "stores": {}}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-tasks-") as tmp:
+            workdir = Path(tmp)
+            config = workdir / "team.yaml"
+            write_config(config, provider.url)
+            urls = {"sqlite": f"sqlite:///{workdir / 'tasks.db'}"}
+            postgres = None
+            if pg:
+                try:
+                    from tests.server.support import Postgres
+
+                    postgres = Postgres()
+                    urls["postgresql"] = postgres.database()
+                except Exception as exc:
+                    out["postgresql_skipped"] = str(exc)
+            try:
+                for name, url in urls.items():
+                    ids = fill_store(url, count)
+                    SERVE_ARGS[:] = [*SERVE_ARGS, "--db", url]
+                    server = Server(config, workdir, None)
+                    SERVE_ARGS[:] = SERVE_ARGS[:-2]
+                    try:
+                        out["stores"][name] = _time_task_calls(server.base, ids, calls, random)
+                    finally:
+                        server.close()
+            finally:
+                if postgres is not None:
+                    postgres.stop()
+    finally:
+        provider.close()
+    return out
+
+
+def _time_task_calls(base: str, ids: list[str], calls: int, random: Any) -> dict[str, Any]:
+    paths = {
+        "GET /v1/tasks/{id}": lambda: f"/v1/tasks/{random.choice(ids)}",
+        "GET /v1/tasks (20 newest)": lambda: "/v1/tasks",
+        "GET /v1/tasks?status=completed&before=…": lambda: (
+            f"/v1/tasks?status=completed&limit=20&before={time.time() - random.random()}"
+        ),
+    }
+    results = {}
+    time.sleep(3.0)  # the server imports the provider SDKs in the background at start-up
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for name, path in paths.items():
+            for _ in range(10):  # warm the connection and the caches
+                client.get(path()).raise_for_status()
+            times = []
+            for _ in range(calls):
+                start = time.perf_counter()
+                client.get(path()).raise_for_status()
+                times.append(time.perf_counter() - start)
+            results[name] = {
+                "p50": percentile(times, 0.5),
+                "p99": percentile(times, 0.99),
+                "max": max(times),
+            }
+    return results
+
+
+def tasks_markdown(out: dict[str, Any]) -> str:
+    lines = [
+        f"`massgen serve --db URL` with {out['tasks']} completed tasks in the store; one client, "
+        f"{out['calls']} sequential requests per row, wall time on the client.",
+        "",
+        "| Store | Call | p50 | p99 | max |",
+        "|---|---|---|---|---|",
+    ]
+    for store, rows in out["stores"].items():
+        for call, st in rows.items():
+            lines.append(
+                f"| {store} | `{call}` | {st['p50'] * 1000:.1f} ms | {st['p99'] * 1000:.1f} ms "
+                f"| {st['max'] * 1000:.1f} ms |"
+            )
+    if out.get("postgresql_skipped"):
+        lines += ["", f"PostgreSQL skipped: {out['postgresql_skipped']}"]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -624,8 +782,9 @@ def markdown(results: dict[str, Any]) -> str:
     tps = f"{r['tps']:g} tok/s" if r["tps"] else "unthrottled"
     head = (
         f"{r['agents']} `chatcompletion` agents on the fake provider (ttft {r['ttft']:g} s, "
-        f"{tps}); server: `massgen serve --max-concurrency {r['max_concurrency']}`, healthy "
-        f"{ms(r['startup'])} after spawn."
+        f"{tps}); server: `massgen serve --max-concurrency {r['max_concurrency']}"
+        + (f" --workers {r['workers']}" if r.get("workers", 1) > 1 else "")
+        + f"`, healthy {ms(r['startup'])} after spawn."
     )
     warm = r["warmup"]
     lines = [
@@ -687,6 +846,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"| {b['cpu_server']:.2f} s ({share:.0%} of a core) / {b['cpu_provider']:.2f} s |",
         f"| Server CPU per run (burst CPU / {r['requests']}) "
         f"| {b['cpu_server'] / r['requests'] * 1000:.0f} ms |",
+        f"| CPU during the burst per server process (s) "
+        f"| {', '.join(f'{c:.2f}' for c in b.get('cpu_by_process', []))} |",
     ]
     d = r.get("default_limit")
     if d:
@@ -727,8 +888,27 @@ def main() -> None:
         default=[],
         help="extra massgen serve argument, e.g. --serve-arg=--no-log (repeatable)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="massgen serve --workers N (default 1)"
+    )
+    parser.add_argument(
+        "--tasks",
+        type=int,
+        default=0,
+        help="instead: time task status and list calls with this many tasks in the store",
+    )
+    parser.add_argument("--no-pg", action="store_true", help="with --tasks: SQLite only")
     args = parser.parse_args()
     SERVE_ARGS.extend(args.serve_arg)
+    if args.tasks:
+        out = measure_tasks(args.tasks, pg=not args.no_pg)
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+        print(tasks_markdown(out))
+        return
+    if args.workers > 1:
+        WORKERS["n"] = args.workers
+        SERVE_ARGS.extend(["--workers", str(args.workers)])
     results = measure(
         args.requests,
         args.ttft,

@@ -23,6 +23,7 @@ __all__ = [
     "register_with_litellm",
     "run",
     "stream",
+    "verify_webhook",
 ]
 
 _LAZY = {
@@ -30,6 +31,7 @@ _LAZY = {
     "stream": "massgen.api",
     "build_config": "massgen.api",
     "register_with_litellm": "massgen.integrations.litellm_provider",
+    "verify_webhook": "massgen.server.signing",
 }
 
 

@@ -500,8 +500,34 @@ def serve_command(
         typer.Option("--log-dir", help="Write each run's session log here (default: user data)."),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write session logs.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Worker processes sharing the port and the task store (default 1). "
+            "Env: MASSGEN_SERVER_WORKERS.",
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Task store: sqlite:///path or postgresql://user@host/db (default: SQLite in "
+            "the user data dir). Env: MASSGEN_SERVER_DB.",
+        ),
+    ] = None,
+    webhook_allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--webhook-allow",
+            help="Let webhooks target this private address range or host, e.g. 10.0.0.0/8 "
+            "(repeatable; refused by default). Env: MASSGEN_SERVER_WEBHOOK_ALLOW "
+            "(comma-separated).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve an OpenAI-compatible API (POST /v1/chat/completions) on 127.0.0.1:4000."""
+    """Serve an OpenAI-compatible API (POST /v1/chat/completions, background /v1/tasks,
+    /metrics) on 127.0.0.1:4000."""
     from massgen.errors import ConfigurationError
 
     env = os.environ
@@ -523,11 +549,16 @@ def serve_command(
             _setting(max_connections, "MASSGEN_SERVER_MAX_CONNECTIONS", None, "--max-connections")
             or 0
         )
+        processes = int(_setting(workers, "MASSGEN_SERVER_WORKERS", 1, "--workers"))
     except ConfigurationError as exc:
         raise _fail(str(exc), ExitCode.USAGE) from None
     keys = list(api_key or []) or [
         k.strip() for k in env.get("MASSGEN_SERVER_API_KEYS", "").split(",") if k.strip()
     ]
+    allow = list(webhook_allow or []) or [
+        a.strip() for a in env.get("MASSGEN_SERVER_WEBHOOK_ALLOW", "").split(",") if a.strip()
+    ]
+    db = db or env.get("MASSGEN_SERVER_DB") or None
     try:
         import uvicorn
 
@@ -543,31 +574,51 @@ def serve_command(
             "pip install 'massgen[server]'\n"
         )
         raise typer.Exit(ExitCode.USAGE) from None
+    from massgen.server.store import check_url
+
+    spec = {
+        "config": config,
+        "model": model,
+        "api_keys": keys,
+        "max_concurrency": limit,
+        "enable_logging": not no_log,
+        "log_dir": log_dir,
+        "body_timeout": receive,
+        "db": db,
+        "webhook_allow": allow,
+    }
     try:
-        asgi = create_app(
-            config=config,
-            model=model,
-            api_keys=keys,
-            max_concurrency=limit,
-            enable_logging=not no_log,
-            log_dir=log_dir,
-            body_timeout=receive,
-        )
-    except ConfigurationError as exc:
+        if db:
+            check_url(db)
+        asgi = create_app(**spec)  # type: ignore[arg-type]
+    except (ConfigurationError, ValueError) as exc:
         raise _fail(str(exc), ExitCode.USAGE) from None
     connections = connections or default_max_connections()
-    protocol = guarded_protocol(receive, connections)
     auth = f"{len(keys)} API key(s)" if keys else "no API key"
     auth += f", up to {limit} runs at once"
+    if processes > 1:
+        auth += f" per worker, {processes} workers"
     sys.stderr.write(f"massgen: serving on http://{host}:{port}/v1 ({auth})\n")
-    uvicorn.run(
-        asgi,
-        host=host,
-        port=port,
-        log_level="warning",
-        http=protocol,
-        backlog=accept_backlog(connections),
-    )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "backlog": accept_backlog(connections),
+        "timeout_graceful_shutdown": 5,
+    }
+    if processes <= 1:
+        uvicorn.run(asgi, http=guarded_protocol(receive, connections), **common)
+        return
+    from massgen.server.worker import serve_workers
+
+    options = {k: v for k, v in common.items() if k not in ("host", "port")}
+    limits = {"request_timeout": receive, "max_connections": connections}
+    try:
+        serve_workers(spec, processes, host, port, limits, options)
+    except OSError as exc:
+        raise _fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", ExitCode.USAGE
+        ) from None
 
 
 def _setting(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
-import re
+import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -20,58 +22,32 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
-from massgen.api import ActiveRun, AnswerStream, Prepared, prepare, split_messages
+from massgen.api import ActiveRun, AnswerStream, Prepared, prepare
 from massgen.errors import ConfigurationError
+from massgen.server.http import (
+    MAX_JSON_DEPTH,
+    BadRequest,
+    MiB,
+    SSEResponse,
+    error_response,
+    nesting,
+    parse_messages,
+    read_json,
+)
 from massgen.terminal import clean_text
+
+__all__ = ["MAX_JSON_DEPTH", "MiB", "create_app", "error_response", "parse_messages"]
+
+log = logging.getLogger("massgen.server")
 
 MODEL_NAME = "massgen"
 MODEL_PREFIX = "massgen/model:"
-MiB = 1024 * 1024
-#: Deeper JSON than this is refused before parsing (a chat request needs about 5 levels).
-MAX_JSON_DEPTH = 64
-
-
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _nesting(raw: bytes) -> int:
-    """The deepest ``[``/``{`` nesting in JSON text (brackets inside strings ignored)."""
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    depth = deepest = 0
-    for byte in brackets:
-        if byte in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
-
-
-def error_response(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
-    """An OpenAI-style error body."""
-    body = {"error": {"message": message, "type": type_, "code": code, "param": None}}
-    return JSONResponse(body, status_code=status)
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str, type_: str, code: str) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type_, self.code = status, message, type_, code
-
-    def response(self) -> JSONResponse:
-        return error_response(self.status, self.message, self.type_, self.code)
-
-
-def parse_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
-    """The question and history of a request (see :func:`massgen.api.split_messages`)."""
-    try:
-        return split_messages(messages)
-    except ConfigurationError as exc:
-        raise _BadRequest(400, str(exc), "invalid_request_error", "invalid_messages") from None
+_BadRequest = BadRequest  # the name earlier versions used
+_nesting = nesting
+_SSEResponse = SSEResponse
 
 
 def _trace_line(event: dict[str, Any]) -> str | None:
@@ -117,27 +93,9 @@ class _Limiter:
         self.active = max(0, self.active - 1)
 
 
-class _SSEResponse(StreamingResponse):
-    """A streaming response that watches for the client going away even while the run is
-    silent (the ASGI 2.4 path only notices on the next write), and always runs ``on_close``
-    (even when the body was never started)."""
-
-    def __init__(self, content: AsyncIterator[str], on_close: Any) -> None:
-        super().__init__(
-            content,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self.on_close = on_close
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        scope = {**scope, "asgi": {**scope.get("asgi", {}), "spec_version": "2.0"}}
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with contextlib.suppress(Exception):
-                await self.body_iterator.aclose()  # type: ignore[attr-defined]
-            self.on_close()
+def owner_of(key: str) -> str:
+    """The owner id of an API key in the store (a digest: the key itself is never stored)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class MassGenServer:
@@ -151,7 +109,21 @@ class MassGenServer:
         enable_logging: bool = True,
         log_dir: str | Path | None = None,
         body_timeout: float = 30.0,
+        *,
+        db: str | None = None,
+        webhook_allow: Sequence[str] = (),
+        webhook_options: dict[str, Any] | None = None,
+        task_options: dict[str, Any] | None = None,
+        tracer_provider: Any = None,
     ) -> None:
+        from massgen.redaction import Redactor, secrets_from_env
+        from massgen.server.health import ProviderHealth
+        from massgen.server.metrics import Metrics
+        from massgen.server.tasks import TaskRunner
+        from massgen.server.webhooks import AllowList
+        from massgen.server.writer import Writer
+        from massgen.sessions.recorder import config_secrets
+
         self.prepared: Prepared = prepare(config=config) if model is None else prepare(model=model)
         self.enable_logging = enable_logging
         self.log_dir = log_dir
@@ -160,67 +132,122 @@ class MassGenServer:
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.db_url = db
+        self.store: Any = None
+        self._store_lock = threading.Lock()
+        self.webhook_allow = AllowList.parse(webhook_allow)
+        self.webhook_options = webhook_options or {}
+        self.metrics = Metrics()
+        self.tracer_provider = tracer_provider
+        self.health_checks = ProviderHealth(self.prepared.config)
+        self.sessions = Writer("massgen-sessions")
+        self.runner = TaskRunner(self, **(task_options or {}))
+        self.redact = Redactor(
+            [*secrets_from_env(), *config_secrets(self.prepared.config), *self.api_keys]
+        )
+
+    # ---- store
+
+    def open_store(self, create: bool = True) -> bool:
+        """Open the store; with ``create`` False, only an existing SQLite file (or a server
+        database): a server that never ran a task leaves no file behind."""
+        from massgen.server.store import Store, default_url, sqlite_path
+
+        with self._store_lock:
+            if self.store is not None:
+                return True
+            url = self.db_url or default_url()
+            path = sqlite_path(url)
+            if not create and path is not None and not path.exists():
+                return False
+            self.store = Store(url)
+            self.metrics.watch_tasks(self.store.count_by_status)
+            return True
+
+    async def require_store(self) -> Any:
+        """The store, opened (and the task runner started) on first use."""
+        if self.store is None:
+            await asyncio.to_thread(self.open_store)
+            self.start_background()
+        return self.store
+
+    def start_background(self) -> None:
+        """Start this process's task runner and webhook deliverer (idempotent)."""
+        self.runner.start()
+        if self.runner.deliverer is None and self.store is not None:
+            from massgen.server.webhooks import Deliverer
+
+            deliverer = Deliverer(
+                self.store,
+                self.webhook_allow,
+                on_result=lambda outcome: self.metrics.deliveries.labels(outcome).inc(),
+                **self.webhook_options,
+            )
+            self.runner.deliverer = deliverer
+            self.runner.loops.append(asyncio.create_task(deliverer.run(), name="massgen-webhooks"))
+
+    async def warm(self) -> None:
+        """Import the engine and the provider SDKs now (in a thread, ~0.5 s), so the first
+        run does not pay for it; the local model is left to load on first use."""
+
+        def build() -> list[Any]:
+            from massgen.coordination import engine  # noqa: F401
+            from massgen.coordination.build import build_agents
+
+            remote = [a for a in self.prepared.config.agents if a.backend.type != "local"]
+            if not remote:
+                return []
+            return build_agents(self.prepared.config.model_copy(update={"agents": remote}))
+
+        try:
+            agents = await asyncio.to_thread(build)
+        except Exception as exc:  # a run will report the same problem, with context
+            log.debug("massgen: warm-up: %s", exc)
+            return
+        for agent in agents:
+            with contextlib.suppress(Exception):
+                await agent.backend.aclose()
+
+    async def startup(self) -> None:
+        self.warming = asyncio.create_task(self.warm())
+        try:
+            await asyncio.to_thread(self.open_store, False)
+        except Exception as exc:  # a database that is down: tasks start when it answers
+            log.warning("massgen: task store unavailable: %s", type(exc).__name__)
+        self.runner.start()
+        if self.store is not None:
+            self.start_background()
+
+    async def shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.warming
+        await self.runner.stop()
+        await asyncio.to_thread(self.sessions.flush, 10)
 
     # ---- helpers
 
-    def authorized(self, request: Request) -> bool:
+    def owner(self, request: Request) -> str | None:
+        """The store owner of the request's API key ("" with no keys configured); None
+        when the key is missing or wrong."""
         if not self.api_keys:
-            return True
+            return ""
         given = request.headers.get("x-api-key", "")
         auth = request.headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
             given = auth[7:].strip() or given
-        return bool(given) and any(
-            hmac.compare_digest(given.encode(), key.encode()) for key in self.api_keys
-        )
+        if not given:
+            return None
+        found = None
+        for key in self.api_keys:  # every key compared, in constant time
+            if hmac.compare_digest(given.encode(), key.encode()):
+                found = key
+        return owner_of(found) if found is not None else None
+
+    def authorized(self, request: Request) -> bool:
+        return self.owner(request) is not None
 
     async def read_json(self, request: Request) -> dict[str, Any]:
-        """The request body as a JSON object: bounded in size (413), in the time it may take
-        to arrive (408), and in nesting depth (400); never a 500."""
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body_bytes:
-            raise _BadRequest(
-                413, "request body too large", "invalid_request_error", "request_too_large"
-            )
-        chunks, size = [], 0
-        try:
-            async with asyncio.timeout(self.body_timeout):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise _BadRequest(
-                            413,
-                            "request body too large",
-                            "invalid_request_error",
-                            "request_too_large",
-                        )
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise _BadRequest(
-                408,
-                f"request body not received within {self.body_timeout:g}s",
-                "invalid_request_error",
-                "request_timeout",
-            ) from None
-        raw = b"".join(chunks)
-        if _nesting(raw) > MAX_JSON_DEPTH:
-            raise _BadRequest(
-                400,
-                f"request body is nested more than {MAX_JSON_DEPTH} levels deep",
-                "invalid_request_error",
-                "invalid_json",
-            )
-        try:
-            body = json.loads(raw or b"null")
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            raise _BadRequest(
-                400, "request body is not valid JSON", "invalid_request_error", "invalid_json"
-            ) from None
-        if not isinstance(body, dict):
-            raise _BadRequest(
-                400, "request body must be a JSON object", "invalid_request_error", "invalid_body"
-            )
-        return body
+        return await read_json(request, self.max_body_bytes, self.body_timeout)
 
     def resolve(self, requested: Any) -> Prepared:
         """The team a request runs: the server's own, or with ``massgen/model:<id>`` the
@@ -230,34 +257,102 @@ class MassGenServer:
             return self.prepared
         name = requested[len(MODEL_PREFIX) :].strip()
         if not name:
-            raise _BadRequest(400, "empty model id", "invalid_request_error", "invalid_model")
+            raise BadRequest(400, "empty model id", "invalid_request_error", "invalid_model")
         if len(name) > 200 or not name.isprintable():
-            raise _BadRequest(400, "invalid model id", "invalid_request_error", "invalid_model")
+            raise BadRequest(400, "invalid model id", "invalid_request_error", "invalid_model")
         from massgen.config.models import override_model
 
         try:
             config = override_model(self.prepared.config, name)
         except ConfigurationError as exc:
-            raise _BadRequest(400, str(exc), "invalid_request_error", "invalid_model") from None
+            raise BadRequest(400, str(exc), "invalid_request_error", "invalid_model") from None
         return Prepared(config, f"{self.prepared.source} (model {name})")
+
+    trace_line = staticmethod(_trace_line)
 
     async def events(
         self, prepared: Prepared, question: str, history: list[tuple[str, str]]
     ) -> AsyncIterator[dict[str, Any]]:
         """The run's events; closing the iterator (or cancelling its consumer) cancels the run.
-        Each run is recorded as its own session unless logging is off."""
-        recorder = None
+        Each run is recorded as its own session unless logging is off (written in a thread,
+        off the event loop), counted in the metrics and traced when tracing is on."""
+        from massgen.server.tracing import run_listener
+
+        active = ActiveRun(prepared, question, history, None)
+        closers = []
         if self.enable_logging:
+            from massgen.server.writer import SessionRelay
             from massgen.sessions.recorder import SessionRecorder
 
-            recorder = SessionRecorder(prepared.config, prepared.source, log_dir=self.log_dir)
-        active = ActiveRun(prepared, question, history, recorder)
+            relay = SessionRelay(
+                SessionRecorder(prepared.config, prepared.source, log_dir=self.log_dir),
+                self.sessions,
+            )
+            active.bus.add_listener(relay)
+            closers.append(relay.close)
+        counting = self.metrics.listener()
+        active.bus.add_listener(counting)
+        closers.append(counting.close)  # type: ignore[attr-defined]
+        tracer = run_listener(self.tracer_provider)
+        if tracer is not None:
+            active.bus.add_listener(tracer)
+            closers.append(tracer.close)  # type: ignore[attr-defined]
+
+        def finished(_: asyncio.Task[Any]) -> None:
+            self.tasks.discard(active.task)
+            for close in closers:
+                with contextlib.suppress(Exception):
+                    close()
+
         self.tasks.add(active.task)
-        active.task.add_done_callback(self.tasks.discard)
+        active.task.add_done_callback(finished)
         async for event in active.events():
             yield event
         with contextlib.suppress(Exception):
             await active.result()
+
+    @staticmethod
+    def completion(
+        completion_id: str,
+        model: str,
+        finished: dict[str, Any],
+        trace: Sequence[str],
+        *,
+        text: bool = False,
+    ) -> dict[str, Any]:
+        """The ``chat.completion`` (or ``text_completion``) object of a finished run."""
+        prompt = int(finished.get("prompt_tokens") or 0)
+        completion = int(finished.get("completion_tokens") or 0)
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if text:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "text": finished["final_answer"],
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        else:
+            choice = {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": finished["final_answer"],
+                    "reasoning_content": "".join(trace),
+                },
+                "finish_reason": "stop",
+            }
+        return {
+            "id": completion_id,
+            "object": "text_completion" if text else "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "usage": usage,
+        }
 
     # ---- endpoints
 
@@ -284,29 +379,87 @@ class MassGenServer:
             401, "invalid or missing API key", "invalid_request_error", "invalid_api_key"
         )
 
+    async def metrics_endpoint(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return self.unauthorized()
+        if self.store is None:
+            await asyncio.to_thread(self.open_store, False)
+        body, content_type = await asyncio.to_thread(self.metrics.render)
+        return Response(body, media_type=content_type)
+
+    async def providers_health(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return self.unauthorized()
+        return JSONResponse(await self.health_checks.report())
+
+    async def embeddings(self, request: Request) -> Response:
+        return error_response(
+            404,
+            "embeddings are not supported by massgen serve (it coordinates agents' answers; "
+            "use a provider's embeddings API directly)",
+            "invalid_request_error",
+            "unsupported_endpoint",
+        )
+
+    def guarded(self, handler: Any) -> Any:
+        """An endpoint ``handler(server, request, owner)`` behind the API key check, with
+        client mistakes answered as OpenAI-style errors."""
+
+        from sqlalchemy.exc import SQLAlchemyError
+
+        async def endpoint(request: Request) -> Response:
+            owner = self.owner(request)
+            if owner is None:
+                return self.unauthorized()
+            try:
+                return await handler(self, request, owner)
+            except BadRequest as exc:
+                return exc.response()
+            except (OSError, SQLAlchemyError) as exc:  # the database is down or refuses
+                log.warning("massgen: task store: %s", type(exc).__name__)
+                return error_response(
+                    503,
+                    "the task store is unavailable; try again later",
+                    "server_error",
+                    "store_unavailable",
+                )
+
+        return endpoint
+
     async def chat(self, request: Request) -> Response:
+        return await self._run_request(request, text=False)
+
+    async def text_completions(self, request: Request) -> Response:
+        return await self._run_request(request, text=True)
+
+    async def _run_request(self, request: Request, *, text: bool) -> Response:
         if not self.authorized(request):
             return self.unauthorized()
         try:
             body = await self.read_json(request)
-            question, history = parse_messages(body.get("messages"))
+            if text:
+                question, history = _prompt_question(body.get("prompt")), []
+            else:
+                question, history = parse_messages(body.get("messages"))
             prepared = self.resolve(body.get("model"))
-        except _BadRequest as exc:
+        except BadRequest as exc:
             return exc.response()
         if not self.limiter.try_acquire():
             return error_response(
                 429, "the server is busy; try again later", "rate_limit_error", "too_many_requests"
             )
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        completion_id = f"{'cmpl' if text else 'chatcmpl'}-{uuid.uuid4().hex}"
         requested = body.get("model")
         model = clean_text(requested) if isinstance(requested, str) and requested else MODEL_NAME
         if body.get("stream"):
-            return _SSEResponse(
-                self._sse(prepared, question, history, completion_id, model),
+            return SSEResponse(
+                self._sse(prepared, question, history, completion_id, model, text),
                 on_close=self.limiter.release,
             )
         try:
-            return await self._complete(request, prepared, question, history, completion_id, model)
+            return await self._complete(
+                request, prepared, question, history, completion_id, model, text
+            )
         finally:
             self.limiter.release()
 
@@ -318,6 +471,7 @@ class MassGenServer:
         history: list[tuple[str, str]],
         completion_id: str,
         model: str,
+        text: bool = False,
     ) -> Response:
         async def collect() -> tuple[list[str], dict[str, Any] | None]:
             trace, finished = [], None
@@ -353,32 +507,7 @@ class MassGenServer:
             return error_response(
                 502, f"the run produced no answer (status: {reason})", "server_error", "run_failed"
             )
-        prompt = int(finished.get("prompt_tokens") or 0)
-        completion = int(finished.get("completion_tokens") or 0)
-        return JSONResponse(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {
-                            "role": "assistant",
-                            "content": finished["final_answer"],
-                            "reasoning_content": "".join(trace),
-                        },
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt + completion,
-                },
-            }
-        )
+        return JSONResponse(self.completion(completion_id, model, finished, trace, text=text))
 
     async def _sse(
         self,
@@ -387,34 +516,50 @@ class MassGenServer:
         history: list[tuple[str, str]],
         completion_id: str,
         model: str,
+        text: bool = False,
     ) -> AsyncIterator[str]:
         created = int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            if text:
+                if "content" not in delta and finish is None:
+                    return ""  # a text completion has no role or trace chunks
+                choice = {
+                    "index": 0,
+                    "text": delta.get("content", ""),
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+                kind = "text_completion"
+            else:
+                choice = {"index": 0, "delta": delta, "finish_reason": finish}
+                kind = "chat.completion.chunk"
             data = {
                 "id": completion_id,
-                "object": "chat.completion.chunk",
+                "object": kind,
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                "choices": [choice],
                 **extra,
             }
             return f"data: {json.dumps(data)}\n\n"
 
         events = self.events(prepared, question, history)
         try:
-            yield chunk({"role": "assistant", "content": ""})
+            if not text:
+                yield chunk({"role": "assistant", "content": ""})
             finished: dict[str, Any] | None = None
             answer = AnswerStream()
             async for event in events:
                 kind = event.get("type")
                 line = _trace_line(event)
                 if line:
-                    yield chunk({"reasoning_content": line})
+                    if not text:
+                        yield chunk({"reasoning_content": line})
                 else:
-                    text = answer.feed(event)
-                    if text:
-                        yield chunk({"content": text})
+                    piece = answer.feed(event)
+                    if piece:
+                        yield chunk({"content": piece})
                 if kind == "run_finished":
                     finished = event
             if not (finished or {}).get("final_answer"):
@@ -445,6 +590,60 @@ class MassGenServer:
             await events.aclose()
 
 
+def _prompt_question(prompt: Any) -> str:
+    """The question of a ``/v1/completions`` request: its prompt (a string, or a list of
+    one string)."""
+    if isinstance(prompt, list):
+        if len(prompt) != 1 or not isinstance(prompt[0], str):
+            raise BadRequest(
+                400,
+                "'prompt' must be a string (or a list of one string): one question per request",
+                "invalid_request_error",
+                "invalid_prompt",
+            )
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise BadRequest(
+            400, "'prompt' must be a string", "invalid_request_error", "invalid_prompt"
+        )
+    question = clean_text(prompt).strip()
+    if not question:
+        raise BadRequest(400, "'prompt' is empty", "invalid_request_error", "invalid_prompt")
+    return question
+
+
+class _Observed:
+    """ASGI middleware counting requests by route template, method and status."""
+
+    def __init__(self, app: Any, server: MassGenServer) -> None:
+        self.app, self.server = app, server
+
+    def _route(self, scope: Any) -> str:
+        for route in self.app.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return route.path
+        return "other"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 499}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.server.metrics.requests.labels(
+                self._route(scope), scope.get("method", ""), str(status["code"])
+            ).inc()
+
+
 def create_app(
     config: str | Path | dict[str, Any] | None = None,
     model: str | None = None,
@@ -454,10 +653,24 @@ def create_app(
     enable_logging: bool = True,
     log_dir: str | Path | None = None,
     body_timeout: float = 30.0,
-) -> Starlette:
+    *,
+    db: str | None = None,
+    webhook_allow: Sequence[str] = (),
+    webhook_options: dict[str, Any] | None = None,
+    task_options: dict[str, Any] | None = None,
+    tracer_provider: Any = None,
+) -> Any:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
-    run is recorded as a session (under ``log_dir``) unless ``enable_logging`` is False."""
+    run is recorded as a session (under ``log_dir``) unless ``enable_logging`` is False.
+
+    ``db`` is the task store's URL (default ``$MASSGEN_SERVER_DB``, else SQLite in the user
+    data dir, created at the first task). ``webhook_allow`` lists the private address ranges
+    or host names webhooks may target. ``tracer_provider``: an OpenTelemetry tracer provider
+    (default: from the ``OTEL_*`` variables, when the ``otel`` extra is installed)."""
+    from massgen.server import tasks_api as api
+    from massgen.server.tracing import provider_from_env
+
     server = MassGenServer(
         config,
         model,
@@ -467,6 +680,11 @@ def create_app(
         enable_logging,
         log_dir,
         body_timeout=body_timeout,
+        db=db,
+        webhook_allow=webhook_allow,
+        webhook_options=webhook_options,
+        task_options=task_options,
+        tracer_provider=tracer_provider if tracer_provider is not None else provider_from_env(),
     )
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -480,13 +698,38 @@ def create_app(
             "not_found" if status == 404 else "method_not_allowed",
         )
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        await server.startup()
+        try:
+            yield
+        finally:
+            await server.shutdown()
+
+    guarded = server.guarded
     app = Starlette(
         routes=[
             Route("/health", server.health, methods=["GET"]),
+            Route("/metrics", server.metrics_endpoint, methods=["GET"]),
             Route("/v1/models", server.models, methods=["GET"]),
             Route("/v1/chat/completions", server.chat, methods=["POST"]),
+            Route("/v1/completions", server.text_completions, methods=["POST"]),
+            Route("/v1/embeddings", server.embeddings, methods=["POST", "GET"]),
+            Route("/v1/providers/health", server.providers_health, methods=["GET"]),
+            Route("/v1/tasks", guarded(api.submit), methods=["POST"]),
+            Route("/v1/tasks", guarded(api.listing), methods=["GET"]),
+            Route("/v1/tasks/{task_id}", guarded(api.get), methods=["GET"]),
+            Route("/v1/tasks/{task_id}/events", guarded(api.events), methods=["GET"]),
+            Route("/v1/tasks/{task_id}/cancel", guarded(api.cancel), methods=["POST"]),
+            Route("/v1/tasks/{task_id}/deliveries", guarded(api.deliveries), methods=["GET"]),
+            Route("/v1/webhooks", guarded(api.create_webhook), methods=["POST"]),
+            Route("/v1/webhooks", guarded(api.list_webhooks), methods=["GET"]),
+            Route("/v1/webhooks/{webhook_id}", guarded(api.delete_webhook), methods=["DELETE"]),
         ],
         exception_handlers={404: not_found, 405: not_found},
+        lifespan=lifespan,
     )
     app.state.massgen = server
-    return app
+    observed = _Observed(app, server)
+    observed.state = app.state  # type: ignore[attr-defined]
+    return observed

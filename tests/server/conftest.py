@@ -80,3 +80,31 @@ def massgen_serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# ---------------------------------------------------------------- task store backends
+
+import pytest  # noqa: E402
+
+from tests.server.support import Postgres  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the session (skipped, saying why, where none can run)."""
+    try:
+        server = Postgres()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh task store: SQLite in a temp dir, and a database on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tasks.db'}"
+    return request.getfixturevalue("postgres").database()

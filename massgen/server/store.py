@@ -1,0 +1,603 @@
+"""The durable store of tasks, their events, registered webhooks and webhook deliveries.
+
+SQLAlchemy Core over SQLite (the default, ``sqlite:///path``) or PostgreSQL
+(``postgresql://...``). Several processes, on one host or many, may share one store: a task
+or a delivery is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) and a
+conditional ``UPDATE ... WHERE status = 'queued'`` (both), so exactly one claimer wins.
+
+Every method is synchronous (call it from a thread: :func:`asyncio.to_thread`). JSON columns
+are text. Timestamps are Unix seconds (float).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+TERMINAL = ("completed", "failed", "cancelled")
+STATUSES = ("queued", "running", *TERMINAL)
+#: The error a task gets when the server running it stopped mid-run (see :meth:`Store.reap`).
+RESTARTED = "server restarted while the task was running; submit it again"
+
+metadata = sa.MetaData()
+
+tasks = sa.Table(
+    "massgen_tasks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("progress", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("worker", sa.String(200)),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("request", sa.Text, nullable=False),  # {messages, model, timeout}
+    sa.Column("meta", sa.Text),  # the client's metadata
+    sa.Column("webhook", sa.Text),  # {url, secret, events}
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Index("massgen_tasks_owner", "owner", "created_at"),
+    sa.Index("massgen_tasks_status", "status", "created_at"),
+)
+
+task_events = sa.Table(
+    "massgen_task_events",
+    metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+webhooks = sa.Table(
+    "massgen_webhooks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False, index=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+deliveries = sa.Table(
+    "massgen_deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("task_id", sa.String(64), nullable=False, index=True),
+    sa.Column("webhook_id", sa.String(64)),  # None: the task's own webhook
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, delivered, failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("claimed_until", sa.Float),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Index("massgen_deliveries_due", "status", "next_attempt_at"),
+)
+
+delivery_attempts = sa.Table(
+    "massgen_delivery_attempts",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("next_attempt_at", sa.Float),  # None: no retry after this attempt
+)
+
+
+def default_url() -> str:
+    """``$MASSGEN_SERVER_DB``, else SQLite in the user's data dir."""
+    if os.environ.get("MASSGEN_SERVER_DB"):
+        return os.environ["MASSGEN_SERVER_DB"]
+    import platformdirs
+
+    return f"sqlite:///{platformdirs.user_data_path('massgen') / 'server.db'}"
+
+
+def check_url(url: str) -> None:
+    """Raise ``ValueError`` (one readable line) unless ``url`` names a supported database."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        raise ValueError(
+            "--db: not a database URL (use sqlite:///path or postgresql://user@host/db)"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"--db: unsupported database {parsed.get_backend_name()!r}; "
+            "use sqlite:///path or postgresql://user@host/db"
+        )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for another database or ``:memory:``)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def _process_start(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def worker_id() -> str:
+    """``host:pid:start`` of this process (the start time tells a reused pid apart)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid) or uuid.uuid4().hex[:8]}"
+
+
+def worker_alive(worker: str) -> bool | None:
+    """Whether the process named by :func:`worker_id` runs (None: another host, unknown)."""
+    host, _, rest = worker.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return _process_start(int(pid)) == start
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+class Store:
+    """Tasks, events, webhooks and deliveries in one database (see module)."""
+
+    def __init__(self, url: str) -> None:
+        check_url(url)
+        self.url = url
+        parsed = sa.engine.make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3
+        if self.dialect == "sqlite":
+            path = sqlite_path(url)
+            if path is not None:  # it holds webhook secrets and results: the owner's only
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path.touch(mode=0o600, exist_ok=True)
+            # writers take the lock up front (BEGIN IMMEDIATE): two processes never
+            # deadlock upgrading a read to a write; readers (WAL) never wait for them
+            self.engine = self._sqlite_engine(parsed, "BEGIN IMMEDIATE")
+            self.reader = self._sqlite_engine(parsed, "BEGIN")
+        elif self.dialect == "postgresql":
+            self.engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=10)
+            self.reader = self.engine
+        else:
+            check_url(url)
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+
+    @staticmethod
+    def _sqlite_engine(url: sa.URL, begin: str) -> sa.Engine:
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa_event.listens_for(engine, "connect")
+        def _connect(dbapi: Any, _record: Any) -> None:
+            dbapi.isolation_level = None  # transactions are begun below, not by the driver
+            cursor = dbapi.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @sa_event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+    # ------------------------------------------------------------------ tasks
+
+    def create_task(
+        self,
+        owner: str,
+        request: dict[str, Any],
+        meta: Any = None,
+        webhook: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        task_id = f"task_{uuid.uuid4().hex}"
+        now = time.time()
+        row = {
+            "id": task_id,
+            "owner": owner,
+            "status": "queued",
+            "progress": 0,
+            "created_at": now,
+            "cancel_requested": False,
+            "request": _dumps(request),
+            "meta": _dumps(meta),
+            "webhook": _dumps(webhook),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(tasks.insert().values(**row))
+            self._append(conn, task_id, [("queued", {"status": "queued"})], now)
+        return self.task(task_id) or row
+
+    def task(self, task_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        query = tasks.select().where(tasks.c.id == task_id)
+        if owner is not None:
+            query = query.where(tasks.c.owner == owner)
+        with self.reader.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def list_tasks(
+        self,
+        owner: str,
+        status: Sequence[str] = (),
+        limit: int = 20,
+        before: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The owner's tasks, newest first (``before``: created before this time)."""
+        query = tasks.select().where(tasks.c.owner == owner)
+        if status:
+            query = query.where(tasks.c.status.in_(list(status)))
+        if before is not None:
+            query = query.where(tasks.c.created_at < before)
+        query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
+        with self.reader.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def count_by_status(self) -> dict[str, int]:
+        query = sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
+        with self.reader.connect() as conn:
+            counts = dict(conn.execute(query).all())
+        return {status: int(counts.get(status, 0)) for status in STATUSES}
+
+    def claim(self, worker: str) -> dict[str, Any] | None:
+        """Take the oldest queued task for ``worker`` (running), or None. Atomic across
+        processes and hosts: each task is claimed once."""
+        for _ in range(5):
+            now = time.time()
+            with self.engine.begin() as conn:
+                query = (
+                    sa.select(tasks.c.id)
+                    .where(tasks.c.status == "queued")
+                    .order_by(tasks.c.created_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                task_id = conn.execute(query).scalar()
+                if task_id is None:
+                    return None
+                won = conn.execute(
+                    tasks.update()
+                    .where(tasks.c.id == task_id, tasks.c.status == "queued")
+                    .values(status="running", worker=worker, started_at=now, heartbeat_at=now)
+                ).rowcount
+                if won:
+                    self._append(conn, task_id, [("running", {"status": "running"})], now)
+                    row = conn.execute(tasks.select().where(tasks.c.id == task_id)).mappings()
+                    return dict(row.first() or {})
+        return None
+
+    def heartbeat(self, worker: str, task_ids: Iterable[str]) -> set[str]:
+        """Mark ``worker``'s running tasks alive; returns those whose cancel was requested."""
+        ids = list(task_ids)
+        if not ids:
+            return set()
+        with self.engine.begin() as conn:
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.id.in_(ids), tasks.c.worker == worker)
+                .values(heartbeat_at=time.time())
+            )
+            query = sa.select(tasks.c.id).where(
+                tasks.c.id.in_(ids), tasks.c.cancel_requested.is_(True)
+            )
+            return set(conn.execute(query).scalars())
+
+    def add_events(
+        self, task_id: str, events: Sequence[tuple[str, dict[str, Any]]], progress: int | None
+    ) -> None:
+        """Append a running task's events (and raise its progress)."""
+        with self.engine.begin() as conn:
+            if events:
+                self._append(conn, task_id, events, time.time())
+            if progress is not None:
+                conn.execute(
+                    tasks.update()
+                    .where(tasks.c.id == task_id, tasks.c.progress < progress)
+                    .values(progress=progress)
+                )
+
+    def finish(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        worker: str | None = None,
+        from_status: Sequence[str] = ("running",),
+        deliver: Any = None,
+    ) -> dict[str, Any] | None:
+        """End a task (``status`` in :data:`TERMINAL`) once: the last events and the
+        terminal event are appended and its webhook deliveries queued in the same
+        transaction. None when the task was not in ``from_status`` (already ended)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            where = [tasks.c.id == task_id, tasks.c.status.in_(list(from_status))]
+            if worker is not None:
+                where.append(tasks.c.worker == worker)
+            values: dict[str, Any] = {"status": status, "finished_at": now, "error": error}
+            if status == "completed":
+                values["progress"] = 100
+            if result is not None:
+                values["result"] = _dumps(result)
+            if not conn.execute(tasks.update().where(*where).values(**values)).rowcount:
+                return None
+            row = dict(conn.execute(tasks.select().where(tasks.c.id == task_id)).mappings().one())
+            terminal = {"status": status, "error": error} if error else {"status": status}
+            self._append(conn, task_id, [*events, (status, terminal)], now)
+            if deliver is not None:
+                for delivery in deliver(row, self._owner_webhooks(conn, row["owner"])):
+                    conn.execute(deliveries.insert().values(**delivery))
+        return row
+
+    def request_cancel(self, task_id: str, owner: str) -> dict[str, Any] | None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id, tasks.c.owner == owner, tasks.c.status == "running")
+                .values(cancel_requested=True)
+            )
+        return self.task(task_id, owner)
+
+    def orphans(self, lease: float) -> list[dict[str, Any]]:
+        """Running tasks whose worker is gone: its process is dead (same host) or its
+        heartbeat is older than ``lease`` seconds."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                sa.select(tasks.c.id, tasks.c.worker, tasks.c.heartbeat_at).where(
+                    tasks.c.status == "running"
+                )
+            ).all()
+        now = time.time()
+        found = []
+        for task_id, worker, heartbeat in rows:
+            alive = worker_alive(worker or "")
+            if alive is False or (alive is None and (heartbeat or 0) < now - lease):
+                found.append({"id": task_id, "worker": worker})
+        return found
+
+    # ------------------------------------------------------------------ events
+
+    @staticmethod
+    def _append(
+        conn: sa.Connection,
+        task_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        now: float,
+    ) -> None:
+        last = conn.execute(
+            sa.select(sa.func.max(task_events.c.seq)).where(task_events.c.task_id == task_id)
+        ).scalar()
+        seq = int(last or 0)
+        rows = []
+        for kind, data in events:
+            seq += 1
+            rows.append(
+                {"task_id": task_id, "seq": seq, "type": kind, "ts": now, "data": _dumps(data)}
+            )
+        conn.execute(task_events.insert(), rows)
+
+    def events(self, task_id: str, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        query = (
+            task_events.select()
+            .where(task_events.c.task_id == task_id, task_events.c.seq > after)
+            .order_by(task_events.c.seq)
+            .limit(limit)
+        )
+        with self.reader.connect() as conn:
+            return [
+                {"seq": r.seq, "type": r.type, "ts": r.ts, "data": json.loads(r.data)}
+                for r in conn.execute(query)
+            ]
+
+    # ------------------------------------------------------------------ webhooks
+
+    def add_webhook(self, owner: str, url: str, events: list[str], secret: str) -> dict[str, Any]:
+        row = {
+            "id": f"wh_{uuid.uuid4().hex}",
+            "owner": owner,
+            "url": url,
+            "events": _dumps(events),
+            "secret": secret,
+            "created_at": time.time(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(webhooks.insert().values(**row))
+        return row
+
+    def list_webhooks(self, owner: str) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            return self._owner_webhooks(conn, owner)
+
+    @staticmethod
+    def _owner_webhooks(conn: sa.Connection, owner: str) -> list[dict[str, Any]]:
+        query = webhooks.select().where(webhooks.c.owner == owner).order_by(webhooks.c.created_at)
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+    def delete_webhook(self, webhook_id: str, owner: str) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                webhooks.delete().where(webhooks.c.id == webhook_id, webhooks.c.owner == owner)
+            )
+        return bool(done.rowcount)
+
+    def webhook_secret(self, delivery: dict[str, Any]) -> str | None:
+        with self.reader.connect() as conn:
+            if delivery.get("webhook_id"):
+                query = sa.select(webhooks.c.secret).where(webhooks.c.id == delivery["webhook_id"])
+                return conn.execute(query).scalar()
+            query = sa.select(tasks.c.webhook).where(tasks.c.id == delivery["task_id"])
+            hook = _loads(conn.execute(query).scalar())
+        return (hook or {}).get("secret")
+
+    # ------------------------------------------------------------------ deliveries
+
+    def claim_deliveries(self, claim_for: float, limit: int = 16) -> list[dict[str, Any]]:
+        """Due pending deliveries, each claimed for ``claim_for`` seconds (once across
+        processes)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            query = (
+                deliveries.select()
+                .where(
+                    deliveries.c.status == "pending",
+                    deliveries.c.next_attempt_at <= now,
+                    sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
+                )
+                .order_by(deliveries.c.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            claimed = []
+            for row in rows:
+                won = conn.execute(
+                    deliveries.update()
+                    .where(
+                        deliveries.c.id == row["id"],
+                        deliveries.c.status == "pending",
+                        sa.or_(
+                            deliveries.c.claimed_until.is_(None),
+                            deliveries.c.claimed_until < now,
+                        ),
+                    )
+                    .values(claimed_until=now + claim_for)
+                ).rowcount
+                if won:
+                    claimed.append(row)
+        return claimed
+
+    def record_attempt(
+        self,
+        delivery: dict[str, Any],
+        *,
+        started_at: float,
+        duration: float,
+        status_code: int | None,
+        error: str | None,
+        outcome: str,
+        next_attempt_at: float | None,
+    ) -> None:
+        """One try of a delivery; ``outcome`` is its new status (pending: retried at
+        ``next_attempt_at``)."""
+        attempt = int(delivery["attempts"]) + 1
+        with self.engine.begin() as conn:
+            conn.execute(
+                delivery_attempts.insert().values(
+                    delivery_id=delivery["id"],
+                    attempt=attempt,
+                    started_at=started_at,
+                    duration=duration,
+                    status_code=status_code,
+                    error=error,
+                    next_attempt_at=next_attempt_at,
+                )
+            )
+            values: dict[str, Any] = {
+                "attempts": attempt,
+                "status": outcome,
+                "last_status": status_code,
+                "last_error": error,
+                "claimed_until": None,
+            }
+            if next_attempt_at is not None:
+                values["next_attempt_at"] = next_attempt_at
+            if outcome != "pending":
+                values["finished_at"] = time.time()
+            conn.execute(
+                deliveries.update().where(deliveries.c.id == delivery["id"]).values(**values)
+            )
+
+    def deliveries_of(self, task_id: str) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    deliveries.select()
+                    .where(deliveries.c.task_id == task_id)
+                    .order_by(deliveries.c.created_at)
+                ).mappings()
+            ]
+            for row in rows:
+                row["attempt_log"] = [
+                    dict(a)
+                    for a in conn.execute(
+                        delivery_attempts.select()
+                        .where(delivery_attempts.c.delivery_id == row["id"])
+                        .order_by(delivery_attempts.c.attempt)
+                    ).mappings()
+                ]
+        return rows
+
+    def next_delivery_at(self) -> float | None:
+        with self.reader.connect() as conn:
+            due = sa.case(
+                (
+                    deliveries.c.claimed_until > deliveries.c.next_attempt_at,
+                    deliveries.c.claimed_until,
+                ),
+                else_=deliveries.c.next_attempt_at,
+            )
+            query = sa.select(sa.func.min(due)).where(deliveries.c.status == "pending")
+            return conn.execute(query).scalar()
+
+
+def public_task(row: dict[str, Any], with_result: bool = True) -> dict[str, Any]:
+    """A task as the API shows it (never its webhook's secret)."""
+    hook = _loads(row.get("webhook"))
+    out = {
+        "id": row["id"],
+        "object": "task",
+        "status": row["status"],
+        "progress": int(row.get("progress") or 0),
+        "created_at": row["created_at"],
+        "started_at": row.get("started_at"),
+        "finished_at": row.get("finished_at"),
+        "result": _loads(row.get("result")) if with_result else None,
+        "error": row.get("error"),
+        "metadata": _loads(row.get("meta")),
+        "webhook": {"url": hook["url"], "events": hook["events"]} if hook else None,
+    }
+    if row.get("cancel_requested") and row["status"] == "running":
+        out["cancel_requested"] = True
+    return out

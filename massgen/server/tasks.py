@@ -1,0 +1,396 @@
+"""Background tasks: ``POST /v1/tasks`` queues a run in the store; every server process
+sharing the store claims queued tasks (each exactly once), runs them, records their events
+(for ``GET /v1/tasks/{id}/events``) and progress, and ends them with a chat.completion
+result or an error, queueing their webhook deliveries in the same transaction.
+
+After a crash (``kill -9``) nothing is lost: queued tasks run when a server is back; a task
+that was *running* is marked ``failed`` with :data:`~massgen.server.store.RESTARTED` (its
+run cannot be resumed, and running it again could repeat its tools' side effects and its
+cost without the client asking), as soon as a server sees its process gone (same host) or its
+heartbeat older than the lease (another host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from massgen.server.http import BadRequest, parse_messages
+from massgen.server.store import RESTARTED, TERMINAL, Store, public_task, worker_id
+from massgen.server.webhooks import deliveries_for
+from massgen.server.writer import Writer
+
+if TYPE_CHECKING:
+    from massgen.server.app import MassGenServer
+
+log = logging.getLogger("massgen.server")
+
+#: Engine events kept in a task's event log (token deltas of the agents' turns are not).
+KEPT = frozenset(
+    {
+        "run_started",
+        "agent_turn_started",
+        "tool_call_started",
+        "tool_call_finished",
+        "answer_submitted",
+        "vote_cast",
+        "votes_cleared",
+        "agent_restarted",
+        "agent_cancelled",
+        "agent_failed",
+        "stream_retry",
+        "winner_selected",
+        "final_answer_delta",
+        "final_answer",
+        "error",
+        "run_finished",
+    }
+)
+#: Events written at once (others wait up to FLUSH_SECONDS, so deltas go in batches).
+URGENT = frozenset(
+    {"run_started", "answer_submitted", "vote_cast", "winner_selected", "final_answer"}
+)
+FLUSH_SECONDS = 0.1
+STOPPED = "server stopped while the task was running; submit it again"
+
+
+class Progress:
+    """0–100 from a run's events: answers, then votes, then the presentation."""
+
+    def __init__(self) -> None:
+        self.agents = 1
+        self.answered: set[str] = set()
+        self.votes = 0
+        self.value = 0
+
+    def feed(self, event: dict[str, Any]) -> int | None:
+        """The new progress if ``event`` raised it."""
+        kind = event.get("type")
+        value = self.value
+        if kind == "run_started":
+            self.agents = max(1, len(event.get("agents") or []))
+            value = 5
+        elif kind == "answer_submitted":
+            self.answered.add(str(event.get("agent_id")))
+            value = 5 + 40 * min(1.0, len(self.answered) / self.agents)
+        elif kind == "vote_cast":
+            self.votes += 1
+            value = 45 + 40 * min(1.0, self.votes / self.agents)
+        elif kind == "votes_cleared":
+            self.votes = 0
+        elif kind == "winner_selected":
+            value = 85
+        elif kind in ("final_answer_delta", "final_answer"):
+            value = 90 if kind == "final_answer_delta" else 95
+        value = int(min(99, value))
+        if value > self.value:
+            self.value = value
+            return value
+        return None
+
+
+class _EventLog:
+    """Buffers a running task's events and writes them in order through the store writer."""
+
+    def __init__(self, runner: TaskRunner, task_id: str) -> None:
+        self.runner, self.task_id = runner, task_id
+        self.pending: list[tuple[str, dict[str, Any]]] = []
+        self.progress = Progress()
+        self.new_progress: int | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("type"))
+        raised = self.progress.feed(event)
+        if kind in KEPT:
+            last = self.pending[-1] if self.pending else None
+            if kind == "final_answer_delta" and last and last[0] == kind:
+                last[1]["text"] += event.get("text") or ""
+            else:
+                self.pending.append((kind, {k: v for k, v in event.items() if k != "run_id"}))
+        if raised is not None:
+            self.pending.append(("progress", {"progress": raised}))
+            self.new_progress = raised
+        if kind in URGENT:
+            self.flush()
+        elif self.pending and self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        batch, self.pending = self.pending, []
+        return batch
+
+    def flush(self) -> None:
+        batch, progress = self.take(), self.new_progress
+        self.new_progress = None
+        if batch or progress is not None:
+            self.runner.write(self.runner.store.add_events, self.task_id, batch, progress)
+
+
+class TaskRunner:
+    """Claims and runs tasks in this process; also heartbeats, reaps orphans and sends
+    webhook deliveries (see module)."""
+
+    def __init__(
+        self,
+        server: MassGenServer,
+        *,
+        poll: float = 0.5,
+        lease: float = 30.0,
+        heartbeat: float = 2.0,
+    ) -> None:
+        self.server = server
+        self.poll, self.lease, self.heartbeat_every = poll, lease, heartbeat
+        self.worker = worker_id()
+        self.writer = Writer("massgen-task-store")
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.stop_reason: dict[str, str] = {}
+        self.wake = asyncio.Event()
+        self.changed: dict[str, set[asyncio.Event]] = {}
+        self.loops: list[asyncio.Task[Any]] = []
+        self.deliverer: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def store(self) -> Store:
+        store = self.server.store
+        assert store is not None
+        return store
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self.loops:
+            return
+        self.loop = asyncio.get_running_loop()
+        self.loops = [
+            asyncio.create_task(self._dispatch(), name="massgen-tasks"),
+            asyncio.create_task(self._watch(), name="massgen-task-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        for task_id, task in list(self.running.items()):
+            self.stop_reason[task_id] = "stopped"
+            task.cancel()
+        if self.running:
+            await asyncio.gather(*self.running.values(), return_exceptions=True)
+        for loop_task in self.loops:
+            loop_task.cancel()
+        await asyncio.gather(*self.loops, return_exceptions=True)
+        self.loops = []
+        await asyncio.to_thread(self.writer.flush, 10)
+
+    def write(self, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        """Run a store call in the writer thread (in order); tell event streams after."""
+        task_id = args[0] if args and isinstance(args[0], str) else None
+
+        def job() -> Any:
+            result = fn(*args, **kwargs)
+            if task_id is not None and self.loop is not None:
+                with contextlib.suppress(RuntimeError):
+                    self.loop.call_soon_threadsafe(self.notify, task_id)
+            return result
+
+        return asyncio.wrap_future(self.writer.submit(job))
+
+    def notify(self, task_id: str) -> None:
+        for event in self.changed.get(task_id, ()):
+            event.set()
+
+    # ------------------------------------------------------------------ loops
+
+    async def _dispatch(self) -> None:
+        failing = False
+        while True:
+            try:
+                opened = self.server.store is not None or await asyncio.to_thread(
+                    self.server.open_store, False
+                )
+                if not opened:
+                    await asyncio.sleep(1.0)
+                    continue
+                while self.server.limiter.try_acquire():
+                    row = await asyncio.to_thread(self.store.claim, self.worker)
+                    if row is None:
+                        self.server.limiter.release()
+                        break
+                    self.notify(row["id"])
+                    task = asyncio.create_task(self._execute(row))
+                    self.running[row["id"]] = task
+                    task.add_done_callback(lambda _, i=row["id"]: self._done(i))
+                failing = False
+            except Exception as exc:  # the store is down: say so once, retry slowly
+                if not failing:
+                    log.warning("massgen: task store unavailable (%s)", type(exc).__name__)
+                failing = True
+                await asyncio.sleep(5.0)
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll)
+
+    def _done(self, task_id: str) -> None:
+        self.running.pop(task_id, None)
+        self.stop_reason.pop(task_id, None)
+        self.server.limiter.release()
+        self.wake.set()
+
+    async def _watch(self) -> None:
+        """Heartbeats this process's running tasks, honours cancels requested through
+        another process, and fails the orphans of dead workers."""
+        while True:
+            try:
+                if self.server.store is not None:
+                    await self._watch_once()
+            except Exception as exc:
+                log.debug("massgen: task heartbeat: %s", type(exc).__name__)
+            await asyncio.sleep(self.heartbeat_every)
+
+    async def _watch_once(self) -> None:
+        store = self.store
+        cancelled = await asyncio.to_thread(store.heartbeat, self.worker, list(self.running))
+        for task_id in cancelled:
+            self.cancel_local(task_id)
+        for orphan in await asyncio.to_thread(store.orphans, self.lease):
+            if orphan["id"] in self.running:
+                continue
+            row = await self.write(
+                store.finish,
+                orphan["id"],
+                "failed",
+                error=RESTARTED,
+                worker=orphan["worker"],
+                deliver=_deliver("failed"),
+            )
+            if row is not None:
+                log.warning("massgen: task %s failed: its server stopped", orphan["id"])
+                self._wake_deliveries()
+
+    def cancel_local(self, task_id: str) -> bool:
+        task = self.running.get(task_id)
+        if task is None:
+            return False
+        self.stop_reason.setdefault(task_id, "cancelled")
+        task.cancel()
+        return True
+
+    def _wake_deliveries(self) -> None:
+        if self.deliverer is not None:
+            self.deliverer.wake.set()
+
+    # ------------------------------------------------------------------ one task
+
+    async def _execute(self, row: dict[str, Any]) -> None:
+        task_id = row["id"]
+        request = json.loads(row["request"])
+        log_ = _EventLog(self, task_id)
+        status, result, error = "failed", None, None
+        try:
+            try:
+                question, history = parse_messages(request.get("messages"))
+                prepared = self.server.resolve(request.get("model"))
+            except BadRequest as exc:
+                raise _TaskError(exc.message) from None
+            timeout = request.get("timeout")
+            trace: list[str] = []
+            finished: dict[str, Any] | None = None
+            try:
+                async with asyncio.timeout(timeout):
+                    events = self.server.events(prepared, question, history)
+                    try:
+                        async for event in events:
+                            log_.add(event)
+                            line = self.server.trace_line(event)
+                            if line:
+                                trace.append(line)
+                            if event.get("type") == "run_finished":
+                                finished = event
+                    finally:
+                        await events.aclose()
+            except TimeoutError:
+                raise _TaskError(f"the task timed out after {timeout:g}s") from None
+            if not finished or not finished.get("final_answer"):
+                reason = (finished or {}).get("status", "failed")
+                raise _TaskError(f"the run produced no answer (status: {reason})")
+            status = "completed"
+            result = self.server.completion(
+                f"chatcmpl-{uuid.uuid4().hex}",
+                request.get("model_name") or "massgen",
+                finished,
+                trace,
+            )
+        except _TaskError as exc:
+            error = str(exc)
+        except asyncio.CancelledError:
+            reason = self.stop_reason.get(task_id, "stopped")
+            status, error = ("cancelled", None) if reason == "cancelled" else ("failed", STOPPED)
+        except Exception as exc:
+            log.error("massgen: task %s: %s: %s", task_id, type(exc).__name__, exc)
+            error = f"internal error ({type(exc).__name__})"
+        if error:
+            error = self.server.redact(error)
+        await asyncio.shield(
+            self.write(
+                self.store.finish,
+                task_id,
+                status,
+                result=result,
+                error=error,
+                events=log_.take(),
+                worker=self.worker,
+                deliver=_deliver(status),
+            )
+        )
+        self._wake_deliveries()
+
+    # ------------------------------------------------------------------ API helpers
+
+    async def events(self, task_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
+        """The task's stored events after ``after``, then new ones as they are written,
+        until its terminal event."""
+        changed = asyncio.Event()
+        self.changed.setdefault(task_id, set()).add(changed)
+        try:
+            idle = 0.0
+            while True:
+                changed.clear()
+                rows = await asyncio.to_thread(self.store.events, task_id, after)
+                for row in rows:
+                    after = row["seq"]
+                    yield row
+                    if row["type"] in TERMINAL:
+                        return
+                if rows:
+                    idle = 0.0
+                    continue
+                started = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self.poll * 2)
+                idle += time.monotonic() - started
+                if idle >= 15.0:
+                    idle = 0.0
+                    yield {"keepalive": True}
+        finally:
+            watchers = self.changed.get(task_id, set())
+            watchers.discard(changed)
+            if not watchers:
+                self.changed.pop(task_id, None)
+
+
+class _TaskError(Exception):
+    pass
+
+
+def _deliver(status: str) -> Any:
+    def build(row: dict[str, Any], registered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return deliveries_for(f"task.{status}", row, registered, public_task(row))
+
+    return build

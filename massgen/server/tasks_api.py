@@ -1,0 +1,265 @@
+"""The task and webhook endpoints: ``/v1/tasks`` (submit, list, get, events, cancel,
+deliveries) and ``/v1/webhooks`` (register, list, delete). Each API key sees only its own
+tasks and webhooks: another key's id answers 404, as an unknown one does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from massgen.server.http import BadRequest, SSEResponse, error_response, parse_messages
+from massgen.server.store import STATUSES, TERMINAL, public_task
+from massgen.server.webhooks import (
+    TargetRefused,
+    resolve_target,
+    validate_events,
+    validate_secret,
+)
+from massgen.terminal import clean_text
+
+if TYPE_CHECKING:
+    from massgen.server.app import MassGenServer
+
+#: The longest ``timeout`` a task may ask for, in seconds.
+MAX_TASK_TIMEOUT = 24 * 3600
+MAX_METADATA_BYTES = 16 * 1024
+MAX_LIST = 100
+
+
+def _not_found(what: str = "task") -> Response:
+    return error_response(404, f"no such {what}", "invalid_request_error", "not_found")
+
+
+async def _webhook(server: MassGenServer, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(
+            400, "webhook must be an object {url, secret, events?}", code="invalid_webhook"
+        )
+    try:
+        events = validate_events(value.get("events"))
+        secret = validate_secret(value.get("secret"))
+        await resolve_target(value.get("url"), server.webhook_allow)
+    except TargetRefused as exc:
+        raise BadRequest(400, str(exc), code="webhook_refused") from None
+    except ValueError as exc:
+        raise BadRequest(400, str(exc), code="invalid_webhook") from None
+    return {"url": value["url"], "secret": secret, "events": events}
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadRequest(400, "timeout must be a number of seconds", code="invalid_timeout")
+    if not 1 <= value <= MAX_TASK_TIMEOUT:
+        raise BadRequest(
+            400, f"timeout must be between 1 and {MAX_TASK_TIMEOUT} seconds", code="invalid_timeout"
+        )
+    return float(value)
+
+
+def _metadata(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest(400, "metadata must be an object", code="invalid_metadata")
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise BadRequest(
+            400, f"metadata is larger than {MAX_METADATA_BYTES} bytes", code="invalid_metadata"
+        )
+    return value
+
+
+async def submit(server: MassGenServer, request: Request, owner: str) -> Response:
+    body = await server.read_json(request)
+    parse_messages(body.get("messages"))
+    requested = body.get("model")
+    server.resolve(requested)
+    model_name = clean_text(requested) if isinstance(requested, str) and requested else "massgen"
+    spec = {
+        "messages": body["messages"],
+        "model": requested if isinstance(requested, str) else None,
+        "model_name": model_name[:200],
+        "timeout": _timeout(body.get("timeout")),
+    }
+    meta = _metadata(body.get("metadata"))
+    hook = None if body.get("webhook") is None else await _webhook(server, body["webhook"])
+    store = await server.require_store()
+    row = await asyncio.to_thread(store.create_task, owner, spec, meta, hook)
+    server.metrics.tasks_submitted.inc()
+    server.runner.wake.set()
+    return JSONResponse(
+        public_task(row), status_code=202, headers={"Location": f"/v1/tasks/{row['id']}"}
+    )
+
+
+async def get(server: MassGenServer, request: Request, owner: str) -> Response:
+    store = await server.require_store()
+    row = await asyncio.to_thread(store.task, request.path_params["task_id"], owner)
+    return JSONResponse(public_task(row)) if row else _not_found()
+
+
+async def listing(server: MassGenServer, request: Request, owner: str) -> Response:
+    query = request.query_params
+    statuses = [s for s in query.get("status", "").split(",") if s]
+    unknown = sorted(set(statuses) - set(STATUSES))
+    if unknown:
+        raise BadRequest(
+            400, f"unknown status {unknown}; one of {', '.join(STATUSES)}", code="invalid_status"
+        )
+    try:
+        limit = int(query.get("limit", "20"))
+        before = float(query["before"]) if "before" in query else None
+    except ValueError:
+        raise BadRequest(400, "limit and before must be numbers", code="invalid_query") from None
+    if not 1 <= limit <= MAX_LIST:
+        raise BadRequest(400, f"limit must be between 1 and {MAX_LIST}", code="invalid_query")
+    store = await server.require_store()
+    rows = await asyncio.to_thread(store.list_tasks, owner, statuses, limit + 1, before)
+    data = [public_task(r) for r in rows[:limit]]
+    return JSONResponse({"object": "list", "data": data, "has_more": len(rows) > limit})
+
+
+async def cancel(server: MassGenServer, request: Request, owner: str) -> Response:
+    task_id = request.path_params["task_id"]
+    store = await server.require_store()
+    row = await asyncio.to_thread(store.task, task_id, owner)
+    if row is None:
+        return _not_found()
+    if row["status"] == "queued":
+        from massgen.server.tasks import _deliver
+
+        await server.runner.write(
+            store.finish,
+            task_id,
+            "cancelled",
+            from_status=("queued",),
+            deliver=_deliver("cancelled"),
+        )
+        server.runner._wake_deliveries()
+    elif row["status"] == "running":
+        if not server.runner.cancel_local(task_id):  # running in another process
+            await asyncio.to_thread(store.request_cancel, task_id, owner)
+        else:
+            await _until_ended(server, task_id, owner)
+    row = await asyncio.to_thread(store.task, task_id, owner)
+    return JSONResponse(
+        public_task(row or {}), status_code=200 if row["status"] in TERMINAL else 202
+    )
+
+
+async def _until_ended(
+    server: MassGenServer, task_id: str, owner: str, seconds: float = 10
+) -> None:
+    store = await server.require_store()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        row = await asyncio.to_thread(store.task, task_id, owner)
+        if row is None or row["status"] in TERMINAL:
+            return
+        await asyncio.sleep(0.05)
+
+
+def _last_event_id(request: Request) -> int:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    if not raw.strip().isdigit():
+        raise BadRequest(400, "Last-Event-ID must be an event id (a number)", code="invalid_query")
+    return int(raw.strip())
+
+
+async def events(server: MassGenServer, request: Request, owner: str) -> Response:
+    task_id = request.path_params["task_id"]
+    after = _last_event_id(request)
+    store = await server.require_store()
+    row = await asyncio.to_thread(store.task, task_id, owner)
+    if row is None:
+        return _not_found()
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        async for item in server.runner.events(task_id, after):
+            if item.get("keepalive"):
+                yield ": keep-alive\n\n"
+                continue
+            data = {"type": item["type"], "seq": item["seq"], "ts": item["ts"], "task_id": task_id}
+            data.update(item["data"])
+            if item["type"] in TERMINAL:
+                done = await asyncio.to_thread(store.task, task_id, owner)
+                if done is not None:
+                    data["task"] = public_task(done)
+            text = json.dumps(data, ensure_ascii=False)
+            yield f"id: {item['seq']}\nevent: {item['type']}\ndata: {text}\n\n"
+
+    return SSEResponse(stream())
+
+
+async def deliveries(server: MassGenServer, request: Request, owner: str) -> Response:
+    task_id = request.path_params["task_id"]
+    store = await server.require_store()
+    if await asyncio.to_thread(store.task, task_id, owner) is None:
+        return _not_found()
+    rows = await asyncio.to_thread(store.deliveries_of, task_id)
+    data = [
+        {
+            "id": r["id"],
+            "event": r["event"],
+            "url": r["url"],
+            "webhook_id": r["webhook_id"],
+            "status": r["status"],
+            "attempts": [
+                {
+                    "attempt": a["attempt"],
+                    "started_at": a["started_at"],
+                    "duration": a["duration"],
+                    "status_code": a["status_code"],
+                    "error": a["error"],
+                    "next_attempt_at": a["next_attempt_at"],
+                }
+                for a in r["attempt_log"]
+            ],
+            "created_at": r["created_at"],
+            "finished_at": r["finished_at"],
+        }
+        for r in rows
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
+def _public_webhook(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "object": "webhook",
+        "url": row["url"],
+        "events": json.loads(row["events"]),
+        "created_at": row["created_at"],
+    }
+
+
+async def create_webhook(server: MassGenServer, request: Request, owner: str) -> Response:
+    body = await server.read_json(request)
+    hook = await _webhook(server, body)
+    store = await server.require_store()
+    row = await asyncio.to_thread(
+        store.add_webhook, owner, hook["url"], hook["events"], hook["secret"]
+    )
+    return JSONResponse(_public_webhook(row), status_code=201)
+
+
+async def list_webhooks(server: MassGenServer, request: Request, owner: str) -> Response:
+    rows = await asyncio.to_thread((await server.require_store()).list_webhooks, owner)
+    return JSONResponse({"object": "list", "data": [_public_webhook(r) for r in rows]})
+
+
+async def delete_webhook(server: MassGenServer, request: Request, owner: str) -> Response:
+    store = await server.require_store()
+    done = await asyncio.to_thread(store.delete_webhook, request.path_params["webhook_id"], owner)
+    if not done:
+        return _not_found("webhook")
+    return JSONResponse({"id": request.path_params["webhook_id"], "deleted": True})

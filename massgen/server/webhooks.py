@@ -1,0 +1,287 @@
+"""Webhook targets (SSRF checks) and their delivery: signed JSON POSTs, retried with
+exponential backoff on 5xx, 408, 429, timeouts and connection errors, each attempt recorded
+in the store.
+
+A target's host must resolve only to public addresses, unless an allow-list entry (an
+address range such as ``127.0.0.1/32``, or a host name) admits it. The check runs when the
+webhook is given and again at each delivery, and the request goes to the address that was
+checked (so a name cannot resolve to a private address in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from massgen.server.signing import HEADER, sign
+
+log = logging.getLogger("massgen.server")
+
+#: Events a webhook can subscribe to.
+EVENTS = ("task.running", "task.completed", "task.failed", "task.cancelled")
+DEFAULT_EVENTS = ("task.completed", "task.failed", "task.cancelled")
+RETRY_STATUSES = frozenset({408, 425, 429})
+MAX_URL = 2048
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TargetRefused(ValueError):
+    """A webhook URL that may not be called (the message says why, without secrets)."""
+
+
+@dataclass
+class AllowList:
+    """Private targets let through: address ranges and exact host names."""
+
+    networks: list[IPNetwork] = field(default_factory=list)
+    hosts: set[str] = field(default_factory=set)
+
+    @classmethod
+    def parse(cls, entries: Sequence[str]) -> AllowList:
+        allow = cls()
+        for raw in entries:
+            entry = raw.strip()
+            if not entry:
+                continue
+            try:
+                allow.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                allow.hosts.add(entry.lower().rstrip("."))
+        return allow
+
+    def admits(self, host: str, address: IPAddress) -> bool:
+        if host in self.hosts:
+            return True
+        return any(address in net for net in self.networks if net.version == address.version)
+
+
+def _public(address: IPAddress) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_global and not address.is_multicast
+
+
+def check_url(url: Any) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a well-formed http(s) URL without credentials."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL or not url.isprintable():
+        raise TargetRefused("webhook url must be an http(s) URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused("webhook url must be an http(s) URL")
+    if parts.username or parts.password:
+        raise TargetRefused("webhook url must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise TargetRefused("webhook url has an invalid port") from None
+    return parts.scheme, parts.hostname.lower().rstrip("."), port
+
+
+async def resolve_target(url: str, allow: AllowList) -> IPAddress:
+    """The address to call for ``url``; raises :class:`TargetRefused` when any address the
+    host resolves to is private, loopback, link-local or reserved and not allowed."""
+    _, host, port = check_url(url)
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise TargetRefused(f"webhook host {host!r} does not resolve") from None
+        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise TargetRefused(f"webhook host {host!r} does not resolve")
+    for address in addresses:
+        if not _public(address) and not allow.admits(host, address):
+            raise TargetRefused(
+                f"webhook target {host} resolves to a private or loopback address ({address}); "
+                "refused (the server's --webhook-allow option admits it)"
+            )
+    return addresses[0]
+
+
+def validate_events(events: Any, default: Sequence[str] = DEFAULT_EVENTS) -> list[str]:
+    if events is None:
+        return list(default)
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        raise ValueError("webhook events must be a non-empty list of event names")
+    unknown = sorted(set(events) - set(EVENTS))
+    if unknown:
+        raise ValueError(f"unknown webhook event(s) {unknown}; known: {', '.join(EVENTS)}")
+    return list(dict.fromkeys(events))
+
+
+def validate_secret(secret: Any) -> str:
+    if not isinstance(secret, str) or len(secret) < 8 or len(secret) > 512:
+        raise ValueError("webhook secret must be a string of 8 to 512 characters")
+    return secret
+
+
+def deliveries_for(
+    event: str, task: dict[str, Any], registered: list[dict[str, Any]], public: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The delivery rows for ``event`` of ``task``: its own webhook and the owner's
+    registered ones that subscribe to it."""
+    now = time.time()
+    targets: list[tuple[str | None, str]] = []
+    own = json.loads(task["webhook"]) if task.get("webhook") else None
+    if own and event in own.get("events", DEFAULT_EVENTS):
+        targets.append((None, own["url"]))
+    for hook in registered:
+        if event in json.loads(hook["events"]):
+            targets.append((hook["id"], hook["url"]))
+    rows = []
+    for webhook_id, url in targets:
+        delivery_id = f"dlv_{uuid.uuid4().hex}"
+        payload = {"id": delivery_id, "type": event, "created": int(now), "data": public}
+        rows.append(
+            {
+                "id": delivery_id,
+                "task_id": task["id"],
+                "webhook_id": webhook_id,
+                "event": event,
+                "url": url,
+                "payload": json.dumps(payload, ensure_ascii=False),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    return rows
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before retry ``attempt + 1`` (``attempt`` tries done): base · 2^(attempt-1)."""
+    return min(cap, base * 2 ** (attempt - 1))
+
+
+class Deliverer:
+    """Sends due deliveries from the store, in this process, until stopped."""
+
+    def __init__(
+        self,
+        store: Any,
+        allow: AllowList,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 6,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 300.0,
+        poll: float = 1.0,
+        on_result: Any = None,
+    ) -> None:
+        self.store = store
+        self.allow = allow
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.poll = poll
+        self.on_result = on_result or (lambda outcome: None)
+        self.wake = asyncio.Event()
+        self._client: Any = None
+
+    async def run(self) -> None:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+            self._client = client
+            while True:
+                try:
+                    batch = await asyncio.to_thread(self.store.claim_deliveries, self.timeout * 3)
+                except Exception as exc:
+                    log.warning("massgen: webhook deliveries: %s", type(exc).__name__)
+                    batch = []
+                if batch:
+                    await asyncio.gather(*(self._send(d) for d in batch))
+                    continue
+                self.wake.clear()
+                wait = self.poll
+                with contextlib.suppress(Exception):
+                    due = await asyncio.to_thread(self.store.next_delivery_at)
+                    if due is not None:
+                        wait = min(self.poll, max(0.01, due - time.time()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), wait)
+
+    async def _send(self, delivery: dict[str, Any]) -> None:
+        import httpx
+
+        started = time.time()
+        status_code: int | None = None
+        error: str | None = None
+        retry = False
+        try:
+            secret = await asyncio.to_thread(self.store.webhook_secret, delivery)
+            if not secret:
+                raise TargetRefused("the webhook was deleted")
+            address = await resolve_target(delivery["url"], self.allow)
+            body = delivery["payload"].encode()
+            parts = urlsplit(delivery["url"])
+            host = str(address) if address.version == 4 else f"[{address}]"
+            netloc = f"{host}:{parts.port}" if parts.port else host
+            pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "massgen-webhooks",
+                "Host": parts.netloc,
+                HEADER: sign(body, secret),
+                "X-Massgen-Event": delivery["event"],
+                "X-Massgen-Delivery": delivery["id"],
+            }
+            extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+            response = await self._client.post(
+                pinned, content=body, headers=headers, extensions=extensions
+            )
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+                retry = status_code >= 500 or status_code in RETRY_STATUSES
+        except TargetRefused as exc:
+            error = str(exc)
+        except httpx.TimeoutException:
+            error, retry = "timed out", True
+        except httpx.HTTPError as exc:
+            error, retry = f"connection failed ({type(exc).__name__})", True
+        except Exception as exc:  # never let one delivery stop the loop
+            error = f"delivery error ({type(exc).__name__})"
+        duration = time.time() - started
+        attempt = int(delivery["attempts"]) + 1
+        if error is None:
+            outcome, next_at = "delivered", None
+        elif retry and attempt < self.max_attempts:
+            outcome = "pending"
+            next_at = time.time() + backoff(attempt, self.backoff_base, self.backoff_cap)
+        else:
+            outcome, next_at = "failed", None
+        try:
+            await asyncio.to_thread(
+                self.store.record_attempt,
+                delivery,
+                started_at=started,
+                duration=duration,
+                status_code=status_code,
+                error=error,
+                outcome=outcome,
+                next_attempt_at=next_at,
+            )
+        except Exception as exc:
+            log.warning("massgen: webhook delivery not recorded: %s", type(exc).__name__)
+        self.on_result("retry" if outcome == "pending" else outcome)
