@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import httpx
 import openai
 
 from massgen.backends import gate
@@ -307,13 +308,21 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         usage: Any = None
         finish_reason: str | None = None
         done = produced = False
-        create = self.client.chat.completions.with_streaming_response.create
-        # the context closes the HTTP response if the consumer stops or is cancelled
-        async with create(**params) as response:
-            async for data in sse_data(response.iter_lines()):
+        # The SDK sends the request (auth, headers, its errors for a failed status) but the
+        # body goes as built here: its resource method would re-walk every message through
+        # its TypedDict transform, a fifth of a run's CPU.
+        body = {k: v for k, v in params.items() if k != "extra_body"}
+        body.update(params.get("extra_body") or {})
+        response = await self.client.post(
+            "/chat/completions", body=body, cast_to=httpx.Response, stream=True
+        )
+        try:  # closing the response ends the HTTP request if the consumer stops or is cancelled
+            async for data in sse_data(response.aiter_lines()):
+                if done:  # read to the end, so the connection can serve the next request
+                    continue
                 if data.strip() == "[DONE]":
                     done = True
-                    break
+                    continue
                 chunk = json.loads(data)
                 if not isinstance(chunk, dict):
                     continue
@@ -340,6 +349,8 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
                         finish_reason = str(choice["finish_reason"])
                         for call in calls.flush():
                             yield ToolCallChunk(call)
+        finally:
+            await response.aclose()
         if finish_reason is None and not done:
             raise BackendConnectionError(
                 "stream ended unexpectedly before the model finished", provider=self.provider
