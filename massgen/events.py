@@ -154,8 +154,12 @@ class ToolCallFinished(Event):
     type: ClassVar[str] = "tool_call_finished"
     call_id: str
     name: str
-    result: str
+    result: str  # a short preview, for displays
     is_error: bool = False
+    duration_s: float | None = None
+    #: the result as the model got it (capped by ``tool_result_max_chars``); sessions keep it
+    #: in a file of its own, and it is left out of ``events.jsonl``
+    output: str | None = None
 
 
 @_register

@@ -260,3 +260,24 @@ def test_tokens_in_endpoints_and_escapes_from_servers_never_print_raw(
             assert token not in text
             assert "\x1b" not in text
         assert "[redacted]" in json.dumps(json.loads(text))
+
+
+def test_mcp_servers_in_configs_are_listed_with_their_tools(home: Path) -> None:
+    import sys
+
+    (home / "agents" / "tools.yaml").write_text(
+        "agents:\n"
+        "  - backend:\n"
+        "      type: vllm\n"
+        "      model: m\n"
+        "      mcp_servers:\n"
+        "        - {name: time, command: mcp-server-time}\n"
+        f"        - {{name: broken, command: {sys.executable}, args: [-c, 'import sys; sys.exit(2)']}}\n"
+    )
+    _, report = doctor_json()
+    servers = {s["name"]: s for s in report["mcp_servers"]}
+    assert servers["time"]["ok"] and "mcp__time__get_current_time" in servers["time"]["tools"]
+    assert not servers["broken"]["ok"] and "did not start" in servers["broken"]["error"]
+    _, text = doctor()
+    assert "MCP server time: ok (mcp__time__get_current_time" in text.replace("\n", " ")
+    assert "MCP server broken: cannot start" in text

@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import shutil
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from massgen.errors import ConfigurationError
 
@@ -327,10 +328,31 @@ def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
     )
 
 
+def _path_for(server: Any) -> str | None:
+    return server.env.get("PATH") or os.environ.get("PATH")
+
+
 def check_can_run(config: BackendConfig, where: str = "") -> None:
     """What ``--validate`` checks before a run: the key, and what the backend itself needs
     on this machine (an optional extra, a model file). Raises :class:`ConfigurationError`."""
     resolve_api_key(config, where)
+    prefix = f"{where}: " if where else ""
+    if config.custom_tools:
+        from massgen.tools.custom import load_custom_tools
+
+        load_custom_tools(config.custom_tools, where or "backend")
+    for index, server in enumerate(config.mcp_servers):
+        at = f"{prefix}mcp_servers[{index}] ({server.name})"
+        if (
+            server.type == "stdio"
+            and shutil.which(server.command or "", path=_path_for(server)) is None
+        ):
+            raise ConfigurationError(
+                f"{at}: command '{server.command}' not found on PATH; install it or give its "
+                "full path"
+            )
+        if server.cwd and not os.path.isdir(os.path.expanduser(server.cwd)):
+            raise ConfigurationError(f"{at}: cwd {server.cwd} is not a directory")
     if config.type == "local":
         from massgen.backends.local import model_file
 

@@ -65,7 +65,21 @@ def load_config(path: str | Path) -> LoadedConfig:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigurationError(f"{source}: cannot read config: {reason}") from None
-    return _load_text(text, source, file)
+    loaded = _load_text(text, source, file)
+    _anchor_paths(loaded.config, file.resolve().parent)
+    return loaded
+
+
+def _anchor_paths(config: MassGenConfig, base: Path) -> None:
+    """Relative paths in a config file mean relative to the file, not to wherever massgen
+    happens to run: custom tool files and MCP servers' working directories."""
+    for agent in config.agents:
+        for tool in agent.backend.custom_tools:
+            if tool.path and not Path(tool.path).expanduser().is_absolute():
+                tool.path = str(base / tool.path)
+        for server in agent.backend.mcp_servers:
+            if server.cwd and not Path(server.cwd).expanduser().is_absolute():
+                server.cwd = str(base / server.cwd)
 
 
 def load_config_text(text: str, source: str = "<string>") -> LoadedConfig:

@@ -59,6 +59,53 @@ class TextConfig(_Strict):
     verbosity: Literal["low", "medium", "high"] | None = None
 
 
+class MCPServerConfig(_Strict):
+    """An MCP server whose tools an agent gets (``mcp__<name>__<tool>``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$", description="Names the tools.")
+    type: Literal["stdio", "streamable-http"] = "stdio"
+    command: str | None = Field(default=None, description="stdio: the program to start.")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="stdio: extra variables.")
+    cwd: str | None = None
+    url: str | None = Field(default=None, description="streamable-http: the endpoint.")
+    headers: dict[str, str] = Field(default_factory=dict, description="streamable-http.")
+    allowed_tools: list[str] | None = Field(default=None, description="Only these tools.")
+    exclude_tools: list[str] = Field(default_factory=list, description="Not these tools.")
+    startup_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long it may take to start and list its tools."
+    )
+
+    @model_validator(mode="after")
+    def _transport_given(self) -> MCPServerConfig:
+        if self.type == "stdio":
+            if not self.command:
+                raise ValueError("a stdio server needs 'command' (e.g. npx, uvx, python)")
+            if self.url:
+                raise ValueError("'url' is for type: streamable-http")
+        else:
+            parts = urlsplit(self.url or "")
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("a streamable-http server needs 'url': an http(s):// URL")
+            if self.command:
+                raise ValueError("'command' is for type: stdio")
+        return self
+
+
+class CustomToolConfig(_Strict):
+    """Python functions an agent may call: from a file (``path``) or a module."""
+
+    path: str | None = Field(default=None, description="A .py file (relative to the config).")
+    module: str | None = Field(default=None, description="An importable module instead.")
+    function: str | list[str] = Field(description="The function name, or a list of names.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CustomToolConfig:
+        if bool(self.path) == bool(self.module):
+            raise ValueError("give either 'path' (a .py file) or 'module', not both or neither")
+        return self
+
+
 class BackendConfig(_Strict):
     """How one agent reaches its model."""
 
@@ -116,6 +163,9 @@ class BackendConfig(_Strict):
     port: int | None = Field(
         default=None, gt=0, lt=65536, description="lmstudio, vllm, sglang, ollama: local port."
     )
+    # the agent's own tools (the tool loop runs them inside a turn)
+    mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
+    custom_tools: list[CustomToolConfig] = Field(default_factory=list)
     # type: local
     model_path: str | None = Field(default=None, description="local: a GGUF file to run.")
     n_ctx: int | None = Field(default=None, gt=0, description="local: context window (tokens).")
@@ -138,6 +188,15 @@ class BackendConfig(_Strict):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
         return value.strip()
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _unique_servers(cls, servers: list[MCPServerConfig]) -> list[MCPServerConfig]:
+        names = [s.name for s in servers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"two MCP servers are named '{twice[0]}'; names must differ")
+        return servers
 
     @model_validator(mode="after")
     def _supported(self) -> BackendConfig:
@@ -177,6 +236,13 @@ class OrchestratorConfig(_Strict):
     turn_timeout_seconds: float = Field(default=300.0, gt=0, description="One agent turn.")
     first_answer_timeout_seconds: float = Field(
         default=180.0, gt=0, description="How long answered agents wait for the others' first."
+    )
+    max_tool_calls_per_turn: int = Field(
+        default=25, ge=0, description="An agent's own tool calls in one turn, at most."
+    )
+    tool_timeout_seconds: float = Field(default=60.0, gt=0, description="One tool call.")
+    tool_result_max_chars: int = Field(
+        default=20_000, ge=100, description="A longer tool result is cut, with a note."
     )
     restart_policy: Literal["cancel", "finish"] = "cancel"
     restart_debounce_seconds: float = Field(default=0.1, ge=0)

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from massgen.backends.registry import create_backend
 from massgen.config.schema import MassGenConfig
 from massgen.coordination.engine import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
+from massgen.tools.base import Tool
 
 
-def build_agents(config: MassGenConfig) -> list[AgentSpec]:
-    """One :class:`AgentSpec` per configured agent. Raises ``ConfigurationError`` (e.g. a
-    missing API key, naming the variable to set) before any model is called."""
+def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> list[AgentSpec]:
+    """One :class:`AgentSpec` per configured agent, with its own tools (its custom tools,
+    then ``extra_tools`` given to every agent, e.g. ``massgen.run(tools=[...])``). Raises
+    ``ConfigurationError`` (a missing API key naming the variable to set, a custom tool
+    that cannot be loaded) before any model is called."""
+    from massgen.tools.custom import load_custom_tools
+
     agents = []
     for index, agent in enumerate(config.agents):
         where = f"agents[{index}] ({agent.id})"
+        tools = load_custom_tools(agent.backend.custom_tools, f"agents[{index}].backend")
         backend = create_backend(agent.backend, where)
         agents.append(
             AgentSpec(
                 id=agent.id or f"agent{index + 1}",
                 backend=backend,
                 system_message=agent.system_message,
+                tools=[*tools, *extra_tools],
+                mcp_servers=list(agent.backend.mcp_servers),
             )
         )
     return agents

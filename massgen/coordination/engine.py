@@ -71,6 +71,8 @@ from massgen.events import (
 from massgen.events import Usage as UsageEvent
 from massgen.images import Image
 from massgen.terminal import clean_text
+from massgen.tools.base import Tool, ToolLimits, ToolResult, run_call
+from massgen.tools.mcp import MCPHub
 
 MAX_ATTEMPTS_PER_TURN = 3
 
@@ -215,6 +217,16 @@ class _Run:
         self.timers: list[asyncio.TimerHandle] = []
         self.stale_tasks: set[asyncio.Task] = set()
         self.retry_policy = owner.retry_policy
+        self.hub = MCPHub(self.mcp_notice)
+        for spec in owner.specs:
+            for server in spec.mcp_servers:
+                self.hub.add(spec.id, server)
+        self.own_tools: dict[str, dict[str, Tool]] = {}  # agent id -> its tools, once known
+        self.tool_limits = ToolLimits(
+            calls_per_turn=self.cfg.max_tool_calls_per_turn,
+            timeout_s=self.cfg.tool_timeout_seconds,
+            result_chars=self.cfg.tool_result_max_chars,
+        )
 
     # ------------------------------------------------------------------ events
 
@@ -258,6 +270,7 @@ class _Run:
         status, error = "ok", None
         winner: _Winner | None = None
         final: str | None = None
+        self.hub.start()  # in the background: model calls do not wait for the servers
         try:
             async with asyncio.timeout(self.cfg.timeout_seconds):
                 await self.coordinate()
@@ -282,6 +295,7 @@ class _Run:
             raise
         finally:
             await self.cancel_all("run finished")
+            await self.hub.close()
         if winner is None and status == "ok":
             status = "failed"
             reasons = "; ".join(
@@ -605,18 +619,34 @@ class _Run:
 
         messages = fresh()
         texts: list[str] = []
-        for attempt in range(1, MAX_ATTEMPTS_PER_TURN + 1):
-            text, calls = await self.call_model(agent, messages, tools, TextDelta)
+        own = await self.tools_of(agent)
+        used = 0  # the agent's own tool calls in this turn
+        attempt = 0
+        while attempt < MAX_ATTEMPTS_PER_TURN:
+            extra = self.offered(agent, own, used)
+            text, calls = await self.call_model(agent, messages, [*tools, *extra], TextDelta)
+            action_calls = [c for c in calls if c.name in workflow.WORKFLOW_TOOLS]
+            tool_calls = [c for c in calls if c.name not in workflow.WORKFLOW_TOOLS]
+            if tool_calls and not action_calls and extra:
+                used += len(tool_calls)  # a tool round: the turn goes on, no attempt used
+                results = await self.run_tools(agent, tool_calls, own)
+                messages = [
+                    *messages,
+                    Message("assistant", text, tool_calls=tool_calls),
+                    *results,
+                ]
+                continue
+            attempt += 1
             texts.append(text)
             try:
-                return workflow.validate(calls, rules)
+                return workflow.validate(action_calls or calls, rules)
             except workflow.InvalidActionError as exc:
                 self.emit(
                     InvalidAction(
                         agent_id=agent.id, turn=agent.turns, message=str(exc), attempt=attempt
                     )
                 )
-                if attempt == MAX_ATTEMPTS_PER_TURN:
+                if attempt >= MAX_ATTEMPTS_PER_TURN:
                     return self.last_resort(agent, kind, rules, texts, str(exc))
                 if agent.auto_mode and agent.mode in modes.NEXT:
                     self.change_mode(agent, modes.NEXT[agent.mode], str(exc))
@@ -624,6 +654,51 @@ class _Run:
                 else:
                     messages = [*messages, *self.feedback(text, calls, str(exc), agent.mode)]
         raise AssertionError("unreachable")
+
+    def mcp_notice(self, agent_ids: list[str], message: str) -> None:
+        for agent_id in agent_ids:
+            self.emit(AgentNotice(agent_id=agent_id, message=message))
+
+    async def tools_of(self, agent: AgentState) -> dict[str, Tool]:
+        """The agent's own tools: its custom ones, and its MCP servers' once they are up."""
+        if agent.id not in self.own_tools:
+            tools = list(agent.spec.tools)
+            if agent.spec.mcp_servers:
+                tools += await self.hub.tools_for(agent.id, agent.spec.mcp_servers)
+            self.own_tools[agent.id] = {tool.name: tool for tool in tools}
+        return self.own_tools[agent.id]
+
+    def offered(self, agent: AgentState, own: dict[str, Tool], used: int) -> list[ToolSpec]:
+        """The agent's own tool specs while it may still call tools in this turn (not in
+        the ``text`` mode, which has no way to call them)."""
+        if agent.mode == "text" or used >= self.tool_limits.calls_per_turn:
+            return []
+        return [tool.spec for tool in own.values()]
+
+    async def run_tools(
+        self, agent: AgentState, calls: list[ToolCall], own: dict[str, Tool]
+    ) -> list[Message]:
+        """Run the model's calls of its own tools, concurrently; their results as the
+        messages that go back to it (errors included: the turn goes on)."""
+
+        async def one(call: ToolCall) -> ToolResult:
+            result = await run_call(own.get(call.name), call, self.tool_limits)
+            self.emit(
+                ToolCallFinished(
+                    agent_id=agent.id,
+                    turn=agent.turns,
+                    call_id=call.id,
+                    name=call.name,
+                    result=result.preview,
+                    is_error=result.is_error,
+                    duration_s=round(result.duration_s, 4),
+                    output=result.text,
+                )
+            )
+            return result
+
+        results = await asyncio.gather(*(one(call) for call in calls))
+        return [Message("tool", r.text, tool_call_id=r.call.id, name=r.call.name) for r in results]
 
     def change_mode(self, agent: AgentState, mode: str, reason: str) -> None:
         previous, agent.mode = agent.mode, mode
@@ -817,7 +892,7 @@ class _Run:
         )
         try:
             async with asyncio.timeout(self.cfg.turn_timeout_seconds):
-                text, _ = await self.call_model(agent, messages, None, FinalAnswerDelta)
+                text = await self.presentation(agent, messages)
         except Exception as exc:  # any failure here still leaves the winning answer
             self.emit(
                 ErrorEvent(
@@ -832,6 +907,20 @@ class _Run:
             return winner.answer.content
         self.announce_final(winner, text, presented=True)
         return text
+
+    async def presentation(self, agent: AgentState, messages: list[Message]) -> str:
+        """The presentation turn: the final answer, after any tool calls the presenter makes
+        (in the ``tools`` mode; the json and text modes present in plain text)."""
+        own = await self.tools_of(agent) if agent.mode == "tools" else {}
+        used = 0
+        while True:
+            extra = self.offered(agent, own, used)
+            text, calls = await self.call_model(agent, messages, extra or None, FinalAnswerDelta)
+            if not (calls and extra):
+                return text
+            used += len(calls)
+            results = await self.run_tools(agent, calls, own)
+            messages = [*messages, Message("assistant", text, tool_calls=calls), *results]
 
     def announce_final(self, winner: _Winner, content: str, *, presented: bool) -> None:
         agent = self.by_label[winner.label]

@@ -8,15 +8,20 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from massgen.backends.base import Backend, UsageChunk
+    from massgen.config.schema import MCPServerConfig
+    from massgen.tools.base import Tool
 
 
 @dataclass
 class AgentSpec:
-    """What the engine needs to know about one agent."""
+    """What the engine needs to know about one agent: its backend, and its own tools (custom
+    functions and the MCP servers it may call)."""
 
     id: str
     backend: Backend
     system_message: str | None = None
+    tools: list[Tool] = field(default_factory=list)
+    mcp_servers: list[MCPServerConfig] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from massgen.backends.base import ToolCall, ToolSpec
 
 NEW_ANSWER = "new_answer"
 VOTE = "vote"
+#: The tools that state a turn's action; any other call is one of the agent's own tools.
+WORKFLOW_TOOLS = frozenset({NEW_ANSWER, VOTE})
 
 
 @dataclass(frozen=True)

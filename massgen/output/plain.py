@@ -73,8 +73,10 @@ def describe(event: Event) -> str | None:
         else:
             why = f"{mine} of {total} votes ({tally})"
         return f"winner: {event.agent_id} ({event.label}, answer {event.answer_label}) with {why}"
-    if kind == "tool_call_started" and event.name not in ("new_answer", "vote"):
-        return f"{who} {event.name}: {_short(event.arguments)}"
+    if kind == "tool_call_finished":
+        took = f" in {event.duration_s:.2f}s" if event.duration_s is not None else ""
+        outcome = "failed" if event.is_error else "->"
+        return f"{who} {event.name} {outcome} {_short(event.result, 120)}{took}"
     if kind == "error":
         return f"{who} error: {event.message}".strip()
     if kind == "run_finished":

@@ -113,6 +113,15 @@ class SessionLog:
     def next_part(self) -> int:
         return len(self.summary.parts) + 1
 
+    def save_tool_output(self, part: int, call_id: str, output: str) -> str:
+        """Write a tool call's result under ``tools/``; returns the file's relative path."""
+        folder = self.path / store.TOOLS
+        folder.mkdir(exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in call_id)[:80] or "call"
+        name = f"{'' if part == 1 else f'part{part}.'}{safe}.txt"
+        (folder / name).write_text(clean_text(self.redact(output)), encoding="utf-8")
+        return f"{store.TOOLS}/{name}"
+
     def save_images(self, images: Sequence[Image], part: int) -> None:
         """Keep the question's images in ``attachments/`` (URLs are in the events), up to
         :data:`MAX_ATTACHMENT_BYTES` per session."""
@@ -151,6 +160,9 @@ class SessionLog:
 
     def _record(self, data: dict[str, Any], part: int) -> None:
         data["part"] = part
+        output = data.pop("output", None) if data["type"] == "tool_call_finished" else None
+        if output is not None:  # a tool's whole result gets a file; the log names it
+            data["output_file"] = self.save_tool_output(part, str(data.get("call_id")), output)
         line = clean_text(self.redact(json.dumps(data, ensure_ascii=False, default=str)))
         self._events.write(line + "\n")
         self._events.flush()

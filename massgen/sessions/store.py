@@ -15,7 +15,7 @@ from typing import Any
 from massgen.errors import ConfigurationError
 from massgen.sessions.summary import rebuild
 
-EVENTS, SUMMARY, CONFIG, FINAL, VOTES, ANSWERS, ATTACHMENTS = (
+EVENTS, SUMMARY, CONFIG, FINAL, VOTES, ANSWERS, ATTACHMENTS, TOOLS = (
     "events.jsonl",
     "summary.json",
     "config.yaml",
@@ -23,6 +23,7 @@ EVENTS, SUMMARY, CONFIG, FINAL, VOTES, ANSWERS, ATTACHMENTS = (
     "votes.json",
     "answers",
     "attachments",
+    "tools",
 )
 #: ``20261121-142501-a1b2c3``: sortable by time, unique across processes.
 ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")

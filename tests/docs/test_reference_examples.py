@@ -54,7 +54,6 @@ KEYS = {
     "SGLANG_API_KEY": "sglang-docs-0000",
 }
 LATER = {
-    "mcp": "issue 15 (agents that act): mcp_servers",
     "files": "issue 16 (files): context_paths, workspaces, snapshots",
     "claude_code": "issue 17 (claude_code and ag2 backends)",
 }
@@ -67,7 +66,7 @@ HOW: dict[tuple[str, int], tuple[str, str]] = {
     ("backends.rst", 275): ("config", ""),
     ("backends.rst", 287): ("config", ""),
     ("backends.rst", 307): ("config", ""),
-    ("backends.rst", 319): ("config", "mcp"),
+    ("backends.rst", 319): ("config", ""),
     ("backends.rst", 339): ("config", "claude_code"),
     ("backends.rst", 374): ("config", ""),
     ("backends.rst", 386): ("config", ""),
@@ -82,7 +81,7 @@ HOW: dict[tuple[str, int], tuple[str, str]] = {
     ("backends.rst", 556): ("external", "installs and starts vLLM itself (a GPU server)"),
     ("backends.rst", 568): ("external", "installs and starts SGLang itself (a GPU server)"),
     ("backends.rst", 591): ("fragment", ""),
-    ("backends.rst", 611): ("fragment", "mcp"),
+    ("backends.rst", 611): ("fragment", ""),
     ("backends.rst", 636): ("config", "claude_code"),
     ("backends.rst", 749): ("backend_types", "which type values are accepted"),
     ("backends.rst", 765): ("key_names", "which key variable each type reads"),

@@ -111,12 +111,30 @@ def _tool_named(body: dict[str, Any], name: str) -> dict[str, Any] | None:
     return None
 
 
+def _tool_results(body: dict[str, Any]) -> dict[str, str]:
+    """The results of tool calls already in the conversation, by tool name."""
+    names: dict[str, str] = {}
+    results: dict[str, str] = {}
+    for message in body.get("messages") or ():
+        for call in message.get("tool_calls") or ():
+            names[call.get("id", "")] = (call.get("function") or {}).get("name", "")
+        if message.get("role") == "tool":
+            name = names.get(message.get("tool_call_id", ""), message.get("name") or "")
+            results[name] = _text_of(message.get("content"))
+    return results
+
+
 class CoordinationBrain:
     """Plays massgen's workflow deterministically: vote when ``vote`` is offered (for the first
-    label in sorted order), else ``new_answer`` (unique content), else a final text answer."""
+    label in sorted order), else ``new_answer`` (unique content), else a final text answer.
 
-    def __init__(self) -> None:
+    With a ``tool_plan`` (tool name -> arguments) it first calls each planned tool the request
+    offers and has no result for yet, then answers with the results quoted in its answer, as a
+    model using its tools would."""
+
+    def __init__(self, tool_plan: dict[str, dict[str, Any]] | None = None) -> None:
         self._counter = itertools.count(1)
+        self.tool_plan = dict(tool_plan or {})
 
     @staticmethod
     def question(body: dict[str, Any]) -> str:
@@ -134,6 +152,11 @@ class CoordinationBrain:
         n = next(self._counter)
         model = body.get("model", "")
         question = self.question(body)
+        results = _tool_results(body)
+        for name, arguments in self.tool_plan.items():
+            if _tool_named(body, name) is not None and name not in results:
+                return Reply(tool_calls=[(name, json.dumps(arguments))])
+        used = "".join(f" [{name} said: {text}]" for name, text in results.items())
         vote = _tool_named(body, "vote")
         if vote is not None:
             props = (vote.get("parameters") or {}).get("properties") or {}
@@ -141,9 +164,9 @@ class CoordinationBrain:
             args = {"agent_id": labels[0], "reason": f"fake vote #{n} by {model}"}
             return Reply(tool_calls=[("vote", json.dumps(args))])
         if _tool_named(body, "new_answer") is not None:
-            content = f"Answer #{n} from {model} to: {question}"
+            content = f"Answer #{n} from {model} to: {question}{used}"
             return Reply(tool_calls=[("new_answer", json.dumps({"content": content}))])
-        return Reply(text=f"Final answer: {question} (#{n} from {model})")
+        return Reply(text=f"Final answer: {question} (#{n} from {model}){used}")
 
 
 #: The default brain of a server started without one (each server gets its own counter).

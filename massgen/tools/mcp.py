@@ -1,0 +1,318 @@
+"""MCP servers as tool sources, with the official ``mcp`` SDK.
+
+One :class:`MCPHub` per run starts every configured server once — agents whose servers have
+the same command, arguments and environment (or URL and headers) share one process — and
+closes them when the run ends, however it ends. Each server lives in its own task (the SDK's
+contexts must be entered and left in one task); agents' turns call its tools through the
+session it opened. A server that fails to start leaves its agents without its tools, with
+one notice naming it and the tail of its stderr; one that dies mid-run is started again,
+once. Tools are offered as ``mcp__<server>__<tool>``.
+
+A stdio server is started through a two-line launcher that asks Linux to stop it when
+massgen itself dies (``PR_SET_PDEATHSIG``), so not even a killed massgen leaves it behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from massgen.backends.base import ToolSpec
+from massgen.tools.base import MCP_PREFIX, Tool, ToolError
+
+if TYPE_CHECKING:
+    from massgen.config.schema import MCPServerConfig
+
+log = logging.getLogger("massgen")
+
+#: How long a server may take to start and list its tools.
+START_TIMEOUT_S = 30.0
+#: Starts a command so that it gets SIGTERM when its parent (massgen) dies.
+_LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "    if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "try:\n"
+    "    os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as e:\n"
+    "    sys.stderr.write(f'cannot run {sys.argv[2]!r}: {e.strerror}\\n'); sys.exit(127)\n"
+)
+
+
+def tool_name(server: str, tool: str) -> str:
+    return f"{MCP_PREFIX}{server}__{tool}"
+
+
+def server_key(config: MCPServerConfig) -> tuple[Any, ...]:
+    """Servers with equal keys are one process (the name is only how agents call it)."""
+    if config.type == "stdio":
+        return (
+            "stdio",
+            config.command,
+            tuple(config.args),
+            tuple(sorted(config.env.items())),
+            config.cwd,
+        )
+    return ("http", config.url, tuple(sorted(config.headers.items())))
+
+
+def _attr(obj: Any, *names: str) -> Any:
+    """A field of an SDK object under its mcp 2 (snake_case) or mcp 1 (camelCase) name."""
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _text_of(result: Any) -> str:
+    """A ``CallToolResult``'s content as text."""
+    parts: list[str] = []
+    for item in getattr(result, "content", None) or []:
+        kind = getattr(item, "type", "")
+        if kind == "text":
+            parts.append(item.text)
+        elif kind == "image":
+            parts.append(f"[image: {_attr(item, 'mime_type', 'mimeType') or 'image'}]")
+        elif kind == "resource":
+            resource = getattr(item, "resource", None)
+            parts.append(
+                getattr(resource, "text", None) or f"[resource: {getattr(resource, 'uri', '')}]"
+            )
+        else:
+            parts.append(f"[{kind or 'content'}]")
+    structured = _attr(result, "structured_content", "structuredContent")
+    if not parts and structured is not None:
+        import json
+
+        parts.append(json.dumps(structured, ensure_ascii=False, default=str))
+    return "\n".join(parts)
+
+
+@dataclass
+class _Server:
+    """One running (or failed) server and what it offers."""
+
+    config: MCPServerConfig
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    client: Any = None
+    tools: list[Any] = field(default_factory=list)
+    error: str | None = None
+    task: asyncio.Task[None] | None = None
+    restarts: int = 0
+    stderr: Any = None
+
+    def stderr_tail(self, lines: int = 3) -> str:
+        if self.stderr is None:
+            return ""
+        with contextlib.suppress(OSError, ValueError):
+            self.stderr.flush()
+            self.stderr.seek(0)
+            tail = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+            return " | ".join(tail[-lines:])[-400:]
+        return ""
+
+
+class MCPHub:
+    """The MCP servers of one run. ``notice(agent_ids, text)`` reports a server problem."""
+
+    def __init__(self, notice: Callable[[list[str], str], None] | None = None) -> None:
+        self._servers: dict[tuple[Any, ...], _Server] = {}
+        self._users: dict[tuple[Any, ...], list[str]] = {}
+        self._notice = notice or (lambda agents, text: log.warning("massgen: %s", text))
+        # the SDK logs a traceback for every line a broken server prints; the notices say
+        # what matters, and an application that configures logging still gets the records
+        sdk_log = logging.getLogger("mcp")
+        if not sdk_log.handlers:
+            sdk_log.addHandler(logging.NullHandler())
+
+    def add(self, agent_id: str, config: MCPServerConfig) -> None:
+        key = server_key(config)
+        self._servers.setdefault(key, _Server(config))
+        self._users.setdefault(key, []).append(agent_id)
+
+    def start(self) -> None:
+        """Start every server in the background (model calls need not wait for them)."""
+        for server in self._servers.values():
+            if server.task is None:
+                server.task = asyncio.create_task(
+                    self._serve(server), name=f"mcp:{server.config.name}"
+                )
+
+    async def tools_for(self, agent_id: str, configs: Sequence[MCPServerConfig]) -> list[Tool]:
+        """The tools ``agent_id`` gets from its servers, once they are up (a server that
+        failed contributes nothing; its notice was given when it failed)."""
+        tools: list[Tool] = []
+        for config in configs:
+            server = self._servers[server_key(config)]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(config.startup_timeout_seconds + 5):
+                    await server.ready.wait()
+            if server.error is not None or server.client is None:
+                continue
+            for tool in server.tools:
+                if config.allowed_tools is not None and tool.name not in config.allowed_tools:
+                    continue
+                if tool.name in config.exclude_tools:
+                    continue
+                schema = _attr(tool, "input_schema", "inputSchema")
+                schema = schema if isinstance(schema, dict) else None
+                if not schema or schema.get("type") != "object":
+                    self._notice(
+                        [agent_id],
+                        f"MCP server '{config.name}': tool '{tool.name}' left out: its input "
+                        "schema is not a JSON object",
+                    )
+                    continue
+                spec = ToolSpec(
+                    tool_name(config.name, tool.name), tool.description or tool.name, schema
+                )
+                tools.append(Tool(spec, self._caller(server, tool.name), f"mcp:{config.name}"))
+        return tools
+
+    def _caller(self, server: _Server, name: str) -> Callable[[dict[str, Any]], Any]:
+        async def call(arguments: dict[str, Any]) -> str:
+            for attempt in (1, 2):
+                client = server.client
+                if client is None:
+                    raise ToolError(f"MCP server '{server.config.name}' is not running")
+                try:
+                    result = await client.call_tool(name, arguments)
+                except Exception as exc:
+                    if attempt == 1 and await self._restart(server, exc):
+                        continue
+                    raise ToolError(
+                        f"MCP server '{server.config.name}': {name} failed: {_reason(exc)}"
+                    ) from None
+                text = _text_of(result)
+                if _attr(result, "is_error", "isError"):
+                    raise ToolError(text or f"{name} reported an error")
+                return text
+            raise AssertionError("unreachable")
+
+        return call
+
+    async def _restart(self, server: _Server, cause: BaseException) -> bool:
+        """Start a server that died again, once per run; False when it is alive (the call
+        itself failed) or already restarted."""
+        alive = server.task is not None and not server.task.done()
+        if alive and server.client is not None and not _looks_closed(cause):
+            return False
+        if server.restarts >= 1:
+            return False
+        server.restarts += 1
+        users = self._users[server_key(server.config)]
+        self._notice(
+            users, f"MCP server '{server.config.name}' stopped ({_reason(cause)}); restarting it"
+        )
+        await self._stop(server)
+        server.ready, server.stop = asyncio.Event(), asyncio.Event()
+        server.client, server.error = None, None
+        server.task = asyncio.create_task(self._serve(server), name=f"mcp:{server.config.name}")
+        await server.ready.wait()
+        return server.client is not None
+
+    async def _serve(self, server: _Server) -> None:
+        from mcp import Client
+
+        config = server.config
+        limit = config.startup_timeout_seconds
+        try:
+            async with asyncio.timeout(limit):
+                transport = self._transport(server)
+                client = await Client(transport, mode="auto").__aenter__()
+            try:
+                listed = await asyncio.wait_for(client.list_tools(), limit)
+                server.tools = list(listed.tools)
+                server.client = client
+                server.ready.set()
+                await server.stop.wait()
+            finally:
+                server.client = None
+                with contextlib.suppress(Exception):
+                    await client.__aexit__(None, None, None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            server.error = _reason(exc, limit)
+            tail = server.stderr_tail()
+            self._notice(
+                self._users[server_key(config)],
+                f"MCP server '{config.name}' did not start: {server.error}"
+                + (f"; its stderr: {tail}" if tail else "")
+                + "; going on without its tools",
+            )
+        finally:
+            server.ready.set()
+
+    def _transport(self, server: _Server) -> Any:
+        config = server.config
+        if config.type == "stdio":
+            from mcp.client.stdio import StdioServerParameters, stdio_client
+
+            server.stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by _stop
+            params = StdioServerParameters(
+                command=sys.executable,
+                args=["-c", _LAUNCHER, str(os.getpid()), config.command or "", *config.args],
+                env={**os.environ, **config.env},
+                cwd=config.cwd,
+                encoding_error_handler="replace",
+            )
+            return stdio_client(params, errlog=server.stderr)
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        client = httpx2.AsyncClient(
+            headers=dict(config.headers), timeout=config.startup_timeout_seconds
+        )
+        return streamable_http_client(config.url or "", http_client=client)
+
+    async def _stop(self, server: _Server) -> None:
+        server.stop.set()
+        if server.task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                async with asyncio.timeout(10):
+                    await asyncio.shield(server.task)
+            if not server.task.done():
+                server.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await server.task
+        if server.stderr is not None:
+            with contextlib.suppress(OSError):
+                server.stderr.close()
+            server.stderr = None
+
+    async def close(self) -> None:
+        """Stop every server (their processes end); safe to call more than once."""
+        await asyncio.gather(*(self._stop(s) for s in self._servers.values()))
+
+
+def _looks_closed(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(word in text for word in ("closed", "broken", "eof", "terminated", "reset"))
+
+
+def _reason(exc: BaseException, limit: float = START_TIMEOUT_S) -> str:
+    """One line for an exception (an exception group's first leaf)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {limit:g}s"
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {exc.filename or exc}"
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":  # the server's reply
+        first = errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"it sent an invalid reply: {where}: {first.get('msg')}"
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return message[:300]

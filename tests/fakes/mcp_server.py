@@ -1,0 +1,85 @@
+"""An MCP server for the tests, written with the official ``mcp`` SDK (``MCPServer``).
+
+    python -m tests.fakes.mcp_server                  # stdio
+    python -m tests.fakes.mcp_server --http PORT      # streamable HTTP on 127.0.0.1:PORT/mcp
+    python -m tests.fakes.mcp_server --garbage        # writes junk to stdout first (broken)
+    python -m tests.fakes.mcp_server --token T        # HTTP: requests need X-Token: T
+
+Tools: ``echo``, ``add``, ``pid`` (the server's process id) and ``crash`` (the process exits
+mid-call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+
+def build() -> MCPServer:
+    server = MCPServer("massgen-test")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Repeat the text back."""
+        return f"echo: {text}"
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    @server.tool()
+    def pid() -> int:
+        """This server's process id."""
+        return os.getpid()
+
+    @server.tool()
+    def crash() -> str:
+        """Exit the server process in the middle of the call."""
+        os._exit(3)
+
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--http", type=int, default=None)
+    parser.add_argument("--garbage", action="store_true")
+    parser.add_argument("--token", default=None)
+    args = parser.parse_args()
+    if args.garbage:  # never speaks the protocol
+        sys.stderr.write("mcp_server: writing garbage instead of JSON-RPC\n")
+        sys.stderr.flush()
+        for _ in sys.stdin:
+            sys.stdout.write("this is not JSON-RPC {{{\n")
+            sys.stdout.flush()
+        return
+    server = build()
+    if args.http is None:
+        server.run("stdio")
+        return
+    if args.token:
+        import uvicorn
+        from starlette.responses import PlainTextResponse
+
+        inner = server.streamable_http_app()
+
+        async def guarded(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                headers = dict(scope.get("headers") or [])
+                if headers.get(b"x-token", b"").decode() != args.token:
+                    await PlainTextResponse("bad token", status_code=401)(scope, receive, send)
+                    return
+            await inner(scope, receive, send)
+
+        uvicorn.run(guarded, host="127.0.0.1", port=args.http, log_level="warning")
+        return
+    server.run("streamable-http", host="127.0.0.1", port=args.http)
+
+
+if __name__ == "__main__":
+    main()

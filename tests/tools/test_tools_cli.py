@@ -1,0 +1,156 @@
+"""Agents that act, through the ``massgen`` command: one agent with the PyPI reference server
+mcp-server-time, one with a custom Python tool from a file next to the config, one without.
+Each tool's result ends up in its agent's answer, plain output prints one line per call, the
+session keeps each result in a file, and no MCP server process outlives the run. Bad tool
+configs are one clear line at --validate and at run start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from tests.fakes.chat_server import CoordinationBrain, FakeChatServer
+
+TOOLS_PY = '''
+def lucky_number(name: str) -> int:
+    """The lucky number of a name."""
+    return 7000 + len(name)
+'''
+
+
+def massgen(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "massgen", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "MASSGEN_LOG_DIR": str(tmp_path / "sessions"), "HOME": str(tmp_path)}
+
+
+def _servers_started_after(moment: float) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline", "create_time"]):
+        line = " ".join(process.info["cmdline"] or [])
+        if "mcp-server-time" in line and (process.info["create_time"] or 0) >= moment - 1:
+            found.append(process)
+    return found
+
+
+def test_two_agents_use_their_tools_and_no_server_outlives_the_run(env, tmp_path):
+    brain = CoordinationBrain(
+        tool_plan={
+            "mcp__time__get_current_time": {"timezone": "UTC"},
+            "lucky_number": {"name": "ada"},
+        }
+    )
+    with FakeChatServer(brain=brain) as fake:
+        (tmp_path / "my_tools.py").write_text(TOOLS_PY)
+        backend = {"type": "vllm", "model": "m", "base_url": fake.url}
+        config = {
+            "agents": [
+                {
+                    "id": "clock",
+                    "backend": {
+                        **backend,
+                        "mcp_servers": [{"name": "time", "command": "mcp-server-time"}],
+                    },
+                },
+                {
+                    "id": "lucky",
+                    "backend": {
+                        **backend,
+                        "custom_tools": [{"path": "my_tools.py", "function": "lucky_number"}],
+                    },
+                },
+                {"id": "plain", "backend": backend},
+            ]
+        }
+        path = tmp_path / "team.yaml"
+        path.write_text(yaml.safe_dump(config))
+        started = time.time()
+        proc = massgen(
+            "-c", str(path), "--ui", "plain", "What time is it, and my lucky number?", env=env
+        )
+    assert proc.returncode == 0, proc.stderr
+    (session,) = (tmp_path / "sessions").iterdir()
+    events = [json.loads(line) for line in (session / "events.jsonl").read_text().splitlines()]
+    answers = {e["agent_id"]: e["content"] for e in events if e["type"] == "answer_submitted"}
+    assert '"timezone": "UTC"' in answers["clock"]
+    assert "7003" in answers["lucky"]
+    assert "said" not in answers["plain"]  # the agent without tools used none
+    assert "[clock] mcp__time__get_current_time ->" in proc.stderr
+    assert "[lucky] lucky_number -> 7003" in proc.stderr
+    finished = [e for e in events if e["type"] == "tool_call_finished"]
+    assert {e["name"] for e in finished} == {"mcp__time__get_current_time", "lucky_number"}
+    for event in finished:
+        assert "output" not in event  # the whole result is in its own file
+        assert (session / event["output_file"]).read_text()
+    assert _servers_started_after(started) == []
+
+
+@pytest.mark.parametrize(
+    ("tools_py", "entry", "message"),
+    [
+        (
+            "def broken(:\n    pass\n",
+            {"path": "t.py", "function": "broken"},
+            "t.py:1: syntax error",
+        ),
+        (
+            "def one(): ...\ndef two(): ...\n",
+            {"path": "t.py", "function": "three"},
+            "no function 'three' in",
+        ),
+        (None, {"path": "missing.py", "function": "f"}, "custom tools file not found"),
+        ("def f(*args): ...\n", {"path": "t.py", "function": "f"}, "*args cannot be described"),
+    ],
+)
+def test_a_bad_custom_tool_is_one_line_at_validate_and_at_run_start(
+    env, tmp_path, tools_py, entry, message
+):
+    if tools_py is not None:
+        (tmp_path / "t.py").write_text(tools_py)
+    config = {"agents": [{"backend": {"type": "vllm", "model": "m", "custom_tools": [entry]}}]}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    for args in (("--validate", str(path)), ("-c", str(path), "--ui", "plain", "q")):
+        proc = massgen(*args, env=env)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.stderr.startswith("massgen: error: agents[0]") and message in proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    if "three" in message:
+        assert "(functions there: one, two)" in proc.stderr
+
+
+def test_an_mcp_command_that_does_not_exist_is_one_line_at_validate(env, tmp_path):
+    config = {
+        "agents": [
+            {
+                "backend": {
+                    "type": "vllm",
+                    "model": "m",
+                    "mcp_servers": [{"name": "weather", "command": "npxx"}],
+                }
+            }
+        ]
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = massgen("--validate", str(path), env=env)
+    assert proc.returncode == 1
+    assert "mcp_servers[0] (weather): command 'npxx' not found on PATH" in proc.stderr
+    assert proc.stderr.count("\n") == 1
