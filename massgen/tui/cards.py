@@ -1,0 +1,145 @@
+"""Agent cards (one per agent, in a grid) and the tab bar used when cards would be too small.
+
+Each draws an :class:`AgentView`; neither reads the engine.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from massgen.tui.markdown_view import MarkdownView
+from massgen.tui.state import TURN_TITLES, AgentView
+from massgen.tui.text import one_line
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+#: Per status: the mark in a tab, and the badge's style.
+MARKS = {
+    "waiting": ("·", "dim"),
+    "thinking": ("●", "bold yellow"),
+    "retrying": ("⟳", "bold magenta"),
+    "restarting": ("↻", "bold magenta"),
+    "answered": ("◆", "bold cyan"),
+    "voted": ("✓", "bold green"),
+    "failed": ("✗", "bold red"),
+    "cancelled": ("–", "dim red"),
+}
+
+
+def spinner(now: float) -> str:
+    return SPINNER[int(now * 10) % len(SPINNER)]
+
+
+def money(value: float | None, known: bool = True) -> str:
+    if value is None or not known:
+        return "$?"
+    return f"${value:.4f}" if value < 10 else f"${value:,.2f}"
+
+
+def tokens(count: int) -> str:
+    return f"{count:,} tok" if count < 100_000 else f"{count / 1000:,.0f}k tok"
+
+
+def status_line(agent: AgentView, now: float, width: int) -> Text:
+    """Badge, then what the agent is doing: its turn, the tool it calls, a retry."""
+    status = agent.shown_status
+    mark, style = MARKS.get(status, ("?", ""))
+    line = Text(no_wrap=True, overflow="ellipsis")
+    working = status in ("thinking", "retrying", "restarting")
+    line.append(f" {spinner(now) if working else mark} {status} ", style=f"reverse {style}")
+    if agent.retry is not None and status == "retrying":
+        retry = agent.retry
+        line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s: ", style="magenta")
+        line.append(one_line(retry.reason, 200))
+    elif agent.activity:
+        line.append(f" {agent.activity}…", style="bold")
+    elif status == "failed" and agent.error:
+        line.append(" " + one_line(agent.error, 200), style="red")
+    elif agent.turn_kind:
+        line.append(f" turn {agent.turn} · {TURN_TITLES.get(agent.turn_kind, agent.turn_kind)}")
+    line.truncate(width, overflow="ellipsis")
+    return line
+
+
+def marks_line(agent: AgentView, width: int) -> Text:
+    """The agent's answer labels and its vote."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    if agent.answers:
+        line.append(" " + " ".join(agent.answers) + " ", style="bold cyan")
+    else:
+        line.append(" no answer yet", style="dim")
+    if agent.vote:
+        line.append("  vote → ", style="green")
+        line.append(agent.vote, style="bold green")
+    if agent.restarts:
+        line.append(f"  ↻{agent.restarts}", style="magenta")
+    line.truncate(width, overflow="ellipsis")
+    return line
+
+
+def meta_line(agent: AgentView, now: float) -> str:
+    """Model, tokens, cost, elapsed: the card's bottom border."""
+    cost = money(agent.cost_usd, agent.cost_known) if agent.tokens else "$0"
+    parts = [one_line(agent.model, 24), tokens(agent.tokens), cost, f"{agent.elapsed(now):.1f}s"]
+    return " · ".join(p for p in parts if p)
+
+
+class AgentCard(Vertical):
+    """One agent: status and activity, answers and vote, and everything it writes."""
+
+    def __init__(self, agent: AgentView, index: int) -> None:
+        super().__init__(id=f"card-{agent.label}", classes="card")
+        self.agent_id = agent.id
+        self.label = agent.label
+        self.index = index
+        self.border_title = f"{agent.label} · {one_line(agent.id, 40)}"
+        self.drawn: tuple[object, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="status")
+        yield Static(classes="marks")
+        yield MarkdownView(classes="transcript")
+
+    @property
+    def transcript(self) -> MarkdownView:
+        return self.query_one(MarkdownView)
+
+    def draw(self, agent: AgentView, now: float) -> None:
+        width = max(1, self.size.width - 4)
+        status = agent.shown_status
+        # The spinner and the elapsed time move: redraw those lines only when they change.
+        head = (status_line(agent, now, width), marks_line(agent, width), meta_line(agent, now))
+        key = tuple(str(part) for part in head)
+        if key != self.drawn:
+            self.query_one(".status", Static).update(head[0])
+            self.query_one(".marks", Static).update(head[1])
+            self.border_subtitle = head[2]
+            self.drawn = key
+        for name in ("thinking", "retrying", "failed", "voted", "answered"):
+            self.set_class(status == name, f"-{name}")
+        self.transcript.update(agent.transcript)
+
+    def on_descendant_focus(self) -> None:
+        self.app.call_later(self.app.select_agent, self.index)  # type: ignore[attr-defined]
+
+
+class TabBar(Static):
+    """One tab per agent with its status mark; click or n/p (1-9) to switch."""
+
+    def draw(self, agents: list[AgentView], selected: int, now: float) -> None:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        for i, agent in enumerate(agents):
+            status = agent.shown_status
+            mark, style = MARKS.get(status, ("?", ""))
+            if status in ("thinking", "retrying", "restarting"):
+                mark = spinner(now)
+            click = Style.from_meta({"@click": f"app.select_agent({i})"})
+            tab = Style(reverse=True, bold=True) if i == selected else Style()
+            out.append(" ", style=tab + click)
+            out.append(mark, style=Style.parse(style) + tab + click)
+            out.append(f" {agent.label} ", style=tab + click)
+            out.append(" ")
+        self.update(out)

@@ -1,0 +1,187 @@
+"""A scrolling Markdown view for streamed text, on Textual's line API.
+
+Streaming text is split at its last blank line outside a code fence: the finished part is
+rendered once (and kept as lines), only the paragraph being written is rendered again on
+each update. Only the lines on screen are composed, so a long transcript costs no more to
+show than a short one, and the view follows new text while its reader is at the bottom.
+It can also highlight the matches of a search.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from massgen.tui.text import SafeMarkdown
+
+MATCH = Style(reverse=True)
+CURRENT_MATCH = Style(bgcolor="yellow", color="black", bold=True)
+
+
+def split_settled(markdown: str) -> tuple[str, str]:
+    """Split at the last blank line outside a code fence: (finished part, paragraph being
+    written)."""
+    cut = markdown.rfind("\n\n")
+    while cut > 0 and markdown.count("```", 0, cut) % 2:
+        cut = markdown.rfind("\n\n", 0, cut)
+    return (markdown[: cut + 2], markdown[cut + 2 :]) if cut > 0 else ("", markdown)
+
+
+class MarkdownView(ScrollView, can_focus=True):
+    """Markdown, rendered incrementally; ``update(text)`` with the whole text each time."""
+
+    DEFAULT_CSS = """
+    MarkdownView {
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+        height: 1fr;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.source = ""  # the text drawn
+        self.wanted = ""  # the text to draw
+        self._settled = ""  # the finished part, as rendered into _done
+        self._done: list[Strip] = []  # its lines
+        self._live: list[Strip] = []  # the lines of the paragraph being written
+        self._width = 0
+        self._search = ""
+        self._matches: list[tuple[int, int, int]] = []  # (line, start cell, end cell)
+        self.current_match = -1
+
+    # ------------------------------------------------------------------ content
+
+    @property
+    def lines(self) -> list[Strip]:
+        return self._done + self._live
+
+    @property
+    def line_count(self) -> int:
+        return len(self._done) + len(self._live)
+
+    @property
+    def plain_lines(self) -> list[str]:
+        """The rendered lines as text (what the reader sees, for tests and search)."""
+        return [line.text.rstrip() for line in self.lines]
+
+    def update(self, text: str) -> None:
+        """Show ``text`` (the whole Markdown so far). A view with no size yet (hidden, not
+        laid out) keeps it and renders when it gets one."""
+        self.wanted = text
+        width = self.size.width - 1  # one column kept for the scrollbar
+        if width < 4 or (text == self.source and width == self._width):
+            return
+        following = self.scroll_y >= self.max_scroll_y - 1
+        settled, live = split_settled(text)
+        if width != self._width or not settled.startswith(self._settled):
+            self._done, self._settled, self._width = [], "", width
+        if len(settled) > len(self._settled):
+            self._done.extend(self._render(settled[len(self._settled) :], gap=True))
+            self._settled = settled
+        self._live = self._render(live, gap=False)
+        self.source = text
+        self._layout(following)
+
+    def _render(self, markdown: str, *, gap: bool) -> list[Strip]:
+        if not self.is_mounted or not markdown.strip():
+            return []
+        console = self.app.console
+        options = console.options.update(width=self._width, height=None, highlight=False)
+        lines = console.render_lines(SafeMarkdown(markdown), options, pad=False)
+        while lines and not "".join(s.text for s in lines[-1]).strip():
+            lines.pop()  # the blank line Rich ends each block with
+        return [Strip(line) for line in lines] + ([Strip.blank(0)] if gap else [])
+
+    def _layout(self, following: bool) -> None:
+        self._find_matches()
+        self.virtual_size = Size(self._width, self.line_count)
+        if following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.update(self.wanted)
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, query: str) -> int:
+        """Highlight ``query`` (case-insensitive); the number of matches."""
+        self._search = query
+        self.current_match = 0 if query else -1
+        self._find_matches()
+        self.show_match(0)
+        self.refresh()
+        return len(self._matches)
+
+    @property
+    def matches(self) -> int:
+        return len(self._matches)
+
+    def _find_matches(self) -> None:
+        self._matches = []
+        if not self._search:
+            return
+        pattern = re.compile(re.escape(self._search), re.IGNORECASE)
+        for y, line in enumerate(self.lines):
+            text = line.text
+            for m in pattern.finditer(text):
+                start = cell_len(text[: m.start()])
+                self._matches.append((y, start, start + cell_len(m.group(0))))
+        if self.current_match >= len(self._matches):
+            self.current_match = len(self._matches) - 1
+
+    def show_match(self, step: int) -> None:
+        """Move to the next (``step`` 1) or previous (-1) match and scroll it into view."""
+        if not self._matches:
+            return
+        self.current_match = (self.current_match + step) % len(self._matches)
+        y = self._matches[self.current_match][0]
+        if not (self.scroll_y <= y < self.scroll_y + self.size.height):
+            self.scroll_to(y=max(0, y - self.size.height // 3), animate=False, immediate=True)
+        self.refresh()
+
+    # ------------------------------------------------------------------ drawing
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        base = self.rich_style
+        done = len(self._done)
+        if index < done:
+            strip = self._done[index]
+        elif index - done < len(self._live):
+            strip = self._live[index - done]
+        else:
+            return Strip.blank(width, base)
+        if self._matches:
+            strip = self._highlight(strip, index)
+        return strip.apply_style(base).crop_extend(scroll_x, scroll_x + width, base)
+
+    def _highlight(self, strip: Strip, index: int) -> Strip:
+        spans = [
+            (start, end, n == self.current_match)
+            for n, (y, start, end) in enumerate(self._matches)
+            if y == index
+        ]
+        if not spans:
+            return strip
+        cuts = sorted({c for s, e, _ in spans for c in (s, e)} | {strip.cell_length})
+        pieces = strip.divide(cuts)
+        starts = [0, *cuts]
+        out = []
+        for start, piece in zip(starts, pieces, strict=False):
+            span = next((sp for sp in spans if sp[0] <= start < sp[1]), None)
+            if span is not None:
+                style = CURRENT_MATCH if span[2] else MATCH
+                piece = Strip(list(Segment.apply_style(piece, post_style=style)))
+            out.append(piece)
+        return Strip.join(out)
