@@ -515,22 +515,44 @@ def _run_app(
     history: list[tuple[str, str]] | None = None,
     recorder: Any = None,
 ) -> int:
-    """The terminal app; it stays open for follow-up questions until the user quits."""
-    from massgen.coordination.build import build_agents
+    """The terminal app; it stays open for follow-up questions until the user quits.
+
+    Its first frame comes before any provider SDK is imported: the agents are built in a
+    worker once the screen is up. Keys are checked first, so a missing one exits 1 before the
+    screen opens. Returns the last run's exit code (130 if the user quit mid-run); a crash
+    of the app is raised, for one ``massgen: error:`` line and exit 2."""
+    from massgen.backends.registry import check_can_run
+
+    for index, agent in enumerate(config.agents):
+        check_can_run(agent.backend, f"agents[{index}] ({agent.id})")
     from massgen.tui.app import MassGenApp
 
+    def agents() -> list[Any]:
+        from massgen.coordination.build import build_agents
+
+        return build_agents(config)
+
     app = MassGenApp(
-        build_agents(config),
+        agents,
         config.orchestrator,
         question=question,
         history=history or (),
         recorder=recorder,
     )
     app.run()
+    if app.startup_error is not None:
+        raise app.startup_error
+    if app.crash is not None:
+        raise app.crash
     final = next((r.final_answer for r in reversed(app.results) if r.final_answer), None)
     if final:  # leave the last answer in the terminal's scrollback
+        if sys.stdout.isatty():  # a model's text must not drive the user's terminal
+            from massgen.terminal import visible
+
+            final = visible(final)
         sys.stdout.write(final.rstrip("\n") + "\n")
-    return ExitCode.OK
+        sys.stdout.flush()
+    return app.exit_code()
 
 
 def _print_examples() -> int:

@@ -362,18 +362,17 @@ class MassGenApp(App[None]):
 
     async def tick(self) -> None:
         """Apply the events that arrived since the last tick, then draw what changed."""
-        if self.player is not None:
-            self.advance_replay()
-        else:
-            self.drain()
-        if not self.is_running:
-            return
         try:
-            await self.draw(self.view)
+            if self.player is not None:
+                self.advance_replay()
+            else:
+                self.drain()
+            if self.is_running:
+                await self.draw(self.view)
         except NoMatches:
             if self.is_running and self.screen.is_attached:
                 raise
-            return  # the app is shutting down and its widgets are gone
+            # the app is shutting down and its widgets are gone
 
     def drain(self) -> None:
         sub, view = self.subscription, self.view
@@ -398,8 +397,8 @@ class MassGenApp(App[None]):
         if player.view is not self.view:
             self.view = player.view
             self.view.dirty.add("layout")
-        self.running = not player.finished
-        if player.finished:
+        was_running, self.running = self.running, not player.finished
+        if was_running and player.finished:
             self.ask.placeholder = "Replay finished · h lists the parts · q quits"
 
     async def draw(self, view: RunView) -> None:

@@ -52,8 +52,7 @@ def status_line(agent: AgentView, now: float, width: int) -> Text:
     line.append(f" {spinner(now) if working else mark} {status} ", style=f"reverse {style}")
     if agent.retry is not None and status == "retrying":
         retry = agent.retry
-        line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s: ", style="magenta")
-        line.append(one_line(retry.reason, 200))
+        line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s", style="magenta")
     elif agent.activity:
         line.append(f" {agent.activity}…", style="bold")
     elif status == "failed" and agent.error:

@@ -104,7 +104,7 @@ class MarkdownView(ScrollView, can_focus=True):
         self._find_matches()
         self.virtual_size = Size(self._width, self.line_count)
         if following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
 
     def on_resize(self) -> None:

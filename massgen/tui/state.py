@@ -41,6 +41,7 @@ class AgentView:
     turn: int = 0
     done: str = ""  # the transcript of earlier turns (Markdown)
     text: str = ""  # the current turn: streamed text, then its answer or vote
+    head: str = ""  # the current turn's title (what a retry keeps)
     answers: list[str] = field(default_factory=list)  # versioned labels
     vote: str | None = None  # target agent label
     vote_answer: str = ""
@@ -222,7 +223,7 @@ class RunView:
             agent.done += agent.text
             title = TURN_TITLES.get(e.kind, e.kind)
             gap = "\n\n" if agent.done else ""
-            agent.text = f"{gap}**— turn {agent.turn}: {title} —**\n\n"
+            agent.text = agent.head = f"{gap}**— turn {agent.turn}: {title} —**\n\n"
             if e.kind == "present":
                 agent.add("*(writing the final answer, shown below)*\n")
             self._mark(agent, "header")
@@ -256,9 +257,7 @@ class RunView:
 
     def _on_stream_retry(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
-            # The partial turn is void: keep the turn's title line only.
-            head = agent.text.split("\n\n", 2)
-            agent.text = "\n\n".join(head[:2]) + "\n\n" if len(head) > 2 else agent.text
+            agent.text = agent.head + f"*⟳ {e.reason}*\n\n"  # the partial turn is void
             agent.retry = Retry(e.attempt, e.delay, e.reason)
             agent.activity, agent.tools = "", {}
             self.log.append(f"{agent.label} retry {e.attempt}")
