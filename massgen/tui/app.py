@@ -24,7 +24,7 @@ from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Static
 
 from massgen.exitcodes import ExitCode, for_status
 from massgen.tui import clipboard
@@ -54,6 +54,11 @@ if TYPE_CHECKING:
     from massgen.tui.player import ReplayPlayer
 
 AgentSource = Sequence["AgentSpec"] | Callable[[], Sequence["AgentSpec"]]
+WELCOME = (
+    "Several agents answer your question in parallel, read each other's answers and vote;\n"
+    "the most-voted agent writes the final answer.\n\n"
+    "Type a question below and press Enter.  F1: help  ·  Ctrl+Q: quit"
+)
 PLACEHOLDERS = {
     "new": "Ask a question…  (F1 help)",
     "follow-up": "Ask a follow-up…  (/reset starts over · Esc for keys · F1 help)",
@@ -168,6 +173,7 @@ class MassGenApp(App[None]):
         with Horizontal(id="body"):
             with Vertical(id="main"):
                 yield TabBar(id="tabs")
+                yield Static(WELCOME, id="welcome")
                 yield Grid(id="cards")
                 yield FinalPane(id="final")
             yield Scoreboard(id="scoreboard")
@@ -249,7 +255,9 @@ class MassGenApp(App[None]):
         final_pane = self.query_one(FinalPane)
         one = p.tabs or self.zoomed
         with self.batch_update():
-            board.display = p.scoreboard != "hidden" and not self.final_max
+            idle = not view.agents
+            self.query_one("#welcome").display = idle and not view.final_text
+            board.display = p.scoreboard != "hidden" and not self.final_max and not idle
             board.set_class(p.scoreboard == "bottom", "-bottom")
             if p.scoreboard == "bottom":
                 body.styles.layout = "vertical"

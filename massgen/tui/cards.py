@@ -55,9 +55,7 @@ def status_line(agent: AgentView, now: float, width: int) -> Text:
         line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s", style="magenta")
     elif agent.activity:
         line.append(f" {agent.activity}…", style="bold")
-    elif status == "failed" and agent.error:
-        line.append(" " + one_line(agent.error, 200), style="red")
-    elif agent.turn_kind:
+    elif agent.turn_kind and status != "failed":  # a failure's reason is in the transcript
         line.append(f" turn {agent.turn} · {TURN_TITLES.get(agent.turn_kind, agent.turn_kind)}")
     line.truncate(width, overflow="ellipsis")
     return line
@@ -79,11 +77,14 @@ def marks_line(agent: AgentView, width: int) -> Text:
     return line
 
 
-def meta_line(agent: AgentView, now: float) -> str:
-    """Model, tokens, cost, elapsed: the card's bottom border."""
+def meta_line(agent: AgentView, now: float, width: int) -> str:
+    """Model, tokens, cost, elapsed: the card's bottom border, the model shortened to fit."""
     cost = money(agent.cost_usd, agent.cost_known) if agent.tokens else "$0"
-    parts = [one_line(agent.model, 24), tokens(agent.tokens), cost, f"{agent.elapsed(now):.1f}s"]
-    return " · ".join(p for p in parts if p)
+    figures = " · ".join([tokens(agent.tokens), cost, f"{agent.elapsed(now):.1f}s"])
+    room = width - len(figures) - 3
+    if room < 6 or not agent.model:
+        return figures
+    return f"{one_line(agent.model, min(room, 30))} · {figures}"
 
 
 class AgentCard(Vertical):
@@ -107,17 +108,21 @@ class AgentCard(Vertical):
         return self.query_one(MarkdownView)
 
     def draw(self, agent: AgentView, now: float) -> None:
-        width = max(1, self.size.width - 4)
+        width = max(1, self.size.width)  # the content area, inside border and padding
         status = agent.shown_status
         # The spinner and the elapsed time move: redraw those lines only when they change.
-        head = (status_line(agent, now, width), marks_line(agent, width), meta_line(agent, now))
+        head = (
+            status_line(agent, now, width),
+            marks_line(agent, width),
+            meta_line(agent, now, self.outer_size.width - 6),
+        )
         key = tuple(str(part) for part in head)
         if key != self.drawn:
             self.query_one(".status", Static).update(head[0])
             self.query_one(".marks", Static).update(head[1])
             self.border_subtitle = head[2]
             self.drawn = key
-        for name in ("thinking", "retrying", "failed", "voted", "answered"):
+        for name in ("thinking", "retrying", "restarting", "failed", "voted", "answered"):
             self.set_class(status == name, f"-{name}")
         self.transcript.update(agent.transcript)
 
@@ -129,6 +134,13 @@ class TabBar(Static):
     """One tab per agent with its status mark; click or n/p (1-9) to switch."""
 
     def draw(self, agents: list[AgentView], selected: int, now: float) -> None:
+        out = self._tabs(agents, selected, now, short=False)
+        if out.cell_len > self.size.width:  # too many: numbers, the selected one named
+            out = self._tabs(agents, selected, now, short=True)
+        self.update(out)
+
+    @staticmethod
+    def _tabs(agents: list[AgentView], selected: int, now: float, *, short: bool) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
         for i, agent in enumerate(agents):
             status = agent.shown_status
@@ -139,6 +151,7 @@ class TabBar(Static):
             tab = Style(reverse=True, bold=True) if i == selected else Style()
             out.append(" ", style=tab + click)
             out.append(mark, style=Style.parse(style) + tab + click)
-            out.append(f" {agent.label} ", style=tab + click)
-            out.append(" ")
-        self.update(out)
+            name = str(i + 1) if short and i != selected else agent.label
+            out.append(f" {name} ", style=tab + click)
+            out.append(" " if not short else "")
+        return out

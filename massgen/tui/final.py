@@ -23,7 +23,7 @@ class FinalPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="Search the answer…  (Enter next · Esc close)", id="search")
-        yield MarkdownView(id="final-text")
+        yield MarkdownView(id="final-text", follow=False)  # read from the top
 
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False

@@ -45,8 +45,12 @@ class MarkdownView(ScrollView, can_focus=True):
     }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, *, follow: bool = True, id: str | None = None, classes: str | None = None
+    ) -> None:
+        """``follow``: keep the newest text in view while the reader is at the bottom."""
         super().__init__(id=id, classes=classes)
+        self.follow = follow
         self.source = ""  # the text drawn
         self.wanted = ""  # the text to draw
         self._settled = ""  # the finished part, as rendered into _done
@@ -79,7 +83,7 @@ class MarkdownView(ScrollView, can_focus=True):
         width = self.size.width - 1  # one column kept for the scrollbar
         if width < 4 or (text == self.source and width == self._width):
             return
-        following = self.scroll_y >= self.max_scroll_y - 1
+        following = self.follow and self.scroll_y >= self.max_scroll_y - 1
         settled, live = split_settled(text)
         if width != self._width or not settled.startswith(self._settled):
             self._done, self._settled, self._width = [], "", width
@@ -97,7 +101,9 @@ class MarkdownView(ScrollView, can_focus=True):
         options = console.options.update(width=self._width, height=None, highlight=False)
         lines = console.render_lines(SafeMarkdown(markdown), options, pad=False)
         while lines and not "".join(s.text for s in lines[-1]).strip():
-            lines.pop()  # the blank line Rich ends each block with
+            lines.pop()  # the blank line Rich ends a block with
+        while lines and not "".join(s.text for s in lines[0]).strip():
+            del lines[0]  # ... and starts a list with (chunks get one blank line between)
         return [Strip(line) for line in lines] + ([Strip.blank(0)] if gap else [])
 
     def _layout(self, following: bool) -> None:

@@ -32,7 +32,12 @@ def summary(view: RunView, width: int) -> Text:
         out.append(f" · restarts {view.restarts}", style="magenta")
     out.append("\n")
     tally, leader = view.tally, view.leader
-    labels = [a.label for a in view.agents.values()]
+    order = [a.label for a in view.agents.values()]
+    labels = sorted(
+        tally, key=lambda label: (-tally[label], order.index(label) if label in order else 0)
+    )
+    if not labels:
+        out.append("no votes yet\n", style="dim")
     most = max(tally.values(), default=0)
     room = max(1, min(20, width - 16))
     for label in labels:

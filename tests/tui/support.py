@@ -10,9 +10,9 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from massgen.config.schema import OrchestratorConfig
+from massgen.coordination.state import AgentSpec
 from massgen.tui.app import MassGenApp
 from massgen.tui.cards import AgentCard
-from massgen.coordination.state import AgentSpec
 from tests.support.scripted import ScriptedBackend, answer, say, team, vote
 
 CONFIG = OrchestratorConfig(restart_debounce_seconds=0)

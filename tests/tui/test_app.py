@@ -10,8 +10,8 @@ from textual.widgets import Input, Static
 
 from massgen.backends.base import DoneChunk, ProviderToolChunk, ToolCall, ToolCallChunk, UsageChunk
 from massgen.backends.errors import AuthenticationError, RateLimitError
-from massgen.coordination.state import AgentSpec
 from massgen.config.schema import OrchestratorConfig
+from massgen.coordination.state import AgentSpec
 from massgen.exitcodes import ExitCode
 from massgen.tui.app import MassGenApp
 from massgen.tui.cards import AgentCard, TabBar
@@ -125,7 +125,9 @@ async def test_typing_during_a_run_is_text_and_enter_queues_it_as_the_next_quest
 async def test_focus_stays_where_the_user_left_it_when_a_run_ends():
     """Issue 13, item 3: focus jumped to the input when a run ended."""
     gate = asyncio.Event()
-    agents = gated_team(gate, [answer("a"), vote("agent1"), say("Done.")], [answer("b"), vote("agent1")])
+    agents = gated_team(
+        gate, [answer("a"), vote("agent1"), say("Done.")], [answer("b"), vote("agent1")]
+    )
     app = MassGenApp(agents, CONFIG, question="Q")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.running and len(app.query(".transcript")) == 2)
@@ -222,9 +224,7 @@ async def test_ctrl_q_after_a_run_quits_at_once_with_the_runs_exit_code():
     assert ok.exit_code() == ExitCode.OK
 
     error = AuthenticationError("invalid key", provider="fake")
-    failing = MassGenApp(
-        team([Step(error=error)], [Step(error=error)]), CONFIG, question="Q"
-    )
+    failing = MassGenApp(team([Step(error=error)], [Step(error=error)]), CONFIG, question="Q")
     async with failing.run_test(size=(120, 40)) as pilot:
         await finished(pilot)
         assert "failed" in text(failing.query_one(RunHeader))
@@ -233,7 +233,9 @@ async def test_ctrl_q_after_a_run_quits_at_once_with_the_runs_exit_code():
     assert failing.exit_code() == ExitCode.RUN_FAILED
 
     slow = OrchestratorConfig(restart_debounce_seconds=0, timeout_seconds=0.5)
-    late = MassGenApp(team([answer("a"), vote("agent1", delay=30)], [answer("b", delay=30)]), slow, question="Q")
+    late = MassGenApp(
+        team([answer("a"), vote("agent1", delay=30)], [answer("b", delay=30)]), slow, question="Q"
+    )
     async with late.run_test(size=(120, 40)) as pilot:
         await finished(pilot)
         await pilot.press("ctrl+q")
@@ -258,7 +260,9 @@ async def test_resizing_lays_out_for_the_new_size_every_time():
                 assert len(visible) == 3 and not app.query_one(TabBar).display
                 assert all(c.region.width >= 28 and c.region.height >= 8 for c in visible)
                 assert len({c.region.y for c in visible}) == p.rows  # cards line up
-            assert sum(c.region.width for c in visible if c.region.y == visible[0].region.y) <= width
+            assert (
+                sum(c.region.width for c in visible if c.region.y == visible[0].region.y) <= width
+            )
         assert not app.layout_plan.tabs  # 200x50: three cards in a row again
 
 
@@ -303,7 +307,11 @@ async def test_eight_agents_at_200x50_are_a_4x2_grid_of_cards():
 
 async def test_an_answer_opens_in_full_and_two_answers_can_be_compared():
     agents = team(
-        [answer("Paris.\n\nLong reasoning line one."), vote("agent2", "the more precise answer"), say("Paris.")],
+        [
+            answer("Paris.\n\nLong reasoning line one."),
+            vote("agent2", "the more precise answer"),
+            say("Paris."),
+        ],
         [answer("Paris, France.\n\nLong reasoning line one."), vote("agent2", "mine")],
     )
     app = MassGenApp(agents, CONFIG, question="Q")
@@ -326,7 +334,9 @@ async def test_an_answer_opens_in_full_and_two_answers_can_be_compared():
         await pilot.press("escape", "down", "enter")  # a vote: its reason in full
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         await settled(pilot)
-        assert "the more precise answer" in "\n".join(app.screen.query_one("#full-text").plain_lines)
+        assert "the more precise answer" in "\n".join(
+            app.screen.query_one("#full-text").plain_lines
+        )
 
 
 async def test_the_final_answer_can_be_maximised_searched_saved_and_copied(tmp_path, monkeypatch):
@@ -506,7 +516,9 @@ async def test_text_in_angle_brackets_and_escape_sequences_are_shown_as_text():
 
 async def test_the_key_bar_shows_the_keys_of_the_mode_and_cancel_only_during_a_run():
     gate = asyncio.Event()
-    agents = gated_team(gate, [answer("a"), vote("agent1"), say("Done.")], [answer("b"), vote("agent1")])
+    agents = gated_team(
+        gate, [answer("a"), vote("agent1"), say("Done.")], [answer("b"), vote("agent1")]
+    )
     app = MassGenApp(agents, CONFIG, question="Q")
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.running)
@@ -567,7 +579,10 @@ async def test_the_command_palette_offers_the_actions():
 async def test_a_card_follows_new_text_only_while_its_reader_is_at_the_bottom():
     long_text = " ".join(f"word{i}" for i in range(900))
     agents = team(
-        [Step(text=long_text, chunk_delay=0.003, calls=[("new_answer", {"content": "a"})]), vote("agent1")],
+        [
+            Step(text=long_text, chunk_delay=0.003, calls=[("new_answer", {"content": "a"})]),
+            vote("agent1"),
+        ],
         [answer("b", delay=4), vote("agent1")],
     )
     app = MassGenApp(agents, CONFIG, question="Q")

@@ -41,7 +41,6 @@ def state(app: MassGenApp) -> dict[str, Any]:
         "scoreboard": text(app.query_one("#score-summary")),
         "final_title": app.query_one(FinalPane).border_title,
         "final_text": app.query_one(FinalPane).text.plain_lines,
-        "elapsed": f"{view.elapsed:.1f}",
     }
 
 
@@ -65,8 +64,10 @@ async def test_a_replay_ends_in_the_live_runs_final_state_with_the_recorded_time
         live_header = text(live.query_one(RunHeader))
     recorder.close(0)
     assert live_state["final_text"] == ["Paris is the capital of France."]
-    recorded = float(live_state["elapsed"])
+    (session,) = store.session_dirs(tmp_path)
+    recorded = store.load_summary(session)["parts"][0]["duration_s"]
     assert recorded >= 1.5  # agent3 answers after 1.5 s
+    assert f"{recorded:.1f}s" in live_header or abs(live.view.elapsed - recorded) < 0.2
 
     played = MassGenApp(replay=parts_of(tmp_path), replay_speed=50)
     async with played.run_test(size=(160, 45)) as pilot:
@@ -75,14 +76,21 @@ async def test_a_replay_ends_in_the_live_runs_final_state_with_the_recorded_time
         assert state(played) == live_state
         # Issue 13, item 6: the part's recorded time, not the replay's own (~0.05 s here)
         header = text(played.query_one(RunHeader))
-        assert f"{recorded:.1f}s" in header and f"{recorded:.1f}s" in live_header
+        assert f"{recorded:.1f}s" in header
         assert "replay 1/1 · finished" in header
         assert "Replay finished" in played.ask.placeholder
 
 
 async def test_a_replay_plays_every_part_and_the_history_jumps_between_them(tmp_path):
     agents = team(
-        [answer("Paris."), vote("agent1"), say("Paris."), answer("Berlin."), vote("agent1"), say("Berlin.")],
+        [
+            answer("Paris."),
+            vote("agent1"),
+            say("Paris."),
+            answer("Berlin."),
+            vote("agent1"),
+            say("Berlin."),
+        ],
         [],
     )
     recorder, live = record(tmp_path, agents, "Capital of France?")

@@ -38,13 +38,48 @@ def test_a_retry_shows_as_retrying_until_text_arrives_again():
 def test_the_running_tally_and_its_leader_follow_the_votes():
     view = started(RunView())
     for agent in ("a1", "a2"):
-        view.apply(AnswerSubmitted(agent_id=agent, label=f"agent{agent[1]}.1", agent_label=f"agent{agent[1]}", version=1, content="x"))
+        view.apply(
+            AnswerSubmitted(
+                agent_id=agent,
+                label=f"agent{agent[1]}.1",
+                agent_label=f"agent{agent[1]}",
+                version=1,
+                content="x",
+            )
+        )
     assert view.leader is None and view.tally == {}
-    view.apply(VoteCast(agent_id="a1", voter="agent1", target="agent2", target_answer="agent2.1", target_agent_id="a2", reason="r"))
-    view.apply(VoteCast(agent_id="a3", voter="agent3", target="agent1", target_answer="agent1.1", target_agent_id="a1", reason="r"))
+    view.apply(
+        VoteCast(
+            agent_id="a1",
+            voter="agent1",
+            target="agent2",
+            target_answer="agent2.1",
+            target_agent_id="a2",
+            reason="r",
+        )
+    )
+    view.apply(
+        VoteCast(
+            agent_id="a3",
+            voter="agent3",
+            target="agent1",
+            target_answer="agent1.1",
+            target_agent_id="a1",
+            reason="r",
+        )
+    )
     assert view.tally == {"agent2": 1, "agent1": 1}
     assert view.leader == "agent1"  # a tie goes to the earliest answer, as the engine decides
-    view.apply(VoteCast(agent_id="a2", voter="agent2", target="agent2", target_answer="agent2.1", target_agent_id="a2", reason="r"))
+    view.apply(
+        VoteCast(
+            agent_id="a2",
+            voter="agent2",
+            target="agent2",
+            target_answer="agent2.1",
+            target_agent_id="a2",
+            reason="r",
+        )
+    )
     assert view.leader == "agent2" and len(view.votes) == 3
 
 

@@ -15,7 +15,9 @@ def rendered(markdown: str) -> str:
 
 
 def test_angle_brackets_are_text_not_dropped_html():
-    out = rendered("HTML uses <div> and <span> tags.\n\n<agent2>\n\n`std::vector<int>` and std::map<K, V>")
+    out = rendered(
+        "HTML uses <div> and <span> tags.\n\n<agent2>\n\n`std::vector<int>` and std::map<K, V>"
+    )
     for piece in ("<div>", "<span>", "<agent2>", "std::vector<int>", "std::map<K, V>"):
         assert piece in out, piece
 
