@@ -27,20 +27,11 @@ from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
 
 from massgen.exitcodes import ExitCode, for_status
-from massgen.tui import clipboard
 from massgen.tui.cards import AgentCard, TabBar
-from massgen.tui.chrome import KeyBar, RunHeader
+from massgen.tui.chrome import KeyBar, RunHeader, elapsed
 from massgen.tui.final import FinalPane
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
 from massgen.tui.scoreboard import Scoreboard
-from massgen.tui.screens import (
-    AskScreen,
-    ConfirmScreen,
-    DiffScreen,
-    HelpScreen,
-    HistoryScreen,
-    TextScreen,
-)
 from massgen.tui.settings import Settings
 from massgen.tui.state import ACTIVE, RunView
 from massgen.tui.text import one_line
@@ -72,7 +63,7 @@ class MassGenApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "massgen"
     REPAINT_HZ = 30
-    CARD_HZ = 15  # how often one card's text may be redrawn
+    CARD_HZ = 30  # how often one card's text may be redrawn
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+c", "cancel_run", "Cancel run", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
@@ -153,6 +144,7 @@ class MassGenApp(App[None]):
         self.quit_mid_run = False
         self.crash: BaseException | None = None
         self.startup_error: BaseException | None = None
+        self.cards: list[AgentCard] = []  # as mounted, in agent order
         self.pending_cards: set[str] = set()  # agent ids whose card waits to be drawn
         self.card_drawn: dict[str, float] = {}  # agent id -> monotonic time of its last draw
         self.pending_since: dict[str, float] = {}  # agent id -> publish time of oldest undrawn
@@ -160,7 +152,7 @@ class MassGenApp(App[None]):
             "repaints": 0,
             "events": 0,
             "max_latency": 0.0,
-            "latencies": deque(maxlen=20_000),
+            "drawn": deque(maxlen=50_000),  # (publish time of the oldest event, time drawn)
         }
         self.settings_ready = False
         self._drawn_keys: tuple[str, int, bool, str] | None = None
@@ -303,6 +295,7 @@ class MassGenApp(App[None]):
         await grid.remove_children()
         new = [AgentCard(agent, i) for i, agent in enumerate(agents)]
         await grid.mount_all(new)
+        self.cards = new
         self.selected = min(self.selected, max(0, len(new) - 1))
         for card in new:
             card.set_class(card.index == self.selected, "-selected")
@@ -422,7 +415,7 @@ class MassGenApp(App[None]):
         self.pending_cards |= {key[6:] for key in dirty if key.startswith("agent:")}
         working = any(a.status in ACTIVE for a in view.agents.values())
         mono = time.monotonic()
-        for card in self.query(AgentCard):
+        for card in self.cards:
             agent = view.agents.get(card.agent_id)
             if agent is None or not card.display:
                 continue
@@ -437,7 +430,7 @@ class MassGenApp(App[None]):
                 self.card_drawn[card.agent_id] = mono
                 since = self.pending_since.pop(card.agent_id, None)
                 if since is not None:
-                    self.stats["latencies"].append(time.time() - since)
+                    self.stats["drawn"].append((since, time.time()))
                 drew = True
         if "tabs" in dirty or working:
             tabs = self.query_one(TabBar)
@@ -461,7 +454,7 @@ class MassGenApp(App[None]):
         if not self.agents_ready and self.player is None:
             note = f"starting the agents… {one_line(self.queued or '', 60)}".rstrip()
         replay = self.replay_label()
-        header = (view.status, f"{view.elapsed:.1f}", view.prompt_tokens, view.round, replay, note)
+        header = (view.status, elapsed(view), view.prompt_tokens, view.round, replay, note)
         key = repr(header) + str(width) + str(len(view.log)) + str(view.cost_usd)
         if key != self._header_drawn:
             self._header_drawn = key
@@ -576,6 +569,8 @@ class MassGenApp(App[None]):
             self.notify("Nothing to cancel. Ctrl+Q quits.")
 
     async def action_quit(self) -> None:
+        from massgen.tui.screens import ConfirmScreen
+
         if self.running and self.player is None:
             if isinstance(self.screen, ConfirmScreen):
                 return
@@ -642,16 +637,18 @@ class MassGenApp(App[None]):
 
     @on(OptionList.OptionSelected, "#score-list")
     def open_entry(self, event: OptionList.OptionSelected) -> None:
+        from massgen.tui.screens import TextScreen
+
         kind, _, key = str(event.option.id or "").partition(":")
         view = self.view
-        if kind == "answer" and (answer := view.answer(key)):
-            voters = [v for v in view.votes.values() if v.target_answer == key]
+        if kind == "answer" and (answer := self.answer_at(key)):
+            voters = [v for v in view.votes.values() if v.target_answer == answer.label]
             lines = [answer.content, "", "---", ""]
             lines += [
                 f"- **{view.label_of(v.voter_id)}** voted for it: {v.reason or '(no reason)'}"
                 for v in voters
             ] or ["*No votes for this answer yet.*"]
-            title = f"{key} · {answer.agent_label} ({answer.agent_id})"
+            title = f"{answer.label} · {answer.agent_label} ({answer.agent_id})"
             self.push_screen(TextScreen(title, "\n".join(lines)))
         elif kind == "vote" and (vote := view.votes.get(key)):
             target = view.answer(vote.target_answer)
@@ -661,17 +658,27 @@ class MassGenApp(App[None]):
             voter = view.label_of(vote.voter_id)
             self.push_screen(TextScreen(f"{voter} → {vote.target_answer}", text))
 
+    def answer_at(self, index: str) -> Any:
+        """The answer a scoreboard entry's id points to (``answer:<index>``)."""
+        answers = self.view.answers
+        return answers[int(index)] if index.isdigit() and int(index) < len(answers) else None
+
     def action_diff_mark(self) -> None:
+        from massgen.tui.screens import DiffScreen
+
         selected = self.query_one(Scoreboard).selected() or ""
-        kind, _, label = selected.partition(":")
-        if kind != "answer":
+        kind, _, index = selected.partition(":")
+        answer = self.answer_at(index) if kind == "answer" else None
+        if answer is None:
             self.notify("Highlight an answer in the scoreboard first (a, then ↑ ↓).")
             return
-        if self.diff_from is None or self.diff_from == label:
-            self.diff_from = label
-            self.notify(f"Compare {label} with…: highlight another answer and press d.")
+        if self.diff_from is None or self.diff_from == answer.label:
+            self.diff_from = answer.label
+            self.notify(
+                f"Compare {one_line(answer.label, 20)} with…: highlight another answer and press d."
+            )
             return
-        old, new = self.view.answer(self.diff_from), self.view.answer(label)
+        old, new = self.view.answer(self.diff_from), answer
         self.diff_from = None
         if old and new:
             self.push_screen(DiffScreen((old.label, old.content), (new.label, new.content)))
@@ -693,6 +700,8 @@ class MassGenApp(App[None]):
         self.query_one(FinalPane).open_search()
 
     def action_save_final(self) -> None:
+        from massgen.tui.screens import AskScreen
+
         if not self.view.final_text:
             self.notify("No final answer to save yet.")
             return
@@ -723,6 +732,8 @@ class MassGenApp(App[None]):
         if not text:
             self.notify("No final answer yet.")
             return
+        from massgen.tui import clipboard  # (subprocess: imported when needed)
+
         if clipboard.copy(text):
             self.notify("Final answer copied to the clipboard.")
             return
@@ -734,12 +745,16 @@ class MassGenApp(App[None]):
         )
 
     def action_help(self) -> None:
+        from massgen.tui.screens import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
         else:
             self.push_screen(HelpScreen())
 
     def action_history(self) -> None:
+        from massgen.tui.screens import HistoryScreen
+
         if self.player is not None:
             player = self.player
 
@@ -799,6 +814,11 @@ class MassGenApp(App[None]):
             yield SystemCommand(title, help_text, callback)
 
     # ------------------------------------------------------------------ the end
+
+    def notify(self, message: str, **kwargs: Any) -> None:
+        """A toast; plain text (a file name or label with ``[`` is not markup)."""
+        kwargs.setdefault("markup", False)
+        super().notify(message, **kwargs)
 
     def _handle_exception(self, error: Exception) -> None:
         """A crash: remember it for the CLI (one readable line, exit 2), no traceback on

@@ -30,7 +30,7 @@ MARKS = {
 
 
 def spinner(now: float) -> str:
-    return SPINNER[int(now * 10) % len(SPINNER)]
+    return SPINNER[int(now * 5) % len(SPINNER)]  # 5 frames a second: alive, not busy
 
 
 def money(value: float | None, known: bool = True) -> str:
@@ -44,20 +44,26 @@ def tokens(count: int) -> str:
 
 
 def status_line(agent: AgentView, now: float, width: int) -> Text:
-    """Badge, then what the agent is doing: its turn, the tool it calls, a retry."""
+    """Badge, what the agent is doing (its turn, the tool it calls, a retry), and on the
+    right how long it has worked. The spinner turns while the agent works and shows nothing
+    else (streaming text is sign of life enough, and one less thing to redraw)."""
     status = agent.shown_status
     mark, style = MARKS.get(status, ("?", ""))
     line = Text(no_wrap=True, overflow="ellipsis")
     working = status in ("thinking", "retrying", "restarting")
-    line.append(f" {spinner(now) if working else mark} {status} ", style=f"reverse {style}")
+    if working and now - agent.last_output > 1.0:
+        mark = spinner(now)
+    line.append(f" {mark} {status} ", style=f"reverse {style}")
     if agent.retry is not None and status == "retrying":
         retry = agent.retry
         line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s", style="magenta")
     elif agent.activity:
-        line.append(f" {agent.activity}…", style="bold")
+        line.append(f" {one_line(agent.activity, 60)}…", style="bold")
     elif agent.turn_kind and status != "failed":  # a failure's reason is in the transcript
         line.append(f" turn {agent.turn} · {TURN_TITLES.get(agent.turn_kind, agent.turn_kind)}")
-    line.truncate(width, overflow="ellipsis")
+    elapsed = f" {agent.elapsed(now):.0f}s"
+    line.truncate(max(1, width - len(elapsed)), overflow="ellipsis", pad=True)
+    line.append(elapsed, style="dim")
     return line
 
 
@@ -65,22 +71,23 @@ def marks_line(agent: AgentView, width: int) -> Text:
     """The agent's answer labels and its vote."""
     line = Text(no_wrap=True, overflow="ellipsis")
     if agent.answers:
-        line.append(" " + " ".join(agent.answers) + " ", style="bold cyan")
+        line.append(" " + one_line(" ".join(agent.answers), 200) + " ", style="bold cyan")
     else:
         line.append(" no answer yet", style="dim")
     if agent.vote:
         line.append("  vote → ", style="green")
-        line.append(agent.vote, style="bold green")
+        line.append(one_line(agent.vote, 20), style="bold green")
     if agent.restarts:
         line.append(f"  ↻{agent.restarts}", style="magenta")
     line.truncate(width, overflow="ellipsis")
     return line
 
 
-def meta_line(agent: AgentView, now: float, width: int) -> str:
-    """Model, tokens, cost, elapsed: the card's bottom border, the model shortened to fit."""
+def meta_line(agent: AgentView, width: int) -> str:
+    """Model, tokens, cost: the card's bottom border (redrawn with the whole card, so
+    nothing that changes every second), the model shortened to fit."""
     cost = money(agent.cost_usd, agent.cost_known) if agent.tokens else "$0"
-    figures = " · ".join([tokens(agent.tokens), cost, f"{agent.elapsed(now):.1f}s"])
+    figures = " · ".join([tokens(agent.tokens), cost])
     room = width - len(figures) - 3
     if room < 6 or not agent.model:
         return figures
@@ -91,17 +98,26 @@ class AgentCard(Vertical):
     """One agent: status and activity, answers and vote, and everything it writes."""
 
     def __init__(self, agent: AgentView, index: int) -> None:
-        super().__init__(id=f"card-{agent.label}", classes="card")
+        super().__init__(id=f"card-{index}", classes="card")
         self.agent_id = agent.id
         self.label = agent.label
         self.index = index
-        self.border_title = f"{agent.label} · {one_line(agent.id, 40)}"
-        self.drawn: tuple[object, ...] = ()
+        # labels and ids may come from a recording: text, not markup or escapes
+        self.border_title = f"{one_line(agent.label, 20)} · {one_line(agent.id, 40)}"
+        self.drawn: tuple[str, ...] = ()  # (status line, marks line, border subtitle)
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="status")
-        yield Static(classes="marks")
+        yield Static(classes="head")  # two lines: status and activity, answers and vote
         yield MarkdownView(classes="transcript")
+
+    @property
+    def status_text(self) -> str:
+        """The status line as text ("" before the first draw)."""
+        return self.drawn[0] if self.drawn else ""
+
+    @property
+    def marks_text(self) -> str:
+        return self.drawn[1] if self.drawn else ""
 
     @property
     def transcript(self) -> MarkdownView:
@@ -114,14 +130,17 @@ class AgentCard(Vertical):
         head = (
             status_line(agent, now, width),
             marks_line(agent, width),
-            meta_line(agent, now, self.outer_size.width - 6),
+            meta_line(agent, self.outer_size.width - 6),
         )
         key = tuple(str(part) for part in head)
-        if key != self.drawn:
-            self.query_one(".status", Static).update(head[0])
-            self.query_one(".marks", Static).update(head[1])
+        old = self.drawn or ("", "", "")
+        # Each part only when it changed (a new border subtitle redraws the whole card); the
+        # head has a fixed height: no layout of the screen for a new spinner frame.
+        if key[:2] != old[:2]:
+            self.query_one(".head", Static).update(Text("\n").join(head[:2]), layout=False)
+        if key[2] != old[2]:
             self.border_subtitle = head[2]
-            self.drawn = key
+        self.drawn = key
         for name in ("thinking", "retrying", "restarting", "failed", "voted", "answered"):
             self.set_class(status == name, f"-{name}")
         self.transcript.update(agent.transcript)
@@ -137,7 +156,7 @@ class TabBar(Static):
         out = self._tabs(agents, selected, now, short=False)
         if out.cell_len > self.size.width:  # too many: numbers, the selected one named
             out = self._tabs(agents, selected, now, short=True)
-        self.update(out)
+        self.update(out, layout=False)
 
     @staticmethod
     def _tabs(agents: list[AgentView], selected: int, now: float, *, short: bool) -> Text:
@@ -151,7 +170,7 @@ class TabBar(Static):
             tab = Style(reverse=True, bold=True) if i == selected else Style()
             out.append(" ", style=tab + click)
             out.append(mark, style=Style.parse(style) + tab + click)
-            name = str(i + 1) if short and i != selected else agent.label
+            name = str(i + 1) if short and i != selected else one_line(agent.label, 20)
             out.append(f" {name} ", style=tab + click)
             out.append(" " if not short else "")
         return out

@@ -12,6 +12,11 @@ from massgen.tui.state import RunView
 from massgen.tui.text import one_line
 
 
+def elapsed(view: RunView) -> str:
+    """Whole seconds while the run goes (one redraw a second), tenths once it is over."""
+    return f"{view.elapsed:,.0f}s" if view.running else f"{view.elapsed:,.1f}s"
+
+
 class RunHeader(Static):
     """Two lines: the run's figures, then the question."""
 
@@ -22,21 +27,21 @@ class RunHeader(Static):
             line.append(f" {replay} ", style="bold magenta")
         if view.status == "idle":
             line.append(f" {note or 'ask a question below'}")
-            self.update(line)
+            self.update(line, layout=False)
             return
         tokens = view.prompt_tokens + view.completion_tokens
         cost = money(view.cost_usd, view.cost_known) if view.prompt_tokens else "$0"
         status = "running" if view.running else view.status
         style = {"ok": "bold green", "failed": "bold red", "timeout": "bold yellow"}.get(status)
-        line.append(f" {view.strategy} · round {view.round} · {view.elapsed:,.1f}s · ")
+        line.append(f" {one_line(view.strategy, 20)} · round {view.round} · {elapsed(view)} · ")
         line.append(f"{tokens:,} tokens · {cost} · ")
-        line.append(status, style=style or "bold")
+        line.append(one_line(status, 20), style=style or "bold")
         if view.error and not view.running:
             line.append(" · " + one_line(view.error, 200), style="red")
         line.truncate(width, overflow="ellipsis")
         question = Text(no_wrap=True, overflow="ellipsis")
         question.append(" " + one_line(view.question, max(1, width - 2)), style="italic")
-        self.update(Text("\n").join([line, question]))
+        self.update(Text("\n").join([line, question]), layout=False)
 
 
 #: (key, what it does) per mode, most useful first: what does not fit is left off the end.
@@ -119,4 +124,4 @@ class KeyBar(Static):
             if out.cell_len + item.cell_len > width:
                 break
             out.append_text(item)
-        self.update(out)
+        self.update(out, layout=False)

@@ -40,7 +40,9 @@ class FinalPane(Vertical):
             return
         label = view.winner_label or "?"
         votes, total = view.tally.get(label, 0), sum(view.tally.values())
-        title = f"Final answer · winner {label} ({one_line(view.winner_id or '?', 30)})"
+        title = (
+            f"Final answer · winner {one_line(label, 20)} ({one_line(view.winner_id or '?', 30)})"
+        )
         if total:
             title += f" · {votes} of {total} votes"
         if not view.final_done and view.running:

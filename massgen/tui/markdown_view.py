@@ -17,8 +17,7 @@ from rich.style import Style
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-
-from massgen.tui.text import SafeMarkdown
+from textual.widget import Widget
 
 MATCH = Style(reverse=True)
 CURRENT_MATCH = Style(bgcolor="yellow", color="black", bold=True)
@@ -60,6 +59,8 @@ class MarkdownView(ScrollView, can_focus=True):
         self._search = ""
         self._matches: list[tuple[int, int, int]] = []  # (line, start cell, end cell)
         self.current_match = -1
+        self._base: Style | None = None  # the widget's own style, under the Markdown's
+        self._page_end = 0  # after a page turn: the scrollable height (blank below the text)
 
     # ------------------------------------------------------------------ content
 
@@ -76,6 +77,11 @@ class MarkdownView(ScrollView, can_focus=True):
         """The rendered lines as text (what the reader sees, for tests and search)."""
         return [line.text.rstrip() for line in self.lines]
 
+    @property
+    def at_end(self) -> bool:
+        """The last line is in view (the reader is following the text)."""
+        return self.line_count <= int(self.scroll_y) + self.size.height
+
     def update(self, text: str) -> None:
         """Show ``text`` (the whole Markdown so far). A view with no size yet (hidden, not
         laid out) keeps it and renders when it gets one."""
@@ -83,35 +89,74 @@ class MarkdownView(ScrollView, can_focus=True):
         width = self.size.width - 1  # one column kept for the scrollbar
         if width < 4 or (text == self.source and width == self._width):
             return
-        following = self.follow and self.scroll_y >= self.max_scroll_y - 1
+        following = self.follow and self.at_end
+        count, first_changed = self.line_count, len(self._done)
         settled, live = split_settled(text)
         if width != self._width or not settled.startswith(self._settled):
             self._done, self._settled, self._width = [], "", width
+            first_changed, self._page_end = -1, 0
         if len(settled) > len(self._settled):
             self._done.extend(self._render(settled[len(self._settled) :], gap=True))
             self._settled = settled
         self._live = self._render(live, gap=False)
         self.source = text
-        self._layout(following)
+        if self._search:
+            self._find_matches()
+        if self.line_count != count or self.virtual_size.width != self._width:
+            self._resize_content(scrollbar=not following)
+        if following and not self.at_end:
+            # The text reached the bottom: turn the page, so that the last line sits a third
+            # of the way down. Between page turns the lines stay put and only the ones being
+            # written are redrawn (scrolling every line would redraw the whole view).
+            target = max(0, self.line_count - max(1, self.size.height // 3))
+            self._page_end = target + self.size.height
+            self._resize_content(scrollbar=True)
+            self.scroll_to(y=target, animate=False, immediate=True, force=True)
+            self.refresh()
+        elif first_changed < 0 or self._search:
+            self.refresh()
+        else:  # the lines from the first one that changed (content coordinates)
+            rows = max(self.line_count, count) - first_changed
+            if rows > 0 and first_changed < int(self.scroll_y) + self.size.height:
+                self.refresh_lines(first_changed, rows)
+
+    def _resize_content(self, *, scrollbar: bool) -> None:
+        """The scrollable size follows the text without a layout of the whole screen (the
+        ``virtual_size`` reactive would ask for one on every new line); the scrollbar is
+        redrawn when asked (while following, at page turns only)."""
+        size = Size(self._width, max(self.line_count, self._page_end))
+        self.set_reactive(Widget.virtual_size, size)
+        if scrollbar or not self.show_vertical_scrollbar:
+            self._scroll_update(size)
 
     def _render(self, markdown: str, *, gap: bool) -> list[Strip]:
         if not self.is_mounted or not markdown.strip():
             return []
+        from massgen.tui.markdown import SafeMarkdown
+
         console = self.app.console
         options = console.options.update(width=self._width, height=None, highlight=False)
-        lines = console.render_lines(SafeMarkdown(markdown), options, pad=False)
+        lines = console.render_lines(SafeMarkdown(markdown), options, pad=False, style=self.base)
         while lines and not "".join(s.text for s in lines[-1]).strip():
             lines.pop()  # the blank line Rich ends a block with
         while lines and not "".join(s.text for s in lines[0]).strip():
             del lines[0]  # ... and starts a list with (chunks get one blank line between)
         return [Strip(line) for line in lines] + ([Strip.blank(0)] if gap else [])
 
-    def _layout(self, following: bool) -> None:
-        self._find_matches()
-        self.virtual_size = Size(self._width, self.line_count)
-        if following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
-        self.refresh()
+    @property
+    def base(self) -> Style:
+        """The widget's style (background, colour), looked up once, not per line."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self._base is not None and self._base != self.rich_style:  # a theme change
+            self._base = None
+            text, self.source = self.wanted, ""
+            self._done, self._settled, self._width = [], "", 0
+            self.update(text)
 
     def on_resize(self) -> None:
         self.update(self.wanted)
@@ -160,7 +205,7 @@ class MarkdownView(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.size.width
-        base = self.rich_style
+        base = self.base
         done = len(self._done)
         if index < done:
             strip = self._done[index]
@@ -170,7 +215,7 @@ class MarkdownView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         if self._matches:
             strip = self._highlight(strip, index)
-        return strip.apply_style(base).crop_extend(scroll_x, scroll_x + width, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _highlight(self, strip: Strip, index: int) -> Strip:
         spans = [

@@ -45,7 +45,7 @@ def summary(view: RunView, width: int) -> Text:
         star = "★" if label == leader and count else " "
         bar = BAR * (round(room * count / most) if most else 0)
         style = "bold green" if star == "★" else "cyan"
-        out.append(f"{star} {label:<8} ", style="bold" if star == "★" else "")
+        out.append(f"{star} {one_line(label, 12):<8} ", style="bold" if star == "★" else "")
         out.append(bar, style=style)
         out.append(f" {count}\n" if count else "\n", style="bold" if count else "dim")
     if view.winner_label:
@@ -62,20 +62,20 @@ def entries(view: RunView, width: int) -> list[Option]:
     options: list[Option] = []
     if view.answers:
         options.append(Option(Text("Answers", style="bold underline"), disabled=True))
-    for answer in view.answers:
+    for index, answer in enumerate(view.answers):
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(f"{answer.label:<10}", style="bold cyan")
+        line.append(f"{one_line(answer.label, 16):<10}", style="bold cyan")
         line.append(one_line(answer.content, max(1, width - 12)))
-        options.append(Option(line, id=f"answer:{answer.label}"))
+        options.append(Option(line, id=f"answer:{index}"))
     if view.votes:
         options.append(Option(Text("Votes", style="bold underline"), disabled=True))
     for vote in view.votes.values():
         line = Text(no_wrap=True, overflow="ellipsis")
-        voter = view.label_of(vote.voter_id)
+        voter, target = one_line(view.label_of(vote.voter_id), 16), one_line(vote.target_answer, 16)
         line.append(f"{voter} → ", style="bold")
-        line.append(vote.target_answer, style="bold green")
+        line.append(target, style="bold green")
         if vote.reason:
-            room = max(1, width - len(voter) - len(vote.target_answer) - 6)
+            room = max(1, width - len(voter) - len(target) - 6)
             line.append(" " + one_line(vote.reason, room), style="italic")
         options.append(Option(line, id=f"vote:{vote.voter_id}"))
     return options
@@ -118,6 +118,7 @@ class Scoreboard(Vertical):
         self.set_class(not options, "-empty")
 
     def selected(self) -> str | None:
-        """The id of the highlighted entry (``answer:agent1.1``, ``vote:a2``)."""
+        """The id of the highlighted entry (``answer:0``, an index in the answers, or
+        ``vote:a2``, a voter's id)."""
         option = self.options.highlighted_option
         return str(option.id) if option is not None and option.id else None

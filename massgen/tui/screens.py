@@ -139,7 +139,7 @@ class DiffScreen(Dialog):
 
     def on_mount(self) -> None:
         panel = self.query_one(".dialog")
-        panel.border_title = f"{self.old[0]} → {self.new[0]}"
+        panel.border_title = f"{one_line(self.old[0], 30)} → {one_line(self.new[0], 30)}"
         panel.border_subtitle = "Esc closes"
 
 
@@ -195,7 +195,7 @@ def part_line(number: int, part: RunView, width: int) -> Text:
     line.append(f"{number:>2}. ", style="bold")
     line.append(one_line(part.question or "(no question)", max(10, width - 30)))
     status = "running" if part.running else part.status
-    winner = part.winner_label or "-"
+    winner = one_line(part.winner_label or "-", 20)
     cost = money(part.cost_usd, part.cost_known) if part.prompt_tokens else "$0"
     votes = sum(part.tally.values())
     line.append(f"  {status} · winner {winner} · {votes} votes · {cost}", style="dim")

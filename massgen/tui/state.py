@@ -14,8 +14,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from massgen.events import Event
+if TYPE_CHECKING:
+    from massgen.events import Event
 
 TURN_TITLES = {"answer": "first answer", "evaluate": "reviewing", "present": "presenting"}
 WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
@@ -57,6 +59,7 @@ class AgentView:
     active_s: float = 0.0  # seconds spent working, before ``active_since``
     active_since: float | None = None
     restarts: int = 0
+    last_output: float = 0.0  # when text last arrived (the card's spinner rests meanwhile)
 
     @property
     def transcript(self) -> str:
@@ -231,7 +234,7 @@ class RunView:
 
     def _on_text_delta(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
-            agent.retry = None
+            agent.retry, agent.last_output = None, at
             agent.add(e.text)
             self._mark(agent)
 

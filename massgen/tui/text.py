@@ -1,17 +1,13 @@
 """Text from models and recordings, made safe and readable for the screen.
 
 Everything the app draws that massgen does not control goes through :func:`safe` (control
-characters shown, never executed) and, when it is Markdown, :class:`SafeMarkdown` (HTML is
-shown as text: ``std::vector<int>`` and ``<div>`` stay on screen instead of vanishing).
+characters shown, never executed) and, when it is Markdown,
+:class:`massgen.tui.markdown.SafeMarkdown`.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
-
-from markdown_it import MarkdownIt
-from rich.markdown import Markdown as RichMarkdown
 
 from massgen.terminal import visible
 
@@ -47,19 +43,3 @@ def strip_markdown(text: str) -> str:
     for pattern, repl in _MARKS:
         text = pattern.sub(repl, text)
     return text
-
-
-@cache
-def _parser() -> MarkdownIt:
-    # CommonMark without raw HTML: an HTML tag is text, not something to drop.
-    return MarkdownIt("commonmark", {"html": False}).enable("strikethrough").enable("table")
-
-
-class SafeMarkdown(RichMarkdown):
-    """Rich's Markdown with HTML shown as text, control characters made visible and links
-    drawn as text (no terminal hyperlink escape carries a model's URL)."""
-
-    def __init__(self, markup: str, **kwargs: object) -> None:
-        super().__init__("", hyperlinks=False, **kwargs)  # type: ignore[arg-type]
-        self.markup = safe(markup)
-        self.parsed = _parser().parse(self.markup)

@@ -55,8 +55,7 @@ def cards(app: MassGenApp) -> list[AgentCard]:
 
 def badge(card: AgentCard) -> str:
     """The status word on a card's badge."""
-    lines = card.query(".status")
-    words = text(lines.first(Static)).split() if lines else []
+    words = card.status_text.split()
     return words[1] if len(words) > 1 else ""
 
 

@@ -104,11 +104,19 @@ class Session:
         return ANSI.sub(b"", after).decode("utf-8", "replace").replace("\r\n", "\n")
 
 
+STARTED: list[Session] = []
+
+
 @pytest.fixture
-def work(tmp_path: Path) -> Path:
+def work(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "work"
     path.mkdir()
-    return path
+    yield path
+    while STARTED:  # a failed test leaves no massgen running
+        session = STARTED.pop()
+        if session.proc.poll() is None:
+            session.proc.kill()
+            session.proc.wait(timeout=10)
 
 
 def start(
@@ -125,7 +133,9 @@ def start(
         ]
     else:
         args = [sys.executable, "-m", "massgen", *cli]
-    return Session(args, env, work)
+    session = Session(args, env, work)
+    STARTED.append(session)
+    return session
 
 
 def summary(tmp_path: Path) -> dict[str, Any]:
@@ -195,7 +205,8 @@ scoreboard.Scoreboard.draw = broken
 
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_crash_of_the_app_is_one_line_exit_2_and_recorded(tmp_path, work, debug):
-    with FakeChatServer() as server:
+    # the presentation is slow: the app crashes (at the first answer) while the run goes
+    with FakeChatServer(ttft=0.3) as server:
         extra = ["--debug"] if debug else []
         run = start(tmp_path, work, server, *extra, "Why is the sky blue?", code=CRASH)
         code = run.exit_code()
@@ -210,7 +221,7 @@ def test_a_crash_of_the_app_is_one_line_exit_2_and_recorded(tmp_path, work, debu
         ], stderr
         assert "Traceback" not in stderr
     recorded = summary(tmp_path)
-    assert recorded["exit_status"] == 2 and recorded["status"] != "ok"
+    assert recorded["exit_status"] == 2 and recorded["status"] in ("cancelled", "interrupted")
 
 
 def test_the_final_answer_printed_on_quit_cannot_drive_the_terminal(tmp_path, work):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from massgen.tui.text import SafeMarkdown, one_line
+from massgen.tui.markdown import SafeMarkdown
+from massgen.tui.text import one_line
 
 
 def rendered(markdown: str) -> str:
