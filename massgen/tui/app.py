@@ -177,7 +177,10 @@ class MassGenApp(App[None]):
             self.theme = self.settings.theme
         self.settings_ready = True  # theme changes from now on are the user's
         self.query_one(FinalPane).display = False
-        self.query_one("#ask", Input).focus()
+        if self.player is None:
+            self.query_one("#ask", Input).focus()
+        else:  # a replay takes no questions: its keys (space, [ ], h) work at once
+            self.query_one("#score-list", OptionList).focus()
         self.apply_layout()
         self.draw_chrome()
         self.set_interval(1 / self.REPAINT_HZ, self.tick)

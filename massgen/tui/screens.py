@@ -191,14 +191,15 @@ class AskScreen(ModalScreen[str | None]):
 
 
 def part_line(number: int, part: RunView, width: int) -> Text:
+    """Two lines: the question, then status, winner, votes and cost."""
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f"{number:>2}. ", style="bold")
-    line.append(one_line(part.question or "(no question)", max(10, width - 30)))
-    status = "running" if part.running else part.status
+    line.append(one_line(part.question or "(no question)", max(10, width)))
+    status = "running" if part.running else one_line(part.status, 20)
     winner = one_line(part.winner_label or "-", 20)
     cost = money(part.cost_usd, part.cost_known) if part.prompt_tokens else "$0"
     votes = sum(part.tally.values())
-    line.append(f"  {status} · winner {winner} · {votes} votes · {cost}", style="dim")
+    line.append(f"\n    {status} · winner {winner} · {votes} votes · {cost}", style="dim")
     return line
 
 
@@ -248,7 +249,7 @@ class HistoryScreen(ModalScreen[int | None]):
         panel.border_subtitle = "Enter jumps there · Esc closes" if self.seekable else "Esc closes"
         listing = self.query_one("#parts", OptionList)
         listing.add_options(
-            [Option(part_line(i, p, 60), id=str(i - 1)) for i, p in enumerate(self.parts, 1)]
+            [Option(part_line(i, p, 40), id=str(i - 1)) for i, p in enumerate(self.parts, 1)]
         )
         if self.parts:
             listing.highlighted = min(max(0, self.current), len(self.parts) - 1)
