@@ -102,6 +102,15 @@ def markdown_words(count: int, seed: int) -> list[str]:
     return pieces
 
 
+def runqueue_wait() -> float:
+    """Seconds this process has waited for a CPU while ready to run (Linux; 0 elsewhere):
+    how much a busy machine held the app back."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 @dataclass
 class Window:
     """The streaming window, marked by the agents themselves."""
@@ -116,14 +125,19 @@ class Window:
     deltas: int = 0
     lateness: list[float] = field(default_factory=list)  # per delta, seconds behind schedule
 
+    wait_start: float = 0.0
+    wait_end: float = 0.0
+
     def first_delta(self) -> None:
         if self.start is None:
             self.start, self.cpu_start = time.monotonic(), time.process_time()
+            self.wait_start = runqueue_wait()
 
     def agent_done(self) -> None:
         self.done += 1
         if self.done == self.agents:
             self.end, self.cpu_end = time.monotonic(), time.process_time()
+            self.wait_end = runqueue_wait()
 
 
 class PacedBackend(ScriptedBackend):
@@ -255,6 +269,7 @@ async def run_app(
         "card_redraws_per_s_median": per_card[len(per_card) // 2] if per_card else 0.0,
         "cpu_s": window.cpu_end - window.cpu_start,
         "cpu_share": (window.cpu_end - window.cpu_start) / span,
+        "waited_for_cpu_s": window.wait_end - window.wait_start,
         "latency_p50_s": percentile(latencies, 0.5),
         "latency_p95_s": percentile(latencies, 0.95),
         "latency_max_s": max(latencies, default=0.0),
@@ -297,6 +312,7 @@ async def run_engine_only(agents: int, seconds: float, rate: float) -> dict[str,
         "events_total_run": received,
         "cpu_s": window.cpu_end - window.cpu_start,
         "cpu_share": (window.cpu_end - window.cpu_start) / span,
+        "waited_for_cpu_s": window.wait_end - window.wait_start,
         "late_deltas": len(window.lateness),
         "max_lateness_s": max(window.lateness, default=0.0),
     }
@@ -338,6 +354,7 @@ def markdown(results: dict[str, Any]) -> str:
         "Frames/s (≥ 20)",
         "Card redraws/s, slowest card",
         "CPU (share of a core, ≤ 1)",
+        "Waited for a CPU",
         "Event-to-screen p50 / p95 (≤ 100 ms) / max",
         "Tick p50 / p95 / max",
         "Late deltas (max)",
@@ -348,7 +365,8 @@ def markdown(results: dict[str, Any]) -> str:
         cpu = f"{s['cpu_s']:.2f} s ({s['cpu_share']:.0%})"
         published = f"{s['deltas_published']:,} ({s['delta_rate']:.0f})"
         if "frames_per_s" not in s:
-            cells = [s["scenario"], published, "—", "—", cpu, "—", "—", late]
+            waited = f"{s['waited_for_cpu_s']:.1f} s"
+            cells = [s["scenario"], published, "—", "—", cpu, waited, "—", "—", late]
             rows.append("| " + " | ".join(cells) + " |")
             continue
         target = s["cards_shown"] >= results["agents"]
@@ -367,6 +385,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{s['frames_per_s']:.1f}{mark(frames_ok)}",
             f"{s['card_redraws_per_s_min']:.1f}",
             cpu + mark(cpu_ok),
+            f"{s['waited_for_cpu_s']:.1f} s",
             " / ".join(f"{v * ms:.0f}" for v in latency) + " ms" + mark(p95_ok),
             " / ".join(f"{v * ms:.1f}" for v in tick) + " ms",
             late,

@@ -141,7 +141,9 @@ class MarkdownView(ScrollView, can_focus=True):
             lines.pop()  # the blank line Rich ends a block with
         while lines and not "".join(s.text for s in lines[0]).strip():
             del lines[0]  # ... and starts a list with (chunks get one blank line between)
-        return [Strip(line) for line in lines] + ([Strip.blank(0)] if gap else [])
+        width, base = self._width + 1, self.base
+        strips = [Strip(line).extend_cell_length(width, base) for line in lines]
+        return strips + ([Strip.blank(width, base)] if gap else [])
 
     @property
     def base(self) -> Style:
@@ -204,7 +206,7 @@ class MarkdownView(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
-        width = self.size.width
+        width = self._width + 1  # as rendered (looking up ``size`` per line is not free)
         base = self.base
         done = len(self._done)
         if index < done:
@@ -215,6 +217,8 @@ class MarkdownView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         if self._matches:
             strip = self._highlight(strip, index)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip  # padded when rendered
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _highlight(self, strip: Strip, index: int) -> Strip:
