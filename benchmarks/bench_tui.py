@@ -64,7 +64,7 @@ from massgen.config.schema import OrchestratorConfig  # noqa: E402
 from massgen.coordination.engine import Coordinator  # noqa: E402
 from massgen.coordination.state import AgentSpec  # noqa: E402
 from massgen.events import EventBus  # noqa: E402
-from massgen.tui.app import MassGenApp  # noqa: E402
+from massgen.tui.app import MassGenApp, tune_gc  # noqa: E402
 from massgen.tui.cards import AgentCard  # noqa: E402
 from tests.support.scripted import Call, ScriptedBackend  # noqa: E402
 
@@ -214,6 +214,7 @@ def percentile(values: list[float], q: float) -> float:
 async def run_app(
     agents: int, seconds: float, rate: float, size: tuple[int, int]
 ) -> dict[str, Any]:
+    tune_gc()  # as massgen's CLI does for the app's process
     window = Window(agents)
     app = MeasuredApp(paced_team(agents, seconds, rate, window), CONFIG, question=QUESTION)
     window.app = app

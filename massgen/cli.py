@@ -529,10 +529,10 @@ def _run_app(
 
     gc.disable()  # no collections while Textual's modules load (~10% of the first frame)
     try:
-        from massgen.tui.app import MassGenApp
+        from massgen.tui.app import MassGenApp, tune_gc
     finally:
         gc.enable()
-        gc.freeze()  # and none later walks over them
+    tune_gc()
 
     def agents() -> list[Any]:
         from massgen.coordination.build import build_agents

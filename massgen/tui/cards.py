@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import Static
 
 from massgen.tui.markdown_view import MarkdownView
@@ -94,8 +92,12 @@ def meta_line(agent: AgentView, width: int) -> str:
     return f"{one_line(agent.model, min(room, 30))} · {figures}"
 
 
-class AgentCard(Vertical):
-    """One agent: status and activity, answers and vote, and everything it writes."""
+class AgentCard(MarkdownView):
+    """One agent: status and activity, answers and vote (two fixed rows), then everything
+    it writes; model, tokens and cost on the bottom border. One widget, so that eight cards
+    streaming at once stay cheap to compose."""
+
+    HEAD_ROWS = 2
 
     def __init__(self, agent: AgentView, index: int) -> None:
         super().__init__(id=f"card-{index}", classes="card")
@@ -106,9 +108,9 @@ class AgentCard(Vertical):
         self.border_title = f"{one_line(agent.label, 20)} · {one_line(agent.id, 40)}"
         self.drawn: tuple[str, ...] = ()  # (status line, marks line, border subtitle)
 
-    def compose(self) -> ComposeResult:
-        yield Static(classes="head")  # two lines: status and activity, answers and vote
-        yield MarkdownView(classes="transcript")
+    @property
+    def transcript(self) -> MarkdownView:
+        return self
 
     @property
     def status_text(self) -> str:
@@ -119,33 +121,24 @@ class AgentCard(Vertical):
     def marks_text(self) -> str:
         return self.drawn[1] if self.drawn else ""
 
-    @property
-    def transcript(self) -> MarkdownView:
-        return self.query_one(MarkdownView)
-
     def draw(self, agent: AgentView, now: float) -> None:
-        width = max(1, self.size.width)  # the content area, inside border and padding
+        width = max(1, self.size.width - 1)
         status = agent.shown_status
-        # The spinner and the elapsed time move: redraw those lines only when they change.
-        head = (
-            status_line(agent, now, width),
-            marks_line(agent, width),
-            meta_line(agent, self.outer_size.width - 6),
-        )
-        key = tuple(str(part) for part in head)
+        head = (status_line(agent, now, width), marks_line(agent, width))
+        key = (str(head[0]), str(head[1]), meta_line(agent, self.outer_size.width - 6))
         old = self.drawn or ("", "", "")
-        # Each part only when it changed (a new border subtitle redraws the whole card); the
-        # head has a fixed height: no layout of the screen for a new spinner frame.
+        # Each part only when it changed: the head rows alone for a new spinner frame, the
+        # whole card for a new border subtitle.
         if key[:2] != old[:2]:
-            self.query_one(".head", Static).update(Text("\n").join(head[:2]), layout=False)
+            self.set_head(list(head))
         if key[2] != old[2]:
-            self.border_subtitle = head[2]
+            self.border_subtitle = key[2]
         self.drawn = key
         for name in ("thinking", "retrying", "restarting", "failed", "voted", "answered"):
             self.set_class(status == name, f"-{name}")
-        self.transcript.update(agent.transcript)
+        self.update(agent.transcript)
 
-    def on_descendant_focus(self) -> None:
+    def on_focus(self) -> None:
         self.app.call_later(self.app.select_agent, self.index)  # type: ignore[attr-defined]
 
 

@@ -14,7 +14,7 @@ import re
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
@@ -61,6 +61,32 @@ class MarkdownView(ScrollView, can_focus=True):
         self.current_match = -1
         self._base: Style | None = None  # the widget's own style, under the Markdown's
         self._page_end = 0  # after a page turn: the scrollable height (blank below the text)
+        self._head: list[Strip] = []  # HEAD_ROWS fixed lines above the text (see set_head)
+        self._head_source: list[object] = []
+
+    #: Rows at the top that do not scroll (a card's status lines): one widget per card,
+    #: not three, is what keeps eight streaming cards cheap to compose.
+    HEAD_ROWS = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows the text has on screen (below the head)."""
+        return max(1, self.size.height - self.HEAD_ROWS)
+
+    def set_head(self, lines: list[object]) -> None:
+        """The fixed rows' content (Rich renderables, one per row); redraws only them."""
+        self._head_source = lines
+        if not self.is_mounted or self.size.width < 1:
+            return
+        console, width = self.app.console, self.size.width
+        options = console.options.update(width=width, height=None, highlight=False)
+        head = []
+        for line in lines[: self.HEAD_ROWS]:
+            rendered = console.render_lines(line, options, pad=False, style=self.base)  # type: ignore[arg-type]
+            row = rendered[0] if rendered else []
+            head.append(Strip(row).crop_extend(0, width, self.base))
+        self._head = head
+        self.refresh(Region(0, 0, width, self.HEAD_ROWS))
 
     # ------------------------------------------------------------------ content
 
@@ -80,7 +106,7 @@ class MarkdownView(ScrollView, can_focus=True):
     @property
     def at_end(self) -> bool:
         """The last line is in view (the reader is following the text)."""
-        return self.line_count <= int(self.scroll_y) + self.size.height
+        return self.line_count <= int(self.scroll_y) + self.rows
 
     def update(self, text: str) -> None:
         """Show ``text`` (the whole Markdown so far). A view with no size yet (hidden, not
@@ -108,8 +134,8 @@ class MarkdownView(ScrollView, can_focus=True):
             # The text reached the bottom: turn the page, so that the last line sits a third
             # of the way down. Between page turns the lines stay put and only the ones being
             # written are redrawn (scrolling every line would redraw the whole view).
-            target = max(0, self.line_count - max(1, self.size.height // 3))
-            self._page_end = target + self.size.height
+            target = max(0, self.line_count - max(1, self.rows // 3))
+            self._page_end = target + self.rows
             self._resize_content(scrollbar=True)
             self.scroll_to(y=target, animate=False, immediate=True, force=True)
             self.refresh()
@@ -117,14 +143,16 @@ class MarkdownView(ScrollView, can_focus=True):
             self.refresh()
         else:  # the lines from the first one that changed (content coordinates)
             rows = max(self.line_count, count) - first_changed
-            if rows > 0 and first_changed < int(self.scroll_y) + self.size.height:
-                self.refresh_lines(first_changed, rows)
+            top = first_changed - int(self.scroll_y)
+            if rows > 0 and top < self.rows:
+                start = self.HEAD_ROWS + max(0, top)
+                self.refresh(Region(0, start, self.size.width, rows + min(0, top)))
 
     def _resize_content(self, *, scrollbar: bool) -> None:
         """The scrollable size follows the text without a layout of the whole screen (the
         ``virtual_size`` reactive would ask for one on every new line); the scrollbar is
         redrawn when asked (while following, at page turns only)."""
-        size = Size(self._width, max(self.line_count, self._page_end))
+        size = Size(self._width, max(self.line_count, self._page_end) + self.HEAD_ROWS)
         self.set_reactive(Widget.virtual_size, size)
         if scrollbar or not self.show_vertical_scrollbar:
             self._scroll_update(size)
@@ -161,6 +189,8 @@ class MarkdownView(ScrollView, can_focus=True):
             self.update(text)
 
     def on_resize(self) -> None:
+        if self.HEAD_ROWS:
+            self.set_head(self._head_source)
         self.update(self.wanted)
 
     # ------------------------------------------------------------------ search
@@ -197,15 +227,18 @@ class MarkdownView(ScrollView, can_focus=True):
             return
         self.current_match = (self.current_match + step) % len(self._matches)
         y = self._matches[self.current_match][0]
-        if not (self.scroll_y <= y < self.scroll_y + self.size.height):
-            self.scroll_to(y=max(0, y - self.size.height // 3), animate=False, immediate=True)
+        if not (self.scroll_y <= y < self.scroll_y + self.rows):
+            self.scroll_to(y=max(0, y - self.rows // 3), animate=False, immediate=True)
         self.refresh()
 
     # ------------------------------------------------------------------ drawing
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        if y < self.HEAD_ROWS:
+            head = self._head
+            return head[y] if y < len(head) else Strip.blank(self.size.width, self.base)
+        index = scroll_y + y - self.HEAD_ROWS
         width = self._width + 1  # as rendered (looking up ``size`` per line is not free)
         base = self.base
         done = len(self._done)

@@ -130,7 +130,7 @@ async def test_focus_stays_where_the_user_left_it_when_a_run_ends():
     )
     app = MassGenApp(agents, CONFIG, question="Q")
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.running and len(app.query(".transcript")) == 2)
+        await until(pilot, lambda: app.running and len(app.query(".card")) == 2)
         await pilot.press("escape")
         focused = app.focused
         assert focused is cards(app)[0].transcript
@@ -467,7 +467,7 @@ async def test_a_tool_call_in_progress_shows_on_the_card():
     ]
     app = MassGenApp(agents, CONFIG, question="Q")
     async with app.run_test(size=(140, 40)) as pilot:
-        await until(pilot, lambda: len(app.query(".transcript")) == 2)
+        await until(pilot, lambda: len(app.query(".card")) == 2)
         card = cards(app)[0]
         await until(pilot, lambda: "calling read_file…" in card.status_text)
         gate.set()
@@ -587,7 +587,7 @@ async def test_a_card_follows_new_text_only_while_its_reader_is_at_the_bottom():
     )
     app = MassGenApp(agents, CONFIG, question="Q")
     async with app.run_test(size=(140, 30)) as pilot:
-        await until(pilot, lambda: len(app.query(".transcript")) == 2)
+        await until(pilot, lambda: len(app.query(".card")) == 2)
         first, second = (c.transcript for c in cards(app))
         await until(pilot, lambda: first.max_scroll_y > 10)
         await pilot.pause(0.2)
