@@ -412,6 +412,8 @@ def first_frame(runs: int = 5, size: tuple[int, int] = (160, 45)) -> dict[str, A
         raise SystemExit("--startup needs tmux")
     load = [round(x, 2) for x in os.getloadavg()]
     samples: list[float] = []
+    cpu_samples: list[float] = []
+    wait_samples: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, FakeChatServer(ttft=0.05) as server:
         root = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "MASSGEN_"))}
@@ -426,9 +428,21 @@ def first_frame(runs: int = 5, size: tuple[int, int] = (160, 45)) -> dict[str, A
         )
         socket = str(root / "tmux.sock")
 
-        def tmux(*args: str, check: bool = True) -> None:
+        def tmux(*args: str, check: bool = True) -> str:
             command = ["tmux", "-f", os.devnull, "-S", socket, *args]
-            subprocess.run(command, env=env, check=check, capture_output=True)
+            done = subprocess.run(command, env=env, check=check, capture_output=True, text=True)
+            return done.stdout
+
+        def cpu_and_wait(pid: int) -> tuple[float, float]:
+            """CPU seconds the process has used, and seconds it waited for a CPU."""
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks = os.sysconf("SC_CLK_TCK")
+                cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+                wait = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+                return cpu, wait
+            except (OSError, IndexError, ValueError):
+                return float("nan"), float("nan")
 
         for run in range(runs):
             out = root / f"pane{run}.out"
@@ -445,6 +459,7 @@ def first_frame(runs: int = 5, size: tuple[int, int] = (160, 45)) -> dict[str, A
             )
             # the pane starts idle; the clock starts when the shell execs massgen
             tmux("new-session", "-d", "-s", f"s{run}", "-x", str(size[0]), "-y", str(size[1]), "sh")
+            pid = int(tmux("display-message", "-p", "-t", f"s{run}", "#{pane_pid}").strip())
             tmux("pipe-pane", "-t", f"s{run}", "-o", f"cat > {shlex.quote(str(out))}")
             command = f"date +%s.%N > {shlex.quote(str(stamp))}; exec {massgen}"
             tmux("send-keys", "-t", f"s{run}", command, "Enter")
@@ -454,12 +469,15 @@ def first_frame(runs: int = 5, size: tuple[int, int] = (160, 45)) -> dict[str, A
                 data = out.read_bytes() if out.exists() else b""
                 if b"massgen" in data.split(b"\x1b[?1049h", 1)[-1] and b"\x1b[?1049h" in data:
                     painted = time.time()
+                    cpu, waited = cpu_and_wait(pid)  # the shell exec'd massgen: same pid
                     break
                 time.sleep(0.002)
             spawned = float(stamp.read_text()) if stamp.exists() else None
             tmux("kill-session", "-t", f"s{run}", check=False)
             if painted is not None and spawned is not None:
                 samples.append(painted - spawned)
+                cpu_samples.append(cpu)
+                wait_samples.append(waited)
             time.sleep(0.3)
         tmux("kill-server", check=False)
     ordered = sorted(samples)
@@ -470,6 +488,10 @@ def first_frame(runs: int = 5, size: tuple[int, int] = (160, 45)) -> dict[str, A
         "first_frame_s": samples,
         "median_s": ordered[len(ordered) // 2] if ordered else None,
         "max_s": ordered[-1] if ordered else None,
+        "cpu_s": cpu_samples,  # CPU the process used until its first frame
+        "cpu_median_s": sorted(cpu_samples)[len(cpu_samples) // 2] if cpu_samples else None,
+        "waited_for_cpu_s": wait_samples,
+        "waited_median_s": sorted(wait_samples)[len(wait_samples) // 2] if wait_samples else None,
     }
 
 
@@ -499,7 +521,9 @@ def main() -> None:
         print(
             f"spawn → first frame ({results['size'][0]}x{results['size'][1]}, load "
             f"{results['load_average']}): median {results['median_s']:.3f} s ({verdict}), "
-            f"max {results['max_s']:.3f} s; samples {samples}"
+            f"max {results['max_s']:.3f} s; samples {samples}\n"
+            f"  CPU used until the first frame: median {results['cpu_median_s']:.3f} s; "
+            f"time waiting for a CPU: median {results['waited_median_s']:.3f} s"
         )
     else:
         results = measure(args.agents, args.seconds, args.rate, not args.no_tabs, args.runs)
