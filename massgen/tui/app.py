@@ -75,7 +75,6 @@ class MassGenApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "massgen"
     REPAINT_HZ = 30
-    CARD_HZ = 30  # how often one card's text may be redrawn
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+c", "cancel_run", "Cancel run", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
@@ -158,7 +157,6 @@ class MassGenApp(App[None]):
         self.startup_error: BaseException | None = None
         self.cards: list[AgentCard] = []  # as mounted, in agent order
         self.pending_cards: set[str] = set()  # agent ids whose card waits to be drawn
-        self.card_drawn: dict[str, float] = {}  # agent id -> monotonic time of its last draw
         self.pending_since: dict[str, float] = {}  # agent id -> publish time of oldest undrawn
         self.stats: dict[str, Any] = {
             "repaints": 0,
@@ -316,7 +314,6 @@ class MassGenApp(App[None]):
             card.set_class(card.index == self.selected, "-selected")
         if focused is not None and new:  # the user was in a card: stay in one
             new[min(focused, len(new) - 1)].transcript.focus()
-        self.card_drawn.clear()
 
     # ------------------------------------------------------------------ runs
 
@@ -429,7 +426,9 @@ class MassGenApp(App[None]):
         now = view.now()
         self.pending_cards |= {key[6:] for key in dirty if key.startswith("agent:")}
         working = any(a.status in ACTIVE for a in view.agents.values())
-        mono = time.monotonic()
+        # Every shown card whose agent changed, every frame: a card redraws only the lines
+        # that changed, so this is cheap, and holding cards back for a later frame (tried)
+        # only made events wait longer. Hidden cards catch up when shown.
         for card in self.cards:
             agent = view.agents.get(card.agent_id)
             if agent is None or not card.display:
@@ -437,12 +436,9 @@ class MassGenApp(App[None]):
             waiting = card.agent_id in self.pending_cards
             if not waiting and agent.status not in ACTIVE:
                 continue
-            if waiting and mono - self.card_drawn.get(card.agent_id, 0) < 1 / self.CARD_HZ:
-                continue  # drawn a moment ago: it catches up on a later frame
             card.draw(agent, now)
             if waiting:
                 self.pending_cards.discard(card.agent_id)
-                self.card_drawn[card.agent_id] = mono
                 since = self.pending_since.pop(card.agent_id, None)
                 if since is not None:
                     self.stats["drawn"].append((since, time.time()))

@@ -210,7 +210,6 @@ async def settle(pilot: Pilot) -> None:
     assert isinstance(app, MassGenApp)
     await until(pilot, lambda: app.subscription is None or app.subscription.pending() == 0)
     for _ in range(3):
-        app.card_drawn.clear()  # no per-card rate limit in the way of the last frame
         app.pending_cards |= set(app.view.agents)
         app.view.dirty |= {"panel", "final", "tabs"}
         await pilot.pause(3 / MassGenApp.REPAINT_HZ)
