@@ -319,14 +319,10 @@ def _main(
         mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
     if mode is not UI.textual and not question:
         raise _fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
-    if mode is UI.textual and images:  # until the app shows attachments (the app's issue)
-        from massgen.errors import ConfigurationError
-
-        raise ConfigurationError("--image: use it with --ui plain or --ui json for now")
     code = ExitCode.RUN_FAILED  # what the session records if the run raises
     try:
         if mode is UI.textual:
-            code = _run_app(config, question or None, history, recorder)
+            code = _run_app(config, question or None, history, recorder, images)
         else:
             import asyncio
 
@@ -650,23 +646,54 @@ def _run_app(
     question: str | None,
     history: list[tuple[str, str]] | None = None,
     recorder: Any = None,
+    images: Any = (),
 ) -> int:
-    """The terminal app; it stays open for follow-up questions until the user quits."""
-    from massgen.coordination.build import build_agents
-    from massgen.tui.app import MassGenApp
+    """The terminal app; it stays open for follow-up questions until the user quits.
+
+    Its first frame comes before any provider SDK is imported: the agents are built in a
+    worker once the screen is up. Keys are checked first, so a missing one exits 1 before the
+    screen opens. Returns the last run's exit code (130 if the user quit mid-run); a crash
+    of the app is raised, for one ``massgen: error:`` line and exit 2."""
+    from massgen.backends.registry import check_can_run
+
+    for index, agent in enumerate(config.agents):
+        check_can_run(agent.backend, f"agents[{index}] ({agent.id})")
+    import gc
+
+    gc.disable()  # no collections while Textual's modules load (~10% of the first frame)
+    try:
+        from massgen.tui.app import MassGenApp, tune_gc
+    finally:
+        gc.enable()
+    tune_gc()
+
+    def agents() -> list[Any]:
+        from massgen.coordination.build import build_agents
+
+        return build_agents(config)
 
     app = MassGenApp(
-        build_agents(config),
+        agents,
         config.orchestrator,
         question=question,
         history=history or (),
         recorder=recorder,
+        images=images,
     )
     app.run()
+    if app.startup_error is not None:
+        raise app.startup_error
+    if app.crash is not None:
+        raise app.crash
     final = next((r.final_answer for r in reversed(app.results) if r.final_answer), None)
     if final:  # leave the last answer in the terminal's scrollback
+        if sys.stdout.isatty():  # a model's text must not drive the user's terminal
+            from massgen.terminal import visible
+
+            final = visible(final)
         sys.stdout.write(final.rstrip("\n") + "\n")
-    return ExitCode.OK
+        sys.stdout.flush()
+    return app.exit_code()
 
 
 def _print_examples() -> int:

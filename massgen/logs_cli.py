@@ -223,7 +223,12 @@ def replay_command(
     if (ui or "textual") == "textual" and interactive:
         from massgen.tui.app import MassGenApp
 
-        MassGenApp([], replay=parts, replay_speed=speed).run()
+        app = MassGenApp(replay=parts, replay_speed=speed)
+        app.run()
+        if app.crash is not None:
+            error = f"{type(app.crash).__name__}: {app.crash}"
+            sys.stderr.write(f"massgen: error: {_short(error, 300)}\n")
+            raise typer.Exit(2)
         raise typer.Exit(0)
     import asyncio
 

@@ -1,17 +1,35 @@
 """What the terminal app shows, derived from events alone.
 
-:class:`RunView` applies engine events to a plain view model; the widgets render it. Keeping
+:class:`RunView` folds engine events into a plain view model; the widgets render it. Keeping
 this free of Textual makes the "UIs only read events" rule easy to hold and to test.
+
+Times: a live view stamps what happens with its ``clock`` (wall time, or a test's frozen
+clock); a replayed view uses the events' recorded ``ts`` and a clock that follows the
+recording, so the elapsed time shown is the recorded one, whatever the replay speed.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from massgen.events import Event
+if TYPE_CHECKING:
+    from massgen.events import Event
 
-TURN_TITLES = {"answer": "first answer", "evaluate": "reviewing answers", "present": "final answer"}
+TURN_TITLES = {"answer": "first answer", "evaluate": "reviewing", "present": "presenting"}
+WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
+#: Statuses in which an agent is working (its elapsed time runs).
+ACTIVE = frozenset({"thinking", "retrying", "restarting"})
+
+
+@dataclass
+class Retry:
+    attempt: int
+    delay: float
+    reason: str
 
 
 @dataclass
@@ -19,19 +37,45 @@ class AgentView:
     id: str
     label: str
     model: str
+    backend: str = ""
     status: str = "waiting"
     turn_kind: str = ""
     turn: int = 0
     done: str = ""  # the transcript of earlier turns (Markdown)
     text: str = ""  # the current turn: streamed text, then its answer or vote
+    head: str = ""  # the current turn's title (what a retry keeps)
     answers: list[str] = field(default_factory=list)  # versioned labels
     vote: str | None = None  # target agent label
+    vote_answer: str = ""
     vote_reason: str = ""
     error: str | None = None
+    retry: Retry | None = None
+    tools: dict[str, str] = field(default_factory=dict)  # call id -> tool name, running
+    activity: str = ""  # "writing answer", "calling read_file", ...
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    cost_known: bool = True
+    active_s: float = 0.0  # seconds spent working, before ``active_since``
+    active_since: float | None = None
+    restarts: int = 0
+    last_output: float = 0.0  # when text last arrived (the card's spinner rests meanwhile)
 
     @property
     def transcript(self) -> str:
         return self.done + self.text
+
+    @property
+    def shown_status(self) -> str:
+        """The badge: ``retrying`` while a model call waits to be retried."""
+        return "retrying" if self.retry is not None and self.status in ACTIVE else self.status
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def elapsed(self, now: float) -> float:
+        return self.active_s + (now - self.active_since if self.active_since is not None else 0)
 
     def add(self, markdown: str) -> None:
         self.text += markdown
@@ -41,6 +85,7 @@ class AgentView:
 class AnswerView:
     label: str
     agent_id: str
+    agent_label: str
     content: str
 
 
@@ -48,177 +93,283 @@ class AnswerView:
 class VoteView:
     voter_id: str
     voter_label: str
-    target: str
-    target_answer: str
+    target: str  # agent label
+    target_answer: str  # versioned label
     reason: str
 
 
 @dataclass
 class RunView:
-    """The state of one coordination as the user sees it."""
+    """The state of one coordination (one part of a conversation) as the user sees it."""
 
+    clock: Callable[[], float] = time.time
+    recorded: bool = False  # a replay: times come from the events' ``ts``
     question: str = ""
     strategy: str = ""
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # images with the question
     agents: dict[str, AgentView] = field(default_factory=dict)
     answers: list[AnswerView] = field(default_factory=list)
-    votes: dict[str, VoteView] = field(default_factory=dict)  # by voter id
-    log: list[str] = field(default_factory=list)  # restarts, failures, errors
+    votes: dict[str, VoteView] = field(default_factory=dict)  # current votes, by voter id
+    log: list[str] = field(default_factory=list)  # restarts, failures, errors: short lines
+    round: int = 0
+    restarts: int = 0
     winner_id: str | None = None
     winner_label: str | None = None
-    tally: dict[str, int] = field(default_factory=dict)
+    final_tally: dict[str, int] = field(default_factory=dict)
     is_tie: bool = False
     final_text: str = ""
-    final_pending: str = ""
     final_done: bool = False
     status: str = "idle"  # idle, running, ok, timeout, failed, cancelled
-    started: float = 0.0
+    error: str = ""
+    started: float | None = None
     finished: float | None = None
+    duration_s: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
     cost_known: bool = True
     dirty: set[str] = field(default_factory=set)  # which parts changed since the last draw
 
+    # ------------------------------------------------------------------ derived
+
+    def now(self) -> float:
+        return self.clock()
+
     @property
     def elapsed(self) -> float:
-        if not self.started:
+        if self.started is None:
             return 0.0
-        return (self.finished or time.monotonic()) - self.started
+        if self.finished is not None:  # a recording says how long the run took
+            recorded = self.recorded and self.duration_s is not None
+            return self.duration_s if recorded else self.finished - self.started  # type: ignore[return-value]
+        return max(0.0, self.now() - self.started)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def tally(self) -> dict[str, int]:
+        """Votes per agent label: the winner's tally once chosen, else the current votes."""
+        if self.final_tally:
+            return dict(self.final_tally)
+        return dict(Counter(v.target for v in self.votes.values()))
+
+    @property
+    def leader(self) -> str | None:
+        """The agent label leading the tally (a tie goes to the earliest answer)."""
+        if self.winner_label:
+            return self.winner_label
+        tally = self.tally
+        if not tally:
+            return None
+        first = {a.agent_label: i for i, a in reversed(list(enumerate(self.answers)))}
+        return max(tally, key=lambda label: (tally[label], -first.get(label, 1 << 30)))
+
+    @property
+    def voters(self) -> int:
+        """Agents that can still vote (not failed or cancelled)."""
+        return sum(1 for a in self.agents.values() if a.status not in ("failed", "cancelled"))
 
     def agent(self, agent_id: str | None) -> AgentView | None:
         return self.agents.get(agent_id or "")
+
+    def answer(self, label: str) -> AnswerView | None:
+        return next((a for a in self.answers if a.label == label), None)
 
     def label_of(self, agent_id: str) -> str:
         view = self.agents.get(agent_id)
         return view.label if view else agent_id
 
+    # ------------------------------------------------------------------ folding
+
     def apply(self, event: Event) -> None:
         """Fold one event into the view, marking what changed."""
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
-            handler(event)
+            handler(event, event.ts if self.recorded and event.ts else self.now())
 
-    # ------------------------------------------------------------------ handlers
+    def _mark(self, agent: AgentView, *parts: str) -> None:
+        self.dirty.add(f"agent:{agent.id}")
+        self.dirty.update(parts)
 
-    def _on_run_started(self, e) -> None:
+    def _on_run_started(self, e, at: float) -> None:
         self.question, self.strategy = e.question, e.strategy
+        self.attachments = list(e.attachments or [])
         self.agents = {
-            a["id"]: AgentView(id=a["id"], label=a["label"], model=a.get("model") or "")
+            a["id"]: AgentView(
+                id=a["id"],
+                label=a["label"],
+                model=a.get("model") or "",
+                backend=a.get("backend") or "",
+            )
             for a in e.agents
         }
-        self.status, self.started = "running", time.monotonic()
+        self.status, self.started, self.round = "running", at, 1
         self.dirty |= {"layout", "header", "panel", "final"}
 
-    def _on_agent_status(self, e) -> None:
+    def _on_agent_status(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
+            was_active = agent.status in ACTIVE
             agent.status = e.status
-            self.dirty.add(f"agent:{agent.id}")
+            if e.status in ACTIVE and not was_active:
+                agent.active_since = at
+            elif e.status not in ACTIVE and agent.active_since is not None:
+                agent.active_s += at - agent.active_since
+                agent.active_since = None
+            if e.status not in ACTIVE:
+                agent.retry, agent.activity, agent.tools = None, "", {}
+            self._mark(agent, "panel", "tabs")
 
-    def _on_agent_turn_started(self, e) -> None:
+    def _on_agent_turn_started(self, e, at: float) -> None:
+        self.round = max(self.round, e.round or 1)
         if agent := self.agent(e.agent_id):
             agent.turn, agent.turn_kind = e.turn or 0, e.kind
+            agent.retry, agent.activity, agent.tools = None, "", {}
             agent.done += agent.text
-            agent.text = ""
             title = TURN_TITLES.get(e.kind, e.kind)
-            agent.add(f"{chr(10) * 2 if agent.done else ''}**— turn {agent.turn}: {title} —**\n\n")
+            gap = "\n\n" if agent.done else ""
+            agent.text = agent.head = f"{gap}**— turn {agent.turn}: {title} —**\n\n"
             if e.kind == "present":
-                agent.add("*(streaming into the final answer pane)*\n")
-            self.dirty.add(f"agent:{agent.id}")
+                agent.add("*(writing the final answer, shown below)*\n")
+            self._mark(agent, "header")
 
-    def _on_text_delta(self, e) -> None:
+    def _on_text_delta(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
+            agent.retry, agent.last_output = None, at
             agent.add(e.text)
-            self.dirty.add(f"agent:{agent.id}")
+            self._mark(agent)
 
-    def _on_reasoning_delta(self, e) -> None:
-        self._on_text_delta(e)
+    def _on_reasoning_delta(self, e, at: float) -> None:
+        self._on_text_delta(e, at)
 
-    def _on_stream_retry(self, e) -> None:
+    def _on_tool_call_started(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
-            head = agent.text.split("\n\n", 1)[0] + "\n\n" if agent.text else ""
-            agent.text = head + f"*(retrying: {e.reason})*\n\n"  # the partial turn is void
-            self.log.append(f"{agent.id}: retrying in {e.delay:.1f}s ({e.reason})")
-            self.dirty |= {f"agent:{agent.id}", "panel"}
+            agent.retry = None
+            agent.tools[e.call_id] = e.name
+            agent.activity = WORKFLOW_ACTIVITY.get(e.name, f"calling {e.name}")
+            self._mark(agent)
 
-    def _on_answer_submitted(self, e) -> None:
+    def _on_tool_call_finished(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
+            agent.tools.pop(e.call_id, None)
+            running = list(agent.tools.values())
+            agent.activity = (
+                WORKFLOW_ACTIVITY.get(running[-1], f"calling {running[-1]}") if running else ""
+            )
+            mark = "✗" if e.is_error else "✓"
+            agent.add(f"\n\n`{mark} {e.name}`\n\n")
+            self._mark(agent)
+
+    def _on_stream_retry(self, e, at: float) -> None:
+        if agent := self.agent(e.agent_id):
+            agent.text = agent.head + f"*⟳ {e.reason}*\n\n"  # the partial turn is void
+            agent.retry = Retry(e.attempt, e.delay, e.reason)
+            agent.activity, agent.tools = "", {}
+            self.log.append(f"{agent.label} retry {e.attempt}")
+            self._mark(agent, "panel", "tabs")
+
+    def _on_answer_submitted(self, e, at: float) -> None:
+        agent = self.agent(e.agent_id)
+        if agent:
             agent.answers.append(e.label)
+            agent.activity, agent.tools = "", {}
             agent.add(f"\n\n**New answer {e.label}:**\n\n{e.content}\n")
-            self.dirty.add(f"agent:{agent.id}")
-        self.answers.append(AnswerView(e.label, e.agent_id or "", e.content))
+            self._mark(agent)
+        label = agent.label if agent else e.agent_label
+        self.answers.append(AnswerView(e.label, e.agent_id or "", label, e.content))
         self.dirty.add("panel")
 
-    def _on_vote_cast(self, e) -> None:
+    def _on_vote_cast(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
-            agent.vote, agent.vote_reason = e.target, e.reason
+            agent.vote, agent.vote_answer, agent.vote_reason = e.target, e.target_answer, e.reason
+            agent.activity, agent.tools = "", {}
             reason = f": {e.reason}" if e.reason else ""
             agent.add(f"\n\n**Voted for {e.target}** ({e.target_answer}){reason}\n")
-            self.dirty.add(f"agent:{agent.id}")
+            self._mark(agent)
         self.votes[e.agent_id or ""] = VoteView(
             e.agent_id or "", e.voter, e.target, e.target_answer, e.reason
         )
         self.dirty.add("panel")
 
-    def _on_votes_cleared(self, e) -> None:
+    def _on_votes_cleared(self, e, at: float) -> None:
         for voter_id in list(self.votes):
             if agent := self.agent(voter_id):
                 agent.vote = None
-                self.dirty.add(f"agent:{agent.id}")
+                self._mark(agent)
         self.votes.clear()
         self.log.append(f"votes cleared: {e.reason}")
         self.dirty.add("panel")
 
-    def _on_agent_cancelled(self, e) -> None:
+    def _on_agent_cancelled(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
             agent.add(f"\n\n*(stopped: {e.reason})*\n")
-            self.dirty.add(f"agent:{agent.id}")
+            self._mark(agent)
 
-    def _on_agent_restarted(self, e) -> None:
-        self.log.append(f"{e.agent_id} restarting: {e.reason}")
-        self.dirty.add("panel")
-
-    def _on_agent_failed(self, e) -> None:
+    def _on_agent_restarted(self, e, at: float) -> None:
+        self.restarts += 1
         if agent := self.agent(e.agent_id):
-            agent.error = e.reason
+            agent.restarts += 1
+            self._mark(agent)
+        self.log.append(f"{self.label_of(e.agent_id or '')} restarted: {e.reason}")
+        self.dirty.add("panel")
+
+    def _on_agent_failed(self, e, at: float) -> None:
+        if agent := self.agent(e.agent_id):
+            agent.error, agent.retry = e.reason, None
             agent.add(f"\n\n**Failed:** {e.reason}\n")
-            self.dirty.add(f"agent:{agent.id}")
-        self.log.append(f"{e.agent_id} failed: {e.reason}")
+            self._mark(agent, "tabs")
+        self.log.append(f"{self.label_of(e.agent_id or '')} failed")
         self.dirty.add("panel")
 
-    def _on_invalid_action(self, e) -> None:
-        self.log.append(f"{e.agent_id}: invalid action (attempt {e.attempt}): {e.message}")
+    def _on_invalid_action(self, e, at: float) -> None:
+        self.log.append(f"{self.label_of(e.agent_id or '')}: invalid action ({e.attempt})")
         self.dirty.add("panel")
 
-    def _on_usage(self, e) -> None:
+    def _on_usage(self, e, at: float) -> None:
         self.prompt_tokens += e.prompt_tokens
         self.completion_tokens += e.completion_tokens
         if e.cost_usd is None:
             self.cost_known = False
         else:
             self.cost_usd = (self.cost_usd or 0.0) + e.cost_usd
-        self.dirty.add("header")
+        if agent := self.agent(e.agent_id):
+            agent.prompt_tokens += e.prompt_tokens
+            agent.completion_tokens += e.completion_tokens
+            if e.cost_usd is None:
+                agent.cost_known = False
+            else:
+                agent.cost_usd = (agent.cost_usd or 0.0) + e.cost_usd
+            self._mark(agent)
+        self.dirty |= {"header", "panel"}
 
-    def _on_winner_selected(self, e) -> None:
+    def _on_winner_selected(self, e, at: float) -> None:
         self.winner_id, self.winner_label = e.agent_id, e.label
-        self.tally, self.is_tie = dict(e.tally), e.is_tie
-        self.dirty |= {"panel", "final"}
+        self.final_tally, self.is_tie = dict(e.tally), e.is_tie
+        self.dirty |= {"panel", "final", "layout-size"}
 
-    def _on_final_answer_delta(self, e) -> None:
+    def _on_final_answer_delta(self, e, at: float) -> None:
         self.final_text += e.text
-        self.final_pending += e.text
         self.dirty.add("final")
 
-    def _on_final_answer(self, e) -> None:
-        if e.content != self.final_text:  # not streamed (reuse, timeout, fallback)
-            self.final_text, self.final_pending = e.content, ""
-            self.dirty.add("final:reset")
+    def _on_final_answer(self, e, at: float) -> None:
+        self.final_text = e.content  # the same text when streamed; else (reuse, timeout) set
         self.final_done = True
         self.dirty.add("final")
 
-    def _on_error(self, e) -> None:
+    def _on_error(self, e, at: float) -> None:
+        self.error = e.message
         self.log.append(f"error: {e.message}")
-        self.dirty.add("panel")
+        self.dirty |= {"panel", "header"}
 
-    def _on_run_finished(self, e) -> None:
-        self.status, self.finished = e.status, time.monotonic()
-        self.dirty |= {"header", "panel", "final"}
+    def _on_run_finished(self, e, at: float) -> None:
+        self.status, self.finished, self.duration_s = e.status, at, e.duration_s
+        for agent in self.agents.values():
+            if agent.active_since is not None:
+                agent.active_s += at - agent.active_since
+                agent.active_since = None
+            agent.retry, agent.activity, agent.tools = None, "", {}
+            self.dirty.add(f"agent:{agent.id}")
+        if e.final_answer and not self.final_text:
+            self.final_text = e.final_answer
+        self.dirty |= {"header", "panel", "final", "tabs"}

@@ -4,84 +4,69 @@ Regenerate after an intended visual change with::
 
     pytest tests/tui/test_snapshots.py --snapshot-update
 
-then look at the SVGs in ``tests/tui/__snapshots__/test_snapshots/`` before committing them.
+then look at the pictures (``tests/tui/__snapshots__/test_snapshots/``; to PNG with
+``rsvg-convert``) before committing them.
 
-Determinism. Two things would otherwise move between runs:
+Determinism:
 
-* **Where the run is when the picture is taken.** The agents are scripted, and every review
-  turn streams its text and then *holds* before its vote until the test opens a gate
-  (:class:`HeldBackend`). So "mid-run" is a state the run reaches and stays in, not a moment
-  in time: all three first answers are in, the three review turns have streamed their text
-  and wait. The snapshot is taken only once the app has drained the bus and drawn it.
-* **The elapsed seconds in the header.** ``RunView`` reads ``time.monotonic()`` through the
-  ``time`` name of ``massgen.tui.state`` (run start, run end, and ``elapsed`` while running).
-  We replace that name with a :class:`FrozenClock` that only moves when the test says so.
-  This pins the header at a chosen value however slow the machine is, and touches nothing
-  else: Textual, the engine and the event bus keep the real clock (timers, delays, event
-  timestamps). Setting ``app.view.started`` instead would race with the tick that applies
-  ``run_started``, and the running header would still move with the real clock.
-
-* **Where a column is scrolled to.** Whether an overflowing column ends at its bottom
-  currently depends on how its text was split across ticks (``follow_bottom`` scrolls after
-  a refresh that can precede the Markdown's layout). The terminal sizes are chosen so that no
-  transcript overflows its column, and :func:`fits` checks it, so the pictures do not depend
-  on scrolling at all.
-
-The cursor of the input would blink (0.5 s timer) in the finished state, so it is turned off.
+* **Where the run is.** Every agent's review turn streams its text and then *holds* before
+  its vote until the test opens a gate (:class:`HeldBackend`); the eight-agent team also has
+  an agent whose provider tool call holds, and one whose retried call holds. "Mid-run" is a
+  state the run reaches and stays in, taken once the app has drained the bus and drawn it.
+* **Time.** The app stamps live events with the ``clock`` it is given: here a
+  :class:`FrozenClock` that moves only when the test says, so elapsed times and spinners are
+  the same on any machine. Textual, the engine and the bus keep the real clock.
+* The input's cursor would blink: it is turned off.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+import json
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from textual.containers import VerticalScroll
 from textual.pilot import Pilot
-from textual.widgets import Input
 
-import massgen.tui.state
-from massgen.backends.base import Chunk, Message, TextChunk, ToolSpec
+from massgen.backends.base import (
+    Chunk,
+    DoneChunk,
+    Message,
+    ProviderToolChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
+from massgen.backends.errors import AuthenticationError, RateLimitError
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination.state import AgentSpec
 from massgen.tui.app import MassGenApp
-from massgen.tui.widgets import AgentColumn
-from tests.support.scripted import ScriptedBackend, Step, answer, say, vote
+from tests.support.scripted import Call, ScriptedBackend, Step, answer, say, vote
+from tests.tui.support import until
 
 QUESTION = "What is the capital of France, and why is it the capital?"
-# Tall enough that no agent's transcript overflows its column (checked by ``fits``).
-WIDE = (160, 50)  # three columns of ~38 cells next to the 40-cell coordination panel
-NARROW = (80, 40)  # 40 cells left for three agents: tabs instead of columns
-T0 = 1000.0  # the frozen clock's reading when the run starts
-MID_ELAPSED = 4.2  # what the header shows mid-run
-FINAL_ELAPSED = 9.7  # ... and once the run is over
+T0 = 1000.0  # the frozen clock when the run starts
+MID_ELAPSED = 4.2
+FINAL_ELAPSED = 9.7
 CONFIG = OrchestratorConfig(restart_debounce_seconds=0)
+SIZES = {"80x24": (80, 24), "120x40": (120, 40), "200x50": (200, 50)}
 
 
 class FrozenClock:
-    """Stands in for the ``time`` module inside ``massgen.tui.state``: ``monotonic()`` returns
-    :attr:`now`; everything else is the real module."""
-
     def __init__(self, now: float) -> None:
         self.now = now
 
-    def monotonic(self) -> float:
+    def __call__(self) -> float:
         return self.now
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
 
 
 class HeldBackend(ScriptedBackend):
-    """A scripted backend whose calls number ``hold`` (0-based) stream their text, then wait
-    for ``gate`` before their tool calls: a review turn caught mid-way, for as long as the test
-    needs."""
+    """Calls numbered in ``hold`` (0-based) stream their text, then wait for ``gate`` before
+    their tool calls: a turn caught mid-way, for as long as the test needs."""
 
-    def __init__(
-        self, name: str, script: Sequence[Step], gate: asyncio.Event, hold: set[int]
-    ) -> None:
+    def __init__(self, name: str, script: Sequence[Step], gate: asyncio.Event, hold: set[int]):
         super().__init__(name, script)
         self.gate, self.hold = gate, hold
         self.holding = False
@@ -98,6 +83,49 @@ class HeldBackend(ScriptedBackend):
             yield chunk
 
 
+class ToolBackend(ScriptedBackend):
+    """The first call runs a provider tool (web search) and holds there until ``gate``."""
+
+    def __init__(self, name: str, gate: asyncio.Event) -> None:
+        super().__init__(name)
+        self.gate = gate
+        self.holding = False
+
+    async def stream(self, messages, tools=None):
+        if self.calls:
+            async for chunk in super().stream(messages, tools):
+                yield chunk
+            return
+        self.calls.append(Call(list(messages), [t.name for t in tools or ()], []))
+        yield TextChunk("Let me check a source first.")
+        yield ProviderToolChunk("ws1", "web_search", "started", "capital of France history")
+        self.holding = True
+        await self.gate.wait()
+        self.holding = False
+        yield ProviderToolChunk("ws1", "web_search", "finished", "3 results")
+        args = json.dumps({"content": "Paris (checked: capital since 987)."})
+        yield ToolCallChunk(ToolCall("c1", "new_answer", args))
+        yield UsageChunk(40, 12)
+        yield DoneChunk("tool_calls")
+
+
+class RetryBackend(HeldBackend):
+    """The first call is rate limited; the retried call holds at the gate."""
+
+    async def stream(self, messages, tools=None):
+        if not self.calls:
+            self.calls.append(Call(list(messages), [t.name for t in tools or ()], []))
+            raise RateLimitError(
+                "429 Too Many Requests: slow down", provider="fake", retry_after=0.05
+            )
+        if len(self.calls) == 1:
+            self.holding = True
+            await self.gate.wait()
+            self.holding = False
+        async for chunk in ScriptedBackend.stream(self, messages, tools):
+            yield chunk
+
+
 SCRIPTS: list[list[Step]] = [
     [
         answer(
@@ -105,13 +133,13 @@ SCRIPTS: list[list[Step]] = [
             "Capetian kings.",
             text="France's capital is **Paris**. It became the seat of the Capetian kings "
             "and has stayed the centre of government ever since.",
+            delay=0.01,
         ),
         vote(
             "agent1",
             "names the city and the historical reason",
-            text="Reading the three answers. agent1 gives the historical reason, agent2 "
-            "stresses size and economy, agent3 is correct but very short. Weighing which "
-            "one answers both halves of the question",
+            text="Reading the answers. agent1 gives the historical reason, agent2 stresses "
+            "size and economy, agent3 is correct but very short.",
         ),
         say(
             "**Paris** is the capital of France.\n\n"
@@ -124,119 +152,141 @@ SCRIPTS: list[list[Step]] = [
             "Paris, the largest city and the economic and cultural centre of France.",
             text="The capital is Paris: the largest city, home to the government and the "
             "economic centre of the country.",
+            delay=0.02,
         ),
-        vote(
-            "agent1",
-            "answers the why",
-            text="All three say Paris. The question also asks *why*; agent1 explains the "
-            "history, mine only the size. Comparing",
-        ),
+        vote("agent1", "answers the why", text="All say Paris; agent1 explains *why*."),
     ],
     [
-        answer("Paris.", text="Paris."),
-        vote(
-            "agent2",
-            "more context than mine",
-            text="My answer is right but thin. agent2 adds context; agent1 adds history",
-        ),
+        answer("Paris.", text="Paris.", delay=0.03),
+        vote("agent2", "more context than mine", text="Mine is right but thin."),
     ],
 ]
 
 
-def held_team(gate: asyncio.Event) -> list[AgentSpec]:
-    """Agents a1..a3 (labels agent1..agent3); the review turns (call 1) hold at the gate."""
+def three(gate: asyncio.Event) -> list[AgentSpec]:
     return [
         AgentSpec(id=f"a{i}", backend=HeldBackend(f"a{i}", script, gate, {1}))
         for i, script in enumerate(SCRIPTS, 1)
     ]
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    frozen = FrozenClock(T0)
-    monkeypatch.setattr(massgen.tui.state, "time", frozen)
-    return frozen
+def eight(gate: asyncio.Event) -> list[AgentSpec]:
+    """Three as above, one that fails, one retrying, one in a tool call, two more."""
+    agents = three(gate)
+    failing = ScriptedBackend(
+        "a4", [Step(error=AuthenticationError("401 invalid API key", provider="fake"))]
+    )
+    agents.append(AgentSpec(id="a4", backend=failing))
+    retrying = RetryBackend(
+        "a5", [answer("Paris, on the Seine.", delay=0.05), vote("agent1")], gate, set()
+    )
+    retrying.config.max_retries = 2
+    agents.append(AgentSpec(id="a5", backend=retrying))
+    agents.append(AgentSpec(id="a6", backend=ToolBackend("a6", gate)))
+    for i in (7, 8):
+        script = [
+            answer(f"Paris (agent {i}).", text=f"Agent {i} thinks: Paris.", delay=0.01 * i),
+            vote("agent1", "the fullest", text=f"Agent {i} compares the answers."),
+        ]
+        agents.append(AgentSpec(id=f"a{i}", backend=HeldBackend(f"a{i}", script, gate, {1})))
+    return agents
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the app did not reach the expected state in time")
-        await pilot.pause(0.02)
+def reached(app: MassGenApp) -> bool:
+    """Mid-run. Three agents: every review turn holds before its vote. Eight: agent4 has
+    failed, agent5's retried call and agent6's tool call hold, the other five have answered
+    (and wait for them before reviewing)."""
+    backends = [agent.backend for agent in app.agents]
+    if len(backends) == 3:
+        return all(b.holding for b in backends)  # type: ignore[attr-defined]
+    view = app.view
+    failed = view.agents.get("a4") is not None and view.agents["a4"].status == "failed"
+    return failed and len(view.answers) == 5 and backends[4].holding and backends[5].holding  # type: ignore[attr-defined]
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait until every published event has been applied and drawn: the bus is drained and
-    two more ticks have run (a tick draws what it drained, the next one finds nothing new)."""
+    """Every published event applied and every shown card drawn, twice over."""
     app = pilot.app
     assert isinstance(app, MassGenApp)
     await until(pilot, lambda: app.subscription is None or app.subscription.pending() == 0)
-    ticks = app.stats["repaints"]
-    if app.running:  # a running header repaints every tick
-        await until(pilot, lambda: app.stats["repaints"] >= ticks + 2)
-    else:
+    for _ in range(3):
+        app.pending_cards |= set(app.view.agents)
+        app.view.dirty |= {"panel", "final", "tabs"}
         await pilot.pause(3 / MassGenApp.REPAINT_HZ)
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
 
-def fits(app: MassGenApp) -> bool:
-    """No shown agent transcript is taller than its column."""
-    turns = [column.query_one(".turn", VerticalScroll) for column in app.query(AgentColumn)]
-    return all(turn.max_scroll_y == 0 for turn in turns if turn.display and turn.size.height)
-
-
-async def reach_mid_run(pilot: Pilot, clock: FrozenClock) -> None:
+async def mid_run(pilot: Pilot, clock: FrozenClock) -> None:
     app = pilot.app
     assert isinstance(app, MassGenApp)
-    backends = [agent.backend for agent in app.agents]
-    await until(pilot, lambda: all(b.holding for b in backends))  # type: ignore[attr-defined]
+    await until(pilot, lambda: reached(app))
+    await settle(pilot)  # every event so far applied at T0, before the clock moves
     clock.now = T0 + MID_ELAPSED
+    app.ask.cursor_blink = False
     await settle(pilot)
-    assert len(app.view.answers) == 3 and not app.view.votes
-    assert all(a.turn_kind == "evaluate" for a in app.view.agents.values())
-    assert fits(app)
 
 
-def test_mid_run_three_columns(snap_compare, clock: FrozenClock) -> None:
-    """All three first answers are in; the review turns have streamed their text and wait
-    before voting. Three columns, the panel lists three answers and no votes yet."""
-    gate = asyncio.Event()
-    app = MassGenApp(held_team(gate), CONFIG, question=QUESTION)
-
-    async def run_before(pilot: Pilot) -> None:
-        await reach_mid_run(pilot, clock)
-
-    assert snap_compare(app, terminal_size=WIDE, run_before=run_before)
-
-
-def test_finished_run_final_answer(snap_compare, clock: FrozenClock) -> None:
-    """The same run completed: votes and tally in the panel, the final answer pane names
-    the winner (agent1, 2 of 3 votes), the input asks for a follow-up."""
-    gate = asyncio.Event()
-    app = MassGenApp(held_team(gate), CONFIG, question=QUESTION)
-
-    async def run_before(pilot: Pilot) -> None:
-        await reach_mid_run(pilot, clock)
-        clock.now = T0 + FINAL_ELAPSED
-        gate.set()
-        await until(pilot, lambda: not app.running and bool(app.results))
-        app.query_one("#ask", Input).cursor_blink = False
-        await settle(pilot)
-        assert app.results[-1].ok and app.view.winner_id == "a1"
-        assert fits(app)
-
-    assert snap_compare(app, terminal_size=WIDE, run_before=run_before)
+async def end(pilot: Pilot, clock: FrozenClock, gate: asyncio.Event) -> None:
+    app = pilot.app
+    assert isinstance(app, MassGenApp)
+    await mid_run(pilot, clock)
+    clock.now = T0 + FINAL_ELAPSED
+    gate.set()
+    await until(pilot, lambda: not app.running and bool(app.results))
+    await settle(pilot)
+    assert app.results[-1].ok
 
 
-def test_narrow_terminal_uses_tabs(snap_compare, clock: FrozenClock) -> None:
-    """80 columns, three agents: one agent at a time under tabs (agent1 selected), mid-run."""
-    gate = asyncio.Event()
-    app = MassGenApp(held_team(gate), CONFIG, question=QUESTION)
+def make(team_of: str) -> tuple[MassGenApp, asyncio.Event, FrozenClock]:
+    gate, clock = asyncio.Event(), FrozenClock(T0)
+    agents = three(gate) if team_of == "3" else eight(gate)
+    return MassGenApp(agents, CONFIG, question=QUESTION, clock=clock), gate, clock
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("team_of", ["3", "8"])
+def test_mid_run(snap_compare, size: str, team_of: str) -> None:
+    """The first answers are in and the review turns hold before voting. With eight agents:
+    agent4 failed (401), agent5 is retrying after a 429, agent6 is in a web search."""
+    app, _, clock = make(team_of)
 
     async def run_before(pilot: Pilot) -> None:
-        await reach_mid_run(pilot, clock)
-        assert app.query_one("#agents-area").has_class("-tabs")
+        await mid_run(pilot, clock)
 
-    assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("team_of", ["3", "8"])
+def test_finished(snap_compare, size: str, team_of: str) -> None:
+    """The run completed: votes and tally, the final answer with its winner, the input
+    ready for a follow-up."""
+    app, gate, clock = make(team_of)
+
+    async def run_before(pilot: Pilot) -> None:
+        await end(pilot, clock, gate)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+def test_help_screen(snap_compare) -> None:
+    app = MassGenApp([], CONFIG, clock=FrozenClock(T0))
+
+    async def run_before(pilot: Pilot) -> None:
+        app.ask.cursor_blink = False
+        await pilot.press("f1")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_light_theme_finished(snap_compare) -> None:
+    """Borders and badges stay visible on a light theme."""
+    app, gate, clock = make("3")
+    app.settings.theme = "textual-light"
+
+    async def run_before(pilot: Pilot) -> None:
+        await end(pilot, clock, gate)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -1,6 +1,6 @@
 """Smoke test in a real terminal: ``massgen`` opens the app inside tmux, runs three agents
-against the fake Chat Completions server, quits on ``Esc`` then ``q``, and leaves the final
-answer on stdout.
+against the fake Chat Completions server side by side, takes a follow-up typed during the run
+(queued), quits on ``Ctrl+Q`` and leaves the final answer on stdout.
 
 The tmux server is private to the test (its own socket under ``tmp_path``, no config file),
 so it starts with the test's clean environment and never touches a tmux the user runs.
@@ -41,7 +41,8 @@ def provider() -> Iterator[FakeChatServer]:
     def present_final_text(body: dict[str, Any]) -> Reply:
         return brain(body) if body.get("tools") else Reply(text=FINAL_TEXT)
 
-    with FakeChatServer(ttft=0.05, tokens_per_second=200, brain=present_final_text) as server:
+    # slow enough (3 phases of >= 0.4 s) that a follow-up typed during the run is queued
+    with FakeChatServer(ttft=0.4, tokens_per_second=200, brain=present_final_text) as server:
         yield server
 
 
@@ -108,7 +109,7 @@ def clean_env(tmp_path: Path, provider: FakeChatServer) -> dict[str, str]:
     return env
 
 
-def test_the_app_runs_in_tmux_quits_on_q_and_prints_the_final_answer(
+def test_the_app_runs_in_tmux_queues_a_follow_up_quits_on_ctrl_q_and_prints_the_answer(
     tmp_path: Path, provider: FakeChatServer
 ) -> None:
     work = tmp_path / "work"  # no .env or config file of the repository's can apply here
@@ -122,24 +123,30 @@ def test_the_app_runs_in_tmux_quits_on_q_and_prints_the_final_answer(
     deadline = time.monotonic() + DEADLINE_S
     try:
         tmux.start(command, SIZE)
-        finished = tmux.wait_for(
-            lambda s: "Final answer · winner" in s and FINAL_TEXT in s and "Ask a follow-up" in s,
-            "the final answer pane",
+        started = tmux.wait_for(
+            lambda s: "careful" in s and "inventive" in s, "the cards", deadline
+        )
+        assert "Traceback" not in started
+        # Typing while the run goes is text for the input (not keys), Enter queues it.
+        tmux.keys("-l", "quick follow-up")
+        tmux.keys("Enter")
+        tmux.wait_for(lambda s: "queued: quick follow-up" in s, "the queued question", deadline)
+        screen = tmux.wait_for(
+            lambda s: FINAL_TEXT in s and "Ask a follow-up" in s and len(provider.requests) >= 14,
+            "the follow-up to finish",
             deadline,
         )
-        assert "Traceback" not in finished
-        assert "EXIT=" not in finished  # still in the app
-        # Esc leaves the focused input; the footer then shows the keys, q among them. Waiting
-        # for it also keeps Esc and q apart (sent together they would read as Alt+Q).
-        tmux.keys("Escape")
-        tmux.wait_for(lambda s: "Quit" in s, "the footer to show q Quit", deadline)
-        tmux.keys("q")
+        assert "Traceback" not in screen and "EXIT=" not in screen  # still in the app
+        # All three cards side by side at 140x40: their titles on one line.
+        titles = next(line for line in screen.splitlines() if "careful" in line)
+        assert "balanced" in titles and "inventive" in titles
+        tmux.keys("C-q")  # from the input: quits at once when no run is going
         after = tmux.wait_for(lambda s: "EXIT=" in s, "massgen to exit", deadline)
         lines = [line.strip() for line in after.splitlines() if line.strip()]
         assert "EXIT=0" in lines, after
         exit_at = lines.index("EXIT=0")
-        # the last final answer is what massgen printed last, once the app had closed
-        # the final answer stays in the scrollback, then where the session was saved
+        # the last final answer is what massgen printed last, once the app had closed,
+        # then where the session was saved
         assert exit_at >= 2 and lines[exit_at - 2].startswith(FINAL_TEXT), after
         assert lines[exit_at - 1].startswith("massgen: session saved: "), after
         assert "Final answer · winner" not in after  # the app's screen is gone
@@ -147,4 +154,6 @@ def test_the_app_runs_in_tmux_quits_on_q_and_prints_the_final_answer(
     finally:
         tmux.kill()
     presentations = [r for r in provider.requests if not r.body.get("tools")]
-    assert len(presentations) == 1 and len(provider.requests) == 7
+    assert len(presentations) == 2 and len(provider.requests) == 14
+    questions = " ".join(str(r.body["messages"]) for r in provider.requests[7:])
+    assert "quick follow-up" in questions

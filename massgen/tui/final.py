@@ -1,0 +1,92 @@
+"""The final answer pane: streamed as the winner writes it, searchable with ``/``."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input
+
+from massgen.tui.markdown_view import MarkdownView
+from massgen.tui.state import RunView
+from massgen.tui.text import one_line
+
+
+class FinalPane(Vertical):
+    """The winner's answer. ``/`` searches it (Enter/n next, N previous, Esc closes)."""
+
+    BINDINGS = [  # noqa: RUF012 (Textual's convention)
+        Binding("n", "match(1)", "Next match", show=False),
+        Binding("N", "match(-1)", "Previous match", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="Search the answer…  (Enter next · Esc close)", id="search")
+        yield MarkdownView(id="final-text", follow=False)  # read from the top
+
+    def on_mount(self) -> None:
+        self.query_one("#search", Input).display = False
+
+    @property
+    def text(self) -> MarkdownView:
+        return self.query_one("#final-text", MarkdownView)
+
+    def draw(self, view: RunView) -> None:
+        shown = view.winner_id is not None or bool(view.final_text)
+        self.display = shown
+        if not shown:
+            self.text.update("")
+            return
+        label = view.winner_label or "?"
+        votes, total = view.tally.get(label, 0), sum(view.tally.values())
+        title = (
+            f"Final answer · winner {one_line(label, 20)} ({one_line(view.winner_id or '?', 30)})"
+        )
+        if total:
+            title += f" · {votes} of {total} votes"
+        if not view.final_done and view.running:
+            title += " · writing…"
+        self.border_title = title
+        self.text.update(view.final_text)
+
+    def wanted_height(self) -> int:
+        """Rows to show all of the answer: its lines, the border, the search box."""
+        search = 1 if self.query_one("#search", Input).display else 0
+        lines = self.text.line_count
+        if self.text.wanted and not self.text.source:  # not rendered yet: estimate
+            width = max(20, self.size.width - 4)
+            lines = sum(1 + len(line) // width for line in self.text.wanted.splitlines())
+        return lines + 2 + search
+
+    # ------------------------------------------------------------------ search
+
+    def open_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.focus()
+        self.app.fit_final()  # type: ignore[attr-defined]
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        found = self.text.search(event.value)
+        self.border_subtitle = f"{found} match(es)" if event.value else ""
+
+    @on(Input.Submitted, "#search")
+    def _search_next(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_match(1)
+
+    def action_match(self, step: int) -> None:
+        self.text.show_match(step)
+        if self.text.matches:
+            current = self.text.current_match + 1
+            self.border_subtitle = f"match {current} of {self.text.matches}"
+
+    def close_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = False
+        self.text.search("")
+        self.border_subtitle = ""
+        self.text.focus()
+        self.app.fit_final()  # type: ignore[attr-defined]

@@ -1,0 +1,101 @@
+"""The view model folds events into what the user sees (no Textual involved)."""
+
+from __future__ import annotations
+
+from massgen.events import (
+    AgentStatusChanged,
+    AnswerSubmitted,
+    RunFinished,
+    RunStarted,
+    StreamRetry,
+    TextDelta,
+    ToolCallStarted,
+    VoteCast,
+)
+from massgen.tui.state import RunView
+
+AGENTS = [{"id": f"a{i}", "label": f"agent{i}", "model": "m"} for i in (1, 2, 3)]
+
+
+def started(view: RunView) -> RunView:
+    view.apply(RunStarted(question="Q", strategy="vote", agents=AGENTS, ts=100.0))
+    return view
+
+
+def test_a_retry_shows_as_retrying_until_text_arrives_again():
+    view = started(RunView(clock=lambda: 0.0))
+    view.apply(AgentStatusChanged(agent_id="a1", status="thinking"))
+    view.apply(TextDelta(agent_id="a1", text="partial text"))
+    view.apply(StreamRetry(agent_id="a1", attempt=1, delay=2.0, reason="429 busy"))
+    agent = view.agents["a1"]
+    assert agent.shown_status == "retrying" and "partial text" not in agent.transcript
+    assert agent.transcript.count("429 busy") == 1
+    assert not any("429 busy" in line for line in view.log)  # said once, on the card
+    view.apply(TextDelta(agent_id="a1", text="again"))
+    assert agent.shown_status == "thinking"
+
+
+def test_the_running_tally_and_its_leader_follow_the_votes():
+    view = started(RunView())
+    for agent in ("a1", "a2"):
+        view.apply(
+            AnswerSubmitted(
+                agent_id=agent,
+                label=f"agent{agent[1]}.1",
+                agent_label=f"agent{agent[1]}",
+                version=1,
+                content="x",
+            )
+        )
+    assert view.leader is None and view.tally == {}
+    view.apply(
+        VoteCast(
+            agent_id="a1",
+            voter="agent1",
+            target="agent2",
+            target_answer="agent2.1",
+            target_agent_id="a2",
+            reason="r",
+        )
+    )
+    view.apply(
+        VoteCast(
+            agent_id="a3",
+            voter="agent3",
+            target="agent1",
+            target_answer="agent1.1",
+            target_agent_id="a1",
+            reason="r",
+        )
+    )
+    assert view.tally == {"agent2": 1, "agent1": 1}
+    assert view.leader == "agent1"  # a tie goes to the earliest answer, as the engine decides
+    view.apply(
+        VoteCast(
+            agent_id="a2",
+            voter="agent2",
+            target="agent2",
+            target_answer="agent2.1",
+            target_agent_id="a2",
+            reason="r",
+        )
+    )
+    assert view.leader == "agent2" and len(view.votes) == 3
+
+
+def test_a_tool_call_is_the_agents_activity():
+    view = started(RunView())
+    view.apply(ToolCallStarted(agent_id="a2", call_id="c", name="new_answer", arguments="{}"))
+    assert view.agents["a2"].activity == "writing answer"
+    view.apply(ToolCallStarted(agent_id="a3", call_id="d", name="web_search", arguments="{}"))
+    assert view.agents["a3"].activity == "calling web_search"
+
+
+def test_a_recorded_view_keeps_the_recorded_times():
+    now = [130.0]
+    view = started(RunView(clock=lambda: now[0], recorded=True))
+    assert view.elapsed == 30.0  # the recording's clock, not the wall clock
+    view.apply(AgentStatusChanged(agent_id="a1", status="thinking", ts=101.0))
+    view.apply(AgentStatusChanged(agent_id="a1", status="answered", ts=111.5))
+    view.apply(RunFinished(status="ok", duration_s=28.0, ts=128.0))
+    assert view.elapsed == 28.0 and view.agents["a1"].elapsed(999) == 10.5
