@@ -47,7 +47,8 @@ class MainGroup(TyperGroup):
             code = super().main(*args, **kwargs)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            sys.stderr.write(f"massgen: error: {_safe(exc.format_message())}{hint}\n")
+            message = exc.format_message().replace("Value error, ", "")  # Typer's coercion
+            sys.stderr.write(f"massgen: error: {_safe(message)}{hint}\n")
             sys.exit(ExitCode.USAGE)
         except click.ClickException as exc:
             sys.stderr.write(f"massgen: error: {_safe(exc.format_message())}\n")

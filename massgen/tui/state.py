@@ -257,8 +257,17 @@ class RunView:
             agent.activity = (
                 WORKFLOW_ACTIVITY.get(running[-1], f"calling {running[-1]}") if running else ""
             )
+            if e.name in WORKFLOW_ACTIVITY:
+                self._mark(agent)
+                return
             mark = "✗" if e.is_error else "✓"
-            agent.add(f"\n\n`{mark} {e.name}`\n\n")
+            took = f" · {e.duration_s:.2f}s" if e.duration_s is not None else ""
+            preview = " ".join(str(e.result or "").split())
+            preview = preview if len(preview) <= 160 else preview[:159] + "…"
+            line = f"\n\n`{mark} {e.name}{took}`"
+            if preview:  # the result, shortened (the whole one is in the session's tools/)
+                line += f"\n> {preview}"
+            agent.add(line + "\n\n")
             self._mark(agent)
 
     def _on_stream_retry(self, e, at: float) -> None:

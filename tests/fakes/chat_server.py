@@ -660,9 +660,17 @@ def serve(server_class: type[FakeChatServer], description: str, argv: Sequence[s
     parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
     parser.add_argument("--tps", type=float, default=None, help="tokens per second")
     parser.add_argument("--api-key", default=None, help="require this key")
+    parser.add_argument(
+        "--tool-plan", default=None, help='call these tools first: {"name": {arguments}}'
+    )
     args = parser.parse_args(argv)
+    brain = CoordinationBrain(json.loads(args.tool_plan)) if args.tool_plan else None
     server = server_class(
-        ttft=args.ttft, tokens_per_second=args.tps, api_key=args.api_key, port=args.port
+        ttft=args.ttft,
+        tokens_per_second=args.tps,
+        api_key=args.api_key,
+        port=args.port,
+        brain=brain,
     ).start()
     print(server.url, flush=True)
     try:

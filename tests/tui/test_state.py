@@ -9,6 +9,7 @@ from massgen.events import (
     RunStarted,
     StreamRetry,
     TextDelta,
+    ToolCallFinished,
     ToolCallStarted,
     VoteCast,
 )
@@ -89,6 +90,26 @@ def test_a_tool_call_is_the_agents_activity():
     assert view.agents["a2"].activity == "writing answer"
     view.apply(ToolCallStarted(agent_id="a3", call_id="d", name="web_search", arguments="{}"))
     assert view.agents["a3"].activity == "calling web_search"
+
+
+def test_a_finished_tool_call_shows_in_the_card_with_its_result():
+    view = started(RunView())
+    view.apply(ToolCallStarted(agent_id="a1", call_id="c", name="mcp__time__now", arguments="{}"))
+    view.apply(
+        ToolCallFinished(
+            agent_id="a1", call_id="c", name="mcp__time__now", result="12:00 UTC", duration_s=0.25
+        )
+    )
+    view.apply(ToolCallStarted(agent_id="a1", call_id="d", name="lookup", arguments="{}"))
+    view.apply(
+        ToolCallFinished(
+            agent_id="a1", call_id="d", name="lookup", result="no such key", is_error=True
+        )
+    )
+    agent = view.agents["a1"]
+    assert "✓ mcp__time__now · 0.25s" in agent.transcript and "> 12:00 UTC" in agent.transcript
+    assert "✗ lookup" in agent.transcript and "no such key" in agent.transcript
+    assert agent.activity == ""
 
 
 def test_a_recorded_view_keeps_the_recorded_times():
