@@ -251,8 +251,12 @@ def main_command(
     except Exception as exc:
         from massgen.errors import ConfigurationError
 
-        if debug:
-            raise
+        if debug:  # the traceback, and still the exit code of the table
+            import traceback
+
+            traceback.print_exc()
+            code = ExitCode.USAGE if isinstance(exc, ConfigurationError) else ExitCode.RUN_FAILED
+            raise typer.Exit(code) from None
         if isinstance(exc, ConfigurationError):
             raise _fail(str(exc), ExitCode.USAGE) from None
         raise _fail(

@@ -45,7 +45,7 @@ def _int(value: Any) -> int:
 
 def _short(text: Any, width: int) -> str:
     """One line of at most ``width`` characters, its control characters shown, not run."""
-    text = visible(" ".join(str(text or "").split()), single_line=True)
+    text = visible(" ".join(str("" if text is None else text).split()), single_line=True)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

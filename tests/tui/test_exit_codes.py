@@ -212,10 +212,10 @@ def test_a_crash_of_the_app_is_one_line_exit_2_and_recorded(tmp_path, work, debu
         code = run.exit_code()
     stderr = run.stderr()
     errors = [line for line in stderr.splitlines() if line.startswith("massgen: error:")]
+    assert code == 2, stderr  # with --debug too: the traceback is added, the code stays
     if debug:
         assert "Traceback" in stderr and "boom in the scoreboard" in stderr
     else:
-        assert code == 2, stderr
         assert errors == [
             "massgen: error: RuntimeError: boom in the scoreboard (run with --debug for details)"
         ], stderr
