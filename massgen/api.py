@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from massgen.config.schema import MassGenConfig, OrchestratorConfig
 from massgen.errors import ConfigurationError, RunFailedError
 
@@ -33,7 +35,7 @@ def build_config(
     orchestrator fields (e.g. ``timeout_seconds=120``)."""
     from massgen.config.models import config_for_models
 
-    _check_unsupported(enable_filesystem, context_paths, use_docker)
+    overrides = {**_file_options(enable_filesystem, context_paths, use_docker), **overrides}
     if models and model:
         raise ConfigurationError("give either models or model, not both")
     names = list(models or ([model] * (num_agents or 1) if model else []))
@@ -66,7 +68,7 @@ def prepare(
     from massgen.config.loader import load_config, load_config_dict
     from massgen.config.resolve import resolve_config, resolve_default
 
-    _check_unsupported(enable_filesystem, context_paths, use_docker)
+    files = _file_options(enable_filesystem, context_paths, use_docker)
     load_env_files()
     if config is not None and (model or models):
         raise ConfigurationError("give either config or model(s), not both")
@@ -85,7 +87,7 @@ def prepare(
         else:
             assert default.path is not None
             loaded, source = load_config(default.path).config, str(default.path)
-    _apply_overrides(loaded, overrides)
+    _apply_overrides(loaded, {**_only_given(files, loaded), **overrides})
     return Prepared(loaded, source)
 
 
@@ -232,7 +234,10 @@ class ActiveRun:
         self._subscription = self.bus.subscribe()
         self.recorder = recorder
         self.session = recorder.attach(self.bus, images) if recorder is not None else None
-        self.task = asyncio.create_task(_run(prepared, query, history, self.bus, images, tools))
+        root = self.session.path if self.session is not None else None
+        self.task = asyncio.create_task(
+            _run(prepared, query, history, self.bus, images, tools, root)
+        )
         self.task.add_done_callback(self._finished)
 
     def _finished(self, _: asyncio.Task[Any]) -> None:
@@ -274,6 +279,7 @@ async def _run(
     bus: Any,
     images: Sequence[Any] = (),
     tools: Sequence[Any] = (),
+    workspace_root: Path | None = None,
 ):
     from massgen.coordination.build import build_agents
     from massgen.coordination.engine import Coordinator
@@ -282,7 +288,9 @@ async def _run(
         raise ConfigurationError("query is empty")
     agents = build_agents(prepared.config, tools)
     try:
-        coordinator = Coordinator(agents, prepared.config.orchestrator, bus)
+        coordinator = Coordinator(
+            agents, prepared.config.orchestrator, bus, workspace_root=workspace_root
+        )
         return await coordinator.run(query, history, images)
     finally:
         for agent in agents:
@@ -315,6 +323,7 @@ def result_dict(result: Any, config_used: str) -> dict[str, Any]:
         "answers": [
             {"label": a.label, "agent_id": a.agent_id, "content": a.content} for a in result.answers
         ],
+        "files_changed": list(result.files_changed),
         "usage": {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
@@ -436,23 +445,37 @@ def _apply_overrides(config: MassGenConfig, overrides: dict[str, Any]) -> None:
     merged = {**config.orchestrator.model_dump(), **overrides}
     try:
         config.orchestrator = OrchestratorConfig.model_validate(merged)
-    except ValueError as exc:
-        raise ConfigurationError(f"invalid option: {exc}".splitlines()[0]) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigurationError(f"invalid option {where}: {first['msg']}") from None
 
 
-def _check_unsupported(
-    enable_filesystem: bool, context_paths: Sequence[Any] | None, use_docker: bool = False
-) -> None:
-    """File tools are not part of this version: ``enable_filesystem`` is accepted (no tools
-    run either way) and ``use_docker=False`` is the default; asking for paths or Docker is an
-    error rather than silently ignored."""
-    del enable_filesystem
+def _file_options(
+    enable_filesystem: bool, context_paths: Sequence[Any] | None, use_docker: bool
+) -> dict[str, Any]:
+    """The file keywords of :func:`run` as orchestrator options: ``context_paths`` (a list
+    of ``{"path", "permission"}`` dicts, or plain paths for read access), and
+    ``enable_filesystem`` / ``use_docker`` when they differ from the defaults."""
+    options: dict[str, Any] = {}
     if context_paths:
-        raise ConfigurationError("context_paths: file tools are not available in this version")
+        options["context_paths"] = [
+            {"path": str(item)} if isinstance(item, str | Path) else dict(item)
+            for item in context_paths
+        ]
+    if not enable_filesystem:
+        options["enable_filesystem"] = False
     if use_docker:
-        raise ConfigurationError(
-            "use_docker: running commands in Docker is not available in this version"
-        )
+        options["use_docker"] = True
+    return options
+
+
+def _only_given(options: dict[str, Any], config: MassGenConfig) -> dict[str, Any]:
+    """``options``, with ``context_paths`` added to those the config already grants."""
+    if "context_paths" in options:
+        current = [c.model_dump() for c in config.orchestrator.context_paths]
+        options = {**options, "context_paths": [*current, *options["context_paths"]]}
+    return options
 
 
 class AnswerStream:

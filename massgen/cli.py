@@ -174,6 +174,14 @@ def main_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Whole-run timeout in seconds.")
     ] = None,
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            help="Let the agents read PATH (a file or directory; PATH:write: the final "
+            "presenter may also change it); repeatable.",
+        ),
+    ] = None,
     image: Annotated[
         list[str] | None,
         typer.Option(
@@ -242,6 +250,7 @@ def main_command(
                 example,
                 Logging((continue_session or "latest") if continue_ else None, log_dir, no_log),
                 image or [],
+                context or [],
             )
     except KeyboardInterrupt:
         sys.stderr.write("massgen: interrupted\n")
@@ -285,6 +294,7 @@ def _main(
     example: str | None,
     log_options: Logging | None = None,
     image_specs: list[str] | None = None,
+    context_specs: list[str] | None = None,
 ) -> int:
     log_options = log_options or Logging()
     _check_timeout(timeout)
@@ -314,6 +324,8 @@ def _main(
         config, source = _resolve_config(config_name, model, models)
     if timeout is not None:
         config.orchestrator.timeout_seconds = timeout  # checked by _check_timeout
+    if context_specs:
+        _add_context(config, context_specs)
     recorder = None
     if not log_options.disabled and config.ui.logging_enabled:
         from massgen.sessions.recorder import SessionRecorder
@@ -342,6 +354,23 @@ def _main(
             for path in recorder.written:
                 sys.stderr.write(f"massgen: session saved: {path.name} (massgen logs show)\n")
     return code
+
+
+def _add_context(config: MassGenConfig, specs: list[str]) -> None:
+    """``--context PATH[:write]`` as context path grants (read unless ``:write``)."""
+    from massgen.config.schema import ContextPathConfig
+    from massgen.errors import ConfigurationError
+
+    for spec in specs:
+        path, permission = spec, "read"
+        if spec.endswith((":write", ":read")):
+            path, _, permission = spec.rpartition(":")
+        if not path.strip():
+            raise ConfigurationError(f"--context {spec!r}: give a path, e.g. --context ./src:write")
+        full = os.path.abspath(os.path.expanduser(path))
+        config.orchestrator.context_paths.append(
+            ContextPathConfig(path=full, permission=permission)  # type: ignore[arg-type]
+        )
 
 
 def _check_timeout(timeout: float | None) -> None:
@@ -419,11 +448,17 @@ def _validate(path: str) -> int:
     from massgen.config.env import load_env_files
     from massgen.config.loader import load_config
     from massgen.config.resolve import resolve_config
+    from massgen.coordination.files import plan_files
+    from massgen.errors import ConfigurationError
 
     load_env_files()
     loaded = load_config(resolve_config(path))
     for index, agent in enumerate(loaded.config.agents):
         check_can_run(agent.backend, f"agents[{index}] ({agent.id})")
+    try:
+        plan_files(loaded.config.orchestrator)  # context paths exist, an asked-for sandbox runs
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{loaded.source}: orchestrator.{exc}") from None
     agents = ", ".join(f"{a.id} ({a.backend.type})" for a in loaded.config.agents)
     print(f"{loaded.source}: ok · {len(loaded.config.agents)} agent(s): {agents}")
     return ExitCode.OK
@@ -769,7 +804,8 @@ async def _run(
     bus = EventBus()
     coordinator = build_coordinator(config, bus)  # a config error: no session is started
     if recorder is not None:
-        recorder.attach(bus, images)
+        log = recorder.attach(bus, images)
+        coordinator.workspace_root = log.path if log is not None else None
     if mode is UI.json:
         from massgen.output.json_lines import print_events as printer
     else:

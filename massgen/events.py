@@ -191,7 +191,17 @@ class AgentNotice(Event):
     cannot see the attached images, ...)."""
 
     type: ClassVar[str] = "agent_notice"
-    message: str
+    message: str  # agent_id None: a notice about the run
+
+
+@_register
+@dataclass(kw_only=True)
+class FilesChanged(Event):
+    """The final presenter changed the user's files: ``{path, how, diff}`` each (``how``:
+    created, changed, moved); ``massgen logs restore`` undoes them."""
+
+    type: ClassVar[str] = "files_changed"
+    changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 @_register
@@ -213,6 +223,8 @@ class AnswerSubmitted(Event):
     agent_label: str
     version: int
     content: str
+    #: the answer's files (relative paths in its snapshot, at most 100), where it has any
+    files: list[str] = field(default_factory=list)
 
 
 @_register

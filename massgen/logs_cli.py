@@ -257,6 +257,29 @@ async def _replay_plain(parts: list[list[dict[str, Any]]], speed: float, *, as_j
             sys.stdout.flush()
 
 
+@logs_app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    session: Annotated[str, typer.Argument(help="A session id (or a prefix), or latest.")] = (
+        "latest"
+    ),
+    log_dir: LogDir = None,
+) -> None:
+    """Undo the file changes a session's final presenter made to your context paths."""
+    from massgen.workspaces.manager import restore
+
+    path = _find(ctx, session, log_dir)
+    done = restore(path)
+    for line in done:
+        print(visible(line))
+    print(
+        f"{len(done)} file(s) put back from {path.name}."
+        if done
+        else f"Nothing to undo in {path.name}."
+    )
+    raise typer.Exit(0)
+
+
 @logs_app.command("prune")
 def prune_command(
     ctx: typer.Context,

@@ -98,7 +98,14 @@ def test_build_config_infers_providers():
         ({"model": "mystery-model"}, "cannot tell its provider"),
         ({"config": "no_such_config"}, "not found"),
         ({"models": ["vllm/m"], "max_roundz": 3}, "unknown option(s): max_roundz"),
-        ({"models": ["vllm/m"], "context_paths": ["/tmp"]}, "file tools"),
+        (
+            {"models": ["vllm/m"], "context_paths": ["/nonexistent/project"]},
+            "/nonexistent/project does not exist",
+        ),
+        (
+            {"models": ["vllm/m"], "context_paths": [{"path": "/tmp", "permission": "all"}]},
+            "context_paths",
+        ),
     ],
 )
 async def test_bad_input_raises_configuration_error(kwargs, message):

@@ -210,3 +210,36 @@ def test_a_request_cannot_make_massgen_read_a_file(tmp_path):
                 }
             ]
         )
+
+
+def test_the_server_passes_image_url_parts_on(chat):
+    import httpx
+
+    from massgen.server import create_app
+    from tests.test_server import serving
+
+    chat.reset()
+    config = _one({"type": "vllm", "model": "m", "base_url": chat.url, "vision": True})
+    with serving(create_app(config=config, enable_logging=False)) as url:
+        content = [
+            {"type": "text", "text": "What colour?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}},
+        ]
+        ok = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "massgen", "messages": [{"role": "user", "content": content}]},
+            timeout=30,
+        )
+        local = [
+            {"type": "text", "text": "look"},
+            {"type": "image_url", "image_url": {"url": "/etc/hostname"}},
+        ]
+        refused = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "massgen", "messages": [{"role": "user", "content": local}]},
+            timeout=30,
+        )
+    assert ok.status_code == 200, ok.text
+    parts = _user_contents([r.body for r in chat.requests])
+    assert any(q.get("type") == "image_url" for p in parts for q in p)
+    assert refused.status_code == 400 and "expected an http" in refused.json()["error"]["message"]

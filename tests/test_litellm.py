@@ -206,7 +206,11 @@ def test_leaving_a_stream_early_cancels_the_run(provider):
         ("massgen/path:/nonexistent/team.yaml", {}, "/nonexistent/team.yaml"),
         ("massgen/build", {"models": ["a"], "model": "b"}, "either models or model"),
         ("massgen/model:m", {"models": ["a"]}, "only go with massgen/build"),
-        ("massgen/build", {"model": "x", "context_paths": ["/tmp"]}, "context_paths"),
+        (
+            "massgen/build",
+            {"model": "vllm/x", "context_paths": ["/nonexistent/project"]},
+            "/nonexistent/project does not exist",
+        ),
     ],
 )
 def test_bad_input_surfaces_the_configuration_error(provider, model, params, message):

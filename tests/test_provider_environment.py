@@ -204,8 +204,9 @@ def test_litellm_returns_the_session_directory_with_enable_logging(fakes, provid
 async def test_use_docker_false_is_the_documented_default(fakes, provider_env):
     result = await massgen.run("q", models=MODELS[:1], use_docker=False, enable_filesystem=False)
     assert result["final_answer"]
-    with pytest.raises(ConfigurationError, match="use_docker"):
-        await massgen.run("q", models=MODELS[:1], use_docker=True)
+    with pytest.raises(ConfigurationError, match="use_docker") as refused:
+        await massgen.run("q", models=MODELS[:1], use_docker=True)  # no Docker daemon here
+    assert "\n" not in str(refused.value)
 
 
 # ------------------------------------------------------------------ options on the wire

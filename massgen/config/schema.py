@@ -226,6 +226,19 @@ class AgentConfig(_Strict):
     backend: BackendConfig
 
 
+class ContextPathConfig(_Strict):
+    """A file or directory of the user's that the agents may work on (a relative path is
+    relative to where massgen runs, so a shared config can grant ``.``: your project)."""
+
+    path: str
+    permission: Literal["read", "write"] = Field(
+        default="read", description="write: the final presenter may change it."
+    )
+    protected_paths: list[str] = Field(
+        default_factory=list, description="Inside the path; never written, even with write."
+    )
+
+
 class OrchestratorConfig(_Strict):
     """Coordination rules and the bounds that make every run end."""
 
@@ -243,6 +256,30 @@ class OrchestratorConfig(_Strict):
     tool_timeout_seconds: float = Field(default=60.0, gt=0, description="One tool call.")
     tool_result_max_chars: int = Field(
         default=20_000, ge=100, description="A longer tool result is cut, with a note."
+    )
+    # files and commands
+    context_paths: list[ContextPathConfig] = Field(default_factory=list)
+    enable_filesystem: bool = Field(
+        default=True,
+        description="File tools when there are context paths or commands; false: no file "
+        "tools and no commands.",
+    )
+    enable_command_line: bool = Field(
+        default=False, description="run_command: shell commands in the agent's workspace."
+    )
+    sandbox: Literal["auto", "bubblewrap", "docker", "none"] = Field(
+        default="auto", description="Where commands run; none: unconfined, on purpose."
+    )
+    use_docker: bool = Field(
+        default=False, description="Commands, in a Docker container (turns run_command on)."
+    )
+    docker_image: str = "python:3.12-slim"
+    command_timeout_seconds: float = Field(default=120.0, gt=0)
+    snapshot_storage: str | None = Field(
+        default=None, description="Where answers' file snapshots go (default: the session)."
+    )
+    agent_temporary_workspace: str | None = Field(
+        default=None, description="Where agents' workspaces go (default: the session)."
     )
     restart_policy: Literal["cancel", "finish"] = "cancel"
     restart_debounce_seconds: float = Field(default=0.1, ge=0)

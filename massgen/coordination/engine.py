@@ -24,6 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from massgen.backends.base import (
     Message,
@@ -40,6 +41,7 @@ from massgen.backends.pricing import cost_usd
 from massgen.backends.retry import RetryPolicy, stream_with_retries
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import modes, prompts, workflow
+from massgen.coordination.files import RunFiles, plan_files
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
 from massgen.events import (
     AgentAbstained,
@@ -53,6 +55,7 @@ from massgen.events import (
     ErrorEvent,
     Event,
     EventBus,
+    FilesChanged,
     FinalAnswer,
     FinalAnswerDelta,
     InvalidAction,
@@ -97,6 +100,8 @@ class RunResult:
     duration_s: float
     labels: dict[str, str]  # agent id -> label
     error: str | None = None
+    #: the user's files the final presenter created or changed: ``{path, how}`` each
+    files_changed: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -148,13 +153,18 @@ class Coordinator:
         bus: EventBus | None = None,
         *,
         retry_policy: RetryPolicy | None = None,
+        workspace_root: Path | None = None,
     ) -> None:
+        """``workspace_root``: where a run with files keeps its workspaces and snapshots (the
+        session directory; a temporary one, removed after the run, by default)."""
         if not agents:
             raise ValueError("a coordination needs at least one agent")
         self.specs = list(agents)
         self.config = config or OrchestratorConfig()
         self.bus = bus or EventBus()
         self.retry_policy = retry_policy
+        self.workspace_root = workspace_root
+        self.files_plan = plan_files(self.config)  # checked now: a bad path is a config error
 
     # ------------------------------------------------------------------ public entry
 
@@ -227,6 +237,10 @@ class _Run:
             timeout_s=self.cfg.tool_timeout_seconds,
             result_chars=self.cfg.tool_result_max_chars,
         )
+        plan = owner.files_plan
+        self.run_files = RunFiles(plan, self.cfg, owner.workspace_root) if plan else None
+        self.files = self.run_files.workspaces if self.run_files else None
+        self.command_problem = plan.command_problem if plan else None
 
     # ------------------------------------------------------------------ events
 
@@ -267,6 +281,8 @@ class _Run:
                             f"cannot see images: told that {len(self.images)} are attached",
                         )
                     )
+        if self.command_problem:
+            self.emit(AgentNotice(message=self.command_problem))
         status, error = "ok", None
         winner: _Winner | None = None
         final: str | None = None
@@ -296,6 +312,8 @@ class _Run:
         finally:
             await self.cancel_all("run finished")
             await self.hub.close()
+            if self.run_files is not None:
+                self.run_files.close()
         if winner is None and status == "ok":
             status = "failed"
             reasons = "; ".join(
@@ -354,6 +372,9 @@ class _Run:
             duration_s=duration,
             labels={a.id: a.label for a in self.agents},
             error=error,
+            files_changed=[
+                {"path": c.path, "how": c.how} for c in (self.files.changes if self.files else [])
+            ],
         )
 
     async def coordinate(self) -> None:
@@ -436,12 +457,17 @@ class _Run:
             )
 
     def record_answer(self, author: AgentState, content: str) -> None:
+        version = len(author.answers) + 1
+        snapshot = None
+        if self.files is not None:  # the answer's files: its author's workspace, now
+            snapshot = self.files.snapshot(author.label, f"{author.label}.{version}")
         answer = Answer(
             agent_id=author.id,
             agent_label=author.label,
-            version=len(author.answers) + 1,
+            version=version,
             content=content,
             order=len(self.answers),
+            files=str(self.files.shared / author.label) if snapshot and self.files else None,
         )
         author.answers.append(answer)
         self.answers.append(answer)
@@ -455,6 +481,7 @@ class _Run:
                 agent_label=author.label,
                 version=answer.version,
                 content=content,
+                files=self.files.files_of(snapshot) if snapshot and self.files else [],
             )
         )
         cleared = [a for a in self.agents if a.settled]
@@ -615,6 +642,7 @@ class _Run:
                 mode=agent.mode,
                 images=self.images,
                 can_see_images=agent.spec.backend.supports_images,
+                files=self.files_note(agent),
             )
 
         messages = fresh()
@@ -655,6 +683,14 @@ class _Run:
                     messages = [*messages, *self.feedback(text, calls, str(exc), agent.mode)]
         raise AssertionError("unreachable")
 
+    def files_note(self, agent: AgentState, presenting: bool = False) -> str:
+        """The ``<FILES>`` block of the agent's prompt (empty in a run without files)."""
+        return self.run_files.note(agent.label, presenting) if self.run_files else ""
+
+    def report_file_changes(self, agent: AgentState) -> None:
+        if self.files is not None and self.files.changes:
+            self.emit(FilesChanged(agent_id=agent.id, changes=self.files.diffs()))
+
     def mcp_notice(self, agent_ids: list[str], message: str) -> None:
         for agent_id in agent_ids:
             self.emit(AgentNotice(agent_id=agent_id, message=message))
@@ -662,7 +698,10 @@ class _Run:
     async def tools_of(self, agent: AgentState) -> dict[str, Tool]:
         """The agent's own tools: its custom ones, and its MCP servers' once they are up."""
         if agent.id not in self.own_tools:
-            tools = list(agent.spec.tools)
+            tools: list[Tool] = []
+            if self.run_files is not None:
+                tools += self.run_files.tools(agent.label, lambda agent=agent: agent.presenting)
+            tools += agent.spec.tools  # an agent's own custom tools win over same-named ones
             if agent.spec.mcp_servers:
                 tools += await self.hub.tools_for(agent.id, agent.spec.mcp_servers)
             self.own_tools[agent.id] = {tool.name: tool for tool in tools}
@@ -889,7 +928,9 @@ class _Run:
             winner_label=winner.label,
             images=self.images,
             can_see_images=agent.spec.backend.supports_images,
+            files=self.files_note(agent, presenting=True),
         )
+        agent.presenting = True  # the user's write-granted files open up for this turn only
         try:
             async with asyncio.timeout(self.cfg.turn_timeout_seconds):
                 text = await self.presentation(agent, messages)
@@ -902,6 +943,9 @@ class _Run:
                 )
             )
             text = ""
+        finally:
+            agent.presenting = False
+            self.report_file_changes(agent)
         if not text.strip():
             self.announce_final(winner, winner.answer.content, presented=False)
             return winner.answer.content

@@ -60,9 +60,28 @@ def _answers_block(answers: Sequence[Answer]) -> str:
         return "<CURRENT ANSWERS>\n(no answers yet)\n</CURRENT ANSWERS>"
     parts = ["<CURRENT ANSWERS>"]
     for answer in answers:
-        parts.append(f"<{answer.agent_label}>\n{answer.content}\n</{answer.agent_label}>")
+        files = f"\n(its files: {answer.files})" if answer.files else ""
+        parts.append(f"<{answer.agent_label}>\n{answer.content}{files}\n</{answer.agent_label}>")
     parts.append("</CURRENT ANSWERS>")
     return "\n".join(parts)
+
+
+def files_block(
+    workspace: str, readable: Sequence[str], writable: Sequence[str], presenting: bool
+) -> str:
+    """Where the agent works and what it may touch, for a run with files."""
+    lines = ["<FILES>", f"Your workspace, where you may write: {workspace}"]
+    if writable:
+        lines.append("You may also change these files of the user's: " + ", ".join(writable))
+    if readable:
+        lines.append("Read-only for you now: " + ", ".join(readable))
+    if not presenting:
+        lines.append(
+            "Put the files of your answer in your workspace: other agents see them read-only, "
+            "and whoever writes the final answer copies what is needed to the user's files."
+        )
+    lines.append("</FILES>")
+    return "\n".join(lines) + "\n\n"
 
 
 def order_for_viewer(answers: Sequence[Answer], viewer_label: str) -> list[Answer]:
@@ -83,10 +102,12 @@ def coordination_messages(
     mode: str = "tools",
     images: Sequence[Image] = (),
     can_see_images: bool = True,
+    files: str = "",
 ) -> list[Message]:
-    """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode)."""
+    """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode;
+    ``files``: the :func:`files_block` of a run with files)."""
     user = (
-        f"{_history_block(history)}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
+        f"{_history_block(history)}{files}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
         f"{_answers_block(order_for_viewer(answers, viewer_label))}"
     )
     rules = COORDINATION_RULES if mode == "tools" else PLAIN_RULES
@@ -103,17 +124,24 @@ def presentation_messages(
     winner_label: str,
     images: Sequence[Image] = (),
     can_see_images: bool = True,
+    files: str = "",
 ) -> list[Message]:
-    """Messages for the winner's final presentation turn (no tools)."""
+    """Messages for the winner's final presentation turn (no workflow tools; its own tools,
+    and with ``files`` the files it may now write)."""
     votes = ", ".join(f"{label}: {count}" for label, count in tally.items()) or "none"
     # The question comes last and the winning answer just before it: even a small model then
     # answers the question rather than continuing the list of answers.
     best = next((a.content for a in answers if a.agent_label == winner_label), "")
+    task = "Write the final answer to this question."
+    if files:
+        task = (
+            "Make the file changes the answer calls for (use your file tools; change only "
+            "what it needs), then write the final answer to this question."
+        )
     user = (
-        f"{_history_block(history)}"
+        f"{_history_block(history)}{files}"
         f"{_answers_block(order_for_viewer(answers, winner_label))}\n\n"
         f"Votes: {votes}. The chosen answer ({winner_label}) is:\n{best}\n\n"
-        f"Question: {question}\n"
-        "Write the final answer to this question."
+        f"Question: {question}\n{task}"
     )
     return [_system(system_message, PRESENTATION_RULES), _user(user, images, can_see_images)]

@@ -33,6 +33,7 @@ class Answer:
     version: int
     content: str
     order: int  # position among all answers of the run; earlier wins ties
+    files: str | None = None  # where this answer's files are (its author's latest snapshot)
 
     @property
     def label(self) -> str:
@@ -98,6 +99,7 @@ class AgentState:
     turns: int = 0
     failed_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
+    presenting: bool = False  # writing the final answer (may write context paths granted write)
     mode: str = "tools"  # workflow mode in use: tools, json or text
     auto_mode: bool = True  # whether the mode may fall back after an invalid attempt
     abstained: bool = False  # judged the current answer set without a valid vote

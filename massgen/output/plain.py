@@ -53,7 +53,10 @@ def describe(event: Event) -> str | None:
     if kind == "agent_failed":
         return f"{who} failed: {event.reason}"
     if kind == "agent_notice":
-        return f"{who} note: {event.message}"
+        return f"{who} note: {event.message}".strip()
+    if kind == "files_changed":
+        changed = ", ".join(f"{c['path']} ({c['how']})" for c in event.changes)
+        return f"{who} changed your files: {changed} (massgen logs restore undoes it)"
     if kind == "workflow_mode_changed":
         return f"{who} switching to {event.mode} mode (after: {_short(event.reason)})"
     if kind == "agent_abstained":

@@ -36,6 +36,7 @@ from massgen.server.http import (
     nesting,
     parse_messages,
     read_json,
+    request_images,
 )
 from massgen.terminal import clean_text
 
@@ -271,14 +272,18 @@ class MassGenServer:
     trace_line = staticmethod(_trace_line)
 
     async def events(
-        self, prepared: Prepared, question: str, history: list[tuple[str, str]]
+        self,
+        prepared: Prepared,
+        question: str,
+        history: list[tuple[str, str]],
+        images: Sequence[Any] = (),
     ) -> AsyncIterator[dict[str, Any]]:
         """The run's events; closing the iterator (or cancelling its consumer) cancels the run.
         Each run is recorded as its own session unless logging is off (written in a thread,
         off the event loop), counted in the metrics and traced when tracing is on."""
         from massgen.server.tracing import run_listener
 
-        active = ActiveRun(prepared, question, history, None)
+        active = ActiveRun(prepared, question, history, None, images)
         closers = []
         if self.enable_logging:
             from massgen.server.writer import SessionRelay
@@ -437,10 +442,12 @@ class MassGenServer:
             return self.unauthorized()
         try:
             body = await self.read_json(request)
+            images: list[Any] = []
             if text:
                 question, history = _prompt_question(body.get("prompt")), []
             else:
                 question, history = parse_messages(body.get("messages"))
+                images = request_images(body.get("messages"))
             prepared = self.resolve(body.get("model"))
         except BadRequest as exc:
             return exc.response()
@@ -453,12 +460,12 @@ class MassGenServer:
         model = clean_text(requested) if isinstance(requested, str) and requested else MODEL_NAME
         if body.get("stream"):
             return SSEResponse(
-                self._sse(prepared, question, history, completion_id, model, text),
+                self._sse(prepared, question, history, completion_id, model, text, images),
                 on_close=self.limiter.release,
             )
         try:
             return await self._complete(
-                request, prepared, question, history, completion_id, model, text
+                request, prepared, question, history, completion_id, model, text, images
             )
         finally:
             self.limiter.release()
@@ -472,10 +479,11 @@ class MassGenServer:
         completion_id: str,
         model: str,
         text: bool = False,
+        images: Sequence[Any] = (),
     ) -> Response:
         async def collect() -> tuple[list[str], dict[str, Any] | None]:
             trace, finished = [], None
-            async for event in self.events(prepared, question, history):
+            async for event in self.events(prepared, question, history, images):
                 line = _trace_line(event)
                 if line:
                     trace.append(line)
@@ -517,6 +525,7 @@ class MassGenServer:
         completion_id: str,
         model: str,
         text: bool = False,
+        images: Sequence[Any] = (),
     ) -> AsyncIterator[str]:
         created = int(time.time())
 
@@ -544,7 +553,7 @@ class MassGenServer:
             }
             return f"data: {json.dumps(data)}\n\n"
 
-        events = self.events(prepared, question, history)
+        events = self.events(prepared, question, history, images)
         try:
             if not text:
                 yield chunk({"role": "assistant", "content": ""})

@@ -67,6 +67,17 @@ def parse_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
         raise BadRequest(400, str(exc), "invalid_request_error", "invalid_messages") from None
 
 
+def request_images(messages: Any) -> list[Any]:
+    """The ``image_url`` parts of a request's last user message (URLs only: a request never
+    names a file the server would read)."""
+    from massgen.api import message_images
+
+    try:
+        return message_images(messages)
+    except ConfigurationError as exc:
+        raise BadRequest(400, str(exc), "invalid_request_error", "invalid_image") from None
+
+
 async def read_json(request: Request, max_bytes: int, seconds: float) -> dict[str, Any]:
     """The request body as a JSON object: bounded in size (413), in the time it may take
     to arrive (408), and in nesting depth (400); never a 500."""

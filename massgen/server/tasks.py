@@ -21,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from massgen.server.http import BadRequest, parse_messages
+from massgen.server.http import BadRequest, parse_messages, request_images
 from massgen.server.store import RESTARTED, TERMINAL, Store, public_task, worker_id
 from massgen.server.webhooks import deliveries_for
 from massgen.server.writer import Writer
@@ -296,6 +296,7 @@ class TaskRunner:
         try:
             try:
                 question, history = parse_messages(request.get("messages"))
+                images = request_images(request.get("messages"))
                 prepared = self.server.resolve(request.get("model"))
             except BadRequest as exc:
                 raise _TaskError(exc.message) from None
@@ -304,7 +305,7 @@ class TaskRunner:
             finished: dict[str, Any] | None = None
             try:
                 async with asyncio.timeout(timeout):
-                    events = self.server.events(prepared, question, history)
+                    events = self.server.events(prepared, question, history, images)
                     try:
                         async for event in events:
                             log_.add(event)

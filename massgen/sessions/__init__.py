@@ -11,6 +11,9 @@ A session is one directory (one conversation; one *part* per question asked)::
          votes.json        every vote (with its part)
          answers/<label>.md   every answer (part 1: ``agent1.1.md``; later parts are prefixed:
                            ``part2.agent1.1.md``)
+         workspaces/, snapshots/, originals/   a run with files: the agents' workspaces,
+                           each answer's files, the originals of the user's files the final
+                           presenter changed (``massgen logs restore`` puts them back)
 
 ``events.jsonl`` is the record: only appended, flushed per event, so a killed process leaves
 it readable up to its last complete line. The other files are views of it: each answer is

@@ -127,6 +127,11 @@ class Summary:
             data["winner"], data["tally"] = part["winner"], tally
         elif kind == "final_answer":
             part["final_answer"] = event.get("content")
+        elif kind == "files_changed":
+            part["files_changed"] = [
+                {"path": str(c.get("path")), "how": str(c.get("how"))}
+                for c in event.get("changes") or []
+            ]
         elif kind == "error" and not part["error"]:
             part["error"] = event.get("message")
         elif kind == "run_finished":

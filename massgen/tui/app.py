@@ -337,9 +337,13 @@ class MassGenApp(App[None]):
         self.final_max = False
         self.ask.placeholder = PLACEHOLDERS["running"]
         images, self.pending_images = self.pending_images, ()
-        if self.recorder is not None:
-            self.recorder.attach(bus, images)
-        coordinator = Coordinator(self.agents, self.orchestrator or OrchestratorConfig(), bus)
+        log = self.recorder.attach(bus, images) if self.recorder is not None else None
+        coordinator = Coordinator(
+            self.agents,
+            self.orchestrator or OrchestratorConfig(),
+            bus,
+            workspace_root=log.path if log is not None else None,
+        )
         self.run_worker(
             self.run_coordination(coordinator, question, images), group="run", exclusive=True
         )

@@ -48,7 +48,7 @@ class FinalPane(Vertical):
         if not view.final_done and view.running:
             title += " · writing…"
         self.border_title = title
-        self.text.update(view.final_text)
+        self.text.update(view.final_markdown())
 
     def wanted_height(self) -> int:
         """Rows to show all of the answer: its lines, the border, the search box."""

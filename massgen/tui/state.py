@@ -107,6 +107,7 @@ class RunView:
     question: str = ""
     strategy: str = ""
     attachments: list[dict[str, Any]] = field(default_factory=list)  # images with the question
+    file_changes: list[dict[str, Any]] = field(default_factory=list)  # the presenter's writes
     agents: dict[str, AgentView] = field(default_factory=dict)
     answers: list[AnswerView] = field(default_factory=list)
     votes: dict[str, VoteView] = field(default_factory=dict)  # current votes, by voter id
@@ -360,6 +361,21 @@ class RunView:
     def _on_final_answer_delta(self, e, at: float) -> None:
         self.final_text += e.text
         self.dirty.add("final")
+
+    def _on_files_changed(self, e, at: float) -> None:
+        self.file_changes = list(e.changes or [])
+        self.dirty.add("final")
+
+    def final_markdown(self) -> str:
+        """The final answer, and the files the presenter changed with their diffs."""
+        if not self.file_changes:
+            return self.final_text
+        parts = [self.final_text, "\n\n**Files changed** (`massgen logs restore` undoes it)\n"]
+        for change in self.file_changes:
+            parts.append(f"\n- `{change.get('path')}` ({change.get('how')})")
+            if change.get("diff"):
+                parts.append(f"\n\n```diff\n{str(change['diff']).rstrip()}\n```\n")
+        return "".join(parts)
 
     def _on_final_answer(self, e, at: float) -> None:
         self.final_text = e.content  # the same text when streamed; else (reuse, timeout) set

@@ -600,3 +600,30 @@ async def test_a_card_follows_new_text_only_while_its_reader_is_at_the_bottom():
         await until(pilot, lambda: first.max_scroll_y > grown + 15)
         assert first.at_end
         assert second.max_scroll_y == 0 and second.scroll_y == 0  # short text stays on top
+
+
+async def test_the_final_pane_shows_the_files_the_presenter_changed_with_their_diff(tmp_path):
+    from massgen.config.schema import ContextPathConfig
+
+    page = tmp_path / "index.html"
+    page.write_text("<h1>Old title</h1>\n")
+    edit = Step(
+        calls=[
+            (
+                "edit_file",
+                {"path": str(page), "edits": [{"oldText": "Old", "newText": "New"}]},
+            )
+        ]
+    )
+    agents = team([answer("a"), vote("agent1"), edit, say("Retitled the page.")], [], [])
+    config = CONFIG.model_copy(
+        update={"context_paths": [ContextPathConfig(path=str(tmp_path), permission="write")]}
+    )
+    app = MassGenApp(agents, config, question="Retitle the page")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await finished(pilot)
+        shown_text = "\n".join(app.query_one(FinalPane).text.plain_lines)
+        assert shown_text.startswith("Retitled the page.")
+        assert f"{page} (changed)" in shown_text and "massgen logs restore" in shown_text
+        assert "-<h1>Old title</h1>" in shown_text and "+<h1>New title</h1>" in shown_text
+    assert page.read_text() == "<h1>New title</h1>\n"

@@ -1,0 +1,110 @@
+"""The files side of a run: which user paths are granted, whether commands can run (and
+where), each agent's file and command tools, and the ``<FILES>`` note of its prompt.
+
+:func:`plan_files` checks everything a config asks for before a run starts (a missing context
+path or an unavailable sandbox that was asked for is a config error, before any session
+exists); :class:`RunFiles` is one run's workspaces and the tools made on them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from massgen.config.schema import OrchestratorConfig
+from massgen.coordination import prompts
+from massgen.errors import ConfigurationError
+from massgen.tools.base import Tool
+from massgen.tools.commands import CommandSettings, CommandTool, choose_sandbox
+from massgen.tools.files import FileTools
+from massgen.workspaces.manager import Grant, Workspaces, grants_from
+from massgen.workspaces.paths import PathPolicy
+
+
+@dataclass(frozen=True)
+class FilesPlan:
+    """What a config asks for, checked: the grants, and the commands' sandbox (or why
+    ``run_command`` is not offered)."""
+
+    grants: list[Grant]
+    commands: CommandSettings | None
+    command_problem: str | None
+
+
+def plan_files(cfg: OrchestratorConfig) -> FilesPlan | None:
+    """The run's files, or None when it has none (no context paths and no commands, or
+    ``enable_filesystem: false``)."""
+    wants_commands = cfg.enable_command_line or cfg.use_docker
+    if not cfg.enable_filesystem or not (cfg.context_paths or wants_commands):
+        return None
+    grants = grants_from(cfg.context_paths)
+    commands, problem = None, None
+    if wants_commands:
+        sandbox, problem = choose_sandbox(cfg.sandbox, cfg.use_docker)
+        if problem and (cfg.use_docker or cfg.sandbox != "auto"):
+            raise ConfigurationError(problem)  # asked for by name, and not there
+        if sandbox is not None:
+            commands = CommandSettings(
+                sandbox,
+                timeout_s=cfg.command_timeout_seconds,
+                output_chars=cfg.tool_result_max_chars,
+                docker_image=cfg.docker_image,
+            )
+    return FilesPlan(grants, commands, problem)
+
+
+class RunFiles:
+    """One run's workspaces (under ``root``, or a temporary folder removed by
+    :meth:`close`) and the agents' file and command tools on them."""
+
+    def __init__(self, plan: FilesPlan, cfg: OrchestratorConfig, root: Path | None) -> None:
+        self.plan = plan
+        self.temporary = root is None
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="massgen-files-"))
+        self.workspaces = Workspaces(
+            root,
+            plan.grants,
+            workspaces_dir=_path(cfg.agent_temporary_workspace),
+            snapshots_dir=_path(cfg.snapshot_storage),
+        )
+
+    def tools(self, label: str, presenting: Callable[[], bool]) -> list[Tool]:
+        """The file tools (and ``run_command`` when commands can run) of agent ``label``;
+        ``presenting()`` says whether it is writing the final answer right now."""
+        files = self.workspaces
+
+        def policy() -> PathPolicy:
+            return files.policy(label, presenting=presenting())
+
+        tools = FileTools(policy, files.before_write).tools()
+        if self.plan.commands is not None:
+
+            def before() -> None:
+                if presenting():
+                    files.before_command()
+
+            def after() -> None:
+                if presenting():
+                    files.after_command()
+
+            tools.append(CommandTool(policy, self.plan.commands, before, after).tool())
+        return tools
+
+    def note(self, label: str, presenting: bool = False) -> str:
+        """The ``<FILES>`` block of the agent's prompt."""
+        policy = self.workspaces.policy(label, presenting=presenting)
+        writable = [str(p) for p in policy.writable if p != policy.workspace]
+        readable = [str(p) for p in policy.readable if p not in policy.writable]
+        return prompts.files_block(str(policy.workspace), readable, writable, presenting)
+
+    def close(self) -> None:
+        if self.temporary:
+            shutil.rmtree(self.workspaces.root, ignore_errors=True)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -1,0 +1,273 @@
+"""``run_command``: an agent's shell command, run in its workspace inside an OS sandbox.
+
+- **bubblewrap** (``bwrap``, Debian's ``bubblewrap``): new namespaces with no network; the
+  system's programs (``/usr``, ``/etc``) read-only; the agent's workspace read-write; the
+  peers' snapshots and the context paths read-only (those granted ``write`` read-write for the
+  presenter only); nothing else of the machine — no home directory, no other files.
+- **Docker** (``use_docker: true``): the same binds in a container of ``docker_image``
+  without network, through the Docker SDK, when a daemon answers.
+- With no sandbox and none asked for, ``run_command`` is not offered (the run says why once),
+  unless ``sandbox: none`` asks for commands to run unconfined on purpose.
+
+Every command has a time limit and its output is capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from massgen.backends.base import ToolSpec
+from massgen.tools.base import Tool, ToolError, cap
+from massgen.workspaces.paths import PathPolicy, inside
+
+#: Read-only system folders a command needs (programs, libraries, their configuration).
+SYSTEM_DIRS = ("/usr", "/etc", "/opt")
+#: Merged-/usr systems link these; older ones have real folders.
+SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+
+
+@dataclass(frozen=True)
+class CommandSettings:
+    sandbox: str  # "bubblewrap", "docker" or "none"
+    timeout_s: float = 120.0
+    output_chars: int = 20_000
+    docker_image: str = "python:3.12-slim"
+
+
+@cache
+def bubblewrap_works() -> str | None:
+    """None when bubblewrap can make a sandbox here, else why not."""
+    binary = shutil.which("bwrap")
+    if binary is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    try:
+        probe = subprocess.run(
+            [binary, "--unshare-all", "--die-with-parent", *_system_binds(), "true"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap cannot run: {exc}"
+    if probe.returncode != 0:
+        return f"bubblewrap cannot make a sandbox here: {' '.join(probe.stderr.split())[:200]}"
+    return None
+
+
+def docker_problem() -> str | None:
+    """None when a Docker daemon answers, else one line saying why not."""
+    try:
+        import docker  # type: ignore[import-not-found]
+    except ImportError:
+        return "use_docker needs the Docker SDK: pip install 'massgen[docker]'"
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if where.startswith("unix://") and not os.path.exists(where.removeprefix("unix://")):
+        return (
+            f"use_docker: no Docker daemon here ({where} does not exist; "
+            "start Docker or set DOCKER_HOST)"
+        )
+    try:
+        docker.from_env(timeout=3).ping()
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:160]
+        return f"use_docker: the Docker daemon at {where} does not answer ({reason})"
+    return None
+
+
+def choose_sandbox(requested: str, use_docker: bool) -> tuple[str | None, str | None]:
+    """``(sandbox, None)`` to use, or ``(None, why run_command is not offered)``."""
+    if use_docker or requested == "docker":
+        problem = docker_problem()
+        return (None, problem) if problem else ("docker", None)
+    if requested == "none":
+        return "none", None
+    problem = bubblewrap_works()
+    if problem is None:
+        return "bubblewrap", None
+    return (
+        None,
+        f"run_command is not offered: {problem} (or set sandbox: none to run commands unconfined)",
+    )
+
+
+def _system_binds() -> list[str]:
+    """The system's programs and libraries, read-only, as ``bwrap`` arguments."""
+    args: list[str] = []
+    for folder in SYSTEM_DIRS:
+        if os.path.isdir(folder):
+            args += ["--ro-bind", folder, folder]
+    for link in SYSTEM_LINKS:
+        if os.path.islink(link):
+            args += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            args += ["--ro-bind", link, link]
+    return args
+
+
+def mounts(policy: PathPolicy) -> list[tuple[str, Path]]:
+    """``(kind, path)`` to mount, outermost first so inner ones go on top: ``ro`` (read
+    grants, snapshots), ``rw`` (the workspace; write grants for the presenter), ``hide`` (an
+    empty folder over the run's own files inside a grant), then ``ro`` over protected paths."""
+    rank = {"hide": 0, "ro": 1, "rw": 2}
+    found = [("ro", p) for p in policy.readable if p not in policy.writable]
+    found += [("rw", p) for p in policy.writable]
+    found += [("hide", p) for p in policy.hidden if any(inside(p, r) for _, r in found)]
+    found = [(kind, p) for kind, p in found if p.exists()]
+    found.sort(key=lambda item: (len(item[1].parts), rank[item[0]]))
+    return found + [("ro", p) for p in policy.protected if p.exists()]
+
+
+def _policy_mounts(policy: PathPolicy) -> list[str]:
+    flag = {"ro": "--ro-bind", "rw": "--bind"}
+    args: list[str] = []
+    for kind, path in mounts(policy):
+        if kind == "hide":
+            args += ["--tmpfs", str(path)]
+        else:
+            args += [flag[kind], str(path), str(path)]
+    return args
+
+
+def bubblewrap_args(policy: PathPolicy, command: str) -> list[str]:
+    """The ``bwrap`` command line for ``command`` under ``policy``."""
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    args += [*_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += _policy_mounts(policy)
+    workspace = str(policy.workspace)
+    args += [
+        "--chdir", workspace,
+        "--setenv", "HOME", workspace,
+        "--setenv", "PATH", PATH,
+        "--setenv", "LANG", "C.UTF-8",
+        "/bin/sh", "-c", command,
+    ]  # fmt: skip
+    return args
+
+
+class CommandTool:
+    """``run_command`` for one agent; ``policy()`` is its current view of the files."""
+
+    def __init__(
+        self,
+        policy: Callable[[], PathPolicy],
+        settings: CommandSettings,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        """``before`` / ``after`` run around every command (the presenter's are tracked so
+        that what they change in the user's files is listed and can be undone)."""
+        self.policy = policy
+        self.settings = settings
+        self.before = before or (lambda: None)
+        self.after = after or (lambda: None)
+
+    async def run(self, arguments: dict[str, Any]) -> str:
+        command = arguments.get("command")
+        if not isinstance(command, str) or not command.strip():
+            raise ToolError("run_command needs a non-empty 'command' string")
+        policy = self.policy()
+        try:
+            await asyncio.to_thread(self.before)
+        except Exception as exc:
+            raise ToolError(f"run_command: {exc}") from None
+        try:
+            return await self._run(policy, command)
+        finally:
+            await asyncio.to_thread(self.after)
+
+    async def _run(self, policy: PathPolicy, command: str) -> str:
+        if self.settings.sandbox == "docker":
+            return await asyncio.to_thread(self._docker, policy, command)
+        if self.settings.sandbox == "bubblewrap":
+            argv = bubblewrap_args(policy, command)
+        else:
+            argv = ["/bin/sh", "-c", command]
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=policy.workspace,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                output, _ = await process.communicate()
+        except TimeoutError:
+            self._kill(process)
+            await process.wait()
+            raise ToolError(
+                f"the command did not finish within {self.settings.timeout_s:g}s"
+            ) from None
+        except asyncio.CancelledError:
+            self._kill(process)
+            with contextlib.suppress(asyncio.CancelledError):
+                await process.wait()
+            raise
+        text = output.decode("utf-8", "replace")
+        return cap(f"exit code {process.returncode}\n{text}", self.settings.output_chars)
+
+    @staticmethod
+    def _kill(process: asyncio.subprocess.Process) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+
+    def _docker(self, policy: PathPolicy, command: str) -> str:
+        import docker  # type: ignore[import-not-found]
+
+        volumes: dict[str, dict[str, str]] = {}
+        hidden: dict[str, str] = {}
+        for kind, path in mounts(policy):  # Docker mounts parents before children
+            if kind == "hide":
+                hidden[str(path)] = ""
+            else:
+                volumes[str(path)] = {"bind": str(path), "mode": kind}
+        client = docker.from_env()
+        container = client.containers.run(
+            self.settings.docker_image,
+            ["/bin/sh", "-c", command],
+            working_dir=str(policy.workspace),
+            volumes=volumes,
+            tmpfs=hidden,
+            network_disabled=True,
+            detach=True,
+        )
+        try:
+            outcome = container.wait(timeout=self.settings.timeout_s)
+            text = container.logs().decode("utf-8", "replace")
+        except Exception:
+            raise ToolError(
+                f"the command did not finish within {self.settings.timeout_s:g}s"
+            ) from None
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        return cap(f"exit code {outcome.get('StatusCode')}\n{text}", self.settings.output_chars)
+
+    def tool(self) -> Tool:
+        where = {
+            "bubblewrap": "in a sandbox without network",
+            "docker": "in a Docker container without network",
+            "none": "unconfined",
+        }[self.settings.sandbox]
+        spec = ToolSpec(
+            "run_command",
+            f"Run a shell command in your workspace ({where}); returns its exit code and "
+            "output. Only your workspace is writable.",
+            {
+                "type": "object",
+                "properties": {"command": {"type": "string", "description": "A /bin/sh command."}},
+                "required": ["command"],
+            },
+        )
+        return Tool(spec, self.run, "commands")

@@ -1,0 +1,327 @@
+"""The files of one run (DESIGN §3, "Files").
+
+Each agent works in a private workspace. Context paths the user granted are read-only during
+coordination. When an agent submits an answer its workspace is copied into an immutable
+snapshot (``snapshots/agent2.1``), and ``shared/agent2`` points at its latest snapshot, which
+every agent may read: the answers they read name these folders. Only the final presenter may
+write into context paths granted ``write``; before it changes a file there, the original is
+kept under ``originals/`` (``massgen logs restore`` puts it back), and every change is listed.
+
+Snapshots are copies: hard links would let an agent's later in-place write (a command's
+``>>``) change an answer that peers already judged, and the file systems massgen usually runs
+on (ext4) have no copy-on-write clones. ``benchmarks/bench_workspaces.py`` measures the cost.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from massgen.errors import ConfigurationError
+from massgen.workspaces.paths import PathPolicy, inside, real
+
+MANIFEST = "manifest.json"
+MAX_DIFF_CHARS = 20_000
+MAX_COMMAND_BACKUP_BYTES = 200 * 1024 * 1024
+
+
+class UndoUnavailable(Exception):
+    """The user's write-granted files are too big to keep a copy of before a command."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A context path the user granted: read, or write (for the presenter), with paths
+    inside it that are never written."""
+
+    path: Path
+    write: bool = False
+    protected: tuple[Path, ...] = ()
+
+
+def grants_from(entries: list[Any], base: Path | None = None) -> list[Grant]:
+    """Grants from config entries (``{path, permission, protected_paths}``); a path that does
+    not exist is a config error naming it."""
+    grants = []
+    for index, entry in enumerate(entries):
+        raw = Path(os.path.expanduser(entry.path))
+        if not raw.is_absolute() and base is not None:
+            raw = base / raw
+        path = real(raw)
+        if not path.exists():
+            raise ConfigurationError(f"context_paths[{index}]: {entry.path} does not exist")
+        protected = []
+        for item in entry.protected_paths:
+            candidate = Path(os.path.expanduser(item))
+            protected.append(real(candidate if candidate.is_absolute() else path / candidate))
+        grants.append(Grant(path, entry.permission == "write", tuple(protected)))
+    return grants
+
+
+@dataclass
+class Change:
+    path: str
+    how: str  # created, changed, moved
+
+
+@dataclass
+class Workspaces:
+    """Workspaces, snapshots, the shared view and the presenter's change log of one run,
+    under ``root`` (the session directory, or a temporary one)."""
+
+    root: Path
+    grants: list[Grant] = field(default_factory=list)
+    workspaces_dir: Path | None = None  # orchestrator.agent_temporary_workspace
+    snapshots_dir: Path | None = None  # orchestrator.snapshot_storage
+    changes: list[Change] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.root = real(self.root)
+        self.workspaces_dir = real(self.workspaces_dir or self.root / "workspaces")
+        self.snapshots_dir = real(self.snapshots_dir or self.root / "snapshots")
+        for folder in (
+            self.workspaces_dir,
+            self.snapshots_dir,
+            self.shared,
+            self.root / "originals",
+        ):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._backed_up: set[str] = set()
+        self._baseline: dict[str, tuple[int, int]] | None = None
+        self._baseline_copy: Path | None = None
+
+    # ------------------------------------------------------------------ places
+
+    def workspace(self, label: str) -> Path:
+        assert self.workspaces_dir is not None
+        path = self.workspaces_dir / label
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def shared(self) -> Path:
+        """``latest/agent2``: each agent's latest snapshot, as its peers see it."""
+        assert self.snapshots_dir is not None
+        return self.snapshots_dir / "latest"
+
+    def policy(self, label: str, *, presenting: bool = False) -> PathPolicy:
+        """What ``label`` may touch: its workspace (read-write), every context path and the
+        peers' snapshots (read); while presenting, also the context paths granted write."""
+        writable = [self.workspace(label)]
+        if presenting:
+            writable += [g.path for g in self.grants if g.write]
+        assert self.snapshots_dir is not None
+        return PathPolicy(
+            workspace=self.workspace(label),
+            readable=[*(g.path for g in self.grants), self.snapshots_dir],
+            writable=writable,
+            protected=[p for g in self.grants for p in g.protected],
+            hidden=[self.root, self.workspaces_dir],  # the session: event log, undo copies
+        )
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self, label: str, answer_label: str) -> Path | None:
+        """Copy ``label``'s workspace as the files of answer ``answer_label`` and make it the
+        one peers see at ``shared/<label>``; None when the workspace is empty."""
+        source = self.workspace(label)
+        if not any(source.iterdir()):
+            return None
+        assert self.snapshots_dir is not None
+        target, again = self.snapshots_dir / answer_label, 2
+        while target.exists():  # a later question of the same session: keep the earlier ones
+            target, again = self.snapshots_dir / f"{answer_label}~{again}", again + 1
+        shutil.copytree(source, target, symlinks=True)  # links stay links: never followed out
+        link = self.shared / label
+        temporary = self.shared / f".{label}.new"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(Path("..") / target.name)
+        os.replace(temporary, link)
+        return target
+
+    def files_of(self, snapshot: Path, limit: int = 100) -> list[str]:
+        """The files of a snapshot, relative to it (at most ``limit``)."""
+        found = []
+        for folder, _, names in os.walk(snapshot):
+            for name in sorted(names):
+                found.append(os.path.relpath(os.path.join(folder, name), snapshot))
+                if len(found) >= limit:
+                    return found
+        return found
+
+    def shared_files(self, label: str) -> Path | None:
+        link = self.shared / label
+        return link if link.exists() else None
+
+    # ------------------------------------------------------------------ the presenter's writes
+
+    def before_write(self, path: Path, how: str) -> None:
+        """Keep the original of a user's file or folder (once) before the presenter changes
+        it, and record the change; writes inside workspaces are not the user's files."""
+        if not any(g.write and inside(path, g.path) for g in self.grants):
+            return
+        key = str(path)
+        if key in self._backed_up:
+            return
+        self._backed_up.add(key)
+        entry: dict[str, Any] = {"path": key, "how": how, "backup": None}
+        if how in ("changed", "moved", "deleted") and path.exists():
+            entry["backup"] = self._keep(path, path)
+        self._record(entry)
+
+    def _keep(self, source: Path, original: Path) -> str:
+        """Copy ``source`` (the content ``original`` had) into ``originals/``; its name there."""
+        backup = self.root / "originals" / f"{len(self._backed_up):05d}-{original.name}"
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, backup, symlinks=True)
+        else:
+            shutil.copy2(source, backup, follow_symlinks=False)
+        return backup.name
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        manifest = self.root / "originals" / MANIFEST
+        entries = json.loads(manifest.read_text()) if manifest.exists() else []
+        entries.append(entry)
+        manifest.write_text(json.dumps(entries, indent=2) + "\n")
+        self.changes.append(Change(entry["path"], entry["how"]))
+
+    # ------------------------------------------------------------------ the presenter's commands
+
+    def before_command(self) -> None:
+        """Before a presenter's command may change write-granted paths: keep a copy of them
+        (once; at most ``MAX_COMMAND_BACKUP_BYTES``) so what the command changes can be
+        listed and undone like the file tools' writes."""
+        if self._baseline is not None:
+            return
+        roots = [g.path for g in self.grants if g.write]
+        total = sum(size for _, (size, _) in _state(roots).items())
+        if total > MAX_COMMAND_BACKUP_BYTES:
+            raise UndoUnavailable(
+                f"the write-granted paths hold {total:,} bytes, more than can be kept for undo "
+                f"({MAX_COMMAND_BACKUP_BYTES:,}); change them with the file tools instead"
+            )
+        copy = self.root / "originals" / "before-commands"
+        for index, root in enumerate(roots):
+            target = copy / str(index)
+            if root.is_dir():
+                shutil.copytree(root, target, symlinks=True)
+            else:
+                target.mkdir(parents=True)
+                shutil.copy2(root, target / root.name, follow_symlinks=False)
+        self._baseline = _state(roots)
+        self._baseline_copy = copy
+
+    def after_command(self) -> None:
+        """Record what a presenter's command created, changed or deleted in the user's files."""
+        if self._baseline is None:
+            return
+        roots = [g.path for g in self.grants if g.write]
+        now = _state(roots)
+        for key in sorted(set(now) | set(self._baseline)):
+            if key in self._backed_up or now.get(key) == self._baseline.get(key):
+                continue
+            path = Path(key)
+            if key not in self._baseline:
+                self.before_write(path, "created")
+                continue
+            self._backed_up.add(key)
+            how = "deleted" if key not in now else "changed"
+            kept = self._kept_copy(roots, path)
+            entry = {"path": key, "how": how, "backup": self._keep(kept, path) if kept else None}
+            self._record(entry)
+
+    def _kept_copy(self, roots: list[Path], path: Path) -> Path | None:
+        assert self._baseline_copy is not None
+        for index, root in enumerate(roots):
+            if inside(path, root):
+                base = self._baseline_copy / str(index)
+                kept = base / os.path.relpath(path, root) if root.is_dir() else base / root.name
+                return kept if kept.exists() or kept.is_symlink() else None
+        return None
+
+    # ------------------------------------------------------------------ what changed
+
+    def diffs(self) -> list[dict[str, str]]:
+        """Each changed file with its diff against the kept original (capped)."""
+        manifest = self.root / "originals" / MANIFEST
+        entries = json.loads(manifest.read_text()) if manifest.exists() else []
+        out = []
+        for entry in entries:
+            path = Path(entry["path"])
+            backup = self.root / "originals" / entry["backup"] if entry.get("backup") else None
+            before = _text(backup) if backup is not None else ""
+            after = _text(path)
+            diff = "".join(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True),
+                    after.splitlines(keepends=True),
+                    f"a{path}",
+                    f"b{path}",
+                )
+            )
+            out.append({"path": str(path), "how": entry["how"], "diff": diff[:MAX_DIFF_CHARS]})
+        return out
+
+
+def _text(path: Path) -> str:
+    """A file's text for a diff ('' for folders, links, missing and binary files)."""
+    if path.is_symlink() or not path.is_file():
+        return ""
+    data = path.read_bytes()[: MAX_DIFF_CHARS * 4]
+    return "" if b"\x00" in data[:8192] else data.decode("utf-8", "replace")
+
+
+def _state(roots: list[Path]) -> dict[str, tuple[int, int]]:
+    """``{path: (size, mtime_ns)}`` of every file, link and folder under ``roots``."""
+    found: dict[str, tuple[int, int]] = {}
+    for root in roots:
+        items = [root]
+        if root.is_dir():
+            for folder, dirs, files in os.walk(root):
+                items += [Path(folder, name) for name in (*dirs, *files)]
+        for item in items:
+            try:
+                info = os.lstat(item)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(info.st_mode):  # a folder: only whether it is there
+                found[str(item)] = (-1, 0)
+            else:
+                found[str(item)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def restore(session: Path) -> list[str]:
+    """Undo the presenter's changes recorded in ``session``: originals copied back, files it
+    created removed. Returns one line per file put back."""
+    folder = session / "originals"
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        return []
+    done = []
+    for entry in reversed(json.loads(manifest.read_text())):
+        path = Path(entry["path"])
+        backup = folder / entry["backup"] if entry.get("backup") else None
+        if backup is not None and (backup.exists() or backup.is_symlink()):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if backup.is_dir() and not backup.is_symlink():
+                shutil.copytree(backup, path, symlinks=True, dirs_exist_ok=True)
+            else:
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+                shutil.copy2(backup, path, follow_symlinks=False)
+            done.append(f"restored {path}")
+        elif entry["how"] == "created" and (path.exists() or path.is_symlink()):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            done.append(f"removed {path}")
+    manifest.rename(folder / f"{MANIFEST}.restored")
+    return done
