@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from massgen.backends.errors import BackendConnectionError, BackendTimeoutError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from massgen.config.schema import BackendConfig
     from massgen.images import Image
+    from massgen.tools.commands import CommandSettings
+    from massgen.workspaces.paths import PathPolicy
 
 
 @dataclass
@@ -113,6 +117,44 @@ class DoneChunk:
 Chunk = TextChunk | ReasoningChunk | ToolCallChunk | ProviderToolChunk | UsageChunk | DoneChunk
 
 
+# ------------------------------------------------- what an agent-loop backend is lent
+
+
+@dataclass
+class AgentFiles:
+    """An agent's files, for a backend whose framework has file and shell tools of its own
+    (Claude Code's Read/Write/Bash, AG2's code executors): they must keep the same rules as
+    massgen's file tools."""
+
+    #: The agent's view right now (its workspace is ``policy().workspace``); it widens while
+    #: the agent presents. ``policy().check(path, write=...)`` refuses what it may not touch.
+    policy: Callable[[], PathPolicy]
+    #: Call before changing ``path`` (how: ``created``/``changed``/``moved``/``deleted``) so the
+    #: change is listed and ``massgen logs restore`` can undo it.
+    before_write: Callable[[Path, str], None]
+    #: Commands' sandbox (None: commands may not run); see :mod:`massgen.tools.commands`.
+    commands: CommandSettings | None = None
+    #: Around every shell command (they track a presenter's changes to the user's files).
+    before_command: Callable[[], None] = lambda: None
+    after_command: Callable[[], None] = lambda: None
+
+
+@dataclass
+class AgentTurn:
+    """What the engine lends a backend that runs its own agent loop
+    (:attr:`Backend.runs_own_loop`) for its next :meth:`Backend.stream` call.
+
+    Of the offered tools, those named in ``own_tools`` (MCP, custom, file tools) are the
+    backend's to call through ``run_tool`` inside its loop (the engine runs them, bounded, and
+    emits their events; errors come back as text). Any other offered tool is a workflow action
+    (``new_answer``, ``vote``): the backend yields it as a :class:`ToolCallChunk` and ends the
+    stream there."""
+
+    run_tool: Callable[[ToolCall], Awaitable[str]]
+    own_tools: frozenset[str] = frozenset()
+    files: AgentFiles | None = None
+
+
 class Backend(ABC):
     """One configured model endpoint. Instances are cheap; SDK clients are made lazily."""
 
@@ -126,6 +168,11 @@ class Backend(ABC):
     #: A cap on string arguments in the ``json`` mode's schema, so that a complete object
     #: fits a small model's ``max_tokens`` (None: no cap).
     max_action_chars: ClassVar[int | None] = None
+    #: The backend is an agent framework with its own tool loop (Claude Code, AG2): it runs the
+    #: agent's tools itself through :attr:`turn`, always in the ``tools`` workflow mode.
+    runs_own_loop: ClassVar[bool] = False
+    #: Set by the engine before each call of a backend that :attr:`runs_own_loop`.
+    turn: AgentTurn | None = None
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         self.config = config

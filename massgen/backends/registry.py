@@ -155,6 +155,9 @@ LOCAL_SERVERS = frozenset({"vllm", "sglang", "lmstudio", "ollama"})
 _SERVER_TYPES = frozenset({"chatcompletion", *LOCAL_SERVERS})
 
 
+#: Agent frameworks that run their own tool loop (``Backend.runs_own_loop``).
+OWN_LOOP = frozenset({"claude_code", "ag2"})
+
 _SANDBOXED = frozenset({"openai", "claude", "gemini"})
 _AZURE_HINT = (
     "; for Azure's, use type openai with base_url https://RESOURCE.openai.azure.com/openai/v1"
@@ -221,6 +224,11 @@ def option_problem(config: BackendConfig) -> str | None:
             and kind not in _SANDBOXED,
             f"{_sandbox_option(config)}: {kind} has no code sandbox of its own "
             f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}",
+        ),
+        (
+            config.workflow_mode in ("json", "text") and kind in OWN_LOOP,
+            f"workflow_mode: {kind} runs its own tool loop and always acts through tools; "
+            "leave workflow_mode out",
         ),
         (
             config.workflow_mode == "tools" and kind == "local",

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from massgen.backends.base import (
+    AgentTurn,
     Message,
     ProviderToolChunk,
     ReasoningChunk,
@@ -648,6 +649,7 @@ class _Run:
         messages = fresh()
         texts: list[str] = []
         own = await self.tools_of(agent)
+        self.lend(agent, own)
         used = 0  # the agent's own tool calls in this turn
         attempt = 0
         while attempt < MAX_ATTEMPTS_PER_TURN:
@@ -738,6 +740,49 @@ class _Run:
 
         results = await asyncio.gather(*(one(call) for call in calls))
         return [Message("tool", r.text, tool_call_id=r.call.id, name=r.call.name) for r in results]
+
+    def lend(self, agent: AgentState, own: dict[str, Tool]) -> None:
+        """Give a backend that runs its own agent loop (Claude Code, AG2) this turn's tools
+        and files: it calls the agent's own tools through the engine, bounded like any
+        other agent's, and keeps the same file rules in its native tools."""
+        backend = agent.spec.backend
+        if not backend.runs_own_loop:
+            return
+        limit, used = self.tool_limits.calls_per_turn, 0
+
+        async def run_tool(call: ToolCall) -> str:
+            nonlocal used
+            used += 1
+            self.emit(
+                ToolCallStarted(
+                    agent_id=agent.id,
+                    turn=agent.turns,
+                    call_id=call.id,
+                    name=call.name,
+                    arguments=call.arguments,
+                )
+            )
+            if used > limit:
+                text = f"Error: this turn's {limit} tool calls are used up; act on what you have"
+                self.emit(
+                    ToolCallFinished(
+                        agent_id=agent.id,
+                        turn=agent.turns,
+                        call_id=call.id,
+                        name=call.name,
+                        result=text,
+                        is_error=True,
+                        output=text,
+                    )
+                )
+                return text
+            [message] = await self.run_tools(agent, [call], own)
+            return message.content
+
+        files = None
+        if self.run_files is not None:
+            files = self.run_files.agent_files(agent.label, lambda: agent.presenting)
+        backend.turn = AgentTurn(run_tool, frozenset(own), files)
 
     def change_mode(self, agent: AgentState, mode: str, reason: str) -> None:
         previous, agent.mode = agent.mode, mode
@@ -956,6 +1001,7 @@ class _Run:
         """The presentation turn: the final answer, after any tool calls the presenter makes
         (in the ``tools`` mode; the json and text modes present in plain text)."""
         own = await self.tools_of(agent) if agent.mode == "tools" else {}
+        self.lend(agent, own)
         used = 0
         while True:
             extra = self.offered(agent, own, used)

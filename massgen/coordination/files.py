@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from massgen.backends.base import AgentFiles
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import prompts
 from massgen.errors import ConfigurationError
@@ -72,26 +73,33 @@ class RunFiles:
             snapshots_dir=_path(cfg.snapshot_storage),
         )
 
-    def tools(self, label: str, presenting: Callable[[], bool]) -> list[Tool]:
-        """The file tools (and ``run_command`` when commands can run) of agent ``label``;
-        ``presenting()`` says whether it is writing the final answer right now."""
+    def agent_files(self, label: str, presenting: Callable[[], bool]) -> AgentFiles:
+        """Agent ``label``'s files; ``presenting()`` says whether it is writing the final
+        answer right now (only then are write grants open, and commands tracked)."""
         files = self.workspaces
 
         def policy() -> PathPolicy:
             return files.policy(label, presenting=presenting())
 
-        tools = FileTools(policy, files.before_write).tools()
-        if self.plan.commands is not None:
+        def before() -> None:
+            if presenting():
+                files.before_command()
 
-            def before() -> None:
-                if presenting():
-                    files.before_command()
+        def after() -> None:
+            if presenting():
+                files.after_command()
 
-            def after() -> None:
-                if presenting():
-                    files.after_command()
+        return AgentFiles(policy, files.before_write, self.plan.commands, before, after)
 
-            tools.append(CommandTool(policy, self.plan.commands, before, after).tool())
+    def tools(self, label: str, presenting: Callable[[], bool]) -> list[Tool]:
+        """The file tools (and ``run_command`` when commands can run) of agent ``label``."""
+        view = self.agent_files(label, presenting)
+        tools = FileTools(view.policy, view.before_write).tools()
+        if view.commands is not None:
+            command = CommandTool(
+                view.policy, view.commands, view.before_command, view.after_command
+            )
+            tools.append(command.tool())
         return tools
 
     def note(self, label: str, presenting: bool = False) -> str:

@@ -37,6 +37,8 @@ NEXT = {"tools": "json", "json": "text"}
 
 def first_mode(configured: str, backend: Backend) -> str:
     """The mode an agent starts in."""
+    if backend.runs_own_loop:  # an agent framework calls the workflow tools in its loop
+        return "tools"
     if configured != "auto":
         return configured
     return "tools" if backend.supports_tools else "json"

@@ -6,8 +6,10 @@ cancelled turn cancels its running calls; every call is a started/finished event
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
+from massgen.backends.base import ToolCall
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination.engine import Coordinator
 from massgen.coordination.state import AgentSpec
@@ -180,3 +182,58 @@ async def test_text_only_ends_the_tool_loop_like_any_turn() -> None:
     result, _, _ = await run([call("add", a=1, b=2), say("3"), say("3"), say("It is 3.")])
     # a first turn that ends in prose after its tool round: the prose is the answer
     assert answer_of(result) == "It is 3."
+
+
+class LoopingBackend(ScriptedBackend):
+    """An agent framework in miniature: it runs its own tools through the engine's
+    :class:`AgentTurn` before it yields its workflow call (like Claude Code and AG2)."""
+
+    runs_own_loop = True
+
+    def __init__(self, agent_id, script, own_calls):
+        super().__init__(agent_id, script)
+        self.own_calls = own_calls
+        self.seen: list[tuple[frozenset, str]] = []
+
+    async def stream(self, messages, tools=None, *, response_format=None):
+        assert self.turn is not None, "the engine lends a turn before each call"
+        for name, arguments in self.own_calls:
+            call = ToolCall(f"own-{len(self.seen)}", name, json.dumps(arguments))
+            self.seen.append((self.turn.own_tools, await self.turn.run_tool(call)))
+        async for chunk in super().stream(messages, tools, response_format=response_format):
+            yield chunk
+
+
+async def test_an_agent_loop_backend_runs_its_tools_through_the_engine() -> None:
+    bus = EventBus()
+    events: list = []
+    bus.add_listener(events.append)
+    looping = LoopingBackend(
+        "a1", [answer("5"), vote("agent1")], [("add", {"a": 2, "b": 3}), ("nope", {})]
+    )
+    agents = [
+        AgentSpec("a1", looping, tools=list(TOOLS)),
+        AgentSpec("a2", ScriptedBackend("a2", [answer("b"), vote("agent1")])),
+    ]
+    result = await Coordinator(agents, OrchestratorConfig(), bus).run("q")
+    assert answer_of(result) == "5"
+    own, text = looping.seen[0]
+    assert {"add", "slow", "broken", "huge"} <= own and text == "5"
+    assert looping.seen[1][1].startswith("Error: there is no tool named 'nope'")
+    started = [e for e in events if e.type == "tool_call_started" and e.agent_id == "a1"]
+    assert [e.name for e in started][:2] == ["add", "nope"]
+    assert finished(events, "add")[0].result == "5"
+
+
+async def test_an_agent_loop_backend_is_bounded_in_tool_calls() -> None:
+    looping = LoopingBackend(
+        "a1", [answer("done"), vote("agent1")], [("add", {"a": 1, "b": 1})] * 3
+    )
+    agents = [
+        AgentSpec("a1", looping, tools=list(TOOLS)),
+        AgentSpec("a2", ScriptedBackend("a2", [answer("b"), vote("agent1")])),
+    ]
+    config = OrchestratorConfig(max_tool_calls_per_turn=2)
+    await Coordinator(agents, config, EventBus()).run("q")
+    assert [text for _, text in looping.seen[:3]][:2] == ["2", "2"]
+    assert "tool calls are used up" in looping.seen[2][1]
