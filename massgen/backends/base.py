@@ -126,6 +126,9 @@ class Backend(ABC):
     #: A cap on string arguments in the ``json`` mode's schema, so that a complete object
     #: fits a small model's ``max_tokens`` (None: no cap).
     max_action_chars: ClassVar[int | None] = None
+    #: The completion length the backend asks for when ``max_tokens`` is not set (None: the
+    #: provider's own default), the bound a budget assumes for its calls.
+    default_max_tokens: ClassVar[int | None] = None
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         self.config = config

@@ -21,6 +21,8 @@ def build_agents(config: MassGenConfig) -> list[AgentSpec]:
                 id=agent.id or f"agent{index + 1}",
                 backend=backend,
                 system_message=agent.system_message,
+                max_cost_usd=agent.max_cost_usd,
+                max_total_tokens=agent.max_total_tokens,
             )
         )
     return agents
