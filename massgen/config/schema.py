@@ -305,6 +305,11 @@ class MassGenConfig(_Strict):
         for index, agent in enumerate(self.agents, start=1):
             if agent.id is None:
                 agent.id = f"agent{index}"
+        self.check_orchestrator()
+        return self
+
+    def check_orchestrator(self) -> None:
+        """The orchestrator's options that name agents, checked against the agents."""
         orchestrator = self.orchestrator
         ids = [str(a.id) for a in self.agents]
         if orchestrator.judge is not None and orchestrator.judge not in ids:
@@ -318,7 +323,6 @@ class MassGenConfig(_Strict):
                 ("orchestrator", "min_agents"),
                 f"{orchestrator.min_agents} agents needed, the config has {len(ids)}",
             )
-        return self
 
     @field_validator("agents")
     @classmethod
