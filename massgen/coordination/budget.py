@@ -71,6 +71,7 @@ class Estimate:
     tokens: int
     cost: float  # USD; 0 for self-hosted models
     chars: int  # characters of the prompt, to learn the agent's tokens per character
+    assumed: bool = False  # the completion's bound is ASSUMED_COMPLETION_TOKENS
 
 
 def agent_caps(spec: AgentSpec, cfg: OrchestratorConfig) -> Caps:
@@ -195,7 +196,10 @@ class Budget:
         backend = agent.spec.backend
         price = None if backend.self_hosted else price_for(backend.model)
         cost = 0.0 if price is None else (prompt * price.input + completion * price.output) / 1e6
-        return Estimate(prompt + completion, cost, chars)
+        assumed = (
+            completion == ASSUMED_COMPLETION_TOKENS and not agent.spec.backend.config.max_tokens
+        )
+        return Estimate(prompt + completion, cost, chars, assumed)
 
     def observe(self, agent_id: str, tokens_per_char: float) -> None:
         """Learn an agent's prompt tokens per character from a call's reported usage."""
@@ -241,7 +245,7 @@ class Budget:
             )
             for limit, cap, spent, held, bound in checks:
                 if cap is not None and spent + held + bound > cap:
-                    self._refuse(agent, scope, limit, cap, spent, held, bound)
+                    self._refuse(agent, scope, limit, cap, spent, held, bound, estimate.assumed)
         self.reserved.setdefault(agent.id, []).append(estimate)
         return Lease(self, agent.id, estimate)
 
@@ -259,6 +263,7 @@ class Budget:
         spent: float,
         held: float,
         bound: float,
+        assumed: bool = False,
     ) -> None:
         def amount(value: float) -> str:
             return f"${value:.4f}" if limit == "max_cost_usd" else f"{int(value):,} tokens"
@@ -268,6 +273,12 @@ class Budget:
             f"budget: {whose} has spent {amount(spent)} of {limit} {amount(cap)}"
             + (f" ({amount(held)} more in flight)" if held else "")
             + f"; {agent.id}'s next call could use up to {amount(bound)}, so it was not started"
+            + (
+                f" (its completion is bounded at {ASSUMED_COMPLETION_TOKENS:,} tokens: set "
+                "max_tokens on its backend for a tighter bound)"
+                if assumed
+                else ""
+            )
         )
         refusal = BudgetExceeded(message, scope, limit)
         if scope == "run":

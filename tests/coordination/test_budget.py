@@ -13,7 +13,7 @@ from massgen.events import Event, EventBus
 from tests.support.scripted import ScriptedBackend, Step, answer, vote
 
 
-def agent(name: str, script=(), *, max_tokens: int = 100, model: str | None = None, **caps):
+def agent(name: str, script=(), *, max_tokens: int | None = 100, model: str | None = None, **caps):
     backend = ScriptedBackend(name, list(script), max_tokens=max_tokens, model=model)
     return AgentSpec(id=name, backend=backend, **caps)
 
@@ -132,3 +132,10 @@ async def test_run_started_carries_the_caps():
         "max_total_tokens": 10_000,
         "agents": {"a1": {"max_cost_usd": 0.5, "max_total_tokens": 5000}},
     }
+
+
+async def test_without_max_tokens_the_refusal_says_how_to_tighten_the_bound():
+    agents = [agent("a1", [answer("one")], max_tokens=None)]
+    result, events = await run(agents, max_total_tokens=2000)
+    assert result.status == "budget" and calls(agents) == 0
+    assert "set max_tokens on its backend" in of_type(events, "budget_exceeded")[0].message
