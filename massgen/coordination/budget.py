@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from massgen.backends.base import Chunk, Message, ToolSpec, UsageChunk
-from massgen.backends.pricing import price_for
+from massgen.backends.pricing import Price, price_for
 from massgen.errors import ConfigurationError
 from massgen.events import BudgetExceeded as BudgetEvent
 from massgen.events import Event
@@ -152,6 +152,7 @@ class Budget:
     states: dict[str, AgentState] = field(default_factory=dict)
     reserved: dict[str, list[Estimate]] = field(default_factory=dict)
     tokens_per_char: dict[str, float] = field(default_factory=dict)
+    prices: dict[str, Price | None] = field(default_factory=dict)  # None: free (or unknown)
     #: the refusal that ended the run (the run's cap), if any
     stopped: BudgetExceeded | None = None
     #: agents stopped by their own cap, with the refusal
@@ -166,6 +167,10 @@ class Budget:
             agents={a.id: agent_caps(a.spec, cfg) for a in agents},
             emit=emit,
             states={a.id: a for a in agents},
+            prices={
+                a.id: None if a.spec.backend.self_hosted else price_for(a.spec.backend.model)
+                for a in agents
+            },
         )
 
     @property
@@ -193,8 +198,7 @@ class Budget:
         images = sum(len(m.images or ()) for m in messages)
         prompt = math.ceil(chars * ratio) + images * IMAGE_TOKENS
         completion = completion_bound(agent.spec)
-        backend = agent.spec.backend
-        price = None if backend.self_hosted else price_for(backend.model)
+        price = self.prices.get(agent.id)
         cost = 0.0 if price is None else (prompt * price.input + completion * price.output) / 1e6
         assumed = (
             completion == ASSUMED_COMPLETION_TOKENS and not agent.spec.backend.config.max_tokens
