@@ -25,8 +25,13 @@ class JudgeRun(AnswerRounds):
     }
 
     @property
+    def judge(self) -> AgentState:
+        """The aggregator: ``judge:``, else the first agent."""
+        return next((a for a in self.agents if a.id == self.cfg.judge), self.agents[0])
+
+    @property
     def judge_id(self) -> str:
-        return self.cfg.judge or self.agents[0].id
+        return self.judge.id
 
     def options(self) -> dict[str, object]:
         return {
@@ -36,7 +41,7 @@ class JudgeRun(AnswerRounds):
         }
 
     def finisher(self) -> AgentState | None:
-        chosen = next(a for a in self.agents if a.id == self.judge_id)
+        chosen = self.judge
         return chosen if chosen.live else next((a for a in self.agents if a.live), None)
 
     async def coordinate(self) -> None:
@@ -58,8 +63,7 @@ class JudgeRun(AnswerRounds):
         synthesis cannot be written."""
         if not self.answers:
             return None
-        judge = next(a for a in self.agents if a.id == self.judge_id)
-        answer = judge.latest or self.answers[-1]
+        answer = self.judge.latest or self.answers[-1]
         return _Winner(answer.agent_label, answer, {}, False, f"aggregator: {self.judge_id}")
 
     async def present(self, winner: _Winner) -> str:

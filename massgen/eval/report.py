@@ -149,7 +149,7 @@ def table(report: dict[str, Any], title: str) -> Any:
     from rich.table import Table
 
     out = Table(title=title)
-    for column in ("strategy", "accuracy", "correct", "tokens", "cost", "wall", "p50 latency"):
+    for column in ("strategy", "accuracy", "correct", "tokens", "cost", "wall", "p50"):
         if column == "strategy":
             out.add_column(column, no_wrap=True, min_width=16)
         else:

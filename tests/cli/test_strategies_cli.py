@@ -61,8 +61,11 @@ def heavy_answers(prompt_tokens: int) -> list[Reply]:
 def test_a_debate_with_a_judge_runs_its_rounds_and_the_judge_answers(tmp_path, provider):
     provider.reset()
     config = write_team(tmp_path / "t.yaml", provider.url, "{strategy: debate, judge: a3}")
-    proc = massgen(tmp_path, "-c", str(config), "--ui", "plain", "--no-log", "What is 2+2?")
+    logs = tmp_path / "logs"
+    proc = massgen(tmp_path, "-c", str(config), "--ui", "plain", "--log-dir", str(logs), "2+2?")
     assert proc.returncode == 0, proc.stderr
+    shown = massgen(tmp_path, "logs", "show", "latest", "--log-dir", str(logs))
+    assert "(strategy debate)" in shown.stdout and "3 round(s) · agreement 33%" in shown.stdout
     # the fake answers differently every time: no consensus, so 1 + 2 rounds, then the judge
     assert len(provider.requests) == 3 * 3 + 1
     for line in ("round 1/3: 3 answer(s) · agreement 33%", "round 3/3", "revising its answer"):
@@ -113,6 +116,10 @@ def test_a_budget_capped_run_exits_4_and_the_server_received_no_call_past_the_ca
     assert summary["status"] == "budget" and summary["exit_status"] == 4
     assert summary["parts"][0]["budget"].startswith("budget: the run has spent")
     assert summary["total_tokens"] == 3060
+    shown = massgen(tmp_path, "logs", "show", "latest", "--log-dir", str(logs))
+    assert shown.returncode == 0, shown.stderr
+    assert "·  budget  ·" in shown.stdout and "exit status 4" in shown.stdout
+    assert "budget: the run has spent 3,060 tokens" in shown.stdout
 
 
 def test_a_cost_cap_on_a_priced_model_stops_before_the_call_that_could_cross_it(tmp_path, provider):
