@@ -299,7 +299,7 @@ async def _run(
 
 def result_dict(result: Any, config_used: str) -> dict[str, Any]:
     """A :class:`RunResult` in the documented shape."""
-    if result.status == "failed":
+    if result.status == "failed" and result.final_answer is None:
         raise RunFailedError(result.error or "no agent produced an answer")
     by_label = {label: agent_id for agent_id, label in result.labels.items()}
     voters: dict[str, list[dict[str, str]]] = {}
@@ -442,13 +442,23 @@ def _apply_overrides(config: MassGenConfig, overrides: dict[str, Any]) -> None:
             f"unknown option(s): {', '.join(unknown)} "
             f"(orchestrator options: {', '.join(sorted(OrchestratorConfig.model_fields))})"
         )
-    merged = {**config.orchestrator.model_dump(), **overrides}
+
+    from massgen.config.schema import FieldProblem
+
+    merged = {**config.orchestrator.model_dump(exclude_unset=True), **overrides}
     try:
         config.orchestrator = OrchestratorConfig.model_validate(merged)
+        config.check_orchestrator()
+    except FieldProblem as exc:
+        raise ConfigurationError(f"invalid option {exc.loc[-1]}: {exc.message}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigurationError(f"invalid option {where}: {first['msg']}") from None
+        error = exc.errors(include_url=False)[0]
+        problem = (error.get("ctx") or {}).get("error")
+        if isinstance(problem, FieldProblem):
+            raise ConfigurationError(f"invalid option {problem}") from None
+        where = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(f"invalid option {where}: {message}") from None
 
 
 def _file_options(

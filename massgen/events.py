@@ -102,6 +102,14 @@ class RunStarted(Event):
     agents: list[dict[str, Any]] = field(default_factory=list)
     #: images attached to the question: ``{name, media_type, bytes, url}`` (never the data)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    #: the strategy's settings: ``rounds`` (debate: revision rounds; vote: rounds),
+    #: ``consensus_threshold`` and ``judge`` (debate), ``layers`` and ``judge`` (judge),
+    #: ``vote_weighting``, ``min_agents``, ``fallback_to_best`` (vote)
+    options: dict[str, Any] = field(default_factory=dict)
+    #: the budget caps that are set: ``max_cost_usd``, ``max_total_tokens`` (the run),
+    #: ``agent_max_cost_usd``, ``agent_max_total_tokens`` (each agent), and ``agents``:
+    #: ``{agent id: {max_cost_usd, max_total_tokens}}`` for agents with caps of their own
+    budget: dict[str, Any] = field(default_factory=dict)
 
 
 @_register
@@ -116,8 +124,10 @@ class AgentStatusChanged(Event):
 @_register
 @dataclass(kw_only=True)
 class AgentTurnStarted(Event):
-    """An agent started a model turn. ``kind`` is ``answer`` (first), ``evaluate`` or
-    ``present``; ``tools`` names the workflow tools offered."""
+    """An agent started a model turn. ``kind`` is ``answer`` (first), ``evaluate`` (vote),
+    ``revise`` (debate), ``propose`` (judge, layers after the first) or ``present`` (the
+    final answer); ``round`` is the round (debate) or layer (judge) it belongs to; ``tools``
+    names the workflow tools offered."""
 
     type: ClassVar[str] = "agent_turn_started"
     kind: str
@@ -239,6 +249,8 @@ class VoteCast(Event):
     target_answer: str
     target_agent_id: str
     reason: str
+    #: the voter's stated confidence, 0-1 (``vote_weighting: confidence``), else None
+    confidence: float | None = None
 
 
 @_register
@@ -299,15 +311,54 @@ class Usage(Event):
 @_register
 @dataclass(kw_only=True)
 class WinnerSelected(Event):
-    """``agent_id`` won. ``tally`` maps agent labels to vote counts."""
+    """``agent_id`` won. ``tally`` maps agent labels to vote counts (confidence-weighted:
+    the sum of the voters' confidences; debate: the size of each agreeing group)."""
 
     type: ClassVar[str] = "winner_selected"
     label: str
     answer_label: str
-    tally: dict[str, int]
+    tally: dict[str, float]
     votes: list[dict[str, str]] = field(default_factory=list)
     is_tie: bool = False
     reason: str = "votes"
+
+
+@_register
+@dataclass(kw_only=True)
+class RoundFinished(Event):
+    """A round of a debate (``round`` 1: the independent answers; 2 and on: revisions) or a
+    layer of a judge run ended. ``answers`` are the versioned labels it produced. Debate:
+    ``groups`` are the agent labels whose answers agree, largest first; ``agreement`` is the
+    share of the live agents in the largest; ``consensus`` says it reached
+    ``consensus_threshold`` (the debate stops)."""
+
+    type: ClassVar[str] = "round_finished"
+    strategy: str
+    round: int
+    last_round: int  # the last round (or layer) the run may have
+    answers: list[str] = field(default_factory=list)
+    agreement: float | None = None
+    groups: list[list[str]] = field(default_factory=list)
+    consensus: bool = False
+
+
+@_register
+@dataclass(kw_only=True)
+class BudgetExceeded(Event):
+    """A model call was not started: it could cross a cap. ``scope`` is ``run`` (the run
+    then ends with the best answer so far) or ``agent`` (that agent stops); ``limit`` names
+    the cap (``max_cost_usd`` or ``max_total_tokens``); ``spent`` is what the run (or agent)
+    has used, ``reserved`` what calls in flight may still use, ``estimate`` the refused
+    call's bound (its prompt, and a completion of ``max_tokens``)."""
+
+    type: ClassVar[str] = "budget_exceeded"
+    scope: str
+    limit: str
+    cap: float
+    spent: float
+    reserved: float
+    estimate: float
+    message: str
 
 
 @_register
@@ -338,7 +389,8 @@ class ErrorEvent(Event):
 @_register
 @dataclass(kw_only=True)
 class RunFinished(Event):
-    """The run ended. ``status``: ok, timeout, failed, cancelled."""
+    """The run ended. ``status``: ok, timeout, budget (a cap ended it; the best answer so
+    far is final), failed, cancelled."""
 
     type: ClassVar[str] = "run_finished"
     status: str

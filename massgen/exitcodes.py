@@ -6,6 +6,7 @@
 | 1 | config or usage error (bad option, bad file, unknown session) |
 | 2 | the run failed: no agent produced an answer, or massgen itself crashed |
 | 3 | the run timed out (the best answer so far is still printed) |
+| 4 | a budget cap ended the run (the best answer so far is still printed) |
 | 130 | interrupted (Ctrl+C, quitting the app mid-run) |
 """
 
@@ -19,6 +20,7 @@ class ExitCode(IntEnum):
     USAGE = 1
     RUN_FAILED = 2
     TIMEOUT = 3
+    BUDGET = 4
     INTERRUPTED = 130
 
 
@@ -27,6 +29,7 @@ _BY_STATUS = {
     "ok": ExitCode.OK,
     "failed": ExitCode.RUN_FAILED,
     "timeout": ExitCode.TIMEOUT,
+    "budget": ExitCode.BUDGET,
     "cancelled": ExitCode.INTERRUPTED,
     "interrupted": ExitCode.INTERRUPTED,
 }

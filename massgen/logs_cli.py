@@ -173,6 +173,18 @@ def show_command(
             + f" · winner {_short(part.get('winner') or '-', 40)} (votes {_short(tally_text, 200)})"
             + (f" · {_short(part.get('question'), 60)}" if len(parts) > 1 else "")
         )
+        if _int(part.get("rounds")):
+            agreement = part.get("agreement")
+            lines.append(
+                f"         {_int(part.get('rounds'))} round(s)"
+                + (
+                    f" · agreement {agreement:.0%}"
+                    if isinstance(agreement, int | float) and not isinstance(agreement, bool)
+                    else ""
+                )
+            )
+        if part.get("budget"):
+            lines.append(f"         {_short(part['budget'], 300)}")
         if part.get("error"):
             lines.append(f"         {_short(part['error'], 300)}")
     print("\n".join(lines))

@@ -173,6 +173,9 @@ class Backend(ABC):
     runs_own_loop: ClassVar[bool] = False
     #: Set by the engine before each call of a backend that :attr:`runs_own_loop`.
     turn: AgentTurn | None = None
+    #: The completion length the backend asks for when ``max_tokens`` is not set (None: the
+    #: provider's own default), the bound a budget assumes for its calls.
+    default_max_tokens: ClassVar[int | None] = None
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         self.config = config

@@ -217,6 +217,7 @@ class LocalBackend(Backend):
     supports_tools = False
     supports_json_schema = True
     max_action_chars = MAX_ANSWER_CHARS
+    default_max_tokens = DEFAULT_MAX_TOKENS
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)

@@ -16,7 +16,7 @@ from typing import Any, Literal, NoReturn, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from massgen.config.schema import MassGenConfig
+from massgen.config.schema import FieldProblem, MassGenConfig
 from massgen.errors import ConfigurationError
 
 Loc = tuple[str | int, ...]
@@ -319,6 +319,10 @@ def _validate(
         found = []
         for error in exc.errors(include_url=False):
             loc = _data_loc(data, tuple(error["loc"]))
+            problem = (error.get("ctx") or {}).get("error")
+            if isinstance(problem, FieldProblem):  # a model's check of one of its keys
+                loc = (*loc, *problem.loc)
+                error = {**error, "msg": problem.message}
             if error["type"] == "invalid_key" and loc:  # a key such as 5: or true:
                 loc = (*loc[:-1], str(error["input"]))
                 error = {**error, "type": "extra_forbidden"}
@@ -403,7 +407,10 @@ def _message(error: Any, loc: Loc, expanded: dict[Loc, str]) -> str:
     if kind == "missing":
         return f"missing required key '{loc[-1]}'" if loc else "missing required key"
     if kind in ("literal_error", "enum"):
-        return f"must be one of: {', '.join(_choices(loc, ctx))}"
+        choices = _choices(loc, ctx)
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if isinstance(value, str) and close else ""
+        return f"must be one of: {', '.join(choices)}{hint}"
     if kind in _EXPECTED:
         hint = ""
         if loc == ("agent",) and isinstance(value, list):

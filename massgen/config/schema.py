@@ -7,6 +7,7 @@ a provider SDK.
 
 from __future__ import annotations
 
+import difflib
 import math
 import types
 from typing import Any, Literal, Union, get_args, get_origin
@@ -21,6 +22,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+
+class FieldProblem(ValueError):
+    """A model validator's problem with one of the model's keys (``loc``, relative to the
+    model), so the loader reports that key's line."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(f"{'.'.join(map(str, loc))}: {message}")
+        self.loc = loc
+        self.message = message
 
 
 def _numeric(annotation: Any) -> bool:
@@ -224,6 +235,19 @@ class AgentConfig(_Strict):
     id: str | None = Field(default=None, description="Name shown in the UI and logs.")
     system_message: str | None = None
     backend: BackendConfig
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="This agent's budget in USD (overrides the team's)."
+    )
+    max_total_tokens: int | None = Field(
+        default=None, gt=0, description="This agent's budget in tokens (prompt + completion)."
+    )
+
+
+#: The coordination strategies (DESIGN §3).
+STRATEGIES = ("vote", "debate", "judge")
+#: Rounds when ``max_rounds`` is not set: vote's rounds (the first answers included, the last
+#: vote-only); debate's revision rounds after the independent answers (Du et al. use two).
+DEFAULT_ROUNDS = {"vote": 6, "debate": 2, "judge": 6}
 
 
 class ContextPathConfig(_Strict):
@@ -242,9 +266,14 @@ class ContextPathConfig(_Strict):
 class OrchestratorConfig(_Strict):
     """Coordination rules and the bounds that make every run end."""
 
-    strategy: Literal["vote"] = "vote"
+    strategy: Literal["vote", "debate", "judge"] = "vote"
     max_new_answers_per_agent: int = Field(default=3, ge=1)
-    max_rounds: int = Field(default=6, ge=2, description="The last round is vote-only.")
+    max_rounds: int | None = Field(
+        default=None,
+        ge=1,
+        description="vote: rounds, the last vote-only (default 6, at least 2); debate: "
+        "revision rounds after the independent answers (default 2).",
+    )
     timeout_seconds: float = Field(default=600.0, gt=0, description="Whole run.")
     turn_timeout_seconds: float = Field(default=300.0, gt=0, description="One agent turn.")
     first_answer_timeout_seconds: float = Field(
@@ -284,6 +313,74 @@ class OrchestratorConfig(_Strict):
     restart_policy: Literal["cancel", "finish"] = "cancel"
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
+    # vote: the ensemble options
+    vote_weighting: Literal["equal", "confidence"] = Field(
+        default="equal",
+        description="vote: equal votes, or each weighted by the voter's stated confidence (0-1).",
+    )
+    min_agents: int | None = Field(
+        default=None, ge=1, description="Fewer live agents than this: the run fails."
+    )
+    fallback_to_best: bool = Field(
+        default=False,
+        description="On failure or timeout, the best-scored answer so far is the final answer.",
+    )
+    # debate and judge
+    consensus_threshold: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="debate: stop once this share of the agents agree (1.0: all of them).",
+    )
+    judge: str | None = Field(
+        default=None,
+        description="judge: the aggregating agent's id (default the first); debate: an agent "
+        "that synthesises the final answer instead of taking the majority's.",
+    )
+    layers: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="judge: layers of answers, each reading the previous layer's.",
+    )
+    # budgets (DESIGN §3): a model call that could cross a cap is not started
+    max_cost_usd: float | None = Field(default=None, gt=0, description="Whole run, in USD.")
+    max_total_tokens: int | None = Field(
+        default=None, gt=0, description="Whole run, prompt + completion tokens."
+    )
+    agent_max_cost_usd: float | None = Field(default=None, gt=0, description="Each agent, in USD.")
+    agent_max_total_tokens: int | None = Field(
+        default=None, gt=0, description="Each agent, prompt + completion tokens."
+    )
+
+    @model_validator(mode="after")
+    def _strategy_options(self) -> OrchestratorConfig:
+        if self.strategy == "vote" and self.max_rounds is not None and self.max_rounds < 2:
+            raise FieldProblem(
+                ("max_rounds",),
+                "must be at least 2 for strategy vote (the last round is vote-only)",
+            )
+        if self.vote_weighting != "equal" and self.strategy != "vote":
+            raise FieldProblem(
+                ("vote_weighting",), f"applies to strategy vote, not {self.strategy}"
+            )
+        return self
+
+    @property
+    def rounds(self) -> int:
+        """``max_rounds``, or the strategy's default."""
+        return self.max_rounds if self.max_rounds is not None else DEFAULT_ROUNDS[self.strategy]
+
+    @property
+    def budget_caps(self) -> dict[str, float | int]:
+        """The run's and the team's per-agent caps that are set."""
+        caps = {
+            "max_cost_usd": self.max_cost_usd,
+            "max_total_tokens": self.max_total_tokens,
+            "agent_max_cost_usd": self.agent_max_cost_usd,
+            "agent_max_total_tokens": self.agent_max_total_tokens,
+        }
+        return {k: v for k, v in caps.items() if v is not None}
 
 
 class UIConfig(_Strict):
@@ -311,7 +408,24 @@ class MassGenConfig(_Strict):
         for index, agent in enumerate(self.agents, start=1):
             if agent.id is None:
                 agent.id = f"agent{index}"
+        self.check_orchestrator()
         return self
+
+    def check_orchestrator(self) -> None:
+        """The orchestrator's options that name agents, checked against the agents."""
+        orchestrator = self.orchestrator
+        ids = [str(a.id) for a in self.agents]
+        if orchestrator.judge is not None and orchestrator.judge not in ids:
+            close = difflib.get_close_matches(orchestrator.judge, ids, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"agents: {', '.join(ids)}"
+            raise FieldProblem(
+                ("orchestrator", "judge"), f"no agent '{orchestrator.judge}' ({hint})"
+            )
+        if orchestrator.min_agents is not None and orchestrator.min_agents > len(ids):
+            raise FieldProblem(
+                ("orchestrator", "min_agents"),
+                f"{orchestrator.min_agents} agents needed, the config has {len(ids)}",
+            )
 
     @field_validator("agents")
     @classmethod

@@ -31,6 +31,8 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
                 system_message=agent.system_message,
                 tools=[*tools, *extra_tools],
                 mcp_servers=list(agent.backend.mcp_servers),
+                max_cost_usd=agent.max_cost_usd,
+                max_total_tokens=agent.max_total_tokens,
             )
         )
     return agents

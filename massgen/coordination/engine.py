@@ -41,7 +41,7 @@ from massgen.backends.errors import BackendError
 from massgen.backends.pricing import cost_usd
 from massgen.backends.retry import RetryPolicy, stream_with_retries
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination import modes, prompts, workflow
+from massgen.coordination import budget, modes, prompts, workflow
 from massgen.coordination.files import RunFiles, plan_files
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
 from massgen.events import (
@@ -81,9 +81,15 @@ from massgen.tools.mcp import MCPHub
 MAX_ATTEMPTS_PER_TURN = 3
 
 
+def _rounded(weight: float) -> float | int:
+    """A tally's value: a whole number of votes as an int, a weighted sum to 4 places."""
+    value = round(weight, 4)
+    return int(value) if value == int(value) else value
+
+
 @dataclass
 class RunResult:
-    """What a run produced. ``status``: ok, timeout, failed or cancelled."""
+    """What a run produced. ``status``: ok, timeout, budget, failed or cancelled."""
 
     run_id: str
     question: str
@@ -131,7 +137,7 @@ class _Tick:
 class _Winner:
     label: str
     answer: Answer
-    tally: dict[str, int]
+    tally: dict[str, float]
     is_tie: bool
     reason: str = "votes"
 
@@ -166,6 +172,7 @@ class Coordinator:
         self.retry_policy = retry_policy
         self.workspace_root = workspace_root
         self.files_plan = plan_files(self.config)  # checked now: a bad path is a config error
+        budget.check_prices(self.specs, self.config)
 
     # ------------------------------------------------------------------ public entry
 
@@ -176,8 +183,21 @@ class Coordinator:
         ``history``, and ``images`` attached to it) and return the result. Never raises for
         agent failures or timeouts: they are reported in the result and as events."""
         history = tuple((clean_text(q), clean_text(a)) for q, a in history)
-        run = _Run(self, clean_text(question), history, tuple(images))
+        run = run_class(self.config.strategy)(self, clean_text(question), history, tuple(images))
         return await run.execute()
+
+
+def run_class(strategy: str) -> type[_Run]:
+    """The run of a strategy: vote is this module's; the others subclass it."""
+    if strategy == "debate":
+        from massgen.coordination.debate import DebateRun
+
+        return DebateRun
+    if strategy == "judge":
+        from massgen.coordination.judge import JudgeRun
+
+        return JudgeRun
+    return _Run
 
 
 class _Run:
@@ -242,6 +262,9 @@ class _Run:
         self.run_files = RunFiles(plan, self.cfg, owner.workspace_root) if plan else None
         self.files = self.run_files.workspaces if self.run_files else None
         self.command_problem = plan.command_problem if plan else None
+        self.budget = budget.Budget.for_run(self.cfg, self.agents, self.emit)
+        self.best_scores: dict[str, float] = {}  # answer label -> the most votes it held
+        self.ending = "ok"  # why the coordination ended: ok, budget or failed (end_status)
 
     # ------------------------------------------------------------------ events
 
@@ -260,6 +283,8 @@ class _Run:
             RunStarted(
                 question=self.question,
                 strategy=self.cfg.strategy,
+                options=self.options(),
+                budget=self.budget.describe(),
                 attachments=[image.describe() for image in self.images],
                 agents=[
                     {
@@ -291,14 +316,19 @@ class _Run:
         try:
             async with asyncio.timeout(self.cfg.timeout_seconds):
                 await self.coordinate()
-                winner = self.select_winner()
+                status, error = self.end_status()
+                winner = self.select_winner(fallback=status != "ok")
+                if status == "failed" and not self.cfg.fallback_to_best:
+                    winner = None
                 if winner is not None:
                     final = await self.present(winner)
+                    if status == "ok":  # the run's cap may have refused the final answer
+                        status, error = self.end_status()
         except TimeoutError:
             status = "timeout"
             await self.cancel_all("run timed out")
             if winner is None:
-                winner = self.select_winner()
+                winner = self.select_winner(fallback=True)
                 if winner is not None:
                     self.announce_winner(winner)
             if winner is not None:
@@ -378,14 +408,57 @@ class _Run:
             ],
         )
 
+    def options(self) -> dict[str, object]:
+        """The strategy's settings, for ``run_started.options``."""
+        return {
+            "rounds": self.cfg.rounds,
+            "vote_weighting": self.cfg.vote_weighting,
+            "min_agents": self.cfg.min_agents,
+            "fallback_to_best": self.cfg.fallback_to_best,
+        }
+
+    def too_few_agents(self) -> bool:
+        """Fewer live agents than ``min_agents``: the coordination stops."""
+        needed = self.cfg.min_agents
+        return needed is not None and sum(a.live for a in self.agents) < needed
+
+    def end_status(self) -> tuple[str, str | None]:
+        """Why the coordination ended: ``ok``; ``budget`` (the run's cap refused a call, or
+        agents' own caps left too few agents); ``failed`` (``min_agents``). Sets
+        :attr:`ending`, which stops the presentation of an early end."""
+        status, error = "ok", None
+        live = sum(a.live for a in self.agents)
+        refusal = self.budget.stopped
+        if refusal is None and self.budget.dropped and (live == 0 or self.too_few_agents()):
+            refusal = next(iter(self.budget.dropped.values()))
+        if refusal is not None:
+            status = "budget"
+            error = f"{refusal}; " + (
+                "the best answer so far is final" if self.answers else "no answer was produced"
+            )
+        elif self.too_few_agents():
+            status = "failed"
+            reasons = "; ".join(
+                f"{a.id}: {a.failed_reason}" for a in self.agents if a.failed_reason
+            )
+            error = f"min_agents: {live} live agent(s), {self.cfg.min_agents} needed ({reasons})"
+            if self.cfg.fallback_to_best and self.answers:
+                error += "; the best answer so far is final (fallback_to_best)"
+            self.emit(ErrorEvent(message=error, error_type="min_agents"))
+        self.ending = status
+        return status, error
+
     async def coordinate(self) -> None:
-        """Run turns until every live agent has voted on the current answer set."""
+        """Run turns until every live agent has voted on the current answer set. Once a
+        budget cap refuses a call, no turn starts and the turns in flight finish."""
         for agent in self.agents:
             self.start_turn(agent, "answer")
         self.arm_timer(self.first_answer_deadline)
         while True:
             live = [a for a in self.agents if a.live]
-            if not live:
+            if not live or self.too_few_agents():
+                return
+            if self.budget.stopped is not None and not any(a.busy for a in live):
                 return
             if len(self.agents) == 1 and self.answers:
                 return  # a single agent: its answer is final, no vote
@@ -394,7 +467,8 @@ class _Run:
             item = await self.queue.get()
             if isinstance(item, _Outcome):
                 self.apply(item)
-            self.schedule()
+            if self.budget.stopped is None:
+                self.schedule()
 
     # ------------------------------------------------------------------ outcomes
 
@@ -443,6 +517,7 @@ class _Run:
                 target_label=target.label,
                 answer_label=target.latest.label,
                 reason=action.reason,
+                confidence=action.confidence,
             )
             self.set_status(agent, "voted")
             self.emit(
@@ -454,10 +529,20 @@ class _Run:
                     target_answer=target.latest.label,
                     target_agent_id=target.id,
                     reason=action.reason,
+                    confidence=action.confidence,
                 )
             )
+            score = sum(
+                a.vote.weight
+                for a in self.agents
+                if a.vote is not None and a.vote.answer_label == target.latest.label
+            )
+            label = target.latest.label
+            self.best_scores[label] = max(score, self.best_scores.get(label, 0.0))
 
-    def record_answer(self, author: AgentState, content: str) -> None:
+    def add_answer(self, author: AgentState, content: str) -> Answer:
+        """Record ``author``'s new answer, with a snapshot of its workspace when the run has
+        files, and announce it (every strategy)."""
         version = len(author.answers) + 1
         snapshot = None
         if self.files is not None:  # the answer's files: its author's workspace, now
@@ -485,6 +570,11 @@ class _Run:
                 files=self.files.files_of(snapshot) if snapshot and self.files else [],
             )
         )
+        return answer
+
+    def record_answer(self, author: AgentState, content: str) -> None:
+        """A new answer (vote): votes are cleared and the others restart."""
+        answer = self.add_answer(author, content)
         cleared = [a for a in self.agents if a.settled]
         for agent in cleared:
             agent.vote = None
@@ -547,19 +637,40 @@ class _Run:
         snapshot = (
             [a.latest for a in self.agents if a.latest is not None] if kind != "answer" else []
         )
-        rules = workflow.TurnRules(
-            vote_labels=tuple(a.agent_label for a in snapshot),
-            can_answer=(
-                len(agent.answers) < self.cfg.max_new_answers_per_agent
-                and self.round < self.cfg.max_rounds
-            ),
-            answer_cap=self.cfg.max_new_answers_per_agent,
-            existing_answers=tuple((a.label, a.content) for a in self.answers),
-        )
+        rules = self.turn_rules(agent, kind, snapshot)
         self.set_status(agent, "thinking")
         agent.task = asyncio.create_task(
             self.turn_task(agent, turn_id, kind, snapshot, rules, self.answer_set),
             name=f"massgen:{agent.id}:turn{agent.turns}",
+        )
+
+    def turn_rules(
+        self, agent: AgentState, kind: str, snapshot: list[Answer]
+    ) -> workflow.TurnRules:
+        """What a turn may do (vote: answer below the caps, vote once answers exist)."""
+        return workflow.TurnRules(
+            vote_labels=tuple(a.agent_label for a in snapshot),
+            can_answer=(
+                len(agent.answers) < self.cfg.max_new_answers_per_agent
+                and self.round < self.cfg.rounds
+            ),
+            answer_cap=self.cfg.max_new_answers_per_agent,
+            existing_answers=tuple((a.label, a.content) for a in self.answers),
+            confidence=self.cfg.vote_weighting == "confidence",
+        )
+
+    def turn_messages(self, agent: AgentState, kind: str, snapshot: list[Answer]) -> list[Message]:
+        """A turn's prompt (vote: the coordination rules, the question, the answers)."""
+        return prompts.coordination_messages(
+            system_message=agent.spec.system_message,
+            question=self.question,
+            history=self.history,
+            answers=snapshot,
+            viewer_label=agent.label,
+            mode=agent.mode,
+            images=self.images,
+            can_see_images=agent.spec.backend.supports_images,
+            files=self.files_note(agent),
         )
 
     def cancel_turn(self, agent: AgentState, reason: str) -> None:
@@ -608,6 +719,9 @@ class _Run:
         except workflow.InvalidActionError as exc:
             outcome.error = f"no valid action after {MAX_ATTEMPTS_PER_TURN} attempts ({exc})"
             outcome.error_type = "invalid_action"
+        except budget.BudgetExceeded as exc:
+            outcome.error = str(exc)
+            outcome.error_type = "budget"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or an unexpected SDK error: fail this agent only
@@ -634,17 +748,7 @@ class _Run:
         )
 
         def fresh() -> list[Message]:
-            return prompts.coordination_messages(
-                system_message=agent.spec.system_message,
-                question=self.question,
-                history=self.history,
-                answers=snapshot,
-                viewer_label=agent.label,
-                mode=agent.mode,
-                images=self.images,
-                can_see_images=agent.spec.backend.supports_images,
-                files=self.files_note(agent),
-            )
+            return self.turn_messages(agent, kind, snapshot)
 
         messages = fresh()
         texts: list[str] = []
@@ -832,6 +936,7 @@ class _Run:
     ) -> tuple[str, list[ToolCall]]:
         """One model call with retries; streams deltas as events, records usage."""
         ctx = _TurnContext()
+        lease = self.budget.reserve(agent, messages, tools)  # BudgetExceeded: not started
         agent.usage.requests += 1
 
         def on_retry(attempt: int, delay: float, error: BackendError) -> None:
@@ -852,7 +957,9 @@ class _Run:
             max_attempts=agent.spec.backend.config.max_retries + 1
         )
         backend = modes.ModeBackend(agent.spec.backend, agent.mode)
-        stream = stream_with_retries(backend, messages, tools or None, policy, on_retry)
+        stream = lease.stream(
+            stream_with_retries(backend, messages, tools or None, policy, on_retry)
+        )
         async for chunk in stream:
             if isinstance(chunk, TextChunk):
                 if chunk.text:
@@ -906,22 +1013,41 @@ class _Run:
 
     # ------------------------------------------------------------------ the end
 
-    def select_winner(self) -> _Winner | None:
-        """Most votes wins; a tie goes to the earliest answer. When every agent judged the
+    def select_winner(self, fallback: bool = False) -> _Winner | None:
+        """Most votes wins (each weighted by its confidence with ``vote_weighting:
+        confidence``); a tie goes to the earliest answer. When every agent judged the
         answers but none voted (all abstained), that is a tie of all: the earliest answer.
         With no judgement at all (a single agent, or a timeout before any vote) the latest
-        answer is chosen."""
+        answer is chosen; with ``fallback`` (an early end) and ``fallback_to_best``, the
+        answer that held the most votes at any time, if any did."""
         if not self.answers:
             return None
         current = {a.label: a.latest for a in self.agents if a.latest is not None}
         votes = [a.vote for a in self.agents if a.vote is not None]
-        tally = Counter(v.target_label for v in votes)
+        tally: Counter[str] = Counter()
+        for vote in votes:
+            tally[vote.target_label] += vote.weight
+        tally = Counter({label: _rounded(n) for label, n in tally.items()})
         if tally:
             top = max(tally.values())
             leaders = [label for label, n in tally.items() if n == top]
             label = min(leaders, key=lambda lbl: current[lbl].order)
             ordered = dict(sorted(tally.items(), key=lambda kv: (-kv[1], kv[0])))
             return _Winner(label, current[label], ordered, is_tie=len(leaders) > 1)
+        if fallback and self.cfg.fallback_to_best and self.best_scores:
+            by_label = {a.label: a for a in self.answers}
+            best = max(
+                self.best_scores, key=lambda lbl: (self.best_scores[lbl], -by_label[lbl].order)
+            )
+            answer = by_label[best]
+            score = _rounded(self.best_scores[best])
+            return _Winner(
+                answer.agent_label,
+                answer,
+                {answer.agent_label: score},
+                False,
+                f"best-scored answer so far ({best}, {score:g} votes; fallback_to_best)",
+            )
         if any(a.abstained for a in self.agents):
             earliest = min(current.values(), key=lambda answer: answer.order)
             return _Winner(
@@ -958,7 +1084,12 @@ class _Run:
         run has one agent, or the winner has failed."""
         agent = self.by_label[winner.label]
         self.announce_winner(winner)
-        if self.cfg.final_answer == "reuse" or len(self.agents) == 1 or not agent.live:
+        if (
+            self.cfg.final_answer == "reuse"
+            or len(self.agents) == 1
+            or not agent.live
+            or self.ending != "ok"
+        ):
             self.announce_final(winner, winner.answer.content, presented=False)
             return winner.answer.content
         agent.turns += 1

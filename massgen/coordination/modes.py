@@ -76,6 +76,11 @@ def json_instructions(tools: list[ToolSpec]) -> str:
             forms.append(
                 'to vote, set "action" to "vote", "agent_id" to the label of the best answer '
                 'and "reason" to a short reason'
+                + (
+                    ', and "confidence" to how sure you are, from 0 to 1'
+                    if _wants_confidence(tool)
+                    else ""
+                )
             )
         elif tool.name == "new_answer":
             forms.append(
@@ -135,13 +140,25 @@ _VOTE = re.compile(
 _ANSWER_PREFIX = re.compile(r"(?i)^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[:\-–—]\s*")
 
 
+def _wants_confidence(tool: ToolSpec) -> bool:
+    properties = (tool.parameters or {}).get("properties") or {}
+    return tool.name == "vote" and "confidence" in properties
+
+
+#: ``confidence 0.8``, ``confidence: 80%`` inside a ``VOTE:`` line.
+_CONFIDENCE = re.compile(r"(?i)\bconfidence\W{0,3}(\d+(?:\.\d+)?\s*%?)")
+
+
 def text_instructions(tools: list[ToolSpec]) -> str:
     names = {t.name for t in tools}
     if names == {"new_answer"}:
         return "Write your complete answer to the original message."
-    vote = (
-        "to vote for the best existing answer, write one line exactly like "
-        "VOTE: agent2 - your reason (with that answer's label)"
+    confidence = any(_wants_confidence(t) for t in tools)
+    vote = "to vote for the best existing answer, write one line exactly like " + (
+        "VOTE: agent2 - your reason - confidence 0.8 (with that answer's label, and how "
+        "sure you are from 0 to 1)"
+        if confidence
+        else "VOTE: agent2 - your reason (with that answer's label)"
     )
     if "new_answer" not in names:
         return f"Do not write a new answer: {vote}."
@@ -160,6 +177,12 @@ def parse_text_action(text: str, tools: list[ToolSpec], call_id: str) -> ToolCal
         match = votes[-1]
         reason = match.group(3).strip().strip("*_` ")
         arguments = {"agent_id": f"agent{int(match.group(2))}", "reason": reason}
+        if any(_wants_confidence(t) for t in tools):
+            stated = _CONFIDENCE.search(reason)
+            if stated:
+                arguments["confidence"] = stated.group(1).replace(" ", "")
+                reason = (reason[: stated.start()] + reason[stated.end() :]).strip(" -–—,;")
+                arguments["reason"] = reason
         return ToolCall(id=call_id, name="vote", arguments=json.dumps(arguments))
     answer = _ANSWER_PREFIX.sub("", text.strip()).strip()
     if "new_answer" in names and answer:

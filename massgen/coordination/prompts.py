@@ -145,3 +145,81 @@ def presentation_messages(
         f"Question: {question}\n{task}"
     )
     return [_system(system_message, PRESENTATION_RULES), _user(user, images, can_see_images)]
+
+
+# ------------------------------------------------------------------ debate and judge
+
+INDEPENDENT_RULES = """\
+Answer the user's message with a complete, self-contained answer."""
+DEBATE_RULES = """\
+You are one of several agents answering the same request; you see every agent's latest \
+answer, each labelled (agent1, agent2, ...). Using the others' reasoning as additional \
+advice, examine your answer and theirs step by step, then give your updated, complete \
+answer. If it agrees with another agent's answer, name that agent in agrees_with."""
+LAYER_RULES = """\
+You have been given the answers of several agents to the user's message. Synthesise them \
+into one high-quality answer: evaluate them critically (some may be biased or wrong), do \
+not simply copy one, and give a refined, accurate and complete answer."""
+AGGREGATE_RULES = f"""\
+{LAYER_RULES} Reply to the user directly: do not mention agents, labels or this process."""
+DEBATE_FINAL_RULES = """\
+Several agents debated the user's message; their final answers are below. Write the final \
+answer, using the best of them and deciding which is right where they disagree. Reply to \
+the user directly: do not mention agents, labels or this process."""
+#: How each kind of turn is told to submit, in the tools workflow mode.
+SUBMIT = " Submit it with the new_answer tool."
+
+
+def answer_round_messages(
+    *,
+    rules: str,
+    system_message: str | None,
+    question: str,
+    history: History,
+    answers: Sequence[Answer],
+    viewer_label: str,
+    mode: str = "tools",
+    images: Sequence[Image] = (),
+    can_see_images: bool = True,
+    files: str = "",
+) -> list[Message]:
+    """Messages for a debate or judge turn: ``rules``, the question and the answers it
+    reads (none for an independent answer)."""
+    user = f"{_history_block(history)}{files}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>"
+    if answers:
+        ordered = order_for_viewer(answers, viewer_label)
+        own = any(a.agent_label == viewer_label for a in answers)
+        user += f"\n\n{_answers_block(ordered)}"
+        if own:
+            user += f"\nYour own latest answer is {viewer_label}'s."
+    text = rules + (SUBMIT if mode == "tools" else "")
+    return [_system(system_message, text), _user(user, images, can_see_images)]
+
+
+def final_messages(
+    *,
+    rules: str,
+    system_message: str | None,
+    question: str,
+    history: History,
+    answers: Sequence[Answer],
+    viewer_label: str,
+    images: Sequence[Image] = (),
+    can_see_images: bool = True,
+    files: str = "",
+) -> list[Message]:
+    """Messages for a synthesis of ``answers`` into the final answer (no workflow tools; with
+    ``files``, the agent's own tools and the files it may now write); the question last, so
+    even a small model answers it."""
+    task = "Write the final answer to this question."
+    if files:
+        task = (
+            "Make the file changes the answer calls for (use your file tools; change only "
+            "what it needs), then write the final answer to this question."
+        )
+    user = (
+        f"{_history_block(history)}{files}"
+        f"{_answers_block(order_for_viewer(answers, viewer_label))}\n\n"
+        f"Question: {question}\n{task}"
+    )
+    return [_system(system_message, rules), _user(user, images, can_see_images)]

@@ -22,6 +22,8 @@ class AgentSpec:
     system_message: str | None = None
     tools: list[Tool] = field(default_factory=list)
     mcp_servers: list[MCPServerConfig] = field(default_factory=list)
+    max_cost_usd: float | None = None  # this agent's own budget caps (DESIGN §3)
+    max_total_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,12 @@ class Vote:
     target_label: str  # an agent label, e.g. "agent1"
     answer_label: str  # the versioned answer it judged, e.g. "agent1.2"
     reason: str
+    confidence: float | None = None  # vote_weighting: confidence
+
+    @property
+    def weight(self) -> float:
+        """What the vote counts in the tally: 1, or its confidence when it states one."""
+        return 1.0 if self.confidence is None else self.confidence
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from massgen.backends.base import ToolCall, ToolSpec
@@ -15,12 +16,14 @@ WORKFLOW_TOOLS = frozenset({NEW_ANSWER, VOTE})
 @dataclass(frozen=True)
 class NewAnswerAction:
     content: str
+    agrees_with: str | None = None  # debate: the agent label whose answer this one shares
 
 
 @dataclass(frozen=True)
 class VoteAction:
     target: str  # agent label
     reason: str
+    confidence: float | None = None  # vote_weighting: confidence
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class TurnRules:
     can_answer: bool
     answer_cap: int
     existing_answers: tuple[tuple[str, str], ...]  # (versioned label, content) of every answer
+    confidence: bool = False  # the vote states a confidence (vote_weighting: confidence)
+    agree_labels: tuple[str, ...] = ()  # debate: labels new_answer's agrees_with may name
+    answer_description: str = (
+        "Submit a complete answer to the original message that improves on every existing answer."
+    )
 
     @property
     def can_vote(self) -> bool:
@@ -56,14 +64,23 @@ def tool_specs(rules: TurnRules) -> list[ToolSpec]:
         specs.append(
             ToolSpec(
                 name=NEW_ANSWER,
-                description=(
-                    "Submit a complete answer to the original message that improves on every "
-                    "existing answer."
-                ),
+                description=rules.answer_description,
                 parameters={
                     "type": "object",
                     "properties": {
-                        "content": {"type": "string", "description": "The full answer."}
+                        "content": {"type": "string", "description": "The full answer."},
+                        **(
+                            {
+                                "agrees_with": {
+                                    "type": "string",
+                                    "enum": list(rules.agree_labels),
+                                    "description": "Label of another agent whose answer "
+                                    "yours agrees with, if any.",
+                                }
+                            }
+                            if rules.agree_labels
+                            else {}
+                        ),
                     },
                     "required": ["content"],
                 },
@@ -83,8 +100,25 @@ def tool_specs(rules: TurnRules) -> list[ToolSpec]:
                             "description": "Label of the answer you vote for.",
                         },
                         "reason": {"type": "string", "description": "Why it is the best."},
+                        **(
+                            {
+                                "confidence": {
+                                    "type": "number",
+                                    "minimum": 0,
+                                    "maximum": 1,
+                                    "description": "How sure you are that it is the best, "
+                                    "from 0 to 1.",
+                                }
+                            }
+                            if rules.confidence
+                            else {}
+                        ),
                     },
-                    "required": ["agent_id", "reason"],
+                    "required": [
+                        "agent_id",
+                        "reason",
+                        *(["confidence"] if rules.confidence else []),
+                    ],
                 },
             )
         )
@@ -159,7 +193,23 @@ def _validate_vote(args: dict, rules: TurnRules) -> VoteAction:
             f"unknown agent {target!r}; vote for one of: {', '.join(rules.vote_labels)}"
         )
     reason = args.get("reason")
-    return VoteAction(target=target, reason=reason.strip() if isinstance(reason, str) else "")
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not rules.confidence:
+        return VoteAction(target=target, reason=reason)
+    return VoteAction(target=target, reason=reason, confidence=_confidence(args.get("confidence")))
+
+
+def _confidence(value: object) -> float:
+    """A vote's confidence: a number from 0 to 1 (``"80%"`` and ``"0.8"`` are read too)."""
+    if isinstance(value, str):
+        text = value.strip()
+        with contextlib.suppress(ValueError):
+            value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidActionError("vote needs 'confidence', a number from 0 to 1")
+    if not 0 <= value <= 1:
+        raise InvalidActionError(f"confidence must be from 0 to 1, got {value:g}")
+    return float(value)
 
 
 def _validate_answer(args: dict, rules: TurnRules) -> NewAnswerAction:
@@ -177,4 +227,8 @@ def _validate_answer(args: dict, rules: TurnRules) -> NewAnswerAction:
             raise InvalidActionError(
                 f"this answer is identical to {label}; vote for it instead of resubmitting it"
             )
-    return NewAnswerAction(content=content.strip())
+    agrees = args.get("agrees_with")
+    agrees = agrees.strip() if isinstance(agrees, str) else None
+    if agrees not in rules.agree_labels:
+        agrees = None  # optional: an unknown or empty label is ignored, not an error
+    return NewAnswerAction(content=content.strip(), agrees_with=agrees)

@@ -9,14 +9,16 @@ Model strings (after the ``massgen/`` prefix):
 
 - ``build``: the team from ``optional_params`` (``models``, ``model``, ``num_agents``, or a
   ``config`` dict / path), plus ``enable_filesystem``, ``context_paths``, ``enable_logging``,
-  ``output_file``
+  ``output_file``; with any model string, orchestrator options (``strategy="debate"``,
+  ``max_cost_usd=0.5``, ...)
 - ``model:<id>``: ``num_agents`` agents (default 1) on that model
 - ``path:<file>``: a config file
 - ``<name>``: a built-in example (``massgen/research_team``)
 
 The last user message is the question; earlier user/assistant turns are the history. The
 response's ``_hidden_params`` hold ``massgen_selected_agent``, ``massgen_vote_results``,
-``massgen_session_id``, ``massgen_config_used``, ``massgen_answers`` and ``massgen_usage``.
+``massgen_session_id``, ``massgen_config_used``, ``massgen_answers``, ``massgen_usage`` and
+``massgen_status`` (ok, or timeout / budget: the best answer so far).
 
 This module imports litellm; ``import massgen`` and the CLI never import it.
 """
@@ -247,9 +249,12 @@ def _run_sync(arguments: dict[str, Any]) -> dict[str, Any]:
 def _options(optional_params: dict[str, Any]) -> dict[str, Any]:
     """MassGen options from ``optional_params``: given nested (``optional_params={...}``,
     as the docs show) or as top-level keyword arguments; other litellm params are ignored."""
+    from massgen.config.schema import OrchestratorConfig
+
     nested = optional_params.get("optional_params")
     merged = {**optional_params, **(nested if isinstance(nested, dict) else {})}
-    return {k: merged[k] for k in _OPTIONS if merged.get(k) is not None}
+    names = (*_OPTIONS, *OrchestratorConfig.model_fields)  # strategy, max_cost_usd, ...
+    return {k: merged[k] for k in names if merged.get(k) is not None}
 
 
 def _no_team_options(name: str, params: dict[str, Any]) -> None:
@@ -277,6 +282,7 @@ def _hidden(result: dict[str, Any]) -> dict[str, Any]:
         "massgen_config_used": result["config_used"],
         "massgen_answers": result["answers"],
         "massgen_usage": result["usage"],
+        "massgen_status": result["status"],
     }
     if result.get("session_dir"):  # enable_logging=True: where the session was recorded
         hidden["massgen_log_directory"] = result["session_dir"]

@@ -22,6 +22,25 @@ def _cost(value: float | None) -> str:
     return "cost unknown" if value is None else f"${value:.4f}"
 
 
+def _caps(caps: dict) -> str:
+    parts = []
+    for key, word in (
+        ("max_cost_usd", "run"),
+        ("max_total_tokens", "run"),
+        ("agent_max_cost_usd", "each agent"),
+        ("agent_max_total_tokens", "each agent"),
+    ):
+        if key in caps:
+            value = caps[key]
+            amount = f"${value:g}" if "cost" in key else f"{value:,} tokens"
+            parts.append(f"{amount} ({word})")
+    for agent_id, own in (caps.get("agents") or {}).items():
+        for key, value in own.items():
+            amount = f"${value:g}" if "cost" in key else f"{value:,} tokens"
+            parts.append(f"{amount} ({agent_id})")
+    return ", ".join(parts)
+
+
 def describe(event: Event) -> str | None:
     """The progress line for ``event``, or None for events not worth a line."""
     who = f"[{event.agent_id}]" if event.agent_id else ""
@@ -29,20 +48,36 @@ def describe(event: Event) -> str | None:
     if kind == "run_started":
         agents = ", ".join(f"{a['id']} ({a['label']}, {a['model']})" for a in event.agents)
         attached = f" · {len(event.attachments)} image(s) attached" if event.attachments else ""
+        caps = _caps(event.budget)
         return (
             f"massgen: {len(event.agents)} agent(s), strategy {event.strategy}: {agents}{attached}"
+            + (f" · budget {caps}" if caps else "")
         )
     if kind == "agent_turn_started":
         doing = {
             "answer": "answering",
             "evaluate": "reviewing answers",
+            "revise": f"revising its answer (round {event.round})",
+            "propose": f"synthesising the answers (layer {event.round})",
             "present": "writing the final answer",
         }
         return f"{who} {doing.get(event.kind, event.kind)}"
+    if kind == "round_finished":
+        noun = "layer" if event.strategy == "judge" else "round"
+        head = f"{noun} {event.round}/{event.last_round}: {len(event.answers)} answer(s)"
+        if event.agreement is None:
+            return head
+        groups = " | ".join(", ".join(g) for g in event.groups)
+        tail = " · consensus" if event.consensus else ""
+        return f"{head} · agreement {event.agreement:.0%} ({groups}){tail}"
+    if kind == "budget_exceeded":
+        return f"{who} {event.message}"
     if kind == "answer_submitted":
         return f"{who} new answer {event.label} ({len(event.content)} chars)"
     if kind == "vote_cast":
         target = f"{event.target} ({event.target_agent_id})"
+        if event.confidence is not None:
+            target += f" with confidence {event.confidence:g}"
         return (
             f"{who} voted for {target}: {_short(event.reason)}"
             if event.reason
@@ -68,13 +103,13 @@ def describe(event: Event) -> str | None:
     if kind == "winner_selected":
         total = sum(event.tally.values())
         mine = event.tally.get(event.label, 0)
-        tally = ", ".join(f"{label}: {n}" for label, n in event.tally.items())
-        if not total:
+        tally = ", ".join(f"{label}: {n:g}" for label, n in event.tally.items())
+        if not total or not event.reason.startswith("votes"):
             why = event.reason
         elif event.is_tie:
-            why = f"{mine} of {total} votes, tie broken by the earliest answer ({tally})"
+            why = f"{mine:g} of {total:g} votes, tie broken by the earliest answer ({tally})"
         else:
-            why = f"{mine} of {total} votes ({tally})"
+            why = f"{mine:g} of {total:g} votes ({tally})"
         return f"winner: {event.agent_id} ({event.label}, answer {event.answer_label}) with {why}"
     if kind == "tool_call_finished":
         took = f" in {event.duration_s:.2f}s" if event.duration_s is not None else ""

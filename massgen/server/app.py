@@ -357,6 +357,8 @@ class MassGenServer:
             "model": model,
             "choices": [choice],
             "usage": usage,
+            # ok, or why the run ended early with its best answer: timeout, budget, failed
+            "massgen_status": str(finished.get("status") or "ok"),
         }
 
     # ---- endpoints
@@ -593,6 +595,7 @@ class MassGenServer:
                         "completion_tokens": completion,
                         "total_tokens": prompt + completion,
                     },
+                    massgen_status=str(finished.get("status") or "ok"),  # type: ignore[union-attr]
                 )
             yield "data: [DONE]\n\n"
         finally:

@@ -186,7 +186,7 @@ class RunTracer:
             }.items():
                 if value is not None:
                     run.set_attribute(key, value)
-            if event.status not in ("ok", "timeout"):
+            if event.status not in ("ok", "timeout", "budget"):
                 run.set_status(self._trace.Status(self._trace.StatusCode.ERROR, event.status))
             run.end(end_time=_ns(ts))
             self.run = None

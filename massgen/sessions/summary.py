@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: ``run_finished.status`` -> the session's word for it.
-STATUS = {"ok": "ok", "timeout": "timeout", "failed": "failed", "cancelled": "interrupted"}
+STATUS = {
+    "ok": "ok",
+    "timeout": "timeout",
+    "budget": "budget",
+    "failed": "failed",
+    "cancelled": "interrupted",
+}
 VERSION = 1
 
 
@@ -75,6 +81,9 @@ class Summary:
                     "cost_usd": None,
                     "duration_s": None,
                     "error": None,
+                    "rounds": 0,  # debate rounds, judge layers
+                    "agreement": None,  # debate: the last round's
+                    "budget": None,  # the first budget refusal, if any
                 }
             )
         return self.parts[number - 1]
@@ -115,6 +124,11 @@ class Summary:
             part["answers"] += 1
         elif kind == "vote_cast":
             part["votes"] += 1
+        elif kind == "round_finished":
+            part["rounds"] = int(event.get("round") or 0)
+            part["agreement"] = _number(event.get("agreement"))
+        elif kind == "budget_exceeded" and not part["budget"]:
+            part["budget"] = _text(event.get("message"))
         elif kind == "winner_selected":
             tally = {self._labels.get(k, k): n for k, n in (event.get("tally") or {}).items()}
             part.update(

@@ -173,7 +173,7 @@ def test_unknown_key_without_a_close_match_lists_valid_keys() -> None:
     err = error_of("agents:\n  - backend: {type: vllm, model: m}\n    colour: red\n")
     assert str(err) == (
         f"{SOURCE}:3: agents[0].colour: unknown key 'colour' "
-        "(valid keys: id, system_message, backend)"
+        "(valid keys: id, system_message, backend, max_cost_usd, max_total_tokens)"
     )
 
 
@@ -194,11 +194,14 @@ def test_literal_lists_the_choices() -> None:
         """\
         agents: [{backend: {type: vllm, model: m}}]
         orchestrator:
-          strategy: debate
+          strategy: debat
         ui: {display_type: textual}
         """
     )
-    assert str(err) == f"{SOURCE}:3: orchestrator.strategy: must be one of: vote"
+    assert str(err) == (
+        f"{SOURCE}:3: orchestrator.strategy: must be one of: vote, debate, judge "
+        "(did you mean 'debate'?)"
+    )
     err = error_of("agents: [{backend: {type: vllm, model: m}}]\nui:\n  display_type: fancy\n")
     assert str(err) == f"{SOURCE}:3: ui.display_type: must be one of: textual, plain, json"
 
@@ -232,7 +235,7 @@ def test_more_problems_are_counted_and_all_kept() -> None:
           - backend:
               type: gpt
               temprature: 1
-        orchestrator: {strategy: debate}
+        orchestrator: {strategy: consensus}
         """
     )
     assert str(err) == (
@@ -244,7 +247,7 @@ def test_more_problems_are_counted_and_all_kept() -> None:
         f"{SOURCE}:3: agents[0].backend.type: unknown backend 'gpt' (did you mean 'openai'?)",
         f"{SOURCE}:4: agents[0].backend.temprature: unknown key 'temprature' "
         "(did you mean 'temperature'?)",
-        f"{SOURCE}:5: orchestrator.strategy: must be one of: vote",
+        f"{SOURCE}:5: orchestrator.strategy: must be one of: vote, debate, judge",
     ]
 
 
@@ -514,7 +517,7 @@ def test_keys_and_non_strings_are_left_alone(monkeypatch: pytest.MonkeyPatch) ->
     err = error_of("agent:\n  backend: {type: vllm, model: m}\n  ${T}: 1\n")
     assert (
         str(err)
-        == f"{SOURCE}:3: agent.${{T}}: unknown key '${{T}}' (valid keys: id, system_message, backend)"
+        == f"{SOURCE}:3: agent.${{T}}: unknown key '${{T}}' (valid keys: id, system_message, backend, max_cost_usd, max_total_tokens)"
     )
 
 

@@ -214,3 +214,26 @@ async def test_sandbox_none_offers_unconfined_commands_on_purpose(tmp_path):
     (finished,) = results(events, "run_command")
     assert finished.output == "exit code 0\ndone\n"
     assert (tmp_path / "s" / "workspaces" / "agent1" / "made.txt").read_text() == "hi\n"
+
+
+async def test_a_judge_run_shares_snapshots_and_its_aggregator_writes_the_files(tmp_path, project):
+    """Files work the same in every strategy: answers carry snapshots, and only the agent
+    writing the final answer (judge's aggregator) may change a write grant."""
+    report = project / "report.md"
+    attempt = call("write_file", path=str(report), content="by the judge\n")
+    aggregator = [attempt, call("write_file", path="notes.md", content="n"), answer("a1")]
+    result, events, backends = await run(
+        [[*aggregator, attempt, say("Wrote it.")], [answer("a2")]],
+        tmp_path,
+        root=tmp_path / "session",
+        strategy="judge",
+        layers=1,
+        context_paths=[ContextPathConfig(path=str(project), permission="write")],
+    )
+    writes = [e for e in results(events, "write_file") if e.agent_id == "a1"]
+    assert writes[0].is_error and "read-only here" in writes[0].output
+    assert not writes[-1].is_error and report.read_text() == "by the judge\n"
+    (first,) = [e for e in events if e.type == "answer_submitted" and e.agent_label == "agent1"]
+    assert first.files == ["notes.md"]
+    assert "You may also change these files" in backends[0].calls[-2].user_text
+    assert result.files_changed == [{"path": str(report), "how": "created"}]

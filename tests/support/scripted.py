@@ -97,13 +97,16 @@ class ScriptedBackend(Backend):
         *,
         max_retries: int = 0,
         workflow_mode: str = "tools",
+        max_tokens: int | None = None,
+        model: str | None = None,
     ) -> None:
         config = BackendConfig.model_construct(
             type="scripted",
-            model=f"scripted-{name}",
+            model=model or f"scripted-{name}",
             max_retries=max_retries,
             stream=True,
             workflow_mode=workflow_mode,
+            max_tokens=max_tokens,
         )
         super().__init__(config)
         self.name = name
