@@ -32,8 +32,14 @@ class RunHeader(Static):
         tokens = view.prompt_tokens + view.completion_tokens
         cost = money(view.cost_usd, view.cost_known) if view.prompt_tokens else "$0"
         status = "running" if view.running else view.status
-        style = {"ok": "bold green", "failed": "bold red", "timeout": "bold yellow"}.get(status)
-        line.append(f" {one_line(view.strategy, 20)} · round {view.round} · {elapsed(view)} · ")
+        style = {
+            "ok": "bold green",
+            "failed": "bold red",
+            "timeout": "bold yellow",
+            "budget": "bold yellow",
+        }.get(status)
+        rounds = f"{view.round}/{view.last_round}" if view.last_round else f"{view.round}"
+        line.append(f" {one_line(view.strategy, 20)} · round {rounds} · {elapsed(view)} · ")
         line.append(f"{tokens:,} tokens · {cost} · ")
         line.append(one_line(status, 20), style=style or "bold")
         if view.error and not view.running:

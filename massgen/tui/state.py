@@ -113,6 +113,8 @@ class RunView:
     votes: dict[str, VoteView] = field(default_factory=dict)  # current votes, by voter id
     log: list[str] = field(default_factory=list)  # restarts, failures, errors: short lines
     round: int = 0
+    last_round: int = 0  # debate and judge: the last round (layer) the run may have
+    budget: str = ""  # why a budget cap ended the run (or stopped an agent), when one did
     restarts: int = 0
     winner_id: str | None = None
     winner_label: str | None = None
@@ -387,6 +389,24 @@ class RunView:
         self.log.append(f"error: {e.message}")
         self.dirty |= {"panel", "header"}
 
+    def _on_round_finished(self, e, at: float) -> None:
+        self.last_round = e.last_round
+        if e.strategy == "judge":
+            self.log.append(f"layer {e.round}/{e.last_round} done")
+        else:
+            agreement = f": {e.agreement:.0%} agree" if e.agreement is not None else ""
+            self.log.append(
+                f"round {e.round}/{e.last_round}{agreement}" + (" (consensus)" if e.consensus else "")
+            )
+        if e.round < e.last_round and not e.consensus:
+            self.round = max(self.round, e.round + 1)
+        self.dirty |= {"header", "panel"}
+
+    def _on_budget_exceeded(self, e, at: float) -> None:
+        self.budget = e.message
+        self.log.append(f"out of budget: {e.message}")
+        self.dirty |= {"header", "panel"}
+
     def _on_run_finished(self, e, at: float) -> None:
         self.status, self.finished, self.duration_s = e.status, at, e.duration_s
         for agent in self.agents.values():
@@ -397,4 +417,6 @@ class RunView:
             self.dirty.add(f"agent:{agent.id}")
         if e.final_answer and not self.final_text:
             self.final_text = e.final_answer
+        if e.status == "budget" and not self.error:
+            self.error = f"out of budget, best answer so far ({self.budget})"
         self.dirty |= {"header", "panel", "final", "tabs"}

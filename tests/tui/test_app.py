@@ -627,3 +627,22 @@ async def test_the_final_pane_shows_the_files_the_presenter_changed_with_their_d
         assert f"{page} (changed)" in shown_text and "massgen logs restore" in shown_text
         assert "-<h1>Old title</h1>" in shown_text and "+<h1>New title</h1>" in shown_text
     assert page.read_text() == "<h1>New title</h1>\n"
+
+
+async def test_a_debate_shows_its_rounds_and_a_budget_ending_says_so():
+    """The header counts a debate's rounds against its last; a run a budget cap ended says
+    it is out of budget, and the app exits 4 like the plain output."""
+    same = [answer("Paris"), answer("Paris")]
+    config = OrchestratorConfig(strategy="debate", max_rounds=2, restart_debounce_seconds=0)
+    app = MassGenApp(team(list(same), list(same)), config, question="Capital of France?")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await finished(pilot)
+        header = text(app.query_one(RunHeader))
+        assert "debate · round 1/3" in header and "ok" in header  # agreed after round 1
+        assert any("round 1/3: 100% agree (consensus)" in line for line in app.view.log)
+    capped = OrchestratorConfig(max_total_tokens=1, restart_debounce_seconds=0)
+    app = MassGenApp(quick_team(), capped, question="Q")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await finished(pilot)
+        assert "out of budget" in text(app.query_one(RunHeader))
+    assert app.exit_code() == 4
