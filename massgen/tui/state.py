@@ -395,9 +395,8 @@ class RunView:
             self.log.append(f"layer {e.round}/{e.last_round} done")
         else:
             agreement = f": {e.agreement:.0%} agree" if e.agreement is not None else ""
-            self.log.append(
-                f"round {e.round}/{e.last_round}{agreement}" + (" (consensus)" if e.consensus else "")
-            )
+            consensus = " (consensus)" if e.consensus else ""
+            self.log.append(f"round {e.round}/{e.last_round}{agreement}{consensus}")
         if e.round < e.last_round and not e.consensus:
             self.round = max(self.round, e.round + 1)
         self.dirty |= {"header", "panel"}
