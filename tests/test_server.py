@@ -403,3 +403,25 @@ def test_every_request_is_recorded_as_a_session(provider: FakeChatServer, tmp_pa
             model="massgen", messages=ask()
         )
     assert not (tmp_path / "off").exists()
+
+
+def test_a_cost_cap_on_a_model_without_a_price_fails_at_startup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Refused once, when the server starts, not as a 502 on every request."""
+    import massgen.cli as cli
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000")
+    with FakeChatServer() as fake:
+        config = team(fake)
+        config["agents"][0]["backend"]["type"] = "chatcompletion"
+        config["agents"][0]["backend"]["model"] = "house-model-without-a-price"
+        config["agents"][0]["backend"]["base_url"] = "https://gateway.example.com/v1"
+        config["orchestrator"] = {"max_cost_usd": 0.5}
+        config_file = tmp_path / "team.yaml"
+        config_file.write_text(yaml.safe_dump(config))
+        result = CliRunner().invoke(cli.app, ["serve", "--config", str(config_file)])
+    assert result.exit_code == 1
+    assert "price of model 'house-model-without-a-price'" in result.stderr
+    assert "Traceback" not in result.output

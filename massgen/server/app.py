@@ -126,6 +126,7 @@ class MassGenServer:
         from massgen.sessions.recorder import config_secrets
 
         self.prepared: Prepared = prepare(config=config) if model is None else prepare(model=model)
+        _check_cost_caps(self.prepared)
         self.enable_logging = enable_logging
         self.log_dir = log_dir
         self.api_keys = [k for k in api_keys if k]
@@ -654,6 +655,20 @@ class _Observed:
             self.server.metrics.requests.labels(
                 self._route(scope), scope.get("method", ""), str(status["code"])
             ).inc()
+
+
+def _check_cost_caps(prepared: Prepared) -> None:
+    """A cost cap on a model without a price fails at startup, not in every request."""
+    config = prepared.config
+    orchestrator = config.orchestrator
+    caps = [orchestrator.max_cost_usd, orchestrator.agent_max_cost_usd]
+    caps += [agent.max_cost_usd for agent in config.agents]
+    if all(cap is None for cap in caps):
+        return
+    from massgen.coordination.budget import check_prices
+    from massgen.coordination.build import build_agents
+
+    check_prices(build_agents(config), orchestrator)
 
 
 def create_app(
