@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from massgen.events import Event
 
-TURN_TITLES = {"answer": "first answer", "evaluate": "reviewing", "present": "presenting"}
+TURN_TITLES = {
+    "answer": "first answer",
+    "evaluate": "reviewing",
+    "present": "presenting",
+    "revise": "revising",  # debate
+    "propose": "combining the answers",  # judge's later layers
+}
 WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
 #: Statuses in which an agent is working (its elapsed time runs).
 ACTIVE = frozenset({"thinking", "retrying", "restarting"})
@@ -232,7 +238,10 @@ class RunView:
             agent.done += agent.text
             title = TURN_TITLES.get(e.kind, e.kind)
             gap = "\n\n" if agent.done else ""
-            agent.text = agent.head = f"{gap}**— turn {agent.turn}: {title} —**\n\n"
+            step = f"turn {agent.turn}"
+            if self.strategy in ("debate", "judge") and e.kind != "present":
+                step = f"{'layer' if self.strategy == 'judge' else 'round'} {e.round or 1}"
+            agent.text = agent.head = f"{gap}**— {step}: {title} —**\n\n"
             if e.kind == "present":
                 agent.add("*(writing the final answer, shown below)*\n")
             self._mark(agent, "header")

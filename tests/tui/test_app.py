@@ -640,6 +640,15 @@ async def test_a_debate_shows_its_rounds_and_a_budget_ending_says_so():
         header = text(app.query_one(RunHeader))
         assert "debate · round 1/3" in header and "ok" in header  # agreed after round 1
         assert any("round 1/3: 100% agree (consensus)" in line for line in app.view.log)
+    # answers that differ: a second round, which the cards name
+    apart = team([answer("Paris"), answer("Paris, France")], [answer("Lyon"), answer("Paris")])
+    app = MassGenApp(apart, config, question="Capital of France?")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await finished(pilot)
+        transcript = card_text(cards(app)[1])
+        assert "— round 1: first answer —" in transcript
+        assert "— round 2: revising —" in transcript
+        assert any(line.startswith("round 1/3: 50% agree") for line in app.view.log)
     capped = OrchestratorConfig(max_total_tokens=1, restart_debounce_seconds=0)
     app = MassGenApp(quick_team(), capped, question="Q")
     async with app.run_test(size=(120, 40)) as pilot:
