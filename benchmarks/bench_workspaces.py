@@ -14,7 +14,9 @@ change the snapshot that peers already judged. Reflinks would be the best of bot
 the usual Linux file system, has none.
 
 Also: a whole 2-agent run in which one agent's answer carries the N-file workspace, against
-the same run without files, so the cost shows as it adds to a coordination.
+the same run without files, so the cost shows as it adds to a coordination, and the longest
+pause of the event loop in it (what the other agents' streams would feel: the copy is staged
+in a thread, the snapshot itself is a rename).
 """
 
 from __future__ import annotations
@@ -130,19 +132,38 @@ async def _run(files: int, size: int, with_files: bool, where: Path) -> float:
             AgentSpec("a2", ScriptedBackend("a2", [answer("b"), vote("agent1")])),
         ]
         coordinator = Coordinator(agents, config, EventBus(), workspace_root=root / "session")
-        started = time.perf_counter()
+        pauses: list[float] = []
+        last = [time.perf_counter()]
+
+        async def ticker() -> None:  # what another agent's stream would feel
+            while True:
+                await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                pauses.append((now - last[0]) * 1000)
+                last[0] = now
+
+        watching = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        started = last[0] = time.perf_counter()
         await coordinator.run("q")
-        return (time.perf_counter() - started) * 1000
+        ended = time.perf_counter()
+        pauses.append((ended - last[0]) * 1000)  # the gap the run ended in
+        watching.cancel()
+        return (ended - started) * 1000, max(pauses)
 
 
 def run_costs(files: int, size: int, repeat: int, where: Path) -> dict[str, str]:
     plain = [asyncio.run(_run(files, size, False, where)) for _ in range(repeat)]
     with_files = [asyncio.run(_run(files, size, True, where)) for _ in range(repeat)]
-    added = statistics.median(with_files) - statistics.median(plain)
+    added = statistics.median(w for w, _ in with_files) - statistics.median(w for w, _ in plain)
     return {
-        "2-agent run, no files": _fmt(plain),
-        f"2-agent run, one answer with {files} files": _fmt(with_files),
+        "2-agent run, no files": _fmt([w for w, _ in plain]),
+        f"2-agent run, one answer with {files} files": _fmt([w for w, _ in with_files]),
         "added by the snapshot (median difference)": f"{added:.1f} ms",
+        "longest event-loop pause, no files": _fmt([p for _, p in plain]),
+        f"longest event-loop pause, one answer with {files} files": _fmt(
+            [p for _, p in with_files]
+        ),
     }
 
 

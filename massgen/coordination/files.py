@@ -112,6 +112,8 @@ class RunFiles:
     def close(self) -> None:
         if self.temporary:
             shutil.rmtree(self.workspaces.root, ignore_errors=True)
+        else:  # copies of answers that were never taken (a turn cancelled meanwhile)
+            shutil.rmtree(self.workspaces.staging, ignore_errors=True)
 
 
 def _path(value: str | None) -> Path | None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from massgen.backends.base import Backend, UsageChunk
     from massgen.config.schema import MCPServerConfig
     from massgen.tools.base import Tool
@@ -108,6 +110,7 @@ class AgentState:
     failed_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     presenting: bool = False  # writing the final answer (may write context paths granted write)
+    staged: Path | None = None  # a copy of its workspace for the answer its turn just gave
     mode: str = "tools"  # workflow mode in use: tools, json or text
     auto_mode: bool = True  # whether the mode may fall back after an invalid attempt
     abstained: bool = False  # judged the current answer set without a valid vote

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,17 +128,37 @@ class Workspaces:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot(self, label: str, answer_label: str) -> Path | None:
-        """Copy ``label``'s workspace as the files of answer ``answer_label`` and make it the
-        one peers see at ``shared/<label>``; None when the workspace is empty."""
-        source = self.workspace(label)
+    @property
+    def staging(self) -> Path:
+        """Where copies of workspaces wait to become snapshots (inside the hidden root)."""
+        return self.root / "staging"
+
+    def stage(self, label: str) -> Path:
+        """Copy ``label``'s workspace aside, for :meth:`snapshot` to publish (the slow part,
+        safe in a thread: nothing else writes the workspace of an agent between turns)."""
+        self.staging.mkdir(exist_ok=True, mode=0o700)
+        target = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.staging))
+        # links stay links: never followed out
+        shutil.copytree(self.workspace(label), target, symlinks=True, dirs_exist_ok=True)
+        return target
+
+    def snapshot(self, label: str, answer_label: str, staged: Path | None = None) -> Path | None:
+        """Make ``label``'s workspace the files of answer ``answer_label``, the one peers see
+        at ``shared/<label>``: its ``staged`` copy (renamed into place, no copying now), else
+        a copy made now. None when the workspace was empty."""
+        source = staged if staged is not None else self.workspace(label)
         if not any(source.iterdir()):
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
             return None
         assert self.snapshots_dir is not None
         target, again = self.snapshots_dir / answer_label, 2
         while target.exists():  # a later question of the same session: keep the earlier ones
             target, again = self.snapshots_dir / f"{answer_label}~{again}", again + 1
-        shutil.copytree(source, target, symlinks=True)  # links stay links: never followed out
+        if staged is not None:
+            os.replace(staged, target)
+        else:
+            shutil.copytree(source, target, symlinks=True)  # links stay links
         link = self.shared / label
         temporary = self.shared / f".{label}.new"
         temporary.unlink(missing_ok=True)

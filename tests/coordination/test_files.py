@@ -133,6 +133,7 @@ async def test_peers_read_an_answers_snapshot_under_its_label(tmp_path):
     read = [e for e in results(events, "read_text_file") if e.agent_id == "a2"]
     assert read and read[0].output == "agent1's notes"
     assert (tmp_path / "session" / "snapshots" / "agent1.1" / "notes.md").is_file()
+    assert not (tmp_path / "session" / "staging").exists()  # copies in waiting: none left
     assert any("a2 read: agent1's notes" in a.content for a in result.answers)
 
 
