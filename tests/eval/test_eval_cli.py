@@ -241,7 +241,9 @@ def test_a_plot_without_matplotlib_is_refused_before_anything_runs(workdir, prov
         "team.yaml",
         "--plot",
         "p.png",
-        extra_env={"PYTHONPATH": str(workdir / "shim")},
+        extra_env={
+            "PYTHONPATH": os.pathsep.join([str(workdir / "shim"), os.environ["PYTHONPATH"]])
+        },
     )
     assert proc.returncode == 1
     assert "--plot needs matplotlib: pip install 'massgen[eval]'" in proc.stderr
