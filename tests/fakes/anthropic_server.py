@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -127,10 +128,16 @@ def _blocks_text(content: Any) -> str:
     return _text_of(content)
 
 
+#: A text block that is only Claude Code's context for the model (environment, reminders).
+_REMINDER = re.compile(r"\s*<system-reminder>.*</system-reminder>\s*", re.S)
+_REMINDERS = re.compile(r"\s*<system-reminder>.*?</system-reminder>", re.S)
+
+
 def chat_view(body: dict[str, Any]) -> dict[str, Any]:
     """A Chat Completions-shaped view of a Messages request, for chat brains: ``system`` as a
     system message, ``tool_use`` blocks as ``tool_calls``, ``tool_result`` blocks as ``tool``
-    messages, custom tools as function tools (server tools left out)."""
+    messages, custom tools as function tools (server tools left out), text blocks that are
+    only Claude Code's ``<system-reminder>`` left out."""
     messages: list[dict[str, Any]] = []
     if body.get("system"):
         messages.append({"role": "system", "content": _blocks_text(body["system"])})
@@ -145,7 +152,7 @@ def chat_view(body: dict[str, Any]) -> dict[str, Any]:
         calls: list[dict[str, Any]] = []
         for block in content or ():
             kind = block.get("type") if isinstance(block, dict) else None
-            if kind == "text":
+            if kind == "text" and not _REMINDER.fullmatch(str(block.get("text", ""))):
                 texts.append(str(block.get("text", "")))
             elif kind == "tool_use":
                 arguments = json.dumps(block.get("input") or {})
@@ -156,7 +163,7 @@ def chat_view(body: dict[str, Any]) -> dict[str, Any]:
                     {
                         "role": "tool",
                         "tool_call_id": block.get("tool_use_id"),
-                        "content": _blocks_text(block.get("content")),
+                        "content": _REMINDERS.sub("", _blocks_text(block.get("content"))).strip(),
                     }
                 )
         if texts or calls:
