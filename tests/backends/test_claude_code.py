@@ -402,3 +402,41 @@ def test_a_team_with_claude_code_and_chatcompletion_finishes_through_the_cli(tmp
     assert '"agent_id": "coder"' in recorded or '"agent_id":"coder"' in recorded
     for key in (KEY, openai_key):
         assert key not in proc.stdout + proc.stderr + recorded
+
+
+# ------------------------------------------------------------------ the guard's edges, doctor
+
+
+@pytest.mark.parametrize(
+    ("tool", "tool_input", "allowed"),
+    [
+        ("Glob", {"pattern": "**/*.py"}, True),
+        ("Glob", {"pattern": "/etc/*"}, False),
+        ("Glob", {"pattern": "../*"}, False),
+        ("Grep", {"pattern": "x", "path": "/"}, False),
+        ("Read", {"file_path": "notes.txt"}, True),
+        ("Edit", {"file_path": "../outside.txt"}, False),
+        ("WebFetch", {"url": "https://example.com"}, False),
+        ("mcp__massgen__vote", {"agent_id": "agent1"}, True),
+    ],
+)
+def test_the_guard_decides_each_tool_call(tmp_path, tool, tool_input, allowed):
+    from massgen.backends.claude_code_guard import ToolGuard
+
+    (tmp_path / "ws").mkdir()
+    decision = ToolGuard(None, tmp_path / "ws").decide(tool, tool_input)
+    assert decision.allow is allowed, decision.reason
+    assert allowed or decision.reason  # the model is told why
+
+
+def test_doctor_lists_claude_code_and_probes_its_endpoint(server, monkeypatch):
+    from massgen.doctor import check_providers
+
+    monkeypatch.setenv("CLAUDE_CODE_API_KEY", KEY)
+    rows = {row.provider: row for row in check_providers({}, 5, {"claude_code": server.url})}
+    row = rows["claude_code"]
+    assert row.title == "Claude Code" and row.key_set and KEY not in row.key_masked
+    assert row.reachable == "ok", row.detail
+    monkeypatch.delenv("CLAUDE_CODE_API_KEY")
+    rows = {row.provider: row for row in check_providers({}, 5)}
+    assert rows["claude_code"].detail == "no key: Claude subscription"
