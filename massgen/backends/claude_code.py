@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
+import re
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
 
 INSTALL = "pip install 'massgen[claude-code]'"
+#: How the CLI reports an endpoint it could not reach (after its own retries).
+_UNREACHABLE = re.compile(r"ECONNREFUSED|ENOTFOUND|Connection (refused|error)|timed? ?out", re.I)
 _DETAIL_CHARS = 300
 _STDERR_LINES = 20
 
@@ -163,8 +167,9 @@ class ClaudeCodeBackend(Backend):
                 missing = f"Claude Code CLI not found ({exc}); {INSTALL}"
                 raise self._error(ProviderError, missing) from None
             except sdk.ProcessError as exc:
-                lines = " | ".join(stderr) or str(exc)
-                raise self._error(ProviderError, f"Claude Code CLI failed: {lines}") from None
+                said = f": {' | '.join(stderr)}" if stderr else ""
+                ended = f"Claude Code CLI ended unexpectedly (exit code {exc.exit_code}){said}"
+                raise self._error(ProviderError, ended) from None
             except sdk.ClaudeSDKError as exc:
                 raise self._error(BackendConnectionError, f"Claude Code CLI: {exc}") from None
             if state.error is not None:
@@ -178,6 +183,9 @@ class ClaudeCodeBackend(Backend):
             await client.disconnect()  # ends the CLI process, also when cancelled
 
     def _error(self, kind: type[BackendError], message: str) -> BackendError:
+        if kind is ProviderError and _UNREACHABLE.search(message):
+            kind = BackendConnectionError
+            message = f"connection to {self.base_url} failed: {message}"
         error = kind(self.scrub(message), provider=self.type)
         error.retryable = False  # the CLI has retried already (max_retries)
         return error
@@ -189,6 +197,8 @@ class ClaudeCodeBackend(Backend):
             raise ProviderError(problem, provider="claude_code", status=400)
         import claude_agent_sdk
 
+        # its own log lines (a reader's fatal error) would repeat what the raised error says
+        logging.getLogger("claude_agent_sdk").addHandler(logging.NullHandler())
         return claude_agent_sdk
 
     def _cwd(self, turn: AgentTurn | None) -> Path:
@@ -257,6 +267,11 @@ class ClaudeCodeBackend(Backend):
             "PreToolUse": [sdk.HookMatcher(matcher=None, hooks=[before_tool])],
             "PostToolUse": [sdk.HookMatcher(matcher="Bash", hooks=[after_bash])],
         }
+        if tools:
+            system += (
+                f"\n\nThe tools named above are yours as {PREFIX}<name> "
+                f"(e.g. {PREFIX}{tools[0].name})."
+            )
         return sdk.ClaudeAgentOptions(
             model=self.config.model,
             system_prompt={"type": "preset", "preset": "claude_code", "append": system},
