@@ -20,6 +20,7 @@ Closing or cancelling the stream ends the CLI process. The SDK is imported only 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -180,7 +181,8 @@ class ClaudeCodeBackend(Backend):
             yield DoneChunk("tool_calls" if state.action else "stop")
         finally:
             guard.finish()
-            await client.disconnect()  # ends the CLI process, also when cancelled
+            with contextlib.suppress(Exception):  # the error that ended the turn tells more
+                await client.disconnect()  # ends the CLI process, also when cancelled
 
     def _error(self, kind: type[BackendError], message: str) -> BackendError:
         if kind is ProviderError and _UNREACHABLE.search(message):
@@ -206,7 +208,11 @@ class ClaudeCodeBackend(Backend):
         if turn is not None and turn.files is not None:
             return turn.files.policy().workspace
         folder = Path(os.path.expanduser(self.config.cwd or ".")).absolute()
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"cwd {folder} cannot be made: {exc.strerror}"
+            raise ProviderError(problem, provider=self.type, status=400) from None
         return folder
 
     def _tools(self) -> list[str]:
