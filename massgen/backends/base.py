@@ -107,6 +107,9 @@ class UsageChunk:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     cached_tokens: int = 0
+    #: What the call cost as the provider reports it (Claude Code's result); None: massgen
+    #: prices the tokens itself (:mod:`massgen.backends.pricing`).
+    cost_usd: float | None = None
 
 
 @dataclass

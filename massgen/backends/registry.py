@@ -30,10 +30,12 @@ class Preset:
     key_vars: tuple[str, ...] = ()  # empty: a local server that needs no key
     #: The variable the provider's own SDK reads for its endpoint (``OPENAI_BASE_URL``).
     url_var: str | None = None
+    #: Runs without a key too (Claude Code signs in with a Claude subscription).
+    key_optional: bool = False
 
     @property
     def needs_key(self) -> bool:
-        return bool(self.key_vars)
+        return bool(self.key_vars) and not self.key_optional
 
 
 PRESETS: dict[str, Preset] = {
@@ -94,6 +96,14 @@ NATIVE: dict[str, Preset] = {
             "GOOGLE_GEMINI_BASE_URL",
         ),
         Preset("local", "local model (llama.cpp)", ""),
+        Preset(
+            "claude_code",
+            "Claude Code",
+            "https://api.anthropic.com",
+            ("CLAUDE_CODE_API_KEY", "ANTHROPIC_API_KEY"),
+            "ANTHROPIC_BASE_URL",
+            key_optional=True,
+        ),
     )
 }
 
@@ -127,6 +137,7 @@ AVAILABLE: dict[str, str] = {
     "claude": "massgen.backends.claude:ClaudeBackend",
     "gemini": "massgen.backends.gemini:GeminiBackend",
     "local": "massgen.backends.local:LocalBackend",
+    "claude_code": "massgen.backends.claude_code:ClaudeCodeBackend",
 }
 
 #: Types from the design that this version does not run yet (named so typos get suggestions
@@ -141,6 +152,8 @@ ALIASES: dict[str, str] = {
     "responses": "openai",
     "azure": "azure_openai",
     "anthropic": "claude",
+    "claude_agent": "claude_code",
+    "claude_agent_sdk": "claude_code",
     "google": "gemini",
     "xai": "grok",
     "openai_compatible": "chatcompletion",
@@ -234,6 +247,11 @@ def option_problem(config: BackendConfig) -> str | None:
             config.workflow_mode == "tools" and kind == "local",
             "workflow_mode: the local model cannot call tools; use json (its default) or text",
         ),
+        (kind == "claude_code", _claude_code_problem(config) or ""),
+        (
+            kind != "claude_code" and _claude_code_option(config) is not None,
+            f"{_claude_code_option(config)}: a claude_code option; {kind} has no tools of its own",
+        ),
         (
             config.enable_web_search and kind not in ("openai", "claude", "gemini", "grok"),
             f"enable_web_search: {kind} has no web search of its own "
@@ -241,6 +259,31 @@ def option_problem(config: BackendConfig) -> str | None:
         ),
     ]
     return next((message for failed, message in checks if failed and message), None)
+
+
+#: The built-in tools of Claude Code that massgen lets it use (its others are not offered).
+CLAUDE_CODE_TOOLS = ("Read", "Write", "Edit", "Bash", "Grep", "Glob")
+_CLAUDE_CODE_OPTIONS = ("cwd", "allowed_tools", "disallowed_tools", "max_turns")
+
+
+def _claude_code_option(config: BackendConfig) -> str | None:
+    return next((o for o in _CLAUDE_CODE_OPTIONS if getattr(config, o) is not None), None)
+
+
+def _claude_code_problem(config: BackendConfig) -> str | None:
+    """What claude_code cannot honour: sampling options (Claude Code sets its own) and tools
+    outside :data:`CLAUDE_CODE_TOOLS`."""
+    for option in ("temperature", "top_p", "top_k", "seed", "max_tokens"):
+        if getattr(config, option) is not None:
+            return f"{option}: Claude Code chooses its own sampling and output length; leave it out"
+    for option in ("allowed_tools", "disallowed_tools"):
+        for name in getattr(config, option) or ():
+            if name not in CLAUDE_CODE_TOOLS:
+                return (
+                    f"{option}: '{name}' is not a Claude Code tool massgen offers "
+                    f"(one of: {', '.join(CLAUDE_CODE_TOOLS)})"
+                )
+    return None
 
 
 #: Gemini's block thresholds (google-genai ``HarmBlockThreshold``).
@@ -361,6 +404,12 @@ def check_can_run(config: BackendConfig, where: str = "") -> None:
             )
         if server.cwd and not os.path.isdir(os.path.expanduser(server.cwd)):
             raise ConfigurationError(f"{at}: cwd {server.cwd} is not a directory")
+    if config.type == "claude_code":
+        from massgen.backends.claude_code import sdk_problem
+
+        problem = sdk_problem()
+        if problem:
+            raise ConfigurationError(f"{prefix}{problem}")
     if config.type == "local":
         from massgen.backends.local import model_file
 

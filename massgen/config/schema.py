@@ -148,6 +148,23 @@ class BackendConfig(_Strict):
     # type: azure_openai (the endpoint is base_url, else AZURE_OPENAI_ENDPOINT)
     deployment_name: str | None = Field(default=None, description="azure_openai: deployment.")
     api_version: str | None = Field(default=None, description="azure_openai: API version.")
+    # claude_code (Claude Code through the Claude Agent SDK; see massgen/backends/claude_code.py)
+    cwd: str | None = Field(
+        default=None,
+        description="claude_code: its tools' folder in a run without files (relative to where "
+        "massgen runs; created if missing); a run with files uses the agent's workspace.",
+    )
+    allowed_tools: list[str] | None = Field(
+        default=None,
+        description="claude_code: its own tools it may use (default: Read, Write, Edit, Bash, "
+        "Grep, Glob).",
+    )
+    disallowed_tools: list[str] | None = Field(
+        default=None, description="claude_code: its own tools to leave out."
+    )
+    max_turns: int | None = Field(
+        default=None, gt=0, description="claude_code: model calls in one agent turn at most."
+    )
     # sampling and request options of particular providers (checked in _supported below)
     top_k: int | None = Field(default=None, gt=0, description="claude, gemini, servers: top-k.")
     repetition_penalty: float | None = Field(

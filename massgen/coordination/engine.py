@@ -1010,7 +1010,9 @@ class _Run:
                 )
             elif isinstance(chunk, UsageChunk):
                 backend = agent.spec.backend
-                cost = cost_usd(backend.model, chunk, self_hosted=backend.self_hosted)
+                cost = chunk.cost_usd
+                if cost is None:
+                    cost = cost_usd(backend.model, chunk, self_hosted=backend.self_hosted)
                 agent.usage.add_call(chunk, cost)
                 self.emit(
                     UsageEvent(

@@ -67,7 +67,7 @@ HOW: dict[tuple[str, int], tuple[str, str]] = {
     ("backends.rst", 287): ("config", ""),
     ("backends.rst", 307): ("config", ""),
     ("backends.rst", 319): ("config", ""),
-    ("backends.rst", 339): ("config", "claude_code"),
+    ("backends.rst", 339): ("config", ""),
     ("backends.rst", 374): ("config", ""),
     ("backends.rst", 386): ("config", ""),
     ("backends.rst", 404): ("config", ""),
@@ -82,7 +82,7 @@ HOW: dict[tuple[str, int], tuple[str, str]] = {
     ("backends.rst", 568): ("external", "installs and starts SGLang itself (a GPU server)"),
     ("backends.rst", 591): ("fragment", ""),
     ("backends.rst", 611): ("fragment", ""),
-    ("backends.rst", 636): ("config", "claude_code"),
+    ("backends.rst", 636): ("config", ""),
     ("backends.rst", 749): ("backend_types", "which type values are accepted"),
     ("backends.rst", 765): ("key_names", "which key variable each type reads"),
     ("backends.rst", 787): ("alternatives", "two values of one key, one supported"),
@@ -308,8 +308,6 @@ def test_reference_example(example: dict[str, Any], world: World, docs_env: Path
             value = line.split(":", 1)[1].split("#")[0].strip().strip('"')
             accepted = "❌" not in line and "\u274c" not in line and "‚ùå" not in line
             config = f"agents:\n  - backend: {{type: {value}, model: m}}\n"
-            if value == "claude_code":
-                continue  # issue 17
             if accepted:
                 load_config_text(config, source)
             else:
@@ -323,8 +321,6 @@ def test_reference_example(example: dict[str, Any], world: World, docs_env: Path
                 continue
             kind_name, variable = (part.strip() for part in line.replace("‚Üí", "→").split("→"))
             variable = variable.split()[0]
-            if kind_name == "claude_code":
-                continue  # issue 17
             assert variable in PROVIDERS[kind_name].key_vars, line
     elif kind == "alternatives":  # keep the supported one of the two alternatives shown
         kept = [

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -127,10 +128,16 @@ def _blocks_text(content: Any) -> str:
     return _text_of(content)
 
 
+#: A text block that is only Claude Code's context for the model (environment, reminders).
+_REMINDER = re.compile(r"\s*<system-reminder>.*</system-reminder>\s*", re.S)
+_REMINDERS = re.compile(r"\s*<system-reminder>.*?</system-reminder>", re.S)
+
+
 def chat_view(body: dict[str, Any]) -> dict[str, Any]:
     """A Chat Completions-shaped view of a Messages request, for chat brains: ``system`` as a
     system message, ``tool_use`` blocks as ``tool_calls``, ``tool_result`` blocks as ``tool``
-    messages, custom tools as function tools (server tools left out)."""
+    messages, custom tools as function tools (server tools left out), text blocks that are
+    only Claude Code's ``<system-reminder>`` left out."""
     messages: list[dict[str, Any]] = []
     if body.get("system"):
         messages.append({"role": "system", "content": _blocks_text(body["system"])})
@@ -145,7 +152,7 @@ def chat_view(body: dict[str, Any]) -> dict[str, Any]:
         calls: list[dict[str, Any]] = []
         for block in content or ():
             kind = block.get("type") if isinstance(block, dict) else None
-            if kind == "text":
+            if kind == "text" and not _REMINDER.fullmatch(str(block.get("text", ""))):
                 texts.append(str(block.get("text", "")))
             elif kind == "tool_use":
                 arguments = json.dumps(block.get("input") or {})
@@ -156,7 +163,7 @@ def chat_view(body: dict[str, Any]) -> dict[str, Any]:
                     {
                         "role": "tool",
                         "tool_call_id": block.get("tool_use_id"),
-                        "content": _blocks_text(block.get("content")),
+                        "content": _REMINDERS.sub("", _blocks_text(block.get("content"))).strip(),
                     }
                 )
         if texts or calls:
@@ -178,6 +185,31 @@ def chat_view(body: dict[str, Any]) -> dict[str, Any]:
     ]
     rest = {k: v for k, v in body.items() if k not in ("system", "messages", "tools")}
     return {**rest, "messages": messages, "tools": tools}
+
+
+def _bare_mcp_names(view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``view`` with ``mcp__<server>__<tool>`` tools and calls renamed ``<tool>``, and the map
+    from each bare name back to the full one."""
+    full: dict[str, str] = {}
+    for tool in view["tools"]:
+        name = tool["function"]["name"] or ""
+        if name.startswith("mcp__") and name.count("__") >= 2:
+            full[name.split("__", 2)[2]] = name
+    if not full:
+        return view, full
+    bare = {name: short for short, name in full.items()}
+
+    def rename(item: dict[str, Any]) -> dict[str, Any]:
+        return {**item, "name": bare.get(item.get("name") or "", item.get("name"))}
+
+    tools = [{**t, "function": rename(t["function"])} for t in view["tools"]]
+    messages = [
+        {**m, "tool_calls": [{**c, "function": rename(c["function"])} for c in m["tool_calls"]]}
+        if m.get("tool_calls")
+        else m
+        for m in view["messages"]
+    ]
+    return {**view, "tools": tools, "messages": messages}, full
 
 
 # -------------------------------------------------------------------------- validation
@@ -380,8 +412,19 @@ class FakeAnthropicServer(FakeChatServer):
         return self.start()
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
-        """Scripted replies first; else the (chat-shaped) brain sees :func:`chat_view`."""
-        return super()._next_reply(chat_view(body))
+        """Scripted replies first; else the (chat-shaped) brain sees :func:`chat_view`, with
+        MCP tools (``mcp__<server>__<tool>``, as Claude Code names them) under their own
+        names, and its calls named back. With thinking on, a tool call starts with a thinking
+        block, as a thinking model's does (the API requires it back on the next request)."""
+        view, full_names = _bare_mcp_names(chat_view(body))
+        reply = super()._next_reply(view)
+        if reply.tool_calls:
+            calls = [(full_names.get(name, name), args) for name, args in reply.tool_calls]
+            reply = replace(reply, tool_calls=calls)
+            thinking = body.get("thinking")
+            if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+                reply = replace(reply, reasoning=reply.reasoning or "Which tool helps here?")
+        return reply
 
     async def _not_found(self, request: Request, exc: Exception) -> JSONResponse:
         status = getattr(exc, "status_code", 404)
