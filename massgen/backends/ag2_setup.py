@@ -49,11 +49,16 @@ def check_ag2(config: BackendConfig, where: str = "") -> None:
     """``--validate``'s checks for ag2: keys, the extra, and where its code would run."""
     endpoints(config, where)
     prefix = f"{where}: " if where else ""
-    if importlib.util.find_spec("autogen") is None:
+    if not ag2_installed():
         raise ConfigurationError(prefix + EXTRA_HINT)
     problem = code_problem(config)
     if problem:
         raise ConfigurationError(prefix + problem)
+
+
+def ag2_installed() -> bool:
+    """Whether AG2's classic API (the ``autogen`` package of ``ag2`` 0.x) can be imported."""
+    return importlib.util.find_spec("autogen") is not None
 
 
 def code_problem(config: BackendConfig) -> str | None:

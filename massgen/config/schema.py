@@ -219,9 +219,14 @@ class BackendConfig(_Strict):
         default=None, description="ag2: the AG2 agent class."
     )
     llm_config: AG2LLMConfig | None = Field(default=None, description="ag2: its models.")
-    code_execution_config: AG2CodeExecution | Literal[False] | None = Field(
+    code_execution_config: AG2CodeExecution | None = Field(
         default=None, description="ag2: run the code blocks it writes (false: never)."
     )
+
+    @field_validator("code_execution_config", mode="before")
+    @classmethod
+    def _no_code(cls, value: Any) -> Any:
+        return None if value is False else value  # AG2's own way to say "no code execution"
 
     @field_validator("type")
     @classmethod
