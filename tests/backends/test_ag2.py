@@ -270,3 +270,11 @@ def test_the_docker_executor_without_a_daemon_is_one_line(
         check_can_run(config, "agents[0]")
     assert "code_execution_config.executor docker" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_models_shorthand_builds_an_ag2_agent() -> None:
+    from massgen.config.models import config_for_models
+
+    [agent] = config_for_models(["ag2/gpt-4o"]).agents
+    assert agent.backend.type == "ag2"
+    assert [e.model for e in agent.backend.llm_config.config_list] == ["gpt-4o"]
