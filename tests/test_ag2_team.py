@@ -68,3 +68,33 @@ orchestrator:
         assert {("answer_submitted", agent), ("vote_cast", agent), ("usage", agent)} <= recorded
     for key in (AG2_KEY, CHAT_KEY):
         assert key not in proc.stdout + proc.stderr
+
+
+async def test_an_ag2_agent_uses_its_own_tools_in_a_run() -> None:
+    """A Python tool given to the team: the AG2 agent's model calls it, massgen runs it, and
+    the result reaches the model (the fake quotes tool results in its answer)."""
+    import massgen
+    from tests.fakes.chat_server import CoordinationBrain
+
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    brain = CoordinationBrain(tool_plan={"add": {"a": 2, "b": 3}})
+    with FakeChatServer(brain=brain) as server:
+        entry = {"model": "gpt-4o", "api_key": "sk-x", "base_url": server.url}
+        config = {
+            "agents": [
+                {"id": "solo", "backend": {"type": "ag2", "llm_config": {"config_list": [entry]}}}
+            ],
+            "orchestrator": {"max_new_answers_per_agent": 1},
+        }
+        result = await massgen.run("What is 2 + 3?", config=config, tools=[add])
+        called = [
+            t
+            for r in server.requests
+            for t in r.body.get("tools", [])
+            if t["function"]["name"] == "add"
+        ]
+    assert called  # offered to AG2's client as a function signature
+    assert "[add said: 5]" in result["final_answer"]
