@@ -224,7 +224,8 @@ def option_problem(config: BackendConfig) -> str | None:
             (config.enable_code_interpreter or config.enable_code_execution)
             and kind not in _SANDBOXED,
             f"{_sandbox_option(config)}: {kind} has no code sandbox of its own "
-            f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}",
+            f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}"
+            + ("; an ag2 agent runs its code with code_execution_config" if kind == "ag2" else ""),
         ),
         (
             config.workflow_mode in ("json", "text") and kind in OWN_LOOP,

@@ -278,3 +278,10 @@ def test_models_shorthand_builds_an_ag2_agent() -> None:
     [agent] = config_for_models(["ag2/gpt-4o"]).agents
     assert agent.backend.type == "ag2"
     assert [e.model for e in agent.backend.llm_config.config_list] == ["gpt-4o"]
+
+
+def test_provider_code_execution_points_to_code_execution_config() -> None:
+    with pytest.raises(
+        ConfigurationError, match="an ag2 agent runs its code with code_execution_config"
+    ):
+        _load("{type: ag2, enable_code_execution: true, llm_config: {config_list: [{model: m}]}}")
