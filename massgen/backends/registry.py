@@ -138,6 +138,7 @@ AVAILABLE: dict[str, str] = {
     "gemini": "massgen.backends.gemini:GeminiBackend",
     "local": "massgen.backends.local:LocalBackend",
     "claude_code": "massgen.backends.claude_code:ClaudeCodeBackend",
+    "ag2": "massgen.backends.ag2:AG2Backend",
 }
 
 #: Types from the design that this version does not run yet (named so typos get suggestions
@@ -236,7 +237,8 @@ def option_problem(config: BackendConfig) -> str | None:
             (config.enable_code_interpreter or config.enable_code_execution)
             and kind not in _SANDBOXED,
             f"{_sandbox_option(config)}: {kind} has no code sandbox of its own "
-            f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}",
+            f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}"
+            + ("; an ag2 agent runs its code with code_execution_config" if kind == "ag2" else ""),
         ),
         (
             config.workflow_mode in ("json", "text") and kind in OWN_LOOP,
@@ -258,7 +260,31 @@ def option_problem(config: BackendConfig) -> str | None:
             "(openai, claude, gemini and grok do)",
         ),
     ]
-    return next((message for failed, message in checks if failed and message), None)
+    return next((message for failed, message in checks if failed and message), None) or (
+        _ag2_problem(config)
+    )
+
+
+#: Backend-level keys an ag2 agent takes from its ``llm_config`` instead.
+_AG2_IN_LLM_CONFIG = ("model", "base_url", "api_key", "temperature", "top_p", "max_tokens")
+
+
+def _ag2_problem(config: BackendConfig) -> str | None:
+    """ag2's options belong to ag2, and an ag2 agent's model settings to its ``llm_config``."""
+    if config.type != "ag2":
+        for key in ("agent_type", "llm_config", "code_execution_config"):
+            if getattr(config, key) is not None:
+                return f"{key}: an ag2 option; {config.type} does not take it"
+        return None
+    if config.llm_config is None:
+        return "llm_config: ag2 needs llm_config with a config_list (model, api_key, base_url)"
+    for key in _AG2_IN_LLM_CONFIG:
+        if getattr(config, key) is not None:
+            return (
+                f"{key}: for ag2, give it in llm_config (model, base_url and api_key in its "
+                "config_list entries)"
+            )
+    return None
 
 
 #: The built-in tools of Claude Code that massgen lets it use (its others are not offered).
@@ -360,6 +386,11 @@ def resolve_api_key(config: BackendConfig, where: str = "") -> str | None:
     """
     if config.api_key is not None and config.api_key.get_secret_value():
         return config.api_key.get_secret_value()
+    if config.type == "ag2":  # a key per llm_config.config_list entry
+        from massgen.backends.ag2_setup import endpoints
+
+        endpoints(config, where)
+        return None
     preset = PROVIDERS.get(config.type)
     if preset is None:
         return None
@@ -410,6 +441,10 @@ def check_can_run(config: BackendConfig, where: str = "") -> None:
         problem = sdk_problem()
         if problem:
             raise ConfigurationError(f"{prefix}{problem}")
+    if config.type == "ag2":
+        from massgen.backends.ag2_setup import check_ag2
+
+        check_ag2(config, where)
     if config.type == "local":
         from massgen.backends.local import model_file
 

@@ -79,7 +79,10 @@ def config_for_models(models: list[str]) -> MassGenConfig:
         base = model.rsplit("/", 1)[-1]
         seen[base] = seen.get(base, 0) + 1
         agent_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        agents.append({"id": agent_id, "backend": {"type": backend_type, "model": model}})
+        backend: dict = {"type": backend_type, "model": model}
+        if backend_type == "ag2":  # an AG2 agent names its model in its llm_config
+            backend = {"type": "ag2", "llm_config": {"config_list": [{"model": model}]}}
+        agents.append({"id": agent_id, "backend": backend})
     return MassGenConfig.model_validate({"agents": agents})
 
 

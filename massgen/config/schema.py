@@ -117,6 +117,50 @@ class CustomToolConfig(_Strict):
         return self
 
 
+# ag2: an AG2 agent's own configuration, in AG2's shape (``llm_config``, ``code_execution_config``)
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return value
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
+    return value.strip()
+
+
+class AG2ModelEntry(_Strict):
+    """One ``llm_config.config_list`` entry: an OpenAI-compatible endpoint and model."""
+
+    model: str = Field(min_length=1, description="The model name at the endpoint.")
+    api_key: SecretStr | None = Field(default=None, description="Default: OPENAI_API_KEY.")
+    base_url: str | None = Field(default=None, description="Default: OPENAI_BASE_URL, else OpenAI.")
+    api_type: Literal["openai"] = Field(
+        default="openai", description="AG2's client type; massgen runs OpenAI-compatible ones."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+
+class AG2LLMConfig(_Strict):
+    config_list: list[AG2ModelEntry] = Field(min_length=1, description="Tried in order.")
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, description="Seconds for one request.")
+
+
+class AG2CodeExecution(_Strict):
+    """Code blocks the agent writes are run: ``local`` in massgen's bubblewrap sandbox
+    (never unconfined on the host), ``docker`` in AG2's Docker executor."""
+
+    executor: Literal["local", "docker"] = "local"
+    work_dir: str = Field(default="coding", description="Without run files: where code runs.")
+    timeout: float = Field(default=60.0, gt=0, description="Seconds for one code block.")
+    docker_image: str = Field(default="python:3.12-slim", description="docker: the image.")
+
+
 class BackendConfig(_Strict):
     """How one agent reaches its model."""
 
@@ -198,6 +242,19 @@ class BackendConfig(_Strict):
     model_path: str | None = Field(default=None, description="local: a GGUF file to run.")
     n_ctx: int | None = Field(default=None, gt=0, description="local: context window (tokens).")
     n_threads: int | None = Field(default=None, gt=0, description="local: CPU threads.")
+    # ag2
+    agent_type: Literal["ConversableAgent", "AssistantAgent"] | None = Field(
+        default=None, description="ag2: the AG2 agent class."
+    )
+    llm_config: AG2LLMConfig | None = Field(default=None, description="ag2: its models.")
+    code_execution_config: AG2CodeExecution | None = Field(
+        default=None, description="ag2: run the code blocks it writes (false: never)."
+    )
+
+    @field_validator("code_execution_config", mode="before")
+    @classmethod
+    def _no_code(cls, value: Any) -> Any:
+        return None if value is False else value  # AG2's own way to say "no code execution"
 
     @field_validator("type")
     @classmethod
@@ -243,7 +300,7 @@ class BackendConfig(_Strict):
         and ``azure_openai`` (its deployment names it)."""
         if self.model is not None and not self.model.strip():
             raise ValueError("model: must not be empty")
-        if self.model is None and self.type not in ("local", "azure_openai"):
+        if self.model is None and self.type not in ("local", "azure_openai", "ag2"):
             raise ValueError(f"missing required key 'model' (the model name at {self.type})")
         return self
 

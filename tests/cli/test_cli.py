@@ -201,7 +201,7 @@ def test_help_imports_no_provider_sdk(env):
         "sys.argv = ['massgen', '--help']\n"
         "from massgen.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('openai', 'anthropic', 'google.genai', 'textual', 'litellm', 'pydantic', 'yaml', 'httpx', 'claude_agent_sdk') if m in sys.modules]\n"
+        "heavy = [m for m in ('openai', 'anthropic', 'google.genai', 'textual', 'litellm', 'pydantic', 'yaml', 'httpx', 'claude_agent_sdk', 'autogen') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     proc = subprocess.run(

@@ -73,7 +73,7 @@ HOW: dict[tuple[str, int], tuple[str, str]] = {
     ("backends.rst", 404): ("config", ""),
     ("backends.rst", 420): ("config", ""),
     ("backends.rst", 432): ("env_names", "the variables massgen reads for Azure"),
-    ("backends.rst", 443): ("config", "claude_code"),
+    ("backends.rst", 443): ("chat_config", "AG2's OpenAI client speaks Chat Completions"),
     ("backends.rst", 465): ("config", ""),
     ("backends.rst", 488): ("config", ""),
     ("backends.rst", 514): ("fragment", ""),
@@ -153,6 +153,8 @@ class World:
         self.gemini = stack.enter_context(FakeGeminiServer())
         self.xai = stack.enter_context(FakeChatServer())
         self.azure = stack.enter_context(FakeChatServer())
+        #: OpenAI's Chat Completions (same real endpoint as its Responses; separate fakes)
+        self.openai_chat = stack.enter_context(FakeChatServer())
         self.local: dict[int, FakeChatServer] = {}
         for port in (1234, 8000, 30000):  # LM Studio, vLLM, SGLang as the examples name them
             if _port_free(port):
@@ -260,6 +262,12 @@ def test_reference_example(example: dict[str, Any], world: World, docs_env: Path
     source = _id(example)
     if kind == "config":
         _config_runs(code, world, source)
+    elif kind == "chat_config":  # a config whose OpenAI client calls Chat Completions (ag2)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("OPENAI_BASE_URL", world.openai_chat.url)
+            served = len(world.openai_chat.requests)
+            _config_runs(code, world, source)
+        assert len(world.openai_chat.requests) > served
     elif kind == "fragment":
         agent = yaml.safe_load(code)["backend"]
         load_config_text(yaml.safe_dump({"agents": [{"backend": agent}]}), source)
