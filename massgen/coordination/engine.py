@@ -779,11 +779,13 @@ class _Run:
             try:
                 return workflow.validate(action_calls or calls, rules)
             except workflow.InvalidActionError as exc:
-                self.emit(
-                    InvalidAction(
-                        agent_id=agent.id, turn=agent.turns, message=str(exc), attempt=attempt
-                    )
+                said = str(exc)
+                if said == workflow.NO_ACTION_REMINDER:  # as the model is told, in its mode
+                    said = workflow.reminder(agent.mode)
+                invalid = InvalidAction(
+                    agent_id=agent.id, turn=agent.turns, message=said, attempt=attempt
                 )
+                self.emit(invalid)
                 if attempt >= MAX_ATTEMPTS_PER_TURN:
                     return self.last_resort(agent, kind, rules, texts, str(exc))
                 if agent.auto_mode and agent.mode in modes.NEXT:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 
 from massgen.backends.base import ToolCall, ToolSpec
@@ -212,6 +213,12 @@ def _confidence(value: object) -> float:
     return float(value)
 
 
+#: The prompt's own section tags (``<CURRENT ANSWERS>``, ``</ORIGINAL MESSAGE>``, ``<agent2>``):
+#: a small model sometimes copies one as its whole answer.
+_PROMPT_TAG = re.compile(r"</?\s*(?:[A-Z][A-Z ]*[A-Z]|agent\d+)\s*>")
+_MARKUP = " \t\r\n{}[]()<>\"'`*_#:.,;-|/\\"
+
+
 def _validate_answer(args: dict, rules: TurnRules) -> NewAnswerAction:
     if not rules.can_answer:
         raise InvalidActionError(
@@ -222,6 +229,11 @@ def _validate_answer(args: dict, rules: TurnRules) -> NewAnswerAction:
     if not isinstance(content, str) or not content.strip():
         raise InvalidActionError("new_answer needs a non-empty 'content' string")
     normalised = content.strip()
+    if not _PROMPT_TAG.sub("", normalised).strip(_MARKUP):
+        raise InvalidActionError(
+            "this 'content' only repeats the prompt's markup; write your own answer to the "
+            "original message"
+        )
     for label, existing in rules.existing_answers:
         if existing.strip() == normalised:
             raise InvalidActionError(

@@ -308,6 +308,8 @@ async def test_run_timeout_without_votes_returns_the_latest_answer():
         (answer("b"), "identical to agent2.1"),
         (Step(calls=[("vote", '{"agent_id": "agent1", ')]), "not valid JSON"),
         (Step(calls=[("search", {"q": "x"})]), "unknown tool 'search'"),
+        # a small model copying the prompt's own markup as its answer (the offline default)
+        (answer("{{<CURRENT ANSWERS>}}"), "only repeats the prompt's markup"),
     ],
 )
 async def test_invalid_actions_are_sent_back_and_retried(bad_step, message):

@@ -142,3 +142,14 @@ async def test_a_local_server_that_refuses_json_schema_gets_json_object() -> Non
     assert second == {"type": "json_object", "schema": first["json_schema"]["schema"]}
     calls = [c.call for c in chunks if hasattr(c, "call")]
     assert [(c.name, json.loads(c.arguments)) for c in calls] == [("new_answer", {"content": "4"})]
+
+
+async def test_a_text_mode_agent_is_reminded_of_the_vote_line_not_of_tools() -> None:
+    texter = ScriptedBackend(
+        "a1", [say("Paris."), say(""), say("VOTE: agent1 - mine")], workflow_mode="text"
+    )
+    other = ScriptedBackend("a2", [answer("Lyon."), vote("agent1")])
+    result, events = await _run(texter, other)
+    (invalid,) = [e for e in events if e.type == "invalid_action"]
+    assert "VOTE: agent2" in invalid.message and "calling exactly one tool" not in invalid.message
+    assert result.ok
