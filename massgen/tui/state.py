@@ -120,6 +120,7 @@ class RunView:
     log: list[str] = field(default_factory=list)  # restarts, failures, errors: short lines
     round: int = 0
     last_round: int = 0  # debate and judge: the last round (layer) the run may have
+    agreement: float | None = None  # debate: the largest agreeing group's share, last round
     budget: str = ""  # why a budget cap ended the run (or stopped an agent), when one did
     restarts: int = 0
     winner_id: str | None = None
@@ -400,6 +401,8 @@ class RunView:
 
     def _on_round_finished(self, e, at: float) -> None:
         self.last_round = e.last_round
+        if e.agreement is not None:
+            self.agreement = e.agreement
         if e.strategy == "judge":
             self.log.append(f"layer {e.round}/{e.last_round} done")
         else:

@@ -17,7 +17,7 @@ from massgen.tui.app import MassGenApp
 from massgen.tui.cards import AgentCard, TabBar
 from massgen.tui.chrome import KeyBar, RunHeader
 from massgen.tui.final import FinalPane
-from massgen.tui.scoreboard import Scoreboard
+from massgen.tui.scoreboard import Scoreboard, summary
 from massgen.tui.screens import ConfirmScreen, DiffScreen, HelpScreen, HistoryScreen, TextScreen
 from tests.support.scripted import Call, ScriptedBackend, Step, answer, say, team, vote
 from tests.tui.support import (
@@ -640,6 +640,8 @@ async def test_a_debate_shows_its_rounds_and_a_budget_ending_says_so():
         header = text(app.query_one(RunHeader))
         assert "debate · round 1/3" in header and "ok" in header  # agreed after round 1
         assert any("round 1/3: 100% agree (consensus)" in line for line in app.view.log)
+        board = summary(app.view, 60).plain
+        assert "Round 1/3 · 100% agree · ok" in board and "voted" not in board
     # answers that differ: a second round, which the cards name
     apart = team([answer("Paris"), answer("Paris, France")], [answer("Lyon"), answer("Paris")])
     app = MassGenApp(apart, config, question="Capital of France?")
