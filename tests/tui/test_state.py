@@ -120,3 +120,19 @@ def test_a_recorded_view_keeps_the_recorded_times():
     view.apply(AgentStatusChanged(agent_id="a1", status="answered", ts=111.5))
     view.apply(RunFinished(status="ok", duration_s=28.0, ts=128.0))
     assert view.elapsed == 28.0 and view.agents["a1"].elapsed(999) == 10.5
+
+
+def test_a_judge_run_names_its_layers_on_cards_scoreboard_and_log():
+    from massgen.events import AgentTurnStarted, RoundFinished
+    from massgen.tui.scoreboard import summary
+
+    view = RunView()
+    view.apply(RunStarted(question="Q", strategy="judge", agents=AGENTS, ts=100.0))
+    view.apply(AgentTurnStarted(agent_id="a1", turn=1, kind="answer", round=1))
+    view.apply(RoundFinished(strategy="judge", round=1, last_round=2, answers=["agent1.1"]))
+    view.apply(AgentTurnStarted(agent_id="a1", turn=2, kind="propose", round=2))
+    transcript = view.agents["a1"].transcript
+    assert "— layer 1: first answer —" in transcript
+    assert "— layer 2: combining the answers —" in transcript
+    assert "layer 1/2 done" in view.log
+    assert summary(view, 60).plain.startswith("Layer 2/2 · running")
