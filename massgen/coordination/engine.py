@@ -844,22 +844,26 @@ class _Run:
 
         async def one(call: ToolCall) -> ToolResult:
             result = await run_call(own.get(call.name), call, self.tool_limits)
-            self.emit(
-                ToolCallFinished(
-                    agent_id=agent.id,
-                    turn=agent.turns,
-                    call_id=call.id,
-                    name=call.name,
-                    result=result.preview,
-                    is_error=result.is_error,
-                    duration_s=round(result.duration_s, 4),
-                    output=result.text,
-                )
-            )
+            self.tool_finished(agent, result)
             return result
 
         results = await asyncio.gather(*(one(call) for call in calls))
         return [Message("tool", r.text, tool_call_id=r.call.id, name=r.call.name) for r in results]
+
+    def tool_finished(self, agent: AgentState, result: ToolResult) -> None:
+        call = result.call
+        self.emit(
+            ToolCallFinished(
+                agent_id=agent.id,
+                turn=agent.turns,
+                call_id=call.id,
+                name=call.name,
+                result=result.preview,
+                is_error=result.is_error,
+                duration_s=round(result.duration_s, 4),
+                output=result.text,
+            )
+        )
 
     def lend(self, agent: AgentState, own: dict[str, Tool]) -> None:
         """Give a backend that runs its own agent loop (Claude Code, AG2) this turn's tools
@@ -884,17 +888,7 @@ class _Run:
             )
             if used > limit:
                 text = f"Error: this turn's {limit} tool calls are used up; act on what you have"
-                self.emit(
-                    ToolCallFinished(
-                        agent_id=agent.id,
-                        turn=agent.turns,
-                        call_id=call.id,
-                        name=call.name,
-                        result=text,
-                        is_error=True,
-                        output=text,
-                    )
-                )
+                self.tool_finished(agent, ToolResult(call, text, True, 0.0, len(text)))
                 return text
             [message] = await self.run_tools(agent, [call], own)
             return message.content

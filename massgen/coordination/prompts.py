@@ -114,6 +114,16 @@ def coordination_messages(
     return [_system(system_message, rules), _user(user, images, can_see_images)]
 
 
+def final_task(files: str) -> str:
+    """The last line of a final-answer prompt: with files, make the changes first."""
+    if files:
+        return (
+            "Make the file changes the answer calls for (use your file tools; change only "
+            "what it needs), then write the final answer to this question."
+        )
+    return "Write the final answer to this question."
+
+
 def presentation_messages(
     *,
     system_message: str | None,
@@ -132,12 +142,7 @@ def presentation_messages(
     # The question comes last and the winning answer just before it: even a small model then
     # answers the question rather than continuing the list of answers.
     best = next((a.content for a in answers if a.agent_label == winner_label), "")
-    task = "Write the final answer to this question."
-    if files:
-        task = (
-            "Make the file changes the answer calls for (use your file tools; change only "
-            "what it needs), then write the final answer to this question."
-        )
+    task = final_task(files)
     user = (
         f"{_history_block(history)}{files}"
         f"{_answers_block(order_for_viewer(answers, winner_label))}\n\n"
@@ -211,12 +216,7 @@ def final_messages(
     """Messages for a synthesis of ``answers`` into the final answer (no workflow tools; with
     ``files``, the agent's own tools and the files it may now write); the question last, so
     even a small model answers it."""
-    task = "Write the final answer to this question."
-    if files:
-        task = (
-            "Make the file changes the answer calls for (use your file tools; change only "
-            "what it needs), then write the final answer to this question."
-        )
+    task = final_task(files)
     user = (
         f"{_history_block(history)}{files}"
         f"{_answers_block(order_for_viewer(answers, viewer_label))}\n\n"
