@@ -15,3 +15,14 @@ class ConfigurationError(MassGenError, ValueError):
 
 class RunFailedError(MassGenError):
     """The run ended without any answer (every agent failed)."""
+
+
+def describe(exc: BaseException) -> str:
+    """``exc`` as a cause a user can read, never empty: its message, else what it is
+    (``TimeoutError()`` has no message; "timed out" says what happened)."""
+    text = " ".join(str(exc).split())
+    if text:
+        return text
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return type(exc).__name__

@@ -16,7 +16,6 @@ from massgen.backends._http import parse_retry_after, shared_ssl_context
 from massgen.backends.base import Chunk, Message, ToolSpec
 from massgen.backends.errors import (
     AuthenticationError,
-    BackendConnectionError,
     BackendError,
     ContextLengthError,
     ProviderError,
@@ -91,9 +90,7 @@ class OpenAISDKBackend:
             return self._stream_error(message_of(exc), exc.code, status=int_code(exc.body))
         if isinstance(exc, json.JSONDecodeError):
             return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
-        return BackendConnectionError(
-            self.scrub(f"stream ended unexpectedly: {exc}"), provider=provider
-        )
+        return self.connection_error(exc, provider)  # the connection failed mid-response
 
     def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
         provider, status = self.provider, exc.status_code

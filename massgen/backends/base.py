@@ -14,7 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from massgen.backends.errors import BackendConnectionError, BackendTimeoutError
+from massgen.backends.errors import (
+    BackendConnectionError,
+    BackendTimeoutError,
+    could_not_connect,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -243,11 +247,23 @@ class Backend(ABC):
             provider=self.type,
         )
 
-    def connection_error(self, cause: object, provider: str) -> BackendConnectionError:
-        """The error for a call that could not reach the endpoint (key masked)."""
-        return BackendConnectionError(
-            self.scrub(f"connection to {self.base_url} failed: {cause}"), provider=provider
-        )
+    def connection_error(self, cause: BaseException, provider: str) -> BackendConnectionError:
+        """The error for a connection that failed (key masked): the endpoint could not be
+        reached at all, or it dropped the connection after the request was sent."""
+        reason = could_not_connect(cause)
+        if reason is not None:
+            return BackendConnectionError(
+                self.scrub(f"cannot reach {self.base_url}: {reason}"),
+                provider=provider,
+                unreachable=True,
+            )
+        return self.dropped_error(cause, provider)
+
+    def dropped_error(self, cause: BaseException, provider: str) -> BackendConnectionError:
+        """The error for a connection the endpoint closed before its answer was complete."""
+        detail = str(cause) or type(cause).__name__
+        what = "stream ended unexpectedly" if self.config.stream else "connection closed early"
+        return BackendConnectionError(self.scrub(f"{what}: {detail}"), provider=provider)
 
     def scrub(self, text: str) -> str:
         """``text`` with this backend's API key masked: provider messages may echo it."""

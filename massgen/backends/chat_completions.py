@@ -250,8 +250,10 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
             try:
                 async for chunk in self._stream_once(messages, tools, response_format):
                     yield chunk
-            except BackendConnectionError:
-                if self.self_hosted and gate.concurrent(self.base_url):
+            except BackendConnectionError as exc:
+                # a server that is down refuses every request: only a cut-off stream says
+                # that it cannot serve two at once
+                if not exc.unreachable and self.self_hosted and gate.concurrent(self.base_url):
                     gate.serialize(self.base_url)
                 raise
 

@@ -419,9 +419,7 @@ class ClaudeBackend(Backend):
             return ProviderError(f"malformed data in the stream: {exc.msg}", provider=provider)
         if isinstance(exc, anthropic.AnthropicError):
             return ProviderError(self.scrub(str(exc)), provider=provider)
-        return BackendConnectionError(
-            self.scrub(f"stream ended unexpectedly: {exc!r}"), provider=provider
-        )
+        return self.connection_error(exc, provider)  # the connection failed mid-response
 
     def _map_status_error(self, exc: anthropic.APIStatusError) -> BackendError:
         provider = self.type

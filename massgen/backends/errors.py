@@ -6,6 +6,9 @@ policy whether another attempt can help; the provider's own message is kept in `
 
 from __future__ import annotations
 
+import errno
+import socket
+
 
 class BackendError(Exception):
     """A model call failed. ``provider`` names the backend type, ``status`` the HTTP status."""
@@ -56,9 +59,14 @@ class BackendTimeoutError(BackendError):
 
 
 class BackendConnectionError(BackendError):
-    """The server could not be reached, or the connection dropped mid-stream."""
+    """The server could not be reached (``unreachable``), or the connection dropped after the
+    request was sent (a stream cut off mid-body)."""
 
     retryable = True
+
+    def __init__(self, message: str, *, unreachable: bool = False, **kw) -> None:
+        super().__init__(message, **kw)
+        self.unreachable = unreachable
 
 
 class ProviderError(BackendError):
@@ -67,3 +75,41 @@ class ProviderError(BackendError):
     def __init__(self, message: str, **kw) -> None:
         super().__init__(message, **kw)
         self.retryable = self.status is None or self.status >= 500
+
+
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
+}
+
+
+def could_not_connect(exc: BaseException) -> str | None:
+    """Why no connection could be made, when that is what ``exc`` or one of its causes says
+    (``"connection refused"``, ``"name not resolved"``, ...); None when a connection was made
+    and something went wrong after it (a dropped stream).
+
+    The HTTP libraries wrap the socket's error a few levels deep (``openai.APIConnectionError``
+    → ``httpx.ConnectError`` → ``OSError("All connection attempts failed")`` → a group of
+    ``ConnectionRefusedError``), and anthropic's SDK uses its own copy of httpx (``httpx2``):
+    so the chain is walked and the connect errors are known by name as well as by errno."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    connect_error = False
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return "its host name does not resolve"
+        if isinstance(current, OSError) and current.errno in _CONNECT_ERRNOS:
+            return _CONNECT_ERRNOS[current.errno]
+        name = type(current).__name__
+        if name == "ConnectTimeout":
+            return "the connection timed out"
+        connect_error = connect_error or name == "ConnectError"
+        stack += [current.__cause__, current.__context__]
+        stack += list(getattr(current, "exceptions", None) or ())
+    return "could not connect" if connect_error else None

@@ -524,10 +524,7 @@ class GeminiBackend(Backend):
         if isinstance(exc, _MALFORMED):
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return ProviderError(self.scrub(f"malformed response: {text[:300]}"), provider=provider)
-        return BackendConnectionError(
-            self.scrub(f"stream ended unexpectedly: {exc or type(exc).__name__}"),
-            provider=provider,
-        )
+        return self.connection_error(exc, provider)  # the connection failed mid-response
 
     def _map_api_error(self, exc: genai_errors.APIError) -> BackendError:
         provider = self.provider

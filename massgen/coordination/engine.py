@@ -45,6 +45,7 @@ from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, modes, prompts, workflow
 from massgen.coordination.files import RunFiles, plan_files
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
+from massgen.errors import describe
 from massgen.events import (
     AgentAbstained,
     AgentCancelled,
@@ -1123,10 +1124,13 @@ class _Run:
             async with asyncio.timeout(self.cfg.turn_timeout_seconds):
                 text = await self.presentation(agent, messages)
         except Exception as exc:  # any failure here still leaves the winning answer
+            cause = describe(exc)
+            if isinstance(exc, TimeoutError):
+                cause = f"timed out after {self.cfg.turn_timeout_seconds:g}s"
             self.emit(
                 ErrorEvent(
                     agent_id=agent.id,
-                    message=f"final presentation failed ({exc}); using {winner.answer.label}",
+                    message=f"final presentation failed ({cause}); using {winner.answer.label}",
                     error_type=type(exc).__name__,
                 )
             )

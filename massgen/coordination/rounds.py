@@ -16,6 +16,7 @@ from massgen.backends.base import Message
 from massgen.coordination import budget, prompts, workflow
 from massgen.coordination.engine import _Outcome, _Run, _Winner
 from massgen.coordination.state import AgentState, Answer
+from massgen.errors import describe
 from massgen.events import (
     AgentAbstained,
     AgentTurnStarted,
@@ -145,10 +146,13 @@ class AnswerRounds(_Run):
         except budget.BudgetExceeded:
             pass  # announced by the budget
         except Exception as exc:  # the answers still stand
+            cause = describe(exc)
+            if isinstance(exc, TimeoutError):
+                cause = f"timed out after {self.cfg.turn_timeout_seconds:g}s"
             self.emit(
                 ErrorEvent(
                     agent_id=agent.id,
-                    message=f"final answer failed ({exc}); using {winner.answer.label}",
+                    message=f"final answer failed ({cause}); using {winner.answer.label}",
                     error_type=type(exc).__name__,
                 )
             )

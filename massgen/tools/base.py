@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from massgen.backends.base import ToolCall, ToolSpec
+from massgen.errors import describe
 
 #: The name prefix of tools from an MCP server: ``mcp__<server>__<tool>`` (upstream's form).
 MCP_PREFIX = "mcp__"
@@ -113,5 +114,5 @@ async def run_call(tool: Tool | None, call: ToolCall, limits: ToolLimits) -> Too
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a tool's own bug is the model's information, not a crash
-        return result(f"Error: {call.name} failed: {type(exc).__name__}: {exc}", True)
+        return result(f"Error: {call.name} failed: {type(exc).__name__}: {describe(exc)}", True)
     return result(_text(output), False)

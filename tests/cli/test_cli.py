@@ -141,6 +141,9 @@ def test_an_unreachable_server_fails_the_run_with_exit_2(env, tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "no agent produced an answer" in proc.stderr and "Traceback" not in proc.stderr
+    # refused is said as refused: not a stream "cut off", and the endpoint is not serialised
+    assert f"cannot reach http://127.0.0.1:{port}/v1: connection refused" in proc.stderr
+    assert "cut a stream off" not in proc.stderr
 
 
 def test_a_run_timeout_exits_3(env, tmp_path):

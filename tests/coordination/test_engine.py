@@ -427,6 +427,17 @@ async def test_a_failed_presentation_falls_back_to_the_winning_answer():
     assert "final presentation failed" in of_type(events, "error")[0].message
 
 
+async def test_a_presentation_that_times_out_says_so():
+    agents = team(
+        [answer("a"), vote("agent1"), say("late", delay=5)],
+        [answer("b"), vote("agent1")],
+    )
+    result, events = await run(agents, turn_timeout_seconds=0.3)
+    assert result.ok and result.final_answer == "a"
+    message = of_type(events, "error")[0].message
+    assert message == "final presentation failed (timed out after 0.3s); using agent1.1"
+
+
 # --------------------------------------------------------------------- the winner
 
 
