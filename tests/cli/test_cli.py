@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.chat_server import FakeChatServer
+from tests.support.signals import FAULTHANDLER, interrupt, wait_until
 
 PROVIDER_VARS = ("OPENAI_API_KEY", "XAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
 
@@ -157,8 +157,9 @@ def test_a_run_timeout_exits_3(env, tmp_path):
 
 
 def test_ctrl_c_exits_130(env, tmp_path):
-    with FakeChatServer(ttft=10) as slow:
-        env = {**env, "MASSGEN_LOCAL_BASE_URL": slow.url}
+    with FakeChatServer() as held:
+        held.hold_after(0)  # every request waits: the run is surely mid-way when signalled
+        env = {**env, **FAULTHANDLER, "MASSGEN_LOCAL_BASE_URL": held.url}
         proc = subprocess.Popen(
             [sys.executable, "-m", "massgen", "-c", "three_agents_local_server", "q"],
             env=env,
@@ -167,11 +168,10 @@ def test_ctrl_c_exits_130(env, tmp_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert slow.wait_for(lambda: len(slow.requests) >= 3, timeout=20)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
+        wait_until(lambda: len(held.requests) >= 3, "three requests in flight")
+        _, err = interrupt(proc)
         # the in-flight requests were closed, not left running
-        assert slow.wait_for(lambda: all(r.client_closed for r in slow.requests), timeout=5)
+        assert held.wait_for(lambda: all(r.client_closed for r in held.requests), timeout=30)
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
 

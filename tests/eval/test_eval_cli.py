@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.chat_server import FakeChatServer, Reply, _text_of, _tool_named
+from tests.support.signals import FAULTHANDLER, interrupt, wait_until
 
 ITEMS = [
     {"id": "mult", "question": "What is 6 times 7?", "answer": 42},
@@ -162,7 +161,7 @@ def test_a_second_run_is_served_from_the_cache(workdir, provider):
 
 
 def test_an_interrupted_eval_continues_where_it_stopped(workdir, provider):
-    provider.ttft = 0.3
+    provider.hold_after(2)  # two items answered, the third waits: surely mid-way when signalled
     items = [{"question": f"What is 6 times 7? (variant {i})", "answer": 42} for i in range(8)]
     (workdir / "many.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
     args = ["many.jsonl", "-c", "team.yaml", "--strategies", "single", "--concurrency", "1"]
@@ -170,26 +169,26 @@ def test_an_interrupted_eval_continues_where_it_stopped(workdir, provider):
     proc = subprocess.Popen(
         [sys.executable, "-m", "massgen", "eval", *args],
         cwd=workdir,
-        env=env(workdir),
+        env={**env(workdir), **FAULTHANDLER},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def cached() -> int:
+        caches = list((workdir / "c").glob("*.jsonl"))
+        return len(caches[0].read_text().splitlines()) if caches else 0
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            caches = list((workdir / "c").glob("*.jsonl"))
-            if caches and len(caches[0].read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        wait_until(lambda: len(provider.requests) >= 3 and cached() >= 2, "the third item asked")
+        _, stderr = interrupt(proc)
     finally:
         proc.kill()
+        provider.release()
     assert proc.returncode == 130, stderr
     assert "run the same command again to continue" in stderr
-    kept = len(next((workdir / "c").glob("*.jsonl")).read_text().splitlines())
-    assert 2 <= kept < 8 and not (workdir / "out.json").exists()
+    kept = cached()
+    assert kept == 2 and not (workdir / "out.json").exists()
     before = len(provider.requests)
     done = massgen_eval(workdir, *args)
     assert done.returncode == 0, done.stderr

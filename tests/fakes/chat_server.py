@@ -254,6 +254,8 @@ class _Cycle(Response):
         self.status = status
         self.extra_headers = headers
         self.produce = produce
+        #: Set by the server to keep the response unstarted until the event is set.
+        self.hold: threading.Event | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
@@ -262,6 +264,9 @@ class _Cycle(Response):
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
         async def run() -> None:
+            # the test's thread sets the event: poll it rather than block a thread on it
+            while self.hold is not None and not self.hold.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
             await send(
                 {"type": "http.response.start", "status": self.status, "headers": raw_headers}
             )
@@ -325,6 +330,8 @@ class FakeChatServer:
         self._queue: deque[Reply] = deque()
         self._by_model: defaultdict[str, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._hold_after: int | None = None
+        self._released = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.app = Starlette(
@@ -359,6 +366,18 @@ class FakeChatServer:
             self._queue.clear()
             self._by_model.clear()
             self.requests.clear()
+
+    def hold_after(self, count: int) -> None:
+        """Answer the next ``count`` requests, then hold every later one unanswered until
+        :meth:`release`: a test that signals a client can first wait for a held request,
+        and so knows the client is mid-run, whatever the machine's load."""
+        with self._lock:
+            self._hold_after = len(self.requests) + count
+            self._released.clear()
+
+    def release(self) -> None:
+        """Answer the held requests (and every later one)."""
+        self._released.set()
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
@@ -416,6 +435,7 @@ class FakeChatServer:
         return self
 
     def stop(self) -> None:
+        self.release()
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._server.force_exit = True
@@ -457,7 +477,12 @@ class FakeChatServer:
         )
         with self._lock:
             self.requests.append(record)
+            held = self._hold_after is not None and len(self.requests) > self._hold_after
+        response = self._respond(record, headers, body)
+        response.hold = self._released if held else None
+        return response
 
+    def _respond(self, record: RecordedRequest, headers: dict[str, str], body: Any) -> _Cycle:
         keys = {headers.get("authorization"), f"Bearer {headers.get('api-key')}"}  # or Azure's
         if self.api_key is not None and f"Bearer {self.api_key}" not in keys:
             return self._error(record, 401, "Incorrect API key provided.", "invalid_api_key", {})
@@ -484,7 +509,7 @@ class FakeChatServer:
         code: str | None,
         headers: dict[str, str],
         param: str | None = None,
-    ) -> Response:
+    ) -> _Cycle:
         record.status = status
         data = json.dumps(error_body(status, message, code, param)).encode()
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.fakes.chat_server import CoordinationBrain, FakeChatServer, Reply
+from tests.support.signals import FAULTHANDLER, interrupt, wait_until
 
 ENV_KEY = "sk-env-test-4f8a1c9e2b7d"  # a provider key in the environment
 CONFIG_KEY = "sk-config-test-7e3b9d1a5c"  # a key written in the config file
@@ -186,11 +187,12 @@ def test_sigkill_mid_run_leaves_a_readable_session(env, tmp_path):
 
 
 def test_ctrl_c_marks_the_session_interrupted_and_keeps_everything(env, tmp_path):
-    with FakeChatServer(brain=SlowVotes()) as server:
-        proc = start_run(env, write_team(tmp_path, server.url))
+    with FakeChatServer() as server:
+        server.hold_after(3)  # the three answers; the votes wait until the end
+        proc = start_run({**env, **FAULTHANDLER}, write_team(tmp_path, server.url))
+        wait_until(lambda: len(server.requests) >= 6, "three answers given, three votes asked")
         session = wait_for_answers(env, 3)
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=20)
+        interrupt(proc)
     assert proc.returncode == 130
     summary = json.loads((session / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["exit_status"] == 130
