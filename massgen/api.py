@@ -465,23 +465,26 @@ def _file_options(
     enable_filesystem: bool, context_paths: Sequence[Any] | None, use_docker: bool
 ) -> dict[str, Any]:
     """The file keywords of :func:`run` as orchestrator options: ``context_paths`` (a list
-    of ``{"path", "permission"}`` dicts, or plain paths for read access), and
-    ``enable_filesystem`` / ``use_docker`` when they differ from the defaults."""
-    options: dict[str, Any] = {}
+    of ``{"path", "permission"}`` dicts, or plain paths for read access),
+    ``enable_filesystem`` (true by default: every agent has its workspace and file tools)
+    and ``use_docker`` when it is asked for."""
+    options: dict[str, Any] = {"enable_filesystem": enable_filesystem}
     if context_paths:
         options["context_paths"] = [
             {"path": str(item)} if isinstance(item, str | Path) else dict(item)
             for item in context_paths
         ]
-    if not enable_filesystem:
-        options["enable_filesystem"] = False
     if use_docker:
         options["use_docker"] = True
     return options
 
 
 def _only_given(options: dict[str, Any], config: MassGenConfig) -> dict[str, Any]:
-    """``options``, with ``context_paths`` added to those the config already grants."""
+    """``options``, with ``context_paths`` added to those the config already grants, and the
+    API's default ``enable_filesystem=True`` leaving a config's own choice alone (``False``
+    always wins: the lightweight mode)."""
+    if options.get("enable_filesystem") and config.orchestrator.enable_filesystem is not None:
+        options = {k: v for k, v in options.items() if k != "enable_filesystem"}
     if "context_paths" in options:
         current = [c.model_dump() for c in config.orchestrator.context_paths]
         options = {**options, "context_paths": [*current, *options["context_paths"]]}

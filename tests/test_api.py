@@ -171,3 +171,31 @@ async def test_caller_values_are_never_expanded_from_the_environment(provider, m
     assert sent[0]["model"] == "${MASSGEN_API_SECRET_TOKEN}"
     built = massgen.build_config(model="vllm/${MASSGEN_API_SECRET_TOKEN}")
     assert built["agents"][0]["backend"]["model"] == "${MASSGEN_API_SECRET_TOKEN}"
+
+
+def _tools_sent(provider: FakeChatServer) -> set[str]:
+    return {
+        tool["function"]["name"]
+        for request in provider.requests
+        for tool in request.body.get("tools") or ()
+    }
+
+
+async def test_the_default_gives_every_agent_its_workspace_and_file_tools(provider):
+    provider.reset()
+    result = await massgen.run("What is 2+2?", config=team(provider.url, 2))
+    assert result["final_answer"]
+    assert {"read_text_file", "write_file", "list_directory"} <= _tools_sent(provider)
+    first_prompt = provider.requests[0].body["messages"][-1]["content"]
+    assert "Your workspace, where you may write:" in first_prompt
+
+    provider.reset()
+    await massgen.run("What is 2+2?", config=team(provider.url, 2), enable_filesystem=False)
+    assert _tools_sent(provider) == {"new_answer", "vote"}  # the lightweight mode
+
+
+async def test_a_config_that_turns_files_off_keeps_them_off(provider):
+    provider.reset()
+    config = {**team(provider.url, 2), "orchestrator": {"enable_filesystem": False}}
+    await massgen.run("What is 2+2?", config=config)
+    assert _tools_sent(provider) == {"new_answer", "vote"}

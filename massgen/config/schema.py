@@ -362,10 +362,10 @@ class OrchestratorConfig(_Strict):
     )
     # files and commands
     context_paths: list[ContextPathConfig] = Field(default_factory=list)
-    enable_filesystem: bool = Field(
-        default=True,
-        description="File tools when there are context paths or commands; false: no file "
-        "tools and no commands.",
+    enable_filesystem: bool | None = Field(
+        default=None,
+        description="true: every agent has a workspace and the file tools; false: no file "
+        "tools and no commands; unset: file tools when there are context paths or commands.",
     )
     enable_command_line: bool = Field(
         default=False, description="run_command: shell commands in the agent's workspace."

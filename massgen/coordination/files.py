@@ -36,10 +36,12 @@ class FilesPlan:
 
 
 def plan_files(cfg: OrchestratorConfig) -> FilesPlan | None:
-    """The run's files, or None when it has none (no context paths and no commands, or
-    ``enable_filesystem: false``)."""
+    """The run's files, or None when it has none: ``enable_filesystem: false``, or neither
+    ``enable_filesystem: true`` nor context paths nor commands."""
     wants_commands = cfg.enable_command_line or cfg.use_docker
-    if not cfg.enable_filesystem or not (cfg.context_paths or wants_commands):
+    if cfg.enable_filesystem is False:
+        return None
+    if not (cfg.enable_filesystem or cfg.context_paths or wants_commands):
         return None
     grants = grants_from(cfg.context_paths)
     commands, problem = None, None
