@@ -34,13 +34,12 @@ from massgen.backends.errors import (
     BackendError,
     ProviderError,
 )
-from massgen.backends.registry import endpoint
+from massgen.backends.registry import LOCAL_SERVERS, endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
 
 #: Presets for servers people run themselves (vLLM, SGLang, LM Studio, Ollama).
-SELF_HOSTED_PRESETS = frozenset({"vllm", "sglang", "lmstudio", "ollama"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -177,11 +176,19 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
 
     @property
     def self_hosted(self) -> bool:
-        """A local server preset, or a generic endpoint on this machine. A named provider
-        (grok, groq, ...) at a custom URL is a proxy in front of that provider: still paid."""
+        """A local server preset (vllm, sglang, lmstudio, ollama), or what ``self_hosted``
+        says. A generic endpoint on this machine may be a gateway (a LiteLLM proxy) in front
+        of a paid provider, so it is priced by its model like any other."""
+        if self.config.self_hosted is not None:
+            return self.config.self_hosted
+        return self.config.type in LOCAL_SERVERS
+
+    @property
+    def on_this_machine(self) -> bool:
+        """A server the user runs here (a local preset, or an endpoint on loopback): one
+        that may serve one request at a time (:mod:`gate`)."""
         host = urlparse(self.base_url).hostname or ""
-        generic_here = self.config.type == "chatcompletion" and host in LOOPBACK_HOSTS
-        return self.config.type in SELF_HOSTED_PRESETS or generic_here
+        return self.config.type in LOCAL_SERVERS or host in LOOPBACK_HOSTS
 
     @property
     def supports_images(self) -> bool:
@@ -221,6 +228,13 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         if config.max_tokens is not None:
             key = "max_completion_tokens" if self.openai_hosted else "max_tokens"
             params[key] = config.max_tokens
+        if config.seed is not None:
+            params["seed"] = config.seed
+        # Chat Completions' names for the Responses API's reasoning.effort and text.verbosity
+        if config.reasoning is not None and config.reasoning.effort is not None:
+            params["reasoning_effort"] = config.reasoning.effort
+        if config.text is not None and config.text.verbosity is not None:
+            params["verbosity"] = config.text.verbosity
         if config.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
@@ -253,7 +267,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
             except BackendConnectionError as exc:
                 # a server that is down refuses every request: only a cut-off stream says
                 # that it cannot serve two at once
-                if not exc.unreachable and self.self_hosted and gate.concurrent(self.base_url):
+                if not exc.unreachable and self.on_this_machine and gate.concurrent(self.base_url):
                     gate.serialize(self.base_url)
                 raise
 

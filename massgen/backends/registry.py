@@ -166,79 +166,146 @@ ALIASES: dict[str, str] = {
 
 #: Chat Completions presets that talk to a server the user runs (any sampling extension goes).
 LOCAL_SERVERS = frozenset({"vllm", "sglang", "lmstudio", "ollama"})
-_SERVER_TYPES = frozenset({"chatcompletion", *LOCAL_SERVERS})
 
 
 #: Agent frameworks that run their own tool loop (``Backend.runs_own_loop``).
 OWN_LOOP = frozenset({"claude_code", "ag2"})
 
-_SANDBOXED = frozenset({"openai", "claude", "gemini"})
+
+@dataclass(frozen=True)
+class Option:
+    """Which backend types honour a backend option, and what to say elsewhere (``{kind}`` is
+    the backend's type)."""
+
+    types: frozenset[str]
+    elsewhere: str
+
+
+_CHAT = frozenset(PRESETS)  # chatcompletion and its presets
+_SERVERS = frozenset({"chatcompletion", *LOCAL_SERVERS})
+_SAMPLED = frozenset({*PRESETS, *NATIVE}) - {"claude_code"}  # ag2: in its llm_config
+_CODE = frozenset({"openai", "claude", "gemini"})
+_CODE_ELSEWHERE = "{kind} has no code sandbox of its own (openai, claude and gemini do){hint}"
+
+#: Every backend option that only some providers honour: where it applies, and the reason
+#: given when a config sets it anywhere else. Checked when a config loads
+#: (:func:`option_problem`); tests/backends/test_options_on_the_wire.py sends each of them
+#: and finds it in the request.
+OPTIONS: dict[str, Option] = {
+    "temperature": Option(_SAMPLED, "{kind} sets its own sampling; leave it out"),
+    "top_p": Option(_SAMPLED, "{kind} sets its own sampling; leave it out"),
+    "max_tokens": Option(_SAMPLED, "{kind} chooses its own output length; leave it out"),
+    "seed": Option(
+        _CHAT | {"azure_openai", "gemini", "local"},
+        "the {kind} API has no sampling seed; repeated calls differ by sampling (temperature)",
+    ),
+    "top_k": Option(
+        _CHAT | {"claude", "gemini", "local"},
+        "{kind} has no top-k sampling; use temperature or top_p",
+    ),
+    "repetition_penalty": Option(
+        _SERVERS | {"local"},
+        "{kind} has no repetition penalty; it is for self-hosted servers (vllm, sglang, "
+        "lmstudio, ollama, chatcompletion with a base_url) and local",
+    ),
+    "separate_reasoning": Option(_SERVERS, "an SGLang option; {kind} streams reasoning on its own"),
+    "extra_body": Option(
+        _CHAT, "only for OpenAI-compatible servers (chatcompletion and its presets), not {kind}"
+    ),
+    "vision": Option(
+        _CHAT, "only for OpenAI-compatible servers; {kind} knows whether its models see images"
+    ),
+    "parallel_requests": Option(_CHAT, "only for OpenAI-compatible servers, not {kind}"),
+    "self_hosted": Option(
+        _CHAT, "only for OpenAI-compatible servers; {kind} is priced by its model"
+    ),
+    "port": Option(
+        LOCAL_SERVERS,
+        f"only for local servers ({', '.join(sorted(LOCAL_SERVERS))}); use base_url for others",
+    ),
+    "safety_settings": Option(
+        frozenset({"gemini"}), "a Gemini option; {kind} has its own moderation"
+    ),
+    "reasoning": Option(
+        _CHAT | {"openai", "azure_openai"},
+        "an OpenAI option (effort, summary); for claude and gemini use thinking_budget",
+    ),
+    "text": Option(
+        _CHAT | {"openai", "azure_openai"}, "an OpenAI option (text.verbosity); {kind} has none"
+    ),
+    "thinking_budget": Option(
+        frozenset({"claude", "gemini", "claude_code"}),
+        "a Claude and Gemini option; for OpenAI models use reasoning.effort",
+    ),
+    "deployment_name": Option(frozenset({"azure_openai"}), "an azure_openai option"),
+    "api_version": Option(frozenset({"azure_openai"}), "an azure_openai option"),
+    "enable_web_search": Option(
+        frozenset({"openai", "claude", "gemini", "grok"}),
+        "{kind} has no web search of its own (openai, claude, gemini and grok do)",
+    ),
+    "enable_code_execution": Option(_CODE, _CODE_ELSEWHERE),
+    "enable_code_interpreter": Option(_CODE, _CODE_ELSEWHERE),
+    "model_path": Option(frozenset({"local"}), "a local option; {kind} names its model"),
+    "n_ctx": Option(frozenset({"local"}), "a local option; {kind}'s server sets its context"),
+    "n_threads": Option(frozenset({"local"}), "a local option; {kind} runs elsewhere"),
+    **{
+        name: Option(
+            frozenset({"claude_code"}), "a claude_code option; {kind} has no tools of its own"
+        )
+        for name in ("cwd", "allowed_tools", "disallowed_tools", "max_turns")
+    },
+    **{
+        name: Option(frozenset({"ag2"}), "an ag2 option; {kind} does not take it")
+        for name in ("agent_type", "llm_config", "code_execution_config")
+    },
+}
+
 _AZURE_HINT = (
     "; for Azure's, use type openai with base_url https://RESOURCE.openai.azure.com/openai/v1"
 )
 
 
-def _sandbox_option(config: BackendConfig) -> str:
-    return "enable_code_interpreter" if config.enable_code_interpreter else "enable_code_execution"
+#: Sampling options of the agent frameworks, which choose their own (or take them elsewhere).
+_OWN_SAMPLING = {
+    "claude_code": "Claude Code chooses its own sampling and output length; leave it out",
+    "ag2": "for ag2, give it in llm_config",
+}
+
+
+def _elsewhere(kind: str, name: str, option: Option) -> str:
+    """What to say about option ``name`` on a ``kind`` backend, which does not honour it."""
+    sampling = ("temperature", "top_p", "max_tokens", "top_k", "seed")
+    if (kind == "claude_code" and name in sampling) or (kind == "ag2" and name in sampling[:3]):
+        return _OWN_SAMPLING[kind]
+    hint = _AZURE_HINT if kind == "azure_openai" else ""
+    if kind == "ag2" and name.startswith("enable_code"):
+        hint = "; an ag2 agent runs its code with code_execution_config"
+    return option.elsewhere.format(kind=kind, hint=hint)
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value is not False
 
 
 def option_problem(config: BackendConfig) -> str | None:
     """Why ``config`` asks for something its backend cannot do, or None. Each message names
     the option and what to use instead."""
     kind = config.type
-    chat = kind in PRESETS
+    for name, option in OPTIONS.items():
+        if kind not in option.types and _is_set(getattr(config, name)):
+            return f"{name}: {_elsewhere(kind, name, option)}"
     checks: list[tuple[bool, str]] = [
-        (
-            config.top_k is not None and not (kind in ("claude", "gemini", "local") or chat),
-            f"top_k: {kind} has no top-k sampling; use temperature or top_p",
-        ),
-        (
-            config.repetition_penalty is not None
-            and not (kind in _SERVER_TYPES or kind == "local"),
-            f"repetition_penalty: {kind} has no repetition penalty; it is for self-hosted servers "
-            "(vllm, sglang, lmstudio, ollama, chatcompletion with a base_url) and local",
-        ),
-        (
-            config.separate_reasoning is not None and kind not in _SERVER_TYPES,
-            f"separate_reasoning: an SGLang option; {kind} streams reasoning on its own",
-        ),
-        (
-            config.extra_body is not None and not chat,
-            f"extra_body: only for OpenAI-compatible servers (chatcompletion and its presets), "
-            f"not {kind}",
-        ),
-        (
-            config.safety_settings is not None and kind != "gemini",
-            f"safety_settings: a Gemini option; {kind} has its own moderation",
-        ),
-        (
-            config.safety_settings is not None and kind == "gemini",
-            _safety_problem(config.safety_settings or {}) or "",
-        ),
-        (
-            config.vision is not None and not chat,
-            f"vision: only for OpenAI-compatible servers; {kind} knows whether its models see "
-            "images",
-        ),
-        (
-            config.parallel_requests is not None and not chat,
-            f"parallel_requests: only for OpenAI-compatible servers, not {kind}",
-        ),
-        (
-            config.port is not None and kind not in LOCAL_SERVERS,
-            f"port: only for local servers ({', '.join(sorted(LOCAL_SERVERS))}); "
-            "use base_url for others",
-        ),
+        (kind == "gemini", _safety_problem(config.safety_settings or {}) or ""),
         (
             config.port is not None and config.base_url is not None,
             "port: give either port or base_url, not both",
         ),
         (
-            (config.enable_code_interpreter or config.enable_code_execution)
-            and kind not in _SANDBOXED,
-            f"{_sandbox_option(config)}: {kind} has no code sandbox of its own "
-            f"(openai, claude and gemini do){_AZURE_HINT if kind == 'azure_openai' else ''}"
-            + ("; an ag2 agent runs its code with code_execution_config" if kind == "ag2" else ""),
+            config.reasoning is not None
+            and config.reasoning.summary is not None
+            and kind not in ("openai",),
+            f"reasoning.summary: only the Responses API (type openai) returns summaries, "
+            f"not {kind}; keep reasoning.effort",
         ),
         (
             config.workflow_mode in ("json", "text") and kind in OWN_LOOP,
@@ -250,15 +317,6 @@ def option_problem(config: BackendConfig) -> str | None:
             "workflow_mode: the local model cannot call tools; use json (its default) or text",
         ),
         (kind == "claude_code", _claude_code_problem(config) or ""),
-        (
-            kind != "claude_code" and _claude_code_option(config) is not None,
-            f"{_claude_code_option(config)}: a claude_code option; {kind} has no tools of its own",
-        ),
-        (
-            config.enable_web_search and kind not in ("openai", "claude", "gemini", "grok"),
-            f"enable_web_search: {kind} has no web search of its own "
-            "(openai, claude, gemini and grok do)",
-        ),
     ]
     return next((message for failed, message in checks if failed and message), None) or (
         _ag2_problem(config)
@@ -272,9 +330,6 @@ _AG2_IN_LLM_CONFIG = ("model", "base_url", "api_key", "temperature", "top_p", "m
 def _ag2_problem(config: BackendConfig) -> str | None:
     """ag2's options belong to ag2, and an ag2 agent's model settings to its ``llm_config``."""
     if config.type != "ag2":
-        for key in ("agent_type", "llm_config", "code_execution_config"):
-            if getattr(config, key) is not None:
-                return f"{key}: an ag2 option; {config.type} does not take it"
         return None
     if config.llm_config is None:
         return "llm_config: ag2 needs llm_config with a config_list (model, api_key, base_url)"
@@ -289,19 +344,11 @@ def _ag2_problem(config: BackendConfig) -> str | None:
 
 #: The built-in tools of Claude Code that massgen lets it use (its others are not offered).
 CLAUDE_CODE_TOOLS = ("Read", "Write", "Edit", "Bash", "Grep", "Glob")
-_CLAUDE_CODE_OPTIONS = ("cwd", "allowed_tools", "disallowed_tools", "max_turns")
-
-
-def _claude_code_option(config: BackendConfig) -> str | None:
-    return next((o for o in _CLAUDE_CODE_OPTIONS if getattr(config, o) is not None), None)
 
 
 def _claude_code_problem(config: BackendConfig) -> str | None:
-    """What claude_code cannot honour: sampling options (Claude Code sets its own) and tools
-    outside :data:`CLAUDE_CODE_TOOLS`."""
-    for option in ("temperature", "top_p", "top_k", "seed", "max_tokens"):
-        if getattr(config, option) is not None:
-            return f"{option}: Claude Code chooses its own sampling and output length; leave it out"
+    """What claude_code cannot honour: tools outside :data:`CLAUDE_CODE_TOOLS` (its sampling
+    options are refused by :data:`OPTIONS`)."""
     for option in ("allowed_tools", "disallowed_tools"):
         for name in getattr(config, option) or ():
             if name not in CLAUDE_CODE_TOOLS:

@@ -235,6 +235,12 @@ class BackendConfig(_Strict):
     port: int | None = Field(
         default=None, gt=0, lt=65536, description="lmstudio, vllm, sglang, ollama: local port."
     )
+    self_hosted: bool | None = Field(
+        default=None,
+        description="OpenAI-compatible servers: the model runs on your own hardware, so its "
+        "calls cost nothing (default: true for vllm, sglang, lmstudio and ollama; others are "
+        "priced by their model, or their cost is unknown).",
+    )
     # the agent's own tools (the tool loop runs them inside a turn)
     mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
     custom_tools: list[CustomToolConfig] = Field(default_factory=list)
@@ -319,6 +325,15 @@ class AgentConfig(_Strict):
 
 #: The coordination strategies (DESIGN §3).
 STRATEGIES = ("vote", "debate", "judge")
+#: Orchestrator options that mean something under some strategies only; a config that sets
+#: one under another strategy is refused (it would do nothing).
+STRATEGY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "max_rounds": ("vote", "debate"),
+    "vote_weighting": ("vote",),
+    "consensus_threshold": ("debate",),
+    "judge": ("debate", "judge"),
+    "layers": ("judge",),
+}
 #: Rounds when ``max_rounds`` is not set: vote's rounds (the first answers included, the last
 #: vote-only); debate's revision rounds after the independent answers (Du et al. use two).
 DEFAULT_ROUNDS = {"vote": 6, "debate": 2, "judge": 6}
@@ -434,10 +449,12 @@ class OrchestratorConfig(_Strict):
                 ("max_rounds",),
                 "must be at least 2 for strategy vote (the last round is vote-only)",
             )
-        if self.vote_weighting != "equal" and self.strategy != "vote":
-            raise FieldProblem(
-                ("vote_weighting",), f"applies to strategy vote, not {self.strategy}"
-            )
+        for option, strategies in STRATEGY_OPTIONS.items():
+            if option in self.model_fields_set and self.strategy not in strategies:
+                raise FieldProblem(
+                    (option,),
+                    f"applies to strategy {' and '.join(strategies)}, not {self.strategy}",
+                )
         return self
 
     @property

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from massgen.config.schema import MassGenConfig, OrchestratorConfig
+from massgen.config.schema import STRATEGY_OPTIONS, MassGenConfig, OrchestratorConfig
 from massgen.coordination.state import AgentSpec
 from massgen.eval import scorers
 from massgen.eval.cache import ResultCache, result_key
@@ -57,8 +57,9 @@ def orchestrator_for(config: MassGenConfig, strategy: str) -> OrchestratorConfig
     so ``vote`` with nothing to vote on)."""
     options = config.orchestrator.model_dump(exclude_unset=True)
     engine = "vote" if strategy in ("single", "self_consistency") else strategy
-    if engine != "vote":
-        options.pop("vote_weighting", None)
+    for option, strategies in STRATEGY_OPTIONS.items():  # another strategy's options
+        if engine not in strategies:
+            options.pop(option, None)
     if strategy in ("single", "self_consistency"):
         options.pop("min_agents", None)
     options["strategy"] = engine

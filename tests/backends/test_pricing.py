@@ -79,8 +79,15 @@ def test_self_hosted_models_cost_nothing():
     proxied = create_backend(
         BackendConfig(type="grok", model="grok-4", api_key="k", base_url="http://127.0.0.1:9/v1")
     )
-    assert vllm.self_hosted and on_this_machine.self_hosted
+    declared = create_backend(
+        BackendConfig(
+            type="chatcompletion", model="m", base_url="http://10.0.0.5/v1", self_hosted=True
+        )
+    )
+    assert vllm.self_hosted and declared.self_hosted
     assert not hosted.self_hosted and not proxied.self_hosted  # a proxy still bills xAI
+    # a generic endpoint on this machine may be a gateway (a LiteLLM proxy) to a paid model
+    assert not on_this_machine.self_hosted
 
 
 def named(model: str, script) -> ScriptedBackend:

@@ -172,6 +172,57 @@ def test_a_cost_cap_on_an_unpriced_model_is_a_config_error(tmp_path, provider):
     assert proc.stderr.count("\n") == 1 and not provider.requests
 
 
+def test_a_priced_model_behind_a_local_gateway_is_priced_and_capped(tmp_path, provider):
+    """gpt-4o behind a LiteLLM-style proxy on 127.0.0.1 costs what gpt-4o costs."""
+    provider.reset()
+    provider.enqueue(*heavy_answers(10_000))  # $0.025 each at gpt-4o's $2.50 / M input
+    config = write_team(
+        tmp_path / "t.yaml",
+        provider.url,
+        "{max_cost_usd: 0.06}",
+        backend="chatcompletion",
+        model="gpt-4o",
+    )
+    proc = massgen(
+        tmp_path, "-c", str(config), "--ui", "json", "--no-log", "2+2?",
+        extra={"OPENAI_API_KEY": "sk-test"},
+    )  # fmt: skip
+    assert proc.returncode == 4, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    refused = [e for e in events if e["type"] == "budget_exceeded"]
+    assert len(refused) == 1 and refused[0]["limit"] == "max_cost_usd"
+    assert events[-1]["cost_usd"] == pytest.approx(3 * (10_000 * 2.5 + 20 * 10.0) / 1e6)
+
+
+def test_an_unpriced_model_behind_a_local_gateway_has_an_unknown_cost(tmp_path, provider):
+    provider.reset()
+    config = write_team(tmp_path / "t.yaml", provider.url, "{}", backend="chatcompletion")
+    proc = massgen(
+        tmp_path, "-c", str(config), "--ui", "plain", "--no-log", "2+2?",
+        extra={"OPENAI_API_KEY": "sk-test"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "cost unknown" in proc.stderr and "$0.0000" not in proc.stderr
+    capped = write_team(
+        tmp_path / "c.yaml", provider.url, "{max_cost_usd: 1}", backend="chatcompletion"
+    )
+    proc = massgen(
+        tmp_path, "-c", str(capped), "--ui", "plain", "--no-log", "2+2?",
+        extra={"OPENAI_API_KEY": "sk-test"},
+    )  # fmt: skip
+    assert proc.returncode == 1 and "max_cost_usd: the price of model 'm1'" in proc.stderr
+    # declared self-hosted: free, and a cost cap has nothing to count
+    free = tmp_path / "f.yaml"
+    free.write_text(
+        config.read_text().replace("max_tokens: 50", "max_tokens: 50, self_hosted: true")
+    )
+    proc = massgen(
+        tmp_path, "-c", str(free), "--ui", "plain", "--no-log", "2+2?",
+        extra={"OPENAI_API_KEY": "sk-test"},
+    )  # fmt: skip
+    assert proc.returncode == 0 and "$0.0000" in proc.stderr
+
+
 def test_an_unknown_strategy_suggests_the_closest(tmp_path, provider):
     config = write_team(tmp_path / "t.yaml", provider.url, "{strategy: debat}")
     proc = massgen(tmp_path, "-c", str(config), "--ui", "plain", "--no-log", "2+2?")

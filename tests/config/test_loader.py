@@ -530,3 +530,42 @@ def test_internal_loc_parts_are_dropped_from_key_paths() -> None:
     assert _data_loc(data, loc) == ("agents", 0, "backend", "type")
     missing = ("agents", 0, "backend", "model")
     assert _data_loc(data, missing) == missing
+
+
+@pytest.mark.parametrize(
+    ("strategy", "option", "value", "applies"),
+    [
+        ("vote", "judge", "a1", "debate and judge"),
+        ("vote", "layers", 2, "judge"),
+        ("vote", "consensus_threshold", 0.5, "debate"),
+        ("judge", "max_rounds", 3, "vote and debate"),
+        ("judge", "consensus_threshold", 0.5, "debate"),
+        ("debate", "layers", 2, "judge"),
+        ("debate", "vote_weighting", "confidence", "vote"),
+    ],
+)
+def test_another_strategys_option_is_refused(strategy, option, value, applies) -> None:
+    error = error_of(
+        f"""\
+        agents:
+          - {{id: a1, backend: {{type: vllm, model: m}}}}
+        orchestrator:
+          strategy: {strategy}
+          {option}: {value}
+        """
+    )
+    assert f"orchestrator.{option}: applies to strategy {applies}, not {strategy}" in str(error)
+
+
+def test_a_strategys_own_options_load() -> None:
+    for strategy, option, value in [
+        ("vote", "max_rounds", 3),
+        ("debate", "consensus_threshold", 0.67),
+        ("debate", "judge", "a1"),
+        ("judge", "layers", 2),
+    ]:
+        text = (
+            "agents:\n  - {id: a1, backend: {type: vllm, model: m}}\n"
+            f"orchestrator: {{strategy: {strategy}, {option}: {value}}}\n"
+        )
+        assert load_config_text(text, "c.yaml").config.orchestrator.strategy == strategy
