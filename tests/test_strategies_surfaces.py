@@ -18,7 +18,7 @@ from massgen.server import create_app
 from tests.fakes.chat_server import FakeChatServer, Reply
 from tests.server.support import ask, serving, wait_for_status
 
-CAP = {"max_total_tokens": 3500}
+CAP = {"max_total_tokens": 3500, "enable_filesystem": False}
 
 
 @pytest.fixture

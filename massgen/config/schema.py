@@ -326,7 +326,7 @@ class AgentConfig(_Strict):
 #: The coordination strategies (DESIGN §3).
 STRATEGIES = ("vote", "debate", "judge")
 #: Orchestrator options that mean something under some strategies only; a config that sets
-#: one under another strategy is refused (it would do nothing).
+#: one under another strategy to anything but its default is refused (it would do nothing).
 STRATEGY_OPTIONS: dict[str, tuple[str, ...]] = {
     "max_rounds": ("vote", "debate"),
     "vote_weighting": ("vote",),
@@ -450,7 +450,10 @@ class OrchestratorConfig(_Strict):
                 "must be at least 2 for strategy vote (the last round is vote-only)",
             )
         for option, strategies in STRATEGY_OPTIONS.items():
-            if option in self.model_fields_set and self.strategy not in strategies:
+            # a dumped config carries every default: only a value that would change something
+            # under another strategy is refused
+            default = type(self).model_fields[option].default
+            if getattr(self, option) != default and self.strategy not in strategies:
                 raise FieldProblem(
                     (option,),
                     f"applies to strategy {' and '.join(strategies)}, not {self.strategy}",

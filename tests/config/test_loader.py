@@ -569,3 +569,11 @@ def test_a_strategys_own_options_load() -> None:
             f"orchestrator: {{strategy: {strategy}, {option}: {value}}}\n"
         )
         assert load_config_text(text, "c.yaml").config.orchestrator.strategy == strategy
+
+
+def test_a_dumped_config_loads_again() -> None:
+    """model_dump() writes every default, other strategies' options included."""
+    for strategy in ("vote", "debate", "judge"):
+        text = f"agents:\n  - {{id: a1, backend: {{type: vllm, model: m}}}}\norchestrator: {{strategy: {strategy}}}\n"
+        dumped = load_config_text(text, "c.yaml").config.model_dump(mode="json")
+        assert load_config_dict(dumped).config.orchestrator.strategy == strategy
