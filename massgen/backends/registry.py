@@ -260,6 +260,28 @@ OPTIONS: dict[str, Option] = {
     },
 }
 
+
+def applies_to(name: str) -> str:
+    """Where backend option ``name`` applies, in words (the README's options table uses them;
+    tests/docs checks it against :data:`OPTIONS`)."""
+
+    def listed(types: set[str]) -> str:
+        words = []
+        for group, label in (
+            (_CHAT, "chatcompletion and its presets"),
+            (LOCAL_SERVERS, "vllm, sglang, lmstudio, ollama"),
+        ):
+            if group <= types:
+                words.append(label)
+                types = types - group
+        return ", ".join([*words, *sorted(types)])
+
+    types = set(OPTIONS[name].types)
+    named = listed(types)
+    unnamed = "every type but " + listed(set(AVAILABLE) - types)
+    return min(named, unnamed, key=len)
+
+
 _AZURE_HINT = (
     "; for Azure's, use type openai with base_url https://RESOURCE.openai.azure.com/openai/v1"
 )
