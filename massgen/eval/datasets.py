@@ -7,45 +7,20 @@ import json
 import random
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from massgen.errors import ConfigurationError
+from massgen.eval.items import LETTERS, Item
+from massgen.eval.scorers import parse_number
 
 SCORERS = ("exact", "number", "choice", "regex", "contains")
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-@dataclass(frozen=True)
-class Item:
-    id: str
-    question: str
-    answer: str
-    scorer: str
-    choices: tuple[str, ...] = ()
-
-    def prompt(self) -> str:
-        """What the agents are asked: the question, its choices, how to state the answer."""
-        text = self.question.strip()
-        if self.choices:
-            options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(self.choices))
-            return f"{text}\n\n{options}\n\nAnswer with the letter of the correct choice."
-        if self.scorer == "number":
-            return f"{text}\n\nEnd your answer with the final number."
-        return text
-
-    def key(self) -> dict[str, Any]:
-        """What identifies the item in the cache."""
-        return {k: v for k, v in asdict(self).items() if k != "id"}
 
 
 def default_scorer(answer: str, choices: tuple[str, ...]) -> str:
     """``choice`` with choices, ``number`` for a numeric answer, else ``exact``."""
     if choices:
         return "choice"
-    from massgen.eval.scorers import parse_number
-
     return "number" if parse_number(answer) is not None and _numeric(answer) else "exact"
 
 

@@ -12,7 +12,8 @@ from massgen.config.schema import MassGenConfig
 from massgen.errors import ConfigurationError
 from massgen.eval import report
 from massgen.eval.cache import ResultCache, config_hash, default_dir
-from massgen.eval.datasets import Item, builtin, load_jsonl
+from massgen.eval.datasets import builtin, load_jsonl
+from massgen.eval.items import Item
 from massgen.eval.runner import Eval, parse_strategies, strategy_key
 from massgen.exitcodes import ExitCode
 

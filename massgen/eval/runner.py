@@ -28,7 +28,7 @@ from massgen.config.schema import STRATEGY_OPTIONS, MassGenConfig, OrchestratorC
 from massgen.coordination.state import AgentSpec
 from massgen.eval import scorers
 from massgen.eval.cache import ResultCache, result_key
-from massgen.eval.datasets import Item
+from massgen.eval.items import Item
 
 STRATEGIES = ("single", "vote", "debate", "judge", "self_consistency")
 

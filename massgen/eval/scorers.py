@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable
 
-from massgen.eval.datasets import LETTERS, Item
+from massgen.eval.items import LETTERS, Item
 
 _MARKER = re.compile(r"(?i)(?:####|\banswer\s*(?:is|:)|\bresult\s*(?:is|:))")
 _NUMBER = re.compile(r"[-+]?\$?\s?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from massgen.errors import ConfigurationError
-from massgen.eval.datasets import Item, arithmetic, item_from, load_jsonl
+from massgen.eval.datasets import arithmetic, item_from, load_jsonl
+from massgen.eval.items import Item
 from massgen.eval.runner import _majority, orchestrator_for, parse_strategies
 from massgen.eval.scorers import score, vote_key
 
