@@ -45,6 +45,16 @@ from typing import Any, TextIO
 
 import httpx
 
+from massgen.backends.probe import (
+    ERROR,
+    KEY_REJECTED,
+    NO_ENDPOINT,
+    NO_KEY,
+    OK,
+    UNREACHABLE,
+    mask_key,
+    probe,
+)
 from massgen.backends.registry import PROVIDERS, Preset, resolve_api_key
 from massgen.errors import ConfigurationError
 
@@ -52,26 +62,8 @@ from massgen.errors import ConfigurationError
 LOCAL_SERVERS = ("lmstudio", "vllm", "sglang", "ollama")
 #: Shown only when used (otherwise a duplicate of ``openai``'s row).
 ONLY_WHEN_USED = (*LOCAL_SERVERS, "chatcompletion")
-ANTHROPIC_VERSION = "2023-06-01"
-AZURE_API_VERSION = "2024-10-21"
 #: ``default_config.source`` when no config file exists and a team is built from the keys.
 TEAM_FROM_KEYS = "<team from keys>"
-
-OK = "ok"
-KEY_REJECTED = "key rejected"
-UNREACHABLE = "unreachable"
-ERROR = "error"
-NO_KEY = "no key"
-NO_ENDPOINT = "no endpoint"
-
-
-def mask_key(key: str | None) -> str:
-    """``sk-…1234``: the first three and last four characters; short keys show nothing."""
-    if not key:
-        return ""
-    if len(key) < 12:
-        return "…" * 3
-    return f"{key[:3]}…{key[-4:]}"
 
 
 @dataclass
@@ -199,60 +191,12 @@ def check_mcp_servers(timeout: float) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ reachability
 
 
-def _request(preset: Preset, base_url: str, key: str | None) -> tuple[str, dict[str, str]]:
-    """The model-list URL and headers for ``preset``'s wire protocol."""
-    base = base_url.rstrip("/")
-    headers: dict[str, str] = {}
-    if preset.name in ("claude", "claude_code"):
-        if key:
-            headers = {"x-api-key": key}
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-        return f"{base}/v1/models", headers
-    if preset.name == "gemini":
-        return f"{base}/v1beta/models", {"x-goog-api-key": key} if key else {}
-    if preset.name == "azure_openai":
-        url = f"{base}/openai/models?api-version={AZURE_API_VERSION}"
-        return url, {"api-key": key} if key else {}
-    return f"{base}/models", {"Authorization": f"Bearer {key}"} if key else {}
-
-
-def _classify(provider: str, response: httpx.Response) -> tuple[str, str]:
-    status = response.status_code
-    if status in (401, 403):
-        return KEY_REJECTED, f"HTTP {status}"
-    if provider == "gemini" and status == 400 and "API key not valid" in response.text:
-        return KEY_REJECTED, "HTTP 400: API key not valid"
-    if 200 <= status < 300:
-        try:
-            data = response.json().get("data", response.json().get("models"))
-            count = len(data) if isinstance(data, list) else None
-        except (ValueError, AttributeError):
-            count = None
-        return OK, f"{count} models listed" if count is not None else f"HTTP {status}"
-    if status < 500:  # the server answered and did not reject the key (e.g. no model list)
-        return OK, f"answered HTTP {status}"
-    return ERROR, f"HTTP {status}"
-
-
-async def _probe(
-    client: httpx.AsyncClient, preset: Preset, base_url: str, key: str | None
-) -> tuple[str, str]:
-    url, headers = _request(preset, base_url, key)
-    try:
-        response = await client.get(url, headers=headers)
-    except httpx.TimeoutException:
-        return UNREACHABLE, "timed out"
-    except httpx.HTTPError as exc:
-        return UNREACHABLE, type(exc).__name__
-    return _classify(preset.name, response)
-
-
 async def _probe_all(
     jobs: list[tuple[int, Preset, str, str | None]], seconds: float
 ) -> dict[int, tuple[str, str]]:
     async with httpx.AsyncClient(timeout=seconds, follow_redirects=True) as client:
         results = await asyncio.gather(
-            *(_probe(client, preset, url, key) for _, preset, url, key in jobs)
+            *(probe(client, preset, url, key) for _, preset, url, key in jobs)
         )
     return {index: result for (index, *_), result in zip(jobs, results, strict=True)}
 

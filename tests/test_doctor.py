@@ -15,8 +15,9 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from massgen.backends.probe import mask_key
 from massgen.backends.registry import PROVIDER_KEY_VARS
-from massgen.doctor import mask_key, run_doctor
+from massgen.doctor import run_doctor
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.chat_server import FakeChatServer, error_body
 from tests.fakes.gemini_server import FakeGeminiServer

@@ -1,5 +1,6 @@
-"""``GET /v1/providers/health``: ``massgen doctor``'s reachability check over HTTP, for the
-providers the server's own config uses: key set (masked), base URL, models, status, latency.
+"""``GET /v1/providers/health``: the reachability check of ``massgen doctor``
+(:mod:`massgen.backends.probe`) over HTTP, for the providers the server's own config uses:
+key set (masked), base URL, models, status, latency.
 
 Results are cached for :data:`CACHE_SECONDS`, so polling the endpoint does not turn into a
 stream of requests to the providers.
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from massgen.doctor import NO_KEY, OK, _classify, _request, mask_key
+from massgen.backends.probe import NO_ENDPOINT, NO_KEY, OK, mask_key, probe
 from massgen.errors import ConfigurationError
 
 CACHE_SECONDS = 30.0
@@ -71,17 +72,10 @@ class ProviderHealth:
             row["detail"] = f"set {preset.key_vars[0]}" if preset.key_vars else "no key"
             return row
         if not target["base_url"]:
-            row.update(status="no endpoint", detail="no base_url")
+            row.update(status=NO_ENDPOINT, detail="no base_url")
             return row
-        url, headers = _request(preset, target["base_url"], key)
         started = time.monotonic()
-        try:
-            response = await client.get(url, headers=headers)
-            row["status"], row["detail"] = _classify(preset.name, response)
-        except httpx.TimeoutException:
-            row["status"], row["detail"] = "unreachable", "timed out"
-        except httpx.HTTPError as exc:
-            row["status"], row["detail"] = "unreachable", type(exc).__name__
+        row["status"], row["detail"] = await probe(client, preset, target["base_url"], key)
         row["response_time"] = round(time.monotonic() - started, 4)
         if key:
             row["detail"] = str(row["detail"]).replace(key, mask_key(key))
