@@ -9,7 +9,8 @@
 - With no sandbox and none asked for, ``run_command`` is not offered (the run says why once),
   unless ``sandbox: none`` asks for commands to run unconfined on purpose.
 
-Every command has a time limit and its output is capped.
+Every command has a time limit, at which its whole process group is killed, and only the
+first and last parts of its output are kept (:mod:`massgen.tools.processes`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from massgen.backends.base import ToolSpec
 from massgen.tools.base import Tool, ToolError, cap
+from massgen.tools.processes import run_bounded
 from massgen.workspaces.paths import PathPolicy, inside
 
 #: Read-only system folders a command needs (programs, libraries, their configuration).
@@ -34,6 +36,8 @@ SYSTEM_DIRS = ("/usr", "/etc", "/opt")
 #: Merged-/usr systems link these; older ones have real folders.
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+#: Characters of ``output_chars`` left for the exit code line and the note on dropped output.
+OUTPUT_RESERVE = 300
 
 
 @dataclass(frozen=True)
@@ -192,35 +196,18 @@ class CommandTool:
             argv = bubblewrap_args(policy, command)
         else:
             argv = ["/bin/sh", "-c", command]
-        process = await asyncio.create_subprocess_exec(
-            *argv,
+        finished = await run_bounded(
+            argv,
             cwd=policy.workspace,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+            timeout_s=self.settings.timeout_s,
+            output_bytes=max(self.settings.output_chars - OUTPUT_RESERVE, 0),
         )
-        try:
-            async with asyncio.timeout(self.settings.timeout_s):
-                output, _ = await process.communicate()
-        except TimeoutError:
-            self._kill(process)
-            await process.wait()
+        if finished.timed_out:
             raise ToolError(
-                f"the command did not finish within {self.settings.timeout_s:g}s"
-            ) from None
-        except asyncio.CancelledError:
-            self._kill(process)
-            with contextlib.suppress(asyncio.CancelledError):
-                await process.wait()
-            raise
-        text = output.decode("utf-8", "replace")
-        return cap(f"exit code {process.returncode}\n{text}", self.settings.output_chars)
-
-    @staticmethod
-    def _kill(process: asyncio.subprocess.Process) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
+                f"the command did not finish within {self.settings.timeout_s:g}s and was "
+                f"stopped; its output so far:\n{finished.output}"
+            )
+        return f"exit code {finished.exit_code}\n{finished.output}"
 
     def _docker(self, policy: PathPolicy, command: str) -> str:
         import docker  # type: ignore[import-not-found]

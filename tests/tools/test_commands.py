@@ -8,13 +8,16 @@ is one clear line."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from massgen.tools.base import ToolError
+from massgen.backends.base import ToolCall
+from massgen.tools.base import ToolError, ToolLimits, run_call
 from massgen.tools.commands import (
     CommandSettings,
     CommandTool,
@@ -185,6 +188,31 @@ def test_long_output_is_capped(world):
     *_, workspaces = world
     _, out = sh(command_tool(workspaces, chars=500), "seq 1 100000")
     assert len(out) < 1000 and "1\n2\n3\n" in out
+
+
+def test_endless_output_stops_at_the_command_time_limit_with_its_ends_kept(world):
+    """``yes`` fills every pipe at once: the call still ends at command_timeout_seconds (not
+    at the tool's own, much later, limit), with the start and end of the output and a note
+    of how much was dropped in between."""
+    *_, workspaces = world
+    tool = command_tool(workspaces, timeout=2, chars=2_000).tool()
+    call = ToolCall("c1", "run_command", json.dumps({"command": "echo first; yes AAAA"}))
+    started = time.monotonic()
+    result = asyncio.run(run_call(tool, call, ToolLimits(timeout_s=15)))
+    elapsed = time.monotonic() - started
+    assert elapsed < 8, f"returned after {elapsed:.1f}s"
+    assert result.is_error and "did not finish within 2s and was stopped" in result.text
+    assert result.text.count("\n[") == 1, result.text  # one note; nothing cut twice
+    assert re.search(r"\[output cut: [\d,]+ of [\d,]+ bytes dropped here", result.text)
+    assert "first\nAAAA\n" in result.text and result.text.rstrip().endswith("AAAA")
+    assert len(result.text) <= 2_000
+
+
+def test_output_kept_is_the_start_and_the_end(world):
+    *_, workspaces = world
+    _, out = sh(command_tool(workspaces, chars=1_000), "seq 1 100000; echo the end")
+    assert out.startswith("1\n2\n3\n") and out.endswith("100000\nthe end\n"), out
+    assert "bytes dropped here" in out and len(out) < 1_000
 
 
 def test_an_empty_command_is_an_error_result(world):
