@@ -98,7 +98,7 @@ class ToolGuard:
         return Decision(True)
 
     def _bash(self, tool_input: dict[str, Any]) -> Decision:
-        from massgen.tools.commands import bubblewrap_args, bubblewrap_works
+        from massgen.tools.bubblewrap import bubblewrap_args, bubblewrap_works
 
         if tool_input.get("run_in_background"):
             return Decision(False, "Bash refused: background commands are not allowed here")

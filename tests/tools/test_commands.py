@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import time
@@ -122,6 +123,56 @@ def test_paths_not_granted_cannot_be_read(world):
     (other / "private.md").write_text("agent2's work")
     code, out = sh(tool, f"cat {other}/private.md")
     assert code != 0 and "agent2's work" not in out
+
+
+#: What the sandbox's /etc may hold: massgen's own files, and machine files that say
+#: nothing of the machine beyond its software.
+SANDBOX_ETC = {
+    "passwd", "group", "hosts", "nsswitch.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+    "alternatives", "localtime", "ssl", "mime.types", "protocols", "services",
+}  # fmt: skip
+
+
+def test_the_sandbox_shows_nothing_of_the_machines_etc_and_runs_unprivileged(world):
+    """Even when massgen runs as root: no shadow file, no host name, uid 1000 without
+    capabilities."""
+    *_, workspaces = world
+    probe = (
+        "head /etc/shadow; cat /etc/hostname /etc/machine-id /etc/resolv.conf; "
+        "echo ETC; ls /etc; echo ID; id -u; hostname; grep CapEff /proc/self/status"
+    )
+    _, out = sh(command_tool(workspaces), probe)
+    assert "'/etc/shadow' for reading: No such file" in out
+    assert "/etc/hostname: No such file" in out
+    host_users = [line.split(":")[0] for line in _readable("/etc/shadow").splitlines()]
+    assert not [name for name in host_users if f"{name}:" in out], out
+    listed = out.split("ETC\n")[1].split("ID\n")[0].split()
+    assert {name for name in listed if not name.startswith("python3")} <= SANDBOX_ETC, listed
+    uid, hostname, caps = out.split("ID\n")[1].splitlines()
+    assert uid == "1000" and hostname == "sandbox" != socket.gethostname()
+    assert caps.split() == ["CapEff:", "0000000000000000"]
+
+
+def _readable(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def test_programs_that_need_etc_still_work_in_the_sandbox(world):
+    *_, workspaces = world
+    code, out = sh(
+        command_tool(workspaces),
+        "python3 -c 'import ssl; ssl.create_default_context(); print(\"ssl ok\")' && "
+        "echo x > made.txt && ls -l made.txt && git --version && echo 'a b' | awk '{print $2}'",
+    )
+    assert code == 0, out
+    ssl_line, listing, git, awk = out.splitlines()
+    assert ssl_line == "ssl ok" and git.startswith("git version") and awk == "b"
+    assert listing.split()[2:4] == ["massgen", "massgen"]  # user names from the sandbox's passwd
+    made = workspaces.workspace("agent1") / "made.txt"
+    assert made.stat().st_uid == os.getuid()  # on the machine: the user massgen runs as
 
 
 def test_a_workspace_symlink_gives_no_way_out(world):
