@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 
 from massgen.workspaces.paths import PathPolicy, inside
+from massgen.workspaces.placeholders import exposed, pinned
 
 #: Read-only system folders a command needs (programs, libraries).
 SYSTEM_DIRS = ("/usr", "/opt")
@@ -110,14 +111,27 @@ def bubblewrap_works() -> str | None:
 def mounts(policy: PathPolicy) -> list[tuple[str, Path]]:
     """``(kind, path)`` to mount, outermost first so inner ones go on top: ``ro`` (read
     grants, snapshots), ``rw`` (the workspace; write grants for the presenter), ``hide`` (an
-    empty folder over the run's own files inside a grant), then ``ro`` over protected paths."""
-    rank = {"hide": 0, "ro": 1, "rw": 2}
+    empty folder over the run's own files inside a grant); protected paths a command could
+    change ``ro`` over themselves (nothing inside one is writable), and the folders above them
+    ``rw`` over themselves, so that none can be renamed (:mod:`massgen.workspaces.placeholders`).
+
+    A protected path must exist by then (:class:`~massgen.workspaces.placeholders.Placeholders`
+    holds one that does not): if
+    it is missing, its mount fails and so does the sandbox, rather than leave the name open."""
+    rank = {"hide": 0, "ro": 1, "rw": 2, "protect": 3}
+    guarded = exposed(policy)
     found = [("ro", p) for p in policy.readable if p not in policy.writable]
     found += [("rw", p) for p in policy.writable]
     found += [("hide", p) for p in policy.hidden if any(inside(p, r) for _, r in found)]
+    found += [("rw", p) for p in pinned(policy)]
     found = [(kind, p) for kind, p in found if p.exists()]
+    found = [
+        ("ro" if kind == "rw" and any(inside(p, g) for g in guarded) else kind, p)
+        for kind, p in found
+    ]
+    found += [("protect", p) for p in guarded]
     found.sort(key=lambda item: (len(item[1].parts), rank[item[0]]))
-    return found + [("ro", p) for p in policy.protected if p.exists()]
+    return [("ro" if kind == "protect" else kind, p) for kind, p in found]
 
 
 def _policy_mounts(policy: PathPolicy) -> list[str]:

@@ -28,6 +28,7 @@ from massgen.tools.base import Tool, ToolError, cap
 from massgen.tools.bubblewrap import bubblewrap_args, bubblewrap_works, mounts
 from massgen.tools.processes import run_bounded
 from massgen.workspaces.paths import PathPolicy
+from massgen.workspaces.placeholders import PlaceholderError, Placeholders
 
 #: Characters of ``output_chars`` left for the exit code line and the note on dropped output.
 OUTPUT_RESERVE = 300
@@ -104,7 +105,16 @@ class CommandTool:
         except Exception as exc:
             raise ToolError(f"run_command: {exc}") from None
         try:
-            return await self._run(policy, command)
+            if self.settings.sandbox == "none":
+                return await self._run(policy, command)
+            try:
+                placeholders = Placeholders(policy).hold()
+            except PlaceholderError as exc:
+                raise ToolError(f"run_command: {exc}") from None
+            try:
+                return await self._run(policy, command)
+            finally:
+                placeholders.release()  # before ``after`` looks for what the command changed
         finally:
             await asyncio.to_thread(self.after)
 

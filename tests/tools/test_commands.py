@@ -207,6 +207,79 @@ def test_the_presenter_writes_the_grant_but_not_protected_paths_and_it_is_undoab
     assert len(done) == 4
 
 
+@pytest.fixture
+def guarded(tmp_path: Path):
+    """A write grant whose protected names do not exist yet (``.env``, ``secrets``,
+    ``config/db.yaml``), and one that does, a level down (``sub/key``)."""
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "sub" / "key").write_text("original key")
+    (project / "app.py").write_text("print(1)")
+    names = (".env", "secrets", "config/db.yaml", "sub/key")
+    grant = Grant(real(project), write=True, protected=tuple(real(project / n) for n in names))
+    return project, Workspaces(tmp_path / "session", [grant])
+
+
+#: Ways a command could make a protected name hold something of its own.
+ATTEMPTS = [
+    "echo X > .env",
+    "echo X > e1 && mv e1 .env",
+    "echo X > /tmp/e2 && mv /tmp/e2 .env",  # from another file system: a copy
+    "ln -s app.py .env",
+    "ln -sf app.py .env",
+    "ln app.py .env",
+    "ln -f app.py .env",
+    "rm -f .env; echo X > .env",
+    "mkdir secrets; echo X > secrets/k",
+    "mkdir -p secrets/x",
+    "mkdir -p config && echo X > config/db.yaml",
+    "mv config c2; mkdir -p config; echo X > config/db.yaml",
+    "mv sub sub2; mkdir -p sub; echo X > sub/key",
+    "rm -rf sub; mkdir -p sub; echo X > sub/key",
+]
+
+
+@pytest.mark.parametrize("attempt", ATTEMPTS)
+def test_a_protected_name_cannot_be_made_by_the_presenters_command(guarded, attempt):
+    project, workspaces = guarded
+    sh(command_tool(workspaces, presenting=True), f"cd {project} && {attempt}")
+    for name in (".env", "secrets", "config/db.yaml"):
+        assert not (project / name).exists() and not (project / name).is_symlink(), name
+    assert (project / "sub" / "key").read_text() == "original key"
+    assert not list(project.rglob("key"))[1:], "the protected file was moved away"
+    assert not any(".env" in c.path or "secrets" in c.path for c in workspaces.changes)
+
+
+def test_placeholders_of_protected_names_are_gone_after_the_command(guarded):
+    """In the sandbox a protected name that does not exist is an empty read-only file; on
+    the machine nothing is left, the command's other work is kept and undoable, and a
+    command stopped at its time limit leaves nothing either."""
+    project, workspaces = guarded
+    tool = command_tool(workspaces, presenting=True)
+    code, out = sh(
+        tool, f"cd {project} && wc -c < .env && echo ok > config/app.yaml && echo ok > new.txt"
+    )
+    assert code == 0 and out.startswith("0\n"), out
+    assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == [
+        "app.py", "config", "config/app.yaml", "new.txt", "sub", "sub/key"
+    ]  # fmt: skip
+    hows = {Path(c.path).relative_to(project).as_posix(): c.how for c in workspaces.changes}
+    assert hows == {"config": "created", "config/app.yaml": "created", "new.txt": "created"}
+    with pytest.raises(ToolError, match="did not finish within 1s"):
+        sh(command_tool(workspaces, presenting=True, timeout=1), "sleep 30")
+    assert not (project / ".env").exists() and not (project / "secrets").exists()
+    restore(workspaces.root)
+    assert sorted(p.name for p in project.iterdir()) == ["app.py", "sub"]
+
+
+def test_agents_that_do_not_present_get_no_placeholders(guarded):
+    project, workspaces = guarded
+    code, out = sh(command_tool(workspaces), f"ls -a {project}; echo X > {project}/.env")
+    assert code != 0 and "Read-only file system" in out, out  # the grant is read-only
+    assert ".env" not in out.split("/bin/sh")[0], out  # and shows no placeholder
+    assert not (project / ".env").exists()
+
+
 def test_a_presenter_command_that_deletes_a_file_can_be_undone(world):
     _, _, output, workspaces = world
     sh(command_tool(workspaces, presenting=True), f"rm -r {output}/report.md")
