@@ -332,6 +332,22 @@ def test_endless_output_stops_at_the_command_time_limit_with_its_ends_kept(world
     assert len(result.text) <= 2_000
 
 
+def test_a_flooding_command_cut_by_the_tool_limit_ends_too(world):
+    """The tool's own limit (shorter than the command's) cancels the call: it returns then,
+    and the command is killed."""
+    *_, workspaces = world
+    tool = command_tool(workspaces, timeout=60).tool()
+    call = ToolCall("c1", "run_command", json.dumps({"command": "yes BBBB-43125"}))
+    started = time.monotonic()
+    result = asyncio.run(run_call(tool, call, ToolLimits(timeout_s=1)))
+    assert time.monotonic() - started < 8
+    assert result.is_error and "did not finish within 1s" in result.text
+    deadline = time.monotonic() + 5
+    while _running("yes BBBB-43125") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running("yes BBBB-43125")
+
+
 def test_output_kept_is_the_start_and_the_end(world):
     *_, workspaces = world
     _, out = sh(command_tool(workspaces, chars=1_000), "seq 1 100000; echo the end")
