@@ -9,7 +9,8 @@ hook and ``can_use_tool`` callback):
 * writes (Write, Edit, NotebookEdit) only where it may write — its workspace, and write grants
   while it presents — after ``before_write`` recorded the change for ``massgen logs restore``;
 * Bash only inside the bubblewrap sandbox: the command is rewritten into the ``bwrap`` command
-  line of :func:`~massgen.tools.commands.bubblewrap_args`, or refused when there is none;
+  line of :func:`~massgen.tools.bubblewrap.bubblewrap_args` (with the placeholders of protected
+  paths that do not exist held until it ends), or refused when there is none;
 * massgen's own tools (``mcp__massgen__*``) always; any other tool never.
 
 In a run without files the policy is the backend's ``cwd``: read and write there, nothing else.
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from massgen.workspaces.paths import PathPolicy, PathRefused
+from massgen.workspaces.placeholders import PlaceholderError, Placeholders
 
 if TYPE_CHECKING:
     from massgen.backends.base import AgentFiles
@@ -54,7 +56,7 @@ class ToolGuard:
     def __init__(self, files: AgentFiles | None, cwd: Path) -> None:
         self.files = files
         self.cwd = cwd
-        self.commands_running = 0
+        self.running: list[Placeholders] = []  # one per Bash call allowed, until it ends
 
     def policy(self) -> PathPolicy:
         """The agent's current view (it widens while the agent presents)."""
@@ -98,7 +100,7 @@ class ToolGuard:
         return Decision(True)
 
     def _bash(self, tool_input: dict[str, Any]) -> Decision:
-        from massgen.tools.commands import bubblewrap_args, bubblewrap_works
+        from massgen.tools.bubblewrap import bubblewrap_args, bubblewrap_works
 
         if tool_input.get("run_in_background"):
             return Decision(False, "Bash refused: background commands are not allowed here")
@@ -114,22 +116,30 @@ class ToolGuard:
             if problem:
                 return Decision(False, f"Bash refused: it runs only in a sandbox, and {problem}")
         command = str(tool_input.get("command") or "")
-        sandboxed = shlex.join(bubblewrap_args(self.policy(), command))
+        policy = self.policy()
         if self.files is not None:
             self.files.before_command()
-        self.commands_running += 1
+        try:
+            placeholders = Placeholders(policy).hold()  # before the mounts are decided
+        except PlaceholderError as exc:
+            if self.files is not None:
+                self.files.after_command()
+            return Decision(False, f"Bash refused: {exc}")
+        self.running.append(placeholders)
+        sandboxed = shlex.join(bubblewrap_args(policy, command))
         return Decision(True, updated_input={**tool_input, "command": sandboxed})
 
     def command_finished(self) -> None:
-        """After a Bash call this guard allowed (it tracks a presenter's changes)."""
-        if self.commands_running:
-            self.commands_running -= 1
+        """After a Bash call this guard allowed: the placeholders of protected paths it held
+        go, then a presenter's changes are tracked."""
+        if self.running:
+            self.running.pop(0).release()
             if self.files is not None:
                 self.files.after_command()
 
     def finish(self) -> None:
         """End of the turn: close any command whose end was not reported."""
-        while self.commands_running:
+        while self.running:
             self.command_finished()
 
 

@@ -1,15 +1,17 @@
 """``run_command``: an agent's shell command, run in its workspace inside an OS sandbox.
 
-- **bubblewrap** (``bwrap``, Debian's ``bubblewrap``): new namespaces with no network; the
-  system's programs (``/usr``, ``/etc``) read-only; the agent's workspace read-write; the
-  peers' snapshots and the context paths read-only (those granted ``write`` read-write for the
-  presenter only); nothing else of the machine — no home directory, no other files.
+- **bubblewrap** (``bwrap``, Debian's ``bubblewrap``; :mod:`massgen.tools.bubblewrap`): new
+  namespaces with no network, an unprivileged user; the system's programs (``/usr``) and a
+  minimal ``/etc`` read-only; the agent's workspace read-write; the peers' snapshots and the
+  context paths read-only (those granted ``write`` read-write for the presenter only);
+  nothing else of the machine — no home directory, no other files.
 - **Docker** (``use_docker: true``): the same binds in a container of ``docker_image``
   without network, through the Docker SDK, when a daemon answers.
 - With no sandbox and none asked for, ``run_command`` is not offered (the run says why once),
   unless ``sandbox: none`` asks for commands to run unconfined on purpose.
 
-Every command has a time limit and its output is capped.
+Every command has a time limit, at which its whole process group is killed, and only the
+first and last parts of its output are kept (:mod:`massgen.tools.processes`).
 """
 
 from __future__ import annotations
@@ -17,23 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from massgen.backends.base import ToolSpec
 from massgen.tools.base import Tool, ToolError, cap
-from massgen.workspaces.paths import PathPolicy, inside
+from massgen.tools.bubblewrap import bubblewrap_args, bubblewrap_works, mounts
+from massgen.tools.processes import run_bounded
+from massgen.workspaces.paths import PathPolicy
+from massgen.workspaces.placeholders import PlaceholderError, Placeholders
 
-#: Read-only system folders a command needs (programs, libraries, their configuration).
-SYSTEM_DIRS = ("/usr", "/etc", "/opt")
-#: Merged-/usr systems link these; older ones have real folders.
-SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+#: Characters of ``output_chars`` left for the exit code line and the note on dropped output.
+OUTPUT_RESERVE = 300
 
 
 @dataclass(frozen=True)
@@ -42,26 +40,6 @@ class CommandSettings:
     timeout_s: float = 120.0
     output_chars: int = 20_000
     docker_image: str = "python:3.12-slim"
-
-
-@cache
-def bubblewrap_works() -> str | None:
-    """None when bubblewrap can make a sandbox here, else why not."""
-    binary = shutil.which("bwrap")
-    if binary is None:
-        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
-    try:
-        probe = subprocess.run(
-            [binary, "--unshare-all", "--die-with-parent", *_system_binds(), "true"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bubblewrap cannot run: {exc}"
-    if probe.returncode != 0:
-        return f"bubblewrap cannot make a sandbox here: {' '.join(probe.stderr.split())[:200]}"
-    return None
 
 
 def docker_problem() -> str | None:
@@ -100,60 +78,6 @@ def choose_sandbox(requested: str, use_docker: bool) -> tuple[str | None, str | 
     )
 
 
-def _system_binds() -> list[str]:
-    """The system's programs and libraries, read-only, as ``bwrap`` arguments."""
-    args: list[str] = []
-    for folder in SYSTEM_DIRS:
-        if os.path.isdir(folder):
-            args += ["--ro-bind", folder, folder]
-    for link in SYSTEM_LINKS:
-        if os.path.islink(link):
-            args += ["--symlink", os.readlink(link), link]
-        elif os.path.isdir(link):
-            args += ["--ro-bind", link, link]
-    return args
-
-
-def mounts(policy: PathPolicy) -> list[tuple[str, Path]]:
-    """``(kind, path)`` to mount, outermost first so inner ones go on top: ``ro`` (read
-    grants, snapshots), ``rw`` (the workspace; write grants for the presenter), ``hide`` (an
-    empty folder over the run's own files inside a grant), then ``ro`` over protected paths."""
-    rank = {"hide": 0, "ro": 1, "rw": 2}
-    found = [("ro", p) for p in policy.readable if p not in policy.writable]
-    found += [("rw", p) for p in policy.writable]
-    found += [("hide", p) for p in policy.hidden if any(inside(p, r) for _, r in found)]
-    found = [(kind, p) for kind, p in found if p.exists()]
-    found.sort(key=lambda item: (len(item[1].parts), rank[item[0]]))
-    return found + [("ro", p) for p in policy.protected if p.exists()]
-
-
-def _policy_mounts(policy: PathPolicy) -> list[str]:
-    flag = {"ro": "--ro-bind", "rw": "--bind"}
-    args: list[str] = []
-    for kind, path in mounts(policy):
-        if kind == "hide":
-            args += ["--tmpfs", str(path)]
-        else:
-            args += [flag[kind], str(path), str(path)]
-    return args
-
-
-def bubblewrap_args(policy: PathPolicy, command: str) -> list[str]:
-    """The ``bwrap`` command line for ``command`` under ``policy``."""
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
-    args += [*_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    args += _policy_mounts(policy)
-    workspace = str(policy.workspace)
-    args += [
-        "--chdir", workspace,
-        "--setenv", "HOME", workspace,
-        "--setenv", "PATH", PATH,
-        "--setenv", "LANG", "C.UTF-8",
-        "/bin/sh", "-c", command,
-    ]  # fmt: skip
-    return args
-
-
 class CommandTool:
     """``run_command`` for one agent; ``policy()`` is its current view of the files."""
 
@@ -181,7 +105,16 @@ class CommandTool:
         except Exception as exc:
             raise ToolError(f"run_command: {exc}") from None
         try:
-            return await self._run(policy, command)
+            if self.settings.sandbox == "none":
+                return await self._run(policy, command)
+            try:
+                placeholders = Placeholders(policy).hold()
+            except PlaceholderError as exc:
+                raise ToolError(f"run_command: {exc}") from None
+            try:
+                return await self._run(policy, command)
+            finally:
+                placeholders.release()  # before ``after`` looks for what the command changed
         finally:
             await asyncio.to_thread(self.after)
 
@@ -192,35 +125,18 @@ class CommandTool:
             argv = bubblewrap_args(policy, command)
         else:
             argv = ["/bin/sh", "-c", command]
-        process = await asyncio.create_subprocess_exec(
-            *argv,
+        finished = await run_bounded(
+            argv,
             cwd=policy.workspace,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+            timeout_s=self.settings.timeout_s,
+            output_bytes=max(self.settings.output_chars - OUTPUT_RESERVE, 0),
         )
-        try:
-            async with asyncio.timeout(self.settings.timeout_s):
-                output, _ = await process.communicate()
-        except TimeoutError:
-            self._kill(process)
-            await process.wait()
+        if finished.timed_out:
             raise ToolError(
-                f"the command did not finish within {self.settings.timeout_s:g}s"
-            ) from None
-        except asyncio.CancelledError:
-            self._kill(process)
-            with contextlib.suppress(asyncio.CancelledError):
-                await process.wait()
-            raise
-        text = output.decode("utf-8", "replace")
-        return cap(f"exit code {process.returncode}\n{text}", self.settings.output_chars)
-
-    @staticmethod
-    def _kill(process: asyncio.subprocess.Process) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
+                f"the command did not finish within {self.settings.timeout_s:g}s and was "
+                f"stopped; its output so far:\n{finished.output}"
+            )
+        return f"exit code {finished.exit_code}\n{finished.output}"
 
     def _docker(self, policy: PathPolicy, command: str) -> str:
         import docker  # type: ignore[import-not-found]

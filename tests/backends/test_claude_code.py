@@ -220,7 +220,10 @@ async def test_bash_runs_only_inside_the_sandbox(server, tmp_path):
     files, log = files_of(
         PathPolicy(workspace, [workspace], [workspace]), CommandSettings("bubblewrap")
     )
-    command = f"echo made > made.txt; echo leak > {elsewhere}/leak.txt; echo HOME=$HOME"
+    command = (
+        f"echo made > made.txt; echo leak > {elsewhere}/leak.txt; echo HOME=$HOME; "
+        "head -1 /etc/shadow; echo uid=$(id -u)"
+    )
     server.enqueue(
         Reply(tool_calls=[("Bash", json.dumps({"command": command, "description": "try"}))]),
         Reply(text="done"),
@@ -228,7 +231,30 @@ async def test_bash_runs_only_inside_the_sandbox(server, tmp_path):
     await run(make(server, tmp_path), [], AgentTurn(lambda c: None, files=files))
     assert (workspace / "made.txt").read_text() == "made\n"
     assert not (elsewhere / "leak.txt").exists()  # not mounted in the sandbox
-    assert f"HOME={workspace}" in tool_results(server)[0]
+    result = tool_results(server)[0]
+    assert f"HOME={workspace}" in result
+    # the same minimal /etc and unprivileged user as run_command, even as root
+    assert "/etc/shadow' for reading: No such file" in result and "uid=1000" in result
+    assert log == ["before_command", "after_command"]
+
+
+@pytest.mark.skipif(bubblewrap_works() is not None, reason="bubblewrap cannot run here")
+async def test_bash_cannot_make_a_protected_name_that_does_not_exist(server, tmp_path):
+    workspace, grant = tmp_path / "ws", tmp_path / "project"
+    workspace.mkdir()
+    grant.mkdir()
+    policy = PathPolicy(
+        workspace, [workspace, grant], [workspace, grant], protected=[grant / ".env"]
+    )
+    files, log = files_of(policy, CommandSettings("bubblewrap"))
+    command = f"cd {grant} && echo ok > app.py; echo X > .env; ln -sf app.py .env; ls -a"
+    server.enqueue(
+        Reply(tool_calls=[("Bash", json.dumps({"command": command, "description": "try"}))]),
+        Reply(text="done"),
+    )
+    await run(make(server, tmp_path), [], AgentTurn(lambda c: None, files=files))
+    assert "Read-only file system" in tool_results(server)[0]
+    assert sorted(p.name for p in grant.iterdir()) == ["app.py"]  # no placeholder left behind
     assert log == ["before_command", "after_command"]
 
 
