@@ -114,6 +114,7 @@ class MassGenServer:
         db: str | None = None,
         webhook_allow: Sequence[str] = (),
         webhook_options: dict[str, Any] | None = None,
+        webhook_resolver: Any = None,
         task_options: dict[str, Any] | None = None,
         tracer_provider: Any = None,
     ) -> None:
@@ -139,6 +140,7 @@ class MassGenServer:
         self._store_lock = threading.Lock()
         self.webhook_allow = AllowList.parse(webhook_allow)
         self.webhook_options = webhook_options or {}
+        self.webhook_resolver = webhook_resolver
         self.metrics = Metrics()
         self.tracer_provider = tracer_provider
         self.health_checks = ProviderHealth(self.prepared.config)
@@ -183,6 +185,7 @@ class MassGenServer:
                 self.store,
                 self.webhook_allow,
                 on_result=lambda outcome: self.metrics.deliveries.labels(outcome).inc(),
+                resolver=self.webhook_resolver,
                 **self.webhook_options,
             )
             self.runner.deliverer = deliverer
@@ -684,6 +687,7 @@ def create_app(
     db: str | None = None,
     webhook_allow: Sequence[str] = (),
     webhook_options: dict[str, Any] | None = None,
+    webhook_resolver: Any = None,
     task_options: dict[str, Any] | None = None,
     tracer_provider: Any = None,
 ) -> Any:
@@ -693,7 +697,8 @@ def create_app(
 
     ``db`` is the task store's URL (default ``$MASSGEN_SERVER_DB``, else SQLite in the user
     data dir, created at the first task). ``webhook_allow`` lists the private address ranges
-    or host names webhooks may target. ``tracer_provider``: an OpenTelemetry tracer provider
+    or host names webhooks may target; ``webhook_resolver`` (``async (host, port) ->
+    addresses``) replaces the system resolver for their names. ``tracer_provider``: an OpenTelemetry tracer provider
     (default: from the ``OTEL_*`` variables, when the ``otel`` extra is installed)."""
     from massgen.server import tasks_api as api
     from massgen.server.tracing import provider_from_env
@@ -710,6 +715,7 @@ def create_app(
         db=db,
         webhook_allow=webhook_allow,
         webhook_options=webhook_options,
+        webhook_resolver=webhook_resolver,
         task_options=task_options,
         tracer_provider=tracer_provider if tracer_provider is not None else provider_from_env(),
     )

@@ -44,7 +44,7 @@ async def _webhook(server: MassGenServer, value: Any) -> dict[str, Any]:
     try:
         events = validate_events(value.get("events"))
         secret = validate_secret(value.get("secret"))
-        await resolve_target(value.get("url"), server.webhook_allow)
+        await resolve_target(value.get("url"), server.webhook_allow, server.webhook_resolver)
     except TargetRefused as exc:
         raise BadRequest(400, str(exc), code="webhook_refused") from None
     except ValueError as exc:

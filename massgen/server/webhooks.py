@@ -2,10 +2,12 @@
 exponential backoff on 5xx, 408, 429, timeouts and connection errors, each attempt recorded
 in the store.
 
-A target's host must resolve only to public addresses, unless an allow-list entry (an
-address range such as ``127.0.0.1/32``, or a host name) admits it. The check runs when the
-webhook is given and again at each delivery, and the request goes to the address that was
-checked (so a name cannot resolve to a private address in between).
+A target's host must resolve only to public addresses (``addresses.is_public``: IPv6 forms
+that carry an IPv4 address are judged by it too), unless an allow-list entry (an address
+range such as ``127.0.0.1/32``, or a host name) admits it. The check runs when the webhook is
+given and again at each delivery, on every address the name resolves to, and the request goes
+to the address that was checked (so a name cannot resolve to a private address in between:
+DNS rebinding).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from massgen.server.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
 from massgen.server.signing import HEADER, sign
 
 log = logging.getLogger("massgen.server")
@@ -33,8 +36,9 @@ DEFAULT_EVENTS = ("task.completed", "task.failed", "task.cancelled")
 RETRY_STATUSES = frozenset({408, 425, 429})
 MAX_URL = 2048
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: Resolves ``(host, port)`` to its addresses; raises ``OSError`` when the name does not.
+Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
 
 class TargetRefused(ValueError):
@@ -64,12 +68,26 @@ class AllowList:
     def admits(self, host: str, address: IPAddress) -> bool:
         if host in self.hosts:
             return True
-        return any(address in net for net in self.networks if net.version == address.version)
+        reached = [address, same_host_ipv4(address)]
+        return any(
+            a in net
+            for a in reached
+            if a is not None
+            for net in self.networks
+            if net.version == a.version
+        )
 
 
-def _public(address: IPAddress) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_global and not address.is_multicast
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """Every address the system resolver gives for ``host`` (without IPv6 zone ids)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+
+
+def _described(address: IPAddress) -> str:
+    inner = [str(a) for a in embedded_ipv4(address) if not is_public(a)]
+    return f"{address}, which carries {inner[0]}" if inner else str(address)
 
 
 def check_url(url: Any) -> tuple[str, str, int]:
@@ -88,30 +106,30 @@ def check_url(url: Any) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname.lower().rstrip("."), port
 
 
-async def resolve_target(url: str, allow: AllowList) -> IPAddress:
+async def resolve_target(url: str, allow: AllowList, resolver: Resolver | None = None) -> IPAddress:
     """The address to call for ``url``; raises :class:`TargetRefused` when any address the
-    host resolves to is private, loopback, link-local or reserved and not allowed."""
+    host resolves to (through ``resolver``, default :func:`system_resolver`) is private,
+    loopback, link-local or reserved, or carries such an IPv4 address, and is not allowed."""
     _, host, port = check_url(url)
     try:
         literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         literal = None
     if literal is not None:
-        addresses = [literal]
+        addresses: Sequence[IPAddress] = [literal]
     else:
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
+            addresses = await (resolver or system_resolver)(host, port)
+        except (OSError, UnicodeError, ValueError):
             raise TargetRefused(f"webhook host {host!r} does not resolve") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     if not addresses:
         raise TargetRefused(f"webhook host {host!r} does not resolve")
     for address in addresses:
-        if not _public(address) and not allow.admits(host, address):
+        if not is_public(address) and not allow.admits(host, address):
             raise TargetRefused(
-                f"webhook target {host} resolves to a private or loopback address ({address}); "
-                "refused (the server's --webhook-allow option admits it)"
+                f"webhook target {host} resolves to a private or loopback address "
+                f"({_described(address)}); refused (the server's --webhook-allow option "
+                "admits it)"
             )
     return addresses[0]
 
@@ -186,9 +204,11 @@ class Deliverer:
         backoff_cap: float = 300.0,
         poll: float = 1.0,
         on_result: Any = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.store = store
         self.allow = allow
+        self.resolver = resolver
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff_base = backoff_base
@@ -232,7 +252,7 @@ class Deliverer:
             secret = await asyncio.to_thread(self.store.webhook_secret, delivery)
             if not secret:
                 raise TargetRefused("the webhook was deleted")
-            address = await resolve_target(delivery["url"], self.allow)
+            address = await resolve_target(delivery["url"], self.allow, self.resolver)
             body = delivery["payload"].encode()
             parts = urlsplit(delivery["url"])
             host = str(address) if address.version == 4 else f"[{address}]"
