@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import re
 import socket
 import time
 import uuid
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from massgen.server.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
+from massgen.server.sealing import SecretKeyError
 from massgen.server.signing import HEADER, sign
 
 log = logging.getLogger("massgen.server")
@@ -35,6 +37,26 @@ EVENTS = ("task.running", "task.completed", "task.failed", "task.cancelled")
 DEFAULT_EVENTS = ("task.completed", "task.failed", "task.cancelled")
 RETRY_STATUSES = frozenset({408, 425, 429})
 MAX_URL = 2048
+#: The fields of a webhook, per task (``webhook``) or registered (``POST /v1/webhooks``).
+FIELDS = ("url", "secret", "events", "headers")
+MAX_HEADERS = 32
+MAX_HEADER_VALUE = 4096
+#: Headers a webhook may not set: hop-by-hop ones, and those each delivery sets itself.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+SET_BY_MASSGEN = frozenset({"host", "content-type", "content-length", "content-encoding", "expect"})
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Resolves ``(host, port)`` to its addresses; raises ``OSError`` when the name does not.
@@ -145,6 +167,44 @@ def validate_events(events: Any, default: Sequence[str] = DEFAULT_EVENTS) -> lis
     return list(dict.fromkeys(events))
 
 
+def validate_fields(value: dict[str, Any]) -> None:
+    unknown = sorted(set(value) - set(FIELDS))
+    if unknown:
+        names = ", ".join(repr(u) for u in unknown)
+        raise ValueError(f"unknown webhook field(s) {names}; known: {', '.join(FIELDS)}")
+
+
+def validate_headers(headers: Any) -> dict[str, str]:
+    """Extra headers for each delivery: ``{name: value}``, text only, never a hop-by-hop
+    header or one massgen sets (content, host, ``X-Massgen-*``)."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
+        raise ValueError(f"webhook headers must be an object of at most {MAX_HEADERS} headers")
+    seen: set[str] = set()
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name):
+            raise ValueError(f"webhook header name {name[:100]!r} is not a valid header name")
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            raise ValueError(f"webhook header {name!r} is hop-by-hop and cannot be set")
+        if lower in SET_BY_MASSGEN or lower.startswith("x-massgen-"):
+            raise ValueError(f"webhook header {name!r} is set by massgen and cannot be set")
+        if lower in seen:
+            raise ValueError(f"webhook header {name!r} is given twice")
+        seen.add(lower)
+        if (
+            not isinstance(value, str)
+            or len(value) > MAX_HEADER_VALUE
+            or not all(" " <= c <= "~" or c == "\t" for c in value)
+        ):
+            raise ValueError(
+                f"webhook header {name!r} must be printable ASCII text of at most "
+                f"{MAX_HEADER_VALUE} characters"
+            )
+    return dict(headers)
+
+
 def validate_secret(secret: Any) -> str:
     if not isinstance(secret, str) or len(secret) < 8 or len(secret) > 512:
         raise ValueError("webhook secret must be a string of 8 to 512 characters")
@@ -249,8 +309,8 @@ class Deliverer:
         error: str | None = None
         retry = False
         try:
-            secret = await asyncio.to_thread(self.store.webhook_secret, delivery)
-            if not secret:
+            credentials = await asyncio.to_thread(self.store.webhook_credentials, delivery)
+            if credentials is None:
                 raise TargetRefused("the webhook was deleted")
             address = await resolve_target(delivery["url"], self.allow, self.resolver)
             body = delivery["payload"].encode()
@@ -259,10 +319,11 @@ class Deliverer:
             netloc = f"{host}:{parts.port}" if parts.port else host
             pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
             headers = {
-                "Content-Type": "application/json",
                 "User-Agent": "massgen-webhooks",
+                **credentials.headers,
+                "Content-Type": "application/json",
                 "Host": parts.netloc,
-                HEADER: sign(body, secret),
+                HEADER: sign(body, credentials.secret),
                 "X-Massgen-Event": delivery["event"],
                 "X-Massgen-Delivery": delivery["id"],
             }
@@ -274,7 +335,7 @@ class Deliverer:
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
                 retry = status_code >= 500 or status_code in RETRY_STATUSES
-        except TargetRefused as exc:
+        except (TargetRefused, SecretKeyError) as exc:
             error = str(exc)
         except httpx.TimeoutException:
             error, retry = "timed out", True

@@ -16,7 +16,7 @@ import pytest
 from massgen.server import create_app
 from massgen.server.addresses import IPAddress, embedded_ipv4, is_public
 from tests.fakes.chat_server import FakeChatServer
-from tests.server.support import Receiver, ask, serving, team, wait_for_status
+from tests.server.support import SECRET_KEY, Receiver, ask, serving, team, wait_for_status
 from tests.support.signals import wait_until
 
 SECRET = "whsec-targets-0123456789"
@@ -104,6 +104,7 @@ def test_a_name_that_turns_to_loopback_is_refused_at_delivery(
         config=team(provider),
         db=f"sqlite:///{tmp_path}/t.db",
         webhook_resolver=names,
+        secret_keys=[SECRET_KEY],
         webhook_options={"max_attempts": 1},
     )
     with Receiver() as receiver, serving(app) as base, httpx.Client(base_url=base) as client:
