@@ -227,16 +227,18 @@ class Store:
         self._key_checked = True
 
     def _seal(self, secret: str, headers: dict[str, str] | None) -> str:
-        """The stored form of a webhook's credentials; the first one also stores the key
-        check value."""
+        """The stored form of a webhook's credentials. The first one stores the key check
+        value, or checks the one another process stored (a process given another key must
+        not write secrets the others cannot read)."""
         sealed = self.sealer.seal(Credentials(secret, dict(headers or {})))
         if not self._key_checked:
-            with self.engine.begin() as conn:
-                found = conn.execute(sa.select(meta.c.name).where(meta.c.name == KEY_CHECK))
-                if found.first() is None:
+            try:
+                with self.engine.begin() as conn:
                     conn.execute(
                         meta.insert().values(name=KEY_CHECK, value=self.sealer.check_value())
                     )
+            except sa.exc.IntegrityError:  # there is one already
+                self.check_keys()
             self._key_checked = True
         return sealed
 

@@ -245,3 +245,16 @@ def test_a_webhooks_fields_and_headers_are_checked(
                 assert why in error["message"] and "\n" not in error["message"], error
         assert client.get("/v1/webhooks").json()["data"] == []
         assert client.get("/v1/tasks").json()["data"] == []
+
+
+def test_a_process_given_another_key_writes_no_secret(db_url: str) -> None:
+    first = Store(db_url, Sealer([SECRET_KEY]))  # both open an empty store ...
+    second = Store(db_url, Sealer([OTHER_SECRET_KEY]))
+    try:
+        first.add_webhook("", "https://hooks.example.com/a", ["task.completed"], SECRET)
+        with pytest.raises(SecretKeyError, match="another key"):  # ... the first one wrote
+            second.add_webhook("", "https://hooks.example.com/b", ["task.completed"], SECRET)
+        assert len(first.list_webhooks("")) == 1
+    finally:
+        first.close()
+        second.close()
