@@ -170,7 +170,7 @@ def validate_events(events: Any, default: Sequence[str] = DEFAULT_EVENTS) -> lis
 def validate_fields(value: dict[str, Any]) -> None:
     unknown = sorted(set(value) - set(FIELDS))
     if unknown:
-        names = ", ".join(repr(u) for u in unknown)
+        names = ", ".join(repr(u[:100]) for u in unknown)
         raise ValueError(f"unknown webhook field(s) {names}; known: {', '.join(FIELDS)}")
 
 
