@@ -561,6 +561,24 @@ def serve_command(
             "(comma-separated).",
         ),
     ] = None,
+    secret_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret-key",
+            help="Encrypt webhook secrets in the task store with this Fernet key (32 random "
+            "bytes in base64: openssl rand -base64 32); repeatable: the first encrypts, all "
+            "decrypt. Without one, webhooks are refused. Env (preferred: not shown by ps): "
+            "MASSGEN_SERVER_SECRET_KEY (comma-separated).",
+        ),
+    ] = None,
+    rotate_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-secrets",
+            help="Re-encrypt every webhook secret in the store with the first --secret-key "
+            "(plain ones from earlier versions too), then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Serve an OpenAI-compatible API (POST /v1/chat/completions, background /v1/tasks,
     /metrics) on 127.0.0.1:4000."""
@@ -595,6 +613,12 @@ def serve_command(
         a.strip() for a in env.get("MASSGEN_SERVER_WEBHOOK_ALLOW", "").split(",") if a.strip()
     ]
     db = db or env.get("MASSGEN_SERVER_DB") or None
+    secret_keys = list(secret_key or []) or [
+        k.strip() for k in env.get("MASSGEN_SERVER_SECRET_KEY", "").split(",") if k.strip()
+    ]
+    if rotate_secrets:
+        _rotate_secrets(db, secret_keys)
+        return
     try:
         import uvicorn
 
@@ -622,18 +646,22 @@ def serve_command(
         "body_timeout": receive,
         "db": db,
         "webhook_allow": allow,
+        "secret_keys": secret_keys,
     }
     try:
         if db:
             check_url(db)
         asgi = create_app(**spec)  # type: ignore[arg-type]
-    except (ConfigurationError, ValueError) as exc:
+        asgi.state.massgen.check_store()
+    except (ConfigurationError, ValueError) as exc:  # SecretKeyError is a ValueError
         raise _fail(str(exc), ExitCode.USAGE) from None
     connections = connections or default_max_connections()
     auth = f"{len(keys)} API key(s)" if keys else "no API key"
     auth += f", up to {limit} runs at once"
     if processes > 1:
         auth += f" per worker, {processes} workers"
+    if not secret_keys:
+        auth += "; webhooks off: no --secret-key"
     sys.stderr.write(f"massgen: serving on http://{host}:{port}/v1 ({auth})\n")
     common: dict[str, Any] = {
         "host": host,
@@ -647,6 +675,9 @@ def serve_command(
         return
     from massgen.server.worker import serve_workers
 
+    server = asgi.state.massgen
+    if server.store is not None:  # checked above; each worker opens its own
+        server.store.close()
     options = {k: v for k, v in common.items() if k not in ("host", "port")}
     limits = {"request_timeout": receive, "max_connections": connections}
     try:
@@ -655,6 +686,37 @@ def serve_command(
         raise _fail(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}", ExitCode.USAGE
         ) from None
+
+
+def _rotate_secrets(db: str | None, keys: list[str]) -> None:
+    """``massgen serve --rotate-secrets``: re-encrypt the store's webhook secrets."""
+    if not keys:
+        raise _fail(
+            "--rotate-secrets needs --secret-key: the new key first, then the old ones",
+            ExitCode.USAGE,
+        )
+    try:
+        from massgen.server.sealing import Sealer
+        from massgen.server.store import Store, check_url, default_url
+    except ImportError as exc:
+        raise _fail(
+            f"the server needs the 'server' extra ({exc.name} is missing): "
+            "pip install 'massgen[server]'",
+            ExitCode.USAGE,
+        ) from None
+    url = db or default_url()
+    try:
+        check_url(url)
+        store = Store(url, Sealer(keys))
+    except ValueError as exc:  # SecretKeyError is a ValueError
+        raise _fail(str(exc), ExitCode.USAGE) from None
+    try:
+        count = store.reseal()
+    except ValueError as exc:  # a secret that none of the keys opens
+        raise _fail(str(exc), ExitCode.USAGE) from None
+    finally:
+        store.close()
+    sys.stderr.write(f"massgen: re-encrypted {count} webhook secret(s) with the first key\n")
 
 
 @app.command("eval")

@@ -38,6 +38,7 @@ from massgen.server.http import (
     read_json,
     request_images,
 )
+from massgen.server.sealing import SecretKeyError
 from massgen.terminal import clean_text
 
 __all__ = ["MAX_JSON_DEPTH", "MiB", "create_app", "error_response", "parse_messages"]
@@ -114,12 +115,15 @@ class MassGenServer:
         db: str | None = None,
         webhook_allow: Sequence[str] = (),
         webhook_options: dict[str, Any] | None = None,
+        webhook_resolver: Any = None,
+        secret_keys: Sequence[str] = (),
         task_options: dict[str, Any] | None = None,
         tracer_provider: Any = None,
     ) -> None:
         from massgen.redaction import Redactor, secrets_from_env
         from massgen.server.health import ProviderHealth
         from massgen.server.metrics import Metrics
+        from massgen.server.sealing import Sealer
         from massgen.server.tasks import TaskRunner
         from massgen.server.webhooks import AllowList
         from massgen.server.writer import Writer
@@ -139,13 +143,20 @@ class MassGenServer:
         self._store_lock = threading.Lock()
         self.webhook_allow = AllowList.parse(webhook_allow)
         self.webhook_options = webhook_options or {}
+        self.webhook_resolver = webhook_resolver
+        self.sealer = Sealer(secret_keys)
         self.metrics = Metrics()
         self.tracer_provider = tracer_provider
         self.health_checks = ProviderHealth(self.prepared.config)
         self.sessions = Writer("massgen-sessions")
         self.runner = TaskRunner(self, **(task_options or {}))
         self.redact = Redactor(
-            [*secrets_from_env(), *config_secrets(self.prepared.config), *self.api_keys]
+            [
+                *secrets_from_env(),
+                *config_secrets(self.prepared.config),
+                *self.api_keys,
+                *(k.strip() for k in secret_keys if k.strip()),
+            ]
         )
 
     # ---- store
@@ -162,7 +173,7 @@ class MassGenServer:
             path = sqlite_path(url)
             if not create and path is not None and not path.exists():
                 return False
-            self.store = Store(url)
+            self.store = Store(url, self.sealer)
             self.metrics.watch_tasks(self.store.count_by_status)
             return True
 
@@ -172,6 +183,17 @@ class MassGenServer:
             await asyncio.to_thread(self.open_store)
             self.start_background()
         return self.store
+
+    def check_store(self) -> None:
+        """Open an existing store now, so that secret keys that do not open its webhook
+        secrets stop the server before it serves (:class:`SecretKeyError`); a store that
+        cannot be reached is left to :meth:`startup`."""
+        try:
+            self.open_store(create=False)
+        except SecretKeyError:
+            raise
+        except Exception as exc:
+            log.debug("massgen: task store not checked: %s", type(exc).__name__)
 
     def start_background(self) -> None:
         """Start this process's task runner and webhook deliverer (idempotent)."""
@@ -183,6 +205,7 @@ class MassGenServer:
                 self.store,
                 self.webhook_allow,
                 on_result=lambda outcome: self.metrics.deliveries.labels(outcome).inc(),
+                resolver=self.webhook_resolver,
                 **self.webhook_options,
             )
             self.runner.deliverer = deliverer
@@ -214,6 +237,8 @@ class MassGenServer:
         self.warming = asyncio.create_task(self.warm())
         try:
             await asyncio.to_thread(self.open_store, False)
+        except SecretKeyError:  # the store holds secrets these keys cannot open: refuse
+            raise
         except Exception as exc:  # a database that is down: tasks start when it answers
             log.warning("massgen: task store unavailable: %s", type(exc).__name__)
         self.runner.start()
@@ -423,6 +448,8 @@ class MassGenServer:
                 return await handler(self, request, owner)
             except BadRequest as exc:
                 return exc.response()
+            except SecretKeyError as exc:  # the store opened late, with secrets we cannot read
+                return error_response(503, str(exc), "server_error", "store_locked")
             except (OSError, SQLAlchemyError) as exc:  # the database is down or refuses
                 log.warning("massgen: task store: %s", type(exc).__name__)
                 return error_response(
@@ -684,6 +711,8 @@ def create_app(
     db: str | None = None,
     webhook_allow: Sequence[str] = (),
     webhook_options: dict[str, Any] | None = None,
+    webhook_resolver: Any = None,
+    secret_keys: Sequence[str] = (),
     task_options: dict[str, Any] | None = None,
     tracer_provider: Any = None,
 ) -> Any:
@@ -693,8 +722,12 @@ def create_app(
 
     ``db`` is the task store's URL (default ``$MASSGEN_SERVER_DB``, else SQLite in the user
     data dir, created at the first task). ``webhook_allow`` lists the private address ranges
-    or host names webhooks may target. ``tracer_provider``: an OpenTelemetry tracer provider
-    (default: from the ``OTEL_*`` variables, when the ``otel`` extra is installed)."""
+    or host names webhooks may target; ``webhook_resolver`` (``async (host, port) ->
+    addresses``) replaces the system resolver for their names. ``secret_keys``: the Fernet
+    keys that encrypt webhook secrets in the store (the first encrypts, all decrypt; none:
+    webhooks are refused). ``tracer_provider``: an
+    OpenTelemetry tracer provider (default: from the ``OTEL_*`` variables, when the ``otel``
+    extra is installed)."""
     from massgen.server import tasks_api as api
     from massgen.server.tracing import provider_from_env
 
@@ -710,6 +743,8 @@ def create_app(
         db=db,
         webhook_allow=webhook_allow,
         webhook_options=webhook_options,
+        webhook_resolver=webhook_resolver,
+        secret_keys=secret_keys,
         task_options=task_options,
         tracer_provider=tracer_provider if tracer_provider is not None else provider_from_env(),
     )

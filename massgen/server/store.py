@@ -6,7 +6,9 @@ or a delivery is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL)
 conditional ``UPDATE ... WHERE status = 'queued'`` (both), so exactly one claimer wins.
 
 Every method is synchronous (call it from a thread: :func:`asyncio.to_thread`). JSON columns
-are text. Timestamps are Unix seconds (float).
+are text. Timestamps are Unix seconds (float). Webhook secrets and headers are stored
+encrypted (:mod:`massgen.server.sealing`); the ``massgen_meta`` row ``key_check`` tells
+whether given keys open them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+
+from massgen.server.sealing import Credentials, Sealer, SecretKeyError
 
 TERMINAL = ("completed", "failed", "cancelled")
 STATUSES = ("queued", "running", *TERMINAL)
@@ -45,7 +49,7 @@ tasks = sa.Table(
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     sa.Column("request", sa.Text, nullable=False),  # {messages, model, timeout}
     sa.Column("meta", sa.Text),  # the client's metadata
-    sa.Column("webhook", sa.Text),  # {url, secret, events}
+    sa.Column("webhook", sa.Text),  # {url, events, secret: sealed credentials}
     sa.Column("result", sa.Text),
     sa.Column("error", sa.Text),
     sa.Index("massgen_tasks_owner", "owner", "created_at"),
@@ -69,7 +73,7 @@ webhooks = sa.Table(
     sa.Column("owner", sa.String(64), nullable=False, index=True),
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("events", sa.Text, nullable=False),
-    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),  # sealed credentials (secret, headers)
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
@@ -92,6 +96,14 @@ deliveries = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Index("massgen_deliveries_due", "status", "next_attempt_at"),
 )
+
+meta = sa.Table(
+    "massgen_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+KEY_CHECK = "key_check"
 
 delivery_attempts = sa.Table(
     "massgen_delivery_attempts",
@@ -172,9 +184,13 @@ def _dumps(value: Any) -> str | None:
 class Store:
     """Tasks, events, webhooks and deliveries in one database (see module)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sealer: Sealer | None = None) -> None:
+        """Open (and create) the store; raises :class:`SecretKeyError` when it holds
+        encrypted webhook secrets that ``sealer``'s keys do not open."""
         check_url(url)
         self.url = url
+        self.sealer = sealer or Sealer()
+        self._key_checked = False
         parsed = sa.engine.make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "postgresql" and parsed.drivername == "postgresql":
@@ -195,6 +211,36 @@ class Store:
             check_url(url)
         with self.engine.begin() as conn:
             metadata.create_all(conn)
+        try:
+            self.check_keys()
+        except SecretKeyError:
+            self.close()
+            raise
+
+    def check_keys(self) -> None:
+        """Raise :class:`SecretKeyError` unless the keys open the stored webhook secrets."""
+        with self.reader.connect() as conn:
+            check = conn.execute(sa.select(meta.c.value).where(meta.c.name == KEY_CHECK)).scalar()
+        if check is None:
+            return
+        self.sealer.check(check)
+        self._key_checked = True
+
+    def _seal(self, secret: str, headers: dict[str, str] | None) -> str:
+        """The stored form of a webhook's credentials. The first one stores the key check
+        value, or checks the one another process stored (a process given another key must
+        not write secrets the others cannot read)."""
+        sealed = self.sealer.seal(Credentials(secret, dict(headers or {})))
+        if not self._key_checked:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        meta.insert().values(name=KEY_CHECK, value=self.sealer.check_value())
+                    )
+            except sa.exc.IntegrityError:  # there is one already
+                self.check_keys()
+            self._key_checked = True
+        return sealed
 
     @staticmethod
     def _sqlite_engine(url: sa.URL, begin: str) -> sa.Engine:
@@ -229,8 +275,13 @@ class Store:
         meta: Any = None,
         webhook: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A queued task; ``webhook`` is ``{url, events, secret, headers?}`` (the secret and
+        headers are stored encrypted)."""
         task_id = f"task_{uuid.uuid4().hex}"
         now = time.time()
+        if webhook is not None:
+            sealed = self._seal(webhook["secret"], webhook.get("headers"))
+            webhook = {"url": webhook["url"], "events": webhook["events"], "secret": sealed}
         row = {
             "id": task_id,
             "owner": owner,
@@ -432,13 +483,20 @@ class Store:
 
     # ------------------------------------------------------------------ webhooks
 
-    def add_webhook(self, owner: str, url: str, events: list[str], secret: str) -> dict[str, Any]:
+    def add_webhook(
+        self,
+        owner: str,
+        url: str,
+        events: list[str],
+        secret: str,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         row = {
             "id": f"wh_{uuid.uuid4().hex}",
             "owner": owner,
             "url": url,
             "events": _dumps(events),
-            "secret": secret,
+            "secret": self._seal(secret, headers),
             "created_at": time.time(),
         }
         with self.engine.begin() as conn:
@@ -461,14 +519,44 @@ class Store:
             )
         return bool(done.rowcount)
 
-    def webhook_secret(self, delivery: dict[str, Any]) -> str | None:
+    def webhook_credentials(self, delivery: dict[str, Any]) -> Credentials | None:
+        """The secret and headers of a delivery's webhook (None: the webhook was deleted);
+        raises :class:`SecretKeyError` when no key opens them."""
         with self.reader.connect() as conn:
             if delivery.get("webhook_id"):
                 query = sa.select(webhooks.c.secret).where(webhooks.c.id == delivery["webhook_id"])
-                return conn.execute(query).scalar()
-            query = sa.select(tasks.c.webhook).where(tasks.c.id == delivery["task_id"])
-            hook = _loads(conn.execute(query).scalar())
-        return (hook or {}).get("secret")
+                stored = conn.execute(query).scalar()
+            else:
+                query = sa.select(tasks.c.webhook).where(tasks.c.id == delivery["task_id"])
+                stored = (_loads(conn.execute(query).scalar()) or {}).get("secret")
+        return None if stored is None else self.sealer.open(stored)
+
+    def reseal(self) -> int:
+        """Encrypt every stored webhook secret with the sealer's first key (plain ones from
+        earlier versions too) and renew the key check; returns how many were rewritten."""
+        done = 0
+        with self.engine.begin() as conn:
+            for row in conn.execute(sa.select(webhooks.c.id, webhooks.c.secret)).all():
+                conn.execute(
+                    webhooks.update()
+                    .where(webhooks.c.id == row.id)
+                    .values(secret=self.sealer.reseal(row.secret))
+                )
+                done += 1
+            query = sa.select(tasks.c.id, tasks.c.webhook).where(tasks.c.webhook.is_not(None))
+            for row in conn.execute(query).all():
+                hook = json.loads(row.webhook)
+                if not hook.get("secret"):
+                    continue
+                hook["secret"] = self.sealer.reseal(hook["secret"])
+                conn.execute(
+                    tasks.update().where(tasks.c.id == row.id).values(webhook=_dumps(hook))
+                )
+                done += 1
+            conn.execute(meta.delete().where(meta.c.name == KEY_CHECK))
+            conn.execute(meta.insert().values(name=KEY_CHECK, value=self.sealer.check_value()))
+        self._key_checked = True
+        return done
 
     # ------------------------------------------------------------------ deliveries
 

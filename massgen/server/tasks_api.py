@@ -19,6 +19,8 @@ from massgen.server.webhooks import (
     TargetRefused,
     resolve_target,
     validate_events,
+    validate_fields,
+    validate_headers,
     validate_secret,
 )
 from massgen.terminal import clean_text
@@ -39,17 +41,28 @@ def _not_found(what: str = "task") -> Response:
 async def _webhook(server: MassGenServer, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest(
-            400, "webhook must be an object {url, secret, events?}", code="invalid_webhook"
+            400,
+            "webhook must be an object {url, secret, events?, headers?}",
+            code="invalid_webhook",
         )
     try:
+        validate_fields(value)
         events = validate_events(value.get("events"))
         secret = validate_secret(value.get("secret"))
-        await resolve_target(value.get("url"), server.webhook_allow)
+        headers = validate_headers(value.get("headers"))
+        await resolve_target(value.get("url"), server.webhook_allow, server.webhook_resolver)
     except TargetRefused as exc:
         raise BadRequest(400, str(exc), code="webhook_refused") from None
     except ValueError as exc:
         raise BadRequest(400, str(exc), code="invalid_webhook") from None
-    return {"url": value["url"], "secret": secret, "events": events}
+    if not server.sealer.enabled:  # secrets are only ever stored encrypted
+        raise BadRequest(
+            400,
+            "this server takes no webhooks: it was started without --secret-key "
+            "(MASSGEN_SERVER_SECRET_KEY) to encrypt their secrets",
+            code="webhooks_disabled",
+        )
+    return {"url": value["url"], "secret": secret, "events": events, "headers": headers}
 
 
 def _timeout(value: Any) -> float | None:
@@ -247,7 +260,7 @@ async def create_webhook(server: MassGenServer, request: Request, owner: str) ->
     hook = await _webhook(server, body)
     store = await server.require_store()
     row = await asyncio.to_thread(
-        store.add_webhook, owner, hook["url"], hook["events"], hook["secret"]
+        store.add_webhook, owner, hook["url"], hook["events"], hook["secret"], hook["headers"]
     )
     return JSONResponse(_public_webhook(row), status_code=201)
 

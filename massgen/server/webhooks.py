@@ -2,10 +2,12 @@
 exponential backoff on 5xx, 408, 429, timeouts and connection errors, each attempt recorded
 in the store.
 
-A target's host must resolve only to public addresses, unless an allow-list entry (an
-address range such as ``127.0.0.1/32``, or a host name) admits it. The check runs when the
-webhook is given and again at each delivery, and the request goes to the address that was
-checked (so a name cannot resolve to a private address in between).
+A target's host must resolve only to public addresses (``addresses.is_public``: IPv6 forms
+that carry an IPv4 address are judged by it too), unless an allow-list entry (an address
+range such as ``127.0.0.1/32``, or a host name) admits it. The check runs when the webhook is
+given and again at each delivery, on every address the name resolves to, and the request goes
+to the address that was checked (so a name cannot resolve to a private address in between:
+DNS rebinding).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import contextlib
 import ipaddress
 import json
 import logging
+import re
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from massgen.server.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
+from massgen.server.sealing import SecretKeyError
 from massgen.server.signing import HEADER, sign
 
 log = logging.getLogger("massgen.server")
@@ -32,9 +37,30 @@ EVENTS = ("task.running", "task.completed", "task.failed", "task.cancelled")
 DEFAULT_EVENTS = ("task.completed", "task.failed", "task.cancelled")
 RETRY_STATUSES = frozenset({408, 425, 429})
 MAX_URL = 2048
+#: The fields of a webhook, per task (``webhook``) or registered (``POST /v1/webhooks``).
+FIELDS = ("url", "secret", "events", "headers")
+MAX_HEADERS = 32
+MAX_HEADER_VALUE = 4096
+#: Headers a webhook may not set: hop-by-hop ones, and those each delivery sets itself.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+SET_BY_MASSGEN = frozenset({"host", "content-type", "content-length", "content-encoding", "expect"})
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: Resolves ``(host, port)`` to its addresses; raises ``OSError`` when the name does not.
+Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
 
 class TargetRefused(ValueError):
@@ -64,12 +90,26 @@ class AllowList:
     def admits(self, host: str, address: IPAddress) -> bool:
         if host in self.hosts:
             return True
-        return any(address in net for net in self.networks if net.version == address.version)
+        reached = [address, same_host_ipv4(address)]
+        return any(
+            a in net
+            for a in reached
+            if a is not None
+            for net in self.networks
+            if net.version == a.version
+        )
 
 
-def _public(address: IPAddress) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_global and not address.is_multicast
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """Every address the system resolver gives for ``host`` (without IPv6 zone ids)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+
+
+def _described(address: IPAddress) -> str:
+    inner = [str(a) for a in embedded_ipv4(address) if not is_public(a)]
+    return f"{address}, which carries {inner[0]}" if inner else str(address)
 
 
 def check_url(url: Any) -> tuple[str, str, int]:
@@ -88,30 +128,30 @@ def check_url(url: Any) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname.lower().rstrip("."), port
 
 
-async def resolve_target(url: str, allow: AllowList) -> IPAddress:
+async def resolve_target(url: str, allow: AllowList, resolver: Resolver | None = None) -> IPAddress:
     """The address to call for ``url``; raises :class:`TargetRefused` when any address the
-    host resolves to is private, loopback, link-local or reserved and not allowed."""
+    host resolves to (through ``resolver``, default :func:`system_resolver`) is private,
+    loopback, link-local or reserved, or carries such an IPv4 address, and is not allowed."""
     _, host, port = check_url(url)
     try:
         literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         literal = None
     if literal is not None:
-        addresses = [literal]
+        addresses: Sequence[IPAddress] = [literal]
     else:
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
+            addresses = await (resolver or system_resolver)(host, port)
+        except (OSError, UnicodeError, ValueError):
             raise TargetRefused(f"webhook host {host!r} does not resolve") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     if not addresses:
         raise TargetRefused(f"webhook host {host!r} does not resolve")
     for address in addresses:
-        if not _public(address) and not allow.admits(host, address):
+        if not is_public(address) and not allow.admits(host, address):
             raise TargetRefused(
-                f"webhook target {host} resolves to a private or loopback address ({address}); "
-                "refused (the server's --webhook-allow option admits it)"
+                f"webhook target {host} resolves to a private or loopback address "
+                f"({_described(address)}); refused (the server's --webhook-allow option "
+                "admits it)"
             )
     return addresses[0]
 
@@ -125,6 +165,44 @@ def validate_events(events: Any, default: Sequence[str] = DEFAULT_EVENTS) -> lis
     if unknown:
         raise ValueError(f"unknown webhook event(s) {unknown}; known: {', '.join(EVENTS)}")
     return list(dict.fromkeys(events))
+
+
+def validate_fields(value: dict[str, Any]) -> None:
+    unknown = sorted(set(value) - set(FIELDS))
+    if unknown:
+        names = ", ".join(repr(u[:100]) for u in unknown)
+        raise ValueError(f"unknown webhook field(s) {names}; known: {', '.join(FIELDS)}")
+
+
+def validate_headers(headers: Any) -> dict[str, str]:
+    """Extra headers for each delivery: ``{name: value}``, text only, never a hop-by-hop
+    header or one massgen sets (content, host, ``X-Massgen-*``)."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
+        raise ValueError(f"webhook headers must be an object of at most {MAX_HEADERS} headers")
+    seen: set[str] = set()
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name):
+            raise ValueError(f"webhook header name {name[:100]!r} is not a valid header name")
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            raise ValueError(f"webhook header {name!r} is hop-by-hop and cannot be set")
+        if lower in SET_BY_MASSGEN or lower.startswith("x-massgen-"):
+            raise ValueError(f"webhook header {name!r} is set by massgen and cannot be set")
+        if lower in seen:
+            raise ValueError(f"webhook header {name!r} is given twice")
+        seen.add(lower)
+        if (
+            not isinstance(value, str)
+            or len(value) > MAX_HEADER_VALUE
+            or not all(" " <= c <= "~" or c == "\t" for c in value)
+        ):
+            raise ValueError(
+                f"webhook header {name!r} must be printable ASCII text of at most "
+                f"{MAX_HEADER_VALUE} characters"
+            )
+    return dict(headers)
 
 
 def validate_secret(secret: Any) -> str:
@@ -186,9 +264,11 @@ class Deliverer:
         backoff_cap: float = 300.0,
         poll: float = 1.0,
         on_result: Any = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.store = store
         self.allow = allow
+        self.resolver = resolver
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff_base = backoff_base
@@ -229,20 +309,21 @@ class Deliverer:
         error: str | None = None
         retry = False
         try:
-            secret = await asyncio.to_thread(self.store.webhook_secret, delivery)
-            if not secret:
+            credentials = await asyncio.to_thread(self.store.webhook_credentials, delivery)
+            if credentials is None:
                 raise TargetRefused("the webhook was deleted")
-            address = await resolve_target(delivery["url"], self.allow)
+            address = await resolve_target(delivery["url"], self.allow, self.resolver)
             body = delivery["payload"].encode()
             parts = urlsplit(delivery["url"])
             host = str(address) if address.version == 4 else f"[{address}]"
             netloc = f"{host}:{parts.port}" if parts.port else host
             pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
             headers = {
-                "Content-Type": "application/json",
                 "User-Agent": "massgen-webhooks",
+                **credentials.headers,
+                "Content-Type": "application/json",
                 "Host": parts.netloc,
-                HEADER: sign(body, secret),
+                HEADER: sign(body, credentials.secret),
                 "X-Massgen-Event": delivery["event"],
                 "X-Massgen-Delivery": delivery["id"],
             }
@@ -254,7 +335,7 @@ class Deliverer:
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
                 retry = status_code >= 500 or status_code in RETRY_STATUSES
-        except TargetRefused as exc:
+        except (TargetRefused, SecretKeyError) as exc:
             error = str(exc)
         except httpx.TimeoutException:
             error, retry = "timed out", True

@@ -24,6 +24,10 @@ import uvicorn
 
 from tests.fakes.chat_server import FakeChatServer
 
+#: Fernet keys that encrypt the tests' webhook secrets (``--secret-key``), made for the tests.
+SECRET_KEY = "bf9QqZHjyx8v05pJIpwHGUUJOGulqT_LTTeO-wKlAfY="
+OTHER_SECRET_KEY = "t6wzfpEKFolgHZdWob4i3TiKyrL2-f6j8AK9OcYtKWE="
+
 
 def team(provider: FakeChatServer, n: int = 2) -> dict[str, Any]:
     return {

@@ -18,7 +18,7 @@ import yaml
 import massgen
 from tests.fakes.chat_server import FakeChatServer
 from tests.server.conftest import massgen_serve
-from tests.server.support import Receiver, ask, sse_events, team, wait_for_status
+from tests.server.support import SECRET_KEY, Receiver, ask, sse_events, team, wait_for_status
 
 SECRET = "whsec-restart-0123456789"
 
@@ -32,7 +32,8 @@ def test_tasks_survive_kill_9_and_restart(db_url: str, tmp_path: Path) -> None:
     with FakeChatServer() as provider, Receiver() as receiver:
         config = write_team(provider, tmp_path / "team.yaml")
         args = ("--db", db_url, "--max-concurrency", "1", "--webhook-allow", "127.0.0.1/32")
-        with massgen_serve(config, *args) as first:
+        env = {"MASSGEN_SERVER_SECRET_KEY": SECRET_KEY}
+        with massgen_serve(config, *args, env=env) as first:
             client = httpx.Client(base_url=first.url, timeout=10)
             done = client.post("/v1/tasks", json={"messages": ask("q-done")}).json()
             completed = wait_for_status(client, done["id"], ("completed",))
@@ -48,7 +49,7 @@ def test_tasks_survive_kill_9_and_restart(db_url: str, tmp_path: Path) -> None:
             first.process.wait(timeout=10)
 
         provider.ttft = 0.0
-        with massgen_serve(config, *args) as second:
+        with massgen_serve(config, *args, env=env) as second:
             client = httpx.Client(base_url=second.url, timeout=10)
             # nothing answers 404: the completed task keeps its result ...
             again = client.get(f"/v1/tasks/{done['id']}").json()

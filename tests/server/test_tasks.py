@@ -15,7 +15,15 @@ import pytest
 import massgen
 from massgen.server import create_app
 from tests.fakes.chat_server import FakeChatServer
-from tests.server.support import Receiver, ask, serving, sse_events, team, wait_for_status
+from tests.server.support import (
+    SECRET_KEY,
+    Receiver,
+    ask,
+    serving,
+    sse_events,
+    team,
+    wait_for_status,
+)
 
 SECRET = "whsec-test-0123456789"
 KEY_A, KEY_B = "sk-tenant-a-0123456789", "sk-tenant-b-0123456789"
@@ -44,7 +52,11 @@ def test_task_with_webhook_completes_signed_replayed_and_counted(
     provider: FakeChatServer, db_url: str, tmp_path: Path
 ) -> None:
     app = create_app(
-        config=team(provider), db=db_url, webhook_allow=LOOPBACK, log_dir=tmp_path / "logs"
+        config=team(provider),
+        db=db_url,
+        webhook_allow=LOOPBACK,
+        secret_keys=[SECRET_KEY],
+        log_dir=tmp_path / "logs",
     )
     with Receiver() as receiver, serving(app) as base, httpx.Client(base_url=base) as client:
         created = client.post(
@@ -203,6 +215,7 @@ def test_webhooks_retry_with_backoff_and_record_each_attempt(
         config=team(provider),
         db=f"sqlite:///{tmp_path}/t.db",
         webhook_allow=LOOPBACK,
+        secret_keys=[SECRET_KEY],
         webhook_options={"backoff_base": 0.2, "max_attempts": 3, "timeout": 2.0},
     )
     with (
