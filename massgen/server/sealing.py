@@ -48,7 +48,8 @@ class Sealer:
         fernets = []
         for number, key in enumerate((k.strip() for k in keys if k and k.strip()), start=1):
             try:
-                fernets.append(Fernet(key))
+                # openssl's base64 uses + and /; Fernet wants the URL-safe alphabet
+                fernets.append(Fernet(key.replace("+", "-").replace("/", "_")))
             except ValueError:
                 raise SecretKeyError(
                     f"--secret-key: key {number} is not a Fernet key ({KEY_HINT})"

@@ -258,3 +258,17 @@ def test_a_process_given_another_key_writes_no_secret(db_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_key_from_openssl_rand_base64_works() -> None:
+    """The README's `openssl rand -base64 32` writes + and /, not Fernet's - and _."""
+    import base64
+
+    from massgen.server.sealing import Credentials, Sealer
+
+    raw = bytes([0xFB, 0xFF] * 16)  # encodes to a key full of + and /
+    key = base64.b64encode(raw).decode()
+    assert "+" in key and "/" in key
+    sealer = Sealer([key])
+    sealed = sealer.seal(Credentials("s3cret"))
+    assert "s3cret" not in sealed and sealer.open(sealed).secret == "s3cret"
