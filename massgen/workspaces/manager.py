@@ -15,6 +15,7 @@ on (ext4) have no copy-on-write clones. ``benchmarks/bench_workspaces.py`` measu
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from massgen.errors import ConfigurationError
+from massgen.workspaces import safe_open, safe_tree
 from massgen.workspaces.paths import PathPolicy, inside, real
 
 MANIFEST = "manifest.json"
@@ -138,8 +140,7 @@ class Workspaces:
         safe in a thread: nothing else writes the workspace of an agent between turns)."""
         self.staging.mkdir(exist_ok=True, mode=0o700)
         target = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.staging))
-        # links stay links: never followed out
-        shutil.copytree(self.workspace(label), target, symlinks=True, dirs_exist_ok=True)
+        _copy_folder(self.workspace(label), target)  # links stay links: never followed out
         return target
 
     def snapshot(self, label: str, answer_label: str, staged: Path | None = None) -> Path | None:
@@ -158,7 +159,8 @@ class Workspaces:
         if staged is not None:
             os.replace(staged, target)
         else:
-            shutil.copytree(source, target, symlinks=True)  # links stay links
+            target.mkdir()
+            _copy_folder(source, target)
         link = self.shared / label
         temporary = self.shared / f".{label}.new"
         temporary.unlink(missing_ok=True)
@@ -199,10 +201,7 @@ class Workspaces:
     def _keep(self, source: Path, original: Path) -> str:
         """Copy ``source`` (the content ``original`` had) into ``originals/``; its name there."""
         backup = self.root / "originals" / f"{len(self._backed_up):05d}-{original.name}"
-        if source.is_dir() and not source.is_symlink():
-            shutil.copytree(source, backup, symlinks=True)
-        else:
-            shutil.copy2(source, backup, follow_symlinks=False)
+        _copy_entry(source, backup)
         return backup.name
 
     def _record(self, entry: dict[str, Any]) -> None:
@@ -231,10 +230,10 @@ class Workspaces:
         for index, root in enumerate(roots):
             target = copy / str(index)
             if root.is_dir():
-                shutil.copytree(root, target, symlinks=True)
+                _copy_entry(root, target)
             else:
                 target.mkdir(parents=True)
-                shutil.copy2(root, target / root.name, follow_symlinks=False)
+                _copy_entry(root, target / root.name)
         self._baseline = _state(roots)
         self._baseline_copy = copy
 
@@ -291,30 +290,73 @@ class Workspaces:
 
 
 def _text(path: Path) -> str:
-    """A file's text for a diff ('' for folders, links, missing and binary files)."""
-    if path.is_symlink() or not path.is_file():
+    """A file's text for a diff ('' for folders, links, missing and binary files); a link
+    on the way is not followed."""
+    try:
+        with safe_open.locate(path, follow=False) as location:
+            fd = safe_open.open_file(location)
+    except OSError:
         return ""
-    data = path.read_bytes()[: MAX_DIFF_CHARS * 4]
+    try:
+        data = safe_open.read_at_most(fd, MAX_DIFF_CHARS * 4)
+    finally:
+        os.close(fd)
     return "" if b"\x00" in data[:8192] else data.decode("utf-8", "replace")
 
 
+def _copy_folder(source: Path, target: Path) -> None:
+    """Copy what the folder ``source`` holds into the folder ``target``; no link is followed,
+    on the way to ``source`` or inside it."""
+    with safe_open.locate(source, follow=False) as found, safe_open.locate(target) as into:
+        if found.rest or into.rest:
+            raise NotADirectoryError(errno.ENOTDIR, "is not a directory", str(found.path))
+        safe_tree.copy_into(found.folder, into.folder)
+
+
+def _copy_entry(source: Path, target: Path) -> None:
+    """Copy the file, link or folder at ``source`` to ``target`` (which must not exist; its
+    folder is made); no link is followed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        safe_open.locate(source, follow=False) as found,
+        safe_open.locate(target.parent) as into,
+    ):
+        if into.rest:
+            raise NotADirectoryError(errno.ENOTDIR, "is not a directory", str(into.path))
+        folder, name = found.parent()
+        try:
+            safe_tree.copy_entry(folder, name, into.folder, target.name)
+        finally:
+            os.close(folder)
+
+
 def _state(roots: list[Path]) -> dict[str, tuple[int, int]]:
-    """``{path: (size, mtime_ns)}`` of every file, link and folder under ``roots``."""
+    """``{path: (size, mtime_ns)}`` of every file, link and folder under ``roots`` (links are
+    entries, never followed)."""
     found: dict[str, tuple[int, int]] = {}
     for root in roots:
-        items = [root]
-        if root.is_dir():
-            for folder, dirs, files in os.walk(root):
-                items += [Path(folder, name) for name in (*dirs, *files)]
-        for item in items:
-            try:
-                info = os.lstat(item)
-            except FileNotFoundError:
+        try:
+            location = safe_open.locate(root, follow=False)
+        except OSError:
+            continue
+        with location:
+            info = location.lstat()
+            if info is None:
                 continue
-            if stat.S_ISDIR(info.st_mode):  # a folder: only whether it is there
-                found[str(item)] = (-1, 0)
-            else:
-                found[str(item)] = (info.st_size, info.st_mtime_ns)
+            if not stat.S_ISDIR(info.st_mode):
+                found[str(root)] = (info.st_size, info.st_mtime_ns)
+                continue
+            found[str(root)] = (-1, 0)  # a folder: only whether it is there
+            for names, entry, holder in safe_tree.walk(location.folder):
+                path = root.joinpath(*names, entry.name)
+                if entry.kind == "dir":
+                    found[str(path)] = (-1, 0)
+                    continue
+                try:
+                    info = os.stat(entry.name, dir_fd=holder, follow_symlinks=False)
+                except OSError:
+                    continue
+                found[str(path)] = (info.st_size, info.st_mtime_ns)
     return found
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,16 @@ def test_create_and_move_inside_the_workspace(setup):
         run(files, "move_file", source="a/d.txt", destination="a/d.txt")
     with pytest.raises(ToolError, match="no such file"):
         run(files, "read_text_file", path="a/b/c.txt")
+
+
+def test_a_fifo_is_an_error_at_once_and_snapshots_leave_it_out(setup):
+    """Opening a named pipe for reading would wait for a writer forever."""
+    _, workspaces, files = setup
+    workspace = workspaces.workspace("agent1")
+    os.mkfifo(workspace / "pipe")
+    (workspace / "notes.md").write_text("notes")
+    with pytest.raises(ToolError, match="not a regular file"):
+        run(files, "read_text_file", path="pipe")
+    assert "pipe: Error - " in run(files, "read_multiple_files", paths=["pipe", "notes.md"])
+    snapshot = workspaces.snapshot("agent1", "agent1.1")
+    assert snapshot is not None and workspaces.files_of(snapshot) == ["notes.md"]
