@@ -6,9 +6,12 @@ the grants: the tools open what was checked (``massgen.workspaces.safe_open``)."
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from massgen.tools.base import ToolError
 from massgen.tools.files import FileTools
@@ -37,6 +40,8 @@ while not os.path.exists(stop):
 def test_symlink_swaps_during_parallel_reads_writes_and_snapshots_reach_nothing_outside(
     tmp_path: Path,
 ):
+    if not hasattr(ctypes.CDLL(None), "renameat2"):
+        pytest.skip("needs renameat2 (Linux, glibc 2.28 or later) for atomic swaps")
     outside = tmp_path / "outside"
     (outside / DEEP).mkdir(parents=True)
     (outside / DEEP / "x.txt").write_text(SECRET)
