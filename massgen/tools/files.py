@@ -6,7 +6,8 @@ Every path goes through the agent's current :class:`PathPolicy` (it changes when
 becomes the presenter), and what it resolved is what is opened: a descriptor held from the
 check on (``massgen.workspaces.safe_open``), so a link swapped in meanwhile leads nowhere.
 Reads and writes are size-capped; a binary file reads as a short description; writes replace
-the file in one step (never through a symlink or a hard link).
+the file in one step (never through a symlink or a hard link); listings and searches show
+only what the agent may read (:meth:`PathPolicy.shown_in`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import mimetypes
 import os
 import stat
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +92,7 @@ def _shown_kind(policy: PathPolicy, real: Path, entry: safe_tree.Entry) -> str:
     if entry.kind == "link":
         try:
             with safe_open.locate(real / entry.name) as target:
-                access = policy.access(target.path)
-                readable_folder = not target.rest and access in ("read", "write")
+                readable_folder = not target.rest and policy.visible(target.path)
         except OSError:
             return "file"
         return "directory" if readable_folder else "file"
@@ -190,7 +191,8 @@ class FileTools:
         with self._locate(path, policy=policy) as location:
             if location.rest:
                 raise ToolError(f"{path} is not a directory")
-            found = [e for e in safe_tree.entries(location.folder)][:MAX_LISTED]
+            shown = policy.shown_in(location.path)
+            found = [e for e in safe_tree.entries(location.folder) if shown(e.name)][:MAX_LISTED]
             kinds = {e.name: _shown_kind(policy, location.path, e) for e in found}
         return "\n".join(
             f"[{'DIR' if kinds[e.name] == 'directory' else 'FILE'}] {e.name}" for e in found
@@ -201,7 +203,10 @@ class FileTools:
 
         def tree(folder: int, real: Path, depth: int) -> list[dict[str, Any]]:
             out = []
+            shown = policy.shown_in(real)
             for entry in safe_tree.entries(folder):
+                if not shown(entry.name):
+                    continue
                 node: dict[str, Any] = {
                     "name": entry.name,
                     "type": _shown_kind(policy, real, entry),
@@ -257,25 +262,27 @@ class FileTools:
         with self._locate(path, policy=policy) as location:
             if location.rest:
                 raise ToolError(f"{path} is not a directory")
-            pending = [(os.dup(location.folder), location.path, 0)]
+            pending = deque([(os.dup(location.folder), location.path, 0)])
             try:
                 while pending and len(found) < MAX_LISTED:
-                    folder, real, depth = pending.pop()
+                    folder, real, depth = pending.popleft()
+                    shown = policy.shown_in(real)
                     try:
                         for entry in safe_tree.entries(folder):
-                            here = real / entry.name
+                            if not shown(entry.name):
+                                continue
                             if entry.kind == "dir" and any(
                                 fnmatch.fnmatch(entry.name, p) for p in excluded
                             ):
                                 continue
                             if matches(entry.name):
-                                found.append(str(here))
+                                found.append(os.path.join(real, entry.name))
                             if entry.kind == "dir" and depth < safe_tree.MAX_DEPTH:
                                 try:
                                     child = safe_open.open_child(folder, entry.name)
                                 except OSError:
                                     continue
-                                pending.append((child, here, depth + 1))
+                                pending.append((child, real / entry.name, depth + 1))
                     finally:
                         os.close(folder)
             finally:

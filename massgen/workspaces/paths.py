@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,26 @@ class PathPolicy:
                     key = (len(root.parts), rank, kind)  # deeper wins; then write over read
                     best = key if best is None or key > best else best
         return best[2] if best else None
+
+    def visible(self, resolved: Path) -> bool:
+        """Whether a listing or a search may show ``resolved`` (a real path): only what the
+        agent may read. A hidden root's names (a peer's workspace, the event log, the undo
+        copies) never show, not even inside a grant that contains them."""
+        return self.access(resolved) in ("read", "write")
+
+    def hides_inside(self, folder: Path) -> bool:
+        """Whether a hidden root lies below the real path ``folder`` (a search over it would
+        have to leave names out)."""
+        return any(root != folder and inside(root, folder) for root in self.hidden)
+
+    def shown_in(self, folder: Path) -> Callable[[str], bool]:
+        """Which names of the (visible, real) ``folder`` a listing or a search may show: all
+        of them, unless some root begins inside it; then each is judged by :meth:`visible`.
+        Every tool that lists or searches asks this, so they all hide the same roots."""
+        roots = (*self.hidden, *self.readable, *self.writable)
+        if not any(root != folder and inside(root, folder) for root in roots):
+            return lambda name: True
+        return lambda name: self.visible(folder / name)
 
     def locate(self, given: str, *, write: bool = False) -> Location:
         """Where ``given`` really is, held open (:mod:`massgen.workspaces.safe_open`), if the

@@ -143,7 +143,10 @@ def locate(path: Path | str, *, follow: bool = True) -> Location:
                     folder, real = _replace(folder, os.open("/", WALK_FLAGS)), []
                 names.extend(n for n in reversed(target.split("/")) if n not in ("", "."))
             elif stat.S_ISDIR(info.st_mode):
-                folder = _replace(folder, open_child(folder, name, Path("/", *real, name)))
+                try:
+                    folder = _replace(folder, open_child(folder, name))
+                except Changed:
+                    raise Changed(Path("/", *real, name)) from None
                 real.append(name)
             else:
                 rest.append(name)
