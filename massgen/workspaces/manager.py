@@ -38,6 +38,21 @@ class UndoUnavailable(Exception):
     """The user's write-granted files are too big to keep a copy of before a command."""
 
 
+class RestoreRefused(Exception):
+    """``restore`` would overwrite what someone changed after the run: ``changed`` lists
+    those paths; ``unrecorded`` says the run never recorded what it left (it was stopped
+    before it finished, or an older massgen ran it), so no edit can be told apart."""
+
+    def __init__(self, changed: list[str], unrecorded: bool = False) -> None:
+        self.changed = changed
+        self.unrecorded = unrecorded
+        super().__init__(
+            "the run did not record what it left"
+            if unrecorded
+            else f"changed since the run: {', '.join(changed)}"
+        )
+
+
 @dataclass(frozen=True)
 class Grant:
     """A context path the user granted: read, or write (for the presenter), with paths
@@ -98,6 +113,7 @@ class Workspaces:
         self._backed_up: set[str] = set()
         self._baseline: dict[str, tuple[int, int]] | None = None
         self._baseline_copy: Path | None = None
+        self._earlier_entries = len(_entries(self.root / "originals" / MANIFEST))
 
     # ------------------------------------------------------------------ places
 
@@ -206,10 +222,22 @@ class Workspaces:
 
     def _record(self, entry: dict[str, Any]) -> None:
         manifest = self.root / "originals" / MANIFEST
-        entries = json.loads(manifest.read_text()) if manifest.exists() else []
+        entries = _entries(manifest)
         entries.append(entry)
         manifest.write_text(json.dumps(entries, indent=2) + "\n")
         self.changes.append(Change(entry["path"], entry["how"]))
+
+    def seal(self) -> None:
+        """Record what this run left at each path it changed (a fingerprint: content hash,
+        link target, or missing), so that :func:`restore` can tell a later edit from the
+        run's own changes. Called when the run's files close."""
+        manifest = self.root / "originals" / MANIFEST
+        entries = _entries(manifest)
+        if len(entries) <= self._earlier_entries:
+            return
+        for entry in entries[self._earlier_entries :]:
+            entry["after"] = safe_tree.fingerprint(Path(entry["path"]))
+        manifest.write_text(json.dumps(entries, indent=2) + "\n")
 
     # ------------------------------------------------------------------ the presenter's commands
 
@@ -269,8 +297,7 @@ class Workspaces:
 
     def diffs(self) -> list[dict[str, str]]:
         """Each changed file with its diff against the kept original (capped)."""
-        manifest = self.root / "originals" / MANIFEST
-        entries = json.loads(manifest.read_text()) if manifest.exists() else []
+        entries = _entries(self.root / "originals" / MANIFEST)
         out = []
         for entry in entries:
             path = Path(entry["path"])
@@ -360,15 +387,40 @@ def _state(roots: list[Path]) -> dict[str, tuple[int, int]]:
     return found
 
 
-def restore(session: Path) -> list[str]:
+def _entries(manifest: Path) -> list[dict[str, Any]]:
+    """The undo log's entries (none before the first change)."""
+    return json.loads(manifest.read_text()) if manifest.exists() else []
+
+
+def changed_since_the_run(entries: list[dict[str, Any]]) -> list[str]:
+    """The paths whose content is no longer what the run left (each path judged by its
+    latest entry); :class:`RestoreRefused` when the run did not record what it left."""
+    latest = {entry["path"]: entry for entry in entries}
+    if any("after" not in entry for entry in latest.values()):
+        raise RestoreRefused([], unrecorded=True)
+    return [
+        path
+        for path, entry in latest.items()
+        if safe_tree.fingerprint(Path(path)) != entry["after"]
+    ]
+
+
+def restore(session: Path, *, force: bool = False) -> list[str]:
     """Undo the presenter's changes recorded in ``session``: originals copied back, files it
-    created removed. Returns one line per file put back."""
+    created removed. Returns one line per file put back. A file changed since the run (or a
+    run that never recorded what it left) is :class:`RestoreRefused`, and nothing is touched,
+    unless ``force``."""
     folder = session / "originals"
     manifest = folder / MANIFEST
     if not manifest.exists():
         return []
+    entries = _entries(manifest)
+    if not force:
+        changed = changed_since_the_run(entries)
+        if changed:
+            raise RestoreRefused(changed)
     done = []
-    for entry in reversed(json.loads(manifest.read_text())):
+    for entry in reversed(entries):
         path = Path(entry["path"])
         backup = folder / entry["backup"] if entry.get("backup") else None
         if backup is not None and (backup.exists() or backup.is_symlink()):
