@@ -423,20 +423,40 @@ def restore(session: Path, *, force: bool = False) -> list[str]:
     for entry in reversed(entries):
         path = Path(entry["path"])
         backup = folder / entry["backup"] if entry.get("backup") else None
-        if backup is not None and (backup.exists() or backup.is_symlink()):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if backup.is_dir() and not backup.is_symlink():
-                shutil.copytree(backup, path, symlinks=True, dirs_exist_ok=True)
-            else:
-                if path.is_symlink() or path.is_file():
-                    path.unlink()
-                shutil.copy2(backup, path, follow_symlinks=False)
-            done.append(f"restored {path}")
-        elif entry["how"] == "created" and (path.exists() or path.is_symlink()):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            done.append(f"removed {path}")
+        try:
+            if backup is not None and (backup.exists() or backup.is_symlink()):
+                _put_back(backup, path)
+                done.append(f"restored {path}")
+            elif entry["how"] == "created" and _remove(path):
+                done.append(f"removed {path}")
+        except safe_open.Changed:
+            done.append(f"skipped {path}: a symbolic link stands on its way")
     manifest.rename(folder / f"{MANIFEST}.restored")
     return done
+
+
+def _put_back(backup: Path, path: Path) -> None:
+    """Copy the kept original ``backup`` to ``path`` in place of what is there now; no link
+    on the way to ``path`` is followed (:class:`safe_open.Changed` if there is one)."""
+    with safe_open.locate(path, follow=False) as place, safe_open.locate(backup.parent) as kept:
+        folder, name = place.parent(create=True)
+        try:
+            if place.lstat() is not None:
+                safe_tree.remove_entry(folder, name)
+            safe_tree.copy_entry(kept.folder, backup.name, folder, name)
+        finally:
+            os.close(folder)
+
+
+def _remove(path: Path) -> bool:
+    """Remove what is at ``path`` (a folder with all it holds), following no link; whether
+    there was anything."""
+    with safe_open.locate(path, follow=False) as place:
+        if place.lstat() is None:
+            return False
+        folder, name = place.parent()
+        try:
+            safe_tree.remove_entry(folder, name)
+        finally:
+            os.close(folder)
+    return True

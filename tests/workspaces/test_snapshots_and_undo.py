@@ -160,3 +160,22 @@ def test_a_later_run_of_the_session_keeps_the_earlier_runs_record(tmp_path):
     with pytest.raises(RestoreRefused) as refused:
         restore(tmp_path / "session")
     assert refused.value.changed == [str(output / "report.md")]
+
+
+def test_restore_writes_nothing_through_a_link_planted_on_the_way(tmp_path):
+    """The presenter's command replaced a folder of the grant with a link to elsewhere after
+    its file tool changed a file in it: undoing that change never writes through the link."""
+    output, workspaces, presenter = _presented(tmp_path)
+    (output / "sub").mkdir()
+    (output / "sub" / "r.md").write_text("original\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "r.md").write_text("not the grant's\n")
+    run(presenter, "write_file", path=str(output / "sub" / "r.md"), content="changed\n")
+    os.rename(output / "sub", tmp_path / "moved-away")
+    (output / "sub").symlink_to(elsewhere)
+    workspaces.seal()
+
+    done = restore(workspaces.root, force=True)
+    assert done == [f"skipped {output / 'sub' / 'r.md'}: a symbolic link stands on its way"]
+    assert (elsewhere / "r.md").read_text() == "not the grant's\n"
