@@ -111,8 +111,6 @@ def locate(path: Path | str, *, follow: bool = True) -> Location:
     try:
         while names:
             name = names.pop()
-            if name in ("", "."):
-                continue
             if rest:  # below something that does not exist (or is not a folder)
                 if name == "..":
                     rest.pop()
@@ -150,10 +148,23 @@ def locate(path: Path | str, *, follow: bool = True) -> Location:
                 real.append(name)
             else:
                 rest.append(name)
+        _still_named(folder, Path("/", *real))
     except BaseException:
         os.close(folder)
         raise
     return Location(folder, Path("/", *real), rest)
+
+
+def _still_named(folder: int, path: Path) -> None:
+    """The held ``folder`` is still what ``path`` names: not moved elsewhere while it was
+    walked to (the path is what the caller will judge)."""
+    held = os.fstat(folder)
+    try:
+        now = os.stat(path)
+    except OSError:
+        raise Changed(path) from None
+    if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+        raise Changed(path)
 
 
 def open_child(parent: int, name: str, shown: Path | str | None = None) -> int:
