@@ -19,6 +19,7 @@ import fnmatch
 import json
 import mimetypes
 import os
+import re
 import stat
 from collections import deque
 from collections.abc import Callable
@@ -254,10 +255,11 @@ class FileTools:
         excluded = excludePatterns or ()
         found: list[str] = []
 
+        contains = re.compile(fnmatch.translate(f"*{pattern.lower()}*"))
+        exactly = re.compile(fnmatch.translate(pattern))
+
         def matches(name: str) -> bool:
-            return fnmatch.fnmatch(name.lower(), f"*{pattern.lower()}*") or fnmatch.fnmatch(
-                name, pattern
-            )
+            return bool(contains.match(name.lower()) or exactly.match(name))
 
         with self._locate(path, policy=policy) as location:
             if location.rest:
