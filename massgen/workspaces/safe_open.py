@@ -91,6 +91,7 @@ class Location:
 
 
 def missing(path: Path | str) -> FileNotFoundError:
+    """The error for a path that does not exist."""
     return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
 
 
@@ -214,16 +215,6 @@ def read_at_most(fd: int, limit: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
-
-
-def open_listing(location: Location) -> int:
-    """A descriptor of the folder at ``location`` that ``os.scandir`` can list."""
-    if location.rest:
-        kind = NotADirectoryError if len(location.rest) == 1 and location.lstat() else None
-        if kind is not None:
-            raise kind(errno.ENOTDIR, "is not a directory", str(location.path))
-        raise missing(location.path)
-    return os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=location.folder)
 
 
 def write_file(location: Location, data: bytes) -> None:

@@ -39,8 +39,8 @@ class Entry:
 
 
 def entries(folder: int) -> list[Entry]:
-    """The entries of the folder ``folder`` (an ``open_listing``-style descriptor works, an
-    ``O_PATH`` one is reopened), sorted by name."""
+    """The entries of the folder ``folder`` (any descriptor of it, ``O_PATH`` included),
+    sorted by name."""
     readable = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=folder)
     try:
         with os.scandir(readable) as listing:
