@@ -6,9 +6,10 @@
 default is the repository's own file system rather than /tmp.)
 
 A workspace of N files (in 20 folders, ``--size`` bytes each, a few symlinks) is snapshotted
-the way :meth:`Workspaces.snapshot` does it — a real copy (``shutil.copytree`` with links kept
-as links) — and, for comparison, as a tree of hard links and as copy-on-write clones
-(``cp -a --reflink=always``), where the file system supports them. Hard links are measured but
+the way :meth:`Workspaces.snapshot` does it — a real copy through directory descriptors that
+follows no link (``safe_tree.copy_into``, links kept as links) — and, for comparison, as a
+tree of hard links and as copy-on-write clones (``cp -a --reflink=always``), where the file
+system supports them. Hard links are measured but
 not used: an agent's in-place write (a command's ``>>``, an editor saving in place) would
 change the snapshot that peers already judged. Reflinks would be the best of both, but ext4,
 the usual Linux file system, has none.

@@ -275,13 +275,21 @@ def restore_command(
     session: Annotated[str, typer.Argument(help="A session id (or a prefix), or latest.")] = (
         "latest"
     ),
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Put the originals back over files changed since the run."),
+    ] = False,
     log_dir: LogDir = None,
 ) -> None:
-    """Undo the file changes a session's final presenter made to your context paths."""
-    from massgen.workspaces.manager import restore
+    """Undo the file changes a session's final presenter made to your context paths (a file
+    changed since the run is left alone, and nothing is undone, unless --force)."""
+    from massgen.workspaces.manager import RestoreRefused, restore
 
     path = _find(ctx, session, log_dir)
-    done = restore(path)
+    try:
+        done = restore(path, force=force)
+    except RestoreRefused as refused:
+        raise _fail(_refusal(refused, path.name)) from None
     for line in done:
         print(visible(line))
     print(
@@ -290,6 +298,23 @@ def restore_command(
         else f"Nothing to undo in {path.name}."
     )
     raise typer.Exit(0)
+
+
+def _refusal(refused: Any, session: str) -> str:
+    """One line: why nothing was restored, and how to restore anyway."""
+    force = f"'massgen logs restore {visible(session, single_line=True)} --force'"
+    if refused.unrecorded:
+        return (
+            "not restoring: the run did not record what it left in your files (it was stopped "
+            "before it finished, or an older massgen ran it), so later edits cannot be told "
+            f"apart; {force} puts the originals back anyway"
+        )
+    shown = ", ".join(visible(p, single_line=True) for p in refused.changed[:10])
+    more = f" and {len(refused.changed) - 10} more" if len(refused.changed) > 10 else ""
+    return (
+        f"not restoring: {len(refused.changed)} file(s) changed since the run: {shown}{more}; "
+        f"{force} puts the originals back over those changes"
+    )
 
 
 @logs_app.command("prune")

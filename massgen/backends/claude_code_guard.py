@@ -5,7 +5,8 @@ checked here first (the backend wires :meth:`ToolGuard.decide` into the SDK's ``
 hook and ``can_use_tool`` callback):
 
 * reads (Read, Grep, Glob) only where the agent's :class:`~massgen.workspaces.paths.PathPolicy`
-  lets it read: its workspace, peers' snapshots, granted context paths;
+  lets it read: its workspace, peers' snapshots, granted context paths; a Grep or Glob over a
+  folder that holds massgen's own (hidden) files is refused, as it would list their names;
 * writes (Write, Edit, NotebookEdit) only where it may write — its workspace, and write grants
   while it presents — after ``before_write`` recorded the change for ``massgen logs restore``;
 * Bash only inside the bubblewrap sandbox: the command is rewritten into the ``bwrap`` command
@@ -81,7 +82,15 @@ class ToolGuard:
     def _read(self, tool: str, tool_input: dict[str, Any]) -> Decision:
         policy = self.policy()
         given = tool_input.get(_READS[tool]) or str(policy.workspace)
-        policy.check(str(given))
+        resolved = policy.check(str(given))
+        if tool in ("Grep", "Glob") and policy.hides_inside(resolved):
+            # Claude Code lists the names itself, so none could be left out afterwards
+            return Decision(
+                False,
+                f"{tool} refused: {given} holds massgen's own files (other agents' workspaces, "
+                "the event log); search a folder inside it, or use search_files, which leaves "
+                "them out",
+            )
         if tool == "Glob":  # the pattern itself may climb out ("../*", "/etc/*")
             pattern = str(tool_input.get("pattern") or "")
             fixed = _fixed_prefix(pattern)

@@ -112,9 +112,12 @@ class RunFiles:
         return prompts.files_block(str(policy.workspace), readable, writable, presenting)
 
     def close(self) -> None:
+        """The run is over: record what it left in the user's files (for ``massgen logs
+        restore`` to tell later edits apart), and remove what only the run needed."""
         if self.temporary:
             shutil.rmtree(self.workspaces.root, ignore_errors=True)
         else:  # copies of answers that were never taken (a turn cancelled meanwhile)
+            self.workspaces.seal()
             shutil.rmtree(self.workspaces.staging, ignore_errors=True)
 
 

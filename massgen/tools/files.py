@@ -3,21 +3,25 @@ server's (``read_text_file``, ``write_file``, ``edit_file``, ...), so prompts wr
 carry over and no Node is needed.
 
 Every path goes through the agent's current :class:`PathPolicy` (it changes when the agent
-becomes the presenter); reads and writes are size-capped; a binary file reads as a short
-description; writes replace the file in one step (never through a symlink or a hard link).
+becomes the presenter), and what it resolved is what is opened: a descriptor held from the
+check on (``massgen.workspaces.safe_open``), so a link swapped in meanwhile leads nowhere.
+Reads and writes are size-capped; a binary file reads as a short description; writes replace
+the file in one step (never through a symlink or a hard link); listings and searches show
+only what the agent may read (:meth:`PathPolicy.shown_in`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+import errno
 import fnmatch
 import json
 import mimetypes
 import os
-import shutil
+import re
 import stat
-import tempfile
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +29,9 @@ from typing import Any
 
 from massgen.backends.base import ToolSpec
 from massgen.tools.base import Tool, ToolError
+from massgen.workspaces import safe_open, safe_tree
 from massgen.workspaces.paths import PathPolicy, PathRefused
+from massgen.workspaces.safe_open import Location
 
 MAX_READ_BYTES = 256 * 1024
 MAX_WRITE_BYTES = 1024 * 1024
@@ -50,12 +56,17 @@ def _describe_binary(path: Path, data: bytes) -> str:
     return f"[{path.name}: {kind}, {len(data):,} bytes; not text, so not shown]"
 
 
-def _read_text(path: Path) -> str:
-    if path.is_dir():
+def _read_text(location: Location) -> str:
+    """The text of the file at ``location``, capped; a binary file as a short description."""
+    path = location.path
+    if not location.rest:
         raise ToolError(f"{path} is a directory (use list_directory)")
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_READ_BYTES)
+    fd = safe_open.open_file(location)
+    try:
+        size = os.fstat(fd).st_size
+        data = safe_open.read_at_most(fd, MAX_READ_BYTES)
+    finally:
+        os.close(fd)
     if b"\x00" in data[:8192]:
         return _describe_binary(path, data)
     try:
@@ -69,52 +80,53 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (a rename: never through a symlink)."""
+def _encoded(text: str) -> bytes:
     data = text.encode("utf-8")
     if len(data) > MAX_WRITE_BYTES:
         raise ToolError(f"refusing to write {len(data):,} bytes (at most {MAX_WRITE_BYTES:,})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if path.exists():
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return data
+
+
+def _shown_kind(policy: PathPolicy, real: Path, entry: safe_tree.Entry) -> str:
+    """``directory`` or ``file``, as the reference server shows it; a link is a directory
+    when it leads to a folder the agent may read (only its kind is looked at)."""
+    if entry.kind == "link":
+        try:
+            with safe_open.locate(real / entry.name) as target:
+                readable_folder = not target.rest and policy.visible(target.path)
+        except OSError:
+            return "file"
+        return "directory" if readable_folder else "file"
+    return "directory" if entry.kind == "dir" else "file"
 
 
 class FileTools:
     """The file tools of one agent. ``policy()`` is its current view; ``before_write`` is
-    told before a file is changed."""
+    told before a file is changed. Each call opens what its policy checked
+    (:meth:`PathPolicy.locate`), never the path string again."""
 
     def __init__(self, policy: Callable[[], PathPolicy], before_write: BeforeWrite | None = None):
         self.policy = policy
         self.before_write = before_write or (lambda path, how: None)
 
-    def _path(self, given: Any, *, write: bool = False) -> Path:
+    def _locate(
+        self, given: Any, *, write: bool = False, policy: PathPolicy | None = None
+    ) -> Location:
         try:
-            if write:
-                return self.policy().check_writable_file(str(given))
-            return self.policy().check(str(given))
+            return (policy or self.policy()).locate(str(given), write=write)
         except PathRefused as exc:
             raise ToolError(f"path refused: {exc}") from None
 
-    def _new_folders(self, target: Path) -> None:
+    def _new_folders(self, location: Location) -> None:
         """Tell ``before_write`` about the outermost folder a write will create."""
-        top = target
-        while not top.parent.exists():
-            top = top.parent
-        if top != target:
-            self.before_write(top, "created")
+        if len(location.rest) > 1:
+            self.before_write(location.folder_path / location.rest[0], "created")
 
     # ---------------------------------------------------------------- the tools
 
     def read_text_file(self, path: str, head: int | None = None, tail: int | None = None) -> str:
-        text = _read_text(self._path(path))
+        with self._locate(path) as location:
+            text = _read_text(location)
         lines = text.splitlines(keepends=True)
         if head:
             return "".join(lines[:head])
@@ -126,105 +138,167 @@ class FileTools:
         parts = []
         for given in paths[:50]:
             try:
-                parts.append(f"{given}:\n{_read_text(self._path(given))}")
+                with self._locate(given) as location:
+                    parts.append(f"{given}:\n{_read_text(location)}")
             except (ToolError, OSError) as exc:
                 parts.append(f"{given}: Error - {exc}")
         return "\n---\n".join(parts)
 
     def write_file(self, path: str, content: str) -> str:
-        target = self._path(path, write=True)
-        self._new_folders(target)
-        self.before_write(target, "changed" if target.exists() else "created")
-        _write_atomic(target, content)
+        data = _encoded(content)
+        with self._locate(path, write=True) as location:
+            self._new_folders(location)
+            exists = location.lstat() is not None
+            self.before_write(location.path, "changed" if exists else "created")
+            safe_open.write_file(location, data)
         return f"Successfully wrote to {path}"
 
     def edit_file(self, path: str, edits: list[dict[str, str]], dryRun: bool = False) -> str:
-        target = self._path(path, write=True)
-        before = _read_text(target)
-        after = before
-        for index, edit in enumerate(edits, 1):
-            old, new = edit.get("oldText", ""), edit.get("newText", "")
-            if not old:
-                raise ToolError(f"edit {index}: oldText is empty")
-            count = after.count(old)
-            if count != 1:
-                found = "not found" if count == 0 else f"found {count} times; include more context"
-                raise ToolError(f"edit {index}: oldText {found}")
-            after = after.replace(old, new, 1)
-        diff = "".join(
-            difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True), path, path
+        with self._locate(path, write=True) as location:
+            before = _read_text(location)
+            after = before
+            for index, edit in enumerate(edits, 1):
+                old, new = edit.get("oldText", ""), edit.get("newText", "")
+                if not old:
+                    raise ToolError(f"edit {index}: oldText is empty")
+                count = after.count(old)
+                if count != 1:
+                    found = (
+                        "not found" if count == 0 else f"found {count} times; include more context"
+                    )
+                    raise ToolError(f"edit {index}: oldText {found}")
+                after = after.replace(old, new, 1)
+            diff = "".join(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True), after.splitlines(keepends=True), path, path
+                )
             )
-        )
-        if not dryRun:
-            self.before_write(target, "changed")
-            _write_atomic(target, after)
+            if not dryRun:
+                data = _encoded(after)
+                self.before_write(location.path, "changed")
+                safe_open.write_file(location, data)
         return diff or "(no change)"
 
     def create_directory(self, path: str) -> str:
-        target = self._path(path, write=True)
-        if not target.exists():
-            self._new_folders(target)
-            self.before_write(target, "created")
-        target.mkdir(parents=True, exist_ok=True)
+        with self._locate(path, write=True) as location:
+            if location.rest:
+                self._new_folders(location)
+                self.before_write(location.path, "created")
+            safe_open.make_folders(location)
         return f"Successfully created directory {path}"
 
     def list_directory(self, path: str) -> str:
-        target = self._path(path)
-        if not target.is_dir():
-            raise ToolError(f"{path} is not a directory")
-        entries = sorted(target.iterdir(), key=lambda p: p.name)[:MAX_LISTED]
-        return "\n".join(f"[{'DIR' if e.is_dir() else 'FILE'}] {e.name}" for e in entries)
+        policy = self.policy()
+        with self._locate(path, policy=policy) as location:
+            if location.rest:
+                raise ToolError(f"{path} is not a directory")
+            shown = policy.shown_in(location.path)
+            found = [e for e in safe_tree.entries(location.folder) if shown(e.name)][:MAX_LISTED]
+            kinds = {e.name: _shown_kind(policy, location.path, e) for e in found}
+        return "\n".join(
+            f"[{'DIR' if kinds[e.name] == 'directory' else 'FILE'}] {e.name}" for e in found
+        )
 
     def directory_tree(self, path: str) -> str:
-        target = self._path(path)
+        policy = self.policy()
 
-        def tree(folder: Path, depth: int) -> list[dict[str, Any]]:
+        def tree(folder: int, real: Path, depth: int) -> list[dict[str, Any]]:
             out = []
-            for entry in sorted(folder.iterdir(), key=lambda p: p.name)[:MAX_LISTED]:
+            shown = policy.shown_in(real)
+            for entry in safe_tree.entries(folder):
+                if not shown(entry.name):
+                    continue
                 node: dict[str, Any] = {
                     "name": entry.name,
-                    "type": "directory" if entry.is_dir() else "file",
+                    "type": _shown_kind(policy, real, entry),
                 }
-                if entry.is_dir() and not entry.is_symlink() and depth < TREE_DEPTH:
-                    node["children"] = tree(entry, depth + 1)
+                if entry.kind == "dir" and depth < TREE_DEPTH:
+                    try:
+                        child = safe_open.open_child(folder, entry.name)
+                    except OSError:
+                        child = None
+                    if child is not None:
+                        try:
+                            node["children"] = tree(child, real / entry.name, depth + 1)
+                        finally:
+                            os.close(child)
                 out.append(node)
+                if len(out) >= MAX_LISTED:
+                    break
             return out
 
-        return json.dumps(tree(target, 1), indent=2)
+        with self._locate(path, policy=policy) as location:
+            if location.rest:
+                raise ToolError(f"{path} is not a directory")
+            return json.dumps(tree(location.folder, location.path, 1), indent=2)
 
     def move_file(self, source: str, destination: str) -> str:
-        origin = self._path(source, write=True)
-        target = self._path(destination, write=True)
-        if target.exists():
-            raise ToolError(f"{destination} already exists")
-        self.before_write(origin, "moved")
-        self._new_folders(target)
-        self.before_write(target, "created")
-        shutil.move(origin, target)
+        policy = self.policy()
+        with (
+            self._locate(source, write=True, policy=policy) as origin,
+            self._locate(destination, write=True, policy=policy) as target,
+        ):
+            if target.lstat() is not None:
+                raise ToolError(f"{destination} already exists")
+            if origin.lstat() is None:
+                raise ToolError(f"{source}: no such file or directory")
+            self.before_write(origin.path, "moved")
+            self._new_folders(target)
+            self.before_write(target.path, "created")
+            safe_tree.move(origin, target)
         return f"Successfully moved {source} to {destination}"
 
     def search_files(
         self, path: str, pattern: str, excludePatterns: list[str] | None = None
     ) -> str:
-        root = self._path(path)
+        policy = self.policy()
+        excluded = excludePatterns or ()
         found: list[str] = []
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = [
-                d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in excludePatterns or ())
-            ]
-            for name in [*dirs, *files]:
-                if fnmatch.fnmatch(name.lower(), f"*{pattern.lower()}*") or fnmatch.fnmatch(
-                    name, pattern
-                ):
-                    found.append(os.path.join(folder, name))
-                    if len(found) >= MAX_LISTED:
-                        return "\n".join(found) + "\n[more matches not shown]"
+
+        contains = re.compile(fnmatch.translate(f"*{pattern.lower()}*"))
+        exactly = re.compile(fnmatch.translate(pattern))
+
+        def matches(name: str) -> bool:
+            return bool(contains.match(name.lower()) or exactly.match(name))
+
+        with self._locate(path, policy=policy) as location:
+            if location.rest:
+                raise ToolError(f"{path} is not a directory")
+            pending = deque([(os.dup(location.folder), location.path, 0)])
+            try:
+                while pending and len(found) < MAX_LISTED:
+                    folder, real, depth = pending.popleft()
+                    shown = policy.shown_in(real)
+                    try:
+                        for entry in safe_tree.entries(folder):
+                            if not shown(entry.name):
+                                continue
+                            if entry.kind == "dir" and any(
+                                fnmatch.fnmatch(entry.name, p) for p in excluded
+                            ):
+                                continue
+                            if matches(entry.name):
+                                found.append(os.path.join(real, entry.name))
+                            if entry.kind == "dir" and depth < safe_tree.MAX_DEPTH:
+                                try:
+                                    child = safe_open.open_child(folder, entry.name)
+                                except OSError:
+                                    continue
+                                pending.append((child, real / entry.name, depth + 1))
+                    finally:
+                        os.close(folder)
+            finally:
+                for folder, _, _ in pending:
+                    os.close(folder)
+        if len(found) >= MAX_LISTED:
+            return "\n".join(found[:MAX_LISTED]) + "\n[more matches not shown]"
         return "\n".join(found) or "No matches found"
 
     def get_file_info(self, path: str) -> str:
-        target = self._path(path)
-        info = target.stat()
+        with self._locate(path) as location:
+            info = location.lstat()
+            if info is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file", str(location.path))
 
         def when(seconds: float) -> str:
             return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
@@ -234,8 +308,8 @@ class FileTools:
                 f"size: {info.st_size}",
                 f"modified: {when(info.st_mtime)}",
                 f"accessed: {when(info.st_atime)}",
-                f"isDirectory: {target.is_dir()}",
-                f"isFile: {target.is_file()}",
+                f"isDirectory: {stat.S_ISDIR(info.st_mode)}",
+                f"isFile: {stat.S_ISREG(info.st_mode)}",
                 f"permissions: {stat.filemode(info.st_mode)}",
             ]
         )

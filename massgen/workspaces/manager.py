@@ -15,6 +15,7 @@ on (ext4) have no copy-on-write clones. ``benchmarks/bench_workspaces.py`` measu
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from massgen.errors import ConfigurationError
+from massgen.workspaces import safe_open, safe_tree
 from massgen.workspaces.paths import PathPolicy, inside, real
 
 MANIFEST = "manifest.json"
@@ -34,6 +36,21 @@ MAX_COMMAND_BACKUP_BYTES = 200 * 1024 * 1024
 
 class UndoUnavailable(Exception):
     """The user's write-granted files are too big to keep a copy of before a command."""
+
+
+class RestoreRefused(Exception):
+    """``restore`` would overwrite what someone changed after the run: ``changed`` lists
+    those paths; ``unrecorded`` says the run never recorded what it left (it was stopped
+    before it finished, or an older massgen ran it), so no edit can be told apart."""
+
+    def __init__(self, changed: list[str], unrecorded: bool = False) -> None:
+        self.changed = changed
+        self.unrecorded = unrecorded
+        super().__init__(
+            "the run did not record what it left"
+            if unrecorded
+            else f"changed since the run: {', '.join(changed)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,7 @@ class Workspaces:
         self._backed_up: set[str] = set()
         self._baseline: dict[str, tuple[int, int]] | None = None
         self._baseline_copy: Path | None = None
+        self._earlier_entries = len(_entries(self.root / "originals" / MANIFEST))
 
     # ------------------------------------------------------------------ places
 
@@ -138,8 +156,7 @@ class Workspaces:
         safe in a thread: nothing else writes the workspace of an agent between turns)."""
         self.staging.mkdir(exist_ok=True, mode=0o700)
         target = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.staging))
-        # links stay links: never followed out
-        shutil.copytree(self.workspace(label), target, symlinks=True, dirs_exist_ok=True)
+        _copy_folder(self.workspace(label), target)  # links stay links: never followed out
         return target
 
     def snapshot(self, label: str, answer_label: str, staged: Path | None = None) -> Path | None:
@@ -158,7 +175,8 @@ class Workspaces:
         if staged is not None:
             os.replace(staged, target)
         else:
-            shutil.copytree(source, target, symlinks=True)  # links stay links
+            target.mkdir()
+            _copy_folder(source, target)
         link = self.shared / label
         temporary = self.shared / f".{label}.new"
         temporary.unlink(missing_ok=True)
@@ -199,18 +217,27 @@ class Workspaces:
     def _keep(self, source: Path, original: Path) -> str:
         """Copy ``source`` (the content ``original`` had) into ``originals/``; its name there."""
         backup = self.root / "originals" / f"{len(self._backed_up):05d}-{original.name}"
-        if source.is_dir() and not source.is_symlink():
-            shutil.copytree(source, backup, symlinks=True)
-        else:
-            shutil.copy2(source, backup, follow_symlinks=False)
+        _copy_entry(source, backup)
         return backup.name
 
     def _record(self, entry: dict[str, Any]) -> None:
         manifest = self.root / "originals" / MANIFEST
-        entries = json.loads(manifest.read_text()) if manifest.exists() else []
+        entries = _entries(manifest)
         entries.append(entry)
         manifest.write_text(json.dumps(entries, indent=2) + "\n")
         self.changes.append(Change(entry["path"], entry["how"]))
+
+    def seal(self) -> None:
+        """Record what this run left at each path it changed (a fingerprint: content hash,
+        link target, or missing), so that :func:`restore` can tell a later edit from the
+        run's own changes. Called when the run's files close."""
+        manifest = self.root / "originals" / MANIFEST
+        entries = _entries(manifest)
+        if len(entries) <= self._earlier_entries:
+            return
+        for entry in entries[self._earlier_entries :]:
+            entry["after"] = safe_tree.fingerprint(Path(entry["path"]))
+        manifest.write_text(json.dumps(entries, indent=2) + "\n")
 
     # ------------------------------------------------------------------ the presenter's commands
 
@@ -231,10 +258,10 @@ class Workspaces:
         for index, root in enumerate(roots):
             target = copy / str(index)
             if root.is_dir():
-                shutil.copytree(root, target, symlinks=True)
+                _copy_entry(root, target)
             else:
                 target.mkdir(parents=True)
-                shutil.copy2(root, target / root.name, follow_symlinks=False)
+                _copy_entry(root, target / root.name)
         self._baseline = _state(roots)
         self._baseline_copy = copy
 
@@ -270,8 +297,7 @@ class Workspaces:
 
     def diffs(self) -> list[dict[str, str]]:
         """Each changed file with its diff against the kept original (capped)."""
-        manifest = self.root / "originals" / MANIFEST
-        entries = json.loads(manifest.read_text()) if manifest.exists() else []
+        entries = _entries(self.root / "originals" / MANIFEST)
         out = []
         for entry in entries:
             path = Path(entry["path"])
@@ -291,58 +317,146 @@ class Workspaces:
 
 
 def _text(path: Path) -> str:
-    """A file's text for a diff ('' for folders, links, missing and binary files)."""
-    if path.is_symlink() or not path.is_file():
+    """A file's text for a diff ('' for folders, links, missing and binary files); a link
+    on the way is not followed."""
+    try:
+        with safe_open.locate(path, follow=False) as location:
+            fd = safe_open.open_file(location)
+    except OSError:
         return ""
-    data = path.read_bytes()[: MAX_DIFF_CHARS * 4]
+    try:
+        data = safe_open.read_at_most(fd, MAX_DIFF_CHARS * 4)
+    finally:
+        os.close(fd)
     return "" if b"\x00" in data[:8192] else data.decode("utf-8", "replace")
 
 
+def _copy_folder(source: Path, target: Path) -> None:
+    """Copy what the folder ``source`` holds into the folder ``target``; no link is followed,
+    on the way to ``source`` or inside it."""
+    with safe_open.locate(source, follow=False) as found, safe_open.locate(target) as into:
+        if found.rest or into.rest:
+            raise NotADirectoryError(errno.ENOTDIR, "is not a directory", str(found.path))
+        safe_tree.copy_into(found.folder, into.folder)
+
+
+def _copy_entry(source: Path, target: Path) -> None:
+    """Copy the file, link or folder at ``source`` to ``target`` (which must not exist; its
+    folder is made); no link is followed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        safe_open.locate(source, follow=False) as found,
+        safe_open.locate(target.parent) as into,
+    ):
+        if into.rest:
+            raise NotADirectoryError(errno.ENOTDIR, "is not a directory", str(into.path))
+        folder, name = found.parent()
+        try:
+            safe_tree.copy_entry(folder, name, into.folder, target.name)
+        finally:
+            os.close(folder)
+
+
 def _state(roots: list[Path]) -> dict[str, tuple[int, int]]:
-    """``{path: (size, mtime_ns)}`` of every file, link and folder under ``roots``."""
+    """``{path: (size, mtime_ns)}`` of every file, link and folder under ``roots`` (links are
+    entries, never followed)."""
     found: dict[str, tuple[int, int]] = {}
     for root in roots:
-        items = [root]
-        if root.is_dir():
-            for folder, dirs, files in os.walk(root):
-                items += [Path(folder, name) for name in (*dirs, *files)]
-        for item in items:
-            try:
-                info = os.lstat(item)
-            except FileNotFoundError:
+        try:
+            location = safe_open.locate(root, follow=False)
+        except OSError:
+            continue
+        with location:
+            info = location.lstat()
+            if info is None:
                 continue
-            if stat.S_ISDIR(info.st_mode):  # a folder: only whether it is there
-                found[str(item)] = (-1, 0)
-            else:
-                found[str(item)] = (info.st_size, info.st_mtime_ns)
+            if not stat.S_ISDIR(info.st_mode):
+                found[str(root)] = (info.st_size, info.st_mtime_ns)
+                continue
+            found[str(root)] = (-1, 0)  # a folder: only whether it is there
+            for names, entry, holder in safe_tree.walk(location.folder):
+                path = root.joinpath(*names, entry.name)
+                if entry.kind == "dir":
+                    found[str(path)] = (-1, 0)
+                    continue
+                try:
+                    info = os.stat(entry.name, dir_fd=holder, follow_symlinks=False)
+                except OSError:
+                    continue
+                found[str(path)] = (info.st_size, info.st_mtime_ns)
     return found
 
 
-def restore(session: Path) -> list[str]:
+def _entries(manifest: Path) -> list[dict[str, Any]]:
+    """The undo log's entries (none before the first change)."""
+    return json.loads(manifest.read_text()) if manifest.exists() else []
+
+
+def changed_since_the_run(entries: list[dict[str, Any]]) -> list[str]:
+    """The paths whose content is no longer what the run left (each path judged by its
+    latest entry); :class:`RestoreRefused` when the run did not record what it left."""
+    latest = {entry["path"]: entry for entry in entries}
+    if any("after" not in entry for entry in latest.values()):
+        raise RestoreRefused([], unrecorded=True)
+    return [
+        path
+        for path, entry in latest.items()
+        if safe_tree.fingerprint(Path(path)) != entry["after"]
+    ]
+
+
+def restore(session: Path, *, force: bool = False) -> list[str]:
     """Undo the presenter's changes recorded in ``session``: originals copied back, files it
-    created removed. Returns one line per file put back."""
+    created removed. Returns one line per file put back. A file changed since the run (or a
+    run that never recorded what it left) is :class:`RestoreRefused`, and nothing is touched,
+    unless ``force``."""
     folder = session / "originals"
     manifest = folder / MANIFEST
     if not manifest.exists():
         return []
+    entries = _entries(manifest)
+    if not force:
+        changed = changed_since_the_run(entries)
+        if changed:
+            raise RestoreRefused(changed)
     done = []
-    for entry in reversed(json.loads(manifest.read_text())):
+    for entry in reversed(entries):
         path = Path(entry["path"])
         backup = folder / entry["backup"] if entry.get("backup") else None
-        if backup is not None and (backup.exists() or backup.is_symlink()):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if backup.is_dir() and not backup.is_symlink():
-                shutil.copytree(backup, path, symlinks=True, dirs_exist_ok=True)
-            else:
-                if path.is_symlink() or path.is_file():
-                    path.unlink()
-                shutil.copy2(backup, path, follow_symlinks=False)
-            done.append(f"restored {path}")
-        elif entry["how"] == "created" and (path.exists() or path.is_symlink()):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            done.append(f"removed {path}")
+        try:
+            if backup is not None and (backup.exists() or backup.is_symlink()):
+                _put_back(backup, path)
+                done.append(f"restored {path}")
+            elif entry["how"] == "created" and _remove(path):
+                done.append(f"removed {path}")
+        except safe_open.Changed:
+            done.append(f"skipped {path}: a symbolic link stands on its way")
     manifest.rename(folder / f"{MANIFEST}.restored")
     return done
+
+
+def _put_back(backup: Path, path: Path) -> None:
+    """Copy the kept original ``backup`` to ``path`` in place of what is there now; no link
+    on the way to ``path`` is followed (:class:`safe_open.Changed` if there is one)."""
+    with safe_open.locate(path, follow=False) as place, safe_open.locate(backup.parent) as kept:
+        folder, name = place.parent(create=True)
+        try:
+            if place.lstat() is not None:
+                safe_tree.remove_entry(folder, name)
+            safe_tree.copy_entry(kept.folder, backup.name, folder, name)
+        finally:
+            os.close(folder)
+
+
+def _remove(path: Path) -> bool:
+    """Remove what is at ``path`` (a folder with all it holds), following no link; whether
+    there was anything."""
+    with safe_open.locate(path, follow=False) as place:
+        if place.lstat() is None:
+            return False
+        folder, name = place.parent()
+        try:
+            safe_tree.remove_entry(folder, name)
+        finally:
+            os.close(folder)
+    return True

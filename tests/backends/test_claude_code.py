@@ -482,3 +482,28 @@ async def test_a_cli_that_dies_mid_turn_is_one_line(tmp_path):
             await asyncio.wait_for(task, 30)
     message = str(error.value)
     assert "Claude Code" in message and "\n" not in message and KEY not in message
+
+
+def test_the_guard_refuses_a_search_over_the_runs_own_files(tmp_path):
+    """Claude Code's Grep and Glob list names themselves: over a grant that holds the session
+    (``--context .``) they would name a peer's workspace files and the event log, so such a
+    search is refused with what to do instead; inside the grant's own folders it runs."""
+    from massgen.backends.base import AgentFiles
+    from massgen.backends.claude_code_guard import ToolGuard
+    from massgen.workspaces.manager import Grant, Workspaces
+    from massgen.workspaces.paths import real
+
+    (tmp_path / "src").mkdir()
+    workspaces = Workspaces(tmp_path / "sessions" / "s1", [Grant(real(tmp_path))])
+    files = AgentFiles(lambda: workspaces.policy("agent1"), workspaces.before_write)
+    guard = ToolGuard(files, workspaces.workspace("agent1"))
+    for tool, tool_input in (
+        ("Glob", {"pattern": "**/*", "path": str(tmp_path)}),
+        ("Grep", {"pattern": "secret", "path": str(tmp_path)}),
+        ("Grep", {"pattern": "secret", "path": str(tmp_path / "sessions")}),
+    ):
+        decision = guard.decide(tool, tool_input)
+        assert not decision.allow, (tool, tool_input)
+        assert "massgen's own files" in decision.reason and "search_files" in decision.reason
+    assert guard.decide("Grep", {"pattern": "x", "path": str(tmp_path / "src")}).allow
+    assert guard.decide("Glob", {"pattern": "**/*.py"}).allow  # its workspace

@@ -201,6 +201,7 @@ def test_the_presenter_writes_the_grant_but_not_protected_paths_and_it_is_undoab
     assert hows == {"report.md": "changed", "added.txt": "created", "dir": "created",
                     "dir/f.txt": "created"}  # fmt: skip
     sh(tool, f"rm {output}/report.md")  # already recorded: the original stays the first one
+    workspaces.seal()  # the run is over
     done = restore(workspaces.root)
     assert (output / "report.md").read_text() == "old\n"
     assert not (output / "added.txt").exists() and not (output / "dir").exists()
@@ -284,6 +285,7 @@ def test_a_presenter_command_that_deletes_a_file_can_be_undone(world):
     _, _, output, workspaces = world
     sh(command_tool(workspaces, presenting=True), f"rm -r {output}/report.md")
     assert [(Path(c.path).name, c.how) for c in workspaces.changes] == [("report.md", "deleted")]
+    workspaces.seal()
     restore(workspaces.root)
     assert (output / "report.md").read_text() == "old\n"
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -167,3 +170,36 @@ def test_create_and_move_inside_the_workspace(setup):
         run(files, "move_file", source="a/d.txt", destination="a/d.txt")
     with pytest.raises(ToolError, match="no such file"):
         run(files, "read_text_file", path="a/b/c.txt")
+
+
+def test_a_fifo_is_an_error_at_once_and_snapshots_leave_it_out(setup):
+    """Opening a named pipe for reading would wait for a writer forever."""
+    _, workspaces, files = setup
+    workspace = workspaces.workspace("agent1")
+    os.mkfifo(workspace / "pipe")
+    (workspace / "notes.md").write_text("notes")
+    with pytest.raises(ToolError, match="not a regular file"):
+        run(files, "read_text_file", path="pipe")
+    assert "pipe: Error - " in run(files, "read_multiple_files", paths=["pipe", "notes.md"])
+    snapshot = workspaces.snapshot("agent1", "agent1.1")
+    assert snapshot is not None and workspaces.files_of(snapshot) == ["notes.md"]
+
+
+def test_a_move_across_file_systems_copies_then_removes(tmp_path):
+    """The presenter moves its work from the workspace into a write grant on another file
+    system (a tmpfs): a rename cannot, so the tool copies (following no link) and removes."""
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second file system at /dev/shm")
+    output = Path(tempfile.mkdtemp(dir=other))
+    try:
+        workspaces = Workspaces(tmp_path / "run", [Grant(real(output), write=True)])
+        files = FileTools(lambda: workspaces.policy("agent1", presenting=True))
+        run(files, "write_file", path="site/index.html", content="<h1>Made</h1>")
+        (workspaces.workspace("agent1") / "site" / "link").symlink_to("/etc/passwd")
+        run(files, "move_file", source="site", destination=str(output / "site"))
+        assert (output / "site" / "index.html").read_text() == "<h1>Made</h1>"
+        assert os.readlink(output / "site" / "link") == "/etc/passwd"  # a link, not a copy
+        assert not (workspaces.workspace("agent1") / "site").exists()
+    finally:
+        shutil.rmtree(output)

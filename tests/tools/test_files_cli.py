@@ -106,6 +106,39 @@ def test_a_write_grant_changes_the_file_only_when_presenting_and_restore_undoes_
     assert again.stdout.strip() == f"Nothing to undo in {session.name}."
 
 
+def test_restore_refuses_to_overwrite_an_edit_made_after_the_run_unless_forced(tmp_path, env):
+    project = tmp_path / "site"
+    project.mkdir()
+    page = project / "index.html"
+    page.write_text("<h1>Old title</h1>\n")
+    edit = {"path": str(page), "edits": [{"oldText": "Old title", "newText": "New title"}]}
+    brain = CoordinationBrain(tool_plan={"edit_file": edit})
+    with FakeChatServer(brain=brain) as fake:
+        proc = massgen(
+            "-c", str(team(tmp_path, fake.url)), "--ui", "plain",
+            "--context", f"{project}:write", "Retitle the page", env=env, cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert page.read_text() == "<h1>New title</h1>\n"
+    session, _ = events_of(tmp_path)
+    page.write_text("<h1>New title</h1>\n<p>The user's paragraph, added later.</p>\n")
+
+    undo = massgen("logs", "restore", session.name, env=env, cwd=tmp_path)
+    assert undo.returncode == 1
+    assert undo.stdout == ""
+    assert undo.stderr.splitlines() == [
+        f"massgen: error: not restoring: 1 file(s) changed since the run: {page}; "
+        f"'massgen logs restore {session.name} --force' puts the originals back over those "
+        "changes"
+    ]
+    assert "The user's paragraph" in page.read_text()
+
+    forced = massgen("logs", "restore", session.name, "--force", env=env, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.splitlines()[0] == f"restored {page}"
+    assert page.read_text() == "<h1>Old title</h1>\n"
+
+
 def test_a_context_path_that_does_not_exist_is_one_line(tmp_path, env):
     with FakeChatServer() as fake:
         proc = massgen(

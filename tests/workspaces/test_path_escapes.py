@@ -265,3 +265,34 @@ def test_a_grant_that_contains_the_session_does_not_open_the_runs_own_files(tmp_
     call(presenter, "write_file", path="mine.md", content="own workspace")
     call(presenter, "write_file", path=str(tmp_path / "app.py"), content="print(2)")
     assert (tmp_path / "app.py").read_text() == "print(2)"
+
+
+def test_listings_and_searches_do_not_name_the_runs_own_files(tmp_path):
+    """The same grant of ``.``: listing or searching it names none of a peer's workspace files,
+    the event log, the undo copies or the copies in waiting; the user's files, the agent's own
+    workspace and the peers' snapshots are found as before."""
+    session = tmp_path / "sessions" / "s1"
+    workspaces = Workspaces(session, [Grant(real(tmp_path))])
+    (session / "events.jsonl").write_text("every agent's text as it streams")
+    (workspaces.workspace("agent2") / "peer-answer.md").write_text("submitted")
+    workspaces.snapshot("agent2", "agent2.1")
+    (workspaces.workspace("agent2") / "peer-draft.md").write_text("agent2's unsubmitted work")
+    workspaces.stage("agent2")
+    (session / "originals" / "00001-kept.md").write_text("an original")
+    (tmp_path / "app.py").write_text("print(1)")
+    agent = FileTools(lambda: workspaces.policy("agent1"))
+    call(agent, "write_file", path="my-notes.md", content="own workspace")
+
+    everything = call(agent, "search_files", path=str(tmp_path), pattern="*")
+    tree = call(agent, "directory_tree", path=str(tmp_path))
+    listing = call(agent, "list_directory", path=str(tmp_path / "sessions"))
+    for leaked in ("events.jsonl", "peer-draft", "originals", "kept.md", "staging", "s1"):
+        for output in (everything, tree, listing):
+            assert leaked not in output.replace(str(tmp_path), ""), (leaked, output)
+    assert str(tmp_path / "app.py") in everything.splitlines()
+    assert '"name": "app.py"' in tree
+    snapshots = call(agent, "search_files", path=str(workspaces.snapshots_dir), pattern="peer")
+    assert "agent2.1/peer-answer.md" in snapshots
+    assert "peer-draft" not in snapshots
+    assert "my-notes.md" in call(agent, "list_directory", path=".")
+    assert "my-notes.md" in call(agent, "search_files", path=".", pattern="notes")

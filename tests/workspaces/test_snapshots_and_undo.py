@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from massgen.tools.files import FileTools
-from massgen.workspaces.manager import Grant, Workspaces, restore
+from massgen.workspaces.manager import Grant, RestoreRefused, Workspaces, restore
 from massgen.workspaces.paths import real
 
 
@@ -81,6 +81,7 @@ def test_the_presenters_changes_are_listed_and_restore_undoes_them(tmp_path):
     assert "-line one\n-line two\n+rewritten" in diffs["report.md"]
     assert "+x" in diffs["x.md"]
 
+    workspaces.seal()  # the run is over (RunFiles.close)
     done = restore(session)
     assert (output / "report.md").read_text() == "line one\nline two\n"  # the first original
     assert (output / "old" / "a.txt").read_text() == "a"
@@ -95,3 +96,86 @@ def test_writes_outside_a_write_grant_are_not_recorded(tmp_path):
     agent = FileTools(lambda: workspaces.policy("agent1"), workspaces.before_write)
     run(agent, "write_file", path="mine.md", content="x")
     assert workspaces.changes == [] and workspaces.diffs() == []
+
+
+def _presented(tmp_path: Path) -> tuple[Path, Workspaces, FileTools]:
+    output = tmp_path / "output"
+    output.mkdir()
+    (output / "report.md").write_text("the user's report\n")
+    (output / "data.csv").write_text("a,b\n")
+    workspaces = Workspaces(tmp_path / "session", [Grant(real(output), write=True)])
+    presenter = FileTools(
+        lambda: workspaces.policy("agent1", presenting=True), workspaces.before_write
+    )
+    return output, workspaces, presenter
+
+
+def test_restore_leaves_a_file_changed_since_the_run_alone_unless_forced(tmp_path):
+    output, workspaces, presenter = _presented(tmp_path)
+    run(presenter, "write_file", path=str(output / "report.md"), content="the run's report\n")
+    run(presenter, "write_file", path=str(output / "data.csv"), content="x,y\n")
+    run(presenter, "write_file", path=str(output / "new" / "made.md"), content="made")
+    workspaces.seal()
+    (output / "report.md").write_text("the user's edit after the run\n")
+    (output / "new" / "mine.md").write_text("the user's own file, in a folder the run made")
+
+    with pytest.raises(RestoreRefused) as refused:
+        restore(workspaces.root)
+    assert sorted(refused.value.changed) == [str(output / "new"), str(output / "report.md")]
+    # nothing was undone: not the edited files, and not the others either
+    assert (output / "report.md").read_text() == "the user's edit after the run\n"
+    assert (output / "data.csv").read_text() == "x,y\n"
+    assert (output / "new" / "mine.md").exists()
+
+    done = restore(workspaces.root, force=True)
+    assert (output / "report.md").read_text() == "the user's report\n"
+    assert (output / "data.csv").read_text() == "a,b\n"
+    assert not (output / "new").exists()
+    assert len(done) == 4
+
+
+def test_restore_of_a_run_that_recorded_nothing_of_what_it_left_needs_force(tmp_path):
+    """A run stopped before its files closed (or one recorded by an older massgen)."""
+    output, workspaces, presenter = _presented(tmp_path)
+    run(presenter, "write_file", path=str(output / "report.md"), content="the run's report\n")
+    with pytest.raises(RestoreRefused) as refused:
+        restore(workspaces.root)
+    assert refused.value.unrecorded
+    assert (output / "report.md").read_text() == "the run's report\n"
+    assert restore(workspaces.root, force=True) == [f"restored {output / 'report.md'}"]
+    assert (output / "report.md").read_text() == "the user's report\n"
+
+
+def test_a_later_run_of_the_session_keeps_the_earlier_runs_record(tmp_path):
+    """Two questions in one session: the second run's seal does not re-record the first's
+    files, so an edit the user made between the runs is still seen."""
+    output, first, presenter = _presented(tmp_path)
+    run(presenter, "write_file", path=str(output / "report.md"), content="first run\n")
+    first.seal()
+    (output / "report.md").write_text("the user's edit between the runs\n")
+    second = Workspaces(tmp_path / "session", [Grant(real(output), write=True)])
+    presenter = FileTools(lambda: second.policy("agent1", presenting=True), second.before_write)
+    run(presenter, "write_file", path=str(output / "data.csv"), content="second run\n")
+    second.seal()
+    with pytest.raises(RestoreRefused) as refused:
+        restore(tmp_path / "session")
+    assert refused.value.changed == [str(output / "report.md")]
+
+
+def test_restore_writes_nothing_through_a_link_planted_on_the_way(tmp_path):
+    """The presenter's command replaced a folder of the grant with a link to elsewhere after
+    its file tool changed a file in it: undoing that change never writes through the link."""
+    output, workspaces, presenter = _presented(tmp_path)
+    (output / "sub").mkdir()
+    (output / "sub" / "r.md").write_text("original\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "r.md").write_text("not the grant's\n")
+    run(presenter, "write_file", path=str(output / "sub" / "r.md"), content="changed\n")
+    os.rename(output / "sub", tmp_path / "moved-away")
+    (output / "sub").symlink_to(elsewhere)
+    workspaces.seal()
+
+    done = restore(workspaces.root, force=True)
+    assert done == [f"skipped {output / 'sub' / 'r.md'}: a symbolic link stands on its way"]
+    assert (elsewhere / "r.md").read_text() == "not the grant's\n"
