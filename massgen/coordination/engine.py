@@ -77,7 +77,7 @@ from massgen.events import (
 from massgen.events import Usage as UsageEvent
 from massgen.images import Image
 from massgen.terminal import clean_text
-from massgen.tools.base import Tool, ToolLimits, ToolResult, run_call
+from massgen.tools.base import Tool, ToolLimits, ToolResult, close_tools, run_call
 from massgen.tools.mcp import MCPHub
 
 MAX_ATTEMPTS_PER_TURN = 3
@@ -345,6 +345,7 @@ class _Run:
         finally:
             await self.cancel_all("run finished")
             await self.hub.close()
+            await close_tools(tool for agent in self.agents for tool in agent.spec.tools)
             if self.run_files is not None:
                 self.run_files.close()
         if winner is None and status == "ok":

@@ -154,3 +154,51 @@ def test_an_mcp_command_that_does_not_exist_is_one_line_at_validate(env, tmp_pat
     assert proc.returncode == 1
     assert "mcp_servers[0] (weather): command 'npxx' not found on PATH" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+STALL_PY = '''
+import os
+from pathlib import Path
+
+
+def stall(seconds: float) -> str:
+    """Wait for a while."""
+    Path(os.environ["STALL_PID_FILE"]).write_text(str(os.getpid()))
+    import time
+
+    time.sleep(seconds)
+    return "woke up"
+'''
+
+
+def test_a_sync_tool_that_never_returns_does_not_hold_massgen(env, tmp_path):
+    """The call times out for the model, and massgen exits when the run ends: the function
+    ran in a worker process, which is stopped, not in a thread the interpreter waits for."""
+    (tmp_path / "stall_tools.py").write_text(STALL_PY)
+    pid_file = tmp_path / "stall.pid"
+    config = {
+        "agent": {
+            "backend": {
+                "type": "vllm",
+                "model": "m",
+                "custom_tools": [{"path": "stall_tools.py", "function": "stall"}],
+            }
+        },
+        "orchestrator": {"tool_timeout_seconds": 1},
+    }
+    brain = CoordinationBrain(tool_plan={"stall": {"seconds": 3600}})
+    with FakeChatServer(brain=brain) as fake:
+        config["agent"]["backend"]["base_url"] = fake.url
+        path = tmp_path / "stall.yaml"
+        path.write_text(yaml.safe_dump(config))
+        started = time.monotonic()
+        proc = massgen(
+            "-c", str(path), "--ui", "plain", "wait", env={**env, "STALL_PID_FILE": str(pid_file)},
+            timeout=60,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert "stall did not finish within 1s" in proc.stdout
+    assert took < 30  # a generous bound: without the fix it is the tool's 3600 s
+    tool_pid = int(pid_file.read_text())  # the process the function ran in is gone too
+    assert not psutil.pid_exists(tool_pid) or psutil.Process(tool_pid).status() == "zombie"
