@@ -6,7 +6,9 @@ closes them when the run ends, however it ends. Each server lives in its own tas
 contexts must be entered and left in one task); agents' turns call its tools through the
 session it opened. A server that fails to start leaves its agents without its tools, with
 one notice naming it and the tail of its stderr; one that dies mid-run is started again,
-once. Tools are offered as ``mcp__<server>__<tool>``.
+once, for the calls that come after. A call that was in flight when its server died comes
+back as an error and is never sent again: the tool may have done its work before the server
+died. Tools are offered as ``mcp__<server>__<tool>``.
 
 A stdio server is started through a two-line launcher that asks Linux to stop it when
 massgen itself dies (``PR_SET_PDEATHSIG``), so not even a killed massgen leaves it behind.
@@ -110,6 +112,15 @@ class _Server:
     task: asyncio.Task[None] | None = None
     restarts: int = 0
     stderr: Any = None
+    #: The connection ended while the server was meant to run (it died, or hung up).
+    lost: bool = False
+    #: Bumped by every start, so a stale connection's end is not taken for this one's.
+    generation: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def mark_lost(self, generation: int) -> None:
+        if generation == self.generation and not self.stop.is_set():
+            self.lost = True
 
     def stderr_tail(self, lines: int = 3) -> str:
         if self.stderr is None:
@@ -181,45 +192,55 @@ class MCPHub:
 
     def _caller(self, server: _Server, name: str) -> Callable[[dict[str, Any]], Any]:
         async def call(arguments: dict[str, Any]) -> str:
-            for attempt in (1, 2):
-                client = server.client
-                if client is None:
-                    raise ToolError(f"MCP server '{server.config.name}' is not running")
-                try:
-                    result = await client.call_tool(name, arguments)
-                except Exception as exc:
-                    if attempt == 1 and await self._restart(server, exc):
-                        continue
+            await self._revive(server)  # a server that died before this call: start it again
+            client = server.client
+            if client is None:
+                raise ToolError(f"MCP server '{server.config.name}' is not running")
+            try:
+                result = await client.call_tool(name, arguments)
+            except Exception as exc:
+                if server.lost or _looks_closed(exc):
+                    # it may have run (in part): sending it again could do its work twice
+                    server.lost = True
                     raise ToolError(
-                        f"MCP server '{server.config.name}': {name} failed: {_reason(exc)}"
+                        f"MCP server '{server.config.name}' stopped during the call to {name} "
+                        f"({_reason(exc)}); the call was not sent again, so it may or may not "
+                        "have taken effect"
                     ) from None
-                text = _text_of(result)
-                if _attr(result, "is_error", "isError"):
-                    raise ToolError(text or f"{name} reported an error")
-                return text
-            raise AssertionError("unreachable")
+                raise ToolError(
+                    f"MCP server '{server.config.name}': {name} failed: {_reason(exc)}"
+                ) from None
+            text = _text_of(result)
+            if _attr(result, "is_error", "isError"):
+                raise ToolError(text or f"{name} reported an error")
+            return text
 
         return call
 
-    async def _restart(self, server: _Server, cause: BaseException) -> bool:
-        """Start a server that died again, once per run; False when it is alive (the call
-        itself failed) or already restarted."""
-        alive = server.task is not None and not server.task.done()
-        if alive and server.client is not None and not _looks_closed(cause):
-            return False
-        if server.restarts >= 1:
-            return False
-        server.restarts += 1
-        users = self._users[server_key(server.config)]
-        self._notice(
-            users, f"MCP server '{server.config.name}' stopped ({_reason(cause)}); restarting it"
-        )
-        await self._stop(server)
-        server.ready, server.stop = asyncio.Event(), asyncio.Event()
-        server.client, server.error = None, None
-        server.task = asyncio.create_task(self._serve(server), name=f"mcp:{server.config.name}")
-        await server.ready.wait()
-        return server.client is not None
+    async def _revive(self, server: _Server) -> None:
+        """Start a server whose connection was lost again, once per run, for the calls that
+        come after; after that it stays stopped."""
+        if not server.lost:
+            return
+        async with server.lock:  # concurrent calls: one restart
+            if not server.lost:
+                return
+            users = self._users[server_key(server.config)]
+            if server.restarts >= 1:
+                server.lost = False
+                await self._stop(server)
+                self._notice(
+                    users,
+                    f"MCP server '{server.config.name}' stopped again; going on without its tools",
+                )
+                return
+            server.restarts += 1
+            self._notice(users, f"MCP server '{server.config.name}' stopped; restarting it")
+            await self._stop(server)
+            server.ready, server.stop = asyncio.Event(), asyncio.Event()
+            server.client, server.error, server.lost = None, None, False
+            server.task = asyncio.create_task(self._serve(server), name=f"mcp:{server.config.name}")
+            await server.ready.wait()
 
     async def _serve(self, server: _Server) -> None:
         from mcp import Client
@@ -255,6 +276,18 @@ class MCPHub:
             server.ready.set()
 
     def _transport(self, server: _Server) -> Any:
+        """The server's transport, watched: its end marks the server lost."""
+        server.generation += 1
+        generation = server.generation
+
+        @contextlib.asynccontextmanager
+        async def watched() -> Any:
+            async with self._raw_transport(server) as (read, write):
+                yield _Watched(read, lambda: server.mark_lost(generation)), write
+
+        return watched()
+
+    def _raw_transport(self, server: _Server) -> Any:
         config = server.config
         if config.type == "stdio":
             from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -294,6 +327,49 @@ class MCPHub:
     async def close(self) -> None:
         """Stop every server (their processes end); safe to call more than once."""
         await asyncio.gather(*(self._stop(s) for s in self._servers.values()))
+
+
+class _Watched:
+    """A transport's read stream that calls ``on_end`` when the other side hangs up (the
+    SDK's reader sees the end of the stream before it fails the calls in flight)."""
+
+    def __init__(self, inner: Any, on_end: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_end = on_end
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __aiter__(self) -> _Watched:
+        return self
+
+    async def __anext__(self) -> Any:
+        import anyio
+
+        try:
+            return await self._inner.__anext__()
+        except (StopAsyncIteration, anyio.ClosedResourceError):
+            self._on_end()
+            raise
+
+    async def receive(self) -> Any:
+        import anyio
+
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._on_end()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _Watched:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await self._inner.__aexit__(*exc)
 
 
 def _looks_closed(exc: BaseException) -> bool:

@@ -5,8 +5,8 @@
     python -m tests.fakes.mcp_server --garbage        # writes junk to stdout first (broken)
     python -m tests.fakes.mcp_server --token T        # HTTP: requests need X-Token: T
 
-Tools: ``echo``, ``add``, ``pid`` (the server's process id) and ``crash`` (the process exits
-mid-call).
+Tools: ``echo``, ``add``, ``pid`` (the server's process id) and ``crash`` (counts its runs
+in a file, then the process exits mid-call).
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ def build() -> MCPServer:
         return os.getpid()
 
     @server.tool()
-    def crash() -> str:
-        """Exit the server process in the middle of the call."""
+    def crash(log: str) -> str:
+        """Append a line to the file ``log``, then exit the server process mid-call."""
+        with open(log, "a") as f:
+            f.write("ran\n")
         os._exit(3)
 
     return server

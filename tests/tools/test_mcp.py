@@ -86,6 +86,13 @@ async def test_allowed_and_excluded_tools_filter_per_agent() -> None:
         await hub.close()
 
 
+async def killed(pid: str) -> None:
+    """Kill a server and wait until its process is gone."""
+    os.kill(int(pid), signal.SIGKILL)
+    process = psutil.Process(int(pid))
+    await asyncio.to_thread(process.wait, 10)
+
+
 async def test_a_server_that_dies_is_started_again_once() -> None:
     notes: list[str] = []
     hub = MCPHub(lambda agents, text: notes.append(text))
@@ -94,15 +101,37 @@ async def test_a_server_that_dies_is_started_again_once() -> None:
     hub.start()
     tools = await hub.tools_for("a1", [config])
     _, first_pid = await call(tools, "mcp__own__pid")
-    os.kill(int(first_pid), signal.SIGKILL)  # the server dies between two calls
-    await asyncio.sleep(0.3)
+    await killed(first_pid)  # the server dies between two calls
     error, second_pid = await call(tools, "mcp__own__pid")
     assert not error and second_pid != first_pid
     assert any("restarting it" in n for n in notes)
-    os.kill(int(second_pid), signal.SIGKILL)  # once only: the next death stays dead
-    await asyncio.sleep(0.3)
+    await killed(second_pid)  # once only: the next death stays dead
     error, text = await call(tools, "mcp__own__pid")
-    assert error and "failed" in text
+    assert error and "not running" in text
+    await hub.close()
+    assert children_named("tests.fakes.mcp_server") == []
+
+
+async def test_a_call_in_flight_when_its_server_dies_is_an_error_and_never_sent_again(
+    tmp_path: Path,
+) -> None:
+    """The tool body ran once for the model's one call: the call comes back as an error
+    saying so, and only the next call goes to the restarted server."""
+    notes: list[str] = []
+    hub = MCPHub(lambda agents, text: notes.append(text))
+    config = server(**OWN)
+    hub.add("a1", config)
+    hub.start()
+    tools = await hub.tools_for("a1", [config])
+    _, first_pid = await call(tools, "mcp__own__pid")
+    runs = tmp_path / "runs.log"
+    error, text = await call(tools, "mcp__own__crash", log=str(runs))
+    assert error and "stopped during the call" in text and "not sent again" in text
+    assert runs.read_text().splitlines() == ["ran"]
+    error, second_pid = await call(tools, "mcp__own__pid")  # a new call: the restarted server
+    assert not error and second_pid != first_pid
+    assert runs.read_text().splitlines() == ["ran"]
+    assert any("restarting it" in n for n in notes)
     await hub.close()
     assert children_named("tests.fakes.mcp_server") == []
 
