@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import sys
@@ -243,16 +244,23 @@ class MCPHub:
             await server.ready.wait()
 
     async def _serve(self, server: _Server) -> None:
-        from mcp import Client
-
+        # the SDK's first import takes 0.5 s or more: in a thread, so the agents' streams go
+        # on, and before the deadline starts (it is the server's time, not the SDK's)
+        mcp = await asyncio.to_thread(importlib.import_module, "mcp")
         config = server.config
         limit = config.startup_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit  # one deadline for the start, handshake and tool list
+        # the SDK takes up to a few seconds to stop a server that does not answer: the notice
+        # is given at the deadline all the same, and the stopping goes on meanwhile
+        overdue = loop.call_at(deadline, self._not_started, server, f"no answer within {limit:g}s")
         try:
-            async with asyncio.timeout(limit):
-                transport = self._transport(server)
-                client = await Client(transport, mode="auto").__aenter__()
+            async with asyncio.timeout_at(deadline):
+                client = await mcp.Client(self._transport(server), mode="auto").__aenter__()
             try:
-                listed = await asyncio.wait_for(client.list_tools(), limit)
+                async with asyncio.timeout_at(deadline):
+                    listed = await client.list_tools()
+                overdue.cancel()
                 server.tools = list(listed.tools)
                 server.client = client
                 server.ready.set()
@@ -264,16 +272,24 @@ class MCPHub:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            server.error = _reason(exc, limit)
-            tail = server.stderr_tail()
-            self._notice(
-                self._users[server_key(config)],
-                f"MCP server '{config.name}' did not start: {server.error}"
-                + (f"; its stderr: {tail}" if tail else "")
-                + "; going on without its tools",
-            )
+            self._not_started(server, _reason(exc, limit))
         finally:
+            overdue.cancel()
             server.ready.set()
+
+    def _not_started(self, server: _Server, reason: str) -> None:
+        """The one notice of a server that could not start (unless it was given already)."""
+        if server.ready.is_set():
+            return
+        server.error = reason
+        tail = server.stderr_tail()
+        self._notice(
+            self._users[server_key(server.config)],
+            f"MCP server '{server.config.name}' did not start: {reason}"
+            + (f"; its stderr: {tail}" if tail else "")
+            + "; going on without its tools",
+        )
+        server.ready.set()
 
     def _transport(self, server: _Server) -> Any:
         """The server's transport, watched: its end marks the server lost."""

@@ -170,6 +170,26 @@ async def test_a_server_that_cannot_start_is_one_notice_and_no_tools(fields, say
     assert "\n" not in text and "going on without its tools" in text
 
 
+async def test_a_server_that_never_answers_is_given_up_at_its_startup_timeout() -> None:
+    """The notice comes at ``startup_timeout_seconds``, not after the SDK has finished
+    stopping the server (seconds more); bench_tool_bounds.py measures how close."""
+    import mcp  # noqa: F401 - the SDK's own first import is not the server's time
+
+    notes: list[float] = []
+    hub = MCPHub(lambda agents, text: notes.append(time.monotonic()))
+    config = server(
+        name="mute", command=PY, args=["-c", "import time; time.sleep(600)"],
+        startup_timeout_seconds=2,
+    )  # fmt: skip
+    hub.add("a1", config)
+    started = time.monotonic()
+    hub.start()
+    assert await hub.tools_for("a1", [config]) == []
+    assert len(notes) == 1
+    assert 1.9 < notes[0] - started < 3.0  # generous: the goal is within 0.5 s
+    await hub.close()
+
+
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
