@@ -175,6 +175,35 @@ class Coordinator:
         self.workspace_root = workspace_root
         self.files_plan = plan_files(self.config)  # checked now: a bad path is a config error
         budget.check_prices(self.specs, self.config)
+        self._mcp: tuple[MCPHub, list[tuple[list[str], str]]] | None = None
+
+    async def prepare(self) -> None:
+        """Start the next run's MCP servers now, in the background, and check the tool
+        names the config gives them: a name a server does not have is a
+        :class:`ConfigurationError` before anything is recorded. ``run`` does this itself
+        when it has not been done; only servers whose entries name tools are waited for."""
+        if self._mcp is not None:
+            return
+        held: list[tuple[list[str], str]] = []  # notices, until the run can publish them
+        hub = MCPHub(lambda agent_ids, text: held.append((agent_ids, text)))
+        for index, spec in enumerate(self.specs):
+            for number, server in enumerate(spec.mcp_servers):
+                where = f"agents[{index}] ({spec.id}): mcp_servers[{number}] ({server.name})"
+                hub.add(spec.id, server, where)
+        hub.start()
+        try:
+            await hub.check_tool_names()
+        except BaseException:
+            await hub.close()
+            raise
+        self._mcp = (hub, held)
+
+    async def take_mcp(self) -> tuple[MCPHub, list[tuple[list[str], str]]]:
+        """The prepared MCP hub and its notices so far, for the run about to start."""
+        await self.prepare()
+        assert self._mcp is not None
+        prepared, self._mcp = self._mcp, None
+        return prepared
 
     # ------------------------------------------------------------------ public entry
 
@@ -250,10 +279,8 @@ class _Run:
         self.timers: list[asyncio.TimerHandle] = []
         self.stale_tasks: set[asyncio.Task] = set()
         self.retry_policy = owner.retry_policy
-        self.hub = MCPHub(self.mcp_notice)
-        for spec in owner.specs:
-            for server in spec.mcp_servers:
-                self.hub.add(spec.id, server)
+        self.owner = owner
+        self.hub = MCPHub()  # the run's own, from the coordinator, once it executes
         self.own_tools: dict[str, dict[str, Tool]] = {}  # agent id -> its tools, once known
         self.tool_limits = ToolLimits(
             calls_per_turn=self.cfg.max_tool_calls_per_turn,
@@ -281,6 +308,12 @@ class _Run:
     # ------------------------------------------------------------------ the run
 
     async def execute(self) -> RunResult:
+        try:
+            self.hub, early_notices = await self.owner.take_mcp()
+        except BaseException:  # a tool name a server does not have: nothing has started
+            await self.release()
+            raise
+        self.hub.notice = self.mcp_notice
         self.emit(
             RunStarted(
                 question=self.question,
@@ -311,10 +344,11 @@ class _Run:
                     )
         if self.command_problem:
             self.emit(AgentNotice(message=self.command_problem))
+        for agent_ids, text in early_notices:
+            self.mcp_notice(agent_ids, text)
         status, error = "ok", None
         winner: _Winner | None = None
         final: str | None = None
-        self.hub.start()  # in the background: model calls do not wait for the servers
         try:
             async with asyncio.timeout(self.cfg.timeout_seconds):
                 await self.coordinate()
@@ -344,10 +378,7 @@ class _Run:
             raise
         finally:
             await self.cancel_all("run finished")
-            await self.hub.close()
-            await close_tools(tool for agent in self.agents for tool in agent.spec.tools)
-            if self.run_files is not None:
-                self.run_files.close()
+            await self.release()
         if winner is None and status == "ok":
             status = "failed"
             reasons = "; ".join(
@@ -356,6 +387,13 @@ class _Run:
             error = f"no agent produced an answer ({reasons or 'no answers'})"
             self.emit(ErrorEvent(message=error, error_type="no_answer"))
         return self.finish(status, winner, final, error)
+
+    async def release(self) -> None:
+        """Stop the MCP servers and tool workers, and close the run's files."""
+        await self.hub.close()
+        await close_tools(tool for agent in self.agents for tool in agent.spec.tools)
+        if self.run_files is not None:
+            self.run_files.close()
 
     def finish(
         self, status: str, winner: _Winner | None, final: str | None, error: str | None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import importlib
 import logging
 import os
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from massgen.backends.base import ToolSpec
+from massgen.errors import ConfigurationError
 from massgen.tools.base import MCP_PREFIX, Tool, ToolError
 
 if TYPE_CHECKING:
@@ -135,22 +137,47 @@ class _Server:
 
 
 class MCPHub:
-    """The MCP servers of one run. ``notice(agent_ids, text)`` reports a server problem."""
+    """The MCP servers of one run. ``notice(agent_ids, text)`` reports a server problem (a
+    public attribute: a hub started before its run reports to the run once it exists)."""
 
     def __init__(self, notice: Callable[[list[str], str], None] | None = None) -> None:
         self._servers: dict[tuple[Any, ...], _Server] = {}
         self._users: dict[tuple[Any, ...], list[str]] = {}
-        self._notice = notice or (lambda agents, text: log.warning("massgen: %s", text))
+        self._named: list[tuple[MCPServerConfig, str]] = []  # entries that name tools
+        self.notice = notice or (lambda agents, text: log.warning("massgen: %s", text))
         # the SDK logs a traceback for every line a broken server prints; the notices say
         # what matters, and an application that configures logging still gets the records
         sdk_log = logging.getLogger("mcp")
         if not sdk_log.handlers:
             sdk_log.addHandler(logging.NullHandler())
 
-    def add(self, agent_id: str, config: MCPServerConfig) -> None:
+    def add(self, agent_id: str, config: MCPServerConfig, where: str = "") -> None:
+        """``agent_id`` uses the server ``config`` describes (``where``: the entry's place in
+        the config, for errors)."""
         key = server_key(config)
         self._servers.setdefault(key, _Server(config))
         self._users.setdefault(key, []).append(agent_id)
+        if _named_tools(config):
+            self._named.append((config, where or f"{agent_id}: MCP server '{config.name}'"))
+
+    def is_running(self, config: MCPServerConfig) -> bool:
+        """Whether the server is up and its connection open (as far as the hub knows)."""
+        server = self._servers.get(server_key(config))
+        return server is not None and server.client is not None and not server.lost
+
+    async def check_tool_names(self) -> None:
+        """Wait for the servers whose entries name tools (``allowed_tools``,
+        ``exclude_tools``, ``read_only_tools``) and refuse a name the server does not have:
+        a :class:`ConfigurationError` naming the entry and listing the tools it has. A
+        server that did not start cannot be checked (its notice says it did not start)."""
+        servers = [self._servers[server_key(config)] for config, _ in self._named]
+        await asyncio.gather(*(server.ready.wait() for server in servers))
+        for (config, where), server in zip(self._named, servers, strict=True):
+            if server.client is None:
+                continue
+            problem = name_problem(config, [tool.name for tool in server.tools])
+            if problem:
+                raise ConfigurationError(f"{where}: {problem}")
 
     def start(self) -> None:
         """Start every server in the background (model calls need not wait for them)."""
@@ -179,7 +206,7 @@ class MCPHub:
                 schema = _attr(tool, "input_schema", "inputSchema")
                 schema = schema if isinstance(schema, dict) else None
                 if not schema or schema.get("type") != "object":
-                    self._notice(
+                    self.notice(
                         [agent_id],
                         f"MCP server '{config.name}': tool '{tool.name}' left out: its input "
                         "schema is not a JSON object",
@@ -230,13 +257,13 @@ class MCPHub:
             if server.restarts >= 1:
                 server.lost = False
                 await self._stop(server)
-                self._notice(
+                self.notice(
                     users,
                     f"MCP server '{server.config.name}' stopped again; going on without its tools",
                 )
                 return
             server.restarts += 1
-            self._notice(users, f"MCP server '{server.config.name}' stopped; restarting it")
+            self.notice(users, f"MCP server '{server.config.name}' stopped; restarting it")
             await self._stop(server)
             server.ready, server.stop = asyncio.Event(), asyncio.Event()
             server.client, server.error, server.lost = None, None, False
@@ -283,7 +310,7 @@ class MCPHub:
             return
         server.error = reason
         tail = server.stderr_tail()
-        self._notice(
+        self.notice(
             self._users[server_key(server.config)],
             f"MCP server '{server.config.name}' did not start: {reason}"
             + (f"; its stderr: {tail}" if tail else "")
@@ -386,6 +413,46 @@ class _Watched:
 
     async def __aexit__(self, *exc: object) -> Any:
         return await self._inner.__aexit__(*exc)
+
+
+def _named_tools(config: MCPServerConfig) -> bool:
+    return bool(config.allowed_tools or config.exclude_tools or config.read_only_tools)
+
+
+def name_problem(config: MCPServerConfig, available: Sequence[str]) -> str | None:
+    """The first tool name ``config`` gives that a server offering ``available`` lacks, as
+    one line listing what it has; None when every name is there."""
+    have = sorted(available)
+    for key in ("allowed_tools", "exclude_tools", "read_only_tools"):
+        for name in getattr(config, key) or ():
+            if name in have:
+                continue
+            close = difflib.get_close_matches(name, have, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            listed = ", ".join(have) or "no tools at all"
+            return (
+                f"{key}: MCP server '{config.name}' has no tool '{name}' ({hint}it has: {listed})"
+            )
+    return None
+
+
+async def check_tool_names(entries: Sequence[tuple[str, MCPServerConfig, str]]) -> list[str]:
+    """``massgen --validate``: start the servers of the ``(agent id, server, where)`` entries
+    that name tools, check the names (:class:`ConfigurationError` as at a run's start) and
+    stop them; the notices of servers that could not start, which were not checked."""
+    named = [entry for entry in entries if _named_tools(entry[1])]
+    if not named:
+        return []
+    notices: list[str] = []
+    hub = MCPHub(lambda agents, text: notices.append(text))
+    for agent_id, config, where in named:
+        hub.add(agent_id, config, where)
+    hub.start()
+    try:
+        await hub.check_tool_names()
+    finally:
+        await hub.close()
+    return notices
 
 
 def _looks_closed(exc: BaseException) -> bool:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp.server.mcpserver import MCPServer
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
 
 
 def build() -> MCPServer:
+    from mcp.server.mcpserver import MCPServer  # not before --garbage: it says so at once
+
     server = MCPServer("massgen-test")
 
     @server.tool()

@@ -24,6 +24,7 @@ import pytest
 
 from massgen.backends.base import ToolCall
 from massgen.config.schema import MCPServerConfig
+from massgen.errors import ConfigurationError
 from massgen.tools.base import ToolLimits, run_call
 from massgen.tools.mcp import MCPHub
 
@@ -75,22 +76,62 @@ async def test_agents_share_one_process_per_server_and_see_mcp_names() -> None:
     assert notes == []
 
 
-async def test_allowed_and_excluded_tools_filter_per_agent() -> None:
+@pytest.mark.parametrize(
+    ("allowed", "excluded"),
+    [
+        (["echo", "add"], ["add"]),
+        (["mcp__own__echo", "mcp__own__add"], ["mcp__own__add"]),  # the names the model sees
+        (["mcp__own__echo", "add"], ["mcp__own__add"]),
+    ],
+)
+async def test_allowed_and_excluded_tools_filter_per_agent(allowed, excluded) -> None:
     hub = MCPHub()
-    only = server(**OWN, allowed_tools=["echo", "add"], exclude_tools=["add"])
+    only = server(**OWN, allowed_tools=allowed, exclude_tools=excluded)
     hub.add("a1", only)
     hub.start()
     try:
+        await hub.check_tool_names()
         assert [t.name for t in await hub.tools_for("a1", [only])] == ["mcp__own__echo"]
     finally:
         await hub.close()
 
 
-async def killed(pid: str) -> None:
-    """Kill a server and wait until its process is gone."""
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"allowed_tools": ["ecko"]}, "allowed_tools: MCP server 'own' has no tool 'ecko' "
+         "(did you mean 'echo'? it has: add, crash, echo, pid)"),
+        ({"exclude_tools": ["mcp__own__nope"]}, "exclude_tools: MCP server 'own' has no tool "
+         "'nope' (it has: add, crash, echo, pid)"),
+        ({"read_only_tools": ["pid", "write"]}, "read_only_tools: MCP server 'own' has no tool "
+         "'write'"),
+    ],
+)  # fmt: skip
+async def test_a_tool_name_the_server_does_not_have_is_refused(fields, says) -> None:
+    hub = MCPHub()
+    config = server(**OWN, **fields)
+    hub.add("a1", config, "agents[0] (a1): mcp_servers[0] (own)")
+    hub.start()
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            await hub.check_tool_names()
+    finally:
+        await hub.close()
+    assert str(caught.value).startswith(f"agents[0] (a1): mcp_servers[0] (own): {says}")
+
+
+def test_another_servers_prefix_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="'mcp__time__now' names MCP server 'time'; this server"):
+        server(**OWN, allowed_tools=["mcp__time__now"])
+
+
+async def killed(hub: MCPHub, config: MCPServerConfig, pid: str) -> None:
+    """Kill a server and wait until the hub has seen its connection end."""
     os.kill(int(pid), signal.SIGKILL)
-    process = psutil.Process(int(pid))
-    await asyncio.to_thread(process.wait, 10)
+    deadline = time.monotonic() + 10
+    while hub.is_running(config):
+        assert time.monotonic() < deadline, "the hub never saw the server die"
+        await asyncio.sleep(0.01)
 
 
 async def test_a_server_that_dies_is_started_again_once() -> None:
@@ -101,11 +142,11 @@ async def test_a_server_that_dies_is_started_again_once() -> None:
     hub.start()
     tools = await hub.tools_for("a1", [config])
     _, first_pid = await call(tools, "mcp__own__pid")
-    await killed(first_pid)  # the server dies between two calls
+    await killed(hub, config, first_pid)  # the server dies between two calls
     error, second_pid = await call(tools, "mcp__own__pid")
     assert not error and second_pid != first_pid
     assert any("restarting it" in n for n in notes)
-    await killed(second_pid)  # once only: the next death stays dead
+    await killed(hub, config, second_pid)  # once only: the next death stays dead
     error, text = await call(tools, "mcp__own__pid")
     assert error and "not running" in text
     await hub.close()

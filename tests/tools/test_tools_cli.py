@@ -202,3 +202,53 @@ def test_a_sync_tool_that_never_returns_does_not_hold_massgen(env, tmp_path):
     assert took < 30  # a generous bound: without the fix it is the tool's 3600 s
     tool_pid = int(pid_file.read_text())  # the process the function ran in is gone too
     assert not psutil.pid_exists(tool_pid) or psutil.Process(tool_pid).status() == "zombie"
+
+
+def _time_server_config(tmp_path: Path, url: str, **names) -> Path:
+    config = {
+        "agent": {
+            "backend": {
+                "type": "vllm",
+                "model": "m",
+                "base_url": url,
+                "mcp_servers": [{"name": "time", "command": "mcp-server-time", **names}],
+            }
+        }
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_mcp_tool_names_in_either_form_and_a_wrong_one_refused_at_validate_and_run_start(
+    env, tmp_path
+):
+    """The README's mcp__time__convert_time works; a typo is one line listing what the
+    server has, at --validate and before any model call of a run."""
+    with FakeChatServer() as fake:
+        good = _time_server_config(tmp_path, fake.url, allowed_tools=["mcp__time__convert_time"])
+        proc = massgen("--validate", str(good), env=env)
+        assert proc.returncode == 0, proc.stderr
+        proc = massgen("-c", str(good), "--ui", "plain", "convert", env=env)
+        assert proc.returncode == 0, proc.stderr
+        offered = {t["function"]["name"] for t in fake.requests[0].body.get("tools") or ()}
+        assert "mcp__time__convert_time" in offered and "mcp__time__get_current_time" not in offered
+        requests = len(fake.requests)
+        for names in (
+            {"allowed_tools": ["mcp__time__convert_tme"]},
+            {"exclude_tools": ["get_time"]},
+        ):
+            bad = _time_server_config(tmp_path, fake.url, **names)
+            for args in (("--validate", str(bad)), ("-c", str(bad), "--ui", "plain", "q")):
+                proc = massgen(*args, env=env)
+                assert proc.returncode == 1, (args, proc.stderr)
+                assert proc.stderr.startswith(
+                    "massgen: error: agents[0] (agent1): mcp_servers[0] (time): "
+                ), proc.stderr
+                assert "has no tool" in proc.stderr
+                assert "(it has: convert_time, get_current_time)" in proc.stderr or (
+                    "did you mean 'convert_time'? it has: convert_time, get_current_time"
+                    in proc.stderr
+                )
+                assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert len(fake.requests) == requests  # refused before any model call
