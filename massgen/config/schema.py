@@ -396,6 +396,17 @@ class ContextPathConfig(_Strict):
     )
 
 
+class CoordinationConfig(_Strict):
+    """How the agents coordinate (``orchestrator.coordination``)."""
+
+    enable_planning_mode: bool = Field(
+        default=False,
+        description="While the agents coordinate, calls of MCP tools that change things are "
+        "planned, not made; the final presenter makes them. Tools marked read-only (read_only, "
+        "read_only_tools, or the server's readOnlyHint) run as usual.",
+    )
+
+
 class OrchestratorConfig(_Strict):
     """Coordination rules and the bounds that make every run end."""
 
@@ -446,6 +457,7 @@ class OrchestratorConfig(_Strict):
     restart_policy: Literal["cancel", "finish"] = "cancel"
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
+    coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
     # vote: the ensemble options
     vote_weighting: Literal["equal", "confidence"] = Field(
         default="equal",
@@ -501,6 +513,21 @@ class OrchestratorConfig(_Strict):
                 raise FieldProblem(
                     (option,),
                     f"applies to strategy {' and '.join(strategies)}, not {self.strategy}",
+                )
+        if self.coordination.enable_planning_mode:
+            planning = ("coordination", "enable_planning_mode")
+            if self.final_answer == "reuse":
+                raise FieldProblem(
+                    planning,
+                    "needs a final presenter to make the planned calls, and final_answer: "
+                    "reuse has none (use final_answer: present)",
+                )
+            if self.strategy == "debate" and self.judge is None:
+                raise FieldProblem(
+                    planning,
+                    "needs a final presenter to make the planned calls, and a debate without "
+                    "'judge' ends with the majority's answer as it is (set judge: to the agent "
+                    "that writes the final answer)",
                 )
         return self
 
@@ -558,6 +585,12 @@ class MassGenConfig(_Strict):
             hint = f"did you mean '{close[0]}'?" if close else f"agents: {', '.join(ids)}"
             raise FieldProblem(
                 ("orchestrator", "judge"), f"no agent '{orchestrator.judge}' ({hint})"
+            )
+        if orchestrator.coordination.enable_planning_mode and len(ids) == 1:
+            raise FieldProblem(
+                ("orchestrator", "coordination", "enable_planning_mode"),
+                "one agent's answer is final without a presentation turn, so its planned "
+                "calls would never be made (add agents, or turn planning mode off)",
             )
         if orchestrator.min_agents is not None and orchestrator.min_agents > len(ids):
             raise FieldProblem(

@@ -18,6 +18,7 @@ The engine publishes events and never imports a UI.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import shutil
 import time
@@ -42,7 +43,7 @@ from massgen.backends.errors import BackendError
 from massgen.backends.pricing import cost_usd
 from massgen.backends.retry import RetryPolicy, stream_with_retries
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination import budget, modes, prompts, workflow
+from massgen.coordination import budget, modes, planning, prompts, workflow
 from massgen.coordination.files import RunFiles, plan_files
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
 from massgen.errors import describe
@@ -282,6 +283,8 @@ class _Run:
         self.owner = owner
         self.hub = MCPHub()  # the run's own, from the coordinator, once it executes
         self.own_tools: dict[str, dict[str, Tool]] = {}  # agent id -> its tools, once known
+        self.planning = self.cfg.coordination.enable_planning_mode
+        self.plans: dict[str, planning.Plan] = {}  # agent id -> its current turn's plan
         self.tool_limits = ToolLimits(
             calls_per_turn=self.cfg.max_tool_calls_per_turn,
             timeout_s=self.cfg.tool_timeout_seconds,
@@ -713,6 +716,7 @@ class _Run:
             images=self.images,
             can_see_images=agent.spec.backend.supports_images,
             files=self.files_note(agent),
+            planning=self.planning_note(agent),
         )
 
     def cancel_turn(self, agent: AgentState, reason: str) -> None:
@@ -794,9 +798,10 @@ class _Run:
         def fresh() -> list[Message]:
             return self.turn_messages(agent, kind, snapshot)
 
+        own = await self.tools_of(agent)  # before the prompt, which may name them
         messages = fresh()
         texts: list[str] = []
-        own = await self.tools_of(agent)
+        self.plans[agent.id] = planning.Plan()
         self.lend(agent, own)
         used = 0  # the agent's own tool calls in this turn
         attempt = 0
@@ -817,7 +822,7 @@ class _Run:
             attempt += 1
             texts.append(text)
             try:
-                return workflow.validate(action_calls or calls, rules)
+                return self.with_plan(agent, workflow.validate(action_calls or calls, rules))
             except workflow.InvalidActionError as exc:
                 said = str(exc)
                 if said == workflow.NO_ACTION_REMINDER:  # as the model is told, in its mode
@@ -827,7 +832,8 @@ class _Run:
                 )
                 self.emit(invalid)
                 if attempt >= MAX_ATTEMPTS_PER_TURN:
-                    return self.last_resort(agent, kind, rules, texts, str(exc))
+                    action = self.last_resort(agent, kind, rules, texts, str(exc))
+                    return self.with_plan(agent, action)
                 if agent.auto_mode and agent.mode in modes.NEXT:
                     self.change_mode(agent, modes.NEXT[agent.mode], str(exc))
                     messages = fresh()  # the new mode's own instructions, from the start
@@ -848,6 +854,22 @@ class _Run:
     def files_note(self, agent: AgentState, presenting: bool = False) -> str:
         """The ``<FILES>`` block of the agent's prompt (empty in a run without files)."""
         return self.run_files.note(agent.label, presenting) if self.run_files else ""
+
+    def planning_note(self, agent: AgentState, presenting: bool = False) -> str:
+        """The ``<PLANNING MODE>`` block of the agent's prompt: in planning mode, for an
+        agent with tools that change things (empty otherwise)."""
+        if not self.planning:
+            return ""
+        own = self.own_tools.get(agent.id, {}).values()
+        note = planning.presentation_note if presenting else planning.coordination_note
+        return note(own)
+
+    def with_plan(self, agent: AgentState, action: workflow.Action) -> workflow.Action:
+        """A new answer with the calls its turn planned (planning mode), for all to read."""
+        plan = self.plans.get(agent.id)
+        if plan is None or not plan.calls or not isinstance(action, workflow.NewAnswerAction):
+            return action
+        return dataclasses.replace(action, content=action.content + plan.block())
 
     def report_file_changes(self, agent: AgentState) -> None:
         if self.files is not None and self.files.changes:
@@ -883,14 +905,19 @@ class _Run:
         messages that go back to it (errors included: the turn goes on)."""
 
         async def one(call: ToolCall) -> ToolResult:
-            result = await run_call(own.get(call.name), call, self.tool_limits)
-            self.tool_finished(agent, result)
+            tool = own.get(call.name)
+            held = self.planning and not agent.presenting and tool is not None and tool.side_effects
+            if held:
+                assert tool is not None
+                tool = self.plans.setdefault(agent.id, planning.Plan()).hold(tool)
+            result = await run_call(tool, call, self.tool_limits)
+            self.tool_finished(agent, result, planned=held and not result.is_error)
             return result
 
         results = await asyncio.gather(*(one(call) for call in calls))
         return [Message("tool", r.text, tool_call_id=r.call.id, name=r.call.name) for r in results]
 
-    def tool_finished(self, agent: AgentState, result: ToolResult) -> None:
+    def tool_finished(self, agent: AgentState, result: ToolResult, planned: bool = False) -> None:
         call = result.call
         self.emit(
             ToolCallFinished(
@@ -902,6 +929,7 @@ class _Run:
                 is_error=result.is_error,
                 duration_s=round(result.duration_s, 4),
                 output=result.text,
+                planned=planned,
             )
         )
 
@@ -1157,6 +1185,7 @@ class _Run:
             images=self.images,
             can_see_images=agent.spec.backend.supports_images,
             files=self.files_note(agent, presenting=True),
+            planning=self.planning_note(agent, presenting=True),
         )
         agent.presenting = True  # the user's write-granted files open up for this turn only
         try:

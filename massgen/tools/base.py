@@ -33,12 +33,14 @@ class ToolError(Exception):
 class Tool:
     """One tool an agent may call. ``run`` takes the parsed arguments and returns text;
     ``close``, when there is one, releases what the tool holds between runs (worker
-    processes)."""
+    processes); ``side_effects``: an MCP tool not marked read-only, whose calls planning mode
+    holds back until the final presentation."""
 
     spec: ToolSpec
     run: Callable[[dict[str, Any]], Awaitable[str]]
     source: str = "custom"  # "custom", "mcp:<server>", "files", ...
     close: Callable[[], Awaitable[None]] | None = None
+    side_effects: bool = False
 
     @property
     def name(self) -> str:

@@ -215,7 +215,14 @@ class MCPHub:
                 spec = ToolSpec(
                     tool_name(config.name, tool.name), tool.description or tool.name, schema
                 )
-                tools.append(Tool(spec, self._caller(server, tool.name), f"mcp:{config.name}"))
+                tools.append(
+                    Tool(
+                        spec,
+                        self._caller(server, tool.name),
+                        f"mcp:{config.name}",
+                        side_effects=not read_only(config, tool),
+                    )
+                )
         return tools
 
     def _caller(self, server: _Server, name: str) -> Callable[[dict[str, Any]], Any]:
@@ -413,6 +420,18 @@ class _Watched:
 
     async def __aexit__(self, *exc: object) -> Any:
         return await self._inner.__aexit__(*exc)
+
+
+def read_only(config: MCPServerConfig, tool: Any) -> bool:
+    """Whether a server's tool only reads (planning mode lets it run while the agents
+    coordinate): the entry's ``read_only`` for all its tools, else ``read_only_tools``, else
+    the server's own ``readOnlyHint``. Unmarked tools may change things."""
+    if config.read_only is not None:
+        return config.read_only
+    if tool.name in config.read_only_tools:
+        return True
+    annotations = getattr(tool, "annotations", None)
+    return bool(annotations is not None and _attr(annotations, "read_only_hint", "readOnlyHint"))
 
 
 def _named_tools(config: MCPServerConfig) -> bool:

@@ -100,9 +100,9 @@ async def test_allowed_and_excluded_tools_filter_per_agent(allowed, excluded) ->
     ("fields", "says"),
     [
         ({"allowed_tools": ["ecko"]}, "allowed_tools: MCP server 'own' has no tool 'ecko' "
-         "(did you mean 'echo'? it has: add, crash, echo, pid)"),
+         "(did you mean 'echo'? it has: add, append, crash, echo, pid)"),
         ({"exclude_tools": ["mcp__own__nope"]}, "exclude_tools: MCP server 'own' has no tool "
-         "'nope' (it has: add, crash, echo, pid)"),
+         "'nope' (it has: add, append, crash, echo, pid)"),
         ({"read_only_tools": ["pid", "write"]}, "read_only_tools: MCP server 'own' has no tool "
          "'write'"),
     ],

@@ -252,3 +252,31 @@ def test_mcp_tool_names_in_either_form_and_a_wrong_one_refused_at_validate_and_r
                 )
                 assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert len(fake.requests) == requests  # refused before any model call
+
+
+def test_planning_mode_makes_a_side_effect_once_through_the_final_presenter(env, tmp_path):
+    """Two agents that both want to append a line: while they coordinate the calls are
+    planned (events and answers say so), and the line is appended once, by the presenter."""
+    log = tmp_path / "effects.log"
+    server = {"name": "own", "command": sys.executable, "args": ["-m", "tests.fakes.mcp_server"]}
+    brain = CoordinationBrain(tool_plan={"mcp__own__append": {"log": str(log), "text": "hello"}})
+    with FakeChatServer(brain=brain) as fake:
+        backend = {"type": "vllm", "model": "m", "base_url": fake.url, "mcp_servers": [server]}
+        config = {
+            "agents": [{"id": "a", "backend": backend}, {"id": "b", "backend": backend}],
+            "orchestrator": {"coordination": {"enable_planning_mode": True}},
+        }
+        path = tmp_path / "plan.yaml"
+        path.write_text(yaml.safe_dump(config))
+        proc = massgen("-c", str(path), "--ui", "plain", "Append hello", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == ["hello"]
+    (session,) = (tmp_path / "sessions").iterdir()
+    events = [json.loads(line) for line in (session / "events.jsonl").read_text().splitlines()]
+    calls = [e for e in events if e["type"] == "tool_call_finished"]
+    made = [e for e in calls if not e["planned"]]
+    assert len(made) == 1 and made[0]["result"] == "appended 'hello'"
+    assert any(e["planned"] for e in calls)
+    answers = [e["content"] for e in events if e["type"] == "answer_submitted"]
+    assert all("<PLANNED TOOL CALLS>" in content for content in answers)
+    assert "mcp__own__append -> Planned, not made" in proc.stderr
