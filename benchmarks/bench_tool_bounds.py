@@ -93,11 +93,15 @@ async def worker_costs(folder: Path) -> dict[str, float]:
     call = ToolCall("c", "stall", json.dumps({"pid_file": str(pid_file)}))
     await run_call(tools["stall"], call, ToolLimits(timeout_s=1))
     limit_hit = time.perf_counter()
-    process = psutil.Process(int(pid_file.read_text()))
+    pid = int(pid_file.read_text())
 
     def wait_gone() -> None:  # polled: asyncio's child watcher reaps it, not us
-        while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-            time.sleep(0.001)
+        try:
+            process = psutil.Process(pid)
+            while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                time.sleep(0.001)
+        except psutil.NoSuchProcess:
+            pass  # already gone (and reaped)
 
     await asyncio.to_thread(wait_gone)
     stopped = time.perf_counter() - limit_hit
