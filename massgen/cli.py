@@ -455,6 +455,7 @@ def _validate(path: str) -> int:
     loaded = load_config(resolve_config(path))
     for index, agent in enumerate(loaded.config.agents):
         check_can_run(agent.backend, f"agents[{index}] ({agent.id})")
+    _check_mcp_tool_names(loaded.config)
     try:
         plan_files(loaded.config.orchestrator)  # context paths exist, an asked-for sandbox runs
     except ConfigurationError as exc:
@@ -462,6 +463,26 @@ def _validate(path: str) -> int:
     agents = ", ".join(f"{a.id} ({a.backend.type})" for a in loaded.config.agents)
     print(f"{loaded.source}: ok · {len(loaded.config.agents)} agent(s): {agents}")
     return ExitCode.OK
+
+
+def _check_mcp_tool_names(config: Any) -> None:
+    """The tool names MCP entries give exist on their servers (started for the check); a
+    server that cannot start is a note, as at run time, and its names go unchecked."""
+    import asyncio
+
+    from massgen.tools.mcp import check_tool_names
+
+    entries = [
+        (
+            str(agent.id),
+            server,
+            f"agents[{index}] ({agent.id}): mcp_servers[{number}] ({server.name})",
+        )
+        for index, agent in enumerate(config.agents)
+        for number, server in enumerate(agent.backend.mcp_servers)
+    ]
+    for notice in asyncio.run(check_tool_names(entries)):
+        sys.stderr.write(f"massgen: note: {notice}; its tool names were not checked\n")
 
 
 @app.command("doctor")
@@ -957,6 +978,12 @@ async def _run(
 
     bus = EventBus()
     coordinator = build_coordinator(config, bus)  # a config error: no session is started
+    try:
+        await coordinator.prepare()  # MCP servers start; a tool name they lack: no session
+    except BaseException:
+        for agent in coordinator.specs:
+            await agent.backend.aclose()
+        raise
     if recorder is not None:
         log = recorder.attach(bus, images)
         coordinator.workspace_root = log.path if log is not None else None

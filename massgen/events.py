@@ -167,6 +167,8 @@ class ToolCallFinished(Event):
     result: str  # a short preview, for displays
     is_error: bool = False
     duration_s: float | None = None
+    #: planning mode: the call was recorded in the agent's plan, not made
+    planned: bool = False
     #: the result as the model got it (capped by ``tool_result_max_chars``); sessions keep it
     #: in a file of its own, and it is left out of ``events.jsonl``
     output: str | None = None

@@ -81,11 +81,55 @@ class MCPServerConfig(_Strict):
     cwd: str | None = None
     url: str | None = Field(default=None, description="streamable-http: the endpoint.")
     headers: dict[str, str] = Field(default_factory=dict, description="streamable-http.")
-    allowed_tools: list[str] | None = Field(default=None, description="Only these tools.")
-    exclude_tools: list[str] = Field(default_factory=list, description="Not these tools.")
+    allowed_tools: list[str] | None = Field(
+        default=None, description="Only these tools (bare names or mcp__<server>__<tool>)."
+    )
+    exclude_tools: list[str] = Field(
+        default_factory=list, description="Not these tools (bare or mcp__<server>__<tool>)."
+    )
     startup_timeout_seconds: float = Field(
         default=30.0, gt=0, description="How long it may take to start and list its tools."
     )
+    read_only: bool | None = Field(
+        default=None,
+        description="Planning mode: true, every tool of this server only reads (it runs while "
+        "the agents coordinate); false, every tool may change something (planned, run by the "
+        "final presenter); unset: read_only_tools and the tools the server marks readOnlyHint.",
+    )
+    read_only_tools: list[str] = Field(
+        default_factory=list,
+        description="Planning mode: these tools only read, and run while the agents coordinate.",
+    )
+
+    @model_validator(mode="after")
+    def _bare_tool_names(self) -> MCPServerConfig:
+        """Tool names as the server knows them: ``mcp__<this server>__<tool>`` (the name the
+        model sees) is taken as ``<tool>``; another server's prefix is a mistake."""
+        prefix = f"mcp__{self.name}__"
+        for key in ("allowed_tools", "exclude_tools", "read_only_tools"):
+            names = getattr(self, key)
+            if names is None:
+                continue
+            bare = []
+            for index, name in enumerate(names):
+                if name.startswith(prefix):
+                    name = name.removeprefix(prefix)
+                elif name.startswith("mcp__"):
+                    other = name.removeprefix("mcp__").split("__", 1)[0]
+                    raise FieldProblem(
+                        (key, index),
+                        f"'{name}' names MCP server '{other}'; this server is '{self.name}' "
+                        f"(write '{prefix}<tool>' or just the tool's name)",
+                    )
+                bare.append(name)
+            setattr(self, key, bare)
+        if self.read_only is not None and self.read_only_tools:
+            raise FieldProblem(
+                ("read_only_tools",),
+                f"read_only: {str(self.read_only).lower()} already says it for every tool; "
+                "give one or the other",
+            )
+        return self
 
     @model_validator(mode="after")
     def _transport_given(self) -> MCPServerConfig:
@@ -352,6 +396,17 @@ class ContextPathConfig(_Strict):
     )
 
 
+class CoordinationConfig(_Strict):
+    """How the agents coordinate (``orchestrator.coordination``)."""
+
+    enable_planning_mode: bool = Field(
+        default=False,
+        description="While the agents coordinate, calls of MCP tools that change things are "
+        "planned, not made; the final presenter makes them. Tools marked read-only (read_only, "
+        "read_only_tools, or the server's readOnlyHint) run as usual.",
+    )
+
+
 class OrchestratorConfig(_Strict):
     """Coordination rules and the bounds that make every run end."""
 
@@ -402,6 +457,7 @@ class OrchestratorConfig(_Strict):
     restart_policy: Literal["cancel", "finish"] = "cancel"
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
+    coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
     # vote: the ensemble options
     vote_weighting: Literal["equal", "confidence"] = Field(
         default="equal",
@@ -457,6 +513,21 @@ class OrchestratorConfig(_Strict):
                 raise FieldProblem(
                     (option,),
                     f"applies to strategy {' and '.join(strategies)}, not {self.strategy}",
+                )
+        if self.coordination.enable_planning_mode:
+            planning = ("coordination", "enable_planning_mode")
+            if self.final_answer == "reuse":
+                raise FieldProblem(
+                    planning,
+                    "needs a final presenter to make the planned calls, and final_answer: "
+                    "reuse has none (use final_answer: present)",
+                )
+            if self.strategy == "debate" and self.judge is None:
+                raise FieldProblem(
+                    planning,
+                    "needs a final presenter to make the planned calls, and a debate without "
+                    "'judge' ends with the majority's answer as it is (set judge: to the agent "
+                    "that writes the final answer)",
                 )
         return self
 
@@ -514,6 +585,12 @@ class MassGenConfig(_Strict):
             hint = f"did you mean '{close[0]}'?" if close else f"agents: {', '.join(ids)}"
             raise FieldProblem(
                 ("orchestrator", "judge"), f"no agent '{orchestrator.judge}' ({hint})"
+            )
+        if orchestrator.coordination.enable_planning_mode and len(ids) == 1:
+            raise FieldProblem(
+                ("orchestrator", "coordination", "enable_planning_mode"),
+                "one agent's answer is final without a presentation turn, so its planned "
+                "calls would never be made (add agents, or turn planning mode off)",
             )
         if orchestrator.min_agents is not None and orchestrator.min_agents > len(ids):
             raise FieldProblem(

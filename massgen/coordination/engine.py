@@ -18,6 +18,7 @@ The engine publishes events and never imports a UI.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import shutil
 import time
@@ -42,7 +43,7 @@ from massgen.backends.errors import BackendError
 from massgen.backends.pricing import cost_usd
 from massgen.backends.retry import RetryPolicy, stream_with_retries
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination import budget, modes, prompts, workflow
+from massgen.coordination import budget, modes, planning, prompts, workflow
 from massgen.coordination.files import RunFiles, plan_files
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
 from massgen.errors import describe
@@ -77,7 +78,7 @@ from massgen.events import (
 from massgen.events import Usage as UsageEvent
 from massgen.images import Image
 from massgen.terminal import clean_text
-from massgen.tools.base import Tool, ToolLimits, ToolResult, run_call
+from massgen.tools.base import Tool, ToolLimits, ToolResult, close_tools, run_call
 from massgen.tools.mcp import MCPHub
 
 MAX_ATTEMPTS_PER_TURN = 3
@@ -175,6 +176,35 @@ class Coordinator:
         self.workspace_root = workspace_root
         self.files_plan = plan_files(self.config)  # checked now: a bad path is a config error
         budget.check_prices(self.specs, self.config)
+        self._mcp: tuple[MCPHub, list[tuple[list[str], str]]] | None = None
+
+    async def prepare(self) -> None:
+        """Start the next run's MCP servers now, in the background, and check the tool
+        names the config gives them: a name a server does not have is a
+        :class:`ConfigurationError` before anything is recorded. ``run`` does this itself
+        when it has not been done; only servers whose entries name tools are waited for."""
+        if self._mcp is not None:
+            return
+        held: list[tuple[list[str], str]] = []  # notices, until the run can publish them
+        hub = MCPHub(lambda agent_ids, text: held.append((agent_ids, text)))
+        for index, spec in enumerate(self.specs):
+            for number, server in enumerate(spec.mcp_servers):
+                where = f"agents[{index}] ({spec.id}): mcp_servers[{number}] ({server.name})"
+                hub.add(spec.id, server, where)
+        hub.start()
+        try:
+            await hub.check_tool_names()
+        except BaseException:
+            await hub.close()
+            raise
+        self._mcp = (hub, held)
+
+    async def take_mcp(self) -> tuple[MCPHub, list[tuple[list[str], str]]]:
+        """The prepared MCP hub and its notices so far, for the run about to start."""
+        await self.prepare()
+        assert self._mcp is not None
+        prepared, self._mcp = self._mcp, None
+        return prepared
 
     # ------------------------------------------------------------------ public entry
 
@@ -250,11 +280,11 @@ class _Run:
         self.timers: list[asyncio.TimerHandle] = []
         self.stale_tasks: set[asyncio.Task] = set()
         self.retry_policy = owner.retry_policy
-        self.hub = MCPHub(self.mcp_notice)
-        for spec in owner.specs:
-            for server in spec.mcp_servers:
-                self.hub.add(spec.id, server)
+        self.owner = owner
+        self.hub = MCPHub()  # the run's own, from the coordinator, once it executes
         self.own_tools: dict[str, dict[str, Tool]] = {}  # agent id -> its tools, once known
+        self.planning = self.cfg.coordination.enable_planning_mode
+        self.plans: dict[str, planning.Plan] = {}  # agent id -> its current turn's plan
         self.tool_limits = ToolLimits(
             calls_per_turn=self.cfg.max_tool_calls_per_turn,
             timeout_s=self.cfg.tool_timeout_seconds,
@@ -281,6 +311,12 @@ class _Run:
     # ------------------------------------------------------------------ the run
 
     async def execute(self) -> RunResult:
+        try:
+            self.hub, early_notices = await self.owner.take_mcp()
+        except BaseException:  # a tool name a server does not have: nothing has started
+            await self.release()
+            raise
+        self.hub.notice = self.mcp_notice
         self.emit(
             RunStarted(
                 question=self.question,
@@ -311,10 +347,11 @@ class _Run:
                     )
         if self.command_problem:
             self.emit(AgentNotice(message=self.command_problem))
+        for agent_ids, text in early_notices:
+            self.mcp_notice(agent_ids, text)
         status, error = "ok", None
         winner: _Winner | None = None
         final: str | None = None
-        self.hub.start()  # in the background: model calls do not wait for the servers
         try:
             async with asyncio.timeout(self.cfg.timeout_seconds):
                 await self.coordinate()
@@ -344,9 +381,7 @@ class _Run:
             raise
         finally:
             await self.cancel_all("run finished")
-            await self.hub.close()
-            if self.run_files is not None:
-                self.run_files.close()
+            await self.release()
         if winner is None and status == "ok":
             status = "failed"
             reasons = "; ".join(
@@ -355,6 +390,13 @@ class _Run:
             error = f"no agent produced an answer ({reasons or 'no answers'})"
             self.emit(ErrorEvent(message=error, error_type="no_answer"))
         return self.finish(status, winner, final, error)
+
+    async def release(self) -> None:
+        """Stop the MCP servers and tool workers, and close the run's files."""
+        await self.hub.close()
+        await close_tools(tool for agent in self.agents for tool in agent.spec.tools)
+        if self.run_files is not None:
+            self.run_files.close()
 
     def finish(
         self, status: str, winner: _Winner | None, final: str | None, error: str | None
@@ -674,6 +716,7 @@ class _Run:
             images=self.images,
             can_see_images=agent.spec.backend.supports_images,
             files=self.files_note(agent),
+            planning=self.planning_note(agent),
         )
 
     def cancel_turn(self, agent: AgentState, reason: str) -> None:
@@ -755,9 +798,10 @@ class _Run:
         def fresh() -> list[Message]:
             return self.turn_messages(agent, kind, snapshot)
 
+        own = await self.tools_of(agent)  # before the prompt, which may name them
         messages = fresh()
         texts: list[str] = []
-        own = await self.tools_of(agent)
+        self.plans[agent.id] = planning.Plan()
         self.lend(agent, own)
         used = 0  # the agent's own tool calls in this turn
         attempt = 0
@@ -778,7 +822,7 @@ class _Run:
             attempt += 1
             texts.append(text)
             try:
-                return workflow.validate(action_calls or calls, rules)
+                return self.with_plan(agent, workflow.validate(action_calls or calls, rules))
             except workflow.InvalidActionError as exc:
                 said = str(exc)
                 if said == workflow.NO_ACTION_REMINDER:  # as the model is told, in its mode
@@ -788,7 +832,8 @@ class _Run:
                 )
                 self.emit(invalid)
                 if attempt >= MAX_ATTEMPTS_PER_TURN:
-                    return self.last_resort(agent, kind, rules, texts, str(exc))
+                    action = self.last_resort(agent, kind, rules, texts, str(exc))
+                    return self.with_plan(agent, action)
                 if agent.auto_mode and agent.mode in modes.NEXT:
                     self.change_mode(agent, modes.NEXT[agent.mode], str(exc))
                     messages = fresh()  # the new mode's own instructions, from the start
@@ -809,6 +854,22 @@ class _Run:
     def files_note(self, agent: AgentState, presenting: bool = False) -> str:
         """The ``<FILES>`` block of the agent's prompt (empty in a run without files)."""
         return self.run_files.note(agent.label, presenting) if self.run_files else ""
+
+    def planning_note(self, agent: AgentState, presenting: bool = False) -> str:
+        """The ``<PLANNING MODE>`` block of the agent's prompt: in planning mode, for an
+        agent with tools that change things (empty otherwise)."""
+        if not self.planning:
+            return ""
+        own = self.own_tools.get(agent.id, {}).values()
+        note = planning.presentation_note if presenting else planning.coordination_note
+        return note(own)
+
+    def with_plan(self, agent: AgentState, action: workflow.Action) -> workflow.Action:
+        """A new answer with the calls its turn planned (planning mode), for all to read."""
+        plan = self.plans.get(agent.id)
+        if plan is None or not plan.calls or not isinstance(action, workflow.NewAnswerAction):
+            return action
+        return dataclasses.replace(action, content=action.content + plan.block())
 
     def report_file_changes(self, agent: AgentState) -> None:
         if self.files is not None and self.files.changes:
@@ -844,14 +905,19 @@ class _Run:
         messages that go back to it (errors included: the turn goes on)."""
 
         async def one(call: ToolCall) -> ToolResult:
-            result = await run_call(own.get(call.name), call, self.tool_limits)
-            self.tool_finished(agent, result)
+            tool = own.get(call.name)
+            held = self.planning and not agent.presenting and tool is not None and tool.side_effects
+            if held:
+                assert tool is not None
+                tool = self.plans.setdefault(agent.id, planning.Plan()).hold(tool)
+            result = await run_call(tool, call, self.tool_limits)
+            self.tool_finished(agent, result, planned=held and not result.is_error)
             return result
 
         results = await asyncio.gather(*(one(call) for call in calls))
         return [Message("tool", r.text, tool_call_id=r.call.id, name=r.call.name) for r in results]
 
-    def tool_finished(self, agent: AgentState, result: ToolResult) -> None:
+    def tool_finished(self, agent: AgentState, result: ToolResult, planned: bool = False) -> None:
         call = result.call
         self.emit(
             ToolCallFinished(
@@ -863,6 +929,7 @@ class _Run:
                 is_error=result.is_error,
                 duration_s=round(result.duration_s, 4),
                 output=result.text,
+                planned=planned,
             )
         )
 
@@ -1118,6 +1185,7 @@ class _Run:
             images=self.images,
             can_see_images=agent.spec.backend.supports_images,
             files=self.files_note(agent, presenting=True),
+            planning=self.planning_note(agent, presenting=True),
         )
         agent.presenting = True  # the user's write-granted files open up for this turn only
         try:

@@ -103,11 +103,14 @@ def coordination_messages(
     images: Sequence[Image] = (),
     can_see_images: bool = True,
     files: str = "",
+    planning: str = "",
 ) -> list[Message]:
     """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode;
-    ``files``: the :func:`files_block` of a run with files)."""
+    ``files``: the :func:`files_block` of a run with files; ``planning``: the planning-mode
+    note)."""
     user = (
-        f"{_history_block(history)}{files}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
+        f"{_history_block(history)}{files}{planning}"
+        f"<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
         f"{_answers_block(order_for_viewer(answers, viewer_label))}"
     )
     rules = COORDINATION_RULES if mode == "tools" else PLAIN_RULES
@@ -135,16 +138,17 @@ def presentation_messages(
     images: Sequence[Image] = (),
     can_see_images: bool = True,
     files: str = "",
+    planning: str = "",
 ) -> list[Message]:
     """Messages for the winner's final presentation turn (no workflow tools; its own tools,
-    and with ``files`` the files it may now write)."""
+    with ``files`` the files it may now write, with ``planning`` the calls now made)."""
     votes = ", ".join(f"{label}: {count}" for label, count in tally.items()) or "none"
     # The question comes last and the winning answer just before it: even a small model then
     # answers the question rather than continuing the list of answers.
     best = next((a.content for a in answers if a.agent_label == winner_label), "")
     task = final_task(files)
     user = (
-        f"{_history_block(history)}{files}"
+        f"{_history_block(history)}{files}{planning}"
         f"{_answers_block(order_for_viewer(answers, winner_label))}\n\n"
         f"Votes: {votes}. The chosen answer ({winner_label}) is:\n{best}\n\n"
         f"Question: {question}\n{task}"
@@ -187,10 +191,14 @@ def answer_round_messages(
     images: Sequence[Image] = (),
     can_see_images: bool = True,
     files: str = "",
+    planning: str = "",
 ) -> list[Message]:
     """Messages for a debate or judge turn: ``rules``, the question and the answers it
     reads (none for an independent answer)."""
-    user = f"{_history_block(history)}{files}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>"
+    user = (
+        f"{_history_block(history)}{files}{planning}"
+        f"<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>"
+    )
     if answers:
         ordered = order_for_viewer(answers, viewer_label)
         own = any(a.agent_label == viewer_label for a in answers)
@@ -212,13 +220,14 @@ def final_messages(
     images: Sequence[Image] = (),
     can_see_images: bool = True,
     files: str = "",
+    planning: str = "",
 ) -> list[Message]:
     """Messages for a synthesis of ``answers`` into the final answer (no workflow tools; with
-    ``files``, the agent's own tools and the files it may now write); the question last, so
-    even a small model answers it."""
+    ``files``, the agent's own tools and the files it may now write; with ``planning``, the
+    calls now made); the question last, so even a small model answers it."""
     task = final_task(files)
     user = (
-        f"{_history_block(history)}{files}"
+        f"{_history_block(history)}{files}{planning}"
         f"{_answers_block(order_for_viewer(answers, viewer_label))}\n\n"
         f"Question: {question}\n{task}"
     )

@@ -80,6 +80,7 @@ class AnswerRounds(_Run):
             images=self.images,
             can_see_images=agent.spec.backend.supports_images,
             files=self.files_note(agent),
+            planning=self.planning_note(agent),
         )
 
     @staticmethod
@@ -137,6 +138,7 @@ class AnswerRounds(_Run):
             images=self.images,
             can_see_images=agent.spec.backend.supports_images,
             files=self.files_note(agent, presenting=True),
+            planning=self.planning_note(agent, presenting=True),
         )
         text = ""
         agent.presenting = True  # as in a vote's presentation: write grants open now only

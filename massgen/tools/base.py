@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +31,26 @@ class ToolError(Exception):
 
 @dataclass
 class Tool:
-    """One tool an agent may call. ``run`` takes the parsed arguments and returns text."""
+    """One tool an agent may call. ``run`` takes the parsed arguments and returns text;
+    ``close``, when there is one, releases what the tool holds between runs (worker
+    processes); ``side_effects``: an MCP tool not marked read-only, whose calls planning mode
+    holds back until the final presentation."""
 
     spec: ToolSpec
     run: Callable[[dict[str, Any]], Awaitable[str]]
     source: str = "custom"  # "custom", "mcp:<server>", "files", ...
+    close: Callable[[], Awaitable[None]] | None = None
+    side_effects: bool = False
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+async def close_tools(tools: Iterable[Tool]) -> None:
+    """Release what ``tools`` hold, once per distinct ``close`` (a run's end)."""
+    closers = {id(tool.close): tool.close for tool in tools if tool.close is not None}
+    await asyncio.gather(*(close() for close in closers.values()))
 
 
 @dataclass

@@ -4,18 +4,27 @@ The JSON schema comes from the function's signature (pydantic builds it from the
 and the description from its docstring (the first paragraph; ``Args:`` lines describe the
 parameters). Arguments are validated before the call; the return value goes back to the
 model as text (a string as it is, anything else as JSON).
+
+A config's sync functions run in worker processes (:mod:`massgen.tools.workers`), so a call
+past its time limit is stopped. Sync functions handed over in Python (``massgen.run(tools=
+[...])``) may be closures that no other process can import: they run in a daemon thread,
+which a timed-out call leaves running but which never keeps the process from exiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import importlib
 import importlib.util
 import inspect
 import re
 import sys
+import threading
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from massgen.backends.base import ToolSpec
 from massgen.errors import ConfigurationError
 from massgen.tools.base import Tool, ToolError
+from massgen.tools.workers import WorkerPool
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ARG_LINE = re.compile(r"^\s*(\w+)\s*(?:\([^)]*\))?\s*:\s*(.+)$")
@@ -56,9 +66,46 @@ def _strip_titles(schema: Any) -> Any:
     return schema
 
 
-def tool_from_function(fn: Callable[..., Any], name: str | None = None) -> Tool:
-    """A :class:`Tool` calling ``fn``. Raises :class:`ConfigurationError` for a function
-    whose parameters cannot be described (``*args``, hints pydantic cannot use)."""
+async def _in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """``fn(**kwargs)`` in a thread of its own that never holds up the interpreter's exit
+    (``asyncio.to_thread``'s pool is joined at exit, so a call that never returns would
+    keep the process alive)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():
+            return  # the call was cancelled or timed out meanwhile
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def work() -> None:
+        value, error = None, None
+        try:
+            value = context.run(fn, **kwargs)
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    name = f"massgen-tool-{getattr(fn, '__name__', 'function')}"
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return await future
+
+
+def tool_from_function(
+    fn: Callable[..., Any],
+    name: str | None = None,
+    *,
+    runner: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+) -> Tool:
+    """A :class:`Tool` calling ``fn``: an async one on the run's loop; a sync one through
+    ``runner`` when given (a worker process), else in a daemon thread. Raises
+    :class:`ConfigurationError` for a function whose parameters cannot be described
+    (``*args``, hints pydantic cannot use)."""
     tool_name = name or getattr(fn, "__name__", "")
     if not _NAME.match(tool_name):
         raise ConfigurationError(f"custom tool name {tool_name!r}: use letters, digits and _")
@@ -100,16 +147,22 @@ def tool_from_function(fn: Callable[..., Any], name: str | None = None) -> Tool:
         kwargs = {key: getattr(values, key) for key in fields}
         if is_async:
             return await fn(**kwargs)
-        return await asyncio.to_thread(fn, **kwargs)
+        if runner is not None:
+            return await runner(kwargs)
+        return await _in_daemon_thread(fn, kwargs)
 
     description = summary or f"The {tool_name} function."
     return Tool(ToolSpec(tool_name, description, schema), run, "custom")
 
 
+def _module_name(path: Path) -> str:
+    return f"massgen_custom_tools_{abs(hash(str(path)))}"
+
+
 def _load_module(path: Path, where: str) -> Any:
     if not path.is_file():
         raise ConfigurationError(f"{where}: custom tools file not found: {path}")
-    name = f"massgen_custom_tools_{abs(hash(str(path)))}"
+    name = _module_name(path)
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -132,13 +185,16 @@ def _load_module(path: Path, where: str) -> Any:
 
 def load_custom_tools(entries: Sequence[Any], where: str) -> list[Tool]:
     """The tools named by ``backend.custom_tools`` entries (``path`` or ``module``, and
-    ``function`` as one name or a list)."""
+    ``function`` as one name or a list). The sync ones of an entry share its worker
+    processes."""
     tools: list[Tool] = []
     for index, entry in enumerate(entries):
         at = f"{where}.custom_tools[{index}]"
         if entry.path:
-            module = _load_module(Path(entry.path).expanduser(), at)
+            path = Path(entry.path).expanduser().resolve()
+            module = _load_module(path, at)
             origin = entry.path
+            pool = WorkerPool(path=str(path), name=_module_name(path), module=None)
         else:
             try:
                 module = importlib.import_module(entry.module)
@@ -147,6 +203,7 @@ def load_custom_tools(entries: Sequence[Any], where: str) -> list[Tool]:
                     f"{at}: cannot import module {entry.module!r}: {type(exc).__name__}: {exc}"
                 ) from None
             origin = entry.module
+            pool = WorkerPool(path=None, name=None, module=entry.module)
         names = [entry.function] if isinstance(entry.function, str) else list(entry.function)
         for name in names:
             fn = getattr(module, name, None)
@@ -159,7 +216,11 @@ def load_custom_tools(entries: Sequence[Any], where: str) -> list[Tool]:
                 hint = f" (functions there: {', '.join(available)})" if available else ""
                 raise ConfigurationError(f"{at}: no function '{name}' in {origin}{hint}")
             try:
-                tools.append(tool_from_function(fn))
+                tool = tool_from_function(
+                    fn, runner=functools.partial(pool.call, fn.__name__, name)
+                )
             except ConfigurationError as exc:
                 raise ConfigurationError(f"{at}: {exc}") from None
+            tool.close = pool.close
+            tools.append(tool)
     return tools

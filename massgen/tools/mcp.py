@@ -6,7 +6,9 @@ closes them when the run ends, however it ends. Each server lives in its own tas
 contexts must be entered and left in one task); agents' turns call its tools through the
 session it opened. A server that fails to start leaves its agents without its tools, with
 one notice naming it and the tail of its stderr; one that dies mid-run is started again,
-once. Tools are offered as ``mcp__<server>__<tool>``.
+once, for the calls that come after. A call that was in flight when its server died comes
+back as an error and is never sent again: the tool may have done its work before the server
+died. Tools are offered as ``mcp__<server>__<tool>``.
 
 A stdio server is started through a two-line launcher that asks Linux to stop it when
 massgen itself dies (``PR_SET_PDEATHSIG``), so not even a killed massgen leaves it behind.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
+import importlib
 import logging
 import os
 import sys
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from massgen.backends.base import ToolSpec
+from massgen.errors import ConfigurationError
 from massgen.tools.base import MCP_PREFIX, Tool, ToolError
 
 if TYPE_CHECKING:
@@ -110,6 +115,15 @@ class _Server:
     task: asyncio.Task[None] | None = None
     restarts: int = 0
     stderr: Any = None
+    #: The connection ended while the server was meant to run (it died, or hung up).
+    lost: bool = False
+    #: Bumped by every start, so a stale connection's end is not taken for this one's.
+    generation: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def mark_lost(self, generation: int) -> None:
+        if generation == self.generation and not self.stop.is_set():
+            self.lost = True
 
     def stderr_tail(self, lines: int = 3) -> str:
         if self.stderr is None:
@@ -123,22 +137,47 @@ class _Server:
 
 
 class MCPHub:
-    """The MCP servers of one run. ``notice(agent_ids, text)`` reports a server problem."""
+    """The MCP servers of one run. ``notice(agent_ids, text)`` reports a server problem (a
+    public attribute: a hub started before its run reports to the run once it exists)."""
 
     def __init__(self, notice: Callable[[list[str], str], None] | None = None) -> None:
         self._servers: dict[tuple[Any, ...], _Server] = {}
         self._users: dict[tuple[Any, ...], list[str]] = {}
-        self._notice = notice or (lambda agents, text: log.warning("massgen: %s", text))
+        self._named: list[tuple[MCPServerConfig, str]] = []  # entries that name tools
+        self.notice = notice or (lambda agents, text: log.warning("massgen: %s", text))
         # the SDK logs a traceback for every line a broken server prints; the notices say
         # what matters, and an application that configures logging still gets the records
         sdk_log = logging.getLogger("mcp")
         if not sdk_log.handlers:
             sdk_log.addHandler(logging.NullHandler())
 
-    def add(self, agent_id: str, config: MCPServerConfig) -> None:
+    def add(self, agent_id: str, config: MCPServerConfig, where: str = "") -> None:
+        """``agent_id`` uses the server ``config`` describes (``where``: the entry's place in
+        the config, for errors)."""
         key = server_key(config)
         self._servers.setdefault(key, _Server(config))
         self._users.setdefault(key, []).append(agent_id)
+        if _named_tools(config):
+            self._named.append((config, where or f"{agent_id}: MCP server '{config.name}'"))
+
+    def is_running(self, config: MCPServerConfig) -> bool:
+        """Whether the server is up and its connection open (as far as the hub knows)."""
+        server = self._servers.get(server_key(config))
+        return server is not None and server.client is not None and not server.lost
+
+    async def check_tool_names(self) -> None:
+        """Wait for the servers whose entries name tools (``allowed_tools``,
+        ``exclude_tools``, ``read_only_tools``) and refuse a name the server does not have:
+        a :class:`ConfigurationError` naming the entry and listing the tools it has. A
+        server that did not start cannot be checked (its notice says it did not start)."""
+        servers = [self._servers[server_key(config)] for config, _ in self._named]
+        await asyncio.gather(*(server.ready.wait() for server in servers))
+        for (config, where), server in zip(self._named, servers, strict=True):
+            if server.client is None:
+                continue
+            problem = name_problem(config, [tool.name for tool in server.tools])
+            if problem:
+                raise ConfigurationError(f"{where}: {problem}")
 
     def start(self) -> None:
         """Start every server in the background (model calls need not wait for them)."""
@@ -167,7 +206,7 @@ class MCPHub:
                 schema = _attr(tool, "input_schema", "inputSchema")
                 schema = schema if isinstance(schema, dict) else None
                 if not schema or schema.get("type") != "object":
-                    self._notice(
+                    self.notice(
                         [agent_id],
                         f"MCP server '{config.name}': tool '{tool.name}' left out: its input "
                         "schema is not a JSON object",
@@ -176,62 +215,86 @@ class MCPHub:
                 spec = ToolSpec(
                     tool_name(config.name, tool.name), tool.description or tool.name, schema
                 )
-                tools.append(Tool(spec, self._caller(server, tool.name), f"mcp:{config.name}"))
+                tools.append(
+                    Tool(
+                        spec,
+                        self._caller(server, tool.name),
+                        f"mcp:{config.name}",
+                        side_effects=not read_only(config, tool),
+                    )
+                )
         return tools
 
     def _caller(self, server: _Server, name: str) -> Callable[[dict[str, Any]], Any]:
         async def call(arguments: dict[str, Any]) -> str:
-            for attempt in (1, 2):
-                client = server.client
-                if client is None:
-                    raise ToolError(f"MCP server '{server.config.name}' is not running")
-                try:
-                    result = await client.call_tool(name, arguments)
-                except Exception as exc:
-                    if attempt == 1 and await self._restart(server, exc):
-                        continue
+            await self._revive(server)  # a server that died before this call: start it again
+            client = server.client
+            if client is None:
+                raise ToolError(f"MCP server '{server.config.name}' is not running")
+            try:
+                result = await client.call_tool(name, arguments)
+            except Exception as exc:
+                if server.lost or _looks_closed(exc):
+                    # it may have run (in part): sending it again could do its work twice
+                    server.lost = True
                     raise ToolError(
-                        f"MCP server '{server.config.name}': {name} failed: {_reason(exc)}"
+                        f"MCP server '{server.config.name}' stopped during the call to {name} "
+                        f"({_reason(exc)}); the call was not sent again, so it may or may not "
+                        "have taken effect"
                     ) from None
-                text = _text_of(result)
-                if _attr(result, "is_error", "isError"):
-                    raise ToolError(text or f"{name} reported an error")
-                return text
-            raise AssertionError("unreachable")
+                raise ToolError(
+                    f"MCP server '{server.config.name}': {name} failed: {_reason(exc)}"
+                ) from None
+            text = _text_of(result)
+            if _attr(result, "is_error", "isError"):
+                raise ToolError(text or f"{name} reported an error")
+            return text
 
         return call
 
-    async def _restart(self, server: _Server, cause: BaseException) -> bool:
-        """Start a server that died again, once per run; False when it is alive (the call
-        itself failed) or already restarted."""
-        alive = server.task is not None and not server.task.done()
-        if alive and server.client is not None and not _looks_closed(cause):
-            return False
-        if server.restarts >= 1:
-            return False
-        server.restarts += 1
-        users = self._users[server_key(server.config)]
-        self._notice(
-            users, f"MCP server '{server.config.name}' stopped ({_reason(cause)}); restarting it"
-        )
-        await self._stop(server)
-        server.ready, server.stop = asyncio.Event(), asyncio.Event()
-        server.client, server.error = None, None
-        server.task = asyncio.create_task(self._serve(server), name=f"mcp:{server.config.name}")
-        await server.ready.wait()
-        return server.client is not None
+    async def _revive(self, server: _Server) -> None:
+        """Start a server whose connection was lost again, once per run, for the calls that
+        come after; after that it stays stopped."""
+        if not server.lost:
+            return
+        async with server.lock:  # concurrent calls: one restart
+            if not server.lost:
+                return
+            users = self._users[server_key(server.config)]
+            if server.restarts >= 1:
+                server.lost = False
+                await self._stop(server)
+                self.notice(
+                    users,
+                    f"MCP server '{server.config.name}' stopped again; going on without its tools",
+                )
+                return
+            server.restarts += 1
+            self.notice(users, f"MCP server '{server.config.name}' stopped; restarting it")
+            await self._stop(server)
+            server.ready, server.stop = asyncio.Event(), asyncio.Event()
+            server.client, server.error, server.lost = None, None, False
+            server.task = asyncio.create_task(self._serve(server), name=f"mcp:{server.config.name}")
+            await server.ready.wait()
 
     async def _serve(self, server: _Server) -> None:
-        from mcp import Client
-
+        # the SDK's first import takes 0.5 s or more: in a thread, so the agents' streams go
+        # on, and before the deadline starts (it is the server's time, not the SDK's)
+        mcp = await asyncio.to_thread(importlib.import_module, "mcp")
         config = server.config
         limit = config.startup_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit  # one deadline for the start, handshake and tool list
+        # the SDK takes up to a few seconds to stop a server that does not answer: the notice
+        # is given at the deadline all the same, and the stopping goes on meanwhile
+        overdue = loop.call_at(deadline, self._not_started, server, f"no answer within {limit:g}s")
         try:
-            async with asyncio.timeout(limit):
-                transport = self._transport(server)
-                client = await Client(transport, mode="auto").__aenter__()
+            async with asyncio.timeout_at(deadline):
+                client = await mcp.Client(self._transport(server), mode="auto").__aenter__()
             try:
-                listed = await asyncio.wait_for(client.list_tools(), limit)
+                async with asyncio.timeout_at(deadline):
+                    listed = await client.list_tools()
+                overdue.cancel()
                 server.tools = list(listed.tools)
                 server.client = client
                 server.ready.set()
@@ -243,18 +306,38 @@ class MCPHub:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            server.error = _reason(exc, limit)
-            tail = server.stderr_tail()
-            self._notice(
-                self._users[server_key(config)],
-                f"MCP server '{config.name}' did not start: {server.error}"
-                + (f"; its stderr: {tail}" if tail else "")
-                + "; going on without its tools",
-            )
+            self._not_started(server, _reason(exc, limit))
         finally:
+            overdue.cancel()
             server.ready.set()
 
+    def _not_started(self, server: _Server, reason: str) -> None:
+        """The one notice of a server that could not start (unless it was given already)."""
+        if server.ready.is_set():
+            return
+        server.error = reason
+        tail = server.stderr_tail()
+        self.notice(
+            self._users[server_key(server.config)],
+            f"MCP server '{server.config.name}' did not start: {reason}"
+            + (f"; its stderr: {tail}" if tail else "")
+            + "; going on without its tools",
+        )
+        server.ready.set()
+
     def _transport(self, server: _Server) -> Any:
+        """The server's transport, watched: its end marks the server lost."""
+        server.generation += 1
+        generation = server.generation
+
+        @contextlib.asynccontextmanager
+        async def watched() -> Any:
+            async with self._raw_transport(server) as (read, write):
+                yield _Watched(read, lambda: server.mark_lost(generation)), write
+
+        return watched()
+
+    def _raw_transport(self, server: _Server) -> Any:
         config = server.config
         if config.type == "stdio":
             from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -294,6 +377,101 @@ class MCPHub:
     async def close(self) -> None:
         """Stop every server (their processes end); safe to call more than once."""
         await asyncio.gather(*(self._stop(s) for s in self._servers.values()))
+
+
+class _Watched:
+    """A transport's read stream that calls ``on_end`` when the other side hangs up (the
+    SDK's reader sees the end of the stream before it fails the calls in flight)."""
+
+    def __init__(self, inner: Any, on_end: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_end = on_end
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __aiter__(self) -> _Watched:
+        return self
+
+    async def __anext__(self) -> Any:
+        import anyio
+
+        try:
+            return await self._inner.__anext__()
+        except (StopAsyncIteration, anyio.ClosedResourceError):
+            self._on_end()
+            raise
+
+    async def receive(self) -> Any:
+        import anyio
+
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._on_end()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _Watched:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+
+def read_only(config: MCPServerConfig, tool: Any) -> bool:
+    """Whether a server's tool only reads (planning mode lets it run while the agents
+    coordinate): the entry's ``read_only`` for all its tools, else ``read_only_tools``, else
+    the server's own ``readOnlyHint``. Unmarked tools may change things."""
+    if config.read_only is not None:
+        return config.read_only
+    if tool.name in config.read_only_tools:
+        return True
+    annotations = getattr(tool, "annotations", None)
+    return bool(annotations is not None and _attr(annotations, "read_only_hint", "readOnlyHint"))
+
+
+def _named_tools(config: MCPServerConfig) -> bool:
+    return bool(config.allowed_tools or config.exclude_tools or config.read_only_tools)
+
+
+def name_problem(config: MCPServerConfig, available: Sequence[str]) -> str | None:
+    """The first tool name ``config`` gives that a server offering ``available`` lacks, as
+    one line listing what it has; None when every name is there."""
+    have = sorted(available)
+    for key in ("allowed_tools", "exclude_tools", "read_only_tools"):
+        for name in getattr(config, key) or ():
+            if name in have:
+                continue
+            close = difflib.get_close_matches(name, have, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            listed = ", ".join(have) or "no tools at all"
+            return (
+                f"{key}: MCP server '{config.name}' has no tool '{name}' ({hint}it has: {listed})"
+            )
+    return None
+
+
+async def check_tool_names(entries: Sequence[tuple[str, MCPServerConfig, str]]) -> list[str]:
+    """``massgen --validate``: start the servers of the ``(agent id, server, where)`` entries
+    that name tools, check the names (:class:`ConfigurationError` as at a run's start) and
+    stop them; the notices of servers that could not start, which were not checked."""
+    named = [entry for entry in entries if _named_tools(entry[1])]
+    if not named:
+        return []
+    notices: list[str] = []
+    hub = MCPHub(lambda agents, text: notices.append(text))
+    for agent_id, config, where in named:
+        hub.add(agent_id, config, where)
+    hub.start()
+    try:
+        await hub.check_tool_names()
+    finally:
+        await hub.close()
+    return notices
 
 
 def _looks_closed(exc: BaseException) -> bool:

@@ -357,12 +357,16 @@ class MassGenApp(App[None]):
     async def run_coordination(
         self, coordinator: Any, question: str, images: Sequence[Any] = ()
     ) -> None:
+        from massgen.errors import ConfigurationError
+
         try:
             result = await coordinator.run(question, tuple(self.history), images)
             self.results.append(result)
             self.last_status = result.status
             if result.final_answer is not None:
                 self.history.append((question, result.final_answer))
+        except ConfigurationError as exc:  # found as the run starts (an MCP tool name)
+            self.agents_failed(exc)
         except BaseException:
             self.last_status = "cancelled"
             raise

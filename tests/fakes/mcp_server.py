@@ -5,8 +5,9 @@
     python -m tests.fakes.mcp_server --garbage        # writes junk to stdout first (broken)
     python -m tests.fakes.mcp_server --token T        # HTTP: requests need X-Token: T
 
-Tools: ``echo``, ``add``, ``pid`` (the server's process id) and ``crash`` (the process exits
-mid-call).
+Tools: ``echo`` (marked read-only: ``readOnlyHint``), ``add``, ``pid`` (the server's process
+id), ``append`` (adds a line to a file: a side effect) and ``crash`` (counts its runs in a
+file, then the process exits mid-call).
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp.server.mcpserver import MCPServer
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
 
 
 def build() -> MCPServer:
+    from mcp.server.mcpserver import MCPServer  # not before --garbage: it says so at once
+    from mcp.types import ToolAnnotations
+
     server = MCPServer("massgen-test")
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     def echo(text: str) -> str:
         """Repeat the text back."""
         return f"echo: {text}"
@@ -38,8 +43,17 @@ def build() -> MCPServer:
         return os.getpid()
 
     @server.tool()
-    def crash() -> str:
-        """Exit the server process in the middle of the call."""
+    def append(log: str, text: str) -> str:
+        """Add a line to the file ``log``."""
+        with open(log, "a") as f:
+            f.write(text + "\n")
+        return f"appended {text!r}"
+
+    @server.tool()
+    def crash(log: str) -> str:
+        """Append a line to the file ``log``, then exit the server process mid-call."""
+        with open(log, "a") as f:
+            f.write("ran\n")
         os._exit(3)
 
     return server

@@ -24,6 +24,7 @@ import pytest
 
 from massgen.backends.base import ToolCall
 from massgen.config.schema import MCPServerConfig
+from massgen.errors import ConfigurationError
 from massgen.tools.base import ToolLimits, run_call
 from massgen.tools.mcp import MCPHub
 
@@ -75,15 +76,62 @@ async def test_agents_share_one_process_per_server_and_see_mcp_names() -> None:
     assert notes == []
 
 
-async def test_allowed_and_excluded_tools_filter_per_agent() -> None:
+@pytest.mark.parametrize(
+    ("allowed", "excluded"),
+    [
+        (["echo", "add"], ["add"]),
+        (["mcp__own__echo", "mcp__own__add"], ["mcp__own__add"]),  # the names the model sees
+        (["mcp__own__echo", "add"], ["mcp__own__add"]),
+    ],
+)
+async def test_allowed_and_excluded_tools_filter_per_agent(allowed, excluded) -> None:
     hub = MCPHub()
-    only = server(**OWN, allowed_tools=["echo", "add"], exclude_tools=["add"])
+    only = server(**OWN, allowed_tools=allowed, exclude_tools=excluded)
     hub.add("a1", only)
     hub.start()
     try:
+        await hub.check_tool_names()
         assert [t.name for t in await hub.tools_for("a1", [only])] == ["mcp__own__echo"]
     finally:
         await hub.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"allowed_tools": ["ecko"]}, "allowed_tools: MCP server 'own' has no tool 'ecko' "
+         "(did you mean 'echo'? it has: add, append, crash, echo, pid)"),
+        ({"exclude_tools": ["mcp__own__nope"]}, "exclude_tools: MCP server 'own' has no tool "
+         "'nope' (it has: add, append, crash, echo, pid)"),
+        ({"read_only_tools": ["pid", "write"]}, "read_only_tools: MCP server 'own' has no tool "
+         "'write'"),
+    ],
+)  # fmt: skip
+async def test_a_tool_name_the_server_does_not_have_is_refused(fields, says) -> None:
+    hub = MCPHub()
+    config = server(**OWN, **fields)
+    hub.add("a1", config, "agents[0] (a1): mcp_servers[0] (own)")
+    hub.start()
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            await hub.check_tool_names()
+    finally:
+        await hub.close()
+    assert str(caught.value).startswith(f"agents[0] (a1): mcp_servers[0] (own): {says}")
+
+
+def test_another_servers_prefix_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="'mcp__time__now' names MCP server 'time'; this server"):
+        server(**OWN, allowed_tools=["mcp__time__now"])
+
+
+async def killed(hub: MCPHub, config: MCPServerConfig, pid: str) -> None:
+    """Kill a server and wait until the hub has seen its connection end."""
+    os.kill(int(pid), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while hub.is_running(config):
+        assert time.monotonic() < deadline, "the hub never saw the server die"
+        await asyncio.sleep(0.01)
 
 
 async def test_a_server_that_dies_is_started_again_once() -> None:
@@ -94,15 +142,37 @@ async def test_a_server_that_dies_is_started_again_once() -> None:
     hub.start()
     tools = await hub.tools_for("a1", [config])
     _, first_pid = await call(tools, "mcp__own__pid")
-    os.kill(int(first_pid), signal.SIGKILL)  # the server dies between two calls
-    await asyncio.sleep(0.3)
+    await killed(hub, config, first_pid)  # the server dies between two calls
     error, second_pid = await call(tools, "mcp__own__pid")
     assert not error and second_pid != first_pid
     assert any("restarting it" in n for n in notes)
-    os.kill(int(second_pid), signal.SIGKILL)  # once only: the next death stays dead
-    await asyncio.sleep(0.3)
+    await killed(hub, config, second_pid)  # once only: the next death stays dead
     error, text = await call(tools, "mcp__own__pid")
-    assert error and "failed" in text
+    assert error and "not running" in text
+    await hub.close()
+    assert children_named("tests.fakes.mcp_server") == []
+
+
+async def test_a_call_in_flight_when_its_server_dies_is_an_error_and_never_sent_again(
+    tmp_path: Path,
+) -> None:
+    """The tool body ran once for the model's one call: the call comes back as an error
+    saying so, and only the next call goes to the restarted server."""
+    notes: list[str] = []
+    hub = MCPHub(lambda agents, text: notes.append(text))
+    config = server(**OWN)
+    hub.add("a1", config)
+    hub.start()
+    tools = await hub.tools_for("a1", [config])
+    _, first_pid = await call(tools, "mcp__own__pid")
+    runs = tmp_path / "runs.log"
+    error, text = await call(tools, "mcp__own__crash", log=str(runs))
+    assert error and "stopped during the call" in text and "not sent again" in text
+    assert runs.read_text().splitlines() == ["ran"]
+    error, second_pid = await call(tools, "mcp__own__pid")  # a new call: the restarted server
+    assert not error and second_pid != first_pid
+    assert runs.read_text().splitlines() == ["ran"]
+    assert any("restarting it" in n for n in notes)
     await hub.close()
     assert children_named("tests.fakes.mcp_server") == []
 
@@ -139,6 +209,26 @@ async def test_a_server_that_cannot_start_is_one_notice_and_no_tools(fields, say
         agents == ["a1"] and text.startswith("MCP server 'broken' did not start") and says in text
     )
     assert "\n" not in text and "going on without its tools" in text
+
+
+async def test_a_server_that_never_answers_is_given_up_at_its_startup_timeout() -> None:
+    """The notice comes at ``startup_timeout_seconds``, not after the SDK has finished
+    stopping the server (seconds more); bench_tool_bounds.py measures how close."""
+    import mcp  # noqa: F401 - the SDK's own first import is not the server's time
+
+    notes: list[float] = []
+    hub = MCPHub(lambda agents, text: notes.append(time.monotonic()))
+    config = server(
+        name="mute", command=PY, args=["-c", "import time; time.sleep(600)"],
+        startup_timeout_seconds=2,
+    )  # fmt: skip
+    hub.add("a1", config)
+    started = time.monotonic()
+    hub.start()
+    assert await hub.tools_for("a1", [config]) == []
+    assert len(notes) == 1
+    assert 1.9 < notes[0] - started < 3.0  # generous: the goal is within 0.5 s
+    await hub.close()
 
 
 @pytest.fixture

@@ -154,3 +154,129 @@ def test_an_mcp_command_that_does_not_exist_is_one_line_at_validate(env, tmp_pat
     assert proc.returncode == 1
     assert "mcp_servers[0] (weather): command 'npxx' not found on PATH" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+STALL_PY = '''
+import os
+from pathlib import Path
+
+
+def stall(seconds: float) -> str:
+    """Wait for a while."""
+    Path(os.environ["STALL_PID_FILE"]).write_text(str(os.getpid()))
+    import time
+
+    time.sleep(seconds)
+    return "woke up"
+'''
+
+
+def test_a_sync_tool_that_never_returns_does_not_hold_massgen(env, tmp_path):
+    """The call times out for the model, and massgen exits when the run ends: the function
+    ran in a worker process, which is stopped, not in a thread the interpreter waits for."""
+    (tmp_path / "stall_tools.py").write_text(STALL_PY)
+    pid_file = tmp_path / "stall.pid"
+    config = {
+        "agent": {
+            "backend": {
+                "type": "vllm",
+                "model": "m",
+                "custom_tools": [{"path": "stall_tools.py", "function": "stall"}],
+            }
+        },
+        "orchestrator": {"tool_timeout_seconds": 1},
+    }
+    brain = CoordinationBrain(tool_plan={"stall": {"seconds": 3600}})
+    with FakeChatServer(brain=brain) as fake:
+        config["agent"]["backend"]["base_url"] = fake.url
+        path = tmp_path / "stall.yaml"
+        path.write_text(yaml.safe_dump(config))
+        started = time.monotonic()
+        proc = massgen(
+            "-c", str(path), "--ui", "plain", "wait", env={**env, "STALL_PID_FILE": str(pid_file)},
+            timeout=60,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert "stall did not finish within 1s" in proc.stdout
+    assert took < 30  # a generous bound: without the fix it is the tool's 3600 s
+    tool_pid = int(pid_file.read_text())  # the process the function ran in is gone too
+    assert not psutil.pid_exists(tool_pid) or psutil.Process(tool_pid).status() == "zombie"
+
+
+def _time_server_config(tmp_path: Path, url: str, **names) -> Path:
+    config = {
+        "agent": {
+            "backend": {
+                "type": "vllm",
+                "model": "m",
+                "base_url": url,
+                "mcp_servers": [{"name": "time", "command": "mcp-server-time", **names}],
+            }
+        }
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_mcp_tool_names_in_either_form_and_a_wrong_one_refused_at_validate_and_run_start(
+    env, tmp_path
+):
+    """The README's mcp__time__convert_time works; a typo is one line listing what the
+    server has, at --validate and before any model call of a run."""
+    with FakeChatServer() as fake:
+        good = _time_server_config(tmp_path, fake.url, allowed_tools=["mcp__time__convert_time"])
+        proc = massgen("--validate", str(good), env=env)
+        assert proc.returncode == 0, proc.stderr
+        proc = massgen("-c", str(good), "--ui", "plain", "convert", env=env)
+        assert proc.returncode == 0, proc.stderr
+        offered = {t["function"]["name"] for t in fake.requests[0].body.get("tools") or ()}
+        assert "mcp__time__convert_time" in offered and "mcp__time__get_current_time" not in offered
+        requests = len(fake.requests)
+        for names in (
+            {"allowed_tools": ["mcp__time__convert_tme"]},
+            {"exclude_tools": ["get_time"]},
+        ):
+            bad = _time_server_config(tmp_path, fake.url, **names)
+            for args in (("--validate", str(bad)), ("-c", str(bad), "--ui", "plain", "q")):
+                proc = massgen(*args, env=env)
+                assert proc.returncode == 1, (args, proc.stderr)
+                assert proc.stderr.startswith(
+                    "massgen: error: agents[0] (agent1): mcp_servers[0] (time): "
+                ), proc.stderr
+                assert "has no tool" in proc.stderr
+                assert "(it has: convert_time, get_current_time)" in proc.stderr or (
+                    "did you mean 'convert_time'? it has: convert_time, get_current_time"
+                    in proc.stderr
+                )
+                assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert len(fake.requests) == requests  # refused before any model call
+
+
+def test_planning_mode_makes_a_side_effect_once_through_the_final_presenter(env, tmp_path):
+    """Two agents that both want to append a line: while they coordinate the calls are
+    planned (events and answers say so), and the line is appended once, by the presenter."""
+    log = tmp_path / "effects.log"
+    server = {"name": "own", "command": sys.executable, "args": ["-m", "tests.fakes.mcp_server"]}
+    brain = CoordinationBrain(tool_plan={"mcp__own__append": {"log": str(log), "text": "hello"}})
+    with FakeChatServer(brain=brain) as fake:
+        backend = {"type": "vllm", "model": "m", "base_url": fake.url, "mcp_servers": [server]}
+        config = {
+            "agents": [{"id": "a", "backend": backend}, {"id": "b", "backend": backend}],
+            "orchestrator": {"coordination": {"enable_planning_mode": True}},
+        }
+        path = tmp_path / "plan.yaml"
+        path.write_text(yaml.safe_dump(config))
+        proc = massgen("-c", str(path), "--ui", "plain", "Append hello", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == ["hello"]
+    (session,) = (tmp_path / "sessions").iterdir()
+    events = [json.loads(line) for line in (session / "events.jsonl").read_text().splitlines()]
+    calls = [e for e in events if e["type"] == "tool_call_finished"]
+    made = [e for e in calls if not e["planned"]]
+    assert len(made) == 1 and made[0]["result"] == "appended 'hello'"
+    assert any(e["planned"] for e in calls)
+    answers = [e["content"] for e in events if e["type"] == "answer_submitted"]
+    assert all("<PLANNED TOOL CALLS>" in content for content in answers)
+    assert "mcp__own__append -> Planned, not made" in proc.stderr

@@ -568,6 +568,24 @@ async def test_an_error_building_the_agents_closes_the_app_for_the_cli_to_report
     assert isinstance(app.startup_error, ConfigurationError) and app.crash is None
 
 
+async def test_a_config_error_found_as_a_run_starts_closes_the_app_for_the_cli_to_report():
+    import sys
+
+    from massgen.config.schema import MCPServerConfig
+    from massgen.errors import ConfigurationError
+
+    server = MCPServerConfig(
+        name="own", command=sys.executable, args=["-m", "tests.fakes.mcp_server"],
+        allowed_tools=["nope"],
+    )  # fmt: skip
+    agents = [AgentSpec("a1", ScriptedBackend("a1", [answer("a")]), mcp_servers=[server])]
+    app = MassGenApp(agents, CONFIG, question="Q")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.startup_error is not None, limit=60)
+    assert isinstance(app.startup_error, ConfigurationError) and app.crash is None
+    assert "has no tool 'nope'" in str(app.startup_error)
+
+
 async def test_the_command_palette_offers_the_actions():
     app = MassGenApp(team([], []), CONFIG)
     async with app.run_test(size=(120, 30)) as pilot:
