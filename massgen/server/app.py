@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
@@ -30,6 +31,7 @@ from massgen.errors import ConfigurationError
 from massgen.server.http import (
     MAX_JSON_DEPTH,
     BadRequest,
+    JSONErrors,
     MiB,
     SSEResponse,
     error_response,
@@ -38,6 +40,13 @@ from massgen.server.http import (
     read_json,
     request_images,
 )
+from massgen.server.request_fields import (
+    DEFAULT_MAX_REQUEST_TOKENS,
+    Limits,
+    check_fields,
+    run_options,
+)
+from massgen.server.request_fields import apply as apply_options
 from massgen.terminal import clean_text
 
 __all__ = ["MAX_JSON_DEPTH", "MiB", "create_app", "error_response", "parse_messages"]
@@ -116,6 +125,7 @@ class MassGenServer:
         webhook_options: dict[str, Any] | None = None,
         task_options: dict[str, Any] | None = None,
         tracer_provider: Any = None,
+        request_limits: Limits | None = None,
     ) -> None:
         from massgen.redaction import Redactor, secrets_from_env
         from massgen.server.health import ProviderHealth
@@ -131,6 +141,7 @@ class MassGenServer:
         self.log_dir = log_dir
         self.api_keys = [k for k in api_keys if k]
         self.limiter = _Limiter(max_concurrency)
+        self.request_limits = request_limits or Limits()
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -445,13 +456,15 @@ class MassGenServer:
             return self.unauthorized()
         try:
             body = await self.read_json(request)
+            check_fields(body, "POST /v1/completions" if text else "POST /v1/chat/completions")
+            options = run_options(body, self.request_limits)
             images: list[Any] = []
             if text:
                 question, history = _prompt_question(body.get("prompt")), []
             else:
                 question, history = parse_messages(body.get("messages"))
                 images = request_images(body.get("messages"))
-            prepared = self.resolve(body.get("model"))
+            prepared = apply_options(self.resolve(body.get("model")), options)
         except BadRequest as exc:
             return exc.response()
         if not self.limiter.try_acquire():
@@ -686,6 +699,8 @@ def create_app(
     webhook_options: dict[str, Any] | None = None,
     task_options: dict[str, Any] | None = None,
     tracer_provider: Any = None,
+    max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS,
+    request_sampling: bool = True,
 ) -> Any:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
@@ -694,7 +709,11 @@ def create_app(
     ``db`` is the task store's URL (default ``$MASSGEN_SERVER_DB``, else SQLite in the user
     data dir, created at the first task). ``webhook_allow`` lists the private address ranges
     or host names webhooks may target. ``tracer_provider``: an OpenTelemetry tracer provider
-    (default: from the ``OTEL_*`` variables, when the ``otel`` extra is installed)."""
+    (default: from the ``OTEL_*`` variables, when the ``otel`` extra is installed).
+
+    A request's ``max_tokens`` may be at most ``max_request_tokens``; with ``request_sampling``
+    False a request cannot set the agents' ``temperature`` or ``top_p``
+    (:mod:`massgen.server.request_fields`)."""
     from massgen.server import tasks_api as api
     from massgen.server.tracing import provider_from_env
 
@@ -712,6 +731,7 @@ def create_app(
         webhook_options=webhook_options,
         task_options=task_options,
         tracer_provider=tracer_provider if tracer_provider is not None else provider_from_env(),
+        request_limits=Limits(max_request_tokens, request_sampling),
     )
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -754,6 +774,7 @@ def create_app(
             Route("/v1/webhooks/{webhook_id}", guarded(api.delete_webhook), methods=["DELETE"]),
         ],
         exception_handlers={404: not_found, 405: not_found},
+        middleware=[Middleware(JSONErrors, redact=server.redact)],
         lifespan=lifespan,
     )
     app.state.massgen = server

@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from massgen.server.http import BadRequest, parse_messages, request_images
+from massgen.server.request_fields import RunOptions
+from massgen.server.request_fields import apply as apply_options
 from massgen.server.store import RESTARTED, TERMINAL, Store, public_task, worker_id
 from massgen.server.webhooks import deliveries_for
 from massgen.server.writer import Writer
@@ -297,7 +299,8 @@ class TaskRunner:
             try:
                 question, history = parse_messages(request.get("messages"))
                 images = request_images(request.get("messages"))
-                prepared = self.server.resolve(request.get("model"))
+                options = RunOptions.from_stored(request.get("options"))
+                prepared = apply_options(self.server.resolve(request.get("model")), options)
             except BadRequest as exc:
                 raise _TaskError(exc.message) from None
             timeout = request.get("timeout")
