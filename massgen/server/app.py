@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -40,6 +41,7 @@ from massgen.server.http import (
     read_json,
     request_images,
 )
+from massgen.server.limiter import RunLimiter
 from massgen.server.request_fields import (
     DEFAULT_MAX_REQUEST_TOKENS,
     Limits,
@@ -86,23 +88,6 @@ def _trace_line(event: dict[str, Any]) -> str | None:
     return None
 
 
-class _Limiter:
-    """Counts active runs; a run beyond ``limit`` is refused (429), not queued."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, int(limit))
-        self.active = 0
-
-    def try_acquire(self) -> bool:
-        if self.active >= self.limit:
-            return False
-        self.active += 1
-        return True
-
-    def release(self) -> None:
-        self.active = max(0, self.active - 1)
-
-
 def owner_of(key: str) -> str:
     """The owner id of an API key in the store (a digest: the key itself is never stored)."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -140,7 +125,7 @@ class MassGenServer:
         self.enable_logging = enable_logging
         self.log_dir = log_dir
         self.api_keys = [k for k in api_keys if k]
-        self.limiter = _Limiter(max_concurrency)
+        self.limiter = RunLimiter(max_concurrency)
         self.request_limits = request_limits or Limits()
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
@@ -467,24 +452,39 @@ class MassGenServer:
             prepared = apply_options(self.resolve(body.get("model")), options)
         except BadRequest as exc:
             return exc.response()
-        if not self.limiter.try_acquire():
-            return error_response(
-                429, "the server is busy; try again later", "rate_limit_error", "too_many_requests"
-            )
+        slot = self.limiter.try_acquire()
+        if slot is None:
+            return self.busy()
         completion_id = f"{'cmpl' if text else 'chatcmpl'}-{uuid.uuid4().hex}"
         requested = body.get("model")
         model = clean_text(requested) if isinstance(requested, str) and requested else MODEL_NAME
         if body.get("stream"):
             return SSEResponse(
                 self._sse(prepared, question, history, completion_id, model, text, images),
-                on_close=self.limiter.release,
+                on_close=slot.release,
             )
         try:
             return await self._complete(
                 request, prepared, question, history, completion_id, model, text, images
             )
         finally:
-            self.limiter.release()
+            slot.release()
+
+    def busy(self) -> Response:
+        """The 429 of a full server, saying when a run is expected to be free (Retry-After
+        in whole seconds; retry-after-ms, which the openai clients read, exactly)."""
+        wait = self.limiter.retry_after()
+        return error_response(
+            429,
+            f"the server is busy (--max-concurrency {self.limiter.limit}); try again in "
+            f"{wait:.1f}s",
+            "rate_limit_error",
+            "too_many_requests",
+            headers={
+                "Retry-After": str(max(1, math.ceil(wait))),
+                "retry-after-ms": str(round(wait * 1000)),
+            },
+        )
 
     async def _complete(
         self,

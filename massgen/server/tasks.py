@@ -30,6 +30,7 @@ from massgen.server.writer import Writer
 
 if TYPE_CHECKING:
     from massgen.server.app import MassGenServer
+    from massgen.server.limiter import Slot
 
 log = logging.getLogger("massgen.server")
 
@@ -155,6 +156,7 @@ class TaskRunner:
         self.worker = worker_id()
         self.writer = Writer("massgen-task-store")
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.slots: dict[str, Slot] = {}  # each running task's place under the run limit
         self.stop_reason: dict[str, str] = {}
         self.wake = asyncio.Event()
         self.changed: dict[str, set[asyncio.Event]] = {}
@@ -220,14 +222,19 @@ class TaskRunner:
                 if not opened:
                     await asyncio.sleep(1.0)
                     continue
-                while self.server.limiter.try_acquire():
-                    row = await asyncio.to_thread(self.store.claim, self.worker)
+                while (slot := self.server.limiter.try_acquire()) is not None:
+                    row = None
+                    try:
+                        row = await asyncio.to_thread(self.store.claim, self.worker)
+                    finally:
+                        if row is None:  # nothing queued, or the store failed
+                            slot.release(ran=False)
                     if row is None:
-                        self.server.limiter.release()
                         break
                     self.notify(row["id"])
                     task = asyncio.create_task(self._execute(row))
                     self.running[row["id"]] = task
+                    self.slots[row["id"]] = slot
                     task.add_done_callback(lambda _, i=row["id"]: self._done(i))
                 failing = False
             except Exception as exc:  # the store is down: say so once, retry slowly
@@ -242,7 +249,9 @@ class TaskRunner:
     def _done(self, task_id: str) -> None:
         self.running.pop(task_id, None)
         self.stop_reason.pop(task_id, None)
-        self.server.limiter.release()
+        slot = self.slots.pop(task_id, None)
+        if slot is not None:
+            slot.release()
         self.wake.set()
 
     async def _watch(self) -> None:
