@@ -3,10 +3,11 @@ slots). A request past the limit is refused with 429, and :meth:`RunLimiter.retr
 honestly when to come back (docs/architecture.md, "The server").
 
 The estimate: each running run is expected to last as long as the median of the last runs
-(before any has finished: as long as the oldest has run so far, plus a second), and callers
-refused earlier are expected to take the slots as they free up, so callers refused together
-are told successive times rather than all the same one (which would refuse most of them
-again).
+and a quarter more (runs that share the machine slow each other, and a caller told too early
+is refused again while a standard client retries only a few times); before any run has
+finished, as long as the oldest has run so far plus a second. Callers refused earlier are
+expected to take the slots as they free up, so callers refused together are told successive
+times rather than all the same one (which would refuse most of them again).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 HISTORY = 20
 #: The shortest wait a 429 asks for, in seconds.
 MIN_WAIT = 1.0
+#: The median run's duration is stretched by this much in the estimate.
+MARGIN = 1.25
 
 
 @dataclass(eq=False)
@@ -68,7 +71,7 @@ class RunLimiter:
     def typical(self, now: float) -> float:
         """How long a run is expected to take, in seconds."""
         if self.durations:
-            return statistics.median(self.durations)
+            return statistics.median(self.durations) * MARGIN
         return max((now - slot.started for slot in self.running), default=0.0) + MIN_WAIT
 
     def retry_after(self) -> float:

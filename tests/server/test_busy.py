@@ -86,6 +86,6 @@ def test_the_estimate_follows_the_runs() -> None:
     assert list(limiter.durations) == [10.0, 10.0]
     limiter.try_acquire(), limiter.try_acquire()
     now[0] = 12.0
-    assert limiter.retry_after() == 8.0  # the median run (10 s) ends at 20 s
-    now[0] = 19.5
+    assert limiter.retry_after() == 10.5  # the median run (10 s) and a quarter: at 22.5 s
+    now[0] = 22.0
     assert limiter.retry_after() == MIN_WAIT  # never sooner than a second
