@@ -182,14 +182,14 @@ class TaskRunner:
         ]
 
     async def stop(self) -> None:
-        for task_id, task in list(self.running.items()):
+        """Stop claiming tasks, then stop the running ones (each failed: :data:`STOPPED`),
+        then the other loops; queued tasks stay queued for the next start."""
+        dispatcher, others = self.loops[:1], self.loops[1:]
+        await _cancel(dispatcher)
+        for task_id in list(self.running):
             self.stop_reason[task_id] = "stopped"
-            task.cancel()
-        if self.running:
-            await asyncio.gather(*self.running.values(), return_exceptions=True)
-        for loop_task in self.loops:
-            loop_task.cancel()
-        await asyncio.gather(*self.loops, return_exceptions=True)
+        await _cancel(list(self.running.values()))
+        await _cancel(others)
         self.loops = []
         await asyncio.to_thread(self.writer.flush, 10)
 
@@ -244,7 +244,8 @@ class TaskRunner:
                 await asyncio.sleep(5.0)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):  # wait_for could swallow a cancel
+                    await self.wake.wait()
 
     def _done(self, task_id: str) -> None:
         self.running.pop(task_id, None)
@@ -400,6 +401,16 @@ class TaskRunner:
 
 class _TaskError(Exception):
     pass
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they end, cancelling again any that went on: Python
+    3.11's ``asyncio.wait_for`` swallows a cancel that arrives as its wait ends."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
 
 
 def _deliver(status: str) -> Any:
