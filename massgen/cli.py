@@ -552,6 +552,21 @@ def serve_command(
             "is closed (default 512). Env: MASSGEN_SERVER_MAX_CONNECTIONS.",
         ),
     ] = None,
+    max_request_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-request-tokens",
+            help="The largest max_tokens a request may ask of the final answer (default "
+            "16384). Env: MASSGEN_SERVER_MAX_REQUEST_TOKENS.",
+        ),
+    ] = None,
+    no_request_sampling: Annotated[
+        bool,
+        typer.Option(
+            "--no-request-sampling",
+            help="Refuse a request's temperature and top_p: the config's sampling stands.",
+        ),
+    ] = False,
     log_dir: Annotated[
         str | None,
         typer.Option("--log-dir", help="Write each run's session log here (default: user data)."),
@@ -625,6 +640,12 @@ def serve_command(
             or 0
         )
         processes = int(_setting(workers, "MASSGEN_SERVER_WORKERS", 1, "--workers"))
+        request_tokens = _setting(
+            max_request_tokens,
+            "MASSGEN_SERVER_MAX_REQUEST_TOKENS",
+            None,
+            "--max-request-tokens",
+        )
     except ConfigurationError as exc:
         raise _fail(str(exc), ExitCode.USAGE) from None
     keys = list(api_key or []) or [
@@ -668,7 +689,10 @@ def serve_command(
         "db": db,
         "webhook_allow": allow,
         "secret_keys": secret_keys,
+        "request_sampling": not no_request_sampling,
     }
+    if request_tokens is not None:  # else create_app's default
+        spec["max_request_tokens"] = int(request_tokens)
     try:
         if db:
             check_url(db)

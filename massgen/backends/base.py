@@ -8,9 +8,10 @@ does, in one place.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -183,10 +184,31 @@ class Backend(ABC):
     #: The completion length the backend asks for when ``max_tokens`` is not set (None: the
     #: provider's own default), the bound a budget assumes for its calls.
     default_max_tokens: ClassVar[int | None] = None
+    #: Whether the provider takes stop sequences (sent while :attr:`stop` is set).
+    supports_stop: ClassVar[bool] = False
+    #: The stop sequences of the calls made now: the final answer's (:meth:`final_call`).
+    stop: tuple[str, ...] = ()
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         self.config = config
         self.api_key = api_key
+
+    @contextlib.contextmanager
+    def final_call(self, max_tokens: int | None, stop: Sequence[str] = ()) -> Iterator[None]:
+        """The calls made inside write the final answer: at most ``max_tokens`` tokens (the
+        config's own ``max_tokens`` still bounds it) and ending before any of ``stop``."""
+        if stop and not self.supports_stop:
+            raise ValueError(f"{self.type} cannot send stop sequences")
+        saved = self.config, self.stop
+        if max_tokens is not None:
+            own = self.config.max_tokens
+            capped = min(max_tokens, own) if own else max_tokens
+            self.config = self.config.model_copy(update={"max_tokens": capped})
+        self.stop = tuple(stop)
+        try:
+            yield
+        finally:
+            self.config, self.stop = saved
 
     @property
     def model(self) -> str:

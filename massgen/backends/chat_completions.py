@@ -165,6 +165,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
     """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
 
     type = "chatcompletion"
+    supports_stop = True
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
@@ -230,6 +231,8 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
             params[key] = config.max_tokens
         if config.seed is not None:
             params["seed"] = config.seed
+        if self.stop:
+            params["stop"] = list(self.stop)
         # Chat Completions' names for the Responses API's reasoning.effort and text.verbosity
         if config.reasoning is not None and config.reasoning.effort is not None:
             params["reasoning_effort"] = config.reasoning.effort

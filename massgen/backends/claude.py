@@ -231,6 +231,7 @@ class ClaudeBackend(Backend):
     """Anthropic Messages over ``anthropic.AsyncAnthropic``."""
 
     type = "claude"
+    supports_stop = True
     supports_images = True  # type: ignore[assignment]
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
@@ -300,6 +301,8 @@ class ClaudeBackend(Backend):
             if dropped:
                 log.debug("claude: %s left out: not allowed with thinking", ", ".join(dropped))
         params["max_tokens"] = max_tokens
+        if self.stop:
+            params["stop_sequences"] = list(self.stop)
         if sampling:
             params["extra_body"] = sampling
         return params

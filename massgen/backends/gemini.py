@@ -279,6 +279,7 @@ class GeminiBackend(Backend):
     """Gemini over ``genai.Client(...).aio``, streaming with ``generate_content_stream``."""
 
     type = "gemini"
+    supports_stop = True
     provider = "gemini"
     #: How many function calls' ids and thought signatures are kept for replaying them.
     MAX_REMEMBERED_CALLS = 512
@@ -413,6 +414,7 @@ class GeminiBackend(Backend):
             ]
             or None,
             max_output_tokens=config.max_tokens,
+            stop_sequences=list(self.stop) or None,
             seed=config.seed,
             thinking_config=thinking,
             tools=sdk_tools or None,

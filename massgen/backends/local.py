@@ -212,6 +212,7 @@ def model_file(config: BackendConfig) -> Path:
 
 class LocalBackend(Backend):
     type = "local"
+    supports_stop = True
     #: Small models cannot be trusted with function tools: the engine asks for the action as
     #: JSON (the ``json`` workflow mode), which llama.cpp constrains with a grammar.
     supports_tools = False
@@ -265,6 +266,8 @@ class LocalBackend(Backend):
         }
         if self.config.top_p is not None:
             params["top_p"] = self.config.top_p
+        if self.stop:
+            params["stop"] = list(self.stop)
         if self.config.top_k is not None:
             params["top_k"] = self.config.top_k
         if self.config.seed is not None:

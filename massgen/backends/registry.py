@@ -282,6 +282,14 @@ def applies_to(name: str) -> str:
     return min(named, unnamed, key=len)
 
 
+#: Stop sequences, which a run sends on its final answer's call only
+#: (``orchestrator.final_answer_stop``, a server request's ``stop``).
+STOP = Option(
+    _CHAT | {"azure_openai", "claude", "gemini", "local"},
+    "the {kind} API has no stop sequences (chatcompletion and its presets, azure_openai, "
+    "claude, gemini and local have them)",
+)
+
 _AZURE_HINT = (
     "; for Azure's, use type openai with base_url https://RESOURCE.openai.azure.com/openai/v1"
 )
@@ -303,6 +311,17 @@ def _elsewhere(kind: str, name: str, option: Option) -> str:
     if kind == "ag2" and name.startswith("enable_code"):
         hint = "; an ag2 agent runs its code with code_execution_config"
     return option.elsewhere.format(kind=kind, hint=hint)
+
+
+def refusal(kind: str, name: str) -> str | None:
+    """Why a ``kind`` backend cannot honour option ``name`` (one of :data:`OPTIONS`, or
+    ``stop``: :data:`STOP`), or None when it can."""
+    option = STOP if name == "stop" else OPTIONS[name]
+    if kind in option.types:
+        return None
+    if name == "stop" and kind in OWN_LOOP:
+        return f"{kind} runs its own loop and takes no stop sequences"
+    return _elsewhere(kind, name, option)
 
 
 def _is_set(value: Any) -> bool:

@@ -458,6 +458,17 @@ class OrchestratorConfig(_Strict):
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
     coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
+    final_answer_max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="The final answer's length in tokens at most (its call's max_tokens; the "
+        "presenter's own max_tokens still applies). A run of one agent then presents too.",
+    )
+    final_answer_stop: list[str] = Field(
+        default_factory=list,
+        max_length=4,
+        description="The final answer ends before any of these (its call's stop sequences).",
+    )
     # vote: the ensemble options
     vote_weighting: Literal["equal", "confidence"] = Field(
         default="equal",
@@ -531,6 +542,19 @@ class OrchestratorConfig(_Strict):
                 )
         return self
 
+    @field_validator("final_answer_stop")
+    @classmethod
+    def _stop_sequences(cls, value: list[str]) -> list[str]:
+        if any(not text for text in value):
+            raise ValueError("a stop sequence must not be empty")
+        return value
+
+    @property
+    def shapes_final_answer(self) -> bool:
+        """The final answer has a length cap or stop sequences: it is always written by a
+        final call (even in a run of one agent), where they apply."""
+        return self.final_answer_max_tokens is not None or bool(self.final_answer_stop)
+
     @property
     def rounds(self) -> int:
         """``max_rounds``, or the strategy's default."""
@@ -577,7 +601,7 @@ class MassGenConfig(_Strict):
         return self
 
     def check_orchestrator(self) -> None:
-        """The orchestrator's options that name agents, checked against the agents."""
+        """The orchestrator's options that depend on the agents, checked against them."""
         orchestrator = self.orchestrator
         ids = [str(a.id) for a in self.agents]
         if orchestrator.judge is not None and orchestrator.judge not in ids:
@@ -592,11 +616,40 @@ class MassGenConfig(_Strict):
                 "one agent's answer is final without a presentation turn, so its planned "
                 "calls would never be made (add agents, or turn planning mode off)",
             )
+        for option, key in (
+            ("max_tokens", "final_answer_max_tokens"),
+            ("stop", "final_answer_stop"),
+        ):
+            problem = self.final_call_problem(option) if getattr(orchestrator, key) else None
+            if problem:
+                raise FieldProblem(("orchestrator", key), problem)
         if orchestrator.min_agents is not None and orchestrator.min_agents > len(ids):
             raise FieldProblem(
                 ("orchestrator", "min_agents"),
                 f"{orchestrator.min_agents} agents needed, the config has {len(ids)}",
             )
+
+    def final_call_problem(self, option: str) -> str | None:
+        """Why this team cannot apply ``option`` (``max_tokens`` or ``stop``) to its final
+        answer's call, or None: it has no such call, or an agent that may make it cannot."""
+        from massgen.backends.registry import refusal
+
+        orchestrator = self.orchestrator
+        if orchestrator.final_answer == "reuse":
+            return (
+                "the final answer is the chosen answer as it is (final_answer: reuse): no "
+                "final call to apply it to"
+            )
+        if orchestrator.strategy == "debate" and orchestrator.judge is None:
+            return (
+                "a debate without a judge ends with the majority's answer as it is: no final "
+                "call to apply it to (set judge)"
+            )
+        for agent in self.agents:
+            reason = refusal(agent.backend.type, option)
+            if reason:
+                return f"agent {agent.id} may write the final answer, and {reason}"
+        return None
 
     @field_validator("agents")
     @classmethod

@@ -1166,7 +1166,7 @@ class _Run:
         self.announce_winner(winner)
         if (
             self.cfg.final_answer == "reuse"
-            or len(self.agents) == 1
+            or (len(self.agents) == 1 and not self.cfg.shapes_final_answer)
             or not agent.live
             or self.ending != "ok"
         ):
@@ -1218,14 +1218,18 @@ class _Run:
         own = await self.tools_of(agent) if agent.mode == "tools" else {}
         self.lend(agent, own)
         used = 0
-        while True:
-            extra = self.offered(agent, own, used)
-            text, calls = await self.call_model(agent, messages, extra or None, FinalAnswerDelta)
-            if not (calls and extra):
-                return text
-            used += len(calls)
-            results = await self.run_tools(agent, calls, own)
-            messages = [*messages, Message("assistant", text, tool_calls=calls), *results]
+        cap, stop = self.cfg.final_answer_max_tokens, self.cfg.final_answer_stop
+        with agent.spec.backend.final_call(cap, stop):  # on the wire: its max_tokens, stop
+            while True:
+                extra = self.offered(agent, own, used)
+                text, calls = await self.call_model(
+                    agent, messages, extra or None, FinalAnswerDelta
+                )
+                if not (calls and extra):
+                    return text
+                used += len(calls)
+                results = await self.run_tools(agent, calls, own)
+                messages = [*messages, Message("assistant", text, tool_calls=calls), *results]
 
     def announce_final(self, winner: _Winner, content: str, *, presented: bool) -> None:
         agent = self.by_label[winner.label]

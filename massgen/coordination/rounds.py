@@ -177,6 +177,8 @@ class AnswerRounds(_Run):
         return text
 
     def skips_final_call(self) -> bool:
-        """The answer chosen is final as it is: ``final_answer: reuse``, one agent, or an
-        early end (budget, too few agents)."""
-        return self.cfg.final_answer == "reuse" or len(self.agents) == 1 or self.ending != "ok"
+        """The answer chosen is final as it is: ``final_answer: reuse``, one agent (unless
+        the final answer is capped or has stop sequences), or an early end (budget, too few
+        agents)."""
+        alone = len(self.agents) == 1 and not self.cfg.shapes_final_answer
+        return self.cfg.final_answer == "reuse" or alone or self.ending != "ok"

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
@@ -30,6 +32,7 @@ from massgen.errors import ConfigurationError
 from massgen.server.http import (
     MAX_JSON_DEPTH,
     BadRequest,
+    JSONErrors,
     MiB,
     SSEResponse,
     error_response,
@@ -38,6 +41,14 @@ from massgen.server.http import (
     read_json,
     request_images,
 )
+from massgen.server.limiter import RunLimiter
+from massgen.server.request_fields import (
+    DEFAULT_MAX_REQUEST_TOKENS,
+    Limits,
+    check_fields,
+    run_options,
+)
+from massgen.server.request_fields import apply as apply_options
 from massgen.server.sealing import SecretKeyError
 from massgen.terminal import clean_text
 
@@ -78,23 +89,6 @@ def _trace_line(event: dict[str, Any]) -> str | None:
     return None
 
 
-class _Limiter:
-    """Counts active runs; a run beyond ``limit`` is refused (429), not queued."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, int(limit))
-        self.active = 0
-
-    def try_acquire(self) -> bool:
-        if self.active >= self.limit:
-            return False
-        self.active += 1
-        return True
-
-    def release(self) -> None:
-        self.active = max(0, self.active - 1)
-
-
 def owner_of(key: str) -> str:
     """The owner id of an API key in the store (a digest: the key itself is never stored)."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -119,6 +113,7 @@ class MassGenServer:
         secret_keys: Sequence[str] = (),
         task_options: dict[str, Any] | None = None,
         tracer_provider: Any = None,
+        request_limits: Limits | None = None,
     ) -> None:
         from massgen.redaction import Redactor, secrets_from_env
         from massgen.server.health import ProviderHealth
@@ -134,7 +129,8 @@ class MassGenServer:
         self.enable_logging = enable_logging
         self.log_dir = log_dir
         self.api_keys = [k for k in api_keys if k]
-        self.limiter = _Limiter(max_concurrency)
+        self.limiter = RunLimiter(max_concurrency)
+        self.request_limits = request_limits or Limits()
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -472,33 +468,50 @@ class MassGenServer:
             return self.unauthorized()
         try:
             body = await self.read_json(request)
+            check_fields(body, "POST /v1/completions" if text else "POST /v1/chat/completions")
+            options = run_options(body, self.request_limits)
             images: list[Any] = []
             if text:
                 question, history = _prompt_question(body.get("prompt")), []
             else:
                 question, history = parse_messages(body.get("messages"))
                 images = request_images(body.get("messages"))
-            prepared = self.resolve(body.get("model"))
+            prepared = apply_options(self.resolve(body.get("model")), options)
         except BadRequest as exc:
             return exc.response()
-        if not self.limiter.try_acquire():
-            return error_response(
-                429, "the server is busy; try again later", "rate_limit_error", "too_many_requests"
-            )
+        slot = self.limiter.try_acquire()
+        if slot is None:
+            return self.busy()
         completion_id = f"{'cmpl' if text else 'chatcmpl'}-{uuid.uuid4().hex}"
         requested = body.get("model")
         model = clean_text(requested) if isinstance(requested, str) and requested else MODEL_NAME
         if body.get("stream"):
             return SSEResponse(
                 self._sse(prepared, question, history, completion_id, model, text, images),
-                on_close=self.limiter.release,
+                on_close=slot.release,
             )
         try:
             return await self._complete(
                 request, prepared, question, history, completion_id, model, text, images
             )
         finally:
-            self.limiter.release()
+            slot.release()
+
+    def busy(self) -> Response:
+        """The 429 of a full server, saying when a run is expected to be free (Retry-After
+        in whole seconds; retry-after-ms, which the openai clients read, exactly)."""
+        wait = self.limiter.retry_after()
+        return error_response(
+            429,
+            f"the server is busy (--max-concurrency {self.limiter.limit}); try again in "
+            f"{wait:.1f}s",
+            "rate_limit_error",
+            "too_many_requests",
+            headers={
+                "Retry-After": str(max(1, math.ceil(wait))),
+                "retry-after-ms": str(round(wait * 1000)),
+            },
+        )
 
     async def _complete(
         self,
@@ -715,6 +728,8 @@ def create_app(
     secret_keys: Sequence[str] = (),
     task_options: dict[str, Any] | None = None,
     tracer_provider: Any = None,
+    max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS,
+    request_sampling: bool = True,
 ) -> Any:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
@@ -725,9 +740,12 @@ def create_app(
     or host names webhooks may target; ``webhook_resolver`` (``async (host, port) ->
     addresses``) replaces the system resolver for their names. ``secret_keys``: the Fernet
     keys that encrypt webhook secrets in the store (the first encrypts, all decrypt; none:
-    webhooks are refused). ``tracer_provider``: an
-    OpenTelemetry tracer provider (default: from the ``OTEL_*`` variables, when the ``otel``
-    extra is installed)."""
+    webhooks are refused). ``tracer_provider``: an OpenTelemetry tracer provider (default:
+    from the ``OTEL_*`` variables, when the ``otel`` extra is installed).
+
+    A request's ``max_tokens`` may be at most ``max_request_tokens``; with ``request_sampling``
+    False a request cannot set the agents' ``temperature`` or ``top_p``
+    (:mod:`massgen.server.request_fields`)."""
     from massgen.server import tasks_api as api
     from massgen.server.tracing import provider_from_env
 
@@ -747,6 +765,7 @@ def create_app(
         secret_keys=secret_keys,
         task_options=task_options,
         tracer_provider=tracer_provider if tracer_provider is not None else provider_from_env(),
+        request_limits=Limits(max_request_tokens, request_sampling),
     )
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -789,6 +808,7 @@ def create_app(
             Route("/v1/webhooks/{webhook_id}", guarded(api.delete_webhook), methods=["DELETE"]),
         ],
         exception_handlers={404: not_found, 405: not_found},
+        middleware=[Middleware(JSONErrors, redact=server.redact)],
         lifespan=lifespan,
     )
     app.state.massgen = server

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
+import traceback
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,12 +16,17 @@ from starlette.responses import JSONResponse, StreamingResponse
 
 from massgen.api import split_messages
 from massgen.errors import ConfigurationError
+from massgen.terminal import clean_text
+
+log = logging.getLogger("massgen.server")
 
 MiB = 1024 * 1024
 #: Deeper JSON than this is refused before parsing (a chat request needs about 5 levels).
 MAX_JSON_DEPTH = 64
 
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: A UTF-16 surrogate left alone (JSON's ``\\ud800``): no encoder, database or header takes it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -36,10 +43,20 @@ def nesting(raw: bytes) -> int:
     return deepest
 
 
-def error_response(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
-    """An OpenAI-style error body."""
-    body = {"error": {"message": message, "type": type_, "code": code, "param": None}}
-    return JSONResponse(body, status_code=status)
+def error_response(
+    status: int,
+    message: str,
+    type_: str,
+    code: str | None = None,
+    *,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An OpenAI-style error body (its message made encodable: it may quote the request);
+    ``param`` names the request field at fault."""
+    param = None if param is None else clean_text(param)
+    error = {"message": clean_text(message), "type": type_, "code": code, "param": param}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 class BadRequest(Exception):
@@ -51,12 +68,61 @@ class BadRequest(Exception):
         message: str,
         type_: str = "invalid_request_error",
         code: str = "invalid_request",
+        *,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.type_, self.code = status, message, type_, code
+        self.param = param
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.message, self.type_, self.code)
+        return error_response(self.status, self.message, self.type_, self.code, param=self.param)
+
+
+def surrogate_at(value: Any, where: str) -> str | None:
+    """Where in ``value`` (a JSON value found at ``where``, e.g. ``metadata``) a string or
+    key holds a lone surrogate (``metadata.ticket``, ``stop[1]``), or None."""
+    if isinstance(value, str):
+        return where if _SURROGATE.search(value) else None
+    if isinstance(value, list):
+        pairs = [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+    elif isinstance(value, dict):
+        pairs = []
+        for key, item in value.items():
+            path = f"{where}.{clean_text(str(key))}"
+            if _SURROGATE.search(str(key)):
+                return path
+            pairs.append((path, item))
+    else:
+        return None
+    return next((found for path, item in pairs if (found := surrogate_at(item, path))), None)
+
+
+def refuse_surrogates(value: Any, where: str) -> None:
+    """A 400 naming where ``value`` holds a lone surrogate: text the server stores or sends
+    back as given (metadata, stop sequences, webhook fields) is refused, not altered."""
+    found = surrogate_at(value, where)
+    if found is not None:
+        raise BadRequest(
+            400,
+            f"{found}: contains a lone UTF-16 surrogate (such as \\ud800), which is not "
+            "text; send valid Unicode",
+            "invalid_request_error",
+            "invalid_text",
+            param=where,
+        )
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` (JSON) with every lone surrogate in its strings and keys replaced by U+FFFD,
+    as the question's text is everywhere (see :func:`massgen.api.message_text`)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def parse_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
@@ -146,3 +212,40 @@ class SSEResponse(StreamingResponse):
             with contextlib.suppress(Exception):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
             self.on_close()
+
+
+class JSONErrors:
+    """ASGI middleware: an exception no endpoint handled is answered with the OpenAI-style
+    500 (when no response has started) and logged as one line naming where it was raised,
+    never a plain-text page and a traceback. ``redact`` masks secrets in that line."""
+
+    def __init__(self, app: Any, redact: Callable[[str], str] = lambda text: text) -> None:
+        self.app, self.redact = app, redact
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            detail = " ".join(clean_text(str(exc)).split())[:200]
+            log.error(
+                "massgen: %s %s: internal error: %s",
+                scope.get("method", ""),
+                scope.get("path", ""),
+                self.redact(f"{type(exc).__name__}: {detail} ({frame.filename}:{frame.lineno})"),
+            )
+            if not started:
+                response = error_response(
+                    500, "internal server error", "server_error", "internal_error"
+                )
+                await response(scope, receive, send)

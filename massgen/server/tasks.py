@@ -22,12 +22,15 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from massgen.server.http import BadRequest, parse_messages, request_images
+from massgen.server.request_fields import RunOptions
+from massgen.server.request_fields import apply as apply_options
 from massgen.server.store import RESTARTED, TERMINAL, Store, public_task, worker_id
 from massgen.server.webhooks import deliveries_for
 from massgen.server.writer import Writer
 
 if TYPE_CHECKING:
     from massgen.server.app import MassGenServer
+    from massgen.server.limiter import Slot
 
 log = logging.getLogger("massgen.server")
 
@@ -153,6 +156,7 @@ class TaskRunner:
         self.worker = worker_id()
         self.writer = Writer("massgen-task-store")
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.slots: dict[str, Slot] = {}  # each running task's place under the run limit
         self.stop_reason: dict[str, str] = {}
         self.wake = asyncio.Event()
         self.changed: dict[str, set[asyncio.Event]] = {}
@@ -178,14 +182,14 @@ class TaskRunner:
         ]
 
     async def stop(self) -> None:
-        for task_id, task in list(self.running.items()):
+        """Stop claiming tasks, then stop the running ones (each failed: :data:`STOPPED`),
+        then the other loops; queued tasks stay queued for the next start."""
+        dispatcher, others = self.loops[:1], self.loops[1:]
+        await _cancel(dispatcher)
+        for task_id in list(self.running):
             self.stop_reason[task_id] = "stopped"
-            task.cancel()
-        if self.running:
-            await asyncio.gather(*self.running.values(), return_exceptions=True)
-        for loop_task in self.loops:
-            loop_task.cancel()
-        await asyncio.gather(*self.loops, return_exceptions=True)
+        await _cancel(list(self.running.values()))
+        await _cancel(others)
         self.loops = []
         await asyncio.to_thread(self.writer.flush, 10)
 
@@ -218,14 +222,19 @@ class TaskRunner:
                 if not opened:
                     await asyncio.sleep(1.0)
                     continue
-                while self.server.limiter.try_acquire():
-                    row = await asyncio.to_thread(self.store.claim, self.worker)
+                while (slot := self.server.limiter.try_acquire()) is not None:
+                    row = None
+                    try:
+                        row = await asyncio.to_thread(self.store.claim, self.worker)
+                    finally:
+                        if row is None:  # nothing queued, or the store failed
+                            slot.release(ran=False)
                     if row is None:
-                        self.server.limiter.release()
                         break
                     self.notify(row["id"])
                     task = asyncio.create_task(self._execute(row))
                     self.running[row["id"]] = task
+                    self.slots[row["id"]] = slot
                     task.add_done_callback(lambda _, i=row["id"]: self._done(i))
                 failing = False
             except Exception as exc:  # the store is down: say so once, retry slowly
@@ -235,12 +244,15 @@ class TaskRunner:
                 await asyncio.sleep(5.0)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):  # wait_for could swallow a cancel
+                    await self.wake.wait()
 
     def _done(self, task_id: str) -> None:
         self.running.pop(task_id, None)
         self.stop_reason.pop(task_id, None)
-        self.server.limiter.release()
+        slot = self.slots.pop(task_id, None)
+        if slot is not None:
+            slot.release()
         self.wake.set()
 
     async def _watch(self) -> None:
@@ -297,7 +309,8 @@ class TaskRunner:
             try:
                 question, history = parse_messages(request.get("messages"))
                 images = request_images(request.get("messages"))
-                prepared = self.server.resolve(request.get("model"))
+                options = RunOptions.from_stored(request.get("options"))
+                prepared = apply_options(self.server.resolve(request.get("model")), options)
             except BadRequest as exc:
                 raise _TaskError(exc.message) from None
             timeout = request.get("timeout")
@@ -388,6 +401,16 @@ class TaskRunner:
 
 class _TaskError(Exception):
     pass
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they end, cancelling again any that went on: Python
+    3.11's ``asyncio.wait_for`` swallows a cancel that arrives as its wait ends."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
 
 
 def _deliver(status: str) -> Any:

@@ -7,13 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from massgen.server.http import BadRequest, SSEResponse, error_response, parse_messages
+from massgen.server.http import (
+    BadRequest,
+    SSEResponse,
+    error_response,
+    parse_messages,
+    without_surrogates,
+)
+from massgen.server.request_fields import apply as apply_options
+from massgen.server.request_fields import check_fields, run_options
 from massgen.server.store import STATUSES, TERMINAL, public_task
 from massgen.server.webhooks import (
     TargetRefused,
@@ -32,6 +41,10 @@ if TYPE_CHECKING:
 MAX_TASK_TIMEOUT = 24 * 3600
 MAX_METADATA_BYTES = 16 * 1024
 MAX_LIST = 100
+#: The largest event id a store can hold (a 32-bit integer column on PostgreSQL; a task's
+#: events are numbered from 1, so no real id comes near it).
+MAX_EVENT_ID = 2**31 - 1
+_EVENT_ID = re.compile(r"[0-9]{1,10}")
 
 
 def _not_found(what: str = "task") -> Response:
@@ -91,15 +104,18 @@ def _metadata(value: Any) -> Any:
 
 async def submit(server: MassGenServer, request: Request, owner: str) -> Response:
     body = await server.read_json(request)
+    check_fields(body, "POST /v1/tasks")
+    options = run_options(body, server.request_limits)
     parse_messages(body.get("messages"))
-    requested = body.get("model")
-    server.resolve(requested)
-    model_name = clean_text(requested) if isinstance(requested, str) and requested else "massgen"
+    requested = clean_text(body["model"]) if isinstance(body.get("model"), str) else None
+    apply_options(server.resolve(requested), options)  # refused now, not when it runs
     spec = {
-        "messages": body["messages"],
-        "model": requested if isinstance(requested, str) else None,
-        "model_name": model_name[:200],
+        # the question's text as it will be read (lone surrogates replaced), storable
+        "messages": without_surrogates(body["messages"]),
+        "model": requested,
+        "model_name": (requested or "massgen")[:200],
         "timeout": _timeout(body.get("timeout")),
+        "options": options.stored(),
     }
     meta = _metadata(body.get("metadata"))
     hook = None if body.get("webhook") is None else await _webhook(server, body["webhook"])
@@ -181,10 +197,18 @@ async def _until_ended(
 
 
 def _last_event_id(request: Request) -> int:
+    """The event to resume after: ``Last-Event-ID``, else ``?after=``, else 0 (the start).
+    An event id is what the store keeps: a whole number up to :data:`MAX_EVENT_ID`."""
     raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    if not raw.strip().isdigit():
-        raise BadRequest(400, "Last-Event-ID must be an event id (a number)", code="invalid_query")
-    return int(raw.strip())
+    raw = raw.strip()
+    if not _EVENT_ID.fullmatch(raw) or int(raw) > MAX_EVENT_ID:
+        raise BadRequest(
+            400,
+            f"Last-Event-ID (or after) must be an event id: a whole number from 0 to "
+            f"{MAX_EVENT_ID}",
+            code="invalid_event_id",
+        )
+    return int(raw)
 
 
 async def events(server: MassGenServer, request: Request, owner: str) -> Response:
@@ -194,6 +218,8 @@ async def events(server: MassGenServer, request: Request, owner: str) -> Respons
     row = await asyncio.to_thread(store.task, task_id, owner)
     if row is None:
         return _not_found()
+    if row["status"] in TERMINAL and not await asyncio.to_thread(store.events, task_id, after, 1):
+        return Response(status_code=204)  # all sent: an EventSource stops reconnecting
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"

@@ -3,7 +3,9 @@
 Starlette served by uvicorn on 127.0.0.1 (ephemeral port) in a background thread with its own
 event loop. Responses are scripted with :class:`Reply` (FIFO queues, per model first) and
 otherwise produced by a *brain*; the default :data:`coordination_brain` plays massgen's
-workflow protocol (``new_answer`` / ``vote`` / final text) so whole runs can complete.
+workflow protocol (``new_answer`` / ``vote`` / final text) so whole runs can complete. Text
+ends at a request's ``stop`` sequences and ``max_tokens`` (one piece a token), as a provider's
+does.
 
 Run standalone (benchmarks)::
 
@@ -532,13 +534,18 @@ class _Generation:
         self.created = int(time.time())
         self.model = str(body.get("model"))
         self.reasoning = split_tokens(reply.reasoning) if reply.reasoning else []
-        self.text = split_tokens(reply.text) if reply.text else []
+        self.text = split_tokens(_before_stop(reply.text, body.get("stop")))
         self.calls = [
             (f"call_{uuid.uuid4().hex[:24]}", name, split_arguments(args))
             for name, args in reply.tool_calls
         ]
+        # as a provider does: the text ends at max_tokens (one piece a token here)
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        cut = isinstance(limit, int) and len(self.text) > limit
+        if cut:
+            self.text = self.text[:limit]
         self.pieces = len(self.reasoning) + len(self.text) + sum(len(a) for *_, a in self.calls)
-        self.finish_reason = "tool_calls" if self.calls else "stop"
+        self.finish_reason = "tool_calls" if self.calls else "length" if cut else "stop"
 
     def usage(self) -> dict[str, Any]:
         r = self.reply
@@ -559,6 +566,13 @@ class _Generation:
                 "rejected_prediction_tokens": 0,
             },
         }
+
+
+def _before_stop(text: str, stop: Any) -> str:
+    """``text`` up to the first of the request's stop sequences, as a provider cuts it."""
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    ends = [text.find(s) for s in stops if isinstance(s, str) and s and s in text]
+    return text[: min(ends)] if ends else text
 
 
 class _Cut(Exception):
@@ -644,7 +658,7 @@ class _Complete(_Generation):
         await asyncio.sleep(self.ttft + (self.pieces / self.tps if self.tps else 0.0))
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": self.reply.text or None,
+            "content": "".join(self.text) or None,
             "refusal": None,
         }
         if self.reply.reasoning:

@@ -1,6 +1,7 @@
 """What a hostile or broken client can send: text that no encoder takes, JSON nested to blow
 the stack, and (fuzzed) any JSON at all. The server answers each with its OpenAI-style error
-or a completion, never a 5xx or a traceback."""
+or a completion, never a 5xx or a traceback; fuzzed chat, text-completion and task bodies
+include lone surrogates and fields no endpoint takes."""
 
 from __future__ import annotations
 
@@ -86,12 +87,18 @@ def test_request_bodies_that_are_not_json_objects(base: str) -> None:
 
 # ------------------------------------------------------------------------- fuzzing
 
-_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+#: Text, and text with a lone surrogate (JSON may carry ``\\ud800``; ``json.dumps`` escapes it;
+#: hypothesis's own text never has one).
+_text = st.text(max_size=20) | st.builds(
+    lambda head, lone, tail: head + lone + tail,
+    st.text(max_size=8),
+    st.sampled_from(["\ud800", "\udbff", "\udc80", "\udfff"]),
+    st.text(max_size=8),
+)
+_scalars = st.none() | st.booleans() | st.integers() | st.floats() | _text
 _json = st.recursive(
     _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
     max_leaves=12,
 )
 _content = (
@@ -106,16 +113,44 @@ _message = st.fixed_dictionaries(
     {"role": st.sampled_from(["user", "assistant", "system", "tool", "x"]) | _json},
     optional={"content": _content, "name": _json},
 )
+#: A question that is asked (so the rest of the body is what is tested).
+_valid_messages = st.lists(
+    st.fixed_dictionaries({"role": st.just("user"), "content": _text.filter(str.strip)}),
+    min_size=1,
+    max_size=2,
+)
 _body = st.fixed_dictionaries(
     {},
     optional={
         "model": st.sampled_from(["massgen", "massgen/model:m", "massgen/model:", "gpt-4o"])
         | st.text(max_size=30).map(lambda t: "massgen/model:" + t)
         | _json,
-        "messages": st.lists(_message, max_size=3) | _json,
+        "messages": st.lists(_message, max_size=3) | _valid_messages | _json,
         "stream": st.booleans() | _json,
-        "temperature": _json,
+        "temperature": st.floats(-1, 3) | _json,
+        "top_p": st.floats(-1, 2) | _json,
+        "max_tokens": st.integers(-2, 20_000) | _json,
+        "max_completion_tokens": st.integers(-2, 20_000) | _json,
+        "stop": _text | st.lists(_text, max_size=6) | _json,
+        "n": st.integers(0, 3) | _json,
+        "user": _text | _json,
+        "stream_options": st.fixed_dictionaries({"include_usage": st.booleans()}) | _json,
     },
+)
+#: Any body at all: the fields above and names no endpoint takes.
+_any_body = st.builds(
+    lambda known, extra: {**extra, **known}, _body, st.dictionaries(_text, _json, max_size=2)
+)
+_task_body = st.builds(
+    lambda body, extra: {**body, **extra},
+    _any_body,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "timeout": st.integers(-1, 100_000) | _json,
+            "metadata": st.dictionaries(_text, _text, max_size=3) | _json,
+        },
+    ),
 )
 
 
@@ -124,15 +159,34 @@ _body = st.fixed_dictionaries(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(body=_body)
-def test_fuzzed_request_bodies_never_get_a_5xx(client: TestClient, body: dict) -> None:
-    response = client.post("/v1/chat/completions", content=json.dumps(body).encode())
+@given(body=_any_body, path=st.sampled_from(["/v1/chat/completions", "/v1/completions"]))
+def test_fuzzed_request_bodies_never_get_a_5xx(client: TestClient, body: dict, path: str) -> None:
+    response = client.post(path, content=json.dumps(body).encode())
     assert response.status_code < 500, (body, response.text)
     if response.status_code >= 400:
         assert _is_openai_error(response)
 
 
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(body=_task_body)
+def test_fuzzed_task_bodies_never_get_a_5xx(client: TestClient, body: dict) -> None:
+    response = client.post("/v1/tasks", content=json.dumps(body).encode())
+    assert response.status_code < 500, (body, response.text)
+    if response.status_code >= 400:
+        assert _is_openai_error(response)
+    else:
+        assert response.status_code == 202, response.text
+
+
 @pytest.fixture(scope="module")
-def client(provider: FakeChatServer) -> Iterator[TestClient]:
-    with TestClient(create_app(config=team(provider, 1), enable_logging=False)) as test_client:
+def client(
+    provider: FakeChatServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    store = f"sqlite:///{tmp_path_factory.mktemp('store')}/tasks.db"
+    app = create_app(config=team(provider, 1), enable_logging=False, db=store)
+    with TestClient(app) as test_client:
         yield test_client
