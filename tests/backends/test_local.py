@@ -57,6 +57,7 @@ async def test_without_tools_text_streams_with_usage():
     assert not any(isinstance(c, ToolCallChunk) for c in chunks)
 
 
+@pytest.mark.timeout(600)  # 20 real generations: ~30 s alone, minutes on a loaded machine
 async def test_the_constrained_action_is_valid_in_20_of_20_decisions():
     situations = [
         # first turn: only new_answer
