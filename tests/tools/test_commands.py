@@ -269,6 +269,7 @@ def test_placeholders_of_protected_names_are_gone_after_the_command(guarded):
     with pytest.raises(ToolError, match="did not finish within 1s"):
         sh(command_tool(workspaces, presenting=True, timeout=1), "sleep 30")
     assert not (project / ".env").exists() and not (project / "secrets").exists()
+    workspaces.seal()  # the run is over
     restore(workspaces.root)
     assert sorted(p.name for p in project.iterdir()) == ["app.py", "sub"]
 
