@@ -63,7 +63,7 @@ def prepare(
     **overrides: Any,
 ) -> Prepared:
     """Resolve what to run exactly as the CLI does: a config (path, built-in or saved name,
-    or dict), else models, else the default (DESIGN §5)."""
+    or dict), else models, else the default (docs/architecture.md, "Config")."""
     from massgen.config.env import load_env_files
     from massgen.config.loader import load_config, load_config_dict
     from massgen.config.resolve import resolve_config, resolve_default

@@ -16,7 +16,7 @@ and closing the outer one leaves the response open until garbage collection, so 
 tracks the responses its stream opened (an httpx event hook) and closes them itself.
 
 The workflow action always goes through function calling, never JSON-schema output: Gemini
-calls functions reliably (DESIGN §6 keeps constrained output for models that cannot), the text
+calls functions reliably (constrained output is kept for models that cannot), the text
 the user watches stream stays prose instead of JSON, and one request shape serves both the
 workflow tools and provider tools. Function calls keep their provider id and thought signature
 in the backend, keyed by call id, so replaying them (the engine's feedback after an invalid

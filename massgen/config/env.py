@@ -1,4 +1,4 @@
-"""``.env`` loading (DESIGN §5): the working directory's, then the user's; the real
+"""``.env`` loading (docs/architecture.md): the working directory's, then the user's; the real
 environment always wins."""
 
 from __future__ import annotations

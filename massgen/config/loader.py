@@ -93,7 +93,7 @@ def load_config_dict(data: dict[str, Any], source: str = "<dict>") -> LoadedConf
     ``${VAR}`` is *not* expanded here: a dict comes from a caller (the Python API, LiteLLM's
     ``optional_params``, a server request, a recorded session), and expansion belongs to
     the files the operator wrote. Otherwise a client could read the server's environment
-    back through any string that is echoed (DESIGN §10)."""
+    back through any string that is echoed (docs/architecture.md, "Security, in one place")."""
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source}: a config must be a mapping, got {_kind(data)}")
     return LoadedConfig(_validate(data, source, {}, expand=False), source, None)

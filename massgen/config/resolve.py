@@ -82,7 +82,8 @@ def example_text(name: str) -> str:
 
 
 def resolve_config(name: str) -> Path:
-    """Resolve ``--config NAME`` (DESIGN §5): an existing file; then ``@examples/NAME`` or a
+    """Resolve ``--config NAME`` (docs/architecture.md, "Config"): an existing file; then
+    ``@examples/NAME`` or a
     built-in example's full or last-component name; then ``NAME[.yaml]`` under
     ``user_config_dir()/agents/``."""
     if not name.strip():
@@ -145,7 +146,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-#: The built-in team used when there is no config and no provider key (DESIGN §5).
+#: The built-in team used when there is no config and no provider key (docs/architecture.md).
 LOCAL_TEAM = "basic/multi/three_agents_local"
 
 
@@ -208,7 +209,8 @@ def team_from_keys(team_size: int = 3) -> dict | None:
 
 
 def resolve_default() -> DefaultConfig:
-    """No ``--config`` (DESIGN §5): ``user_config_dir()/config.yaml``; else a team built from
+    """No ``--config`` (docs/architecture.md, "Config"): ``user_config_dir()/config.yaml``;
+    else a team built from
     whichever provider keys are set; else the built-in local team on the embedded model."""
     default = user_config_dir() / "config.yaml"
     if default.is_file():

@@ -1,4 +1,4 @@
-"""The config schema (DESIGN §5) as pydantic models.
+"""The config schema (docs/architecture.md, "Config") as pydantic models.
 
 Unknown keys are errors, so a typo is caught with a suggestion instead of silently ignored.
 Backend ``type`` is checked against the backend registry by name only; nothing here imports
@@ -367,7 +367,7 @@ class AgentConfig(_Strict):
     )
 
 
-#: The coordination strategies (DESIGN §3).
+#: The coordination strategies (docs/architecture.md, "Strategies").
 STRATEGIES = ("vote", "debate", "judge")
 #: Orchestrator options that mean something under some strategies only; a config that sets
 #: one under another strategy to anything but its default is refused (it would do nothing).
@@ -499,7 +499,7 @@ class OrchestratorConfig(_Strict):
         le=10,
         description="judge: layers of answers, each reading the previous layer's.",
     )
-    # budgets (DESIGN §3): a model call that could cross a cap is not started
+    # budgets (docs/architecture.md, "Budgets"): a model call that could cross a cap is not started
     max_cost_usd: float | None = Field(default=None, gt=0, description="Whole run, in USD.")
     max_total_tokens: int | None = Field(
         default=None, gt=0, description="Whole run, prompt + completion tokens."

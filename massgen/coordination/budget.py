@@ -1,4 +1,4 @@
-"""Budgets (DESIGN §3): ``max_cost_usd`` and ``max_total_tokens``, per run and per agent.
+"""Budgets (docs/architecture.md): ``max_cost_usd`` and ``max_total_tokens``, per run and per agent.
 
 Before each model call the engine asks :meth:`Budget.reserve` for a lease. The call's bound
 is estimated: its prompt from the characters it sends (at the agent's observed tokens per

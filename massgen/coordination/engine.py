@@ -1,4 +1,4 @@
-"""The coordination engine, strategy ``vote`` (DESIGN §3).
+"""The coordination engine, strategy ``vote`` (docs/architecture.md, "Strategies").
 
 One :class:`Coordinator` runs one question. Agent turns run as tasks; every turn ends in an
 outcome (an answer, a vote, a failure) that the engine's loop applies to the state one at a

@@ -1,4 +1,4 @@
-"""Workflow modes: how a model expresses its action (DESIGN §3).
+"""Workflow modes: how a model expresses its action (docs/architecture.md, "A run, step by step").
 
 Many models call tools badly, so the action can also be written as JSON constrained by a
 schema (``json``) or as plain text with a ``VOTE: agent2 — reason`` line (``text``). Whatever

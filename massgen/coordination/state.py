@@ -24,7 +24,7 @@ class AgentSpec:
     system_message: str | None = None
     tools: list[Tool] = field(default_factory=list)
     mcp_servers: list[MCPServerConfig] = field(default_factory=list)
-    max_cost_usd: float | None = None  # this agent's own budget caps (DESIGN §3)
+    max_cost_usd: float | None = None  # own caps (docs/architecture.md)
     max_total_tokens: int | None = None
 
 

@@ -1,7 +1,8 @@
 """The OpenAI-compatible HTTP server: ``GET /health``, ``GET /v1/models`` and
 ``POST /v1/chat/completions`` (JSON or SSE).
 
-The server's config is the authority (DESIGN §10): a request's ``model`` is ignored unless it
+The server's config is the authority (docs/architecture.md, "The server"): a request's
+``model`` is ignored unless it
 is ``massgen/model:<id>``, which runs a team on that model; no request can name a path.
 """
 

@@ -1,4 +1,4 @@
-"""An agent's own tools, as the engine's tool loop sees them (DESIGN §3, "Tools in a turn").
+"""An agent's own tools, as the engine's tool loop sees them (docs/architecture.md, "Tools").
 
 A :class:`Tool` is a spec the model is offered and a coroutine that runs a call. Where the
 tool comes from (a custom Python function, an MCP server, the file tools) is the source's

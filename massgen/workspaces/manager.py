@@ -1,4 +1,4 @@
-"""The files of one run (DESIGN §3, "Files").
+"""The files of one run (docs/architecture.md, "Files").
 
 Each agent works in a private workspace. Context paths the user granted are read-only during
 coordination. When an agent submits an answer its workspace is copied into an immutable
