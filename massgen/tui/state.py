@@ -149,9 +149,8 @@ class RunView:
     def elapsed(self) -> float:
         if self.started is None:
             return 0.0
-        if self.finished is not None:  # a recording says how long the run took
-            recorded = self.recorded and self.duration_s is not None
-            return self.duration_s if recorded else self.finished - self.started  # type: ignore[return-value]
+        if self.finished is not None:  # the engine's own measure, live and in a replay alike
+            return self.duration_s if self.duration_s is not None else self.finished - self.started
         return max(0.0, self.now() - self.started)
 
     @property

@@ -67,7 +67,7 @@ async def test_a_replay_ends_in_the_live_runs_final_state_with_the_recorded_time
     (session,) = store.session_dirs(tmp_path)
     recorded = store.load_summary(session)["parts"][0]["duration_s"]
     assert recorded >= 1.5  # agent3 answers after 1.5 s
-    assert f"{recorded:.1f}s" in live_header or abs(live.view.elapsed - recorded) < 0.2
+    assert f"{recorded:.1f}s" in live_header  # the engine's measure, as the replay shows it
 
     played = MassGenApp(replay=parts_of(tmp_path), replay_speed=50)
     async with played.run_test(size=(160, 45)) as pilot:
@@ -109,12 +109,17 @@ async def test_a_replay_plays_every_part_and_the_history_jumps_between_them(tmp_
         await until(pilot, lambda: not played.running, limit=20)
         await settled(pilot)
         assert played.query_one(FinalPane).text.plain_lines == ["Berlin."]
-        await pilot.press("escape", "h")
+        # Paused, a jump stays where it lands (playing on, the first part would end and the
+        # second begin a second later: too short a window to check on a loaded machine).
+        await pilot.press("escape", "space", "h")
         await until(pilot, lambda: isinstance(played.screen, HistoryScreen))
         listing = played.screen.query_one("#parts")
         assert listing.option_count == 2 and listing.highlighted == 1
         await pilot.press("up", "enter")
         await until(pilot, lambda: played.view.question == "Capital of France?")
+        assert played.query_one(FinalPane).text.plain_lines != ["Paris."]  # at the part's start
+        await pilot.press("full_stop")  # 10 s on: past this short part's end
+        await until(pilot, lambda: played.query_one(FinalPane).text.plain_lines == ["Paris."])
         await settled(pilot)
         assert played.query_one(FinalPane).text.plain_lines == ["Paris."]
         assert "replay 1/2" in text(played.query_one(RunHeader))
