@@ -55,8 +55,9 @@ from massgen.backends.probe import (
     mask_key,
     probe,
 )
-from massgen.backends.registry import PROVIDERS, Preset, resolve_api_key
+from massgen.backends.registry import resolve_api_key
 from massgen.errors import ConfigurationError
+from massgen.providers import PROVIDERS, Preset
 
 #: Chat Completions presets for servers on the user's machine: shown only when used.
 LOCAL_SERVERS = ("lmstudio", "vllm", "sglang", "ollama")

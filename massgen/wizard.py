@@ -99,7 +99,7 @@ def provider_choices(env: Mapping[str, str] | None = None) -> list[ProviderChoic
     """The providers to offer: those whose key is set come first ("key found"), then the
     local model (always offered; "not installed" without llama.cpp), then the rest."""
     from massgen.backends.local import local_backend_available
-    from massgen.backends.registry import DEFAULT_MODELS, PROVIDERS
+    from massgen.providers import DEFAULT_MODELS, PROVIDERS
 
     env = _known_keys() if env is None else env
     keyed: list[ProviderChoice] = []
@@ -240,7 +240,7 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
 
 def _known_keys() -> dict[str, str]:
     """Provider key variables set in the environment or in the user's ``.env``."""
-    from massgen.backends.registry import PROVIDER_KEY_VARS
+    from massgen.providers import PROVIDER_KEY_VARS
 
     found = {var: os.environ[var] for var in PROVIDER_KEY_VARS if os.environ.get(var)}
     path = env_file()
@@ -296,7 +296,7 @@ def _run_non_interactive(models: list[str] | None, save: str | None) -> Path:
         ]
         config: dict[str, Any] = {"agents": agents}
     else:
-        from massgen.backends.registry import DEFAULT_MODELS
+        from massgen.providers import DEFAULT_MODELS
 
         keyed = [c for c in provider_choices() if c.has_key and c.name != LOCAL]
         if keyed:
@@ -374,7 +374,7 @@ class _Wizard:
     def run(self) -> Path | None:
         import questionary
 
-        from massgen.backends.registry import DEFAULT_MODELS
+        from massgen.providers import DEFAULT_MODELS
 
         use_case = self.select(
             "What will you use MassGen for?",

@@ -13,7 +13,6 @@ import httpx
 import openai
 
 from massgen.backends._http import parse_retry_after, shared_ssl_context
-from massgen.backends.base import Chunk, Message, ToolSpec
 from massgen.backends.errors import (
     AuthenticationError,
     BackendError,
@@ -21,6 +20,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
+from massgen.messages import Chunk, Message, ToolSpec
 
 CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 

@@ -28,8 +28,9 @@ import openai
 from massgen.backends._openai_sdk import OpenAISDKBackend
 from massgen.backends.ag2_http import LoopClient, LoopTransport
 from massgen.backends.ag2_setup import endpoints
-from massgen.backends.base import (
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.errors import BackendError, BackendTimeoutError
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -40,7 +41,6 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import BackendError, BackendTimeoutError
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig

@@ -19,8 +19,8 @@ from massgen.tools.commands import CommandSettings, CommandTool
 from massgen.workspaces.paths import PathPolicy
 
 if TYPE_CHECKING:
-    from massgen.backends.base import AgentFiles
     from massgen.config.schema import AG2CodeExecution
+    from massgen.tools.lending import AgentFiles
 
 PYTHON = frozenset({"python", "py", "python3"})
 SHELL = frozenset({"sh", "bash", "shell", "console"})

@@ -1,166 +1,39 @@
 """The backend interface: given messages, tools and settings, stream model events.
 
-Messages and tools use small dataclasses shaped like Chat Completions; each backend converts
-them to its wire protocol. A backend yields :data:`Chunk` items and raises only
-:mod:`massgen.backends.errors` types. Backends never retry: :mod:`massgen.backends.retry`
-does, in one place.
+Messages and tools are :mod:`massgen.messages`'s dataclasses, shaped like Chat Completions;
+each backend converts them to its wire protocol. A backend yields
+:data:`~massgen.messages.Chunk` items and raises only :mod:`massgen.backends.errors` types.
+Backends never retry: :mod:`massgen.backends.retry` does, in one place.
+
+Imports marked ``TEMP re-export`` serve importers outside backends/tools/config until they
+import :mod:`massgen.messages` and :mod:`massgen.tools.lending` themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendTimeoutError,
     could_not_connect,
 )
+from massgen.messages import Chunk, Message, ToolSpec
+from massgen.messages import DoneChunk as DoneChunk  # TEMP re-export
+from massgen.messages import ProviderToolChunk as ProviderToolChunk  # TEMP re-export
+from massgen.messages import ReasoningChunk as ReasoningChunk  # TEMP re-export
+from massgen.messages import TextChunk as TextChunk  # TEMP re-export
+from massgen.messages import ToolCall as ToolCall  # TEMP re-export
+from massgen.messages import ToolCallChunk as ToolCallChunk  # TEMP re-export
+from massgen.messages import UsageChunk as UsageChunk  # TEMP re-export
+from massgen.tools.lending import AgentFiles as AgentFiles  # TEMP re-export
+from massgen.tools.lending import AgentTurn
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from massgen.config.schema import BackendConfig
-    from massgen.images import Image
-    from massgen.tools.commands import CommandSettings
-    from massgen.workspaces.paths import PathPolicy
-
-
-@dataclass
-class ToolSpec:
-    """A function tool offered to the model; ``parameters`` is a JSON schema object."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
-
-
-@dataclass
-class ToolCall:
-    """A complete tool call from the model. ``arguments`` is the raw JSON text."""
-
-    id: str
-    name: str
-    arguments: str
-
-    def parsed_arguments(self) -> dict[str, Any]:
-        """The arguments as a dict; raises ``ValueError`` naming the problem if malformed."""
-        try:
-            value = json.loads(self.arguments or "{}")
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"arguments are not valid JSON ({exc.msg} at char {exc.pos})"
-            ) from None
-        if not isinstance(value, dict):
-            raise ValueError("arguments must be a JSON object")
-        return value
-
-
-@dataclass
-class Message:
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    tool_call_id: str | None = None
-    name: str | None = None
-    #: Images attached to a user message (sent only to backends that :attr:`supports_images`).
-    images: list[Image] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------- what a stream yields
-
-
-@dataclass
-class TextChunk:
-    text: str
-
-
-@dataclass
-class ReasoningChunk:
-    text: str
-
-
-@dataclass
-class ToolCallChunk:
-    """A tool call, yielded once its streamed deltas are complete."""
-
-    call: ToolCall
-
-
-@dataclass
-class ProviderToolChunk:
-    """Activity of a tool the provider runs itself (web search, code execution): shown to
-    the user as tool events; the engine does not execute or answer it."""
-
-    call_id: str
-    name: str
-    status: Literal["started", "finished"]
-    detail: str = ""  # e.g. the search query, the code, or a short result
-
-
-@dataclass
-class UsageChunk:
-    """Token usage of one call, from the provider's own usage fields. ``prompt_tokens`` is
-    all input (cached included), ``completion_tokens`` all output (reasoning/thinking
-    included); ``cached_tokens`` and ``reasoning_tokens`` are the parts of those."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    #: What the call cost as the provider reports it (Claude Code's result); None: massgen
-    #: prices the tokens itself (:mod:`massgen.backends.pricing`).
-    cost_usd: float | None = None
-
-
-@dataclass
-class DoneChunk:
-    finish_reason: str | None = None
-
-
-Chunk = TextChunk | ReasoningChunk | ToolCallChunk | ProviderToolChunk | UsageChunk | DoneChunk
-
-
-# ------------------------------------------------- what an agent-loop backend is lent
-
-
-@dataclass
-class AgentFiles:
-    """An agent's files, for a backend whose framework has file and shell tools of its own
-    (Claude Code's Read/Write/Bash, AG2's code executors): they must keep the same rules as
-    massgen's file tools."""
-
-    #: The agent's view right now (its workspace is ``policy().workspace``); it widens while
-    #: the agent presents. ``policy().check(path, write=...)`` refuses what it may not touch.
-    policy: Callable[[], PathPolicy]
-    #: Call before changing ``path`` (how: ``created``/``changed``/``moved``/``deleted``) so the
-    #: change is listed and ``massgen logs restore`` can undo it.
-    before_write: Callable[[Path, str], None]
-    #: Commands' sandbox (None: commands may not run); see :mod:`massgen.tools.commands`.
-    commands: CommandSettings | None = None
-    #: Around every shell command (they track a presenter's changes to the user's files).
-    before_command: Callable[[], None] = lambda: None
-    after_command: Callable[[], None] = lambda: None
-
-
-@dataclass
-class AgentTurn:
-    """What the engine lends a backend that runs its own agent loop
-    (:attr:`Backend.runs_own_loop`) for its next :meth:`Backend.stream` call.
-
-    Of the offered tools, those named in ``own_tools`` (MCP, custom, file tools) are the
-    backend's to call through ``run_tool`` inside its loop (the engine runs them, bounded, and
-    emits their events; errors come back as text). Any other offered tool is a workflow action
-    (``new_answer``, ``vote``): the backend yields it as a :class:`ToolCallChunk` and ends the
-    stream there."""
-
-    run_tool: Callable[[ToolCall], Awaitable[str]]
-    own_tools: frozenset[str] = frozenset()
-    files: AgentFiles | None = None
 
 
 class Backend(ABC):

@@ -17,8 +17,13 @@ import openai
 
 from massgen.backends import gate
 from massgen.backends._openai_sdk import OpenAISDKBackend
-from massgen.backends.base import (
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.errors import (
+    BackendConnectionError,
+    BackendError,
+    ProviderError,
+)
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -29,12 +34,7 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import (
-    BackendConnectionError,
-    BackendError,
-    ProviderError,
-)
-from massgen.backends.registry import LOCAL_SERVERS, endpoint
+from massgen.providers import LOCAL_SERVERS, endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig

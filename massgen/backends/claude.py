@@ -36,8 +36,16 @@ import anthropic
 import httpx2
 
 from massgen.backends._http import parse_retry_after, shared_ssl_context
-from massgen.backends.base import (
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.errors import (
+    AuthenticationError,
+    BackendConnectionError,
+    BackendError,
+    ContextLengthError,
+    ProviderError,
+    RateLimitError,
+)
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -49,15 +57,7 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import (
-    AuthenticationError,
-    BackendConnectionError,
-    BackendError,
-    ContextLengthError,
-    ProviderError,
-    RateLimitError,
-)
-from massgen.backends.registry import endpoint
+from massgen.providers import endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig

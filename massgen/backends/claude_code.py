@@ -32,9 +32,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from massgen.backends.base import (
-    AgentTurn,
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.claude_code_guard import PREFIX, SERVER, Decision, ToolGuard
+from massgen.backends.errors import (
+    AuthenticationError,
+    BackendConnectionError,
+    BackendError,
+    ProviderError,
+    RateLimitError,
+)
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -46,15 +53,8 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.claude_code_guard import PREFIX, SERVER, Decision, ToolGuard
-from massgen.backends.errors import (
-    AuthenticationError,
-    BackendConnectionError,
-    BackendError,
-    ProviderError,
-    RateLimitError,
-)
-from massgen.backends.registry import CLAUDE_CODE_TOOLS, endpoint
+from massgen.providers import CLAUDE_CODE_TOOLS, endpoint
+from massgen.tools.lending import AgentTurn
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig

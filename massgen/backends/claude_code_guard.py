@@ -29,7 +29,7 @@ from massgen.workspaces.paths import PathPolicy, PathRefused
 from massgen.workspaces.placeholders import PlaceholderError, Placeholders
 
 if TYPE_CHECKING:
-    from massgen.backends.base import AgentFiles
+    from massgen.tools.lending import AgentFiles
 
 #: The SDK MCP server massgen's tools are offered through (Claude Code names them
 #: ``mcp__massgen__<tool>``).

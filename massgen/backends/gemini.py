@@ -44,8 +44,16 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from massgen.backends._http import shared_ssl_context
-from massgen.backends.base import (
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.errors import (
+    AuthenticationError,
+    BackendConnectionError,
+    BackendError,
+    ContextLengthError,
+    ProviderError,
+    RateLimitError,
+)
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -57,15 +65,7 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import (
-    AuthenticationError,
-    BackendConnectionError,
-    BackendError,
-    ContextLengthError,
-    ProviderError,
-    RateLimitError,
-)
-from massgen.backends.registry import NATIVE, endpoint
+from massgen.providers import NATIVE, endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig

@@ -22,17 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from massgen.backends.base import (
-    Backend,
-    Chunk,
-    DoneChunk,
-    Message,
-    TextChunk,
-    ToolSpec,
-    UsageChunk,
-)
+from massgen.backends.base import Backend
 from massgen.backends.errors import ContextLengthError, ProviderError
 from massgen.errors import ConfigurationError
+from massgen.messages import Chunk, DoneChunk, Message, TextChunk, ToolSpec, UsageChunk
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

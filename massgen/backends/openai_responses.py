@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING, Any
 import openai
 
 from massgen.backends._openai_sdk import CONTEXT_HINTS, OpenAISDKBackend
-from massgen.backends.base import (
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.errors import (
+    BackendConnectionError,
+    BackendError,
+    ContextLengthError,
+    ProviderError,
+    RateLimitError,
+)
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -28,14 +35,7 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import (
-    BackendConnectionError,
-    BackendError,
-    ContextLengthError,
-    ProviderError,
-    RateLimitError,
-)
-from massgen.backends.registry import endpoint
+from massgen.providers import endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig

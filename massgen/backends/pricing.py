@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from massgen.backends.base import UsageChunk
+from massgen.messages import UsageChunk
 
 
 @dataclass(frozen=True)

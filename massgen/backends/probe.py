@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from massgen.backends.registry import Preset
+from massgen.providers import Preset
 
 ANTHROPIC_VERSION = "2023-06-01"
 AZURE_API_VERSION = "2024-10-21"

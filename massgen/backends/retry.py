@@ -13,8 +13,9 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from massgen.backends.base import Backend, Chunk, Message, ToolSpec
+from massgen.backends.base import Backend
 from massgen.backends.errors import BackendError, RateLimitError
+from massgen.messages import Chunk, Message, ToolSpec
 
 
 @dataclass(frozen=True)

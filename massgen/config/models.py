@@ -3,9 +3,9 @@ whose provider is inferred from its name."""
 
 from __future__ import annotations
 
-from massgen.backends.registry import AVAILABLE, PLANNED
 from massgen.config.schema import MassGenConfig
 from massgen.errors import ConfigurationError
+from massgen.providers import AVAILABLE, PLANNED
 
 #: Bare-name prefixes and the backend type they imply.
 _PREFIXES: tuple[tuple[str, str], ...] = (

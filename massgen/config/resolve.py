@@ -185,7 +185,7 @@ _TEAM_PROVIDERS = (
 def team_from_keys(team_size: int = 3) -> dict | None:
     """A config with one agent per provider whose key is set (cycling through them up to
     ``team_size`` agents), or None when no key is set."""
-    from massgen.backends.registry import DEFAULT_MODELS, PROVIDERS
+    from massgen.providers import DEFAULT_MODELS, PROVIDERS
 
     providers = [
         name

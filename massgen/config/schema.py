@@ -309,7 +309,7 @@ class BackendConfig(_Strict):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        from massgen.backends.registry import check_backend_type
+        from massgen.providers import check_backend_type
 
         check_backend_type(value)
         return value
@@ -337,7 +337,7 @@ class BackendConfig(_Strict):
     def _supported(self) -> BackendConfig:
         """Options a provider has no way to honour are refused, naming what to use instead,
         rather than silently dropped."""
-        from massgen.backends.registry import option_problem
+        from massgen.providers import option_problem
 
         problem = option_problem(self)
         if problem:
@@ -632,7 +632,7 @@ class MassGenConfig(_Strict):
     def final_call_problem(self, option: str) -> str | None:
         """Why this team cannot apply ``option`` (``max_tokens`` or ``stop``) to its final
         answer's call, or None: it has no such call, or an agent that may make it cannot."""
-        from massgen.backends.registry import refusal
+        from massgen.providers import refusal
 
         orchestrator = self.orchestrator
         if orchestrator.final_answer == "reuse":

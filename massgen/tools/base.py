@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from massgen.backends.base import ToolCall, ToolSpec
 from massgen.errors import describe
+from massgen.messages import ToolCall, ToolSpec
 
 #: The name prefix of tools from an MCP server: ``mcp__<server>__<tool>`` (upstream's form).
 MCP_PREFIX = "mcp__"

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from massgen.backends.base import ToolSpec
+from massgen.messages import ToolSpec
 from massgen.tools.base import Tool, ToolError, cap
 from massgen.tools.bubblewrap import bubblewrap_args, bubblewrap_works, mounts
 from massgen.tools.processes import run_bounded

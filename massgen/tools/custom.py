@@ -30,8 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from massgen.backends.base import ToolSpec
 from massgen.errors import ConfigurationError
+from massgen.messages import ToolSpec
 from massgen.tools.base import Tool, ToolError
 from massgen.tools.workers import WorkerPool
 

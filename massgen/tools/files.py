@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from massgen.backends.base import ToolSpec
+from massgen.messages import ToolSpec
 from massgen.tools.base import Tool, ToolError
 from massgen.workspaces import safe_open, safe_tree
 from massgen.workspaces.paths import PathPolicy, PathRefused

@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from massgen.backends.base import ToolSpec
 from massgen.errors import ConfigurationError
+from massgen.messages import ToolSpec
 from massgen.tools.base import MCP_PREFIX, Tool, ToolError
 
 if TYPE_CHECKING:

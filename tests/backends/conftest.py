@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from massgen.backends.base import Backend, Chunk, Message, ToolSpec
+from massgen.backends.base import Backend
 from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig
+from massgen.messages import Chunk, Message, ToolSpec
 from tests.fakes.chat_server import FakeChatServer
 
 API_KEY = "sk-test-0123456789"

@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
-from massgen.backends.base import (
-    AgentTurn,
+from massgen.backends.errors import AuthenticationError, RateLimitError
+from massgen.backends.registry import check_can_run, create_backend
+from massgen.config.loader import load_config_text
+from massgen.config.schema import BackendConfig
+from massgen.errors import ConfigurationError
+from massgen.messages import (
     Message,
     ProviderToolChunk,
     TextChunk,
@@ -22,12 +26,8 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import AuthenticationError, RateLimitError
-from massgen.backends.registry import check_can_run, create_backend
-from massgen.config.loader import load_config_text
-from massgen.config.schema import BackendConfig
-from massgen.errors import ConfigurationError
 from massgen.tools.commands import bubblewrap_works
+from massgen.tools.lending import AgentTurn
 from tests.backends.conftest import API_KEY
 from tests.fakes.chat_server import FakeChatServer, Reply
 

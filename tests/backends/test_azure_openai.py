@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from massgen.backends.base import Message, TextChunk, UsageChunk
 from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig
 from massgen.errors import ConfigurationError
+from massgen.messages import Message, TextChunk, UsageChunk
 from tests.fakes.chat_server import FakeChatServer, Reply
 
 KEY = "azure-test-key-123"

@@ -10,16 +10,6 @@ from email.utils import formatdate
 import pytest
 
 from massgen.backends._http import parse_retry_after
-from massgen.backends.base import (
-    DoneChunk,
-    Message,
-    ReasoningChunk,
-    TextChunk,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-    UsageChunk,
-)
 from massgen.backends.chat_completions import (
     ChatCompletionsBackend,
     _ToolCallAssembler,
@@ -35,6 +25,16 @@ from massgen.backends.errors import (
 from massgen.backends.registry import create_backend, resolve_api_key
 from massgen.config.schema import BackendConfig
 from massgen.errors import ConfigurationError
+from massgen.messages import (
+    DoneChunk,
+    Message,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
 from tests.backends.conftest import API_KEY, MakeBackend, collect
 from tests.fakes.chat_server import FakeChatServer, Reply
 

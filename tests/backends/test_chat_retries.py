@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from massgen.backends.base import DoneChunk, Message, TextChunk
 from massgen.backends.errors import (
     AuthenticationError,
     BackendConnectionError,
@@ -14,6 +13,7 @@ from massgen.backends.errors import (
     ProviderError,
 )
 from massgen.backends.retry import RetryPolicy, stream_with_retries
+from massgen.messages import DoneChunk, Message, TextChunk
 from tests.backends.conftest import MakeBackend
 from tests.fakes.chat_server import FakeChatServer, Reply
 

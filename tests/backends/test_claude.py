@@ -14,18 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from massgen.backends.base import (
-    Backend,
-    DoneChunk,
-    Message,
-    ProviderToolChunk,
-    ReasoningChunk,
-    TextChunk,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-    UsageChunk,
-)
+from massgen.backends.base import Backend
 from massgen.backends.claude import ClaudeBackend
 from massgen.backends.errors import (
     AuthenticationError,
@@ -42,6 +31,17 @@ from massgen.config.schema import BackendConfig
 from massgen.coordination.build import build_coordinator
 from massgen.errors import ConfigurationError
 from massgen.events import EventBus
+from massgen.messages import (
+    DoneChunk,
+    Message,
+    ProviderToolChunk,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
 from tests.backends.conftest import API_KEY, collect
 from tests.fakes.anthropic_server import (
     CODE_EXECUTION_BETA,

@@ -13,10 +13,12 @@ from typing import Any
 import psutil
 import pytest
 
-from massgen.backends.base import (
-    AgentFiles,
-    AgentTurn,
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.errors import BackendError
+from massgen.backends.registry import check_can_run, create_backend, resolve_api_key
+from massgen.config.schema import BackendConfig
+from massgen.errors import ConfigurationError
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -28,11 +30,8 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import BackendError
-from massgen.backends.registry import check_can_run, create_backend, resolve_api_key
-from massgen.config.schema import BackendConfig
-from massgen.errors import ConfigurationError
 from massgen.tools.commands import CommandSettings, bubblewrap_works
+from massgen.tools.lending import AgentFiles, AgentTurn
 from massgen.workspaces.paths import PathPolicy
 from tests.fakes.anthropic_server import FakeAnthropicServer, Reply
 from tests.fakes.chat_server import CoordinationBrain
@@ -488,8 +487,8 @@ def test_the_guard_refuses_a_search_over_the_runs_own_files(tmp_path):
     """Claude Code's Grep and Glob list names themselves: over a grant that holds the session
     (``--context .``) they would name a peer's workspace files and the event log, so such a
     search is refused with what to do instead; inside the grant's own folders it runs."""
-    from massgen.backends.base import AgentFiles
     from massgen.backends.claude_code_guard import ToolGuard
+    from massgen.tools.lending import AgentFiles
     from massgen.workspaces.manager import Grant, Workspaces
     from massgen.workspaces.paths import real
 

@@ -13,18 +13,7 @@ from typing import Any
 
 import pytest
 
-from massgen.backends.base import (
-    Backend,
-    DoneChunk,
-    Message,
-    ProviderToolChunk,
-    ReasoningChunk,
-    TextChunk,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-    UsageChunk,
-)
+from massgen.backends.base import Backend
 from massgen.backends.errors import (
     AuthenticationError,
     BackendConnectionError,
@@ -40,6 +29,17 @@ from massgen.config.loader import load_config_dict
 from massgen.config.schema import BackendConfig
 from massgen.coordination.build import build_coordinator
 from massgen.events import EventBus
+from massgen.messages import (
+    DoneChunk,
+    Message,
+    ProviderToolChunk,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
 from tests.backends.conftest import collect
 from tests.fakes.gemini_server import FakeGeminiServer, GeminiReply, GeminiRequest, Reply
 

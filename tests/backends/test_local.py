@@ -9,7 +9,6 @@ import time
 import pytest
 
 from massgen.backends import local
-from massgen.backends.base import Message, TextChunk, ToolCallChunk, UsageChunk
 from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig, OrchestratorConfig
 from massgen.coordination import modes, workflow
@@ -17,6 +16,7 @@ from massgen.coordination.engine import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.errors import ConfigurationError
 from massgen.events import EventBus
+from massgen.messages import Message, TextChunk, ToolCallChunk, UsageChunk
 
 QUESTION = "What is the capital of France?"
 

@@ -13,18 +13,7 @@ import pytest
 from openai import BaseModel as SDKModel
 from openai.types.responses import Response, ResponseStreamEvent
 
-from massgen.backends.base import (
-    Backend,
-    DoneChunk,
-    Message,
-    ProviderToolChunk,
-    ReasoningChunk,
-    TextChunk,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-    UsageChunk,
-)
+from massgen.backends.base import Backend
 from massgen.backends.errors import (
     AuthenticationError,
     BackendConnectionError,
@@ -41,6 +30,17 @@ from massgen.config.loader import load_config_dict
 from massgen.config.schema import BackendConfig
 from massgen.coordination.build import build_coordinator
 from massgen.events import EventBus
+from massgen.messages import (
+    DoneChunk,
+    Message,
+    ProviderToolChunk,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
 from tests.backends.conftest import API_KEY, MakeBackend, collect
 from tests.fakes.responses_server import FakeResponsesServer, Reply, ResponsesReply
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from massgen.backends.base import Message
-from massgen.backends.registry import OPTIONS, PRESETS, create_backend
+from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig
+from massgen.messages import Message
+from massgen.providers import OPTIONS, PRESETS
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.chat_server import FakeChatServer, RecordedRequest
 from tests.fakes.gemini_server import FakeGeminiServer

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from massgen.backends.base import UsageChunk
 from massgen.backends.pricing import cost_usd, price_for
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination.engine import Coordinator
 from massgen.events import EventBus
+from massgen.messages import UsageChunk
 from tests.support.scripted import ScriptedBackend, answer, team, vote
 
 REFERENCE_MODELS = [  # every model named in the reference docs users know

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from massgen.backends import local
-from massgen.backends.registry import PROVIDER_KEY_VARS
 from massgen.config import resolve
 from massgen.config.loader import load_config, load_config_dict
 from massgen.errors import ConfigurationError
+from massgen.providers import PROVIDER_KEY_VARS
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from massgen.backends.registry import AVAILABLE, resolve_api_key
+from massgen.backends.registry import resolve_api_key
 from massgen.config.loader import load_config
 from massgen.config.resolve import Example, list_examples, resolve_config
 from massgen.config.schema import MassGenConfig
+from massgen.providers import AVAILABLE
 
 EXAMPLES = list_examples()
 REQUIRED = {

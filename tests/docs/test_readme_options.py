@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from massgen.backends.registry import OPTIONS, applies_to
+from massgen.providers import OPTIONS, applies_to
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

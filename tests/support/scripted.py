@@ -15,8 +15,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from massgen.backends.base import (
-    Backend,
+from massgen.backends.base import Backend
+from massgen.backends.errors import BackendError
+from massgen.config.schema import BackendConfig
+from massgen.coordination.state import AgentSpec
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -26,9 +29,6 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import BackendError
-from massgen.config.schema import BackendConfig
-from massgen.coordination.state import AgentSpec
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from massgen.backends.base import ToolCall
+from massgen.messages import ToolCall
 from massgen.tools.base import ToolError, ToolLimits, run_call
 from massgen.tools.commands import (
     CommandSettings,

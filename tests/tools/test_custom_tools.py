@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from massgen.backends.base import ToolCall
 from massgen.config.schema import CustomToolConfig
+from massgen.messages import ToolCall
 from massgen.tools.base import ToolLimits, close_tools, run_call
 from massgen.tools.custom import load_custom_tools
 from tests.fakes.chat_server import CoordinationBrain, FakeChatServer

@@ -22,9 +22,9 @@ import httpx
 import psutil
 import pytest
 
-from massgen.backends.base import ToolCall
 from massgen.config.schema import MCPServerConfig
 from massgen.errors import ConfigurationError
+from massgen.messages import ToolCall
 from massgen.tools.base import ToolLimits, run_call
 from massgen.tools.mcp import MCPHub
 
