@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 
-from massgen.backends._openai_sdk import OpenAISDKBackend
 from massgen.backends.ag2_http import LoopClient, LoopTransport
 from massgen.backends.ag2_setup import endpoints
 from massgen.backends.base import Backend
 from massgen.backends.errors import BackendError, BackendTimeoutError
+from massgen.backends.openai_sdk import OpenAISDKBackend
 from massgen.messages import (
     Chunk,
     DoneChunk,

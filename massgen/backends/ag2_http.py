@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from massgen.backends._http import shared_ssl_context
+from massgen.backends.http_client import shared_ssl_context
 
 #: Headers that describe the body as sent, not the decoded body handed on.
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import openai
 
-from massgen.backends._http import shared_ssl_context
 from massgen.backends.chat_completions import ChatCompletionsBackend
+from massgen.backends.http_client import shared_ssl_context
 from massgen.errors import ConfigurationError
 
 if TYPE_CHECKING:

@@ -16,13 +16,13 @@ import httpx
 import openai
 
 from massgen.backends import gate
-from massgen.backends._openai_sdk import OpenAISDKBackend
 from massgen.backends.base import Backend
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
     ProviderError,
 )
+from massgen.backends.openai_sdk import OpenAISDKBackend
 from massgen.messages import (
     Chunk,
     DoneChunk,
@@ -118,7 +118,7 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
         yield "\n".join(data)
 
 
-class _ToolCallAssembler:
+class ToolCallAssembler:
     """Joins streamed tool-call deltas (keyed by ``index``) into complete calls."""
 
     def __init__(self) -> None:
@@ -323,7 +323,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         that ``[DONE]`` is seen (a stream that ends with it is complete even when a server
         never sent a ``finish_reason``; one cut off without it is an error), and chunks are
         plain dicts, not an SDK object per token."""
-        calls = _ToolCallAssembler()
+        calls = ToolCallAssembler()
         usage: Any = None
         finish_reason: str | None = None
         done = produced = False

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 import httpx2
 
-from massgen.backends._http import parse_retry_after, shared_ssl_context
 from massgen.backends.base import Backend
 from massgen.backends.errors import (
     AuthenticationError,
@@ -45,6 +44,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
+from massgen.backends.http_client import parse_retry_after, shared_ssl_context
 from massgen.messages import (
     Chunk,
     DoneChunk,

@@ -43,7 +43,6 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from massgen.backends._http import shared_ssl_context
 from massgen.backends.base import Backend
 from massgen.backends.errors import (
     AuthenticationError,
@@ -53,6 +52,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
+from massgen.backends.http_client import shared_ssl_context
 from massgen.messages import (
     Chunk,
     DoneChunk,

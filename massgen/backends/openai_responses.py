@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
-from massgen.backends._openai_sdk import CONTEXT_HINTS, OpenAISDKBackend
 from massgen.backends.base import Backend
 from massgen.backends.errors import (
     BackendConnectionError,
@@ -23,6 +22,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
+from massgen.backends.openai_sdk import CONTEXT_HINTS, OpenAISDKBackend
 from massgen.messages import (
     Chunk,
     DoneChunk,

@@ -16,7 +16,8 @@ from typing import Any, Literal, NoReturn, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from massgen.config.schema import FieldProblem, MassGenConfig
+from massgen.config.fields import FieldProblem
+from massgen.config.schema import MassGenConfig
 from massgen.errors import ConfigurationError
 
 Loc = tuple[str | int, ...]
@@ -318,7 +319,7 @@ def _validate(
     except ValidationError as exc:
         found = []
         for error in exc.errors(include_url=False):
-            loc = _data_loc(data, tuple(error["loc"]))
+            loc = data_loc(data, tuple(error["loc"]))
             problem = (error.get("ctx") or {}).get("error")
             if isinstance(problem, FieldProblem):  # a model's check of one of its keys
                 loc = (*loc, *problem.loc)
@@ -340,7 +341,7 @@ def _raise(found: list[tuple[int | None, str]]) -> NoReturn:
     raise ConfigFileError(list(dict.fromkeys(problems))) from None
 
 
-def _data_loc(data: Any, loc: Loc) -> Loc:
+def data_loc(data: Any, loc: Loc) -> Loc:
     """Drop pydantic's internal loc parts (union tags etc.) that are not keys in the data."""
     out: list[str | int] = []
     node = data

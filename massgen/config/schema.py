@@ -1,177 +1,39 @@
 """The config schema (docs/architecture.md, "Config") as pydantic models.
 
 Unknown keys are errors, so a typo is caught with a suggestion instead of silently ignored.
-Backend ``type`` is checked against the backend registry by name only; nothing here imports
-a provider SDK.
+Backend ``type`` and options are checked against :mod:`massgen.providers` (facts as data);
+nothing here imports a backend or a provider SDK. The shared base is
+:mod:`massgen.config.fields`; an agent's tools (MCP servers, custom tools) are
+:mod:`massgen.config.tool_config`.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
-import types
-from typing import Any, Literal, Union, get_args, get_origin
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from massgen.config.fields import FieldProblem, Strict, http_url
+from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
+from massgen.providers import check_backend_type, option_problem, refusal
 
 
-class FieldProblem(ValueError):
-    """A model validator's problem with one of the model's keys (``loc``, relative to the
-    model), so the loader reports that key's line."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(f"{'.'.join(map(str, loc))}: {message}")
-        self.loc = loc
-        self.message = message
-
-
-def _numeric(annotation: Any) -> bool:
-    """Whether a field's type is a number (int or float, maybe optional), not a bool."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        return any(_numeric(arg) for arg in get_args(annotation))
-    return annotation in (int, float)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """``timeout_seconds: true`` is a mistake, not 1 second; ``nan`` and ``inf`` are
-        not a limit."""
-        field = cls.model_fields.get(info.field_name or "")
-        if field is None or not _numeric(field.annotation):
-            return value
-        if isinstance(value, bool):
-            raise ValueError(f"expected a number, got {str(value).lower()}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {value}")
-        return value
-
-
-class ReasoningConfig(_Strict):
+class ReasoningConfig(Strict):
     """OpenAI reasoning models (Responses API): effort and the summary streamed back."""
 
     effort: Literal["minimal", "low", "medium", "high"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
 
 
-class TextConfig(_Strict):
+class TextConfig(Strict):
+    """OpenAI models (Responses API): how long the text they write is."""
+
     verbosity: Literal["low", "medium", "high"] | None = None
 
 
-class MCPServerConfig(_Strict):
-    """An MCP server whose tools an agent gets (``mcp__<name>__<tool>``)."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$", description="Names the tools.")
-    type: Literal["stdio", "streamable-http"] = "stdio"
-    command: str | None = Field(default=None, description="stdio: the program to start.")
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict, description="stdio: extra variables.")
-    cwd: str | None = None
-    url: str | None = Field(default=None, description="streamable-http: the endpoint.")
-    headers: dict[str, str] = Field(default_factory=dict, description="streamable-http.")
-    allowed_tools: list[str] | None = Field(
-        default=None, description="Only these tools (bare names or mcp__<server>__<tool>)."
-    )
-    exclude_tools: list[str] = Field(
-        default_factory=list, description="Not these tools (bare or mcp__<server>__<tool>)."
-    )
-    startup_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="How long it may take to start and list its tools."
-    )
-    read_only: bool | None = Field(
-        default=None,
-        description="Planning mode: true, every tool of this server only reads (it runs while "
-        "the agents coordinate); false, every tool may change something (planned, run by the "
-        "final presenter); unset: read_only_tools and the tools the server marks readOnlyHint.",
-    )
-    read_only_tools: list[str] = Field(
-        default_factory=list,
-        description="Planning mode: these tools only read, and run while the agents coordinate.",
-    )
-
-    @model_validator(mode="after")
-    def _bare_tool_names(self) -> MCPServerConfig:
-        """Tool names as the server knows them: ``mcp__<this server>__<tool>`` (the name the
-        model sees) is taken as ``<tool>``; another server's prefix is a mistake."""
-        prefix = f"mcp__{self.name}__"
-        for key in ("allowed_tools", "exclude_tools", "read_only_tools"):
-            names = getattr(self, key)
-            if names is None:
-                continue
-            bare = []
-            for index, name in enumerate(names):
-                if name.startswith(prefix):
-                    name = name.removeprefix(prefix)
-                elif name.startswith("mcp__"):
-                    other = name.removeprefix("mcp__").split("__", 1)[0]
-                    raise FieldProblem(
-                        (key, index),
-                        f"'{name}' names MCP server '{other}'; this server is '{self.name}' "
-                        f"(write '{prefix}<tool>' or just the tool's name)",
-                    )
-                bare.append(name)
-            setattr(self, key, bare)
-        if self.read_only is not None and self.read_only_tools:
-            raise FieldProblem(
-                ("read_only_tools",),
-                f"read_only: {str(self.read_only).lower()} already says it for every tool; "
-                "give one or the other",
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _transport_given(self) -> MCPServerConfig:
-        if self.type == "stdio":
-            if not self.command:
-                raise ValueError("a stdio server needs 'command' (e.g. npx, uvx, python)")
-            if self.url:
-                raise ValueError("'url' is for type: streamable-http")
-        else:
-            parts = urlsplit(self.url or "")
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("a streamable-http server needs 'url': an http(s):// URL")
-            if self.command:
-                raise ValueError("'command' is for type: stdio")
-        return self
-
-
-class CustomToolConfig(_Strict):
-    """Python functions an agent may call: from a file (``path``) or a module."""
-
-    path: str | None = Field(default=None, description="A .py file (relative to the config).")
-    module: str | None = Field(default=None, description="An importable module instead.")
-    function: str | list[str] = Field(description="The function name, or a list of names.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> CustomToolConfig:
-        if bool(self.path) == bool(self.module):
-            raise ValueError("give either 'path' (a .py file) or 'module', not both or neither")
-        return self
-
-
 # ag2: an AG2 agent's own configuration, in AG2's shape (``llm_config``, ``code_execution_config``)
-def _http_url(value: str | None) -> str | None:
-    if value is None:
-        return value
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
-    return value.strip()
-
-
-class AG2ModelEntry(_Strict):
+class AG2ModelEntry(Strict):
     """One ``llm_config.config_list`` entry: an OpenAI-compatible endpoint and model."""
 
     model: str = Field(min_length=1, description="The model name at the endpoint.")
@@ -184,10 +46,10 @@ class AG2ModelEntry(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        return _http_url(value)
+        return http_url(value)
 
 
-class AG2LLMConfig(_Strict):
+class AG2LLMConfig(Strict):
     config_list: list[AG2ModelEntry] = Field(min_length=1, description="Tried in order.")
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
@@ -195,7 +57,7 @@ class AG2LLMConfig(_Strict):
     timeout: float | None = Field(default=None, gt=0, description="Seconds for one request.")
 
 
-class AG2CodeExecution(_Strict):
+class AG2CodeExecution(Strict):
     """Code blocks the agent writes are run: ``local`` in massgen's bubblewrap sandbox
     (never unconfined on the host), ``docker`` in AG2's Docker executor."""
 
@@ -205,7 +67,7 @@ class AG2CodeExecution(_Strict):
     docker_image: str = Field(default="python:3.12-slim", description="docker: the image.")
 
 
-class BackendConfig(_Strict):
+class BackendConfig(Strict):
     """How one agent reaches its model."""
 
     type: str = Field(description="Backend type, e.g. chatcompletion, grok, vllm.")
@@ -309,20 +171,13 @@ class BackendConfig(_Strict):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        from massgen.providers import check_backend_type
-
         check_backend_type(value)
         return value
 
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
-        return value.strip()
+        return http_url(value)
 
     @field_validator("mcp_servers")
     @classmethod
@@ -337,8 +192,6 @@ class BackendConfig(_Strict):
     def _supported(self) -> BackendConfig:
         """Options a provider has no way to honour are refused, naming what to use instead,
         rather than silently dropped."""
-        from massgen.providers import option_problem
-
         problem = option_problem(self)
         if problem:
             raise ValueError(problem)
@@ -355,7 +208,7 @@ class BackendConfig(_Strict):
         return self
 
 
-class AgentConfig(_Strict):
+class AgentConfig(Strict):
     id: str | None = Field(default=None, description="Name shown in the UI and logs.")
     system_message: str | None = None
     backend: BackendConfig
@@ -383,7 +236,7 @@ STRATEGY_OPTIONS: dict[str, tuple[str, ...]] = {
 DEFAULT_ROUNDS = {"vote": 6, "debate": 2, "judge": 6}
 
 
-class ContextPathConfig(_Strict):
+class ContextPathConfig(Strict):
     """A file or directory of the user's that the agents may work on (a relative path is
     relative to where massgen runs, so a shared config can grant ``.``: your project)."""
 
@@ -396,7 +249,7 @@ class ContextPathConfig(_Strict):
     )
 
 
-class CoordinationConfig(_Strict):
+class CoordinationConfig(Strict):
     """How the agents coordinate (``orchestrator.coordination``)."""
 
     enable_planning_mode: bool = Field(
@@ -407,7 +260,7 @@ class CoordinationConfig(_Strict):
     )
 
 
-class OrchestratorConfig(_Strict):
+class OrchestratorConfig(Strict):
     """Coordination rules and the bounds that make every run end."""
 
     strategy: Literal["vote", "debate", "judge"] = "vote"
@@ -572,12 +425,12 @@ class OrchestratorConfig(_Strict):
         return {k: v for k, v in caps.items() if v is not None}
 
 
-class UIConfig(_Strict):
+class UIConfig(Strict):
     display_type: Literal["textual", "plain", "json"] = "textual"
     logging_enabled: bool = True
 
 
-class MassGenConfig(_Strict):
+class MassGenConfig(Strict):
     """A whole config file. Give ``agents`` (a list) or ``agent`` (one)."""
 
     agents: list[AgentConfig] = Field(default_factory=list)
@@ -632,8 +485,6 @@ class MassGenConfig(_Strict):
     def final_call_problem(self, option: str) -> str | None:
         """Why this team cannot apply ``option`` (``max_tokens`` or ``stop``) to its final
         answer's call, or None: it has no such call, or an agent that may make it cannot."""
-        from massgen.providers import refusal
-
         orchestrator = self.orchestrator
         if orchestrator.final_answer == "reuse":
             return (

@@ -33,7 +33,7 @@ from massgen.messages import ToolSpec
 from massgen.tools.base import MCP_PREFIX, Tool, ToolError
 
 if TYPE_CHECKING:
-    from massgen.config.schema import MCPServerConfig
+    from massgen.config.tool_config import MCPServerConfig
 
 log = logging.getLogger("massgen")
 

@@ -9,10 +9,11 @@ from email.utils import formatdate
 
 import pytest
 
-from massgen.backends._http import parse_retry_after
 from massgen.backends.chat_completions import (
     ChatCompletionsBackend,
-    _ToolCallAssembler,
+)
+from massgen.backends.chat_completions import (
+    ToolCallAssembler as _ToolCallAssembler,
 )
 from massgen.backends.errors import (
     AuthenticationError,
@@ -22,6 +23,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
+from massgen.backends.http_client import parse_retry_after
 from massgen.backends.registry import create_backend, resolve_api_key
 from massgen.config.schema import BackendConfig
 from massgen.errors import ConfigurationError

@@ -523,7 +523,7 @@ def test_keys_and_non_strings_are_left_alone(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_internal_loc_parts_are_dropped_from_key_paths() -> None:
     # pydantic adds union-member tags to ``loc`` for union-typed fields; they are not keys.
-    from massgen.config.loader import _data_loc
+    from massgen.config.loader import data_loc as _data_loc
 
     data = {"agents": [{"backend": {"type": 5}}]}
     loc = ("agents", 0, "backend", "str", "type")

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from massgen.config.schema import CustomToolConfig
+from massgen.config.tool_config import CustomToolConfig
 from massgen.messages import ToolCall
 from massgen.tools.base import ToolLimits, close_tools, run_call
 from massgen.tools.custom import load_custom_tools

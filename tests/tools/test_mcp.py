@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from massgen.config.schema import MCPServerConfig
+from massgen.config.tool_config import MCPServerConfig
 from massgen.errors import ConfigurationError
 from massgen.messages import ToolCall
 from massgen.tools.base import ToolLimits, run_call

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import openai
 
-from massgen.backends._http import parse_retry_after, shared_ssl_context
 from massgen.backends.errors import (
     AuthenticationError,
     BackendError,
@@ -20,6 +19,7 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
+from massgen.backends.http_client import parse_retry_after, shared_ssl_context
 from massgen.messages import Chunk, Message, ToolSpec
 
 CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
