@@ -1,8 +1,8 @@
 """The ``chatcompletion`` backend: OpenAI Chat Completions through the official ``openai`` SDK.
 
-Serves every OpenAI-compatible endpoint (all registry presets: grok, vllm, ollama, ...). SDK
-retries are off; :mod:`massgen.backends.retry` retries above this module. Every SDK or
-transport exception is mapped onto :mod:`massgen.backends.errors`.
+Serves every OpenAI-compatible endpoint (every :data:`massgen.providers.PRESETS` entry: grok,
+vllm, ollama, ...). SDK retries are off; :mod:`massgen.backends.retry` retries above this
+module. Every SDK or transport exception is mapped onto :mod:`massgen.backends.errors`.
 """
 
 from __future__ import annotations

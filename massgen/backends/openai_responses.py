@@ -1,6 +1,6 @@
 """The ``openai`` backend: the OpenAI Responses API through the official ``openai`` SDK.
 
-Chat-shaped :class:`~massgen.backends.base.Message` lists become Responses ``input`` items
+Chat-shaped :class:`~massgen.messages.Message` lists become Responses ``input`` items
 (system text becomes ``instructions``); streamed events become chunks. Nothing is stored at
 OpenAI (``store: false``): every call sends the whole conversation. SDK retries are off;
 :mod:`massgen.backends.retry` retries above this module. Every SDK or transport exception is

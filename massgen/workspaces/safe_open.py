@@ -106,7 +106,8 @@ def locate(path: Path | str, *, follow: bool = True) -> Location:
     parent, as for ``realpath``); without it, a link on the way is an error and a link at the
     end is the entry itself."""
     names = [name for name in reversed(str(path).split("/")) if name not in ("", ".")]
-    folder, real = os.open("/", WALK_FLAGS), []
+    folder = os.open("/", WALK_FLAGS)
+    real: list[str] = []
     rest: list[str] = []
     links = 0
     try:
