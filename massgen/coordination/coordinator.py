@@ -8,6 +8,7 @@ publishes events. The coordinator never imports a UI.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from massgen.coordination.strategy import Notices, RunResult, Strategy
 from massgen.coordination.vote import VoteStrategy
 from massgen.events import EventBus
 from massgen.images import Image
+from massgen.redaction import Redactor, backend_secrets, secrets_from_env
 from massgen.terminal import clean_text
 from massgen.tools.mcp import MCPHub
 
@@ -95,6 +97,14 @@ class Coordinator:
         ``history``, and ``images`` attached to it) and return the result. Never raises for
         agent failures or timeouts: they are reported in the result and as events."""
         history = tuple((clean_text(q), clean_text(a)) for q, a in history)
+        if not self.bus.run_id:
+            self.bus.run_id = uuid.uuid4().hex[:12]
+        if self.bus.redact is None:
+            backends = [spec.backend.config for spec in self.specs]
+            keys = [spec.backend.api_key or "" for spec in self.specs]
+            redactor = Redactor([*secrets_from_env(), *backend_secrets(backends), *keys])
+            if redactor.secrets:
+                self.bus.redact = redactor
         strategy = STRATEGIES.get(self.config.strategy, VoteStrategy)
         run = strategy(self, clean_text(question), history, tuple(images))
         return await run.execute()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import ClassVar, Protocol
 from massgen.backends.base import Message
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination import budget, modes, planning, prompts, workflow
+from massgen.coordination import budget, modes, prompts, workflow
 from massgen.coordination.files import FilesPlan, RunFiles
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
 from massgen.coordination.turns import Outcome, TurnRunner
@@ -44,8 +43,6 @@ from massgen.events import (
     WinnerSelected,
 )
 from massgen.images import Image
-from massgen.redaction import Redactor, backend_secrets, secrets_from_env
-from massgen.tools.base import close_tools
 from massgen.tools.mcp import MCPHub
 
 #: MCP notices held until the run can publish them: ``(agent ids, text)`` each.
@@ -129,16 +126,7 @@ class Strategy(ABC):
         self.question = question
         self.history = history
         self.images = images
-        self.run_id = uuid.uuid4().hex[:12]
-        if not self.bus.run_id:
-            self.bus.run_id = self.run_id
-        self.run_id = self.bus.run_id
-        if self.bus.redact is None:
-            backends = [spec.backend.config for spec in owner.specs]
-            keys = [spec.backend.api_key or "" for spec in owner.specs]
-            redactor = Redactor([*secrets_from_env(), *backend_secrets(backends), *keys])
-            if redactor.secrets:
-                self.bus.redact = redactor
+        self.run_id = self.bus.run_id  # stamped on the bus by the coordinator
         self.agents = [
             AgentState(
                 spec=spec,
@@ -301,17 +289,13 @@ class Strategy(ABC):
             await self.release()
         if winner is None and status == "ok":
             status = "failed"
-            reasons = "; ".join(
-                f"{a.id}: {a.failed_reason}" for a in self.agents if a.failed_reason
-            )
-            error = f"no agent produced an answer ({reasons or 'no answers'})"
+            error = f"no agent produced an answer ({self.failures() or 'no answers'})"
             self.emit(ErrorEvent(message=error, error_type="no_answer"))
         return self.finish(status, winner, final, error)
 
     async def release(self) -> None:
         """Stop the MCP servers and tool workers, and close the run's files."""
-        await self.turns.hub.close()
-        await close_tools(tool for agent in self.agents for tool in agent.spec.tools)
+        await self.turns.close()
         if self.run_files is not None:
             self.run_files.close()
 
@@ -369,6 +353,10 @@ class Strategy(ABC):
             ],
         )
 
+    def failures(self) -> str:
+        """Why agents failed: ``id: reason; ...``."""
+        return "; ".join(f"{a.id}: {a.failed_reason}" for a in self.agents if a.failed_reason)
+
     def too_few_agents(self) -> bool:
         """Fewer live agents than ``min_agents``: the coordination stops."""
         needed = self.cfg.min_agents
@@ -390,10 +378,8 @@ class Strategy(ABC):
             )
         elif self.too_few_agents():
             status = "failed"
-            reasons = "; ".join(
-                f"{a.id}: {a.failed_reason}" for a in self.agents if a.failed_reason
-            )
-            error = f"min_agents: {live} live agent(s), {self.cfg.min_agents} needed ({reasons})"
+            needed = self.cfg.min_agents
+            error = f"min_agents: {live} live agent(s), {needed} needed ({self.failures()})"
             if self.cfg.fallback_to_best and self.answers:
                 error += "; the best answer so far is final (fallback_to_best)"
             self.emit(ErrorEvent(message=error, error_type="min_agents"))
@@ -473,13 +459,8 @@ class Strategy(ABC):
         return self.run_files.note(agent.label, presenting) if self.run_files else ""
 
     def planning_note(self, agent: AgentState, presenting: bool = False) -> str:
-        """The ``<PLANNING MODE>`` block of the agent's prompt: in planning mode, for an
-        agent with tools that change things (empty otherwise)."""
-        if not self.turns.planning:
-            return ""
-        own = self.turns.own_tools.get(agent.id, {}).values()
-        note = planning.presentation_note if presenting else planning.coordination_note
-        return note(own)
+        """The ``<PLANNING MODE>`` block of the agent's prompt (see the turn runner's)."""
+        return self.turns.planning_note(agent, presenting)
 
     # ------------------------------------------------------------------ the end
 

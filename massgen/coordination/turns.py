@@ -40,7 +40,7 @@ from massgen.events import (
     ToolCallStarted,
     WorkflowModeChanged,
 )
-from massgen.tools.base import Tool, ToolLimits, ToolResult, run_call
+from massgen.tools.base import Tool, ToolLimits, ToolResult, close_tools, run_call
 from massgen.tools.mcp import MCPHub
 
 MAX_ATTEMPTS_PER_TURN = 3
@@ -203,6 +203,20 @@ class TurnRunner:
                 tools += await self.hub.tools_for(agent.id, agent.spec.mcp_servers)
             self.own_tools[agent.id] = {tool.name: tool for tool in tools}
         return self.own_tools[agent.id]
+
+    def planning_note(self, agent: AgentState, presenting: bool = False) -> str:
+        """The ``<PLANNING MODE>`` block of the agent's prompt: in planning mode, for an
+        agent with tools that change things (empty otherwise)."""
+        if not self.planning:
+            return ""
+        own = self.own_tools.get(agent.id, {}).values()
+        note = planning.presentation_note if presenting else planning.coordination_note
+        return note(own)
+
+    async def close(self) -> None:
+        """Stop the MCP servers and the agents' tool workers."""
+        await self.hub.close()
+        await close_tools(tool for agent in self.agents for tool in agent.spec.tools)
 
     # ------------------------------------------------------------------ a turn
 
