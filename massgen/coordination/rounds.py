@@ -81,8 +81,8 @@ class AnswerRounds(Strategy):
             planning=self.planning_note(agent),
         )
 
-    def apply_action(self, outcome: Outcome, action: workflow.Action | None) -> None:
-        agent = outcome.agent
+    def apply_action(self, outcome: Outcome) -> None:
+        agent, action = outcome.agent, outcome.action
         if isinstance(action, workflow.NewAnswerAction):
             self.add_answer(agent, action.content)
             self.on_answer(agent, action)

@@ -183,7 +183,7 @@ class Strategy(ABC):
         """A turn's prompt (built again when its workflow mode changes)."""
 
     @abstractmethod
-    def apply_action(self, outcome: Outcome, action: workflow.Action | None) -> None:
+    def apply_action(self, outcome: Outcome) -> None:
         """What a turn's action does to the run (the turn is over and did not fail)."""
 
     @abstractmethod
@@ -407,7 +407,7 @@ class Strategy(ABC):
             return  # a cancelled turn that finished anyway
         agent = outcome.agent
         if outcome.error is None:
-            self.apply_action(outcome, outcome.action)
+            self.apply_action(outcome)
             return
         agent.failed_reason = outcome.error
         agent.vote = None

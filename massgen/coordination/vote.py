@@ -85,8 +85,8 @@ class VoteStrategy(Strategy):
 
     # ------------------------------------------------------------------ outcomes
 
-    def apply_action(self, outcome: Outcome, action: workflow.Action | None) -> None:
-        agent = outcome.agent
+    def apply_action(self, outcome: Outcome) -> None:
+        agent, action = outcome.agent, outcome.action
         if isinstance(action, workflow.Abstention):
             if outcome.answer_set != self.answer_set:  # the answers changed meanwhile
                 self.set_status(agent, "restarting")
