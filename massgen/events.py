@@ -110,6 +110,13 @@ class RunStarted(Event):
     #: ``agent_max_cost_usd``, ``agent_max_total_tokens`` (each agent), and ``agents``:
     #: ``{agent id: {max_cost_usd, max_total_tokens}}`` for agents with caps of their own
     budget: dict[str, Any] = field(default_factory=dict)
+    #: the strategy's vocabulary, for views: what one step is called (``round``: vote and
+    #: debate; ``layer``: judge), whether agents vote on the answers (vote) or only answer,
+    #: and how many steps the run may take when that is fixed in advance (debate: its
+    #: rounds + 1, as ``round_finished.last_round``; judge: its layers; vote: None)
+    step_noun: str = "round"
+    has_votes: bool = True
+    steps: int | None = None
 
 
 @_register

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from massgen.backends.registry import create_backend
 from massgen.config.schema import MassGenConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
 from massgen.tools.base import Tool

@@ -17,10 +17,11 @@ import re
 from typing import ClassVar
 
 from massgen.coordination import prompts, workflow
-from massgen.coordination.engine import _Winner
 from massgen.coordination.rounds import AnswerRounds
 from massgen.coordination.state import AgentState, Answer
+from massgen.coordination.strategy import RunOwner, Winner
 from massgen.events import RoundFinished
+from massgen.images import Image
 
 _MARKUP = re.compile(r"[*_`#>]+")
 _PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:\-–—]?\s*")
@@ -34,14 +35,30 @@ def normalise(text: str) -> str:
     return text.strip(" .!;,")
 
 
-class DebateRun(AnswerRounds):
+def order(agent: AgentState) -> int:
+    """The place of an agent's latest answer among the run's answers."""
+    assert agent.latest is not None
+    return agent.latest.order
+
+
+class DebateStrategy(AnswerRounds):
+    """Rounds of revised answers until the agents agree (or the rounds run out)."""
+
+    step_noun: ClassVar[str] = "round"
     RULES: ClassVar[dict[str, str]] = {
         "answer": prompts.INDEPENDENT_RULES,
         "revise": prompts.DEBATE_RULES,
     }
+    FINAL_RULES: ClassVar[str] = prompts.DEBATE_FINAL_RULES
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        owner: RunOwner,
+        question: str,
+        history: prompts.History,
+        images: tuple[Image, ...] = (),
+    ) -> None:
+        super().__init__(owner, question, history, images)
         self.agrees: dict[str, str] = {}  # agent label -> the label it agrees with
 
     def options(self) -> dict[str, object]:
@@ -51,6 +68,10 @@ class DebateRun(AnswerRounds):
             "judge": self.cfg.judge,
             "min_agents": self.cfg.min_agents,
         }
+
+    def steps(self) -> int:
+        """The independent answers, then ``rounds`` revisions (the most there may be)."""
+        return self.cfg.rounds + 1
 
     def turn_rules(
         self, agent: AgentState, kind: str, snapshot: list[Answer]
@@ -66,6 +87,7 @@ class DebateRun(AnswerRounds):
             existing_answers=(),
             agree_labels=others,
             answer_description="Submit your updated, complete answer to the original message.",
+            text_is_answer=True,
         )
 
     def on_answer(self, agent: AgentState, action: workflow.NewAnswerAction) -> None:
@@ -133,22 +155,24 @@ class DebateRun(AnswerRounds):
         grouped: dict[str, list[AgentState]] = {}
         for agent in members:
             grouped.setdefault(root(agent.label), []).append(agent)
-        return sorted(grouped.values(), key=lambda g: (-len(g), min(a.latest.order for a in g)))
+        return sorted(grouped.values(), key=lambda g: (-len(g), min(order(a) for a in g)))
 
     def representative(self, group: list[AgentState]) -> AgentState:
         """The answer standing for a group: the one most agreed with, then the earliest."""
         named = [self.agrees.get(a.label) for a in group]
-        return min(group, key=lambda a: (-named.count(a.label), a.latest.order))
+        return min(group, key=lambda a: (-named.count(a.label), order(a)))
 
-    def select_winner(self, fallback: bool = False) -> _Winner | None:
+    def select_winner(self, fallback: bool = False) -> Winner | None:
         if not self.answers:
             return None
         groups = self.groups()
         if not groups:
             latest = self.answers[-1]
-            return _Winner(latest.agent_label, latest, {}, False, "latest answer")
+            return Winner(latest.agent_label, latest, {}, False, "latest answer")
         chosen = [self.representative(g) for g in groups]
-        tally = {agent.label: len(g) for agent, g in zip(chosen, groups, strict=True)}
+        tally: dict[str, float] = {
+            agent.label: len(g) for agent, g in zip(chosen, groups, strict=True)
+        }
         top = groups[0]
         members = sum(len(g) for g in groups)
         tie = len(groups) > 1 and len(groups[1]) == len(top)
@@ -158,12 +182,4 @@ class DebateRun(AnswerRounds):
             reason += ", tie broken by the earliest answer"
         winner = chosen[0]
         assert winner.latest is not None
-        return _Winner(winner.label, winner.latest, tally, tie, reason)
-
-    async def present(self, winner: _Winner) -> str:
-        self.announce_winner(winner)
-        finisher = self.finisher()
-        if finisher is None or self.skips_final_call():
-            self.announce_final(winner, winner.answer.content, presented=False)
-            return winner.answer.content
-        return await self.synthesize(finisher, winner, prompts.DEBATE_FINAL_RULES)
+        return Winner(winner.label, winner.latest, tally, tie, reason)

@@ -12,17 +12,21 @@ from __future__ import annotations
 from typing import ClassVar
 
 from massgen.coordination import prompts
-from massgen.coordination.engine import _Winner
 from massgen.coordination.rounds import AnswerRounds
 from massgen.coordination.state import AgentState
+from massgen.coordination.strategy import Winner
 from massgen.events import RoundFinished
 
 
-class JudgeRun(AnswerRounds):
+class JudgeStrategy(AnswerRounds):
+    """Layers of answers, each reading the previous layer's; the aggregator writes the end."""
+
+    step_noun: ClassVar[str] = "layer"
     RULES: ClassVar[dict[str, str]] = {
         "answer": prompts.INDEPENDENT_RULES,
         "propose": prompts.LAYER_RULES,
     }
+    FINAL_RULES: ClassVar[str] = prompts.AGGREGATE_RULES
 
     @property
     def judge(self) -> AgentState:
@@ -40,7 +44,10 @@ class JudgeRun(AnswerRounds):
             "min_agents": self.cfg.min_agents,
         }
 
-    def finisher(self) -> AgentState | None:
+    def steps(self) -> int:
+        return self.cfg.layers
+
+    def finisher(self, winner: Winner) -> AgentState | None:
         chosen = self.judge
         return chosen if chosen.live else next((a for a in self.agents if a.live), None)
 
@@ -58,18 +65,10 @@ class JudgeRun(AnswerRounds):
             if self.halted():
                 return
 
-    def select_winner(self, fallback: bool = False) -> _Winner | None:
+    def select_winner(self, fallback: bool = False) -> Winner | None:
         """The aggregator's last answer (else the latest answer): what is final if the
         synthesis cannot be written."""
         if not self.answers:
             return None
         answer = self.judge.latest or self.answers[-1]
-        return _Winner(answer.agent_label, answer, {}, False, f"aggregator: {self.judge_id}")
-
-    async def present(self, winner: _Winner) -> str:
-        self.announce_winner(winner)
-        finisher = self.finisher()
-        if finisher is None or self.skips_final_call():
-            self.announce_final(winner, winner.answer.content, presented=False)
-            return winner.answer.content
-        return await self.synthesize(finisher, winner, prompts.AGGREGATE_RULES)
+        return Winner(answer.agent_label, answer, {}, False, f"aggregator: {self.judge_id}")

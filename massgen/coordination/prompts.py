@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from massgen.backends.base import Message
 from massgen.coordination.state import Answer
@@ -133,7 +133,7 @@ def presentation_messages(
     question: str,
     history: History,
     answers: Sequence[Answer],
-    tally: dict[str, int],
+    tally: Mapping[str, float],
     winner_label: str,
     images: Sequence[Image] = (),
     can_see_images: bool = True,

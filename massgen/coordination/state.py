@@ -104,7 +104,7 @@ class AgentState:
     status: str = "waiting"
     answers: list[Answer] = field(default_factory=list)
     vote: Vote | None = None
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     turn_id: int | None = None  # the turn whose outcome the engine will accept
     turns: int = 0
     failed_reason: str | None = None

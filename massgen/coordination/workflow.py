@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from massgen.backends.base import ToolCall, ToolSpec
 
@@ -51,6 +52,9 @@ class TurnRules:
     answer_description: str = (
         "Submit a complete answer to the original message that improves on every existing answer."
     )
+    #: after the last invalid attempt, the turn's text is taken as its answer (a first
+    #: answer, or any turn of a round of answers); otherwise the turn abstains
+    text_is_answer: bool = False
 
     @property
     def can_vote(self) -> bool:
@@ -183,7 +187,7 @@ def validate(calls: list[ToolCall], rules: TurnRules) -> Action:
     return _validate_answer(args, rules)
 
 
-def _validate_vote(args: dict, rules: TurnRules) -> VoteAction:
+def _validate_vote(args: dict[str, Any], rules: TurnRules) -> VoteAction:
     if not rules.can_vote:
         raise InvalidActionError(
             "there are no answers to vote for yet; submit your answer with new_answer"
@@ -219,7 +223,7 @@ _PROMPT_TAG = re.compile(r"</?\s*(?:[A-Z][A-Z ]*[A-Z]|agent\d+)\s*>")
 _MARKUP = " \t\r\n{}[]()<>\"'`*_#:.,;-|/\\"
 
 
-def _validate_answer(args: dict, rules: TurnRules) -> NewAnswerAction:
+def _validate_answer(args: dict[str, Any], rules: TurnRules) -> NewAnswerAction:
     if not rules.can_answer:
         raise InvalidActionError(
             f"you have reached the limit of {rules.answer_cap} answers (or the last round); "

@@ -6,7 +6,7 @@ import pytest
 
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.errors import ConfigurationError
 from massgen.events import Event, EventBus

@@ -9,7 +9,7 @@ import pytest
 from massgen.backends.errors import AuthenticationError, BackendConnectionError
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.events import Event, EventBus
 from tests.support.scripted import ScriptedBackend, Step, answer, say, team, vote
 

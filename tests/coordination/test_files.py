@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from massgen.config.schema import ContextPathConfig, OrchestratorConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.errors import ConfigurationError
 from massgen.events import EventBus

@@ -9,7 +9,7 @@ import pytest
 
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import modes, workflow
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
 from tests.fakes.chat_server import FakeChatServer, Reply

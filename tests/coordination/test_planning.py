@@ -14,7 +14,7 @@ import pytest
 
 from massgen.config.loader import load_config_dict
 from massgen.config.schema import MCPServerConfig, OrchestratorConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.errors import ConfigurationError
 from massgen.events import EventBus

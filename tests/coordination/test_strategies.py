@@ -9,7 +9,7 @@ import pytest
 from massgen.backends.errors import AuthenticationError
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import Event, EventBus
 from tests.support.scripted import ScriptedBackend, Step, answer, say, team, vote
@@ -273,3 +273,19 @@ async def test_run_started_describes_the_strategy_for_the_app():
     assert started.options["rounds"] == 2 and started.options["consensus_threshold"] == 0.5
     data = json.loads(json.dumps(started.to_dict()))
     assert Event.from_dict(data) == started
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "noun", "votes", "steps"),
+    [
+        ("vote", {}, "round", True, None),
+        ("debate", {"max_rounds": 3}, "round", False, 4),
+        ("judge", {"layers": 2}, "layer", False, 2),
+    ],
+)
+async def test_run_started_names_the_strategy_s_step_and_whether_it_votes(
+    strategy, options, noun, votes, steps
+):
+    _, events = await run(team([], [], []), strategy=strategy, **options)
+    started = of_type(events, "run_started")[0]
+    assert (started.step_noun, started.has_votes, started.steps) == (noun, votes, steps)

@@ -11,7 +11,7 @@ import time
 
 from massgen.backends.base import ToolCall
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
 from massgen.tools.custom import tool_from_function
