@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from massgen.backends.base import Message, ToolSpec
 from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig
+from massgen.messages import Message, ToolSpec
 from tests.fakes.chat_server import FakeChatServer, Reply
 
 VOTE = ToolSpec("vote", "Vote.", {"type": "object", "properties": {"agent_id": {"type": "string"}}})

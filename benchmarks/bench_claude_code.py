@@ -22,9 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from massgen.backends.base import AgentTurn, Message, ToolCallChunk, ToolSpec  # noqa: E402
 from massgen.backends.registry import create_backend  # noqa: E402
 from massgen.config.schema import BackendConfig  # noqa: E402
+from massgen.messages import Message, ToolCallChunk, ToolSpec  # noqa: E402
+from massgen.tools.lending import AgentTurn  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropicServer  # noqa: E402
 
 NEW_ANSWER = ToolSpec(

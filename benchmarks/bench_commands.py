@@ -32,7 +32,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from massgen.backends.base import ToolCall  # noqa: E402
+from massgen.messages import ToolCall  # noqa: E402
 from massgen.tools.base import ToolLimits, run_call  # noqa: E402
 from massgen.tools.commands import CommandSettings, CommandTool  # noqa: E402
 from massgen.workspaces.paths import PathPolicy  # noqa: E402

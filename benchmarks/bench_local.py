@@ -23,7 +23,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from bench_cli_startup import massgen_command, run_many  # noqa: E402
 
-from massgen.backends.registry import PROVIDER_KEY_VARS  # noqa: E402
+from massgen.providers import PROVIDER_KEY_VARS  # noqa: E402
 
 QUESTION = "What is the capital of France?"
 GOAL_S = 30.0

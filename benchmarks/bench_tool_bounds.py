@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
 
-from massgen.backends.base import ToolCall  # noqa: E402
-from massgen.config.schema import CustomToolConfig, MCPServerConfig  # noqa: E402
+from massgen.config.tool_config import CustomToolConfig, MCPServerConfig  # noqa: E402
+from massgen.messages import ToolCall  # noqa: E402
 from massgen.tools.base import ToolLimits, close_tools, run_call  # noqa: E402
 from massgen.tools.custom import load_custom_tools, tool_from_function  # noqa: E402
 from massgen.tools.mcp import MCPHub  # noqa: E402

@@ -24,8 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from massgen.config.schema import MCPServerConfig, OrchestratorConfig  # noqa: E402
-from massgen.coordination.engine import Coordinator  # noqa: E402
+from massgen.config.schema import OrchestratorConfig  # noqa: E402
+from massgen.config.tool_config import MCPServerConfig  # noqa: E402
+from massgen.coordination.coordinator import Coordinator  # noqa: E402
 from massgen.coordination.state import AgentSpec  # noqa: E402
 from massgen.events import EventBus  # noqa: E402
 from massgen.tools.custom import tool_from_function  # noqa: E402

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from massgen.config.schema import ContextPathConfig, OrchestratorConfig  # noqa: E402
-from massgen.coordination.engine import Coordinator  # noqa: E402
+from massgen.coordination.coordinator import Coordinator  # noqa: E402
 from massgen.coordination.state import AgentSpec  # noqa: E402
 from massgen.events import EventBus  # noqa: E402
 from massgen.workspaces.manager import Workspaces  # noqa: E402

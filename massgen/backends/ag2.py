@@ -44,6 +44,7 @@ from massgen.messages import (
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
+    from massgen.tools.lending import AgentTurn
 
 #: Model replies in one call at most (own tool calls and code runs in between).
 MAX_STEPS = 30
@@ -89,9 +90,7 @@ class AG2Backend(OpenAISDKBackend, Backend):
         settings = {k: v for k in ("temperature", "top_p", "max_tokens") if (v := getattr(llm, k))}
         code: Any = False
         if self.config.code_execution_config:
-            self._executor = SandboxCodeExecutor(
-                self.config.code_execution_config, lambda: self.turn.files if self.turn else None
-            )
+            self._executor = SandboxCodeExecutor(self.config.code_execution_config)
             code = {"executor": self._executor}
         cls = AssistantAgent if self.config.agent_type == "AssistantAgent" else ConversableAgent
         return cls(
@@ -134,8 +133,8 @@ class AG2Backend(OpenAISDKBackend, Backend):
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
-        turn = self.turn
         own = turn.own_tools if turn is not None else frozenset()
         self._transport.loop = asyncio.get_running_loop()
         system = "\n\n".join(m.content for m in messages if m.role == "system")
@@ -173,7 +172,8 @@ class AG2Backend(OpenAISDKBackend, Backend):
                 call_id = f"ag2-code-{response.id}"
                 code = "\n\n".join(b.code for b in blocks)
                 yield ProviderToolChunk(call_id, "code_execution", "started", code)
-                exit_code, output = await self._executor.run(blocks)
+                files = turn.files if turn is not None else None
+                exit_code, output = await self._executor.run(blocks, files)
                 yield ProviderToolChunk(
                     call_id, "code_execution", "finished", f"exit code {exit_code}\n{output}"
                 )

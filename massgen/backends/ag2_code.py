@@ -10,7 +10,6 @@ runs), the only folder it may write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +41,10 @@ class SandboxCodeExecutor:
     """AG2's ``CodeExecutor`` protocol (``code_extractor``, ``execute_code_blocks``,
     ``restart``), running each block in massgen's sandbox."""
 
-    def __init__(self, settings: AG2CodeExecution, files: Callable[[], AgentFiles | None]) -> None:
+    def __init__(self, settings: AG2CodeExecution) -> None:
         from autogen.coding import MarkdownCodeExtractor
 
         self.settings = settings
-        self.files = files
         self._extractor = MarkdownCodeExtractor()
 
     @property
@@ -60,15 +58,14 @@ class SandboxCodeExecutor:
         """AG2's synchronous entry point (outside an event loop)."""
         from autogen.coding import CodeResult
 
-        exit_code, output = asyncio.run(self.run(code_blocks))
+        exit_code, output = asyncio.run(self.run(code_blocks, None))
         return CodeResult(exit_code=exit_code, output=output)
 
     def blocks(self, text: str) -> list[Any]:
         return self._extractor.extract_code_blocks(text)
 
-    def _tool(self) -> CommandTool:
+    def _tool(self, files: AgentFiles | None) -> CommandTool:
         sandbox = "docker" if self.settings.executor == "docker" else "bubblewrap"
-        files = self.files()
         base = files.commands if files and files.commands else None
         settings = CommandSettings(
             sandbox,
@@ -83,10 +80,11 @@ class SandboxCodeExecutor:
         policy = PathPolicy(workspace=work_dir, writable=[work_dir])
         return CommandTool(lambda: policy, settings)
 
-    async def run(self, code_blocks: list[Any]) -> tuple[int, str]:
+    async def run(self, code_blocks: list[Any], files: AgentFiles | None) -> tuple[int, str]:
         """Run the blocks in order, stopping at the first that fails: ``(exit code, output)``
-        as AG2 reports it back to the model."""
-        tool = self._tool()
+        as AG2 reports it back to the model. With the turn's ``files`` they run in the
+        agent's workspace under its grants; without, in ``work_dir``."""
+        tool = self._tool(files)
         outputs: list[str] = []
         for block in code_blocks:
             command = command_for(block.language, block.code)

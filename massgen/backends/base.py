@@ -50,10 +50,9 @@ class Backend(ABC):
     #: fits a small model's ``max_tokens`` (None: no cap).
     max_action_chars: ClassVar[int | None] = None
     #: The backend is an agent framework with its own tool loop (Claude Code, AG2): it runs the
-    #: agent's tools itself through :attr:`turn`, always in the ``tools`` workflow mode.
+    #: agent's tools itself through the ``turn`` each call is given, always in the ``tools``
+    #: workflow mode.
     runs_own_loop: ClassVar[bool] = False
-    #: Set by the engine before each call of a backend that :attr:`runs_own_loop`.
-    turn: AgentTurn | None = None
     #: The completion length the backend asks for when ``max_tokens`` is not set (None: the
     #: provider's own default), the bound a budget assumes for its calls.
     default_max_tokens: ClassVar[int | None] = None
@@ -104,10 +103,13 @@ class Backend(ABC):
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
         """Stream one model call. Cancelling the consumer must close the HTTP request.
         ``response_format`` is a JSON schema the reply must follow (backends with
-        :attr:`supports_json_schema`; others ignore it)."""
+        :attr:`supports_json_schema`; others ignore it). ``turn`` is what this call may use
+        of the agent's tools and files (given only to backends that :attr:`runs_own_loop`):
+        an argument, never state on the backend, so one backend can serve calls at once."""
 
     #: The provider SDK's client, if the backend uses one (see :meth:`_make_client`).
     _client: Any = None

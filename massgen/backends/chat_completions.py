@@ -38,6 +38,7 @@ from massgen.providers import LOCAL_SERVERS, endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
+    from massgen.tools.lending import AgentTurn
 
 #: Presets for servers people run themselves (vLLM, SGLang, LM Studio, Ollama).
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -259,6 +260,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
         """One call, within the endpoint's limit of requests in flight (:mod:`gate`); a
         self-hosted server that cuts a stream off while serving another is served one request

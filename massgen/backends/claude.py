@@ -61,6 +61,7 @@ from massgen.providers import endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
+    from massgen.tools.lending import AgentTurn
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +314,7 @@ class ClaudeBackend(Backend):
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
         del response_format  # no schema-constrained output here: the instructions say it
         params = self.request_params(messages, tools)

@@ -135,8 +135,9 @@ class ClaudeCodeBackend(Backend):
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
-        return self._session(messages, list(tools or ()), self.turn)
+        return self._session(messages, list(tools or ()), turn)
 
     # ------------------------------------------------------------------ one session
 

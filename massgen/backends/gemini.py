@@ -69,6 +69,7 @@ from massgen.providers import NATIVE, endpoint
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
+    from massgen.tools.lending import AgentTurn
 
 DEFAULT_BASE_URL = NATIVE["gemini"].base_url
 
@@ -440,6 +441,7 @@ class GeminiBackend(Backend):
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
         system, contents = self.request_contents(messages)
         config = self.request_config(system, tools)

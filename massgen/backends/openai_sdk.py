@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
@@ -21,6 +21,9 @@ from massgen.backends.errors import (
 )
 from massgen.backends.http_client import parse_retry_after, shared_ssl_context
 from massgen.messages import Chunk, Message, ToolSpec
+
+if TYPE_CHECKING:
+    from massgen.tools.lending import AgentTurn
 
 CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 
@@ -55,6 +58,7 @@ class OpenAISDKBackend:
         tools: list[ToolSpec] | None = None,
         *,
         response_format: dict[str, Any] | None = None,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
         params = self.request_params(messages, tools, response_format)
         call = self._streamed(params) if self.config.stream else self._complete(params)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from massgen.backends.base import Backend
 from massgen.backends.errors import BackendError, RateLimitError
 from massgen.messages import Chunk, Message, ToolSpec
+from massgen.tools.lending import AgentTurn
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ async def stream_with_retries(
     tools: list[ToolSpec] | None,
     policy: RetryPolicy,
     on_retry: RetryCallback | None = None,
+    turn: AgentTurn | None = None,
 ) -> AsyncIterator[Chunk]:
     """Stream ``backend`` and retry retryable errors per ``policy``.
 
@@ -58,7 +60,13 @@ async def stream_with_retries(
     while True:
         deadline = loop.time() + limit
         try:
-            async with contextlib.aclosing(backend.stream(messages, tools)) as stream:
+            # ``turn`` only for a backend that runs its own loop (the runner lends it none else)
+            call = (
+                backend.stream(messages, tools, turn=turn)
+                if turn
+                else backend.stream(messages, tools)
+            )
+            async with contextlib.aclosing(call) as stream:
                 while True:
                     try:
                         # the deadline covers each wait for a chunk, never the consumer's

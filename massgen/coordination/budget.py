@@ -19,11 +19,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from massgen.backends.base import Chunk, Message, ToolSpec, UsageChunk
 from massgen.backends.pricing import Price, price_for
 from massgen.errors import ConfigurationError
 from massgen.events import BudgetExceeded as BudgetEvent
 from massgen.events import Event
+from massgen.messages import Chunk, Message, ToolSpec, UsageChunk
 
 if TYPE_CHECKING:
     from massgen.config.schema import OrchestratorConfig

@@ -7,17 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from massgen.backends.base import (
-    Backend,
-    Message,
-    ProviderToolChunk,
-    ReasoningChunk,
-    TextChunk,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-    UsageChunk,
-)
+from massgen.backends.base import Backend
 from massgen.backends.errors import BackendError
 from massgen.backends.pricing import cost_usd
 from massgen.backends.retry import RetryPolicy, stream_with_retries
@@ -33,6 +23,17 @@ from massgen.events import (
     ToolCallStarted,
 )
 from massgen.events import Usage as UsageEvent
+from massgen.messages import (
+    Message,
+    ProviderToolChunk,
+    ReasoningChunk,
+    TextChunk,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    UsageChunk,
+)
+from massgen.tools.lending import AgentTurn
 
 
 @dataclass
@@ -51,10 +52,11 @@ async def call_model(
     emit: Callable[[Event], None],
     run_budget: budget.Budget,
     retry_policy: RetryPolicy | None = None,
+    lent: AgentTurn | None = None,
 ) -> tuple[str, list[ToolCall]]:
     """One model call with retries; streams deltas as events (text as ``delta_type``),
-    records usage. Raises :class:`budget.BudgetExceeded` before anything starts when the
-    call could cross a cap."""
+    records usage; ``lent`` goes to a backend that runs its own agent loop. Raises
+    :class:`budget.BudgetExceeded` before anything starts when the call could cross a cap."""
     out = Streamed()
     lease = run_budget.reserve(agent, messages, tools)  # BudgetExceeded: not started
     agent.usage.requests += 1
@@ -76,7 +78,8 @@ async def call_model(
     policy = retry_policy or RetryPolicy(max_attempts=agent.spec.backend.config.max_retries + 1)
     # a ModeBackend is its inner Backend for everything but ``stream`` (by delegation)
     backend = cast(Backend, modes.ModeBackend(agent.spec.backend, agent.mode))
-    stream = lease.stream(stream_with_retries(backend, messages, tools or None, policy, on_retry))
+    calls = stream_with_retries(backend, messages, tools or None, policy, on_retry, lent)
+    stream = lease.stream(calls)
     async for chunk in stream:
         if isinstance(chunk, TextChunk):
             if chunk.text:

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from massgen.backends.base import AgentFiles
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import prompts
 from massgen.errors import ConfigurationError
 from massgen.tools.base import Tool
 from massgen.tools.commands import CommandSettings, CommandTool, choose_sandbox
 from massgen.tools.files import FileTools
+from massgen.tools.lending import AgentFiles
 from massgen.workspaces.manager import Grant, Workspaces, grants_from
 from massgen.workspaces.paths import PathPolicy
 

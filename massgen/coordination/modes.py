@@ -19,16 +19,9 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from massgen.backends.base import (
-    Backend,
-    Chunk,
-    DoneChunk,
-    Message,
-    TextChunk,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-)
+from massgen.backends.base import Backend
+from massgen.messages import Chunk, DoneChunk, Message, TextChunk, ToolCall, ToolCallChunk, ToolSpec
+from massgen.tools.lending import AgentTurn
 
 MODES = ("tools", "json", "text")
 #: The mode ``auto`` moves to after an invalid attempt in the current one.
@@ -238,8 +231,16 @@ class ModeBackend:
         return getattr(self.inner, name)
 
     async def stream(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        *,
+        turn: AgentTurn | None = None,
     ) -> AsyncIterator[Chunk]:
+        if turn is not None:  # a backend with its own loop: always the tools mode
+            async for chunk in self.inner.stream(messages, tools, turn=turn):
+                yield chunk
+            return
         if self.mode == "tools" or not tools:
             async for chunk in self.inner.stream(messages, tools):
                 yield chunk

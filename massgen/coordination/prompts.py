@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from massgen.backends.base import Message
 from massgen.coordination.state import Answer
 from massgen.images import Image, note
+from massgen.messages import Message
 
 COORDINATION_INTRO = """\
 You are one of several agents working on the same request. You see the latest answer of \

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from massgen.backends.base import Message
 from massgen.coordination import prompts, workflow
 from massgen.coordination.state import AgentState, Answer
 from massgen.coordination.strategy import Strategy, Winner
 from massgen.coordination.turns import Outcome
 from massgen.events import AgentAbstained
+from massgen.messages import Message
 
 #: Independent answers and revisions submit as many answers as there are rounds.
 ANSWER_CAP = 1000

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from massgen.backends.base import Backend, UsageChunk
-    from massgen.config.schema import MCPServerConfig
+    from massgen.backends.base import Backend
+    from massgen.config.tool_config import MCPServerConfig
+    from massgen.messages import UsageChunk
     from massgen.tools.base import Tool
 
 

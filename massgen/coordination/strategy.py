@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from massgen.backends.base import Message
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, modes, prompts, workflow
@@ -43,6 +42,7 @@ from massgen.events import (
     WinnerSelected,
 )
 from massgen.images import Image
+from massgen.messages import Message
 from massgen.tools.mcp import MCPHub
 
 #: MCP notices held until the run can publish them: ``(agent ids, text)`` each.

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from massgen.backends.base import AgentTurn, Message, ToolCall, ToolSpec
 from massgen.backends.errors import BackendError
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
@@ -40,7 +39,9 @@ from massgen.events import (
     ToolCallStarted,
     WorkflowModeChanged,
 )
+from massgen.messages import Message, ToolCall, ToolSpec
 from massgen.tools.base import Tool, ToolLimits, ToolResult, close_tools, run_call
+from massgen.tools.lending import AgentTurn
 from massgen.tools.mcp import MCPHub
 
 MAX_ATTEMPTS_PER_TURN = 3
@@ -179,13 +180,15 @@ class TurnRunner:
         """A final-answer turn: the answer, after any tool calls the presenter makes (in the
         ``tools`` mode; the json and text modes present in plain text)."""
         own = await self.tools_of(agent) if agent.mode == "tools" else {}
-        self._lend(agent, own)
+        lent = self._lend(agent, own)
         used = 0
         cap, stop = self.cfg.final_answer_max_tokens, self.cfg.final_answer_stop
         with agent.spec.backend.final_call(cap, stop):  # on the wire: its max_tokens, stop
             while True:
                 extra = self._offered(agent, own, used)
-                text, calls = await self._call(agent, messages, extra or None, FinalAnswerDelta)
+                text, calls = await self._call(
+                    agent, messages, extra or None, FinalAnswerDelta, lent
+                )
                 if not (calls and extra):
                     return text
                 used += len(calls)
@@ -275,12 +278,12 @@ class TurnRunner:
         messages = fresh()
         texts: list[str] = []
         self.plans[agent.id] = planning.Plan()
-        self._lend(agent, own)
+        lent = self._lend(agent, own)
         used = 0  # the agent's own tool calls in this turn
         attempt = 0
         while attempt < MAX_ATTEMPTS_PER_TURN:
             extra = self._offered(agent, own, used)
-            text, calls = await self._call(agent, messages, [*tools, *extra], TextDelta)
+            text, calls = await self._call(agent, messages, [*tools, *extra], TextDelta, lent)
             action_calls = [c for c in calls if c.name in workflow.WORKFLOW_TOOLS]
             tool_calls = [c for c in calls if c.name not in workflow.WORKFLOW_TOOLS]
             if tool_calls and not action_calls and extra:
@@ -319,9 +322,10 @@ class TurnRunner:
         messages: list[Message],
         tools: list[ToolSpec] | None,
         delta_type: type[TextDelta] | type[FinalAnswerDelta],
+        lent: AgentTurn | None,
     ) -> tuple[str, list[ToolCall]]:
         return await call_model(
-            agent, messages, tools, delta_type, self.emit, self.budget, self.retry_policy
+            agent, messages, tools, delta_type, self.emit, self.budget, self.retry_policy, lent
         )
 
     async def _stage_files(self, agent: AgentState) -> None:
@@ -393,13 +397,12 @@ class TurnRunner:
             )
         )
 
-    def _lend(self, agent: AgentState, own: dict[str, Tool]) -> None:
-        """Give a backend that runs its own agent loop (Claude Code, AG2) this turn's tools
-        and files: it calls the agent's own tools through the runner, bounded like any
+    def _lend(self, agent: AgentState, own: dict[str, Tool]) -> AgentTurn | None:
+        """What a backend that runs its own agent loop (Claude Code, AG2) is lent for this
+        turn's calls: it calls the agent's own tools through the runner, bounded like any
         other agent's, and keeps the same file rules in its native tools."""
-        backend = agent.spec.backend
-        if not backend.runs_own_loop:
-            return
+        if not agent.spec.backend.runs_own_loop:
+            return None
         limit, used = self.tool_limits.calls_per_turn, 0
 
         async def run_tool(call: ToolCall) -> str:
@@ -424,7 +427,7 @@ class TurnRunner:
         files = None
         if self.run_files is not None:
             files = self.run_files.agent_files(agent.label, lambda: agent.presenting)
-        backend.turn = AgentTurn(run_tool, frozenset(own), files)
+        return AgentTurn(run_tool, frozenset(own), files)
 
 
 def last_resort(rules: workflow.TurnRules, texts: list[str], error: str) -> workflow.Action:

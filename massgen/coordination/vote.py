@@ -18,13 +18,13 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from massgen.backends.base import Message
 from massgen.coordination import prompts, workflow
 from massgen.coordination.state import AgentState, Answer, Vote
 from massgen.coordination.strategy import RunOwner, Strategy, Winner
 from massgen.coordination.turns import Outcome
 from massgen.events import AgentAbstained, AgentRestarted, VoteCast, VotesCleared
 from massgen.images import Image
+from massgen.messages import Message
 
 
 def rounded(weight: float) -> float:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from massgen.backends.base import ToolCall, ToolSpec
+from massgen.messages import ToolCall, ToolSpec
 
 NEW_ANSWER = "new_answer"
 VOTE = "vote"

@@ -73,9 +73,14 @@ async def ag2(server: FakeChatServer) -> AsyncIterator[Any]:
         await backend.aclose()
 
 
-async def chunks_of(backend: Any, tools: list[ToolSpec] | None = None, text: str = "Q?") -> list:
+async def chunks_of(
+    backend: Any,
+    tools: list[ToolSpec] | None = None,
+    text: str = "Q?",
+    turn: AgentTurn | None = None,
+) -> list:
     messages = [Message("system", "You are agent one."), Message("user", text)]
-    return [chunk async for chunk in backend.stream(messages, tools)]
+    return [chunk async for chunk in backend.stream(messages, tools, turn=turn)]
 
 
 async def test_a_workflow_tool_call_ends_the_call(server: FakeChatServer, ag2: Any) -> None:
@@ -112,12 +117,11 @@ async def test_own_tools_run_through_the_engine_and_their_result_goes_back(
         ran.append(call)
         return str(sum(json.loads(call.arguments).values()))
 
-    backend.turn = AgentTurn(run_tool, frozenset({"add"}))
     server.enqueue(
         Reply(tool_calls=[("add", '{"a": 2, "b": 3}')]),
         Reply(text="It is 5.", tool_calls=[("vote", '{"agent_id": "agent1"}')]),
     )
-    chunks = await chunks_of(backend, [ADD, VOTE])
+    chunks = await chunks_of(backend, [ADD, VOTE], turn=AgentTurn(run_tool, frozenset({"add"})))
     assert [c.name for c in ran] == ["add"]
     assert [c.call.name for c in chunks if isinstance(c, ToolCallChunk)] == ["vote"]
     tool_message = server.requests[1].body["messages"][-1]

@@ -85,8 +85,8 @@ async def run(
     async def no_tools(call: ToolCall) -> str:
         raise AssertionError(f"unexpected tool {call.name}")
 
-    backend.turn = turn or AgentTurn(no_tools)
-    return [chunk async for chunk in backend.stream(messages or QUESTION, tools)]
+    lent = turn or AgentTurn(no_tools)
+    return [chunk async for chunk in backend.stream(messages or QUESTION, tools, turn=lent)]
 
 
 def of(chunks: list[Chunk], kind: type) -> list[Any]:

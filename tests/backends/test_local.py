@@ -12,7 +12,7 @@ from massgen.backends import local
 from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig, OrchestratorConfig
 from massgen.coordination import modes, workflow
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.errors import ConfigurationError
 from massgen.events import EventBus

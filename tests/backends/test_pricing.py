@@ -6,7 +6,7 @@ import pytest
 
 from massgen.backends.pricing import cost_usd, price_for
 from massgen.config.schema import OrchestratorConfig
-from massgen.coordination.engine import Coordinator
+from massgen.coordination.coordinator import Coordinator
 from massgen.events import EventBus
 from massgen.messages import UsageChunk
 from tests.support.scripted import ScriptedBackend, answer, team, vote

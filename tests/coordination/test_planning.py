@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from massgen.config.loader import load_config_dict
-from massgen.config.schema import MCPServerConfig, OrchestratorConfig
+from massgen.config.schema import OrchestratorConfig
+from massgen.config.tool_config import MCPServerConfig
 from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.errors import ConfigurationError

@@ -9,11 +9,11 @@ import asyncio
 import json
 import time
 
-from massgen.backends.base import ToolCall
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
+from massgen.messages import ToolCall
 from massgen.tools.custom import tool_from_function
 from tests.support.scripted import ScriptedBackend, Step, answer, say, vote
 
@@ -195,11 +195,11 @@ class LoopingBackend(ScriptedBackend):
         self.own_calls = own_calls
         self.seen: list[tuple[frozenset, str]] = []
 
-    async def stream(self, messages, tools=None, *, response_format=None):
-        assert self.turn is not None, "the engine lends a turn before each call"
+    async def stream(self, messages, tools=None, *, response_format=None, turn=None):
+        assert turn is not None, "the engine lends a turn with each call"
         for name, arguments in self.own_calls:
             call = ToolCall(f"own-{len(self.seen)}", name, json.dumps(arguments))
-            self.seen.append((self.turn.own_tools, await self.turn.run_tool(call)))
+            self.seen.append((turn.own_tools, await turn.run_tool(call)))
         async for chunk in super().stream(messages, tools, response_format=response_format):
             yield chunk
 
