@@ -619,7 +619,14 @@ def serve_command(
     """Serve an OpenAI-compatible API (POST /v1/chat/completions, background /v1/tasks,
     /metrics) on 127.0.0.1:4000."""
     from massgen.errors import ConfigurationError
-    from massgen.server import options as defaults
+    from massgen.server.options import (
+        DEFAULT_HOST,
+        DEFAULT_MAX_CONCURRENCY,
+        DEFAULT_MAX_REQUEST_TOKENS,
+        DEFAULT_PORT,
+        DEFAULT_REQUEST_TIMEOUT,
+        ServeOptions,
+    )
 
     env = os.environ
     config = config or env.get("MASSGEN_SERVER_DEFAULT_CONFIG") or None
@@ -628,19 +635,19 @@ def serve_command(
         sys.stderr.write("massgen: use only one of --config, --model\n")
         raise typer.Exit(ExitCode.USAGE)
     try:
-        port = int(_setting(port, "MASSGEN_SERVER_PORT", defaults.DEFAULT_PORT, "--port", low=0))
+        port = int(_setting(port, "MASSGEN_SERVER_PORT", DEFAULT_PORT, "--port", low=0))
         limit = int(
             _setting(
                 max_concurrency,
                 "MASSGEN_SERVER_MAX_CONCURRENCY",
-                defaults.DEFAULT_MAX_CONCURRENCY,
+                DEFAULT_MAX_CONCURRENCY,
                 "--max-concurrency",
             )
         )
         receive = _setting(
             request_timeout,
             "MASSGEN_SERVER_REQUEST_TIMEOUT",
-            defaults.DEFAULT_REQUEST_TIMEOUT,
+            DEFAULT_REQUEST_TIMEOUT,
             "--request-timeout",
         )
         connections = _setting(
@@ -650,7 +657,7 @@ def serve_command(
         request_tokens = _setting(
             max_request_tokens,
             "MASSGEN_SERVER_MAX_REQUEST_TOKENS",
-            defaults.DEFAULT_MAX_REQUEST_TOKENS,
+            DEFAULT_MAX_REQUEST_TOKENS,
             "--max-request-tokens",
         )
     except ConfigurationError as exc:
@@ -667,16 +674,16 @@ def serve_command(
     if rotate_secrets:
         _rotate_secrets(db, list(secret_keys))
         return
-    options = defaults.ServeOptions(
+    options = ServeOptions(
         config=config,
         model=model,
-        host=host or env.get("MASSGEN_SERVER_HOST") or defaults.DEFAULT_HOST,
+        host=host or env.get("MASSGEN_SERVER_HOST") or DEFAULT_HOST,
         port=port,
         api_keys=listed(api_key, "MASSGEN_SERVER_API_KEYS"),
         max_concurrency=limit,
-        request_timeout=float(receive or defaults.DEFAULT_REQUEST_TIMEOUT),
+        request_timeout=float(receive or DEFAULT_REQUEST_TIMEOUT),
         max_connections=int(connections) if connections else None,
-        max_request_tokens=int(request_tokens or defaults.DEFAULT_MAX_REQUEST_TOKENS),
+        max_request_tokens=int(request_tokens or DEFAULT_MAX_REQUEST_TOKENS),
         request_sampling=not no_request_sampling,
         enable_logging=not no_log,
         log_dir=log_dir,

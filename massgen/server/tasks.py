@@ -106,12 +106,16 @@ class _EventLog:
 
 
 class TaskRunner:
-    """Claims and runs tasks in this process; also heartbeats, reaps orphans and sends
-    webhook deliveries (see module)."""
+    """Claims and runs tasks in this process (each under ``limiter``, through ``runs``);
+    also heartbeats, reaps orphans and sends webhook deliveries (see module).
+
+    ``task_view`` is the API's view of a task (its webhooks' payloads carry it);
+    ``deliverer`` builds the webhook deliverer once ``store`` is open; ``redact`` masks
+    secrets in a task's error."""
 
     def __init__(
         self,
-        stores: LazyStore,
+        store: LazyStore,
         runs: RunService,
         limiter: RunLimiter,
         *,
@@ -122,7 +126,7 @@ class TaskRunner:
         lease: float = 30.0,
         heartbeat: float = 2.0,
     ) -> None:
-        self.stores, self.runs, self.limiter = stores, runs, limiter
+        self.lazy_store, self.runs, self.limiter = store, runs, limiter
         self.task_view = task_view
         self.make_deliverer = deliverer
         self.redact = redact
@@ -140,7 +144,7 @@ class TaskRunner:
 
     @property
     def store(self) -> Store:
-        store = self.stores.current
+        store = self.lazy_store.current
         assert store is not None
         return store
 
@@ -155,7 +159,7 @@ class TaskRunner:
                 asyncio.create_task(self._dispatch(), name="massgen-tasks"),
                 asyncio.create_task(self._watch(), name="massgen-task-heartbeat"),
             ]
-        store = self.stores.current
+        store = self.lazy_store.current
         if self.deliverer is None and store is not None and self.make_deliverer is not None:
             self.deliverer = self.make_deliverer(store)
             self.loops.append(asyncio.create_task(self.deliverer.run(), name="massgen-webhooks"))
@@ -195,8 +199,8 @@ class TaskRunner:
         failing = False
         while True:
             try:
-                opened = self.stores.current is not None or await asyncio.to_thread(
-                    self.stores.open, False
+                opened = self.lazy_store.current is not None or await asyncio.to_thread(
+                    self.lazy_store.open, False
                 )
                 if not opened:
                     await asyncio.sleep(1.0)
@@ -242,7 +246,7 @@ class TaskRunner:
         another process, and fails the orphans of dead workers."""
         while True:
             try:
-                if self.stores.current is not None:
+                if self.lazy_store.current is not None:
                     await self._watch_once()
             except Exception as exc:
                 log.debug("massgen: task heartbeat: %s", type(exc).__name__)
