@@ -1,4 +1,5 @@
-"""HTTP helpers shared by the endpoints: OpenAI-style errors and bounded JSON bodies."""
+"""HTTP helpers shared by the endpoints: OpenAI-style errors (and the 404), bounded JSON
+bodies, SSE responses, and the middleware that answers unhandled errors and counts requests."""
 
 from __future__ import annotations
 
