@@ -619,6 +619,14 @@ def serve_command(
     """Serve an OpenAI-compatible API (POST /v1/chat/completions, background /v1/tasks,
     /metrics) on 127.0.0.1:4000."""
     from massgen.errors import ConfigurationError
+    from massgen.server.options import (
+        DEFAULT_HOST,
+        DEFAULT_MAX_CONCURRENCY,
+        DEFAULT_MAX_REQUEST_TOKENS,
+        DEFAULT_PORT,
+        DEFAULT_REQUEST_TIMEOUT,
+        ServeOptions,
+    )
 
     env = os.environ
     config = config or env.get("MASSGEN_SERVER_DEFAULT_CONFIG") or None
@@ -626,141 +634,83 @@ def serve_command(
     if config and model:
         sys.stderr.write("massgen: use only one of --config, --model\n")
         raise typer.Exit(ExitCode.USAGE)
-    host = host or env.get("MASSGEN_SERVER_HOST") or "127.0.0.1"
     try:
-        port = int(_setting(port, "MASSGEN_SERVER_PORT", 4000, "--port", low=0))
+        port = int(_setting(port, "MASSGEN_SERVER_PORT", DEFAULT_PORT, "--port", low=0))
         limit = int(
-            _setting(max_concurrency, "MASSGEN_SERVER_MAX_CONCURRENCY", 8, "--max-concurrency")
+            _setting(
+                max_concurrency,
+                "MASSGEN_SERVER_MAX_CONCURRENCY",
+                DEFAULT_MAX_CONCURRENCY,
+                "--max-concurrency",
+            )
         )
         receive = _setting(
-            request_timeout, "MASSGEN_SERVER_REQUEST_TIMEOUT", 15.0, "--request-timeout"
+            request_timeout,
+            "MASSGEN_SERVER_REQUEST_TIMEOUT",
+            DEFAULT_REQUEST_TIMEOUT,
+            "--request-timeout",
         )
-        connections = int(
-            _setting(max_connections, "MASSGEN_SERVER_MAX_CONNECTIONS", None, "--max-connections")
-            or 0
+        connections = _setting(
+            max_connections, "MASSGEN_SERVER_MAX_CONNECTIONS", None, "--max-connections"
         )
         processes = int(_setting(workers, "MASSGEN_SERVER_WORKERS", 1, "--workers"))
         request_tokens = _setting(
             max_request_tokens,
             "MASSGEN_SERVER_MAX_REQUEST_TOKENS",
-            None,
+            DEFAULT_MAX_REQUEST_TOKENS,
             "--max-request-tokens",
         )
     except ConfigurationError as exc:
         raise _fail(str(exc), ExitCode.USAGE) from None
-    keys = list(api_key or []) or [
-        k.strip() for k in env.get("MASSGEN_SERVER_API_KEYS", "").split(",") if k.strip()
-    ]
-    allow = list(webhook_allow or []) or [
-        a.strip() for a in env.get("MASSGEN_SERVER_WEBHOOK_ALLOW", "").split(",") if a.strip()
-    ]
+
+    def listed(given: list[str] | None, variable: str) -> tuple[str, ...]:
+        """Repeated flags, else the variable's comma-separated values."""
+        if given:
+            return tuple(given)
+        return tuple(v.strip() for v in env.get(variable, "").split(",") if v.strip())
+
     db = db or env.get("MASSGEN_SERVER_DB") or None
-    secret_keys = list(secret_key or []) or [
-        k.strip() for k in env.get("MASSGEN_SERVER_SECRET_KEY", "").split(",") if k.strip()
-    ]
+    secret_keys = listed(secret_key, "MASSGEN_SERVER_SECRET_KEY")
     if rotate_secrets:
-        _rotate_secrets(db, secret_keys)
+        _rotate_secrets(db, list(secret_keys))
         return
-    try:
-        import uvicorn
+    options = ServeOptions(
+        config=config,
+        model=model,
+        host=host or env.get("MASSGEN_SERVER_HOST") or DEFAULT_HOST,
+        port=port,
+        api_keys=listed(api_key, "MASSGEN_SERVER_API_KEYS"),
+        max_concurrency=limit,
+        request_timeout=float(receive or DEFAULT_REQUEST_TIMEOUT),
+        max_connections=int(connections) if connections else None,
+        max_request_tokens=int(request_tokens or DEFAULT_MAX_REQUEST_TOKENS),
+        request_sampling=not no_request_sampling,
+        enable_logging=not no_log,
+        log_dir=log_dir,
+        workers=processes,
+        db=db,
+        webhook_allow=listed(webhook_allow, "MASSGEN_SERVER_WEBHOOK_ALLOW"),
+        secret_keys=secret_keys,
+    )
+    from massgen.server.serve import MissingExtra, ServeError, serve
 
-        from massgen.server import create_app
-        from massgen.server.protocol import (
-            accept_backlog,
-            default_max_connections,
-            guarded_protocol,
-        )
-    except ImportError as exc:
-        sys.stderr.write(
-            f"massgen: the server needs the 'server' extra ({exc.name} is missing): "
-            "pip install 'massgen[server]'\n"
-        )
+    try:
+        serve(options)
+    except MissingExtra as exc:
+        sys.stderr.write(f"massgen: {exc}\n")
         raise typer.Exit(ExitCode.USAGE) from None
-    from massgen.server.store import check_url
-
-    spec = {
-        "config": config,
-        "model": model,
-        "api_keys": keys,
-        "max_concurrency": limit,
-        "enable_logging": not no_log,
-        "log_dir": log_dir,
-        "body_timeout": receive,
-        "db": db,
-        "webhook_allow": allow,
-        "secret_keys": secret_keys,
-        "request_sampling": not no_request_sampling,
-    }
-    if request_tokens is not None:  # else create_app's default
-        spec["max_request_tokens"] = int(request_tokens)
-    try:
-        if db:
-            check_url(db)
-        asgi = create_app(**spec)  # type: ignore[arg-type]
-        asgi.state.massgen.check_store()
-    except (ConfigurationError, ValueError) as exc:  # SecretKeyError is a ValueError
+    except ServeError as exc:
         raise _fail(str(exc), ExitCode.USAGE) from None
-    connections = connections or default_max_connections()
-    auth = f"{len(keys)} API key(s)" if keys else "no API key"
-    auth += f", up to {limit} runs at once"
-    if processes > 1:
-        auth += f" per worker, {processes} workers"
-    if not secret_keys:
-        auth += "; webhooks off: no --secret-key"
-    sys.stderr.write(f"massgen: serving on http://{host}:{port}/v1 ({auth})\n")
-    common: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": "warning",
-        "backlog": accept_backlog(connections),
-        "timeout_graceful_shutdown": 5,
-    }
-    if processes <= 1:
-        uvicorn.run(asgi, http=guarded_protocol(receive, connections), **common)
-        return
-    from massgen.server.worker import serve_workers
-
-    server = asgi.state.massgen
-    if server.store is not None:  # checked above; each worker opens its own
-        server.store.close()
-    options = {k: v for k, v in common.items() if k not in ("host", "port")}
-    limits = {"request_timeout": receive, "max_connections": connections}
-    try:
-        serve_workers(spec, processes, host, port, limits, options)
-    except OSError as exc:
-        raise _fail(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}", ExitCode.USAGE
-        ) from None
 
 
 def _rotate_secrets(db: str | None, keys: list[str]) -> None:
     """``massgen serve --rotate-secrets``: re-encrypt the store's webhook secrets."""
-    if not keys:
-        raise _fail(
-            "--rotate-secrets needs --secret-key: the new key first, then the old ones",
-            ExitCode.USAGE,
-        )
+    from massgen.server.serve import ServeError, rotate_secrets
+
     try:
-        from massgen.server.sealing import Sealer
-        from massgen.server.store import Store, check_url, default_url
-    except ImportError as exc:
-        raise _fail(
-            f"the server needs the 'server' extra ({exc.name} is missing): "
-            "pip install 'massgen[server]'",
-            ExitCode.USAGE,
-        ) from None
-    url = db or default_url()
-    try:
-        check_url(url)
-        store = Store(url, Sealer(keys))
-    except ValueError as exc:  # SecretKeyError is a ValueError
+        count = rotate_secrets(db, keys)
+    except ServeError as exc:
         raise _fail(str(exc), ExitCode.USAGE) from None
-    try:
-        count = store.reseal()
-    except ValueError as exc:  # a secret that none of the keys opens
-        raise _fail(str(exc), ExitCode.USAGE) from None
-    finally:
-        store.close()
     sys.stderr.write(f"massgen: re-encrypted {count} webhook secret(s) with the first key\n")
 
 

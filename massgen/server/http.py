@@ -1,4 +1,5 @@
-"""HTTP helpers shared by the endpoints: OpenAI-style errors and bounded JSON bodies."""
+"""HTTP helpers shared by the endpoints: OpenAI-style errors (and the 404), bounded JSON
+bodies, SSE responses, and the middleware that answers unhandled errors and counts requests."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Match
 
 from massgen.api import split_messages
 from massgen.errors import ConfigurationError
@@ -209,8 +211,10 @@ class SSEResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            with contextlib.suppress(Exception):
-                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
             self.on_close()
 
 
@@ -249,3 +253,49 @@ class JSONErrors:
                     500, "internal server error", "server_error", "internal_error"
                 )
                 await response(scope, receive, send)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """The OpenAI-style 404 (or 405) of a path (or method) no route takes."""
+    status = getattr(exc, "status_code", 404)
+    return error_response(
+        status,
+        f"{request.method} {request.url.path}: not found"
+        if status == 404
+        else "method not allowed",
+        "invalid_request_error",
+        "not_found" if status == 404 else "method_not_allowed",
+    )
+
+
+class Observed:
+    """ASGI middleware around a Starlette app: each request is counted by
+    ``count(route template, method, status)`` ("other" for a path no route takes, 499 for
+    a client gone before the response). It passes the app's ``state`` on."""
+
+    def __init__(self, app: Any, count: Callable[[str, str, str], None]) -> None:
+        self.app, self.count = app, count
+        self.state = app.state
+
+    def _route(self, scope: Any) -> str:
+        for route in self.app.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return str(route.path)
+        return "other"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 499}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.count(self._route(scope), scope.get("method", ""), str(status["code"]))

@@ -50,7 +50,9 @@ class _TaskCollector:
     """``massgen_tasks{status}`` from the store at scrape time (cached for a second)."""
 
     def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
-        self.counts, self.cached, self.at = counts, {}, 0.0
+        self.counts = counts
+        self.cached: dict[str, int] = {}
+        self.at = 0.0
 
     def describe(self) -> Any:  # without querying the store
         yield GaugeMetricFamily("massgen_tasks", "Tasks in the store by status", labels=["status"])
@@ -114,50 +116,55 @@ class Metrics:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             if self._task_collector is not None:
                 registry.register(self._task_collector)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
-    def listener(self) -> Callable[[Any], None]:
+    def listener(self) -> RunCounter:
         """A bus listener counting one run's events."""
-        agents: dict[str, tuple[str, str]] = {}
-        state = {"strategy": "unknown", "started": None}
+        return RunCounter(self)
 
-        def on_event(event: Any) -> None:
-            kind = event.type
-            if kind == "run_started":
-                state["strategy"] = str(event.strategy or "unknown")[:40]
-                state["started"] = time.monotonic()
-                for agent in event.agents or []:
-                    agents[str(agent.get("id"))] = (
-                        str(agent.get("backend") or "unknown")[:40],
-                        self.model_label(agent.get("model")),
-                    )
-                self.active.inc()
-            elif kind == "usage":
-                provider, model = agents.get(str(event.agent_id), ("unknown", "unknown"))
-                self.model_calls.labels(provider, model).inc()
-                self.tokens.labels(provider, model, "prompt").inc(event.prompt_tokens or 0)
-                self.tokens.labels(provider, model, "completion").inc(event.completion_tokens or 0)
-                if event.cost_usd:
-                    self.cost.labels(provider, model).inc(event.cost_usd)
-            elif kind == "stream_retry":
-                provider, model = agents.get(str(event.agent_id), ("unknown", "unknown"))
-                self.retries.labels(provider, model).inc()
-            elif kind == "run_finished":
-                strategy = state["strategy"]
-                self.runs.labels(strategy, str(event.status)[:20]).inc()
-                self.run_duration.labels(strategy).observe(float(event.duration_s or 0))
-                if state["started"] is not None:
-                    self.active.dec()
-                    state["started"] = None
 
-        def close() -> None:  # the run ended without run_finished (cancelled)
-            if state["started"] is not None:
-                self.active.dec()
-                state["started"] = None
+class RunCounter:
+    """Counts one run's events into :class:`Metrics` (a bus listener: call it with each
+    event); :meth:`close` when the run ends, with or without ``run_finished``."""
 
-        on_event.close = close  # type: ignore[attr-defined]
-        return on_event
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.agents: dict[str, tuple[str, str]] = {}
+        self.strategy = "unknown"
+        self.started: float | None = None
+
+    def __call__(self, event: Any) -> None:
+        metrics, kind = self.metrics, event.type
+        if kind == "run_started":
+            self.strategy = str(event.strategy or "unknown")[:40]
+            self.started = time.monotonic()
+            for agent in event.agents or []:
+                self.agents[str(agent.get("id"))] = (
+                    str(agent.get("backend") or "unknown")[:40],
+                    metrics.model_label(agent.get("model")),
+                )
+            metrics.active.inc()
+        elif kind == "usage":
+            provider, model = self.agents.get(str(event.agent_id), ("unknown", "unknown"))
+            metrics.model_calls.labels(provider, model).inc()
+            metrics.tokens.labels(provider, model, "prompt").inc(event.prompt_tokens or 0)
+            metrics.tokens.labels(provider, model, "completion").inc(event.completion_tokens or 0)
+            if event.cost_usd:
+                metrics.cost.labels(provider, model).inc(event.cost_usd)
+        elif kind == "stream_retry":
+            provider, model = self.agents.get(str(event.agent_id), ("unknown", "unknown"))
+            metrics.retries.labels(provider, model).inc()
+        elif kind == "run_finished":
+            metrics.runs.labels(self.strategy, str(event.status)[:20]).inc()
+            metrics.run_duration.labels(self.strategy).observe(float(event.duration_s or 0))
+            self.close()
+
+    def close(self) -> None:
+        """The run ended (a cancelled one without ``run_finished``): it is no longer active."""
+        if self.started is not None:
+            self.metrics.active.dec()
+            self.started = None

@@ -15,16 +15,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from massgen.server.options import DEFAULT_REQUEST_TIMEOUT
 
 log = logging.getLogger("massgen.server")
 
 _TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 )
-DEFAULT_REQUEST_TIMEOUT = 15.0
 DEFAULT_MAX_CONNECTIONS = 512
 
 
@@ -86,7 +88,7 @@ class GuardedH11Protocol(H11Protocol):
     def _headers_late(self) -> None:
         self._header_timer = None
         if self.waiting_since is not None and not self.transport.is_closing():
-            self._drop(_TIMEOUT_RESPONSE)
+            self.drop(_TIMEOUT_RESPONSE)
 
     def _make_room(self) -> None:
         waiting = [
@@ -100,9 +102,10 @@ class GuardedH11Protocol(H11Protocol):
         if oldest is None:  # every connection is busy with a request: refuse this one
             oldest = self
         _warn_evicted(self.loop.time(), self.max_connections)
-        oldest._drop(b"")
+        oldest.drop(b"")
 
-    def _drop(self, response: bytes) -> None:
+    def drop(self, response: bytes) -> None:
+        """Close this connection now, after writing ``response`` (if any)."""
         self._stop_waiting()
         if response:
             self.transport.write(response)
@@ -110,22 +113,31 @@ class GuardedH11Protocol(H11Protocol):
         self.connections.discard(self)
 
 
-_evictions = {"count": 0, "warned_at": None}
+@dataclass
+class _Evictions:
+    """Connections closed for room since the last warning, and when that was."""
+
+    count: int = 0
+    warned_at: float | None = None
+
+
+_evictions = _Evictions()
+
 #: At most one warning about the connection limit per this many seconds.
 WARN_EVERY = 10.0
 
 
 def _warn_evicted(now: float, limit: int) -> None:
-    _evictions["count"] += 1
-    warned_at = _evictions["warned_at"]
+    _evictions.count += 1
+    warned_at = _evictions.warned_at
     if warned_at is None or now - warned_at >= WARN_EVERY:
         log.warning(
             "massgen: the connection limit (%d) was reached: closed %d connection(s) that had "
             "not sent a request",
             limit,
-            _evictions["count"],
+            _evictions.count,
         )
-        _evictions.update(count=0, warned_at=now)
+        _evictions.count, _evictions.warned_at = 0, now
 
 
 def accept_backlog(max_connections: int) -> int:

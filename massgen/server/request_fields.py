@@ -17,9 +17,8 @@ from typing import Any
 
 from massgen.api import Prepared
 from massgen.server.http import BadRequest, refuse_surrogates
+from massgen.server.options import DEFAULT_MAX_REQUEST_TOKENS
 
-#: The most ``max_tokens`` a request may ask for, unless ``massgen serve --max-request-tokens``.
-DEFAULT_MAX_REQUEST_TOKENS = 16_384
 #: Stop sequences of one final answer at most (OpenAI's limit).
 MAX_STOP = 4
 MAX_USER_CHARS = 256

@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 PREFIX = "fernet:"
 #: What the store's key check value encrypts (:meth:`Sealer.check_value`).
@@ -54,14 +57,14 @@ class Sealer:
                 raise SecretKeyError(
                     f"--secret-key: key {number} is not a Fernet key ({KEY_HINT})"
                 ) from None
-        self._fernet = MultiFernet(fernets) if fernets else None
+        self._fernet: MultiFernet | None = MultiFernet(fernets) if fernets else None
 
     @property
     def enabled(self) -> bool:
         """Whether there is a key to encrypt with."""
         return self._fernet is not None
 
-    def _require(self) -> Any:
+    def _require(self) -> MultiFernet:
         if self._fernet is None:
             raise SecretKeyError(
                 "webhook secrets are stored encrypted: start the server with --secret-key "

@@ -14,171 +14,39 @@ whether given keys open them.
 from __future__ import annotations
 
 import json
-import os
-import socket
+import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 
+from massgen.server.schema import (
+    KEY_CHECK,
+    STATUSES,
+    default_url,
+    deliveries,
+    delivery_attempts,
+    engines,
+    from_json,
+    meta,
+    metadata,
+    sqlite_path,
+    task_events,
+    tasks,
+    to_json,
+    webhooks,
+    worker_alive,
+)
 from massgen.server.sealing import Credentials, Sealer, SecretKeyError
 
-TERMINAL = ("completed", "failed", "cancelled")
-STATUSES = ("queued", "running", *TERMINAL)
-#: The error a task gets when the server running it stopped mid-run (see :meth:`Store.reap`).
-RESTARTED = "server restarted while the task was running; submit it again"
+log = logging.getLogger("massgen.server")
 
-metadata = sa.MetaData()
-
-tasks = sa.Table(
-    "massgen_tasks",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("owner", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("progress", sa.Integer, nullable=False, default=0),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("started_at", sa.Float),
-    sa.Column("finished_at", sa.Float),
-    sa.Column("heartbeat_at", sa.Float),
-    sa.Column("worker", sa.String(200)),
-    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
-    sa.Column("request", sa.Text, nullable=False),  # {messages, model, timeout}
-    sa.Column("meta", sa.Text),  # the client's metadata
-    sa.Column("webhook", sa.Text),  # {url, events, secret: sealed credentials}
-    sa.Column("result", sa.Text),
-    sa.Column("error", sa.Text),
-    sa.Index("massgen_tasks_owner", "owner", "created_at"),
-    sa.Index("massgen_tasks_status", "status", "created_at"),
-)
-
-task_events = sa.Table(
-    "massgen_task_events",
-    metadata,
-    sa.Column("task_id", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("type", sa.String(64), nullable=False),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Column("data", sa.Text, nullable=False),
-)
-
-webhooks = sa.Table(
-    "massgen_webhooks",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("owner", sa.String(64), nullable=False, index=True),
-    sa.Column("url", sa.Text, nullable=False),
-    sa.Column("events", sa.Text, nullable=False),
-    sa.Column("secret", sa.Text, nullable=False),  # sealed credentials (secret, headers)
-    sa.Column("created_at", sa.Float, nullable=False),
-)
-
-deliveries = sa.Table(
-    "massgen_deliveries",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("task_id", sa.String(64), nullable=False, index=True),
-    sa.Column("webhook_id", sa.String(64)),  # None: the task's own webhook
-    sa.Column("event", sa.String(64), nullable=False),
-    sa.Column("url", sa.Text, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending, delivered, failed
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", sa.Float, nullable=False),
-    sa.Column("claimed_until", sa.Float),
-    sa.Column("last_status", sa.Integer),
-    sa.Column("last_error", sa.Text),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("finished_at", sa.Float),
-    sa.Index("massgen_deliveries_due", "status", "next_attempt_at"),
-)
-
-meta = sa.Table(
-    "massgen_meta",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-KEY_CHECK = "key_check"
-
-delivery_attempts = sa.Table(
-    "massgen_delivery_attempts",
-    metadata,
-    sa.Column("delivery_id", sa.String(64), primary_key=True),
-    sa.Column("attempt", sa.Integer, primary_key=True),
-    sa.Column("started_at", sa.Float, nullable=False),
-    sa.Column("duration", sa.Float, nullable=False),
-    sa.Column("status_code", sa.Integer),
-    sa.Column("error", sa.Text),
-    sa.Column("next_attempt_at", sa.Float),  # None: no retry after this attempt
-)
-
-
-def default_url() -> str:
-    """``$MASSGEN_SERVER_DB``, else SQLite in the user's data dir."""
-    if os.environ.get("MASSGEN_SERVER_DB"):
-        return os.environ["MASSGEN_SERVER_DB"]
-    import platformdirs
-
-    return f"sqlite:///{platformdirs.user_data_path('massgen') / 'server.db'}"
-
-
-def check_url(url: str) -> None:
-    """Raise ``ValueError`` (one readable line) unless ``url`` names a supported database."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except Exception:
-        raise ValueError(
-            "--db: not a database URL (use sqlite:///path or postgresql://user@host/db)"
-        ) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ValueError(
-            f"--db: unsupported database {parsed.get_backend_name()!r}; "
-            "use sqlite:///path or postgresql://user@host/db"
-        )
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (None for another database or ``:memory:``)."""
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database).expanduser()
-
-
-def _process_start(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def worker_id() -> str:
-    """``host:pid:start`` of this process (the start time tells a reused pid apart)."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid) or uuid.uuid4().hex[:8]}"
-
-
-def worker_alive(worker: str) -> bool | None:
-    """Whether the process named by :func:`worker_id` runs (None: another host, unknown)."""
-    host, _, rest = worker.partition(":")
-    pid, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    return _process_start(int(pid)) == start
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+#: Given an ended task's row and its owner's registered webhooks, the delivery rows to queue
+#: (:func:`massgen.server.webhooks.deliveries_on`).
+DeliveryRows = Callable[[dict[str, Any], list[dict[str, Any]]], list[dict[str, Any]]]
 
 
 class Store:
@@ -187,28 +55,10 @@ class Store:
     def __init__(self, url: str, sealer: Sealer | None = None) -> None:
         """Open (and create) the store; raises :class:`SecretKeyError` when it holds
         encrypted webhook secrets that ``sealer``'s keys do not open."""
-        check_url(url)
         self.url = url
         self.sealer = sealer or Sealer()
         self._key_checked = False
-        parsed = sa.engine.make_url(url)
-        self.dialect = parsed.get_backend_name()
-        if self.dialect == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3
-        if self.dialect == "sqlite":
-            path = sqlite_path(url)
-            if path is not None:  # it holds webhook secrets and results: the owner's only
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                path.touch(mode=0o600, exist_ok=True)
-            # writers take the lock up front (BEGIN IMMEDIATE): two processes never
-            # deadlock upgrading a read to a write; readers (WAL) never wait for them
-            self.engine = self._sqlite_engine(parsed, "BEGIN IMMEDIATE")
-            self.reader = self._sqlite_engine(parsed, "BEGIN")
-        elif self.dialect == "postgresql":
-            self.engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=10)
-            self.reader = self.engine
-        else:
-            check_url(url)
+        self.dialect, self.engine, self.reader = engines(url)
         with self.engine.begin() as conn:
             metadata.create_all(conn)
         try:
@@ -242,25 +92,6 @@ class Store:
             self._key_checked = True
         return sealed
 
-    @staticmethod
-    def _sqlite_engine(url: sa.URL, begin: str) -> sa.Engine:
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @sa_event.listens_for(engine, "connect")
-        def _connect(dbapi: Any, _record: Any) -> None:
-            dbapi.isolation_level = None  # transactions are begun below, not by the driver
-            cursor = dbapi.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @sa_event.listens_for(engine, "begin")
-        def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql(begin)
-
-        return engine
-
     def close(self) -> None:
         self.engine.dispose()
         if self.reader is not self.engine:
@@ -289,9 +120,9 @@ class Store:
             "progress": 0,
             "created_at": now,
             "cancel_requested": False,
-            "request": _dumps(request),
-            "meta": _dumps(meta),
-            "webhook": _dumps(webhook),
+            "request": to_json(request),
+            "meta": to_json(meta),
+            "webhook": to_json(webhook),
         }
         with self.engine.begin() as conn:
             conn.execute(tasks.insert().values(**row))
@@ -326,7 +157,7 @@ class Store:
     def count_by_status(self) -> dict[str, int]:
         query = sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
         with self.reader.connect() as conn:
-            counts = dict(conn.execute(query).all())
+            counts: dict[str, int] = {s: n for s, n in conn.execute(query).all()}
         return {status: int(counts.get(status, 0)) for status in STATUSES}
 
     def claim(self, worker: str) -> dict[str, Any] | None:
@@ -396,7 +227,7 @@ class Store:
         events: Sequence[tuple[str, dict[str, Any]]] = (),
         worker: str | None = None,
         from_status: Sequence[str] = ("running",),
-        deliver: Any = None,
+        deliver: DeliveryRows | None = None,
     ) -> dict[str, Any] | None:
         """End a task (``status`` in :data:`TERMINAL`) once: the last events and the
         terminal event are appended and its webhook deliveries queued in the same
@@ -410,7 +241,7 @@ class Store:
             if status == "completed":
                 values["progress"] = 100
             if result is not None:
-                values["result"] = _dumps(result)
+                values["result"] = to_json(result)
             if not conn.execute(tasks.update().where(*where).values(**values)).rowcount:
                 return None
             row = dict(conn.execute(tasks.select().where(tasks.c.id == task_id)).mappings().one())
@@ -464,7 +295,7 @@ class Store:
         for kind, data in events:
             seq += 1
             rows.append(
-                {"task_id": task_id, "seq": seq, "type": kind, "ts": now, "data": _dumps(data)}
+                {"task_id": task_id, "seq": seq, "type": kind, "ts": now, "data": to_json(data)}
             )
         conn.execute(task_events.insert(), rows)
 
@@ -495,7 +326,7 @@ class Store:
             "id": f"wh_{uuid.uuid4().hex}",
             "owner": owner,
             "url": url,
-            "events": _dumps(events),
+            "events": to_json(events),
             "secret": self._seal(secret, headers),
             "created_at": time.time(),
         }
@@ -528,7 +359,7 @@ class Store:
                 stored = conn.execute(query).scalar()
             else:
                 query = sa.select(tasks.c.webhook).where(tasks.c.id == delivery["task_id"])
-                stored = (_loads(conn.execute(query).scalar()) or {}).get("secret")
+                stored = (from_json(conn.execute(query).scalar()) or {}).get("secret")
         return None if stored is None else self.sealer.open(stored)
 
     def reseal(self) -> int:
@@ -550,7 +381,7 @@ class Store:
                     continue
                 hook["secret"] = self.sealer.reseal(hook["secret"])
                 conn.execute(
-                    tasks.update().where(tasks.c.id == row.id).values(webhook=_dumps(hook))
+                    tasks.update().where(tasks.c.id == row.id).values(webhook=to_json(hook))
                 )
                 done += 1
             conn.execute(meta.delete().where(meta.c.name == KEY_CHECK))
@@ -670,22 +501,43 @@ class Store:
             return conn.execute(query).scalar()
 
 
-def public_task(row: dict[str, Any], with_result: bool = True) -> dict[str, Any]:
-    """A task as the API shows it (never its webhook's secret)."""
-    hook = _loads(row.get("webhook"))
-    out = {
-        "id": row["id"],
-        "object": "task",
-        "status": row["status"],
-        "progress": int(row.get("progress") or 0),
-        "created_at": row["created_at"],
-        "started_at": row.get("started_at"),
-        "finished_at": row.get("finished_at"),
-        "result": _loads(row.get("result")) if with_result else None,
-        "error": row.get("error"),
-        "metadata": _loads(row.get("meta")),
-        "webhook": {"url": hook["url"], "events": hook["events"]} if hook else None,
-    }
-    if row.get("cancel_requested") and row["status"] == "running":
-        out["cancel_requested"] = True
-    return out
+class LazyStore:
+    """A server's store, opened on first use (a server that never ran a task leaves no
+    SQLite file behind); ``on_open`` is called with it once it opens."""
+
+    def __init__(
+        self,
+        url: str | None,
+        sealer: Sealer,
+        on_open: Callable[[Store], None] = lambda store: None,
+    ) -> None:
+        self.url = url  # None: default_url(), when it opens
+        self.sealer = sealer
+        self.on_open = on_open
+        self.current: Store | None = None
+        self._lock = threading.Lock()
+
+    def open(self, create: bool = True) -> bool:
+        """Open the store (from any thread); with ``create`` False, only an existing SQLite
+        file (or a server database). Whether it is open."""
+        with self._lock:
+            if self.current is not None:
+                return True
+            url = self.url or default_url()
+            path = sqlite_path(url)
+            if not create and path is not None and not path.exists():
+                return False
+            self.current = Store(url, self.sealer)
+            self.on_open(self.current)
+            return True
+
+    def check(self) -> None:
+        """Open an existing store now, so that secret keys that do not open its webhook
+        secrets stop the server before it serves (:class:`SecretKeyError`); a store that
+        cannot be reached is left for later."""
+        try:
+            self.open(create=False)
+        except SecretKeyError:
+            raise
+        except Exception as exc:
+            log.debug("massgen: task store not checked: %s", type(exc).__name__)

@@ -4,7 +4,7 @@ sharing the store claims queued tasks (each exactly once), runs them, records th
 result or an error, queueing their webhook deliveries in the same transaction.
 
 After a crash (``kill -9``) nothing is lost: queued tasks run when a server is back; a task
-that was *running* is marked ``failed`` with :data:`~massgen.server.store.RESTARTED` (its
+that was *running* is marked ``failed`` with :data:`~massgen.server.schema.RESTARTED` (its
 run cannot be resumed, and running it again could repeat its tools' side effects and its
 cost without the client asking), as soon as a server sees its process gone (same host) or its
 heartbeat older than the lease (another host).
@@ -18,19 +18,20 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+from massgen.server.completions import NoAnswer
 from massgen.server.http import BadRequest, parse_messages, request_images
+from massgen.server.limiter import RunLimiter, Slot
+from massgen.server.progress import Progress
 from massgen.server.request_fields import RunOptions
 from massgen.server.request_fields import apply as apply_options
-from massgen.server.store import RESTARTED, TERMINAL, Store, public_task, worker_id
-from massgen.server.webhooks import deliveries_for
+from massgen.server.runs import MODEL_NAME, RunService
+from massgen.server.schema import RESTARTED, TERMINAL, worker_id
+from massgen.server.store import LazyStore, Store
+from massgen.server.webhooks import Deliverer, deliveries_on
 from massgen.server.writer import Writer
-
-if TYPE_CHECKING:
-    from massgen.server.app import MassGenServer
-    from massgen.server.limiter import Slot
 
 log = logging.getLogger("massgen.server")
 
@@ -61,41 +62,6 @@ URGENT = frozenset(
 )
 FLUSH_SECONDS = 0.1
 STOPPED = "server stopped while the task was running; submit it again"
-
-
-class Progress:
-    """0–100 from a run's events: answers, then votes, then the presentation."""
-
-    def __init__(self) -> None:
-        self.agents = 1
-        self.answered: set[str] = set()
-        self.votes = 0
-        self.value = 0
-
-    def feed(self, event: dict[str, Any]) -> int | None:
-        """The new progress if ``event`` raised it."""
-        kind = event.get("type")
-        value = self.value
-        if kind == "run_started":
-            self.agents = max(1, len(event.get("agents") or []))
-            value = 5
-        elif kind == "answer_submitted":
-            self.answered.add(str(event.get("agent_id")))
-            value = 5 + 40 * min(1.0, len(self.answered) / self.agents)
-        elif kind == "vote_cast":
-            self.votes += 1
-            value = 45 + 40 * min(1.0, self.votes / self.agents)
-        elif kind == "votes_cleared":
-            self.votes = 0
-        elif kind == "winner_selected":
-            value = 85
-        elif kind in ("final_answer_delta", "final_answer"):
-            value = 90 if kind == "final_answer_delta" else 95
-        value = int(min(99, value))
-        if value > self.value:
-            self.value = value
-            return value
-        return None
 
 
 class _EventLog:
@@ -140,18 +106,30 @@ class _EventLog:
 
 
 class TaskRunner:
-    """Claims and runs tasks in this process; also heartbeats, reaps orphans and sends
-    webhook deliveries (see module)."""
+    """Claims and runs tasks in this process (each under ``limiter``, through ``runs``);
+    also heartbeats, reaps orphans and sends webhook deliveries (see module).
+
+    ``task_view`` is the API's view of a task (its webhooks' payloads carry it);
+    ``deliverer`` builds the webhook deliverer once ``store`` is open; ``redact`` masks
+    secrets in a task's error."""
 
     def __init__(
         self,
-        server: MassGenServer,
+        store: LazyStore,
+        runs: RunService,
+        limiter: RunLimiter,
         *,
+        task_view: Callable[[dict[str, Any]], dict[str, Any]],
+        deliverer: Callable[[Store], Deliverer] | None = None,
+        redact: Callable[[str], str] = lambda text: text,
         poll: float = 0.5,
         lease: float = 30.0,
         heartbeat: float = 2.0,
     ) -> None:
-        self.server = server
+        self.lazy_store, self.runs, self.limiter = store, runs, limiter
+        self.task_view = task_view
+        self.make_deliverer = deliverer
+        self.redact = redact
         self.poll, self.lease, self.heartbeat_every = poll, lease, heartbeat
         self.worker = worker_id()
         self.writer = Writer("massgen-task-store")
@@ -161,25 +139,30 @@ class TaskRunner:
         self.wake = asyncio.Event()
         self.changed: dict[str, set[asyncio.Event]] = {}
         self.loops: list[asyncio.Task[Any]] = []
-        self.deliverer: Any = None
+        self.deliverer: Deliverer | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def store(self) -> Store:
-        store = self.server.store
+        store = self.lazy_store.current
         assert store is not None
         return store
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        if self.loops:
-            return
-        self.loop = asyncio.get_running_loop()
-        self.loops = [
-            asyncio.create_task(self._dispatch(), name="massgen-tasks"),
-            asyncio.create_task(self._watch(), name="massgen-task-heartbeat"),
-        ]
+        """Start claiming tasks, and sending webhook deliveries once the store is open
+        (idempotent: called again when a request opened the store)."""
+        if not self.loops:
+            self.loop = asyncio.get_running_loop()
+            self.loops = [
+                asyncio.create_task(self._dispatch(), name="massgen-tasks"),
+                asyncio.create_task(self._watch(), name="massgen-task-heartbeat"),
+            ]
+        store = self.lazy_store.current
+        if self.deliverer is None and store is not None and self.make_deliverer is not None:
+            self.deliverer = self.make_deliverer(store)
+            self.loops.append(asyncio.create_task(self.deliverer.run(), name="massgen-webhooks"))
 
     async def stop(self) -> None:
         """Stop claiming tasks, then stop the running ones (each failed: :data:`STOPPED`),
@@ -193,7 +176,7 @@ class TaskRunner:
         self.loops = []
         await asyncio.to_thread(self.writer.flush, 10)
 
-    def write(self, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    def write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Run a store call in the writer thread (in order); tell event streams after."""
         task_id = args[0] if args and isinstance(args[0], str) else None
 
@@ -216,13 +199,13 @@ class TaskRunner:
         failing = False
         while True:
             try:
-                opened = self.server.store is not None or await asyncio.to_thread(
-                    self.server.open_store, False
+                opened = self.lazy_store.current is not None or await asyncio.to_thread(
+                    self.lazy_store.open, False
                 )
                 if not opened:
                     await asyncio.sleep(1.0)
                     continue
-                while (slot := self.server.limiter.try_acquire()) is not None:
+                while (slot := self.limiter.try_acquire()) is not None:
                     row = None
                     try:
                         row = await asyncio.to_thread(self.store.claim, self.worker)
@@ -235,7 +218,7 @@ class TaskRunner:
                     task = asyncio.create_task(self._execute(row))
                     self.running[row["id"]] = task
                     self.slots[row["id"]] = slot
-                    task.add_done_callback(lambda _, i=row["id"]: self._done(i))
+                    task.add_done_callback(self._when_done(row["id"]))
                 failing = False
             except Exception as exc:  # the store is down: say so once, retry slowly
                 if not failing:
@@ -246,6 +229,9 @@ class TaskRunner:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll):  # wait_for could swallow a cancel
                     await self.wake.wait()
+
+    def _when_done(self, task_id: str) -> Callable[[asyncio.Task[None]], None]:
+        return lambda _: self._done(task_id)
 
     def _done(self, task_id: str) -> None:
         self.running.pop(task_id, None)
@@ -260,7 +246,7 @@ class TaskRunner:
         another process, and fails the orphans of dead workers."""
         while True:
             try:
-                if self.server.store is not None:
+                if self.lazy_store.current is not None:
                     await self._watch_once()
             except Exception as exc:
                 log.debug("massgen: task heartbeat: %s", type(exc).__name__)
@@ -280,11 +266,11 @@ class TaskRunner:
                 "failed",
                 error=RESTARTED,
                 worker=orphan["worker"],
-                deliver=_deliver("failed"),
+                deliver=deliveries_on("failed", self.task_view),
             )
             if row is not None:
                 log.warning("massgen: task %s failed: its server stopped", orphan["id"])
-                self._wake_deliveries()
+                self.wake_deliveries()
 
     def cancel_local(self, task_id: str) -> bool:
         task = self.running.get(task_id)
@@ -294,9 +280,21 @@ class TaskRunner:
         task.cancel()
         return True
 
-    def _wake_deliveries(self) -> None:
+    def wake_deliveries(self) -> None:
+        """Send the deliveries just queued now, not at the next poll."""
         if self.deliverer is not None:
             self.deliverer.wake.set()
+
+    async def cancel_queued(self, task_id: str) -> None:
+        """Cancel a task that is still queued (a no-op once it was claimed)."""
+        await self.write(
+            self.store.finish,
+            task_id,
+            "cancelled",
+            from_status=("queued",),
+            deliver=deliveries_on("cancelled", self.task_view),
+        )
+        self.wake_deliveries()
 
     # ------------------------------------------------------------------ one task
 
@@ -310,36 +308,22 @@ class TaskRunner:
                 question, history = parse_messages(request.get("messages"))
                 images = request_images(request.get("messages"))
                 options = RunOptions.from_stored(request.get("options"))
-                prepared = apply_options(self.server.resolve(request.get("model")), options)
+                prepared = apply_options(self.runs.resolve(request.get("model")), options)
             except BadRequest as exc:
                 raise _TaskError(exc.message) from None
             timeout = request.get("timeout")
-            trace: list[str] = []
-            finished: dict[str, Any] | None = None
             try:
                 async with asyncio.timeout(timeout):
-                    events = self.server.events(prepared, question, history, images)
-                    try:
-                        async for event in events:
-                            log_.add(event)
-                            line = self.server.trace_line(event)
-                            if line:
-                                trace.append(line)
-                            if event.get("type") == "run_finished":
-                                finished = event
-                    finally:
-                        await events.aclose()
+                    outcome = await self.runs.complete(
+                        prepared, question, history, images, on_event=log_.add
+                    )
             except TimeoutError:
                 raise _TaskError(f"the task timed out after {timeout:g}s") from None
-            if not finished or not finished.get("final_answer"):
-                reason = (finished or {}).get("status", "failed")
-                raise _TaskError(f"the run produced no answer (status: {reason})")
+            if isinstance(outcome, NoAnswer):
+                raise _TaskError(outcome.message)
             status = "completed"
-            result = self.server.completion(
-                f"chatcmpl-{uuid.uuid4().hex}",
-                request.get("model_name") or "massgen",
-                finished,
-                trace,
+            result = outcome.object(
+                f"chatcmpl-{uuid.uuid4().hex}", request.get("model_name") or MODEL_NAME
             )
         except _TaskError as exc:
             error = str(exc)
@@ -350,7 +334,7 @@ class TaskRunner:
             log.error("massgen: task %s: %s: %s", task_id, type(exc).__name__, exc)
             error = f"internal error ({type(exc).__name__})"
         if error:
-            error = self.server.redact(error)
+            error = self.redact(error)
         await asyncio.shield(
             self.write(
                 self.store.finish,
@@ -360,10 +344,10 @@ class TaskRunner:
                 error=error,
                 events=log_.take(),
                 worker=self.worker,
-                deliver=_deliver(status),
+                deliver=deliveries_on(status, self.task_view),
             )
         )
-        self._wake_deliveries()
+        self.wake_deliveries()
 
     # ------------------------------------------------------------------ API helpers
 
@@ -411,10 +395,3 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=0.1)
-
-
-def _deliver(status: str) -> Any:
-    def build(row: dict[str, Any], registered: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return deliveries_for(f"task.{status}", row, registered, public_task(row))
-
-    return build

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("massgen.server")
@@ -203,7 +202,8 @@ class RunTracer:
             self.run = None
 
 
-def run_listener(provider: Any | None, **attributes: Any) -> Callable[[Any], None] | None:
+def run_listener(provider: Any | None, **attributes: Any) -> RunTracer | None:
+    """A :class:`RunTracer` for one run (None without a tracer provider)."""
     if provider is None:
         return None
     return RunTracer(provider.get_tracer("massgen"), attributes)

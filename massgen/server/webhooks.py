@@ -23,12 +23,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from massgen.server.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
 from massgen.server.sealing import SecretKeyError
 from massgen.server.signing import HEADER, sign
+
+if TYPE_CHECKING:
+    from massgen.server.store import DeliveryRows, Store
 
 log = logging.getLogger("massgen.server")
 
@@ -104,7 +107,7 @@ async def system_resolver(host: str, port: int) -> list[IPAddress]:
     """Every address the system resolver gives for ``host`` (without IPv6 zone ids)."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 def _described(address: IPAddress) -> str:
@@ -128,7 +131,7 @@ def check_url(url: Any) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname.lower().rstrip("."), port
 
 
-async def resolve_target(url: str, allow: AllowList, resolver: Resolver | None = None) -> IPAddress:
+async def resolve_target(url: Any, allow: AllowList, resolver: Resolver | None = None) -> IPAddress:
     """The address to call for ``url``; raises :class:`TargetRefused` when any address the
     host resolves to (through ``resolver``, default :func:`system_resolver`) is private,
     loopback, link-local or reserved, or carries such an IPv4 address, and is not allowed."""
@@ -211,6 +214,17 @@ def validate_secret(secret: Any) -> str:
     return secret
 
 
+def deliveries_on(status: str, public: Callable[[dict[str, Any]], dict[str, Any]]) -> DeliveryRows:
+    """What :meth:`~massgen.server.store.Store.finish` calls to queue the deliveries of a task
+    that ends with ``status``: the rows of :func:`deliveries_for` ``task.<status>``, each
+    payload carrying ``public(row)`` (the API's view of the task)."""
+
+    def build(row: dict[str, Any], registered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return deliveries_for(f"task.{status}", row, registered, public(row))
+
+    return build
+
+
 def deliveries_for(
     event: str, task: dict[str, Any], registered: list[dict[str, Any]], public: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -247,7 +261,7 @@ def deliveries_for(
 
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Seconds before retry ``attempt + 1`` (``attempt`` tries done): base · 2^(attempt-1)."""
-    return min(cap, base * 2 ** (attempt - 1))
+    return float(min(cap, base * 2 ** (attempt - 1)))
 
 
 class Deliverer:
@@ -255,7 +269,7 @@ class Deliverer:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         allow: AllowList,
         *,
         timeout: float = 10.0,
@@ -263,7 +277,7 @@ class Deliverer:
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,
         poll: float = 1.0,
-        on_result: Any = None,
+        on_result: Callable[[str], None] | None = None,
         resolver: Resolver | None = None,
     ) -> None:
         self.store = store

@@ -132,4 +132,4 @@ def _forget(pid: int | None) -> None:
     with contextlib.suppress(Exception):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -114,7 +114,8 @@ def _claimers(db_url: str) -> list[str]:
     """The worker processes that claimed the tasks (``host:pid:start``), from the store."""
     import sqlalchemy as sa
 
-    from massgen.server.store import Store, tasks
+    from massgen.server.schema import tasks
+    from massgen.server.store import Store
 
     store = Store(db_url)
     try:

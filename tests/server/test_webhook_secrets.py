@@ -17,8 +17,9 @@ import yaml
 
 import massgen
 from massgen.server import create_app
+from massgen.server.schema import sqlite_path, webhooks
 from massgen.server.sealing import Sealer, SecretKeyError
-from massgen.server.store import Store, sqlite_path, webhooks
+from massgen.server.store import Store
 from tests.fakes.chat_server import FakeChatServer
 from tests.server.support import (
     OTHER_SECRET_KEY,
