@@ -29,7 +29,8 @@ class ProviderHealth:
         self.lock = asyncio.Lock()
 
     def _targets(self) -> list[dict[str, Any]]:
-        from massgen.backends.registry import PROVIDERS, resolve_api_key
+        from massgen.backends.registry import resolve_api_key
+        from massgen.providers import PROVIDERS
 
         targets: dict[tuple[str, str], dict[str, Any]] = {}
         for agent in self.config.agents:

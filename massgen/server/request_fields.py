@@ -191,7 +191,7 @@ def apply(prepared: Prepared, options: RunOptions) -> Prepared:
     apply: the smaller cap, and both sets of sequences."""
     if options == RunOptions():
         return prepared
-    from massgen.backends.registry import refusal
+    from massgen.providers import refusal
 
     config = prepared.config
     sampling = {k: getattr(options, k) for k in ("temperature", "top_p")}

@@ -218,7 +218,7 @@ class RunService:
         run does not pay for it; the local model is left to load on first use."""
 
         def build() -> list[Any]:
-            from massgen.coordination import engine  # noqa: F401
+            from massgen.coordination import coordinator  # noqa: F401
             from massgen.coordination.build import build_agents
 
             remote = [a for a in self.prepared.config.agents if a.backend.type != "local"]
