@@ -427,7 +427,7 @@ def _continued_config(path: Any) -> tuple[MassGenConfig, str]:
 
 def _init(non_interactive: bool, model: str | None, models: str | None, save: str | None) -> int:
     from massgen.config.env import load_env_files
-    from massgen.wizard import run_init
+    from massgen.cli.wizard import run_init
 
     load_env_files()
     if not non_interactive and not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -490,7 +490,7 @@ def doctor_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check providers (keys, endpoints, reachability), the local model and the default config."""
-    from massgen.doctor import run_doctor
+    from massgen.cli.doctor import run_doctor
 
     raise typer.Exit(run_doctor(as_json=as_json))
 
@@ -1039,7 +1039,7 @@ def _report(result: RunResult, mode: UI) -> int:
     return for_status(result.status)
 
 
-from massgen.logs_cli import logs_app  # noqa: E402 (after the main command's options)
+from massgen.cli.logs import logs_app  # noqa: E402 (after the main command's options)
 
 app.add_typer(logs_app, name="logs")
 
