@@ -4,8 +4,8 @@ LiteLLM, the CLI, the terminal app, the server and eval).
 An :class:`ActiveRun` owns the run's event bus, builds the team (or runs on agents its
 caller keeps), starts the MCP servers and checks their tool names, then attaches the session
 recorder (so a config error records nothing), gives the engine the session directory as its
-workspace root, runs, closes the bus and the backends it built. See docs/architecture.md,
-"Runs".
+workspace root, runs, closes the bus and the backends it built (docs/architecture.md, "A
+run, step by step").
 
 Importing this module is cheap: the engine is imported when a run starts (:func:`preload`
 imports it ahead of time).
