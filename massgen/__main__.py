@@ -1,3 +1,3 @@
-from massgen.cli import main
+from massgen.cli.main import main
 
 main()

@@ -130,7 +130,7 @@ def test_the_server_honours_them(fakes, provider_env):
 def test_doctor_shows_the_endpoint_in_use_and_where_it_came_from(fakes, provider_env):
     from io import StringIO
 
-    from massgen.doctor import run_doctor
+    from massgen.cli.doctor import run_doctor
 
     out = StringIO()
     run_doctor(as_json=True, out=out, timeout=2)

@@ -6,10 +6,15 @@ Imports nothing heavy (no yaml, no pydantic) so ``massgen --list-examples`` stay
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from massgen.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from massgen.config.schema import MassGenConfig
 
 EXAMPLES_PREFIX = "@examples/"
 _SUFFIX = ".yaml"
@@ -248,3 +253,55 @@ def list_user_configs() -> list[Example]:
         (Example(p.stem, _description(p), p) for p in agents.glob(f"*{_SUFFIX}") if p.is_file()),
         key=lambda example: example.name,
     )
+
+
+#: Where a team built from the keys that are set comes from (a run's ``config_used``).
+TEAM_FROM_KEYS = "team from your keys"
+
+
+def resolve_team(
+    config: str | Path | Mapping[str, Any] | None = None,
+    models: Sequence[str] | None = None,
+    *,
+    notice: Callable[[str], None] | None = None,
+) -> tuple[MassGenConfig, str]:
+    """The team to run and where it came from (docs/architecture.md, "Config"): ``config``
+    (a file, a built-in or saved name, or a dict), else one agent per model of ``models``,
+    else the default (:func:`resolve_default`), whose message for the user goes to
+    ``notice``. Every surface resolves its team here: the CLI, the Python API, the server."""
+    from massgen.config.loader import load_config, load_config_dict
+
+    if config is not None and models is not None:
+        raise ConfigurationError("give either a config or models, not both")
+    if isinstance(config, Mapping):
+        return load_config_dict(dict(config)).config, "<dict>"
+    if config is not None:
+        path = resolve_config(str(config))
+        return load_config(path).config, str(path)
+    if models is not None:
+        from massgen.config.models import config_for_models
+
+        return config_for_models(list(models)), ",".join(models)
+    default = resolve_default()
+    if default.notice and notice is not None:
+        notice(default.notice)
+    if default.data is not None:
+        return load_config_dict(default.data, TEAM_FROM_KEYS).config, TEAM_FROM_KEYS
+    assert default.path is not None
+    return load_config(default.path).config, str(default.path)
+
+
+def add_context(config: MassGenConfig, specs: Sequence[str]) -> None:
+    """``--context PATH[:write]`` as context path grants (read unless ``:write``)."""
+    from massgen.config.schema import ContextPathConfig
+
+    for spec in specs:
+        path, permission = spec, "read"
+        if spec.endswith((":write", ":read")):
+            path, _, permission = spec.rpartition(":")
+        if not path.strip():
+            raise ConfigurationError(f"--context {spec!r}: give a path, e.g. --context ./src:write")
+        full = os.path.abspath(os.path.expanduser(path))
+        config.orchestrator.context_paths.append(
+            ContextPathConfig(path=full, permission=permission)  # type: ignore[arg-type]
+        )

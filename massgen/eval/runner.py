@@ -93,9 +93,9 @@ class Eval:
     async def run(self) -> None:
         """Every strategy over every item (results in :attr:`results`, by strategy then
         item id). Raises on a config problem; a failed run is a result, not an error."""
-        from massgen.coordination.build import build_agents
+        from massgen.runs import build_team
 
-        team = build_agents(self.config)
+        team = build_team(self.config)
         samplers = self._samplers(team) if "self_consistency" in self.strategies else []
         try:
             for strategy in self.strategies:
@@ -106,7 +106,7 @@ class Eval:
 
     def _samplers(self, team: list[AgentSpec]) -> list[AgentSpec]:
         """The first agent once per sample, each with its own seed when it has one."""
-        from massgen.coordination.build import build_agents
+        from massgen.runs import build_team
 
         first = self.config.agents[0]
         if first.backend.seed is None:
@@ -120,7 +120,7 @@ class Eval:
             )
             for i in range(self.samples)
         ]
-        return build_agents(self.config.model_copy(update={"agents": copies}))
+        return build_team(self.config.model_copy(update={"agents": copies}))
 
     async def _strategy(
         self, strategy: str, team: list[AgentSpec], samplers: list[AgentSpec]
@@ -188,10 +188,11 @@ class Eval:
 
 
 async def _ask(agents: list[AgentSpec], orchestrator: OrchestratorConfig, item: Item) -> Any:
-    from massgen.coordination.engine import Coordinator
-    from massgen.events import EventBus
+    """One run of ``item`` on ``agents`` (kept open for the next item)."""
+    from massgen.runs import ActiveRun
 
-    return await Coordinator(agents, orchestrator, EventBus()).run(item.prompt())
+    run = ActiveRun.on_agents(agents, orchestrator, item.prompt(), watch=False)
+    return await run.result()
 
 
 def _majority(item: Item, answers: list[str | None]) -> str | None:

@@ -39,7 +39,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
-from massgen.api import message_images, split_messages
+from massgen.chat_messages import AnswerStream, message_images, split_messages
 from massgen.errors import ConfigurationError
 
 PROVIDER = "massgen"
@@ -169,7 +169,7 @@ async def _run(arguments: dict[str, Any]) -> dict[str, Any]:
 async def _stream(arguments: dict[str, Any]) -> AsyncIterator[GenericStreamingChunk]:
     """The final answer as it is written (token by token when the winner presents it); the
     last chunk finishes and carries the usage and the ``massgen_*`` metadata."""
-    from massgen.api import AnswerStream, start
+    from massgen.api import start
 
     arguments = dict(arguments)
     output_file = arguments.pop("output_file", None)

@@ -1,7 +1,9 @@
 """The terminal app: every agent in view as a card, a live scoreboard, the final answer, a
 history of the conversation, and an input that is always enabled.
 
-The app reads engine events from the bus and nothing else. Events are drained and drawn at
+The app starts each run as a :class:`massgen.runs.ActiveRun` and reads its events and nothing
+else (:mod:`massgen.tui.run_control`); a recorded session is replayed by
+:mod:`massgen.tui.replay_control`. Events are drained and drawn at
 most :attr:`MassGenApp.REPAINT_HZ` times a second, so many fast streams stay smooth. Keys are
 modal: while the input has focus, typing is text (app keys act once Esc leaves it; ``i`` or
 Enter goes back), and focus only moves when the user moves it.
@@ -26,15 +28,18 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
 
-from massgen.exitcodes import ExitCode, for_status
+from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
-from massgen.tui.chrome import KeyBar, RunHeader, elapsed
+from massgen.tui.chrome import PLACEHOLDERS, KeyBar, RunHeader, elapsed
 from massgen.tui.final import FinalPane
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
+from massgen.tui.replay_control import ReplayControl
+from massgen.tui.run_control import AgentSource, RunControl
 from massgen.tui.scoreboard import Scoreboard
 from massgen.tui.settings import Settings
 from massgen.tui.state import ACTIVE, RunView
 from massgen.tui.text import one_line
+from massgen.tui.view_keys import ViewKeys
 
 if TYPE_CHECKING:
     from massgen.config.schema import OrchestratorConfig
@@ -44,19 +49,11 @@ if TYPE_CHECKING:
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer
 
-AgentSource = Sequence["AgentSpec"] | Callable[[], Sequence["AgentSpec"]]
 WELCOME = (
     "Several agents answer your question in parallel, read each other's answers and vote;\n"
     "the most-voted agent writes the final answer.\n\n"
     "Type a question below and press Enter.  F1: help  ·  Ctrl+Q: quit"
 )
-PLACEHOLDERS = {
-    "new": "Ask a question…  (F1 help)",
-    "follow-up": "Ask a follow-up…  (/reset starts over · Esc for keys · F1 help)",
-    "running": "Type the next question: Enter queues it for when this run ends",
-    "starting": "Starting the agents… type your question (Enter queues it)",
-    "replay": "Replaying a recorded session · Esc for keys · q quits",
-}
 
 
 def tune_gc() -> None:
@@ -71,7 +68,10 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-class MassGenApp(App[None]):
+class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
+    """The app: its layout, frames, input and keys; runs, replays and the answer actions
+    are its parts (the classes it is made of)."""
+
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "massgen"
     REPAINT_HZ = 30
@@ -208,24 +208,6 @@ class MassGenApp(App[None]):
         elif self.first_question:
             self.start_run(self.first_question)
 
-    def build_agents(self) -> None:
-        """In a thread: build the agents (this imports the provider SDKs) and the engine."""
-        try:
-            source = self.agent_source
-            agents = list(source()) if callable(source) else list(source)
-            import massgen.coordination.engine  # noqa: F401 (imported here, not on screen)
-        except Exception as exc:
-            self.call_from_thread(self.agents_failed, exc)
-            return
-        self.call_from_thread(self.agents_built, agents)
-
-    def agents_built(self, agents: list[AgentSpec]) -> None:
-        self.agents, self.agents_ready = agents, True
-        self.ask.placeholder = PLACEHOLDERS["new"]
-        if self.queued:
-            question, self.queued = self.queued, None
-            self.start_run(question)
-
     def agents_failed(self, exc: BaseException) -> None:
         from massgen.errors import ConfigurationError
 
@@ -318,75 +300,6 @@ class MassGenApp(App[None]):
         if focused is not None and new:  # the user was in a card: stay in one
             new[min(focused, len(new) - 1)].transcript.focus()
 
-    # ------------------------------------------------------------------ runs
-
-    def start_run(self, question: str) -> None:
-        if not self.agents_ready or self.running:
-            self.queue(question)
-            return
-        from massgen.config.schema import OrchestratorConfig
-        from massgen.coordination.engine import Coordinator
-        from massgen.events import EventBus
-
-        bus = EventBus()
-        self.subscription = bus.subscribe()
-        self.view = RunView(clock=self.clock)
-        self.parts.append(self.view)
-        self.running = True
-        self.last_status = "running"
-        self.final_max = False
-        self.ask.placeholder = PLACEHOLDERS["running"]
-        images, self.pending_images = self.pending_images, ()
-        log = self.recorder.attach(bus, images) if self.recorder is not None else None
-        coordinator = Coordinator(
-            self.agents,
-            self.orchestrator or OrchestratorConfig(),
-            bus,
-            workspace_root=log.path if log is not None else None,
-        )
-        self.run_worker(
-            self.run_coordination(coordinator, question, images), group="run", exclusive=True
-        )
-
-    def queue(self, question: str) -> None:
-        replaced = self.queued is not None
-        self.queued = question
-        what = "Replaced the queued question" if replaced else "Queued"
-        self.notify(f"{what}: it is sent when this run ends.", timeout=4)
-
-    async def run_coordination(
-        self, coordinator: Any, question: str, images: Sequence[Any] = ()
-    ) -> None:
-        from massgen.errors import ConfigurationError
-
-        try:
-            result = await coordinator.run(question, tuple(self.history), images)
-            self.results.append(result)
-            self.last_status = result.status
-            if result.final_answer is not None:
-                self.history.append((question, result.final_answer))
-        except ConfigurationError as exc:  # found as the run starts (an MCP tool name)
-            self.agents_failed(exc)
-        except BaseException:
-            self.last_status = "cancelled"
-            raise
-        finally:
-            coordinator.bus.close()
-            self.running = False
-            if self.is_running:
-                self.ask.placeholder = PLACEHOLDERS["follow-up"]
-                if self.queued and not self.quit_mid_run:
-                    question, self.queued = self.queued, None
-                    self.call_later(self.start_run, question)
-
-    def exit_code(self) -> int:
-        """What ``massgen`` exits with: the last run's code, 130 if quit mid-run."""
-        if self.quit_mid_run:
-            return ExitCode.INTERRUPTED
-        if self.last_status is None:
-            return ExitCode.OK
-        return for_status(self.last_status)
-
     # ------------------------------------------------------------------ frames
 
     async def tick(self) -> None:
@@ -402,33 +315,6 @@ class MassGenApp(App[None]):
             if self.is_running and self.screen.is_attached:
                 raise
             # the app is shutting down and its widgets are gone
-
-    def drain(self) -> None:
-        sub, view = self.subscription, self.view
-        if sub is None:
-            return
-        count, oldest = 0, None
-        pending = self.pending_since
-        while (event := sub.get_nowait()) is not None:
-            view.apply(event)
-            count += 1
-            oldest = event.ts if oldest is None else oldest
-            if event.agent_id and event.agent_id not in pending:
-                pending[event.agent_id] = event.ts
-        if count:
-            self.stats["events"] += count
-            self.stats["max_latency"] = max(self.stats["max_latency"], time.time() - oldest)
-
-    def advance_replay(self) -> None:
-        player = self.player
-        assert player is not None
-        player.advance(time.monotonic())
-        if player.view is not self.view:
-            self.view = player.view
-            self.view.dirty.add("layout")
-        was_running, self.running = self.running, not player.finished
-        if was_running and player.finished:
-            self.ask.placeholder = "Replay finished · h lists the parts · q quits"
 
     async def draw(self, view: RunView) -> None:
         dirty, view.dirty = view.dirty, set()
@@ -493,18 +379,6 @@ class MassGenApp(App[None]):
             self._drawn_keys = keys
             self.query_one(KeyBar).draw(mode, width, self.running and not self.player, queued)
 
-    def replay_label(self) -> str:
-        player = self.player
-        if player is None:
-            return ""
-        part = f"replay {player.part + 1}/{max(1, len(player.parts))}"
-        if player.finished:
-            return f"{part} · finished"
-        if player.paused:
-            return f"{part} · ⏸ paused"
-        speed = "at once" if player.speed <= 0 else f"{player.speed:g}x"
-        return f"{part} · ▶ {speed}"
-
     def key_mode(self) -> str:
         focused = self.focused
         if focused is not None and focused.id == "search":
@@ -546,12 +420,6 @@ class MassGenApp(App[None]):
 
     # ------------------------------------------------------------------ actions
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        replay_only = {"toggle_pause", "step_part", "seek"}
-        if action in replay_only:
-            return self.player is not None
-        return True
-
     def action_focus_input(self) -> None:
         self.ask.focus()
 
@@ -570,31 +438,6 @@ class MassGenApp(App[None]):
         else:
             self.query_one("#score-list", OptionList).focus()
 
-    def action_reset(self) -> None:
-        if self.player is not None:
-            return
-        if self.running:
-            self.notify("A run is going: cancel it first (Ctrl+C).", severity="warning")
-            return
-        self.history.clear()
-        self.parts.clear()
-        if self.recorder is not None:
-            self.recorder.new_conversation()
-        self.view = RunView(clock=self.clock)
-        self.view.dirty |= {"layout", "header", "panel", "final"}
-        self.final_max = False
-        self.ask.placeholder = PLACEHOLDERS["new"]
-        self.notify("New conversation.")
-
-    def action_cancel_run(self) -> None:
-        if self.running and self.player is None:
-            self.workers.cancel_group(self, "run")
-            self.notify("Run cancelled; its events so far are kept.")
-        elif self.player is not None:
-            self.notify("A replay: space pauses it, q quits.")
-        else:
-            self.notify("Nothing to cancel. Ctrl+Q quits.")
-
     async def action_quit(self) -> None:
         from massgen.tui.screens import ConfirmScreen
 
@@ -611,165 +454,9 @@ class MassGenApp(App[None]):
             return
         self.exit()
 
-    def select_agent(self, index: int) -> None:
-        cards = list(self.query(AgentCard))
-        if not cards:
-            return
-        index %= len(cards)
-        if index == self.selected and cards[index].has_class("-selected"):
-            return
-        self.selected = index
-        one = self.zoomed or (self.layout_plan is not None and self.layout_plan.tabs)
-        with self.batch_update():
-            for card in cards:
-                card.set_class(card.index == index, "-selected")
-                if one:
-                    card.display = card.index == index
-        self.pending_cards.add(cards[index].agent_id)
-        self.view.dirty.add("tabs")
-
-    def action_select_agent(self, index: int) -> None:
-        if index < len(self.query(AgentCard)):
-            self.select_agent(index)
-
-    def action_next_agent(self) -> None:
-        self.select_agent(self.selected + 1)
-
-    def action_previous_agent(self) -> None:
-        self.select_agent(self.selected - 1)
-
-    def action_zoom(self) -> None:
-        self.zoomed = not self.zoomed
-        self.apply_layout()
-
-    def action_toggle_tabs(self) -> None:
-        self.settings.tabs = not self.settings.tabs
-        self.save_settings()
-        self.apply_layout()
-
-    def action_toggle_scoreboard(self) -> None:
-        self.settings.scoreboard = not self.settings.scoreboard
-        self.save_settings()
-        self.apply_layout()
-
-    def action_focus_scoreboard(self) -> None:
-        board = self.query_one(Scoreboard)
-        if not board.display:
-            self.notify("The scoreboard is hidden: c shows it.")
-            return
-        listing = board.options
-        listing.focus()
-        if listing.highlighted is None and listing.option_count:
-            listing.action_first()
-
     @on(OptionList.OptionSelected, "#score-list")
     def open_entry(self, event: OptionList.OptionSelected) -> None:
-        from massgen.tui.screens import TextScreen
-
-        kind, _, key = str(event.option.id or "").partition(":")
-        view = self.view
-        if kind == "answer" and (answer := self.answer_at(key)):
-            voters = [v for v in view.votes.values() if v.target_answer == answer.label]
-            lines = [answer.content, "", "---", ""]
-            lines += [
-                f"- **{view.label_of(v.voter_id)}** voted for it: {v.reason or '(no reason)'}"
-                for v in voters
-            ] or ["*No votes for this answer yet.*"]
-            title = f"{answer.label} · {answer.agent_label} ({answer.agent_id})"
-            self.push_screen(TextScreen(title, "\n".join(lines)))
-        elif kind == "vote" and (vote := view.votes.get(key)):
-            target = view.answer(vote.target_answer)
-            text = f"**Reason:** {vote.reason or '(none)'}\n\n---\n\n" + (
-                target.content if target else ""
-            )
-            voter = view.label_of(vote.voter_id)
-            self.push_screen(TextScreen(f"{voter} → {vote.target_answer}", text))
-
-    def answer_at(self, index: str) -> Any:
-        """The answer a scoreboard entry's id points to (``answer:<index>``)."""
-        answers = self.view.answers
-        return answers[int(index)] if index.isdigit() and int(index) < len(answers) else None
-
-    def action_diff_mark(self) -> None:
-        from massgen.tui.screens import DiffScreen
-
-        selected = self.query_one(Scoreboard).selected() or ""
-        kind, _, index = selected.partition(":")
-        answer = self.answer_at(index) if kind == "answer" else None
-        if answer is None:
-            self.notify("Highlight an answer in the scoreboard first (a, then ↑ ↓).")
-            return
-        if self.diff_from is None or self.diff_from == answer.label:
-            self.diff_from = answer.label
-            self.notify(
-                f"Compare {one_line(answer.label, 20)} with…: highlight another answer and press d."
-            )
-            return
-        old, new = self.view.answer(self.diff_from), answer
-        self.diff_from = None
-        if old and new:
-            self.push_screen(DiffScreen((old.label, old.content), (new.label, new.content)))
-
-    def action_toggle_final(self) -> None:
-        pane = self.query_one(FinalPane)
-        if not self.view.final_text and not self.final_max:
-            self.notify("No final answer yet.")
-            return
-        self.final_max = not self.final_max
-        self.apply_layout()
-        if self.final_max:
-            pane.text.focus()
-
-    def action_search(self) -> None:
-        if not self.view.final_text:
-            self.notify("No final answer to search yet.")
-            return
-        self.query_one(FinalPane).open_search()
-
-    def action_save_final(self) -> None:
-        from massgen.tui.screens import AskScreen
-
-        if not self.view.final_text:
-            self.notify("No final answer to save yet.")
-            return
-        default = time.strftime("massgen-answer-%Y%m%d-%H%M%S.md")
-        self.push_screen(AskScreen("Save the final answer to:", default), self.save_final)
-
-    def save_final(self, name: str | None) -> None:
-        text = self.view.final_text
-        if not text:
-            self.notify("No final answer to save yet.")
-            return
-        if not name:
-            name = time.strftime("massgen-answer-%Y%m%d-%H%M%S.md")
-        path = Path(name).expanduser()
-        try:
-            with open(path, "x", encoding="utf-8") as handle:  # never overwrites
-                handle.write(text.rstrip("\n") + "\n")
-        except FileExistsError:
-            self.notify(f"{one_line(path, 60)} exists: choose another name.", severity="error")
-            return
-        except OSError as exc:
-            self.notify(f"Could not save: {one_line(exc, 80)}", severity="error")
-            return
-        self.notify(f"Saved the final answer to {one_line(path.resolve(), 80)}.")
-
-    def action_copy_final(self) -> None:
-        text = self.view.final_text
-        if not text:
-            self.notify("No final answer yet.")
-            return
-        from massgen.tui import clipboard  # (subprocess: imported when needed)
-
-        if clipboard.copy(text):
-            self.notify("Final answer copied to the clipboard.")
-            return
-        self.copy_to_clipboard(text)  # OSC 52: the terminal may or may not honour it
-        self.notify(
-            "Sent the answer to the terminal's clipboard (OSC 52). If it did not arrive, your "
-            "terminal does not support that: press w to save it to a file.",
-            timeout=8,
-        )
+        self.open_score_entry(str(event.option.id or ""))
 
     def action_help(self) -> None:
         from massgen.tui.screens import HelpScreen
@@ -778,34 +465,6 @@ class MassGenApp(App[None]):
             self.pop_screen()
         else:
             self.push_screen(HelpScreen())
-
-    def action_history(self) -> None:
-        from massgen.tui.screens import HistoryScreen
-
-        if self.player is not None:
-            player = self.player
-
-            def chosen(index: int | None) -> None:
-                if index is not None:
-                    player.goto_part(index)
-
-            screen = HistoryScreen(player.summaries(), player.part, seekable=True)
-            self.push_screen(screen, chosen)
-        else:
-            self.push_screen(HistoryScreen(self.parts, len(self.parts) - 1, seekable=False))
-
-    def action_toggle_pause(self) -> None:
-        if self.player is not None:
-            self.player.toggle_pause()
-
-    def action_step_part(self, step: int) -> None:
-        if self.player is not None:
-            self.player.step_part(step)
-
-    def action_seek(self, seconds: float) -> None:
-        if self.player is not None:
-            self.player.seek(seconds)
-            self.view.dirty.add("layout")
 
     # ------------------------------------------------------------------ settings
 

@@ -1,5 +1,5 @@
-"""The header (question, strategy, round, elapsed, cost) and the key bar (the keys that act
-now, which depend on where the focus is)."""
+"""The header (question, strategy, round, elapsed, cost), the key bar (the keys that act
+now, which depend on where the focus is) and what the input says it takes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,15 @@ from textual.widgets import Static
 from massgen.tui.cards import money
 from massgen.tui.state import RunView
 from massgen.tui.text import one_line
+
+#: The input's placeholder, by what the app is doing.
+PLACEHOLDERS = {
+    "new": "Ask a question…  (F1 help)",
+    "follow-up": "Ask a follow-up…  (/reset starts over · Esc for keys · F1 help)",
+    "running": "Type the next question: Enter queues it for when this run ends",
+    "starting": "Starting the agents… type your question (Enter queues it)",
+    "replay": "Replaying a recorded session · Esc for keys · q quits",
+}
 
 
 def elapsed(view: RunView) -> str:

@@ -456,7 +456,7 @@ def test_the_guard_decides_each_tool_call(tmp_path, tool, tool_input, allowed):
 
 
 def test_doctor_lists_claude_code_and_probes_its_endpoint(server, monkeypatch):
-    from massgen.doctor import check_providers
+    from massgen.cli.doctor import check_providers
 
     monkeypatch.setenv("CLAUDE_CODE_API_KEY", KEY)
     rows = {row.provider: row for row in check_providers({}, 5, {"claude_code": server.url})}

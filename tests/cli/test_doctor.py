@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 
 from massgen.backends.probe import mask_key
 from massgen.backends.registry import PROVIDER_KEY_VARS
-from massgen.doctor import run_doctor
+from massgen.cli.doctor import run_doctor
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.chat_server import FakeChatServer, error_body
 from tests.fakes.gemini_server import FakeGeminiServer
