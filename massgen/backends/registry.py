@@ -4,9 +4,6 @@
 The providers' facts (endpoints, key variables, which class runs each type) live in
 :mod:`massgen.providers`. Backend modules (and their SDKs) are imported only when a backend is
 built or checked, so loading a config stays fast.
-
-Imports marked ``TEMP re-export`` serve importers outside backends/tools/config until they
-import :mod:`massgen.providers` themselves.
 """
 
 from __future__ import annotations
@@ -18,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from massgen.errors import ConfigurationError
 from massgen.providers import AVAILABLE, PROVIDERS, endpoint
-from massgen.providers import PROVIDER_KEY_VARS as PROVIDER_KEY_VARS  # TEMP re-export
-from massgen.providers import refusal as refusal  # TEMP re-export
 
 if TYPE_CHECKING:
     from massgen.backends.base import Backend

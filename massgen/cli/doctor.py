@@ -271,7 +271,7 @@ def _scrub(text: str, jobs: list[tuple[int, Preset, str, str | None]]) -> str:
 def check_local() -> dict[str, Any]:
     import importlib.util
 
-    from massgen.backends.local import default_model_path
+    from massgen.local_model import default_model_path
 
     path = default_model_path()
     has_llama = importlib.util.find_spec("llama_cpp") is not None

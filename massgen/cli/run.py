@@ -13,7 +13,7 @@ from massgen.exitcodes import ExitCode, for_status
 
 if TYPE_CHECKING:
     from massgen.config.schema import MassGenConfig
-    from massgen.coordination.engine import RunResult
+    from massgen.coordination.strategy import RunResult
     from massgen.runs import Prepared
 
 

@@ -98,7 +98,7 @@ class ProviderChoice:
 def provider_choices(env: Mapping[str, str] | None = None) -> list[ProviderChoice]:
     """The providers to offer: those whose key is set come first ("key found"), then the
     local model (always offered; "not installed" without llama.cpp), then the rest."""
-    from massgen.backends.local import local_backend_available
+    from massgen.local_model import local_backend_available
     from massgen.providers import DEFAULT_MODELS, PROVIDERS
 
     env = _known_keys() if env is None else env

@@ -230,7 +230,7 @@ def resolve_default() -> DefaultConfig:
             notice=f"no config file: using a team from the keys that are set: {names}; "
             "run massgen --init to choose your own",
         )
-    from massgen.backends.local import INSTALL_HINT, local_backend_available
+    from massgen.local_model import INSTALL_HINT, local_backend_available
 
     if not local_backend_available():
         raise ConfigurationError(

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from massgen.api import AnswerStream, Prepared
+from massgen.chat_messages import AnswerStream
+from massgen.runs import Prepared
 from massgen.server.completions import DONE, Chunks, NoAnswer
 from massgen.server.context import ServerContext, unauthorized
 from massgen.server.http import (

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match
 
-from massgen.api import split_messages
+from massgen.chat_messages import split_messages
 from massgen.errors import ConfigurationError
 from massgen.terminal import clean_text
 
@@ -138,7 +138,7 @@ def parse_messages(messages: Any) -> tuple[str, list[tuple[str, str]]]:
 def request_images(messages: Any) -> list[Any]:
     """The ``image_url`` parts of a request's last user message (URLs only: a request never
     names a file the server would read)."""
-    from massgen.api import message_images
+    from massgen.chat_messages import message_images
 
     try:
         return message_images(messages)

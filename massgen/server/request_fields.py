@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from massgen.api import Prepared
+from massgen.runs import Prepared
 from massgen.server.http import BadRequest, refuse_surrogates
 from massgen.server.options import DEFAULT_MAX_REQUEST_TOKENS
 

@@ -14,8 +14,9 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from massgen.api import ActiveRun, Prepared, prepare
+from massgen.api import prepare
 from massgen.errors import ConfigurationError
+from massgen.runs import ActiveRun, Prepared
 from massgen.server.completions import Completion, NoAnswer, trace_line
 from massgen.server.http import BadRequest
 from massgen.server.tracing import run_listener

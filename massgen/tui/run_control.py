@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from textual.widgets import Input
 
     from massgen.config.schema import OrchestratorConfig
-    from massgen.coordination.engine import RunResult
     from massgen.coordination.state import AgentSpec
+    from massgen.coordination.strategy import RunResult
     from massgen.events import Subscription
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from massgen.backends.local import default_model_path
+from massgen.local_model import default_model_path
 
 
 def _server_missing() -> str | None:

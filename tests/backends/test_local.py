@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from massgen import local_model
 from massgen.backends import local
 from massgen.backends.registry import create_backend
 from massgen.config.schema import BackendConfig, OrchestratorConfig
@@ -42,8 +43,8 @@ async def collect(backend, messages, tools=None):
 
 
 def test_the_default_model_is_found_inside_the_installed_package():
-    path = local.default_model_path()
-    assert path is not None and path.name == local.DEFAULT_MODEL_FILE
+    path = local_model.default_model_path()
+    assert path is not None and path.name == local_model.DEFAULT_MODEL_FILE
     assert path.stat().st_size > 50_000_000
     assert make().model == "SmolLM2-135M-Instruct"
 

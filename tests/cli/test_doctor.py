@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from massgen.backends.probe import mask_key
-from massgen.backends.registry import PROVIDER_KEY_VARS
 from massgen.cli.doctor import run_doctor
+from massgen.providers import PROVIDER_KEY_VARS
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.chat_server import FakeChatServer, error_body
 from tests.fakes.gemini_server import FakeGeminiServer
@@ -191,7 +191,7 @@ def test_missing_key_for_the_default_config(home: Path, monkeypatch: pytest.Monk
 
 
 def test_no_config_no_key_no_local_model(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("massgen.backends.local.local_backend_available", lambda: False)
+    monkeypatch.setattr("massgen.local_model.local_backend_available", lambda: False)
     code, report = doctor_json()
     assert code == 1
     default = report["default_config"]

@@ -11,10 +11,10 @@ import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from massgen.backends.registry import PROVIDER_KEY_VARS
 from massgen.cli.wizard import provider_choices, run_init, store_key
 from massgen.config.loader import load_config
 from massgen.errors import ConfigurationError
+from massgen.providers import PROVIDER_KEY_VARS
 
 ENTER = "\r"
 DOWN = "\x1b[B"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from massgen.backends import local
+from massgen import local_model as local
 from massgen.config import resolve
 from massgen.config.loader import load_config, load_config_dict
 from massgen.errors import ConfigurationError

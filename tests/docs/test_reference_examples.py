@@ -300,7 +300,7 @@ def test_reference_example(example: dict[str, Any], world: World, docs_env: Path
         if "list-examples" in code:
             assert "research_team" in completed.stdout and "coding_team" in completed.stdout
     elif kind == "env_names":
-        from massgen.backends.registry import PROVIDER_KEY_VARS
+        from massgen.providers import PROVIDER_KEY_VARS
 
         names = [
             line.split("=", 1)[0].removeprefix("export ").strip()
@@ -322,7 +322,7 @@ def test_reference_example(example: dict[str, Any], world: World, docs_env: Path
                 with pytest.raises(ConfigurationError, match="did you mean"):
                     load_config_text(config, source)
     elif kind == "key_names":
-        from massgen.backends.registry import PROVIDERS
+        from massgen.providers import PROVIDERS
 
         for line in code.splitlines():
             if line.lstrip().startswith("#") or ("→" not in line and "‚Üí" not in line):
@@ -346,7 +346,7 @@ def test_reference_example(example: dict[str, Any], world: World, docs_env: Path
         with pytest.MonkeyPatch.context() as patch:
             for name in KEYS:
                 patch.delenv(name, raising=False)
-            patch.setattr("massgen.backends.local.local_backend_available", lambda: False)
+            patch.setattr("massgen.local_model.local_backend_available", lambda: False)
             with pytest.raises(ValueError, match="massgen --init"):
                 resolve.resolve_default()
     elif kind == "not_found_error":

@@ -8,11 +8,11 @@ import json
 
 from textual.widgets import Input, Static
 
-from massgen.backends.base import DoneChunk, ProviderToolChunk, ToolCall, ToolCallChunk, UsageChunk
 from massgen.backends.errors import AuthenticationError, RateLimitError
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination.state import AgentSpec
 from massgen.exitcodes import ExitCode
+from massgen.messages import DoneChunk, ProviderToolChunk, ToolCall, ToolCallChunk, UsageChunk
 from massgen.tui.app import MassGenApp
 from massgen.tui.cards import AgentCard, TabBar
 from massgen.tui.chrome import KeyBar, RunHeader
@@ -571,7 +571,7 @@ async def test_an_error_building_the_agents_closes_the_app_for_the_cli_to_report
 async def test_a_config_error_found_as_a_run_starts_closes_the_app_for_the_cli_to_report():
     import sys
 
-    from massgen.config.schema import MCPServerConfig
+    from massgen.config.tool_config import MCPServerConfig
     from massgen.errors import ConfigurationError
 
     server = MCPServerConfig(

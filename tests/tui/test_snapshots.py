@@ -28,7 +28,10 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from textual.pilot import Pilot
 
-from massgen.backends.base import (
+from massgen.backends.errors import AuthenticationError, RateLimitError
+from massgen.config.schema import OrchestratorConfig
+from massgen.coordination.state import AgentSpec
+from massgen.messages import (
     Chunk,
     DoneChunk,
     Message,
@@ -39,9 +42,6 @@ from massgen.backends.base import (
     ToolSpec,
     UsageChunk,
 )
-from massgen.backends.errors import AuthenticationError, RateLimitError
-from massgen.config.schema import OrchestratorConfig
-from massgen.coordination.state import AgentSpec
 from massgen.tui.app import MassGenApp
 from tests.support.scripted import Call, ScriptedBackend, Step, answer, say, vote
 from tests.tui.support import until

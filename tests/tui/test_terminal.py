@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from massgen.backends.registry import PROVIDER_KEY_VARS
+from massgen.providers import PROVIDER_KEY_VARS
 from tests.fakes.chat_server import CoordinationBrain, FakeChatServer, Reply
 
 QUESTION = "What is the capital of France?"

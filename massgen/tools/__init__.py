@@ -1,0 +1,1 @@
+"""An agent's own tools: custom Python functions, MCP servers, file tools and commands."""
