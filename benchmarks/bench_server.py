@@ -84,13 +84,13 @@ def fake_provider_main() -> None:
     """``fake_server_proc.main()``, with each logged request's question tag (``q17``) added."""
     import fake_server_proc
 
-    from tests.fakes.chat_server import _text_of
+    from tests.fakes.chat_server import text_of
 
     describe = fake_server_proc.describe
 
     def tagged(record: Any) -> dict[str, Any]:
         out = describe(record)
-        texts = (_text_of(m.get("content")) for m in record.body.get("messages") or ())
+        texts = (text_of(m.get("content")) for m in record.body.get("messages") or ())
         found = TAG.search("\n".join(texts))
         out["tag"] = found.group(1) if found else None
         return out

@@ -163,7 +163,7 @@ class Eval:
         started = time.monotonic()
         if strategy == "self_consistency":
             runs = await asyncio.gather(*(_ask([s], orchestrator, item) for s in samplers))
-            prediction = _majority(item, [r.final_answer for r in runs])
+            prediction = majority(item, [r.final_answer for r in runs])
         else:
             agents = team[:1] if strategy == "single" else team
             runs = [await _ask(agents, orchestrator, item)]
@@ -195,7 +195,7 @@ async def _ask(agents: list[AgentSpec], orchestrator: OrchestratorConfig, item: 
     return await run.result()
 
 
-def _majority(item: Item, answers: list[str | None]) -> str | None:
+def majority(item: Item, answers: list[str | None]) -> str | None:
     """The answer most samples give (by the item's scorer; a tie: the earliest); with no
     recognisable answer, the first sample's text."""
     keys = [scorers.vote_key(item, a) for a in answers]

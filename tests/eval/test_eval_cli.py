@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.chat_server import FakeChatServer, Reply, _text_of, _tool_named
+from tests.fakes.chat_server import FakeChatServer, Reply, text_of, _tool_named
 from tests.support.signals import FAULTHANDLER, interrupt, wait_until
 
 ITEMS = [
@@ -36,7 +36,7 @@ class AnswerBrain:
     the first label, or text (a presentation or a synthesis)."""
 
     def __call__(self, body: dict[str, Any]) -> Reply:
-        text = " ".join(_text_of(m.get("content")) for m in body.get("messages") or ())
+        text = " ".join(text_of(m.get("content")) for m in body.get("messages") or ())
         reply = next((r for q, r in REPLIES.items() if q in text), "I do not know.")
         vote = _tool_named(body, "vote")
         if vote is not None:

@@ -9,7 +9,7 @@ import pytest
 from massgen.errors import ConfigurationError
 from massgen.eval.datasets import arithmetic, item_from, load_jsonl
 from massgen.eval.items import Item
-from massgen.eval.runner import _majority, orchestrator_for, parse_strategies
+from massgen.eval.runner import majority, orchestrator_for, parse_strategies
 from massgen.eval.scorers import score, vote_key
 
 
@@ -61,10 +61,10 @@ def test_exact_contains_regex():
 
 def test_self_consistency_takes_the_majority_answer():
     numbers = item("42", "number")
-    assert _majority(numbers, ["It is 41.", "42.", "Surely 42", None]) == "42."
+    assert majority(numbers, ["It is 41.", "42.", "Surely 42", None]) == "42."
     assert vote_key(numbers, "Answer: 42.0") == vote_key(numbers, "42") == "42"
-    assert _majority(numbers, ["no idea", "none"]) == "no idea"
-    assert _majority(numbers, [None, None]) is None
+    assert majority(numbers, ["no idea", "none"]) == "no idea"
+    assert majority(numbers, [None, None]) is None
 
 
 def test_the_arithmetic_set_has_exact_answers():

@@ -56,7 +56,7 @@ from tests.fakes.chat_server import (
     _Cycle,
     _estimate_prompt_tokens,
     _Generation,
-    _text_of,
+    text_of,
     serve,
     split_arguments,
 )
@@ -125,7 +125,7 @@ def _sse(event: str, payload: dict[str, Any]) -> bytes:
 
 def _blocks_text(content: Any) -> str:
     """The text of a string or of a list of content blocks."""
-    return _text_of(content)
+    return text_of(content)
 
 
 #: A text block that is only Claude Code's context for the model (environment, reminders).

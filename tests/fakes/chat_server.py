@@ -97,7 +97,7 @@ Brain = Callable[[dict[str, Any]], Reply]
 # ----------------------------------------------------------------------------- the brain
 
 
-def _text_of(content: Any) -> str:
+def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts
@@ -122,7 +122,7 @@ def _tool_results(body: dict[str, Any]) -> dict[str, str]:
             names[call.get("id", "")] = (call.get("function") or {}).get("name", "")
         if message.get("role") == "tool":
             name = names.get(message.get("tool_call_id", ""), message.get("name") or "")
-            results[name] = _text_of(message.get("content"))
+            results[name] = text_of(message.get("content"))
     return results
 
 
@@ -144,7 +144,7 @@ class CoordinationBrain:
         ``<ORIGINAL MESSAGE>`` tags when present)."""
         for message in reversed(body.get("messages") or ()):
             if message.get("role") == "user":
-                text = _text_of(message.get("content"))
+                text = text_of(message.get("content"))
                 inner = re.search(r"<ORIGINAL MESSAGE>(.*?)</ORIGINAL MESSAGE>", text, re.S)
                 inner = inner or re.search(r"\nQuestion: (.*?)\n", text)  # the presentation
                 return " ".join((inner.group(1) if inner else text).split())[:80]
@@ -207,7 +207,7 @@ def error_body(
 
 
 def _estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    chars = sum(len(_text_of(m.get("content"))) for m in body.get("messages") or ())
+    chars = sum(len(text_of(m.get("content"))) for m in body.get("messages") or ())
     return max(1, chars // 4)
 
 
