@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.chat_server import FakeChatServer, Reply, text_of, _tool_named
+from tests.fakes.chat_server import FakeChatServer, Reply, _tool_named, text_of
 from tests.support.signals import FAULTHANDLER, interrupt, wait_until
 
 ITEMS = [

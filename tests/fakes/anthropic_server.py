@@ -56,9 +56,9 @@ from tests.fakes.chat_server import (
     _Cycle,
     _estimate_prompt_tokens,
     _Generation,
-    text_of,
     serve,
     split_arguments,
+    text_of,
 )
 
 __all__ = [
