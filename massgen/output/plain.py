@@ -7,9 +7,30 @@ captures exactly the answer.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
-from massgen.events import Event, Subscription
+from massgen.events import (
+    AgentAbstained,
+    AgentFailed,
+    AgentNotice,
+    AgentRestarted,
+    AgentTurnStarted,
+    AnswerSubmitted,
+    BudgetExceeded,
+    ErrorEvent,
+    Event,
+    FilesChanged,
+    InvalidAction,
+    RoundFinished,
+    RunFinished,
+    RunStarted,
+    StreamRetry,
+    Subscription,
+    ToolCallFinished,
+    VoteCast,
+    WinnerSelected,
+    WorkflowModeChanged,
+)
 from massgen.terminal import visible
 
 
@@ -22,7 +43,7 @@ def _cost(value: float | None) -> str:
     return "cost unknown" if value is None else f"${value:.4f}"
 
 
-def _caps(caps: dict) -> str:
+def _caps(caps: dict[str, Any]) -> str:
     parts = []
     for key, word in (
         ("max_cost_usd", "run"),
@@ -41,11 +62,12 @@ def _caps(caps: dict) -> str:
     return ", ".join(parts)
 
 
-def describe(event: Event) -> str | None:
-    """The progress line for ``event``, or None for events not worth a line."""
+def describe(event: Event, noun: str = "round") -> str | None:
+    """The progress line for ``event``, or None for events not worth a line. ``noun`` is
+    the strategy's name for its steps (``RunStarted.step_noun``).
+    """
     who = f"[{event.agent_id}]" if event.agent_id else ""
-    kind = event.type
-    if kind == "run_started":
+    if isinstance(event, RunStarted):
         agents = ", ".join(f"{a['id']} ({a['label']}, {a['model']})" for a in event.agents)
         attached = f" · {len(event.attachments)} image(s) attached" if event.attachments else ""
         caps = _caps(event.budget)
@@ -53,28 +75,27 @@ def describe(event: Event) -> str | None:
             f"massgen: {len(event.agents)} agent(s), strategy {event.strategy}: {agents}{attached}"
             + (f" · budget {caps}" if caps else "")
         )
-    if kind == "agent_turn_started":
+    if isinstance(event, AgentTurnStarted):
         doing = {
             "answer": "answering",
             "evaluate": "reviewing answers",
-            "revise": f"revising its answer (round {event.round})",
-            "propose": f"synthesising the answers (layer {event.round})",
+            "revise": f"revising its answer ({noun} {event.round})",
+            "propose": f"synthesising the answers ({noun} {event.round})",
             "present": "writing the final answer",
         }
         return f"{who} {doing.get(event.kind, event.kind)}"
-    if kind == "round_finished":
-        noun = "layer" if event.strategy == "judge" else "round"
+    if isinstance(event, RoundFinished):
         head = f"{noun} {event.round}/{event.last_round}: {len(event.answers)} answer(s)"
         if event.agreement is None:
             return head
         groups = " | ".join(", ".join(g) for g in event.groups)
         tail = " · consensus" if event.consensus else ""
         return f"{head} · agreement {event.agreement:.0%} ({groups}){tail}"
-    if kind == "budget_exceeded":
+    if isinstance(event, BudgetExceeded):
         return f"{who} {event.message}"
-    if kind == "answer_submitted":
+    if isinstance(event, AnswerSubmitted):
         return f"{who} new answer {event.label} ({len(event.content)} chars)"
-    if kind == "vote_cast":
+    if isinstance(event, VoteCast):
         target = f"{event.target} ({event.target_agent_id})"
         if event.confidence is not None:
             target += f" with confidence {event.confidence:g}"
@@ -83,24 +104,24 @@ def describe(event: Event) -> str | None:
             if event.reason
             else f"{who} voted for {target}"
         )
-    if kind == "agent_restarted":
+    if isinstance(event, AgentRestarted):
         return f"{who} restarting: {event.reason}"
-    if kind == "agent_failed":
+    if isinstance(event, AgentFailed):
         return f"{who} failed: {event.reason}"
-    if kind == "agent_notice":
+    if isinstance(event, AgentNotice):
         return f"{who} note: {event.message}".strip()
-    if kind == "files_changed":
+    if isinstance(event, FilesChanged):
         changed = ", ".join(f"{c['path']} ({c['how']})" for c in event.changes)
         return f"{who} changed your files: {changed} (massgen logs restore undoes it)"
-    if kind == "workflow_mode_changed":
+    if isinstance(event, WorkflowModeChanged):
         return f"{who} switching to {event.mode} mode (after: {_short(event.reason)})"
-    if kind == "agent_abstained":
+    if isinstance(event, AgentAbstained):
         return f"{who} abstained: {_short(event.reason)}"
-    if kind == "invalid_action":
+    if isinstance(event, InvalidAction):
         return f"{who} invalid action (attempt {event.attempt}): {_short(event.message)}"
-    if kind == "stream_retry":
+    if isinstance(event, StreamRetry):
         return f"{who} retrying in {event.delay:.1f}s: {_short(event.reason)}"
-    if kind == "winner_selected":
+    if isinstance(event, WinnerSelected):
         total = sum(event.tally.values())
         mine = event.tally.get(event.label, 0)
         tally = ", ".join(f"{label}: {n:g}" for label, n in event.tally.items())
@@ -111,13 +132,13 @@ def describe(event: Event) -> str | None:
         else:
             why = f"{mine:g} of {total:g} votes ({tally})"
         return f"winner: {event.agent_id} ({event.label}, answer {event.answer_label}) with {why}"
-    if kind == "tool_call_finished":
+    if isinstance(event, ToolCallFinished):
         took = f" in {event.duration_s:.2f}s" if event.duration_s is not None else ""
         outcome = "failed" if event.is_error else "->"
         return f"{who} {event.name} {outcome} {_short(event.result, 120)}{took}"
-    if kind == "error":
+    if isinstance(event, ErrorEvent):
         return f"{who} error: {event.message}".strip()
-    if kind == "run_finished":
+    if isinstance(event, RunFinished):
         tokens = f"{event.prompt_tokens:,} prompt + {event.completion_tokens:,} completion tokens"
         lines = [
             f"{event.status} in {event.duration_s:.1f}s · {event.requests} request(s) · "
@@ -136,8 +157,11 @@ def describe(event: Event) -> str | None:
 async def print_progress(subscription: Subscription, stream: TextIO | None = None) -> None:
     """Write a progress line per interesting event until the bus closes."""
     out = stream or sys.stderr
+    noun = "round"
     async for event in subscription:
-        line = describe(event)
+        if isinstance(event, RunStarted):
+            noun = event.step_noun
+        line = describe(event, noun)
         if line:  # agents' text and recorded data may carry terminal escapes
             out.write(visible(line) + "\n")
             out.flush()

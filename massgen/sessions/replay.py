@@ -13,6 +13,12 @@ from massgen.events import EVENT_TYPES, Event, EventBus
 BATCH = 200
 #: The longest wait between two events (a damaged timestamp must not stall a replay).
 MAX_GAP_SECONDS = 60.0
+#: What a recording from before ``run_started`` carried the strategy's vocabulary
+#: (``step_noun``, ``has_votes``, ``steps``) meant, by strategy; vote's is the default.
+EARLIER_VOCABULARY: dict[str, dict[str, Any]] = {
+    "debate": {"step_noun": "round", "has_votes": False},
+    "judge": {"step_noun": "layer", "has_votes": False},
+}
 
 
 def split_parts(events: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -27,6 +33,8 @@ def split_parts(events: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def to_event(data: dict[str, Any]) -> Event | None:
     """The recorded event, or None when its fields do not fit its type (a damaged log)."""
+    if data.get("type") == "run_started" and "step_noun" not in data:
+        data = {**EARLIER_VOCABULARY.get(str(data.get("strategy")), {}), **data}
     try:
         event = Event.from_dict(data)
     except (TypeError, ValueError, KeyError):

@@ -48,7 +48,8 @@ class RunHeader(Static):
             "budget": "bold yellow",
         }.get(status)
         rounds = f"{view.round}/{view.last_round}" if view.last_round else f"{view.round}"
-        line.append(f" {one_line(view.strategy, 20)} · round {rounds} · {elapsed(view)} · ")
+        step = f"{one_line(view.step_noun, 12)} {rounds}"
+        line.append(f" {one_line(view.strategy, 20)} · {step} · {elapsed(view)} · ")
         line.append(f"{tokens:,} tokens · {cost} · ")
         line.append(one_line(status, 20), style=style or "bold")
         if view.error and not view.running:

@@ -23,15 +23,15 @@ def summary(view: RunView, width: int) -> Text:
         out.append("No run yet.", style="dim")
         return out
     state = "running" if view.running else view.status
-    if view.strategy in ("debate", "judge"):  # rounds of answers, no votes
-        step = "Layer" if view.strategy == "judge" else "Round"
+    if not view.has_votes:  # steps of answers (debate's rounds, judge's layers)
+        step = view.step_noun.capitalize()
         last = f"/{view.last_round}" if view.last_round else ""
         out.append(f"{step} {view.round}{last}", style="bold")
         if view.agreement is not None:
             out.append(f" · {view.agreement:.0%} agree")
         out.append(f" · {state}\n")
     else:
-        out.append(f"Round {view.round}", style="bold")
+        out.append(f"{view.step_noun.capitalize()} {view.round}", style="bold")
         out.append(f" · {len(view.votes)}/{view.voters} voted · {state}\n")
     cost = money(view.cost_usd, view.cost_known) if view.prompt_tokens else "$0"
     out.append(f"{view.prompt_tokens + view.completion_tokens:,} tokens · {cost}", style="dim")
@@ -44,7 +44,7 @@ def summary(view: RunView, width: int) -> Text:
         tally, key=lambda label: (-tally[label], order.index(label) if label in order else 0)
     )
     if not labels:
-        waiting = "no votes yet" if view.strategy not in ("debate", "judge") else "no result yet"
+        waiting = "no votes yet" if view.has_votes else "no result yet"
         out.append(waiting + "\n", style="dim")
     most = max(tally.values(), default=0)
     room = max(1, min(20, width - 16))

@@ -112,6 +112,10 @@ class RunView:
     recorded: bool = False  # a replay: times come from the events' ``ts``
     question: str = ""
     strategy: str = ""
+    #: the strategy's vocabulary, from ``RunStarted``: what it calls a step ("round",
+    #: "layer"), whether agents vote, and how many steps it takes when fixed in advance
+    step_noun: str = "round"
+    has_votes: bool = True
     attachments: list[dict[str, Any]] = field(default_factory=list)  # images with the question
     file_changes: list[dict[str, Any]] = field(default_factory=list)  # the presenter's writes
     agents: dict[str, AgentView] = field(default_factory=dict)
@@ -204,6 +208,8 @@ class RunView:
 
     def _on_run_started(self, e, at: float) -> None:
         self.question, self.strategy = e.question, e.strategy
+        self.step_noun, self.has_votes = e.step_noun, e.has_votes
+        self.last_round = e.steps or 0
         self.attachments = list(e.attachments or [])
         self.agents = {
             a["id"]: AgentView(
@@ -239,8 +245,8 @@ class RunView:
             title = TURN_TITLES.get(e.kind, e.kind)
             gap = "\n\n" if agent.done else ""
             step = f"turn {agent.turn}"
-            if self.strategy in ("debate", "judge") and e.kind != "present":
-                step = f"{'layer' if self.strategy == 'judge' else 'round'} {e.round or 1}"
+            if not self.has_votes and e.kind != "present":  # steps of answers
+                step = f"{self.step_noun} {e.round or 1}"
             agent.text = agent.head = f"{gap}**— {step}: {title} —**\n\n"
             if e.kind == "present":
                 agent.add("*(writing the final answer, shown below)*\n")
@@ -402,12 +408,9 @@ class RunView:
         self.last_round = e.last_round
         if e.agreement is not None:
             self.agreement = e.agreement
-        if e.strategy == "judge":
-            self.log.append(f"layer {e.round}/{e.last_round} done")
-        else:
-            agreement = f": {e.agreement:.0%} agree" if e.agreement is not None else ""
-            consensus = " (consensus)" if e.consensus else ""
-            self.log.append(f"round {e.round}/{e.last_round}{agreement}{consensus}")
+        agreement = f": {e.agreement:.0%} agree" if e.agreement is not None else " done"
+        consensus = " (consensus)" if e.consensus else ""
+        self.log.append(f"{self.step_noun} {e.round}/{e.last_round}{agreement}{consensus}")
         if e.round < e.last_round and not e.consensus:
             self.round = max(self.round, e.round + 1)
         self.dirty |= {"header", "panel"}

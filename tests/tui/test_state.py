@@ -127,7 +127,17 @@ def test_a_judge_run_names_its_layers_on_cards_scoreboard_and_log():
     from massgen.tui.scoreboard import summary
 
     view = RunView()
-    view.apply(RunStarted(question="Q", strategy="judge", agents=AGENTS, ts=100.0))
+    view.apply(
+        RunStarted(
+            question="Q",
+            strategy="judge",
+            step_noun="layer",
+            has_votes=False,
+            steps=2,
+            agents=AGENTS,
+            ts=100.0,
+        )
+    )
     view.apply(AgentTurnStarted(agent_id="a1", turn=1, kind="answer", round=1))
     view.apply(RoundFinished(strategy="judge", round=1, last_round=2, answers=["agent1.1"]))
     view.apply(AgentTurnStarted(agent_id="a1", turn=2, kind="propose", round=2))
