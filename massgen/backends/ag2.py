@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -134,7 +134,7 @@ class AG2Backend(OpenAISDKBackend, Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         own = turn.own_tools if turn is not None else frozenset()
         self._transport.loop = asyncio.get_running_loop()
         system = "\n\n".join(m.content for m in messages if m.role == "system")

@@ -27,7 +27,7 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,14 +136,14 @@ class ClaudeCodeBackend(Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         return self._session(messages, list(tools or ()), turn)
 
     # ------------------------------------------------------------------ one session
 
     async def _session(
         self, messages: list[Message], tools: list[ToolSpec], turn: AgentTurn | None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         sdk = self._sdk()
         own = turn.own_tools if turn else frozenset()
         actions = {t.name for t in tools if t.name not in own}

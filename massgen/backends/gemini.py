@@ -30,7 +30,7 @@ import json
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -433,7 +433,7 @@ class GeminiBackend(Backend):
     # ---- calls
 
     supports_json_schema = True
-    supports_images = True  # type: ignore[assignment]
+    supports_images = True
 
     async def stream(
         self,
@@ -442,7 +442,7 @@ class GeminiBackend(Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         system, contents = self.request_contents(messages)
         config = self.request_config(system, tools)
         if response_format is not None:

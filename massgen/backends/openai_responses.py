@@ -180,7 +180,7 @@ class ResponsesBackend(OpenAISDKBackend, Backend):
         self._client.responses  # noqa: B018 - warm the SDK's lazy resource import
 
     supports_json_schema = True
-    supports_images = True  # type: ignore[assignment]
+    supports_images = True
 
     def request_params(
         self,

@@ -291,7 +291,7 @@ def _hidden(result: dict[str, Any]) -> dict[str, Any]:
 
 def _response(response: ModelResponse | None, model: str, result: dict[str, Any]) -> ModelResponse:
     response = response if response is not None else ModelResponse()
-    response.choices[0].message.content = result["final_answer"]  # type: ignore[union-attr]
+    response.choices[0].message.content = result["final_answer"]
     response.choices[0].finish_reason = "stop"
     response.model = f"{PROVIDER}/{model.removeprefix(f'{PROVIDER}/')}"
     response.created = int(time.time())
