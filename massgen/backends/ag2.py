@@ -27,7 +27,6 @@ import openai
 
 from massgen.backends.ag2_http import LoopClient, LoopTransport
 from massgen.backends.ag2_setup import endpoints
-from massgen.backends.base import Backend
 from massgen.backends.errors import BackendError, BackendTimeoutError
 from massgen.backends.openai_sdk import OpenAISDKBackend
 from massgen.messages import (
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
 MAX_STEPS = 30
 
 
-class AG2Backend(OpenAISDKBackend, Backend):
+class AG2Backend(OpenAISDKBackend):
     type = "ag2"
     runs_own_loop = True
 

@@ -16,7 +16,6 @@ import httpx
 import openai
 
 from massgen.backends import gate
-from massgen.backends.base import Backend
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
@@ -162,7 +161,7 @@ class ToolCallAssembler:
         return calls
 
 
-class ChatCompletionsBackend(OpenAISDKBackend, Backend):
+class ChatCompletionsBackend(OpenAISDKBackend):
     """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
 
     type = "chatcompletion"

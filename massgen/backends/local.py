@@ -283,7 +283,8 @@ class LocalBackend(Backend):
                 if stop.is_set():
                     return
                 llama = self.shared.load()
-                stream: Iterator[dict[str, Any]] = llama.create_chat_completion(**params)
+                stream = llama.create_chat_completion(**params)
+                assert not isinstance(stream, dict)  # "stream": True: an iterator of chunks
                 try:
                     for chunk in stream:
                         if stop.is_set():

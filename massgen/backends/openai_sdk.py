@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 
+from massgen.backends.base import Backend
 from massgen.backends.errors import (
     AuthenticationError,
     BackendError,
@@ -28,16 +29,27 @@ if TYPE_CHECKING:
 CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 
 
-class OpenAISDKBackend:
-    """Mixin for backends on the openai SDK, listed before ``Backend`` in their bases. They
-    provide ``base_url``, ``request_params``, ``_streamed`` and ``_complete``;
+class OpenAISDKBackend(Backend):
+    """The base of backends on the openai SDK. They provide ``base_url``, and for this
+    class's :meth:`stream`, ``request_params``, ``_streamed`` and ``_complete``;
     ``_stream_error`` maps an error reported inside a 200 response and may be refined."""
 
-    base_url: str
-    config: Any
-    api_key: str | None
-    client: Any
-    scrub: Any  # Backend.scrub
+    def request_params(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The SDK call's keyword arguments."""
+        raise NotImplementedError
+
+    def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        """One streamed call's chunks."""
+        raise NotImplementedError
+
+    def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        """One call's chunks, from a response that is not streamed."""
+        raise NotImplementedError
 
     @property
     def provider(self) -> str:
