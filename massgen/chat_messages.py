@@ -8,7 +8,7 @@ in this shape too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from massgen.errors import ConfigurationError
 
@@ -67,13 +67,19 @@ def message_images(messages: Any) -> list[Any]:
     return from_message_content(users[-1].get("content")) if users else []
 
 
+def _all_messages(history: History) -> TypeGuard[Sequence[dict[str, str]]]:
+    """Whether every item of ``history`` is a chat message (a dict)."""
+    return all(isinstance(item, dict) for item in history)
+
+
 def history_pairs(history: History | None) -> list[tuple[str, str]]:
     """Earlier turns as (question, answer) pairs; also accepts chat messages
     (``{"role": "user"|"assistant", "content": ...}``)."""
     if not history:
         return []
-    if all(isinstance(item, dict) for item in history):
-        pairs, question = [], None
+    if _all_messages(history):
+        pairs: list[tuple[str, str]] = []
+        question: str | None = None
         for message in history:
             role, content = message.get("role"), str(message.get("content") or "")
             if role == "user":
@@ -82,7 +88,7 @@ def history_pairs(history: History | None) -> list[tuple[str, str]]:
                 pairs.append((question, content))
                 question = None
         return pairs
-    return [(str(q), str(a)) for q, a in history]  # type: ignore[misc]
+    return [(str(q), str(a)) for q, a in history]
 
 
 class AnswerStream:

@@ -461,7 +461,7 @@ class Subscription:
             and items[-1].turn == event.turn
         ):
             last = items[-1]
-            merged = type(event)(**{**vars(last), "text": last.text + event.text})  # type: ignore[attr-defined]
+            merged = type(event)(**{**vars(last), "text": last.text + event.text})
             items[-1] = merged
         else:
             items.append(event)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -27,7 +27,6 @@ import openai
 
 from massgen.backends.ag2_http import LoopClient, LoopTransport
 from massgen.backends.ag2_setup import endpoints
-from massgen.backends.base import Backend
 from massgen.backends.errors import BackendError, BackendTimeoutError
 from massgen.backends.openai_sdk import OpenAISDKBackend
 from massgen.messages import (
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
 MAX_STEPS = 30
 
 
-class AG2Backend(OpenAISDKBackend, Backend):
+class AG2Backend(OpenAISDKBackend):
     type = "ag2"
     runs_own_loop = True
 
@@ -134,7 +133,7 @@ class AG2Backend(OpenAISDKBackend, Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         own = turn.own_tools if turn is not None else frozenset()
         self._transport.loop = asyncio.get_running_loop()
         system = "\n\n".join(m.content for m in messages if m.role == "system")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from massgen.backends.errors import (
@@ -93,7 +93,7 @@ class Backend(ABC):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Stream one model call. Cancelling the consumer must close the HTTP request.
         ``response_format`` is a JSON schema the reply must follow (backends with
         :attr:`supports_json_schema`; others ignore it). ``turn`` is what this call may use

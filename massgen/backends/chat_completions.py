@@ -16,7 +16,6 @@ import httpx
 import openai
 
 from massgen.backends import gate
-from massgen.backends.base import Backend
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
@@ -162,7 +161,7 @@ class ToolCallAssembler:
         return calls
 
 
-class ChatCompletionsBackend(OpenAISDKBackend, Backend):
+class ChatCompletionsBackend(OpenAISDKBackend):
     """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
 
     type = "chatcompletion"
@@ -261,7 +260,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """One call, within the endpoint's limit of requests in flight (:mod:`gate`); a
         self-hosted server that cuts a stream off while serving another is served one request
         at a time from then on."""
@@ -281,7 +280,7 @@ class ChatCompletionsBackend(OpenAISDKBackend, Backend):
         messages: list[Message],
         tools: list[ToolSpec] | None,
         response_format: dict[str, Any] | None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """A server that refuses OpenAI's ``json_schema`` response format (llama.cpp takes
         ``json_object`` with a schema) is asked again in the other form, from then on."""
         started = False

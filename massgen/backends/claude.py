@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -233,7 +233,7 @@ class ClaudeBackend(Backend):
 
     type = "claude"
     supports_stop = True
-    supports_images = True  # type: ignore[assignment]
+    supports_images = True
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
@@ -315,7 +315,7 @@ class ClaudeBackend(Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         del response_format  # no schema-constrained output here: the instructions say it
         params = self.request_params(messages, tools)
         call = self._streamed(params) if self.config.stream else self._complete(params)

@@ -27,7 +27,7 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,8 @@ INSTALL = "pip install 'massgen[claude-code]'"
 _UNREACHABLE = re.compile(r"ECONNREFUSED|ENOTFOUND|Connection (refused|error)|timed? ?out", re.I)
 _DETAIL_CHARS = 300
 _STDERR_LINES = 20
+#: A class of error (a name of its own: inside the backend, ``type`` is its type name).
+ErrorKind = type[BackendError]
 
 
 def sdk_problem() -> str | None:
@@ -136,14 +138,14 @@ class ClaudeCodeBackend(Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         return self._session(messages, list(tools or ()), turn)
 
     # ------------------------------------------------------------------ one session
 
     async def _session(
         self, messages: list[Message], tools: list[ToolSpec], turn: AgentTurn | None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         sdk = self._sdk()
         own = turn.own_tools if turn else frozenset()
         actions = {t.name for t in tools if t.name not in own}
@@ -185,7 +187,7 @@ class ClaudeCodeBackend(Backend):
             with contextlib.suppress(Exception):  # the error that ended the turn tells more
                 await client.disconnect()  # ends the CLI process, also when cancelled
 
-    def _error(self, kind: type[BackendError], message: str) -> BackendError:
+    def _error(self, kind: ErrorKind, message: str) -> BackendError:
         if kind is ProviderError and _UNREACHABLE.search(message):
             kind = BackendConnectionError
             message = f"connection to {self.base_url} failed: {message}"
@@ -247,7 +249,8 @@ class ClaudeCodeBackend(Backend):
         )
 
         async def before_tool(data: dict[str, Any], tool_use_id: Any, context: Any) -> Any:
-            decision: Decision = guard.decide(data.get("tool_name", ""), data.get("tool_input"))
+            tool_input = data.get("tool_input") or {}  # the SDK always sends one
+            decision: Decision = guard.decide(data.get("tool_name", ""), tool_input)
             out: dict[str, Any] = {
                 "hookEventName": "PreToolUse",
                 "permissionDecision": "allow" if decision.allow else "deny",

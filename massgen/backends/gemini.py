@@ -30,7 +30,7 @@ import json
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -104,6 +104,13 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], ...]:
 
 _TIMEOUTS, _CONNECT_ERRORS, _TRANSPORT_ERRORS = _transport_errors()
 _MALFORMED = (genai_errors.UnknownApiResponseError, json.JSONDecodeError, pydantic.ValidationError)
+#: Every error of a call that becomes a :class:`BackendError`.
+_CALL_ERRORS: tuple[type[BaseException], ...] = (
+    genai_errors.APIError,
+    *_TRANSPORT_ERRORS,
+    *_TIMEOUTS,
+    *_MALFORMED,
+)
 
 _CONTEXT_HINTS = re.compile(
     r"input token count.*exceeds|exceeds the maximum number of tokens|context (length|window)"
@@ -206,12 +213,12 @@ class _ResponseMapper:
         for part in (candidate.content.parts if candidate.content else None) or ():
             out.extend(self._part(part))
         grounding = candidate.grounding_metadata
+        sources = len(grounding.grounding_chunks or ()) if grounding else 0
         for query in (grounding.web_search_queries if grounding else None) or ():
             if query in self.searches:  # metadata may repeat on later chunks
                 continue
             self.searches.add(query)
             call_id = self._id("web_search")
-            sources = len(grounding.grounding_chunks or ())
             out.append(ProviderToolChunk(call_id, "web_search", "started", query))
             out.append(ProviderToolChunk(call_id, "web_search", "finished", f"{sources} sources"))
         if candidate.finish_reason is not None:
@@ -391,7 +398,7 @@ class GeminiBackend(Backend):
         self, system: str | None, tools: list[ToolSpec] | None = None
     ) -> types.GenerateContentConfig:
         config = self.config
-        sdk_tools: list[types.Tool] = []
+        sdk_tools: types.ToolListUnion = []
         if tools:
             sdk_tools.append(types.Tool(function_declarations=[convert_tool(t) for t in tools]))
         if config.enable_web_search:
@@ -410,7 +417,10 @@ class GeminiBackend(Backend):
             top_p=config.top_p,
             top_k=config.top_k,
             safety_settings=[
-                types.SafetySetting(category=category, threshold=threshold)
+                types.SafetySetting(
+                    category=types.HarmCategory(category),
+                    threshold=types.HarmBlockThreshold(threshold),
+                )
                 for category, threshold in (config.safety_settings or {}).items()
             ]
             or None,
@@ -433,7 +443,7 @@ class GeminiBackend(Backend):
     # ---- calls
 
     supports_json_schema = True
-    supports_images = True  # type: ignore[assignment]
+    supports_images = True
 
     async def stream(
         self,
@@ -442,7 +452,7 @@ class GeminiBackend(Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         system, contents = self.request_contents(messages)
         config = self.request_config(system, tools)
         if response_format is not None:
@@ -454,7 +464,7 @@ class GeminiBackend(Backend):
                     yield chunk
         except BackendError:
             raise
-        except (genai_errors.APIError, *_TRANSPORT_ERRORS, *_TIMEOUTS, *_MALFORMED) as exc:
+        except _CALL_ERRORS as exc:
             raise self._map_error(exc) from exc
 
     async def _generate(

@@ -17,7 +17,7 @@ import contextlib
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,7 +225,7 @@ class LocalBackend(Backend):
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         if tools:
             raise ProviderError(
                 "the local backend cannot call tools (its workflow mode is json or text)",
@@ -283,7 +283,8 @@ class LocalBackend(Backend):
                 if stop.is_set():
                     return
                 llama = self.shared.load()
-                stream: Iterator[dict[str, Any]] = llama.create_chat_completion(**params)
+                stream = llama.create_chat_completion(**params)
+                assert not isinstance(stream, dict)  # "stream": True: an iterator of chunks
                 try:
                     for chunk in stream:
                         if stop.is_set():

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
-from massgen.backends.base import Backend
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
@@ -166,7 +165,7 @@ class _Calls:
         return chunks
 
 
-class ResponsesBackend(OpenAISDKBackend, Backend):
+class ResponsesBackend(OpenAISDKBackend):
     """The Responses API over ``openai.AsyncOpenAI``."""
 
     type = "openai"
@@ -180,7 +179,7 @@ class ResponsesBackend(OpenAISDKBackend, Backend):
         self._client.responses  # noqa: B018 - warm the SDK's lazy resource import
 
     supports_json_schema = True
-    supports_images = True  # type: ignore[assignment]
+    supports_images = True
 
     def request_params(
         self,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
 
+from massgen.backends.base import Backend
 from massgen.backends.errors import (
     AuthenticationError,
     BackendError,
@@ -28,16 +29,27 @@ if TYPE_CHECKING:
 CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 
 
-class OpenAISDKBackend:
-    """Mixin for backends on the openai SDK, listed before ``Backend`` in their bases. They
-    provide ``base_url``, ``request_params``, ``_streamed`` and ``_complete``;
+class OpenAISDKBackend(Backend):
+    """The base of backends on the openai SDK. They provide ``base_url``, and for this
+    class's :meth:`stream`, ``request_params``, ``_streamed`` and ``_complete``;
     ``_stream_error`` maps an error reported inside a 200 response and may be refined."""
 
-    base_url: str
-    config: Any
-    api_key: str | None
-    client: Any
-    scrub: Any  # Backend.scrub
+    def request_params(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The SDK call's keyword arguments."""
+        raise NotImplementedError
+
+    def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        """One streamed call's chunks."""
+        raise NotImplementedError
+
+    def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
+        """One call's chunks, from a response that is not streamed."""
+        raise NotImplementedError
 
     @property
     def provider(self) -> str:
@@ -59,7 +71,7 @@ class OpenAISDKBackend:
         *,
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         params = self.request_params(messages, tools, response_format)
         call = self._streamed(params) if self.config.stream else self._complete(params)
         try:

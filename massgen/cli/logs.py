@@ -163,7 +163,9 @@ def show_command(
         lines.append(f"Note     {_short(summary['note'], 300)}")
     parts = [p for p in summary.get("parts") or [] if isinstance(p, dict)]
     for number, part in enumerate(parts, 1):
-        tally = part.get("tally") if isinstance(part.get("tally"), dict) else {}
+        tally = part.get("tally")
+        if not isinstance(tally, dict):
+            tally = {}
         tally_text = ", ".join(f"{k}: {v}" for k, v in tally.items()) or "-"
         duration = part.get("duration_s")
         lines.append(

@@ -6,15 +6,21 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from massgen.cli.common import UI, fail, safe, team_for
 from massgen.exitcodes import ExitCode, for_status
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
     from massgen.config.schema import MassGenConfig
+    from massgen.coordination.state import AgentSpec
     from massgen.coordination.strategy import RunResult
+    from massgen.images import Image
     from massgen.runs import Prepared
+    from massgen.sessions.recorder import SessionRecorder
 
 
 @dataclass
@@ -48,7 +54,8 @@ def ask(words: list[str], options: RunOptions) -> int:
 
         sys.stdout.write(example_text(options.example))
         return ExitCode.OK
-    resume, history = None, []
+    resume: Path | None = None
+    history: list[tuple[str, str]] = []
     if options.continue_ is not None:
         from massgen.sessions.resume import continued
 
@@ -82,7 +89,7 @@ def ask(words: list[str], options: RunOptions) -> int:
         mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
     if mode is not UI.textual and not question:
         raise fail('no question given: massgen [OPTIONS] "your question"', ExitCode.USAGE)
-    code = ExitCode.RUN_FAILED  # what the session records if the run raises
+    code: ExitCode = ExitCode.RUN_FAILED  # what the session records if the run raises
     try:
         if mode is UI.textual:
             code = _run_app(config, question or None, history, recorder, images)
@@ -130,9 +137,9 @@ def _run_app(
     config: MassGenConfig,
     question: str | None,
     history: list[tuple[str, str]] | None = None,
-    recorder: Any = None,
-    images: Any = (),
-) -> int:
+    recorder: SessionRecorder | None = None,
+    images: Sequence[Image] = (),
+) -> ExitCode:
     """The terminal app; it stays open for follow-up questions until the user quits.
 
     Its first frame comes before any provider SDK is imported: the agents are built in a
@@ -152,7 +159,7 @@ def _run_app(
         gc.enable()
     tune_gc()
 
-    def agents() -> list[Any]:
+    def agents() -> list[AgentSpec]:
         from massgen.runs import build_team
 
         return build_team(config)
@@ -200,8 +207,8 @@ async def _run(
     question: str,
     mode: UI,
     history: list[tuple[str, str]] | None = None,
-    recorder: Any = None,
-    images: Any = (),
+    recorder: SessionRecorder | None = None,
+    images: Sequence[Image] = (),
 ) -> RunResult:
     """A run with its progress printed (plain lines on stderr, or JSON lines on stdout)."""
     import asyncio
@@ -222,7 +229,7 @@ async def _run(
         await printing
 
 
-def _report(result: RunResult, mode: UI) -> int:
+def _report(result: RunResult, mode: UI) -> ExitCode:
     if mode is not UI.json and result.final_answer is not None:
         answer = result.final_answer.rstrip("\n")
         if sys.stdout.isatty():  # a model's text must not drive the user's terminal

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, overload
 
 import typer
 
@@ -232,6 +232,14 @@ def _rotate_secrets(db: str | None, keys: list[str]) -> None:
     sys.stderr.write(f"massgen: re-encrypted {count} webhook secret(s) with the first key\n")
 
 
+@overload
+def _setting(
+    given: float | None, variable: str, default: float, flag: str, *, low: float = 1
+) -> float: ...
+@overload
+def _setting(
+    given: float | None, variable: str, default: None, flag: str, *, low: float = 1
+) -> float | None: ...
 def _setting(
     given: float | None, variable: str, default: float | None, flag: str, *, low: float = 1
 ) -> float | None:

@@ -461,7 +461,9 @@ def _kind(value: Any) -> str:
 def _unknown_key(loc: Loc) -> str:
     key = loc[-1]
     model = _schema_at(loc[:-1])
-    fields = list(model.model_fields) if isinstance(model, type) else []
+    fields: list[str] = []
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        fields = list(model.model_fields)
     close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
     if close:
         return f"unknown key '{key}' (did you mean '{close[0]}'?)"

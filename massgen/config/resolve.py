@@ -263,7 +263,7 @@ def resolve_team(
     config: str | Path | Mapping[str, Any] | None = None,
     models: Sequence[str] | None = None,
     *,
-    notice: Callable[[str], None] | None = None,
+    notice: Callable[[str], object] | None = None,
 ) -> tuple[MassGenConfig, str]:
     """The team to run and where it came from (docs/architecture.md, "Config"): ``config``
     (a file, a built-in or saved name, or a dict), else one agent per model of ``models``,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from massgen.backends.base import Backend
@@ -236,7 +236,7 @@ class ModeBackend:
         tools: list[ToolSpec] | None = None,
         *,
         turn: AgentTurn | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         if turn is not None:  # a backend with its own loop: always the tools mode
             async for chunk in self.inner.stream(messages, tools, turn=turn):
                 yield chunk

@@ -31,7 +31,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -151,9 +151,10 @@ class MassGenLLM(CustomLLM):
             arguments = run_arguments(model, messages, kwargs.get("optional_params"))
             yield from _iterate_in_thread(lambda: _stream(arguments))
 
-    async def astreaming(
+    # litellm declares astreaming a coroutine, but iterates it: an async generator
+    async def astreaming(  # type: ignore[override]
         self, model: str, messages: list, *args: Any, **kwargs: Any
-    ) -> AsyncIterator[GenericStreamingChunk]:
+    ) -> AsyncGenerator[GenericStreamingChunk, None]:
         with _config_errors(model):
             arguments = run_arguments(model, messages, kwargs.get("optional_params"))
             async for chunk in _stream(arguments):
@@ -166,7 +167,7 @@ async def _run(arguments: dict[str, Any]) -> dict[str, Any]:
     return await run(**arguments)
 
 
-async def _stream(arguments: dict[str, Any]) -> AsyncIterator[GenericStreamingChunk]:
+async def _stream(arguments: dict[str, Any]) -> AsyncGenerator[GenericStreamingChunk, None]:
     """The final answer as it is written (token by token when the winner presents it); the
     last chunk finishes and carries the usage and the ``massgen_*`` metadata."""
     from massgen.api import start
@@ -185,7 +186,7 @@ async def _stream(arguments: dict[str, Any]) -> AsyncIterator[GenericStreamingCh
     yield _chunk(answer.finish(result["final_answer"] or ""), result)
 
 
-def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+def _iterate_in_thread(make: Callable[[], AsyncGenerator[T, None]]) -> Iterator[T]:
     """Drive an async iterator on its own event loop in a worker thread, handing items over
     one by one; leaving the loop early cancels the iterator."""
     items: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -200,7 +201,7 @@ def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
         except BaseException as exc:  # handed to the consuming thread
             items.put(("error", exc))
         finally:
-            await iterator.aclose()  # type: ignore[attr-defined]
+            await iterator.aclose()
             items.put(("end", None))
 
     def work() -> None:
@@ -291,7 +292,7 @@ def _hidden(result: dict[str, Any]) -> dict[str, Any]:
 
 def _response(response: ModelResponse | None, model: str, result: dict[str, Any]) -> ModelResponse:
     response = response if response is not None else ModelResponse()
-    response.choices[0].message.content = result["final_answer"]  # type: ignore[union-attr]
+    response.choices[0].message.content = result["final_answer"]
     response.choices[0].finish_reason = "stop"
     response.model = f"{PROVIDER}/{model.removeprefix(f'{PROVIDER}/')}"
     response.created = int(time.time())

@@ -45,7 +45,7 @@ class CommandSettings:
 def docker_problem() -> str | None:
     """None when a Docker daemon answers, else one line saying why not."""
     try:
-        import docker  # type: ignore[import-not-found]
+        import docker
     except ImportError:
         return "use_docker needs the Docker SDK: pip install 'massgen[docker]'"
     where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
@@ -139,7 +139,7 @@ class CommandTool:
         return f"exit code {finished.exit_code}\n{finished.output}"
 
     def _docker(self, policy: PathPolicy, command: str) -> str:
-        import docker  # type: ignore[import-not-found]
+        import docker
 
         volumes: dict[str, dict[str, str]] = {}
         hidden: dict[str, str] = {}

@@ -106,7 +106,8 @@ def tool_from_function(
     ``runner`` when given (a worker process), else in a daemon thread. Raises
     :class:`ConfigurationError` for a function whose parameters cannot be described
     (``*args``, hints pydantic cannot use)."""
-    tool_name = name or getattr(fn, "__name__", "")
+    fn_name: str = getattr(fn, "__name__", "")
+    tool_name = name or fn_name
     if not _NAME.match(tool_name):
         raise ConfigurationError(f"custom tool name {tool_name!r}: use letters, digits and _")
     summary, param_docs = _docs(fn)
@@ -127,7 +128,7 @@ def tool_from_function(
             Field(default, description=param_docs.get(param.name)),
         )
     try:
-        model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        model: type[BaseModel] = create_model(
             f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
         )
         schema = _strip_titles(model.model_json_schema())

@@ -140,7 +140,7 @@ class MCPHub:
     """The MCP servers of one run. ``notice(agent_ids, text)`` reports a server problem (a
     public attribute: a hub started before its run reports to the run once it exists)."""
 
-    def __init__(self, notice: Callable[[list[str], str], None] | None = None) -> None:
+    def __init__(self, notice: Callable[[list[str], str], object] | None = None) -> None:
         self._servers: dict[tuple[Any, ...], _Server] = {}
         self._users: dict[tuple[Any, ...], list[str]] = {}
         self._named: list[tuple[MCPServerConfig, str]] = []  # entries that name tools

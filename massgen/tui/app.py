@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.events import Resize
@@ -75,7 +75,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "massgen"
     REPAINT_HZ = 30
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "cancel_run", "Cancel run", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("f1", "help", "Help", priority=True, show=False),

@@ -84,14 +84,14 @@ def plan(
         # Fewest rows first (three agents side by side beat a stack), then cards of a good
         # width, then the scoreboard beside rather than below, then wider cards.
         best: tuple[tuple[int, bool, bool, int], Plan] | None = None
-        for dock in docks:
-            w, h = area(dock)
+        for option in docks:
+            w, h = area(option)
             grid = fit(agents, w, h, MIN_CARD_WIDTH)
             if grid is None:
                 continue
             cols, rows = grid
-            card = Plan(False, cols, rows, dock, side, final_height, w // cols, h // rows)
-            key = (rows, card.card_width < GOOD_CARD_WIDTH, dock != "right", -card.card_width)
+            card = Plan(False, cols, rows, option, side, final_height, w // cols, h // rows)
+            key = (rows, card.card_width < GOOD_CARD_WIDTH, option != "right", -card.card_width)
             if best is None or key < best[0]:
                 best = (key, card)
         if best is not None:

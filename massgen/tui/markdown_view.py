@@ -122,9 +122,9 @@ class MarkdownView(ScrollView, can_focus=True):
             self._done, self._settled, self._width = [], "", width
             first_changed, self._page_end = -1, 0
         if len(settled) > len(self._settled):
-            self._done.extend(self._render(settled[len(self._settled) :], gap=True))
+            self._done.extend(self._render_markdown(settled[len(self._settled) :], gap=True))
             self._settled = settled
-        self._live = self._render(live, gap=False)
+        self._live = self._render_markdown(live, gap=False)
         self.source = text
         if self._search:
             self._find_matches()
@@ -157,7 +157,7 @@ class MarkdownView(ScrollView, can_focus=True):
         if scrollbar or not self.show_vertical_scrollbar:
             self._scroll_update(size)
 
-    def _render(self, markdown: str, *, gap: bool) -> list[Strip]:
+    def _render_markdown(self, markdown: str, *, gap: bool) -> list[Strip]:
         if not self.is_mounted or not markdown.strip():
             return []
         from massgen.tui.markdown import SafeMarkdown

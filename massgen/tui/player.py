@@ -7,7 +7,7 @@ recorded one (a part recorded in 28 s says 28 s, whatever the speed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from massgen.events import Event
@@ -31,6 +31,11 @@ def _events(part: Sequence[dict[str, Any]]) -> list[Event]:
         previous = event.ts
         out.append(event)
     return out
+
+
+def _stopped_clock(ts: float) -> Callable[[], float]:
+    """A clock that always reads ``ts``."""
+    return lambda: ts
 
 
 class ReplayPlayer:
@@ -69,7 +74,7 @@ class ReplayPlayer:
         """Every part as it ends (for the history): played in full, off screen."""
         out = []
         for events in self.parts:
-            view = RunView(clock=lambda ts=events[-1].ts: ts, recorded=True)
+            view = RunView(clock=_stopped_clock(events[-1].ts), recorded=True)
             for event in events:
                 view.apply(event)
             view.dirty.clear()

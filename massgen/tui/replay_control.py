@@ -23,7 +23,11 @@ class ReplayControl(AppPart):
     view: RunView
     parts: list[RunView]
     running: bool
-    ask: Input
+
+    if TYPE_CHECKING:
+
+        @property
+        def ask(self) -> Input: ...  # the app's question box
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         replay_only = {"toggle_pause", "step_part", "seek"}

@@ -48,8 +48,12 @@ class RunControl(AppPart):
     quit_mid_run: bool
     pending_since: dict[str, float]
     stats: dict[str, Any]
-    ask: Input
     player: ReplayPlayer | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def ask(self) -> Input: ...  # the app's question box
 
     agents_failed: Callable[[BaseException], None]  # the app's: a failure to start, reported
 
@@ -127,7 +131,7 @@ class RunControl(AppPart):
                     question, self.queued = self.queued, None
                     self.call_later(self.start_run, question)
 
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """What ``massgen`` exits with: the last run's code, 130 if quit mid-run."""
         if self.quit_mid_run:
             return ExitCode.INTERRUPTED
@@ -147,7 +151,7 @@ class RunControl(AppPart):
             oldest = event.ts if oldest is None else oldest
             if event.agent_id and event.agent_id not in pending:
                 pending[event.agent_id] = event.ts
-        if count:
+        if oldest is not None:
             self.stats["events"] += count
             self.stats["max_latency"] = max(self.stats["max_latency"], time.time() - oldest)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from massgen.config.resolve import user_config_dir
@@ -32,13 +32,13 @@ class Settings:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        values = {}
-        for f in fields(cls):
-            value = data.get(f.name)
-            wanted = (str, type(None)) if f.name == "theme" else (bool,)
-            if isinstance(value, wanted):
-                values[f.name] = value
-        return cls(**values)
+        default = cls()
+        theme, scoreboard, tabs = data.get("theme"), data.get("scoreboard"), data.get("tabs")
+        return cls(
+            theme=theme if isinstance(theme, str) else default.theme,
+            scoreboard=scoreboard if isinstance(scoreboard, bool) else default.scoreboard,
+            tabs=tabs if isinstance(tabs, bool) else default.tabs,
+        )
 
     def save(self, path: Path | None = None) -> None:
         """Write the settings (atomically). Raises ``OSError``."""

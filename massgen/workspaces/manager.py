@@ -135,7 +135,7 @@ class Workspaces:
         writable = [self.workspace(label)]
         if presenting:
             writable += [g.path for g in self.grants if g.write]
-        assert self.snapshots_dir is not None
+        assert self.snapshots_dir is not None and self.workspaces_dir is not None
         return PathPolicy(
             workspace=self.workspace(label),
             readable=[*(g.path for g in self.grants), self.snapshots_dir],
