@@ -24,7 +24,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: Must not be imported by ``massgen --help`` (DESIGN §9).
+#: Must not be imported by ``massgen --help``.
 FORBIDDEN = ("openai", "anthropic", "google.genai", "textual", "litellm", "autogen")
 #: Reported for information: heavier libraries a run needs but ``--help`` should not.
 NOTABLE = ("httpx", "pydantic", "yaml", "rich", "dotenv", "massgen.config", "massgen.backends")
@@ -144,7 +144,7 @@ def slowest_imports(args: list[str], top: int = 5) -> list[tuple[str, float]]:
     return [(name, round(seconds, 4)) for name, seconds in ranked[:top]]
 
 
-#: Commands whose imports are checked (DESIGN §9 names both).
+#: Commands whose imports are checked.
 IMPORT_CHECKED = {"massgen --help": ["--help"], "massgen --list-examples": ["--list-examples"]}
 
 

@@ -1,7 +1,7 @@
 """The terminal app under load: 8 agents each streaming 100 text deltas/s for 10 s, and the
 time from spawning ``massgen`` to its first painted frame in a real terminal (tmux).
 
-DESIGN §7: updates are batched (≤ 30 repaints/s) so many fast streams stay smooth. This runs
+Updates are batched (≤ 30 repaints/s) so many fast streams stay smooth. This runs
 the real app (``MassGenApp``, headless) on the real engine: every agent's first-answer turn
 streams a 1,000-word Markdown text one word per delta on an absolute schedule (delta *i* at
 t0 + i/100 s, so a busy event loop makes the agent catch up instead of lowering the load),

@@ -1,4 +1,4 @@
-"""What runs without --config (DESIGN §5): the user's default file, else the local team when
+"""What runs without --config: the user's default file, else the local team when
 no provider key is set, else an error saying what to pass."""
 
 from __future__ import annotations
