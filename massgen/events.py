@@ -122,7 +122,8 @@ class RunStarted(Event):
 @_register
 @dataclass(kw_only=True)
 class AgentStatusChanged(Event):
-    """An agent's status: waiting, thinking, answered, voted, restarting, failed, cancelled."""
+    """An agent's status: waiting, thinking, answered, voted, abstained (judged the answers
+    without a valid vote), restarting, failed, cancelled."""
 
     type: ClassVar[str] = "agent_status"
     status: str

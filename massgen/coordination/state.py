@@ -122,6 +122,14 @@ class AgentState:
         return self.vote is not None or self.abstained
 
     @property
+    def settled_status(self) -> str:
+        """What the agent's status returns to after a turn: it voted, abstained, or has only
+        answered."""
+        if self.vote is not None:
+            return "voted"
+        return "abstained" if self.abstained else "answered"
+
+    @property
     def id(self) -> str:
         return self.spec.id
 

@@ -504,7 +504,7 @@ class Strategy(ABC):
         finally:
             agent.presenting = False
             self.report_file_changes(agent)
-        self.set_status(agent, "voted" if agent.vote else "answered")
+        self.set_status(agent, agent.settled_status)
         if not text.strip():
             self.announce_final(winner, winner.answer.content, presented=False)
             return winner.answer.content
@@ -541,7 +541,7 @@ class Strategy(ABC):
         """The winner's own answer is final (``presented``: as it rewrote it)."""
         agent = self.by_label[winner.label]
         if agent.live:
-            self.set_status(agent, "voted" if agent.vote else "answered")
+            self.set_status(agent, agent.settled_status)
         self.emit(
             FinalAnswer(
                 agent_id=agent.id,

@@ -92,7 +92,7 @@ class VoteStrategy(Strategy):
                 self.set_status(agent, "restarting")
                 return
             agent.abstained = True
-            self.set_status(agent, "voted")
+            self.set_status(agent, "abstained")  # judged, backing nobody: not a vote
             self.emit(AgentAbstained(agent_id=agent.id, turn=agent.turns, reason=action.reason))
         elif isinstance(action, workflow.NewAnswerAction):
             self.record_answer(agent, action.content)

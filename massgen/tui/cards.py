@@ -22,6 +22,7 @@ MARKS = {
     "restarting": ("↻", "bold magenta"),
     "answered": ("◆", "bold cyan"),
     "voted": ("✓", "bold green"),
+    "abstained": ("○", "yellow"),
     "failed": ("✗", "bold red"),
     "cancelled": ("–", "dim red"),
 }
@@ -134,7 +135,15 @@ class AgentCard(MarkdownView):
         if key[2] != old[2]:
             self.border_subtitle = key[2]
         self.drawn = key
-        for name in ("thinking", "retrying", "restarting", "failed", "voted", "answered"):
+        for name in (
+            "thinking",
+            "retrying",
+            "restarting",
+            "failed",
+            "voted",
+            "abstained",
+            "answered",
+        ):
             self.set_class(status == name, f"-{name}")
         self.update(agent.transcript)
 

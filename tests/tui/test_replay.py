@@ -134,7 +134,8 @@ async def test_a_replay_pauses_and_seeks_on_the_recordings_clock(tmp_path):
         await finished(pilot)
     recorder.close(0)
 
-    played = MassGenApp(replay=parts_of(tmp_path), replay_speed=1)
+    # a quarter speed: the 2 s part plays for 8 s, time enough to pause it on a loaded machine
+    played = MassGenApp(replay=parts_of(tmp_path), replay_speed=0.25)
     async with played.run_test(size=(160, 45)) as pilot:
         await until(pilot, lambda: len(played.view.answers) >= 1)
         await pilot.press("escape", "space")
