@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from massgen.tui.markdown_view import MarkdownView
-from massgen.tui.state import TURN_TITLES, AgentView
+from massgen.tui.state import ACTIVE, TURN_TITLES, AgentView
 from massgen.tui.text import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -23,6 +23,7 @@ MARKS = {
     "answered": ("◆", "bold cyan"),
     "voted": ("✓", "bold green"),
     "abstained": ("○", "yellow"),
+    "winner": ("★", "bold green"),
     "failed": ("✗", "bold red"),
     "cancelled": ("–", "dim red"),
 }
@@ -135,15 +136,7 @@ class AgentCard(MarkdownView):
         if key[2] != old[2]:
             self.border_subtitle = key[2]
         self.drawn = key
-        for name in (
-            "thinking",
-            "retrying",
-            "restarting",
-            "failed",
-            "voted",
-            "abstained",
-            "answered",
-        ):
+        for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner"):
             self.set_class(status == name, f"-{name}")
         self.update(agent.transcript)
 

@@ -43,7 +43,7 @@ def summary(view: RunView, width: int) -> Text:
     labels = sorted(
         tally, key=lambda label: (-tally[label], order.index(label) if label in order else 0)
     )
-    if not labels:
+    if not labels and not view.winner_label:
         waiting = "no votes yet" if view.has_votes else "no result yet"
         out.append(waiting + "\n", style="dim")
     most = max(tally.values(), default=0)

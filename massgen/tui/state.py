@@ -29,6 +29,8 @@ TURN_TITLES = {
 WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
 #: Statuses in which an agent is working (its elapsed time runs).
 ACTIVE = frozenset({"thinking", "retrying", "restarting"})
+WRITING_FINAL = "*(writing the final answer, shown below)*"
+WROTE_FINAL = "*(wrote the final answer, shown below)*"
 
 
 @dataclass
@@ -66,6 +68,7 @@ class AgentView:
     active_since: float | None = None
     restarts: int = 0
     last_output: float = 0.0  # when text last arrived (the card's spinner rests meanwhile)
+    won: bool = False  # the run is over and this agent's answer is final
 
     @property
     def transcript(self) -> str:
@@ -73,7 +76,10 @@ class AgentView:
 
     @property
     def shown_status(self) -> str:
-        """The badge: ``retrying`` while a model call waits to be retried."""
+        """The badge: ``retrying`` while a model call waits to be retried; ``winner`` once the
+        run is over and its answer is final."""
+        if self.won:
+            return "winner"
         return "retrying" if self.retry is not None and self.status in ACTIVE else self.status
 
     @property
@@ -249,7 +255,7 @@ class RunView:
                 step = f"{self.step_noun} {e.round or 1}"
             agent.text = agent.head = f"{gap}**— {step}: {title} —**\n\n"
             if e.kind == "present":
-                agent.add("*(writing the final answer, shown below)*\n")
+                agent.add(f"{WRITING_FINAL}\n")
             self._mark(agent, "header")
 
     def _on_text_delta(self, e, at: float) -> None:
@@ -427,6 +433,9 @@ class RunView:
                 agent.active_s += at - agent.active_since
                 agent.active_since = None
             agent.retry, agent.activity, agent.tools = None, "", {}
+            agent.turn_kind = ""  # its last turn is over, whatever it was
+            agent.text = agent.text.replace(WRITING_FINAL, WROTE_FINAL)
+            agent.won = agent.id == (e.winner or self.winner_id) and bool(e.final_answer)
             self.dirty.add(f"agent:{agent.id}")
         if e.final_answer and not self.final_text:
             self.final_text = e.final_answer

@@ -56,10 +56,11 @@ async def test_a_run_shows_every_agent_its_status_votes_the_tally_and_the_final_
         await finished(pilot)
         assert all(shown(c) for c in cards(app))  # three cards side by side, no tabs
         assert not app.query_one(TabBar).display
-        for agent_id, statuses in seen.items():
-            assert statuses[0] == "thinking" and statuses[-1] == "voted", (agent_id, statuses)
+        for agent_id, statuses in seen.items():  # the winner's card ends marked as such
+            last = "winner" if agent_id == "a1" else "voted"
+            assert statuses[0] == "thinking" and statuses[-1] == last, (agent_id, statuses)
         assert "answered" in seen["a1"] + seen["a2"]
-        assert [badge(c) for c in cards(app)] == ["voted"] * 3
+        assert [badge(c) for c in cards(app)] == ["winner", "voted", "voted"]
         first = cards(app)[0]
         assert "agent1.1" in first.marks_text
         assert "vote → agent1" in first.marks_text
@@ -275,7 +276,8 @@ async def test_tabs_carry_a_status_mark_and_keys_switch_and_zoom():
         assert tabs.display and app.layout_plan.tabs
         assert [shown(c) for c in cards(app)] == [True, False, False]
         await finished(pilot)
-        assert text(tabs).count("✓") == 3  # each tab: its agent voted
+        assert text(tabs).count("✓") == 2  # each tab: its agent voted, and the winner's ★
+        assert text(tabs).count("★") == 1 and "★ agent1" in text(tabs)
         await pilot.press("escape", "n")
         await settled(pilot)
         assert app.selected == 1 and [shown(c) for c in cards(app)] == [False, True, False]
