@@ -30,6 +30,7 @@ class RunOptions:
     config: str | None = None
     model: str | None = None
     models: str | None = None
+    backend: str | None = None  # ``--backend TYPE``: one agent of that type (``model`` its model)
     ui: UI | None = None
     timeout: float | None = None
     list_examples: bool = False
@@ -67,12 +68,14 @@ def ask(words: list[str], options: RunOptions) -> int:
     from massgen.config.env import load_env_files
 
     load_env_files()
-    if resume is not None and not (options.config or options.model or options.models):
+    if resume is not None and not (
+        options.config or options.model or options.models or options.backend
+    ):
         from massgen.sessions.resume import continued_config
 
         config, source = continued_config(resume)
     else:
-        config, source = team_for(options.config, options.model, options.models)
+        config, source = team_for(options.config, options.model, options.models, options.backend)
     if options.timeout is not None:
         config.orchestrator.timeout_seconds = options.timeout  # checked by _check_timeout
     if options.context:
