@@ -33,11 +33,23 @@ def safe(text: str) -> str:
     return visible(redact_env(text))
 
 
-def team_for(name: str | None, model: str | None, models: str | None) -> tuple[MassGenConfig, str]:
+def team_for(
+    name: str | None, model: str | None, models: str | None, backend: str | None = None
+) -> tuple[MassGenConfig, str]:
     """The config to run and where it came from (a path, a model list, or the keys), from
-    ``--config``, ``--model`` and ``--models`` (one of them at most)."""
+    ``--config``, ``--model`` and ``--models`` (one of them at most), or ``--backend TYPE``
+    with an optional ``--model`` (one agent of that type)."""
     from massgen.config.resolve import resolve_team
     from massgen.errors import ConfigurationError
+
+    if backend is not None:
+        clash = [flag for flag, value in (("--config", name), ("--models", models)) if value]
+        if clash:
+            raise ConfigurationError(f"use --backend without {' and '.join(clash)}")
+        from massgen.config.models import config_for_backend
+
+        config = config_for_backend(backend, model)
+        return config, f"{config.agents[0].backend.type}/{config.agents[0].backend.model}"
 
     chosen = [
         flag

@@ -63,6 +63,14 @@ def main_command(
         str | None,
         typer.Option("--models", help="Run one agent per model: A,B,C (PROVIDER/MODEL each)."),
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Run one agent of backend TYPE (e.g. gemini) on --model MODEL (default: "
+            "the provider's default model).",
+        ),
+    ] = None,
     ui: Annotated[
         UI | None,
         typer.Option(
@@ -149,6 +157,7 @@ def main_command(
                 config=config,
                 model=model,
                 models=models,
+                backend=backend,
                 ui=ui,
                 timeout=timeout,
                 list_examples=list_examples,

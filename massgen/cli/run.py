@@ -30,6 +30,7 @@ class RunOptions:
     config: str | None = None
     model: str | None = None
     models: str | None = None
+    backend: str | None = None  # ``--backend TYPE``: one agent of that type (``model`` its model)
     ui: UI | None = None
     timeout: float | None = None
     list_examples: bool = False
@@ -67,12 +68,14 @@ def ask(words: list[str], options: RunOptions) -> int:
     from massgen.config.env import load_env_files
 
     load_env_files()
-    if resume is not None and not (options.config or options.model or options.models):
+    if resume is not None and not (
+        options.config or options.model or options.models or options.backend
+    ):
         from massgen.sessions.resume import continued_config
 
         config, source = continued_config(resume)
     else:
-        config, source = team_for(options.config, options.model, options.models)
+        config, source = team_for(options.config, options.model, options.models, options.backend)
     if options.timeout is not None:
         config.orchestrator.timeout_seconds = options.timeout  # checked by _check_timeout
     if options.context:
@@ -194,12 +197,28 @@ def _print_examples() -> int:
     examples, mine = list_examples(), list_user_configs()
     width = max((len(e.name) for e in [*examples, *mine]), default=0)
     for e in examples:
-        print(f"{e.name.ljust(width)}  {e.description}")
+        print(_example_line(e.name, e.description, width))
     if mine:
         print(f"\nYour configs ({user_config_dir() / 'agents'}):")
         for e in mine:
-            print(f"{e.name.ljust(width)}  {e.description}")
+            print(_example_line(e.name, e.description, width))
     return ExitCode.OK
+
+
+def _example_line(name: str, description: str, width: int) -> str:
+    """``name`` and its whole description, wrapped to the terminal's width under the
+    description column (or, on a narrow terminal, on indented lines below the name)."""
+    import shutil
+    import textwrap
+
+    columns = shutil.get_terminal_size((100, 24)).columns - 1  # no write in the last column
+    indent = width + 2
+    if columns - indent < 30:  # too narrow for a column: the description goes below
+        below = textwrap.wrap(description, max(columns - 4, 20), break_on_hyphens=False)
+        return "\n".join([name, *("    " + line for line in below)])
+    lines = textwrap.wrap(description, columns - indent, break_on_hyphens=False) or [""]
+    first = f"{name.ljust(width)}  {lines[0]}".rstrip()
+    return "\n".join([first, *(" " * indent + line for line in lines[1:])])
 
 
 async def _run(

@@ -69,6 +69,11 @@ USE_CASES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
 }
 
 LOCAL = "local"
+#: The wizard's choice for any OpenAI-compatible server the user names by its base URL.
+SERVER = "server"
+DEFAULT_SERVER_URL = "http://localhost:8000/v1"
+#: A server's default port -> the preset written for it (others: ``vllm``, a keyless server).
+_SERVER_PORTS = {11434: "ollama", 1234: "lmstudio", 30000: "sglang", 8000: "vllm"}
 DEFAULT_AGENTS = 3
 MAX_AGENTS = 10
 DEFAULT_MAX_NEW_ANSWERS = 3
@@ -120,28 +125,74 @@ def provider_choices(env: Mapping[str, str] | None = None) -> list[ProviderChoic
         True,
         "offline, no key" if installed else "offline, no key (not installed)",
     )
-    return [*keyed, local, *others]
+    server = ProviderChoice(
+        SERVER,
+        "OpenAI-compatible server",
+        None,
+        True,
+        "base_url: vLLM, SGLang, LM Studio, Ollama, a gateway...",
+    )
+    return [*keyed, local, *others, server]
+
+
+def server_backend(base_url: str, model: str) -> dict[str, Any]:
+    """The backend for an OpenAI-compatible server at ``base_url``: the preset of a known
+    local server's default port, else ``vllm`` (a Chat Completions server that needs no key,
+    so no provider key is sent to it)."""
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(base_url).port
+    except ValueError:
+        port = None
+    kind = _SERVER_PORTS.get(port or 0, "vllm")
+    return {"type": kind, "model": model, "base_url": base_url}
+
+
+def default_provider(index: int, use_case: str, keyed: list[str], local_installed: bool) -> str:
+    """The provider Enter picks for agent ``index``: one whose key is set (taking turns);
+    else the local model when it is installed; else, offline, a server the user names; else
+    OpenAI (whose key the wizard then asks for). Never something that cannot run as is."""
+    if keyed and use_case != "offline":
+        return keyed[index % len(keyed)]
+    if local_installed:
+        return LOCAL
+    return SERVER if use_case == "offline" else "openai"
+
+
+def _server_url_problem(value: str) -> bool | str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return "enter the server's URL, e.g. http://localhost:8000/v1"
+    return True
 
 
 def build_config(
     use_case: str,
-    agents: list[tuple[str, str | None]],
+    agents: list[tuple[str, str | None, str | None]],
     *,
     max_new_answers: int = DEFAULT_MAX_NEW_ANSWERS,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> dict[str, Any]:
-    """The config dict for ``agents`` as ``(provider, model)`` pairs (model None: the
-    provider's default, e.g. the local model's built-in file), with personas for
-    ``use_case``."""
+    """The config dict for ``agents`` as ``(provider, model, base_url)`` (model None: the
+    provider's default, e.g. the local model's built-in file; base_url: a ``SERVER``'s),
+    with personas for ``use_case``."""
     personas = USE_CASES[use_case][1]
     entries = []
-    for index, (provider, model) in enumerate(agents):
+    for index, (provider, model, base_url) in enumerate(agents):
         agent_id, message = personas[index % len(personas)]
         if index >= len(personas):
             agent_id = f"{agent_id}-{index // len(personas) + 1}"
         backend: dict[str, Any] = {"type": provider}
         if model:
             backend["model"] = model
+        if provider == SERVER:
+            backend = server_backend(base_url or "", model or "")
         if provider == LOCAL:
             backend["seed"] = index + 1  # same model, different samples
         entries.append({"id": agent_id, "system_message": message, "backend": backend})
@@ -298,16 +349,51 @@ def _run_non_interactive(models: list[str] | None, save: str | None) -> Path:
     else:
         from massgen.providers import DEFAULT_MODELS
 
-        keyed = [c for c in provider_choices() if c.has_key and c.name != LOCAL]
+        keyed = [c for c in provider_choices() if c.has_key and c.name not in (LOCAL, SERVER)]
         if keyed:
-            config = build_config("general", [(c.name, DEFAULT_MODELS[c.name]) for c in keyed])
+            config = build_config(
+                "general", [(c.name, DEFAULT_MODELS[c.name], None) for c in keyed]
+            )
         else:
-            config = build_config("offline", [(LOCAL, None)] * DEFAULT_AGENTS)
+            from massgen.local_model import INSTALL_HINT, local_backend_available
+
+            if not local_backend_available():
+                raise ConfigurationError(
+                    "no provider key is set and the local model is not installed, so no "
+                    f"config could run: set a key (e.g. OPENAI_API_KEY), {INSTALL_HINT}, or "
+                    "give --models PROVIDER/MODEL,..."
+                )
+            config = build_config("offline", [(LOCAL, None, None)] * DEFAULT_AGENTS)
     text = render_yaml(config)
     write_atomic(path, text)
     _say(f"Saved config to {path}")
     _warn_missing_keys(text)
     return path
+
+
+def cannot_run(text: str, keys: Mapping[str, str] | None = None) -> list[str]:
+    """Why the config ``text`` could not run here (``check_can_run`` per agent), with
+    ``keys`` (variable -> key) counted as set; empty when it can."""
+    from pydantic import SecretStr
+
+    from massgen.backends.registry import check_can_run
+    from massgen.config.loader import load_config_text
+    from massgen.providers import PROVIDERS
+
+    keys = keys or {}
+    config = load_config_text(text, "<config>").config
+    problems = []
+    for index, agent in enumerate(config.agents):
+        backend = agent.backend
+        preset = PROVIDERS.get(backend.type)
+        given = next((keys[v] for v in (preset.key_vars if preset else ()) if v in keys), None)
+        if given and backend.api_key is None:  # a key about to be stored counts as set
+            backend = backend.model_copy(update={"api_key": SecretStr(given)})
+        try:
+            check_can_run(backend, f"agents[{index}] ({agent.id})")
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _warn_missing_keys(text: str) -> None:
@@ -383,25 +469,39 @@ class _Wizard:
         )
         count = self.number("How many agents?", DEFAULT_AGENTS, 1, MAX_AGENTS)
 
+        from massgen.local_model import INSTALL_HINT, local_backend_available
+
         offered = provider_choices()
-        keyed = [c for c in offered if c.has_key and c.name != LOCAL]
+        keyed = [c.name for c in offered if c.has_key and c.name not in (LOCAL, SERVER)]
+        installed = local_backend_available()
         by_name = {c.name: c for c in offered}
         choices = [questionary.Choice(c.label, value=c.name) for c in offered]
-        agents: list[tuple[str, str | None]] = []
+        agents: list[tuple[str, str | None, str | None]] = []
+        server_url, server_model = DEFAULT_SERVER_URL, ""
         for index in range(count):
-            if use_case == "offline" or not keyed:
-                default = LOCAL
-            else:
-                default = keyed[index % len(keyed)].name
+            default = default_provider(index, use_case, keyed, installed)
             provider = self.select(f"Agent {index + 1}: provider", choices, default=default)
+            while provider == LOCAL and not installed:
+                _say(f"The local model is not installed here: {INSTALL_HINT}.")
+                provider = self.select(f"Agent {index + 1}: provider", choices, default=default)
             model: str | None = None
-            if provider != LOCAL:
+            base_url: str | None = None
+            if provider == SERVER:
+                base_url = server_url = self.text(
+                    f"Agent {index + 1}: server base URL", server_url, _server_url_problem
+                ).strip()
+                model = server_model = self.text(
+                    f"Agent {index + 1}: model (as the server names it)",
+                    server_model,
+                    lambda v: bool(v.strip()) or "enter the model the server serves",
+                ).strip()
+            elif provider != LOCAL:
                 model = self.text(
                     f"Agent {index + 1}: {by_name[provider].title} model",
                     DEFAULT_MODELS[provider],
                     lambda v: bool(v.strip()) or "enter a model name",
                 ).strip()
-            agents.append((provider, model))
+            agents.append((provider, model, base_url))
 
         self.select("Coordination strategy", [questionary.Choice("vote", value="vote")], "vote")
         max_new = self.number(
@@ -443,7 +543,7 @@ class _Wizard:
 
         keys: dict[str, str] = {}
         env_path = env_file()
-        for provider in dict.fromkeys(p for p, _ in agents):
+        for provider in dict.fromkeys(p for p, _, _ in agents):
             choice = by_name[provider]
             if choice.has_key or choice.key_var is None:
                 continue
@@ -454,6 +554,13 @@ class _Wizard:
                 value = self.password(f"{choice.key_var} (input hidden, empty to skip):").strip()
                 if value:
                     keys[choice.key_var] = value
+
+        problems = cannot_run(text, keys)
+        if problems:  # never save a config that cannot run
+            for problem in problems:
+                _say(f"Cannot run: {problem}")
+            _say("Not saved: nothing was written. Store the key or choose another provider.")
+            return None
 
         write_atomic(path, text)
         _say(f"Saved config to {path}")

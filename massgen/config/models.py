@@ -118,3 +118,25 @@ def override_model(config: MassGenConfig, spec: str) -> MassGenConfig:
         chosen = same.model_copy(update={"model": model})
     agents = [agent.model_copy(update={"backend": chosen.model_copy()}) for agent in config.agents]
     return config.model_copy(update={"agents": agents})
+
+
+def config_for_backend(backend_type: str, model: str | None) -> MassGenConfig:
+    """``--backend TYPE [--model MODEL]``: one agent of backend ``TYPE`` (an alias such as
+    ``anthropic`` works too) on ``MODEL``, else on the provider's default model."""
+    from massgen.providers import ALIASES, DEFAULT_MODELS, check_backend_type
+
+    name = backend_type.strip()
+    kind = name if name in AVAILABLE else ALIASES.get(name.lower().replace("-", "_"), name)
+    try:
+        check_backend_type(kind)
+    except ValueError as exc:
+        raise ConfigurationError(f"--backend: {exc}") from None
+    chosen = (model or "").strip() or DEFAULT_MODELS.get(kind)
+    if not chosen:
+        raise ConfigurationError(
+            f"--backend {kind}: this provider has no default model; give one with --model MODEL"
+        )
+    backend: dict = {"type": kind, "model": chosen}
+    if kind == "ag2":  # an AG2 agent names its model in its llm_config
+        backend = {"type": "ag2", "llm_config": {"config_list": [{"model": chosen}]}}
+    return MassGenConfig.model_validate({"agents": [{"id": kind, "backend": backend}]})

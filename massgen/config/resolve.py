@@ -6,6 +6,7 @@ Imports nothing heavy (no yaml, no pydantic) so ``massgen --list-examples`` stay
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,18 +60,37 @@ def list_examples() -> list[Example]:
 
 
 def _description(path: Path) -> str:
-    """The first comment line of the file's header, without ``#``."""
+    """The header's first sentence, without ``#``: the first comment line, joined with the
+    next ones while it was wrapped mid-sentence (a long line that does not end one)."""
+    parts: list[str] = []
     try:
         with path.open(encoding="utf-8-sig") as file:
             for line in file:
                 text = line.strip()
                 if text and not text.startswith("#"):
                     break
-                if text.lstrip("#").strip():
-                    return text.lstrip("#").strip()
+                body = text.lstrip("#").strip()
+                if not body:
+                    if parts:
+                        break
+                    continue
+                parts.append(body)
+                if body.endswith((".", "!", "?", ")")) or len(text) < _WRAPPED:
+                    break
     except (OSError, UnicodeDecodeError):
         pass
-    return ""
+    return _first_sentence(" ".join(parts))
+
+
+#: A header line at least this long that ends mid-sentence was wrapped: the next line goes on.
+_WRAPPED = 60
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s+[A-Z`'\"(])")
+
+
+def _first_sentence(text: str) -> str:
+    """``text`` up to the end of its first sentence."""
+    end = _SENTENCE_END.search(text)
+    return text[: end.end()] if end else text
 
 
 def find_example(name: str) -> Path:

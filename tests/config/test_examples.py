@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,24 @@ REQUIRED = {
     "research_team",
     "coding_team",
     "creative_team",
+}
+#: The early releases' example teams, by the names users still give them: (type, model) each.
+EARLY = {
+    "single_agent": [("gemini", "gemini-2.5-flash")],
+    "single_flash2.5": [("gemini", "gemini-2.5-flash")],
+    "two_agents": [("openai", "gpt-4o"), ("openai", "gpt-4o-mini")],
+    "gemini_4o_claude": [
+        ("gemini", "gemini-2.5-flash"),
+        ("openai", "gpt-4o"),
+        ("claude", "claude-haiku-4-5"),
+    ],
+    "news_analysis": [("openai", "gpt-4o"), ("grok", "grok-3-mini"), ("openai", "gpt-4o-mini")],
+    "technical_analysis": [
+        ("openai", "gpt-4o"),
+        ("grok", "grok-3-mini"),
+        ("openai", "gpt-4o-mini"),
+    ],
+    "travel_planning": [("openai", "gpt-4o"), ("grok", "grok-3-mini"), ("openai", "gpt-4o-mini")],
 }
 _REQUIRED_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -111,3 +130,27 @@ def test_local_server_example_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {(a.backend.base_url, a.backend.model) for a in config.agents} == {
         ("http://127.0.0.1:8000/v1", "local-model")
     }
+
+
+@pytest.mark.parametrize("name", sorted(EARLY))
+def test_the_early_releases_examples_are_built_in(name: str) -> None:
+    path = resolve_config(name)
+    assert path in {example.path for example in EXAMPLES}
+    assert resolve_config(f"{name}.yaml") == path  # as the early releases' docs wrote it
+    config = load_config(path).config
+    assert [(a.backend.type, a.backend.model) for a in config.agents] == EARLY[name]
+    if len(config.agents) > 1:  # a team: each agent has its own role
+        roles = [agent.system_message for agent in config.agents]
+        assert name == "gemini_4o_claude" or (all(roles) and len(set(roles)) == len(roles))
+
+
+@pytest.mark.parametrize("name", sorted(EARLY))
+def test_the_early_releases_examples_validate_as_the_cli_does(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from massgen.cli.configs import validate
+
+    for var in ("OPENAI_API_KEY", "GEMINI_API_KEY", "ANTHROPIC_API_KEY", "XAI_API_KEY"):
+        monkeypatch.setenv(var, "test-key")
+    monkeypatch.chdir(tmp_path)
+    assert validate(name) == 0
