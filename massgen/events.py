@@ -5,8 +5,8 @@ serialise to JSON with :meth:`Event.to_dict`; ``type`` names the kind. The engin
 them on an :class:`EventBus`; UIs, printers and loggers subscribe and never touch engine state.
 
 Publishing never blocks: each subscriber has its own buffer. When a subscriber falls behind,
-consecutive text deltas for the same agent turn are merged (nothing is lost, only regrouped);
-state events are never dropped or merged.
+consecutive text deltas for the same agent turn (and tool call) are merged (nothing is lost,
+only regrouped); state events are never dropped or merged.
 """
 
 from __future__ import annotations
@@ -154,6 +154,19 @@ class TextDelta(Event):
 @dataclass(kw_only=True)
 class ReasoningDelta(Event):
     type: ClassVar[str] = "reasoning_delta"
+    text: str
+
+
+@_register
+@dataclass(kw_only=True)
+class ToolArgumentsDelta(Event):
+    """A piece of a tool call's arguments (raw JSON) while the model writes them: a
+    workflow tool's answer or vote reason, shown as it grows. ``ToolCallStarted`` follows
+    with the whole call; a retry voids the pieces (``StreamRetry``)."""
+
+    type: ClassVar[str] = "tool_arguments_delta"
+    call_id: str
+    name: str
     text: str
 
 
@@ -415,7 +428,7 @@ class RunFinished(Event):
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-DELTA_TYPES = (TextDelta, ReasoningDelta, FinalAnswerDelta)
+DELTA_TYPES = (TextDelta, ReasoningDelta, ToolArgumentsDelta, FinalAnswerDelta)
 
 
 def _redact_fields(event: Event, redact: Callable[[str], str]) -> None:
@@ -460,6 +473,7 @@ class Subscription:
             and type(items[-1]) is type(event)
             and items[-1].agent_id == event.agent_id
             and items[-1].turn == event.turn
+            and getattr(items[-1], "call_id", None) == getattr(event, "call_id", None)
         ):
             last = items[-1]
             merged = type(event)(**{**vars(last), "text": last.text + event.text})

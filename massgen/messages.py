@@ -77,6 +77,18 @@ class ReasoningChunk:
 
 
 @dataclass
+class ToolArgumentsChunk:
+    """A piece of a tool call's arguments (raw JSON text) as the model writes them; the
+    complete call still comes as a :class:`ToolCallChunk`. ``index`` orders the reply's
+    calls; ``call_id`` may be a placeholder until the provider names the call."""
+
+    index: int
+    call_id: str
+    name: str
+    text: str
+
+
+@dataclass
 class ToolCallChunk:
     """A tool call, yielded once its streamed deltas are complete."""
 
@@ -117,4 +129,12 @@ class DoneChunk:
 
 
 #: Everything a backend's stream yields.
-Chunk = TextChunk | ReasoningChunk | ToolCallChunk | ProviderToolChunk | UsageChunk | DoneChunk
+Chunk = (
+    TextChunk
+    | ReasoningChunk
+    | ToolArgumentsChunk
+    | ToolCallChunk
+    | ProviderToolChunk
+    | UsageChunk
+    | DoneChunk
+)

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from massgen.events import AgentStatusChanged, EventBus, TextDelta, VoteCast
+from massgen.events import AgentStatusChanged, EventBus, TextDelta, ToolArgumentsDelta, VoteCast
 
 
 def vote_event(i: int) -> VoteCast:
@@ -71,6 +71,16 @@ async def test_deltas_of_different_agents_are_not_merged():
     bus.close()
     got = [(e.agent_id, e.turn, e.text) async for e in sub]
     assert got == [("a1", 1, "x"), ("a2", 1, "yz"), ("a2", 2, "w")]
+
+
+async def test_argument_deltas_merge_only_within_one_call():
+    bus = EventBus(coalesce_after=0)
+    sub = bus.subscribe()
+    for call_id, text in [("c1", '{"content'), ("c1", '": "a'), ("c2", "{}"), ("c1", '"}')]:
+        bus.publish(ToolArgumentsDelta(agent_id="a1", turn=1, call_id=call_id, name="f", text=text))
+    bus.close()
+    got = [(e.call_id, e.text) async for e in sub]
+    assert got == [("c1", '{"content": "a'), ("c2", "{}"), ("c1", '"}')]
 
 
 def test_listeners_see_events_synchronously_and_events_serialise():

@@ -28,6 +28,7 @@ from massgen.messages import (
     Message,
     ReasoningChunk,
     TextChunk,
+    ToolArgumentsChunk,
     ToolCall,
     ToolCallChunk,
     ToolSpec,
@@ -125,7 +126,8 @@ class ToolCallAssembler:
         self._calls: list[dict[str, str]] = []
         self._by_index: dict[int, dict[str, str]] = {}
 
-    def add(self, delta: dict[str, Any]) -> None:
+    def add(self, delta: dict[str, Any]) -> ToolArgumentsChunk | None:
+        """Fold one delta in; the piece of arguments it carried, if any."""
         index = delta.get("index")
         index = index if isinstance(index, int) else len(self._calls)
         call_id = delta.get("id") or ""
@@ -143,9 +145,12 @@ class ToolCallAssembler:
                 call["name"] = str(function["name"])
             arguments = function.get("arguments")
             if arguments:
-                call["arguments"] += (
-                    arguments if isinstance(arguments, str) else json.dumps(arguments)
-                )
+                piece = arguments if isinstance(arguments, str) else json.dumps(arguments)
+                call["arguments"] += piece
+                number = next(i for i, c in enumerate(self._calls) if c is call)
+                call_id = call["id"] or f"call_{number}"
+                return ToolArgumentsChunk(number, call_id, call["name"], piece)
+        return None
 
     @property
     def pending(self) -> bool:
@@ -364,7 +369,9 @@ class ChatCompletionsBackend(OpenAISDKBackend):
                             yield TextChunk(str(delta["content"]))
                         for call_delta in delta.get("tool_calls") or ():
                             if isinstance(call_delta, dict):
-                                calls.add(call_delta)
+                                piece = calls.add(call_delta)
+                                if piece is not None:
+                                    yield piece
                     if choice.get("finish_reason"):
                         finish_reason = str(choice["finish_reason"])
                         for call in calls.flush():

@@ -52,6 +52,7 @@ from massgen.messages import (
     ProviderToolChunk,
     ReasoningChunk,
     TextChunk,
+    ToolArgumentsChunk,
     ToolCall,
     ToolCallChunk,
     ToolSpec,
@@ -346,7 +347,13 @@ class ClaudeBackend(Backend):
                         if delta.thinking:
                             yield ReasoningChunk(delta.thinking)
                     elif delta.type == "input_json_delta" and event.index in blocks:
-                        blocks[event.index]["json"].append(delta.partial_json or "")
+                        streaming = blocks[event.index]
+                        streaming["json"].append(delta.partial_json or "")
+                        block = streaming["block"]
+                        if block.type == "tool_use" and delta.partial_json:
+                            yield ToolArgumentsChunk(
+                                event.index, block.id, block.name, delta.partial_json
+                            )
                 elif kind == "content_block_start":
                     block = event.content_block
                     if block.type in ("tool_use", "server_tool_use"):

@@ -29,6 +29,7 @@ from massgen.messages import (
     ProviderToolChunk,
     ReasoningChunk,
     TextChunk,
+    ToolArgumentsChunk,
     ToolCall,
     ToolCallChunk,
     ToolSpec,
@@ -140,6 +141,7 @@ class _Calls:
 
     def __init__(self) -> None:
         self.arguments: dict[str, str] = {}  # item id -> streamed arguments so far
+        self.functions: dict[str, tuple[str, str]] = {}  # item id -> (call id, name)
         self.started: set[str] = set()
         self.done: set[str] = set()
 
@@ -147,6 +149,8 @@ class _Calls:
         """The chunks an output item (added or done) produces."""
         key = getattr(item, "id", None) or getattr(item, "call_id", None) or ""
         if item.type == "function_call":
+            if not finished:
+                self.functions.setdefault(key, (item.call_id, item.name))
             if not finished or key in self.done:
                 return []
             self.done.add(key)
@@ -163,6 +167,15 @@ class _Calls:
             self.done.add(key)
             chunks.append(ProviderToolChunk(key, name, "finished", _provider_detail(item, True)))
         return chunks
+
+    def piece(self, item_id: str, delta: str) -> ToolArgumentsChunk | None:
+        """Add a streamed piece of a function call's arguments; the chunk that shows it."""
+        self.arguments[item_id] = self.arguments.get(item_id, "") + delta
+        known = self.functions.get(item_id)
+        if known is None or not delta:
+            return None
+        index = list(self.functions).index(item_id)
+        return ToolArgumentsChunk(index, known[0], known[1], delta)
 
 
 class ResponsesBackend(OpenAISDKBackend):
@@ -247,9 +260,9 @@ class ResponsesBackend(OpenAISDKBackend):
                     for chunk in calls.item_chunks(event.item, finished=False):
                         yield chunk
                 elif kind == "response.function_call_arguments.delta":
-                    calls.arguments[event.item_id] = (
-                        calls.arguments.get(event.item_id, "") + event.delta
-                    )
+                    piece = calls.piece(event.item_id, event.delta)
+                    if piece is not None:
+                        yield piece
                 elif kind == "response.function_call_arguments.done":
                     calls.arguments[event.item_id] = event.arguments
                 elif kind == "response.output_item.done":

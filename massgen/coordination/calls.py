@@ -19,6 +19,7 @@ from massgen.events import (
     ReasoningDelta,
     StreamRetry,
     TextDelta,
+    ToolArgumentsDelta,
     ToolCallFinished,
     ToolCallStarted,
 )
@@ -28,6 +29,7 @@ from massgen.messages import (
     ProviderToolChunk,
     ReasoningChunk,
     TextChunk,
+    ToolArgumentsChunk,
     ToolCall,
     ToolCallChunk,
     ToolSpec,
@@ -87,6 +89,17 @@ async def call_model(
                 emit(delta_type(agent_id=agent.id, turn=agent.turns, text=chunk.text))
         elif isinstance(chunk, ReasoningChunk):
             emit(ReasoningDelta(agent_id=agent.id, turn=agent.turns, text=chunk.text))
+        elif isinstance(chunk, ToolArgumentsChunk):
+            if chunk.text:
+                emit(
+                    ToolArgumentsDelta(
+                        agent_id=agent.id,
+                        turn=agent.turns,
+                        call_id=chunk.call_id,
+                        name=chunk.name,
+                        text=chunk.text,
+                    )
+                )
         elif isinstance(chunk, ToolCallChunk):
             out.calls.append(chunk.call)
             emit(

@@ -19,6 +19,10 @@ STATUS = {
     "cancelled": "interrupted",
 }
 VERSION = 1
+#: Events that never change the summary (streamed pieces, usage).
+DELTA_KINDS = frozenset(
+    {"text_delta", "reasoning_delta", "tool_arguments_delta", "final_answer_delta", "usage"}
+)
 
 
 def iso(ts: float | None = None) -> str:
@@ -99,7 +103,7 @@ class Summary:
 
     def _apply(self, event: dict[str, Any]) -> bool:
         kind = event.get("type")
-        if kind in ("text_delta", "reasoning_delta", "final_answer_delta", "usage"):
+        if kind in DELTA_KINDS:
             return False
         number = event.get("part") or 1
         if not isinstance(number, int) or not 1 <= number <= 10_000:

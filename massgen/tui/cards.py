@@ -86,7 +86,8 @@ def marks_line(agent: AgentView, width: int) -> Text:
 def meta_line(agent: AgentView, width: int) -> str:
     """Model, tokens, cost: the card's bottom border (redrawn with the whole card, so
     nothing that changes every second), the model shortened to fit."""
-    cost = money(agent.cost_usd, agent.cost_known) if agent.tokens else "$0"
+    counted = agent.prompt_tokens + agent.completion_tokens  # not the streaming estimate
+    cost = money(agent.cost_usd, agent.cost_known) if counted else "$0"
     figures = " · ".join([tokens(agent.tokens), cost])
     room = width - len(figures) - 3
     if room < 6 or not agent.model:

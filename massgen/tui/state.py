@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import jiter
+
 if TYPE_CHECKING:
     from massgen.events import Event
 
@@ -27,10 +29,30 @@ TURN_TITLES = {
     "propose": "combining the answers",  # judge's later layers
 }
 WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
+#: Characters of streamed arguments counted as one token until the call's usage arrives.
+CHARS_PER_TOKEN = 4
 #: Statuses in which an agent is working (its elapsed time runs).
 ACTIVE = frozenset({"thinking", "retrying", "restarting"})
 WRITING_FINAL = "*(writing the final answer, shown below)*"
 WROTE_FINAL = "*(wrote the final answer, shown below)*"
+
+
+def partial_action(name: str, raw: str) -> str:
+    """The Markdown of a workflow call (``new_answer``'s content, ``vote``'s target and
+    reason) from its arguments as streamed so far: incomplete JSON, read by ``jiter``."""
+    try:
+        value = jiter.from_json(raw.encode(), partial_mode="trailing-strings")
+    except ValueError:
+        return ""
+    if not isinstance(value, dict):
+        return ""
+    if name == "new_answer":
+        content = value.get("content")
+        return f"\n\n**New answer (writing…):**\n\n{content}\n" if content else ""
+    target, reason = value.get("agent_id"), value.get("reason")
+    if not isinstance(target, str) or not target:
+        return ""
+    return f"\n\n**Voting for {target}**" + (f": {reason}\n" if reason else "\n")
 
 
 @dataclass
@@ -51,6 +73,10 @@ class AgentView:
     turn: int = 0
     done: str = ""  # the transcript of earlier turns (Markdown)
     text: str = ""  # the current turn: streamed text, then its answer or vote
+    #: workflow calls being written: call id -> (tool name, arguments so far)
+    writing: dict[str, tuple[str, str]] = field(default_factory=dict)
+    live: str = ""  # what ``writing`` shows (after ``text``) until the call completes
+    streamed_chars: int = 0  # arguments streamed since the last usage (a token estimate)
     head: str = ""  # the current turn's title (what a retry keeps)
     answers: list[str] = field(default_factory=list)  # versioned labels
     vote: str | None = None  # target agent label
@@ -72,7 +98,7 @@ class AgentView:
 
     @property
     def transcript(self) -> str:
-        return self.done + self.text
+        return self.done + self.text + self.live
 
     @property
     def shown_status(self) -> str:
@@ -84,13 +110,19 @@ class AgentView:
 
     @property
     def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+        """Used so far; while a call streams its arguments, an estimate of their tokens."""
+        return self.prompt_tokens + self.completion_tokens + self.streamed_chars // CHARS_PER_TOKEN
 
     def elapsed(self, now: float) -> float:
         return self.active_s + (now - self.active_since if self.active_since is not None else 0)
 
     def add(self, markdown: str) -> None:
         self.text += markdown
+
+    def stop_writing(self) -> None:
+        """The calls being written are complete (or void): their live view goes."""
+        self.writing.clear()
+        self.live = ""
 
 
 @dataclass
@@ -247,6 +279,7 @@ class RunView:
         if agent := self.agent(e.agent_id):
             agent.turn, agent.turn_kind = e.turn or 0, e.kind
             agent.retry, agent.activity, agent.tools = None, "", {}
+            agent.stop_writing()
             agent.done += agent.text
             title = TURN_TITLES.get(e.kind, e.kind)
             gap = "\n\n" if agent.done else ""
@@ -266,6 +299,17 @@ class RunView:
 
     def _on_reasoning_delta(self, e, at: float) -> None:
         self._on_text_delta(e, at)
+
+    def _on_tool_arguments_delta(self, e, at: float) -> None:
+        if agent := self.agent(e.agent_id):
+            agent.retry, agent.last_output = None, at
+            agent.streamed_chars += len(e.text)
+            if e.name in WORKFLOW_ACTIVITY:
+                agent.activity = WORKFLOW_ACTIVITY[e.name]
+                name, raw = agent.writing.get(e.call_id, (e.name, ""))
+                agent.writing[e.call_id] = (name, raw + e.text)
+                agent.live = "".join(partial_action(n, r) for n, r in agent.writing.values())
+            self._mark(agent)
 
     def _on_tool_call_started(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
@@ -297,6 +341,8 @@ class RunView:
     def _on_stream_retry(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
             agent.text = agent.head + f"*⟳ {e.reason}*\n\n"  # the partial turn is void
+            agent.stop_writing()
+            agent.streamed_chars = 0
             agent.retry = Retry(e.attempt, e.delay, e.reason)
             agent.activity, agent.tools = "", {}
             self.log.append(f"{agent.label} retry {e.attempt}")
@@ -307,6 +353,7 @@ class RunView:
         if agent:
             agent.answers.append(e.label)
             agent.activity, agent.tools = "", {}
+            agent.stop_writing()
             agent.add(f"\n\n**New answer {e.label}:**\n\n{e.content}\n")
             self._mark(agent)
         label = agent.label if agent else e.agent_label
@@ -317,6 +364,7 @@ class RunView:
         if agent := self.agent(e.agent_id):
             agent.vote, agent.vote_answer, agent.vote_reason = e.target, e.target_answer, e.reason
             agent.activity, agent.tools = "", {}
+            agent.stop_writing()
             reason = f": {e.reason}" if e.reason else ""
             agent.add(f"\n\n**Voted for {e.target}** ({e.target_answer}){reason}\n")
             self._mark(agent)
@@ -336,6 +384,7 @@ class RunView:
 
     def _on_agent_cancelled(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
+            agent.stop_writing()
             agent.add(f"\n\n*(stopped: {e.reason})*\n")
             self._mark(agent)
 
@@ -350,12 +399,16 @@ class RunView:
     def _on_agent_failed(self, e, at: float) -> None:
         if agent := self.agent(e.agent_id):
             agent.error, agent.retry = e.reason, None
+            agent.stop_writing()
             agent.add(f"\n\n**Failed:** {e.reason}\n")
             self._mark(agent, "tabs")
         self.log.append(f"{self.label_of(e.agent_id or '')} failed")
         self.dirty.add("panel")
 
     def _on_invalid_action(self, e, at: float) -> None:
+        if agent := self.agent(e.agent_id):
+            agent.stop_writing()
+            self._mark(agent)
         self.log.append(f"{self.label_of(e.agent_id or '')}: invalid action ({e.attempt})")
         self.dirty.add("panel")
 
@@ -369,6 +422,7 @@ class RunView:
         if agent := self.agent(e.agent_id):
             agent.prompt_tokens += e.prompt_tokens
             agent.completion_tokens += e.completion_tokens
+            agent.streamed_chars = 0  # the call's own count replaces the estimate
             if e.cost_usd is None:
                 agent.cost_known = False
             else:
@@ -433,6 +487,8 @@ class RunView:
                 agent.active_s += at - agent.active_since
                 agent.active_since = None
             agent.retry, agent.activity, agent.tools = None, "", {}
+            agent.stop_writing()
+            agent.streamed_chars = 0
             agent.turn_kind = ""  # its last turn is over, whatever it was
             agent.text = agent.text.replace(WRITING_FINAL, WROTE_FINAL)
             agent.won = agent.id == (e.winner or self.winner_id) and bool(e.final_answer)

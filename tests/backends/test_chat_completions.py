@@ -32,6 +32,7 @@ from massgen.messages import (
     Message,
     ReasoningChunk,
     TextChunk,
+    ToolArgumentsChunk,
     ToolCall,
     ToolCallChunk,
     ToolSpec,
@@ -156,6 +157,41 @@ async def test_assembles_one_streamed_tool_call(server: FakeChatServer, make_bac
     assert call.id.startswith("call_")
     assert call.parsed_arguments() == {"content": "The answer is 4 because 2 + 2 = 4."}
     assert chunks[-1] == DoneChunk("tool_calls")
+
+
+async def test_streams_tool_arguments_as_they_arrive(
+    server: FakeChatServer, make_backend: MakeBackend
+):
+    arguments = '{"content": "The answer is 4 because 2 + 2 = 4."}'
+    server.enqueue(Reply(tool_calls=[("new_answer", arguments)]))
+    chunks = await collect(make_backend(), tools=[ANSWER_TOOL])
+
+    pieces = [c for c in chunks if isinstance(c, ToolArgumentsChunk)]
+    [call] = calls_of(chunks)
+    assert len(pieces) > 1  # the fake streams the arguments in several deltas
+    assert "".join(p.text for p in pieces) == arguments
+    assert {(p.index, p.call_id, p.name) for p in pieces} == {(0, call.id, "new_answer")}
+    # every piece comes before the complete call, which is unchanged
+    assert chunks.index(pieces[-1]) < chunks.index(
+        next(c for c in chunks if isinstance(c, ToolCallChunk))
+    )
+    assert call.name == "new_answer" and call.arguments == arguments
+
+
+async def test_parallel_calls_stream_their_arguments_apart(
+    server: FakeChatServer, make_backend: MakeBackend
+):
+    first, second = '{"path": "a.txt"}', '{"path": "bb.txt"}'
+    server.enqueue(Reply(tool_calls=[("read_file", first), ("read_file", second)]))
+    chunks = await collect(make_backend(), tools=[ANSWER_TOOL])
+
+    calls = calls_of(chunks)
+    pieces = [c for c in chunks if isinstance(c, ToolArgumentsChunk)]
+    for number, call in enumerate(calls):
+        mine = [p for p in pieces if p.index == number]
+        assert {p.call_id for p in mine} == {call.id}
+        assert "".join(p.text for p in mine) == call.arguments
+    assert [c.arguments for c in calls] == [first, second]
 
 
 async def test_assembles_two_parallel_tool_calls(server: FakeChatServer, make_backend: MakeBackend):
@@ -484,6 +520,7 @@ def test_tool_call_deltas_reusing_an_index_or_without_one():
         return {"index": index, "id": id, "function": {"name": name, "arguments": arguments}}
 
     calls = _ToolCallAssembler()
+    pieces = []
     for d in [
         delta(0, "call_a", "f", ""),
         delta(0, None, None, '{"x": '),
@@ -491,7 +528,15 @@ def test_tool_call_deltas_reusing_an_index_or_without_one():
         delta(0, "call_b", "g", "{}"),  # a parallel call reusing index 0
         delta(None, None, "h", "[]"),  # no index at all
     ]:
-        calls.add(d)
+        piece = calls.add(d)
+        if piece is not None:
+            pieces.append((piece.index, piece.call_id, piece.name, piece.text))
+    assert pieces == [
+        (0, "call_a", "f", '{"x": '),
+        (0, "call_a", "f", "1}"),
+        (1, "call_b", "g", "{}"),
+        (2, "call_2", "h", "[]"),
+    ]
     assert [(c.id, c.name, c.arguments) for c in calls.flush()] == [
         ("call_a", "f", '{"x": 1}'),
         ("call_b", "g", "{}"),

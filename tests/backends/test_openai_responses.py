@@ -36,6 +36,7 @@ from massgen.messages import (
     ProviderToolChunk,
     ReasoningChunk,
     TextChunk,
+    ToolArgumentsChunk,
     ToolCall,
     ToolCallChunk,
     ToolSpec,
@@ -741,3 +742,21 @@ async def test_three_agents_reach_a_winner_over_the_responses_api():
     assert len(server.requests) == 7 == result.total_usage.requests
     assert result.total_usage.prompt_tokens > 0
     assert all(r.body["store"] is False and r.body["input"] for r in server.requests)
+
+
+async def test_streams_tool_arguments_as_they_arrive(server, make_backend):
+    first, second = '{"content": "The answer is 4 because 2 + 2 = 4."}', '{"path": "b.txt"}'
+    server.enqueue(ResponsesReply(tool_calls=[("new_answer", first), ("read", second)]))
+    chunks = await collect(make_backend(), tools=[ANSWER_TOOL])
+
+    calls = calls_of(chunks)
+    pieces = [c for c in chunks if isinstance(c, ToolArgumentsChunk)]
+    assert len(pieces) > 2 and [c.arguments for c in calls] == [first, second]
+    for call in calls:
+        mine = [p for p in pieces if p.call_id == call.id]
+        assert {p.name for p in mine} == {call.name} and len({p.index for p in mine}) == 1
+        assert "".join(p.text for p in mine) == call.arguments
+        # every piece of a call comes before the complete call
+        assert chunks.index(mine[-1]) < next(
+            i for i, c in enumerate(chunks) if isinstance(c, ToolCallChunk) and c.call is call
+        )

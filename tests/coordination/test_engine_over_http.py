@@ -54,3 +54,25 @@ async def test_every_agent_answers_then_votes_in_exactly_seven_requests():
     # first answers carry only new_answer; votes offer the labels that have answers
     tools = [[t["function"]["name"] for t in r.body.get("tools", [])] for r in server.requests]
     assert tools.count(["new_answer"]) == 3 and tools.count([]) == 1
+
+
+async def test_a_workflow_call_streams_its_arguments_before_the_answer_is_submitted():
+    with FakeChatServer() as server:
+        server.enqueue_for("m1", answer("Four, because two and two make four."))
+        bus = EventBus()
+        events: list = []
+        bus.add_listener(events.append)
+        coordinator = build_coordinator(load_config_dict(config(server.url, ["m1"])).config, bus)
+        result = await coordinator.run("What is 2+2?")
+        for agent in coordinator.specs:
+            await agent.backend.aclose()
+    assert result.ok
+    kinds = [e.type for e in events]
+    submitted = kinds.index("answer_submitted")
+    [call] = [e for e in events[:submitted] if e.type == "tool_call_started"]
+    pieces = [e for e in events if e.type == "tool_arguments_delta" and e.call_id == call.call_id]
+    assert len(pieces) > 1 and all(events.index(p) < submitted for p in pieces)
+    assert {(p.agent_id, p.name) for p in pieces} == {("m1", "new_answer")}
+    assert "".join(p.text for p in pieces) == call.arguments
+    assert json.loads(call.arguments) == {"content": "Four, because two and two make four."}
+    assert events[submitted].content == "Four, because two and two make four."

@@ -9,8 +9,10 @@ from massgen.events import (
     RunStarted,
     StreamRetry,
     TextDelta,
+    ToolArgumentsDelta,
     ToolCallFinished,
     ToolCallStarted,
+    Usage,
     VoteCast,
 )
 from massgen.tui.state import RunView
@@ -146,3 +148,50 @@ def test_a_judge_run_names_its_layers_on_cards_scoreboard_and_log():
     assert "— layer 2: combining the answers —" in transcript
     assert "layer 1/2 done" in view.log
     assert summary(view, 60).plain.startswith("Layer 2/2 · running")
+
+
+def pieces(raw: str, size: int = 7) -> list[str]:
+    return [raw[i : i + size] for i in range(0, len(raw), size)]
+
+
+def test_an_answer_written_as_a_tool_argument_shows_as_it_grows():
+    view = started(RunView(clock=lambda: 0.0))
+    view.apply(AgentStatusChanged(agent_id="a1", status="thinking"))
+    agent = view.agents["a1"]
+    raw = '{"content": "Paris is the capital of France.\\nIt has been since 987."}'
+    shown = []
+    for piece in pieces(raw):
+        view.apply(ToolArgumentsDelta(agent_id="a1", call_id="c1", name="new_answer", text=piece))
+        shown.append((agent.transcript, agent.tokens))
+    assert "Paris is the" in shown[len(shown) // 2][0]  # halfway, the first words are there
+    assert "Paris is the capital of France.\nIt has been since 987." in shown[-1][0]
+    assert [t for _, t in shown] == sorted(t for _, t in shown) and shown[-1][1] > 0
+    assert agent.activity == "writing answer"
+    view.apply(ToolCallStarted(agent_id="a1", call_id="c1", name="new_answer", arguments=raw))
+    view.apply(Usage(agent_id="a1", prompt_tokens=50, completion_tokens=20))
+    assert agent.tokens == 70  # the call's own count replaces the estimate
+    view.apply(
+        AnswerSubmitted(
+            agent_id="a1",
+            label="agent1.1",
+            agent_label="agent1",
+            version=1,
+            content="Paris is the capital of France.\nIt has been since 987.",
+        )
+    )
+    # once submitted, the card shows what it always did: the answer, once
+    assert agent.transcript.count("Paris is the capital") == 1
+    assert "**New answer agent1.1:**" in agent.transcript and "writing…" not in agent.transcript
+
+
+def test_a_vote_reason_streams_and_a_retry_voids_the_partial_call():
+    view = started(RunView(clock=lambda: 0.0))
+    agent = view.agents["a2"]
+    for piece in pieces('{"agent_id": "agent1", "reason": "It cites the date'):
+        view.apply(ToolArgumentsDelta(agent_id="a2", call_id="c9", name="vote", text=piece))
+    assert "**Voting for agent1**: It cites the date" in agent.transcript
+    view.apply(StreamRetry(agent_id="a2", attempt=1, delay=1.0, reason="cut off"))
+    assert "It cites" not in agent.transcript and agent.tokens == 0
+    # another tool's arguments are not shown as an answer
+    view.apply(ToolArgumentsDelta(agent_id="a2", call_id="c2", name="read_file", text='{"p'))
+    assert "read_file" not in agent.transcript and '{"p' not in agent.transcript
