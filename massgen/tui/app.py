@@ -224,6 +224,9 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
     def on_resize(self, event: Resize) -> None:
         self.apply_layout(event.size)
 
+    def on_agent_card_resized(self, message: AgentCard.Resized) -> None:
+        self.pending_cards.add(message.agent_id)
+
     def apply_layout(self, size: Size | None = None) -> None:
         """Lay the screen out for its current size (never a previous one)."""
         width, height = size or self.size
@@ -270,14 +273,17 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         self.view.dirty |= {"tabs", "panel", "final"}
 
     def fit_final(self) -> None:
-        """The final pane: as tall as its text, up to the layout's share (all of the main
-        area when maximised), so a short answer leaves the cards their room."""
-        pane, p = self.query_one(FinalPane), self.layout_plan
-        if self.final_max or not self.view.agents:
+        """The final pane: the layout's share from its first streamed line until the answer
+        is complete (so nothing moves while it streams), then as tall as its text up to that
+        share, so a short answer gives the cards their room back; all of the main area when
+        maximised."""
+        pane, p, view = self.query_one(FinalPane), self.layout_plan, self.view
+        if self.final_max or not view.agents:
             height: int | str = "1fr"
         else:
             limit = p.final_height if p is not None else 10
-            height = max(3, min(limit, pane.wanted_height()))
+            streaming = view.running and not view.final_done
+            height = limit if streaming else max(3, min(limit, pane.wanted_height()))
         if pane.styles.height is None or str(pane.styles.height) != str(height):
             pane.styles.height = height
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import Static
 
 from massgen.tui.markdown_view import MarkdownView
@@ -102,6 +103,14 @@ class AgentCard(MarkdownView):
 
     HEAD_ROWS = 2
 
+    class Resized(Message):
+        """The card got a new size: its status lines must be drawn again for it (a run can
+        end before the first layout gives the cards their size)."""
+
+        def __init__(self, agent_id: str) -> None:
+            super().__init__()
+            self.agent_id = agent_id
+
     def __init__(self, agent: AgentView, index: int) -> None:
         super().__init__(id=f"card-{index}", classes="card")
         self.agent_id = agent.id
@@ -140,6 +149,11 @@ class AgentCard(MarkdownView):
         for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner"):
             self.set_class(status == name, f"-{name}")
         self.update(agent.transcript)
+
+    def on_resize(self) -> None:
+        super().on_resize()  # the Markdown is wrapped again for the new width
+        self.drawn = ()
+        self.post_message(self.Resized(self.agent_id))
 
     def on_focus(self) -> None:
         self.app.call_later(self.app.select_agent, self.index)  # type: ignore[attr-defined]

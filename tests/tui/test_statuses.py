@@ -6,7 +6,7 @@ from __future__ import annotations
 from massgen.tui.app import MassGenApp
 from massgen.tui.cards import MARKS
 from tests.support.scripted import answer, say, team, vote
-from tests.tui.support import CONFIG, badge, card_text, cards, finished, text
+from tests.tui.support import CONFIG, badge, card_text, cards, finished, text, until
 
 
 async def test_an_agent_that_abstains_is_not_shown_as_voted():
@@ -19,6 +19,7 @@ async def test_an_agent_that_abstains_is_not_shown_as_voted():
     async with app.run_test(size=(140, 40)) as pilot:
         await finished(pilot)
         first, second = cards(app)
+        await until(pilot, lambda: badge(first) != "" and badge(second) != "")
         assert badge(first) == "winner" and badge(second) == "abstained"
         assert second.has_class("-abstained") and not second.has_class("-voted")
         assert MARKS["abstained"][0] != MARKS["voted"][0]
@@ -35,6 +36,7 @@ async def test_the_winner_is_marked_and_every_card_ends_when_the_run_ends():
     async with app.run_test(size=(160, 45)) as pilot:
         await finished(pilot)
         winner, *others = cards(app)
+        await until(pilot, lambda: all(badge(c) for c in cards(app)))
         assert badge(winner) == "winner" and winner.has_class("-winner")
         assert "writing the final answer" not in card_text(winner)
         assert "wrote the final answer" in card_text(winner)
