@@ -14,15 +14,23 @@ from massgen.tui.text import one_line
 
 
 class FinalPane(Vertical):
-    """The winner's answer. ``/`` searches it (Enter/n next, N previous, Esc closes)."""
+    """The winner's answer. ``/`` searches it: in the search box Enter or ↓ goes to the next
+    match and ↑ to the previous (letters are the query); Tab moves to the answer, where n and
+    N step; Esc closes."""
 
     BINDINGS = [  # noqa: RUF012 (Textual's convention)
         Binding("n", "match(1)", "Next match", show=False),
         Binding("N", "match(-1)", "Previous match", show=False),
+        # reached from the search box only: the answer itself scrolls with ↑ and ↓
+        Binding("down", "match(1)", "Next match", show=False),
+        Binding("up", "match(-1)", "Previous match", show=False),
     ]
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Search the answer…  (Enter next · Esc close)", id="search")
+        yield Input(
+            placeholder="Search…  (Enter/↓ next · ↑ previous · Tab, then n/N · Esc close)",
+            id="search",
+        )
         yield MarkdownView(id="final-text", follow=False)  # read from the top
 
     def on_mount(self) -> None:
