@@ -174,6 +174,7 @@ def _run_app(
         history=history or (),
         recorder=recorder,
         images=images,
+        team=team_preview(config),
     )
     app.run()
     if app.startup_error is not None:
@@ -189,6 +190,21 @@ def _run_app(
         sys.stdout.write(final.rstrip("\n") + "\n")
         sys.stdout.flush()
     return app.exit_code()
+
+
+def team_preview(config: MassGenConfig) -> list[dict[str, str]]:
+    """The agents as the app's cards name them before they are built: the shape of
+    ``RunStarted.agents``, labels ``agent1``, ``agent2``... in config order as the engine
+    gives them (massgen.coordination.strategy)."""
+    return [
+        {
+            "id": agent.id or f"agent{index}",
+            "label": f"agent{index}",
+            "model": agent.backend.model or "",
+            "backend": agent.backend.type,
+        }
+        for index, agent in enumerate(config.agents, 1)
+    ]
 
 
 def _print_examples() -> int:

@@ -119,13 +119,16 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         settings_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         images: Sequence[Any] = (),
+        team: Sequence[dict[str, Any]] = (),
     ) -> None:
         """``agents``: the agents, or a function building them (called in a thread after
         the first frame, so the screen paints before provider SDKs are imported).
         ``history`` continues an earlier conversation; ``recorder`` writes each run to the
         session log; ``replay`` (a recorded session's events, per part) plays them back at
         ``replay_speed`` instead of running agents. ``clock`` stamps live events' times.
-        ``images`` go with the first question (``massgen --image``)."""
+        ``images`` go with the first question (``massgen --image``). ``team`` (``{id, label,
+        model, backend}`` per agent, read from the config) puts the agents' cards on screen
+        with the first question while ``agents`` are still being built."""
         super().__init__()
         self.agent_source = agents
         self.agents: list[AgentSpec] = [] if callable(agents) else list(agents)
@@ -133,6 +136,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         self.orchestrator = orchestrator
         self.first_question = question
         self.pending_images = tuple(images)  # attached to the first question only
+        self.team = list(team)
         self.history: list[tuple[str, str]] = list(history)
         self.recorder = recorder
         self.clock = clock
@@ -202,8 +206,8 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
             self.ask.placeholder = PLACEHOLDERS["replay"]
         elif not self.agents_ready:
             self.ask.placeholder = PLACEHOLDERS["starting"]
-            if self.first_question:
-                self.queued, self.first_question = self.first_question, None
+            if self.first_question and self.team:  # it starts when the agents are built
+                self.view.preview(self.team, self.first_question)
             self.call_after_refresh(self.run_worker, self.build_agents, thread=True, group="build")
         elif self.first_question:
             self.start_run(self.first_question)

@@ -11,12 +11,13 @@ from textual.message import Message
 from textual.widgets import Static
 
 from massgen.tui.markdown_view import MarkdownView
-from massgen.tui.state import ACTIVE, TURN_TITLES, AgentView
+from massgen.tui.state import ACTIVE, CHARS_PER_TOKEN, TURN_TITLES, AgentView
 from massgen.tui.text import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 #: Per status: the mark in a tab, and the badge's style.
 MARKS = {
+    "starting": ("…", "dim"),  # its backend is being built
     "waiting": ("·", "dim"),
     "thinking": ("●", "bold yellow"),
     "retrying": ("⟳", "bold magenta"),
@@ -60,6 +61,8 @@ def status_line(agent: AgentView, now: float, width: int) -> Text:
         line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s", style="magenta")
     elif agent.activity:
         line.append(f" {one_line(agent.activity, 60)}…", style="bold")
+        if agent.streamed_chars:  # an estimate while a call's arguments stream
+            line.append(f" ~{tokens(agent.streamed_chars // CHARS_PER_TOKEN)}", style="dim")
     elif agent.turn_kind and status != "failed":  # a failure's reason is in the transcript
         line.append(f" turn {agent.turn} · {TURN_TITLES.get(agent.turn_kind, agent.turn_kind)}")
     elapsed = f" {agent.elapsed(now):.0f}s"
@@ -86,10 +89,11 @@ def marks_line(agent: AgentView, width: int) -> Text:
 
 def meta_line(agent: AgentView, width: int) -> str:
     """Model, tokens, cost: the card's bottom border (redrawn with the whole card, so
-    nothing that changes every second), the model shortened to fit."""
-    counted = agent.prompt_tokens + agent.completion_tokens  # not the streaming estimate
+    nothing that changes every second: the estimate of tokens being streamed is on the
+    status line), the model shortened to fit."""
+    counted = agent.prompt_tokens + agent.completion_tokens
     cost = money(agent.cost_usd, agent.cost_known) if counted else "$0"
-    figures = " · ".join([tokens(agent.tokens), cost])
+    figures = " · ".join([tokens(counted), cost])
     room = width - len(figures) - 3
     if room < 6 or not agent.model:
         return figures

@@ -41,6 +41,7 @@ class RunControl(AppPart):
     parts: list[RunView]
     subscription: Subscription | None
     running: bool
+    first_question: str | None
     queued: str | None
     final_max: bool
     results: list[RunResult]
@@ -73,8 +74,13 @@ class RunControl(AppPart):
     def agents_built(self, agents: list[AgentSpec]) -> None:
         self.agents, self.agents_ready = agents, True
         self.ask.placeholder = PLACEHOLDERS["new"]
-        if self.queued:
-            question, self.queued = self.queued, None
+        # the command line's question first; one typed meanwhile stays queued behind it
+        question = self.first_question or self.queued
+        if question is not None:
+            if question == self.first_question:
+                self.first_question = None
+            else:
+                self.queued = None
             self.start_run(question)
 
     def start_run(self, question: str) -> None:

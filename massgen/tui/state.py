@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -231,6 +231,23 @@ class RunView:
     def label_of(self, agent_id: str) -> str:
         view = self.agents.get(agent_id)
         return view.label if view else agent_id
+
+    def preview(self, team: Sequence[dict[str, Any]], question: str) -> None:
+        """Show ``team`` (``{id, label, model, backend}`` each, as ``RunStarted`` lists them)
+        as "starting" while its agents are built, so the cards are up before the provider
+        SDKs have loaded; the run's ``RunStarted`` replaces them."""
+        self.question = question
+        self.agents = {
+            a["id"]: AgentView(
+                id=a["id"],
+                label=a["label"],
+                model=a.get("model") or "",
+                backend=a.get("backend") or "",
+                status="starting",
+            )
+            for a in team
+        }
+        self.dirty |= {"layout", "header", "panel", "final"}
 
     # ------------------------------------------------------------------ folding
 

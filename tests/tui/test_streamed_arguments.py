@@ -60,6 +60,9 @@ async def test_a_card_shows_the_answer_while_its_tool_call_is_still_streaming():
         assert ANSWER not in shown and "since the tenth century" not in shown
         agent = app.view.agents["a1"]
         assert agent.tokens > 0 and agent.activity == "writing answer"
+        # a live estimate on the status line (the border, redrawn whole, keeps counted ones)
+        assert f"writing answer… ~{agent.tokens} t" in card.status_text
+        assert "0 tok" in str(card.border_subtitle)
         assert not agent.answers  # nothing submitted yet
         gate.set()
         await finished(pilot)
