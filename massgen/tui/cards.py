@@ -57,7 +57,7 @@ def status_line(agent: AgentView, now: float, width: int) -> Text:
     line.append(f" {mark} {status} ", style=f"reverse {style}")
     if agent.retry is not None and status == "retrying":
         retry = agent.retry
-        line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s", style="magenta")
+        line.append(f" attempt {retry.attempt + 1} in {retry.left(now):.1f}s", style="magenta")
     elif agent.activity:
         line.append(f" {one_line(agent.activity, 60)}…", style="bold")
     elif agent.turn_kind and status != "failed":  # a failure's reason is in the transcript

@@ -60,6 +60,11 @@ class Retry:
     attempt: int
     delay: float
     reason: str
+    since: float = 0.0  # when the retry was announced (the wait starts then)
+
+    def left(self, now: float) -> float:
+        """Seconds until the next attempt: the delay counted down from ``since``."""
+        return max(0.0, self.delay - (now - self.since))
 
 
 @dataclass
@@ -163,6 +168,10 @@ class RunView:
     round: int = 0
     last_round: int = 0  # debate and judge: the last round (layer) the run may have
     agreement: float | None = None  # debate: the largest agreeing group's share, last round
+    #: debate: per round, the agent labels whose answers agree (largest group first)
+    groups: dict[int, list[list[str]]] = field(default_factory=dict)
+    judge_id: str = ""  # the agent the options name to aggregate (judge; a debate's judge)
+    presenter_id: str = ""  # the agent writing (that wrote) the final answer
     budget: str = ""  # why a budget cap ended the run (or stopped an agent), when one did
     restarts: int = 0
     winner_id: str | None = None
@@ -218,6 +227,12 @@ class RunView:
         return max(tally, key=lambda label: (tally[label], -first.get(label, 1 << 30)))
 
     @property
+    def aggregates(self) -> bool:
+        """One agent writes the final answer from the others' (judge; a debate with a
+        judge) rather than the most-voted agent presenting its own."""
+        return not self.has_votes and bool(self.presenter_id or self.judge_id)
+
+    @property
     def voters(self) -> int:
         """Agents that can still vote (not failed or cancelled)."""
         return sum(1 for a in self.agents.values() if a.status not in ("failed", "cancelled"))
@@ -248,6 +263,7 @@ class RunView:
         self.question, self.strategy = e.question, e.strategy
         self.step_noun, self.has_votes = e.step_noun, e.has_votes
         self.last_round = e.steps or 0
+        self.judge_id = str((e.options or {}).get("judge") or "")
         self.attachments = list(e.attachments or [])
         self.agents = {
             a["id"]: AgentView(
@@ -288,6 +304,7 @@ class RunView:
                 step = f"{self.step_noun} {e.round or 1}"
             agent.text = agent.head = f"{gap}**— {step}: {title} —**\n\n"
             if e.kind == "present":
+                self.presenter_id = agent.id
                 agent.add(f"{WRITING_FINAL}\n")
             self._mark(agent, "header")
 
@@ -343,7 +360,7 @@ class RunView:
             agent.text = agent.head + f"*⟳ {e.reason}*\n\n"  # the partial turn is void
             agent.stop_writing()
             agent.streamed_chars = 0
-            agent.retry = Retry(e.attempt, e.delay, e.reason)
+            agent.retry = Retry(e.attempt, e.delay, e.reason, since=at)
             agent.activity, agent.tools = "", {}
             self.log.append(f"{agent.label} retry {e.attempt}")
             self._mark(agent, "panel", "tabs")
@@ -443,6 +460,18 @@ class RunView:
         self.file_changes = list(e.changes or [])
         self.dirty.add("final")
 
+    def recording_ended(self) -> None:
+        """A recording's events stopped before its run ended (the process quit mid-run): the
+        part is over, ``interrupted`` (what the session's summary says of it)."""
+        if self.running:
+            self.status, self.finished = "interrupted", self.now()
+            for agent in self.agents.values():
+                if agent.active_since is not None:
+                    agent.active_s += self.finished - agent.active_since
+                    agent.active_since = None
+                agent.retry = None
+            self.dirty |= {"header", "panel", "tabs"}
+
     def final_markdown(self) -> str:
         """The final answer, and the files the presenter changed with their diffs."""
         if not self.file_changes:
@@ -468,6 +497,8 @@ class RunView:
         self.last_round = e.last_round
         if e.agreement is not None:
             self.agreement = e.agreement
+        if e.groups:  # recordings from before groups were published have none
+            self.groups[e.round] = [list(group) for group in e.groups]
         agreement = f": {e.agreement:.0%} agree" if e.agreement is not None else " done"
         consensus = " (consensus)" if e.consensus else ""
         self.log.append(f"{self.step_noun} {e.round}/{e.last_round}{agreement}{consensus}")
