@@ -25,6 +25,7 @@ MARKS = {
     "voted": ("✓", "bold green"),
     "abstained": ("○", "yellow"),
     "winner": ("★", "bold green"),
+    "aggregator": ("★", "bold green"),  # judge: wrote the final answer from the others'
     "failed": ("✗", "bold red"),
     "cancelled": ("–", "dim red"),
 }
@@ -146,7 +147,7 @@ class AgentCard(MarkdownView):
         if key[2] != old[2]:
             self.border_subtitle = key[2]
         self.drawn = key
-        for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner"):
+        for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner", "aggregator"):
             self.set_class(status == name, f"-{name}")
         self.update(agent.transcript)
 

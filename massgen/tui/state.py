@@ -27,6 +27,7 @@ TURN_TITLES = {
     "present": "presenting",
     "revise": "revising",  # debate
     "propose": "combining the answers",  # judge's later layers
+    "aggregate": "aggregating the answers",  # judge (a debate's judge): the final answer
 }
 WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
 #: Characters of streamed arguments counted as one token until the call's usage arrives.
@@ -100,6 +101,7 @@ class AgentView:
     restarts: int = 0
     last_output: float = 0.0  # when text last arrived (the card's spinner rests meanwhile)
     won: bool = False  # the run is over and this agent's answer is final
+    won_as: str = "winner"  # or "aggregator": it wrote the final answer from the others'
 
     @property
     def transcript(self) -> str:
@@ -110,7 +112,7 @@ class AgentView:
         """The badge: ``retrying`` while a model call waits to be retried; ``winner`` once the
         run is over and its answer is final."""
         if self.won:
-            return "winner"
+            return self.won_as
         return "retrying" if self.retry is not None and self.status in ACTIVE else self.status
 
     @property
@@ -293,11 +295,12 @@ class RunView:
     def _on_agent_turn_started(self, e, at: float) -> None:
         self.round = max(self.round, e.round or 1)
         if agent := self.agent(e.agent_id):
-            agent.turn, agent.turn_kind = e.turn or 0, e.kind
+            kind = "aggregate" if e.kind == "present" and not self.has_votes else e.kind
+            agent.turn, agent.turn_kind = e.turn or 0, kind
             agent.retry, agent.activity, agent.tools = None, "", {}
             agent.stop_writing()
             agent.done += agent.text
-            title = TURN_TITLES.get(e.kind, e.kind)
+            title = TURN_TITLES.get(kind, kind)
             gap = "\n\n" if agent.done else ""
             step = f"turn {agent.turn}"
             if not self.has_votes and e.kind != "present":  # steps of answers
@@ -513,6 +516,9 @@ class RunView:
 
     def _on_run_finished(self, e, at: float) -> None:
         self.status, self.finished, self.duration_s = e.status, at, e.duration_s
+        final_by = e.winner or self.winner_id
+        if self.aggregates:  # who wrote the final answer, not whose answer led
+            final_by = self.presenter_id or final_by
         for agent in self.agents.values():
             if agent.active_since is not None:
                 agent.active_s += at - agent.active_since
@@ -522,7 +528,8 @@ class RunView:
             agent.streamed_chars = 0
             agent.turn_kind = ""  # its last turn is over, whatever it was
             agent.text = agent.text.replace(WRITING_FINAL, WROTE_FINAL)
-            agent.won = agent.id == (e.winner or self.winner_id) and bool(e.final_answer)
+            agent.won = agent.id == final_by and bool(e.final_answer)
+            agent.won_as = "aggregator" if self.aggregates else "winner"
             self.dirty.add(f"agent:{agent.id}")
         if e.final_answer and not self.final_text:
             self.final_text = e.final_answer

@@ -20,8 +20,8 @@ def steps(view: RunView) -> str:
 
 
 def agrees(view: RunView) -> bool:
-    """A debate: agents agree or not (groups per round) instead of voting."""
-    return not view.has_votes and not view.aggregates
+    """Agents agree or not (a debate's groups) instead of voting: a tally counts agents."""
+    return not view.has_votes
 
 
 def aggregator(view: RunView) -> str:
@@ -37,19 +37,19 @@ def count(value: float) -> str:
 
 def outcome(view: RunView, label: str) -> str:
     """How ``label`` won, in the strategy's words: ``2 of 3 votes``, ``2 of 3 agents
-    agree``, ``aggregated by agent2``; empty when there is nothing to say yet."""
-    if view.aggregates:
-        who = aggregator(view)
-        return f"aggregated by {who}" if who else ""
+    agree``, ``aggregated by agent2`` (a debate with a judge: both); empty when there is
+    nothing to say yet."""
+    parts = []
     tally = view.tally
     total = sum(tally.values())
-    if not total:
-        return ""
-    if agrees(view):
-        return f"{count(tally.get(label, 0))} of {count(total)} agents agree"
-    if label not in tally:  # no winner yet
-        return f"{count(total)} votes"
-    return f"{count(tally[label])} of {count(total)} votes"
+    if total and agrees(view):
+        parts.append(f"{count(tally.get(label, 0))} of {count(total)} agents agree")
+    elif total:
+        mine = f"{count(tally[label])} of " if label in tally else ""  # else: no winner yet
+        parts.append(f"{mine}{count(total)} votes")
+    if view.aggregates and (who := aggregator(view)):
+        parts.append(f"aggregated by {who}")
+    return " · ".join(parts)
 
 
 def group_line(group: list[str]) -> str:

@@ -13,7 +13,7 @@ from massgen.tui.final import FinalPane
 from massgen.tui.scoreboard import BAR, summary
 from massgen.tui.state import RunView
 from tests.support.scripted import answer, say, team
-from tests.tui.support import finished, text
+from tests.tui.support import badge, card_text, cards, finished, text, until
 
 AGENTS = [{"id": f"a{i}", "label": f"agent{i}", "model": "m", "backend": "b"} for i in (1, 2, 3)]
 
@@ -39,6 +39,21 @@ async def test_a_debate_says_who_agrees_with_whom_each_round():
         title = app.query_one(FinalPane).border_title
         assert "2 of 3 agents agree" in title and "votes" not in title
         assert "vote" not in shown
+    # with a judge, the judge writes the final answer from the agreeing answers
+    agents = team(
+        [answer("Paris"), answer("Paris")],
+        [answer("Lyon"), answer("Paris")],
+        [answer("Marseille"), answer("Marseille"), say("All told: Paris.")],
+    )
+    config = config.model_copy(update={"judge": "a3"})
+    app = MassGenApp(agents, config, question="Capital of France?")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await finished(pilot)
+        assert "round 2: agent1 = agent2 · agent3" in board(app)
+        assert "Aggregated by agent3" in board(app)
+        title = app.query_one(FinalPane).border_title
+        assert "2 of 3 agents agree · aggregated by agent3" in title
+        await until(pilot, lambda: [badge(c) for c in cards(app)][2] == "aggregator")
 
 
 async def test_a_judge_run_names_its_aggregator_and_its_layers_alike():
@@ -57,6 +72,11 @@ async def test_a_judge_run_names_its_aggregator_and_its_layers_alike():
         title = app.query_one(FinalPane).border_title
         assert "aggregated by agent2" in title and "winner" not in title
         assert "votes" not in title
+        first, second, third = cards(app)
+        await until(pilot, lambda: badge(second) == "aggregator")
+        assert "turn 3: aggregating the answers" in card_text(second)
+        assert "presenting" not in card_text(second) + second.status_text
+        assert "winner" not in first.status_text + second.status_text + third.status_text
 
 
 def test_a_one_each_tally_is_three_short_bars_not_three_full_ones():
