@@ -78,22 +78,23 @@ def bars(out: Text, view: RunView, width: int) -> None:
 
 
 def agreement(out: Text, view: RunView, width: int) -> None:
-    """Debate: per round, which agents agree with which (``agent1 = agent2 · agent3``), then
-    the last round's groups as bars scaled against every agent, the largest starred."""
+    """Debate: per round, which agents agree with which (``agent1 = agent2 · agent3``); in
+    the last round the largest group is starred (a tie: none). One line a round, so the
+    winner and the log keep their rows in a short scoreboard."""
     out.append("Agreement\n", style="bold underline")
+    last = max(view.groups)
     for number, groups in sorted(view.groups.items()):
-        line = " · ".join(words.group_line(g) for g in groups)
         out.append(f"{view.step_noun} {number}: ", style="dim")
-        out.append(line + "\n")
-    last = view.groups[max(view.groups)]
-    scale, room = words.bar_scale(view), max(1, min(20, width - 16))
-    for index, group in enumerate(last):
-        first = index == 0 and (len(last) == 1 or len(group) > len(last[1]))
-        star = "★" if first else " "
-        name = group[0] + (f"+{len(group) - 1}" if len(group) > 1 else "")
-        out.append(f"{star} {one_line(name, 12):<8} ", style="bold" if first else "")
-        out.append(BAR * round(room * len(group) / scale), style="bold green" if first else "cyan")
-        out.append(f" {len(group)} agree\n" if len(group) > 1 else " alone\n", style="dim")
+        for index, group in enumerate(groups):
+            if index:
+                out.append(" · ")
+            lead = number == last and index == 0 and len(group) > 1
+            lead = lead and (len(groups) == 1 or len(group) > len(groups[1]))
+            if lead:
+                out.append(f"★ {words.group_line(group)}", style="bold green")
+            else:
+                out.append(words.group_line(group))
+        out.append("\n")
 
 
 #: The log lines the summary shows (the newest); the ones before are counted.

@@ -34,7 +34,7 @@ async def test_a_debate_says_who_agrees_with_whom_each_round():
         await finished(pilot)
         shown, header = board(app), text(app.query_one(RunHeader))
         assert "round 1: agent1 · agent2 · agent3" in shown  # three answers apart
-        assert "round 2: agent1 = agent2 · agent3" in shown  # agent2 came round
+        assert "round 2: ★ agent1 = agent2 · agent3" in shown  # agent2 came round
         assert "debate · round 2/2" in header and shown.startswith("Round 2/2")
         title = app.query_one(FinalPane).border_title
         assert "2 of 3 agents agree" in title and "votes" not in title
@@ -49,7 +49,7 @@ async def test_a_debate_says_who_agrees_with_whom_each_round():
     app = MassGenApp(agents, config, question="Capital of France?")
     async with app.run_test(size=(120, 40)) as pilot:
         await finished(pilot)
-        assert "round 2: agent1 = agent2 · agent3" in board(app)
+        assert "round 2: ★ agent1 = agent2 · agent3" in board(app)
         assert "Aggregated by agent3" in board(app)
         title = app.query_one(FinalPane).border_title
         assert "2 of 3 agents agree · aggregated by agent3" in title
@@ -98,7 +98,8 @@ def test_a_one_each_tally_is_three_short_bars_not_three_full_ones():
     debate.apply(RunStarted(question="Q", strategy="debate", has_votes=False, agents=AGENTS))
     groups = [["agent1"], ["agent2"], ["agent3"]]
     debate.apply(RoundFinished(strategy="debate", round=1, last_round=2, groups=groups))
-    assert bars(debate) == [7, 7, 7]
+    assert bars(debate) == []  # a debate says who agrees with whom instead
+    assert "round 1: agent1 · agent2 · agent3" in summary(debate, 60).plain
     # a debate recorded before rounds carried their groups replays without them
     old = RoundFinished(strategy="debate", round=2, last_round=2, agreement=0.5).to_dict()
     old.pop("groups")
