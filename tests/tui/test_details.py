@@ -110,6 +110,27 @@ async def test_a_screenshot_is_saved_without_a_downloads_folder_and_its_toast_is
         assert f"Savedscreenshotto'{here}/massgen_" in flat and "[$" not in flat
 
 
+async def test_a_recorded_session_takes_the_screenshot_when_there_is_no_downloads_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    recorder, app = record(tmp_path / "logs", quick_team(), "Capital of France?")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await finished(pilot)
+        await pilot.press("ctrl+p", *"Screenshot")
+        await settled(pilot)
+        await pilot.press("enter")
+        session = recorder.path
+        assert session is not None
+        await until(pilot, lambda: list(session.glob("*.svg")) != [])
+    recorder.close(0)
+    assert list(here.glob("*.svg")) == []
+
+
 def toasts(pilot: Pilot) -> list[str]:
     """What the toasts on screen say, as the user reads them."""
     return [
