@@ -57,6 +57,18 @@ def group_line(group: list[str]) -> str:
     return " = ".join(group)
 
 
+def answer_notes(view: RunView, agent_label: str) -> list[str]:
+    """Under an answer shown in full, in the strategy's words (Markdown lines): a debate,
+    whom its author agreed with each round; a judge run, nothing (nobody votes)."""
+    lines = []
+    for number, groups in sorted(view.groups.items()):
+        group = next((g for g in groups if agent_label in g), None)
+        if group is not None:
+            alone = " (alone)" if len(group) == 1 else ""
+            lines.append(f"- {view.step_noun} {number}: {group_line(group)}{alone}")
+    return lines
+
+
 def bar_scale(view: RunView) -> float:
     """What a full bar stands for: every agent (so 1/1/1 of three agents is three short bars,
     not three full ones), or more when weighted votes add up higher."""

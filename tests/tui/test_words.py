@@ -10,10 +10,12 @@ from massgen.sessions.replay import to_event
 from massgen.tui.app import MassGenApp
 from massgen.tui.chrome import RunHeader
 from massgen.tui.final import FinalPane
+from massgen.tui.markdown_view import MarkdownView
 from massgen.tui.scoreboard import BAR, summary
+from massgen.tui.screens import TextScreen
 from massgen.tui.state import RunView
 from tests.support.scripted import answer, say, team
-from tests.tui.support import badge, card_text, cards, finished, text, until
+from tests.tui.support import badge, card_text, cards, finished, settled, text, until
 
 AGENTS = [{"id": f"a{i}", "label": f"agent{i}", "model": "m", "backend": "b"} for i in (1, 2, 3)]
 
@@ -39,6 +41,11 @@ async def test_a_debate_says_who_agrees_with_whom_each_round():
         title = app.query_one(FinalPane).border_title
         assert "2 of 3 agents agree" in title and "votes" not in title
         assert "vote" not in shown
+        await pilot.press("escape", "a", "down", "enter")  # agent2.1, Lyon
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        await settled(pilot)
+        full = "\n".join(app.screen.query_one("#full-text", MarkdownView).plain_lines)
+        assert "round 2: agent1 = agent2" in full and "vote" not in full.lower()
     # with a judge, the judge writes the final answer from the agreeing answers
     agents = team(
         [answer("Paris"), answer("Paris")],
