@@ -2,8 +2,9 @@
 
 Vote counts votes; debate counts the agents that agree (its agreement groups, per round);
 judge names the agent that aggregated the last layer's answers. Which one a run is comes from
-``RunStarted`` (``has_votes``, ``step_noun``, ``options``), never from the strategy's name
-(docs/architecture.md, "views read the strategy's own words").
+``RunStarted`` (``has_votes``, ``step_noun``, ``options``), ``round_finished.groups`` and the
+``present`` turn, never from the strategy's name (docs/architecture.md: "Each strategy names
+its own steps").
 """
 
 from __future__ import annotations
