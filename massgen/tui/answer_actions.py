@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from massgen.tui import words
 from massgen.tui.app_part import AppPart
 from massgen.tui.final import FinalPane
 from massgen.tui.scoreboard import Scoreboard
@@ -44,11 +45,13 @@ class AnswerActions(AppPart):
         view = self.view
         if kind == "answer" and (answer := self.answer_at(key)):
             voters = [v for v in view.votes.values() if v.target_answer == answer.label]
-            lines = [answer.content, "", "---", ""]
-            lines += [
+            notes = [
                 f"- **{view.label_of(v.voter_id)}** voted for it: {v.reason or '(no reason)'}"
                 for v in voters
             ] or ["*No votes for this answer yet.*"]
+            if not view.has_votes:  # a debate's agreement, or nothing (judge)
+                notes = words.answer_notes(view, answer.agent_label)
+            lines = [answer.content, *(["", "---", "", *notes] if notes else [])]
             title = f"{answer.label} · {answer.agent_label} ({answer.agent_id})"
             self.push_screen(TextScreen(title, "\n".join(lines)))
         elif kind == "vote" and (vote := view.votes.get(key)):

@@ -12,6 +12,7 @@ Enter goes back), and focus only moves when the user moves it.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -512,9 +513,23 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
     # ------------------------------------------------------------------ the end
 
     def notify(self, message: str, **kwargs: Any) -> None:
-        """A toast; plain text (a file name or label with ``[`` is not markup)."""
-        kwargs.setdefault("markup", False)
+        """A toast. Ours are plain text (a file name or label with ``[`` is not markup);
+        Textual's own ("Saved screenshot to [$text-success]…") are written in its markup."""
+        if "markup" not in kwargs:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            kwargs["markup"] = caller.startswith("textual.")
         super().notify(message, **kwargs)
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's Screenshot: saved where a folder exists (see screenshot.folder);
+        Textual's toast then says where."""
+        from massgen.tui.screenshot import folder
+
+        session = self.recorder.path if self.recorder is not None else None
+        path = path or str(folder(session))
+        return super().deliver_screenshot(filename, path, time_format)
 
     def _handle_exception(self, error: Exception) -> None:
         """A crash: remember it for the CLI (one readable line, exit 2), no traceback on

@@ -26,6 +26,7 @@ MARKS = {
     "voted": ("✓", "bold green"),
     "abstained": ("○", "yellow"),
     "winner": ("★", "bold green"),
+    "aggregator": ("★", "bold green"),  # judge: wrote the final answer from the others'
     "failed": ("✗", "bold red"),
     "cancelled": ("–", "dim red"),
 }
@@ -58,7 +59,7 @@ def status_line(agent: AgentView, now: float, width: int) -> Text:
     line.append(f" {mark} {status} ", style=f"reverse {style}")
     if agent.retry is not None and status == "retrying":
         retry = agent.retry
-        line.append(f" attempt {retry.attempt + 1} in {retry.delay:.1f}s", style="magenta")
+        line.append(f" attempt {retry.attempt + 1} in {retry.left(now):.1f}s", style="magenta")
     elif agent.activity:
         line.append(f" {one_line(agent.activity, 60)}…", style="bold")
         if agent.streamed_chars:  # an estimate while a call's arguments stream
@@ -150,7 +151,7 @@ class AgentCard(MarkdownView):
         if key[2] != old[2]:
             self.border_subtitle = key[2]
         self.drawn = key
-        for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner"):
+        for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner", "aggregator"):
             self.set_class(status == name, f"-{name}")
         self.update(agent.transcript)
 

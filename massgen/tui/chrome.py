@@ -7,6 +7,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from massgen.tui import words
 from massgen.tui.cards import money
 from massgen.tui.state import RunView
 from massgen.tui.text import one_line
@@ -47,8 +48,7 @@ class RunHeader(Static):
             "timeout": "bold yellow",
             "budget": "bold yellow",
         }.get(status)
-        rounds = f"{view.round}/{view.last_round}" if view.last_round else f"{view.round}"
-        step = f"{one_line(view.step_noun, 12)} {rounds}"
+        step = words.steps(view)  # the scoreboard's words
         line.append(f" {one_line(view.strategy, 20)} · {step} · {elapsed(view)} · ")
         line.append(f"{tokens:,} tokens · {cost} · ")
         line.append(one_line(status, 20), style=style or "bold")

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input
 
+from massgen.tui import words
 from massgen.tui.markdown_view import MarkdownView
 from massgen.tui.state import RunView
 from massgen.tui.text import one_line
@@ -47,12 +48,13 @@ class FinalPane(Vertical):
             self.text.update("")
             return
         label = view.winner_label or "?"
-        votes, total = view.tally.get(label, 0), sum(view.tally.values())
         title = (
             f"Final answer · winner {one_line(label, 20)} ({one_line(view.winner_id or '?', 30)})"
         )
-        if total:
-            title += f" · {votes} of {total} votes"
+        if view.aggregates:  # judge: nobody won; one agent combined the answers
+            title = "Final answer"
+        if outcome := words.outcome(view, label):
+            title += f" · {outcome}"
         if not view.final_done and view.running:
             title += " · writing…"
         self.border_title = title

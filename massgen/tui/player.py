@@ -77,6 +77,7 @@ class ReplayPlayer:
             view = RunView(clock=_stopped_clock(events[-1].ts), recorded=True)
             for event in events:
                 view.apply(event)
+            view.recording_ended()
             view.dirty.clear()
             out.append(view)
         return out
@@ -110,6 +111,7 @@ class ReplayPlayer:
             applied = True
         if self.index >= len(events):
             self.position = self.end
+            self.view.recording_ended()
             if self.part + 1 < len(self.parts):
                 self._hold_until = now + (PART_PAUSE_S if self.speed > 0 else 0)
             else:

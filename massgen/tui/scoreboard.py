@@ -1,5 +1,6 @@
-"""The live scoreboard: round, who has voted, the running tally with its leader, restarts,
-the answers and the votes with short reasons (Enter opens one in full, ``d`` compares two)."""
+"""The live scoreboard: the step, who has voted, the outcome so far in the strategy's words
+(tally, agreement groups, aggregator), restarts, the answers and the votes with short
+reasons (Enter opens one in full, ``d`` compares two)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from massgen.tui import words
 from massgen.tui.cards import money
 from massgen.tui.state import RunView
 from massgen.tui.text import one_line
@@ -17,52 +19,95 @@ BAR = "█"
 
 
 def summary(view: RunView, width: int) -> Text:
-    """Round, votes so far, cost, the tally as bars (leader starred), restarts, the log."""
+    """Step, votes so far, cost, the outcome in the strategy's words (vote: the tally as
+    bars, leader starred; debate: who agrees with whom, per round; judge: the aggregator),
+    restarts, the log's last lines."""
     out = Text()
     if view.status == "idle":
         out.append("No run yet.", style="dim")
         return out
     state = "running" if view.running else view.status
+    out.append(words.steps(view).capitalize(), style="bold")
     if not view.has_votes:  # steps of answers (debate's rounds, judge's layers)
-        step = view.step_noun.capitalize()
-        last = f"/{view.last_round}" if view.last_round else ""
-        out.append(f"{step} {view.round}{last}", style="bold")
         if view.agreement is not None:
             out.append(f" · {view.agreement:.0%} agree")
-        out.append(f" · {state}\n")
     else:
-        out.append(f"{view.step_noun.capitalize()} {view.round}", style="bold")
-        out.append(f" · {len(view.votes)}/{view.voters} voted · {state}\n")
+        out.append(f" · {len(view.votes)}/{view.voters} voted")
+    out.append(f" · {state}\n")
     cost = money(view.cost_usd, view.cost_known) if view.prompt_tokens else "$0"
     out.append(f"{view.prompt_tokens + view.completion_tokens:,} tokens · {cost}", style="dim")
     if view.restarts:
         out.append(f" · restarts {view.restarts}", style="magenta")
     out.append("\n")
+    if view.groups:
+        agreement(out, view, width)
+    elif view.has_votes:
+        bars(out, view, width)
+    elif not view.aggregates and not view.winner_label:
+        out.append("no result yet\n", style="dim")
+    if view.aggregates:
+        who = words.aggregator(view)
+        done = not view.running and bool(view.final_text)
+        out.append(f"Aggregated by {who}\n" if done else f"Aggregator {who}\n", style="bold")
+    if view.winner_label and not view.aggregates:
+        tie = " (tie: earliest answer)" if view.is_tie else ""
+        out.append(f"Winner {view.winner_label}{tie}\n", style="bold green")
+    log(out, view, width)
+    out.rstrip()
+    return out
+
+
+def bars(out: Text, view: RunView, width: int) -> None:
+    """The tally: one bar per agent voted for, scaled against every agent (1/1/1 of three
+    agents is three third-bars, not three full ones), the leader starred."""
     tally, leader = view.tally, view.leader
     order = [a.label for a in view.agents.values()]
     labels = sorted(
         tally, key=lambda label: (-tally[label], order.index(label) if label in order else 0)
     )
     if not labels and not view.winner_label:
-        waiting = "no votes yet" if view.has_votes else "no result yet"
-        out.append(waiting + "\n", style="dim")
-    most = max(tally.values(), default=0)
-    room = max(1, min(20, width - 16))
+        out.append("no votes yet\n", style="dim")
+    scale, room = words.bar_scale(view), max(1, min(20, width - 16))
     for label in labels:
         count = tally.get(label, 0)
         star = "★" if label == leader and count else " "
-        bar = BAR * (round(room * count / most) if most else 0)
         style = "bold green" if star == "★" else "cyan"
         out.append(f"{star} {one_line(label, 12):<8} ", style="bold" if star == "★" else "")
-        out.append(bar, style=style)
-        out.append(f" {count}\n" if count else "\n", style="bold" if count else "dim")
-    if view.winner_label:
-        tie = " (tie: earliest answer)" if view.is_tie else ""
-        out.append(f"Winner {view.winner_label}{tie}\n", style="bold green")
-    for line in view.log[-3:]:
+        out.append(BAR * round(room * count / scale), style=style)
+        out.append(f" {words.count(count)}\n" if count else "\n", style="bold" if count else "dim")
+
+
+def agreement(out: Text, view: RunView, width: int) -> None:
+    """Debate: per round, which agents agree with which (``agent1 = agent2 · agent3``); in
+    the last round the largest group is starred (a tie: none). One line a round, so the
+    winner and the log keep their rows in a short scoreboard."""
+    out.append("Agreement\n", style="bold underline")
+    last = max(view.groups)
+    for number, groups in sorted(view.groups.items()):
+        out.append(f"{view.step_noun} {number}: ", style="dim")
+        for index, group in enumerate(groups):
+            if index:
+                out.append(" · ")
+            lead = number == last and index == 0 and len(group) > 1
+            lead = lead and (len(groups) == 1 or len(group) > len(groups[1]))
+            if lead:
+                out.append(f"★ {words.group_line(group)}", style="bold green")
+            else:
+                out.append(words.group_line(group))
+        out.append("\n")
+
+
+#: The log lines the summary shows (the newest); the ones before are counted.
+LOG_LINES = 3
+
+
+def log(out: Text, view: RunView, width: int) -> None:
+    """The log's last lines, after a count of the earlier ones (nothing goes silently)."""
+    earlier = len(view.log) - LOG_LINES
+    if earlier > 0:
+        out.append(f"+{earlier} earlier\n", style="dim italic")
+    for line in view.log[-LOG_LINES:]:
         out.append(one_line(line, width) + "\n", style="dim")
-    out.rstrip()
-    return out
 
 
 def entries(view: RunView, width: int) -> list[Option]:

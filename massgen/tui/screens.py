@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from massgen.tui import words
 from massgen.tui.cards import money
 from massgen.tui.markdown_view import MarkdownView
 from massgen.tui.state import RunView
@@ -74,7 +75,7 @@ class HelpScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help"):
-            yield MarkdownView(id="help-text")
+            yield MarkdownView(id="help-text", follow=False)  # read from the top
 
     def on_mount(self) -> None:
         panel = self.query_one("#help")
@@ -93,7 +94,7 @@ class TextScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield MarkdownView(id="full-text")
+            yield MarkdownView(id="full-text", follow=False)  # read from the top
 
     def on_mount(self) -> None:
         panel = self.query_one(".dialog")
@@ -191,30 +192,40 @@ class AskScreen(ModalScreen[str | None]):
 
 
 def part_line(number: int, part: RunView, width: int) -> Text:
-    """Two lines: the question, then status, winner, votes and cost."""
+    """Two lines: the question, then status, winner and how it won (the strategy's words:
+    votes, agreement, aggregator), and cost."""
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f"{number:>2}. ", style="bold")
     line.append(one_line(part.question or "(no question)", max(10, width)))
-    status = "running" if part.running else one_line(part.status, 20)
-    winner = one_line(part.winner_label or "-", 20)
+    status = one_line(part.status, 20)
+    label = part.winner_label or "-"
+    winner = "" if part.aggregates else f"winner {one_line(label, 20)} · "
+    outcome = words.outcome(part, label) or ("no votes" if part.has_votes else "no result")
     cost = money(part.cost_usd, part.cost_known) if part.prompt_tokens else "$0"
-    votes = sum(part.tally.values())
-    line.append(f"\n    {status} · winner {winner} · {votes} votes · {cost}", style="dim")
+    line.append(f"\n    {status} · {winner}{outcome} · {cost}", style="dim")
     return line
 
 
 def part_detail(part: RunView) -> str:
     """A part's answers, votes and final answer, as Markdown."""
     out = [f"## {safe(part.question) or '(no question)'}", ""]
-    status = "running" if part.running else part.status
+    status = part.status
     out.append(
         f"*{status} · {part.elapsed:.1f}s · "
         f"{part.prompt_tokens + part.completion_tokens:,} tokens · "
         f"{money(part.cost_usd, part.cost_known) if part.prompt_tokens else '$0'}*"
     )
-    out += ["", "### Votes", ""]
-    tally = part.tally
-    out += [f"- **{label}**: {count}" for label, count in tally.items()] or ["- none"]
+    if part.groups:
+        out += ["", "### Agreement", ""]
+        for number, groups in sorted(part.groups.items()):
+            line = " · ".join(words.group_line(g) for g in groups)
+            out.append(f"- {part.step_noun} {number}: {line}")
+    if part.aggregates and (who := words.aggregator(part)):
+        out += ["", f"*aggregated by {who}*"]
+    if part.has_votes:
+        out += ["", "### Votes", ""]
+        tally = part.tally
+        out += [f"- **{label}**: {words.count(n)}" for label, n in tally.items()] or ["- none"]
     for vote in part.votes.values():
         reason = f": {vote.reason}" if vote.reason else ""
         out.append(f"- {part.label_of(vote.voter_id)} → {vote.target_answer}{reason}")
@@ -241,7 +252,7 @@ class HistoryScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="history"), Horizontal():
             yield OptionList(id="parts")
-            yield MarkdownView(id="part-detail")
+            yield MarkdownView(id="part-detail", follow=False)  # read from the top
 
     def on_mount(self) -> None:
         panel = self.query_one("#history")
@@ -259,7 +270,13 @@ class HistoryScreen(ModalScreen[int | None]):
     def _show(self, event: OptionList.OptionHighlighted) -> None:
         index = int(event.option.id or 0)
         detail = self.query_one("#part-detail", MarkdownView)
-        self.call_after_refresh(detail.update, part_detail(self.parts[index]))
+        self.call_after_refresh(self._detail, detail, part_detail(self.parts[index]))
+
+    @staticmethod
+    def _detail(detail: MarkdownView, markdown: str) -> None:
+        """Another part's detail, from its top."""
+        detail.update(markdown)
+        detail.scroll_home(animate=False, immediate=True)
 
     @on(OptionList.OptionSelected, "#parts")
     def _select(self, event: OptionList.OptionSelected) -> None:

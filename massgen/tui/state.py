@@ -27,6 +27,7 @@ TURN_TITLES = {
     "present": "presenting",
     "revise": "revising",  # debate
     "propose": "combining the answers",  # judge's later layers
+    "aggregate": "aggregating the answers",  # judge (a debate's judge): the final answer
 }
 WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
 #: Characters of streamed arguments counted as one token until the call's usage arrives.
@@ -60,6 +61,11 @@ class Retry:
     attempt: int
     delay: float
     reason: str
+    since: float = 0.0  # when the retry was announced (the wait starts then)
+
+    def left(self, now: float) -> float:
+        """Seconds until the next attempt: the delay counted down from ``since``."""
+        return max(0.0, self.delay - (now - self.since))
 
 
 @dataclass
@@ -95,6 +101,7 @@ class AgentView:
     restarts: int = 0
     last_output: float = 0.0  # when text last arrived (the card's spinner rests meanwhile)
     won: bool = False  # the run is over and this agent's answer is final
+    won_as: str = "winner"  # or "aggregator": it wrote the final answer from the others'
 
     @property
     def transcript(self) -> str:
@@ -105,7 +112,7 @@ class AgentView:
         """The badge: ``retrying`` while a model call waits to be retried; ``winner`` once the
         run is over and its answer is final."""
         if self.won:
-            return "winner"
+            return self.won_as
         return "retrying" if self.retry is not None and self.status in ACTIVE else self.status
 
     @property
@@ -163,6 +170,10 @@ class RunView:
     round: int = 0
     last_round: int = 0  # debate and judge: the last round (layer) the run may have
     agreement: float | None = None  # debate: the largest agreeing group's share, last round
+    #: debate: per round, the agent labels whose answers agree (largest group first)
+    groups: dict[int, list[list[str]]] = field(default_factory=dict)
+    judge_id: str = ""  # the agent the options name to aggregate (judge; a debate's judge)
+    presenter_id: str = ""  # the agent writing (that wrote) the final answer
     budget: str = ""  # why a budget cap ended the run (or stopped an agent), when one did
     restarts: int = 0
     winner_id: str | None = None
@@ -218,6 +229,12 @@ class RunView:
         return max(tally, key=lambda label: (tally[label], -first.get(label, 1 << 30)))
 
     @property
+    def aggregates(self) -> bool:
+        """One agent writes the final answer from the others' (judge; a debate with a
+        judge) rather than the most-voted agent presenting its own."""
+        return not self.has_votes and bool(self.presenter_id or self.judge_id)
+
+    @property
     def voters(self) -> int:
         """Agents that can still vote (not failed or cancelled)."""
         return sum(1 for a in self.agents.values() if a.status not in ("failed", "cancelled"))
@@ -265,6 +282,7 @@ class RunView:
         self.question, self.strategy = e.question, e.strategy
         self.step_noun, self.has_votes = e.step_noun, e.has_votes
         self.last_round = e.steps or 0
+        self.judge_id = str((e.options or {}).get("judge") or "")
         self.attachments = list(e.attachments or [])
         self.agents = {
             a["id"]: AgentView(
@@ -294,17 +312,19 @@ class RunView:
     def _on_agent_turn_started(self, e, at: float) -> None:
         self.round = max(self.round, e.round or 1)
         if agent := self.agent(e.agent_id):
-            agent.turn, agent.turn_kind = e.turn or 0, e.kind
+            kind = "aggregate" if e.kind == "present" and not self.has_votes else e.kind
+            agent.turn, agent.turn_kind = e.turn or 0, kind
             agent.retry, agent.activity, agent.tools = None, "", {}
             agent.stop_writing()
             agent.done += agent.text
-            title = TURN_TITLES.get(e.kind, e.kind)
+            title = TURN_TITLES.get(kind, kind)
             gap = "\n\n" if agent.done else ""
             step = f"turn {agent.turn}"
             if not self.has_votes and e.kind != "present":  # steps of answers
                 step = f"{self.step_noun} {e.round or 1}"
             agent.text = agent.head = f"{gap}**— {step}: {title} —**\n\n"
             if e.kind == "present":
+                self.presenter_id = agent.id
                 agent.add(f"{WRITING_FINAL}\n")
             self._mark(agent, "header")
 
@@ -360,7 +380,7 @@ class RunView:
             agent.text = agent.head + f"*⟳ {e.reason}*\n\n"  # the partial turn is void
             agent.stop_writing()
             agent.streamed_chars = 0
-            agent.retry = Retry(e.attempt, e.delay, e.reason)
+            agent.retry = Retry(e.attempt, e.delay, e.reason, since=at)
             agent.activity, agent.tools = "", {}
             self.log.append(f"{agent.label} retry {e.attempt}")
             self._mark(agent, "panel", "tabs")
@@ -460,6 +480,18 @@ class RunView:
         self.file_changes = list(e.changes or [])
         self.dirty.add("final")
 
+    def recording_ended(self) -> None:
+        """A recording's events stopped before its run ended (the process quit mid-run): the
+        part is over, ``interrupted`` (what the session's summary says of it)."""
+        if self.running:
+            self.status, self.finished = "interrupted", self.now()
+            for agent in self.agents.values():
+                if agent.active_since is not None:
+                    agent.active_s += self.finished - agent.active_since
+                    agent.active_since = None
+                agent.retry = None
+            self.dirty |= {"header", "panel", "tabs"}
+
     def final_markdown(self) -> str:
         """The final answer, and the files the presenter changed with their diffs."""
         if not self.file_changes:
@@ -485,6 +517,8 @@ class RunView:
         self.last_round = e.last_round
         if e.agreement is not None:
             self.agreement = e.agreement
+        if e.groups:  # recordings from before groups were published have none
+            self.groups[e.round] = [list(group) for group in e.groups]
         agreement = f": {e.agreement:.0%} agree" if e.agreement is not None else " done"
         consensus = " (consensus)" if e.consensus else ""
         self.log.append(f"{self.step_noun} {e.round}/{e.last_round}{agreement}{consensus}")
@@ -499,6 +533,9 @@ class RunView:
 
     def _on_run_finished(self, e, at: float) -> None:
         self.status, self.finished, self.duration_s = e.status, at, e.duration_s
+        final_by = e.winner or self.winner_id
+        if self.aggregates:  # who wrote the final answer, not whose answer led
+            final_by = self.presenter_id or final_by
         for agent in self.agents.values():
             if agent.active_since is not None:
                 agent.active_s += at - agent.active_since
@@ -508,7 +545,8 @@ class RunView:
             agent.streamed_chars = 0
             agent.turn_kind = ""  # its last turn is over, whatever it was
             agent.text = agent.text.replace(WRITING_FINAL, WROTE_FINAL)
-            agent.won = agent.id == (e.winner or self.winner_id) and bool(e.final_answer)
+            agent.won = agent.id == final_by and bool(e.final_answer)
+            agent.won_as = "aggregator" if self.aggregates else "winner"
             self.dirty.add(f"agent:{agent.id}")
         if e.final_answer and not self.final_text:
             self.final_text = e.final_answer
