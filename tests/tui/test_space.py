@@ -69,7 +69,9 @@ async def test_a_tall_card_shows_the_newest_text_and_follows_it_until_scrolled_u
 
         app.action_leave_input()  # Esc: into the selected card, whose keys scroll it
         await pilot.press("home")
-        await until(pilot, lambda: "paused" in str(card.border_subtitle))
+        await until(pilot, lambda: card.scroll_y == 0)  # the scroll may be animated
+        await pilot.wait_for_scheduled_animations()
+        assert "paused" in str(card.border_subtitle)
         top = text_rows(card)
         gates[0].set()  # more text arrives: a paused card stays where its reader is
         await until(pilot, lambda: "Line 60" in app.view.agents["a1"].text and backend.holding)
