@@ -156,6 +156,8 @@ class AgentCard(MarkdownView):
         status = agent.shown_status
         head = (status_line(agent, now, width), marks_line(agent, width))
         self.update(agent.transcript)
+        if status not in ACTIVE:  # its text is complete: the view ends on its last line
+            self.settle()
         self.agent, self.now = agent, now
         mark = follow_mark(self.line_count > self.rows, self.following, status in ACTIVE)
         key = (str(head[0]), str(head[1]), meta_line(agent, self.outer_size.width - 6, mark))

@@ -3,8 +3,10 @@
 Streaming text is split at its last blank line outside a code fence: the finished part is
 rendered once (and kept as lines), only the paragraph being written is rendered again on
 each update. Only the lines on screen are composed, so a long transcript costs no more to
-show than a short one. The view follows new text (its last line on the last row) until its
-reader scrolls up; scrolling back to the end follows again.
+show than a short one. The view follows new text until its reader scrolls up (scrolling
+back to the end follows again): while text streams in, the view scrolls a few lines at a
+time (a quarter of its height: every scroll redraws the whole view, a new line in the rows
+left blank redraws only itself), and with :meth:`settle` the last line goes to the last row.
 It can also highlight the matches of a search.
 """
 
@@ -63,6 +65,7 @@ class MarkdownView(ScrollView, can_focus=True):
         self._base: Style | None = None  # the widget's own style, under the Markdown's
         #: the view follows new text (the reader has not scrolled away from the end)
         self.following = follow
+        self._page_end = 0  # while following: the scrollable height (rows left for new text)
         self._head: list[Strip] = []  # HEAD_ROWS fixed lines above the text (see set_head)
         self._head_source: list[object] = []
 
@@ -122,7 +125,7 @@ class MarkdownView(ScrollView, can_focus=True):
         settled, live = split_settled(text)
         if width != self._width or not settled.startswith(self._settled):
             self._done, self._settled, self._width = [], "", width
-            first_changed = -1
+            first_changed, self._page_end = -1, 0
         if len(settled) > len(self._settled):
             self._done.extend(self._render_markdown(settled[len(self._settled) :], gap=True))
             self._settled = settled
@@ -133,9 +136,8 @@ class MarkdownView(ScrollView, can_focus=True):
         if self.line_count != count or self.virtual_size.width != self._width:
             self._resize_content(scrollbar=not following)
         if following and not self.at_end:
-            # The text reached the bottom: scroll by the lines it grew, so the whole view
-            # holds text and the newest line sits on the last row.
-            self.show_tail()
+            # The text reached the bottom: scroll so that a few rows are left for new text.
+            self.show_tail(ahead=max(1, self.rows // 4) - 1)
         elif first_changed < 0 or self._search:
             self.refresh()
         else:  # the lines from the first one that changed (content coordinates)
@@ -149,7 +151,7 @@ class MarkdownView(ScrollView, can_focus=True):
         """The scrollable size follows the text without a layout of the whole screen (the
         ``virtual_size`` reactive would ask for one on every new line); the scrollbar is
         redrawn when asked (while following, when the view scrolls)."""
-        size = Size(self._width, self.line_count + self.HEAD_ROWS)
+        size = Size(self._width, max(self.line_count, self._page_end) + self.HEAD_ROWS)
         self.set_reactive(Widget.virtual_size, size)
         if scrollbar or not self.show_vertical_scrollbar:
             self._scroll_update(size)
@@ -194,12 +196,23 @@ class MarkdownView(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ following
 
-    def show_tail(self) -> None:
-        """Scroll so that the last line is on the last row."""
+    def show_tail(self, ahead: int = 0) -> None:
+        """Scroll so that the last line is ``ahead`` rows above the last row."""
+        target = max(0, self.line_count + ahead - self.rows)
+        self._page_end = target + self.rows if ahead else 0
         self._resize_content(scrollbar=True)
-        target = max(0, self.line_count - self.rows)
         self.scroll_to(y=target, animate=False, immediate=True, force=True)
         self.refresh()
+
+    def settle(self) -> None:
+        """The text stopped growing: no rows left blank below it (the last line on the last
+        row when the view follows)."""
+        if self._page_end:
+            self._page_end = 0
+            if self.follow and self.following:
+                self.show_tail()
+            else:
+                self._resize_content(scrollbar=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
