@@ -47,16 +47,10 @@ def scoreboard_width(width: int) -> int:
     return 40 if width >= 160 else 34
 
 
-def fit(count: int, width: int, height: int, min_width: int) -> tuple[int, int] | None:
-    """The grid (cols, rows) for ``count`` cards in ``width`` x ``height`` with the fewest
-    rows whose cards are at least ``min_width`` x MIN_CARD_HEIGHT, balanced (8 cards in
-    two rows are 4 + 4, not 5 + 3); None when no grid fits."""
-    return next(grids(count, width, height, min_width), None)
-
-
 def grids(count: int, width: int, height: int, min_width: int) -> Iterator[tuple[int, int]]:
-    """Every balanced grid (cols, rows) whose cards are at least ``min_width`` x
-    MIN_CARD_HEIGHT, fewest rows first."""
+    """Every grid (cols, rows) for ``count`` cards in ``width`` x ``height`` whose cards are
+    at least ``min_width`` x MIN_CARD_HEIGHT, fewest rows first, balanced (8 cards in two
+    rows are 4 + 4, not 5 + 3)."""
     if count <= 0:
         yield (1, 1)
         return
