@@ -244,6 +244,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
             len(view.agents),
             scoreboard=settings.scoreboard,
             final=final,
+            ended=not view.running,
             tabs=settings.tabs,
         )
         self.layout_plan = p

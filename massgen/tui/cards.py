@@ -60,8 +60,8 @@ def status_line(agent: AgentView, now: float, width: int) -> Text:
     if agent.retry is not None and status == "retrying":
         retry = agent.retry
         line.append(f" attempt {retry.attempt + 1} in {retry.left(now):.1f}s", style="magenta")
-    elif agent.activity:
-        line.append(f" {one_line(agent.activity, 60)}…", style="bold")
+    elif agent.activity:  # as long as the card is wide (a tool's name can be long)
+        line.append(f" {one_line(agent.activity, width)}…", style="bold")
         if agent.streamed_chars:  # an estimate while a call's arguments stream
             line.append(f" ~{tokens(agent.streamed_chars // CHARS_PER_TOKEN)}", style="dim")
     elif agent.turn_kind and status != "failed":  # a failure's reason is in the transcript
@@ -88,17 +88,29 @@ def marks_line(agent: AgentView, width: int) -> Text:
     return line
 
 
-def meta_line(agent: AgentView, width: int) -> str:
-    """Model, tokens, cost: the card's bottom border (redrawn with the whole card, so
-    nothing that changes every second: the estimate of tokens being streamed is on the
-    status line), the model shortened to fit."""
+def meta_line(agent: AgentView, width: int, mark: str = "") -> str:
+    """``mark`` (following / paused), model, tokens, cost: the card's bottom border (redrawn
+    with the whole card, so nothing that changes every second: the estimate of tokens being
+    streamed is on the status line); the whole model name when it fits, shortened only
+    when it must."""
     counted = agent.prompt_tokens + agent.completion_tokens
     cost = money(agent.cost_usd, agent.cost_known) if counted else "$0"
-    figures = " · ".join([tokens(counted), cost])
+    parts = [mark] if mark else []
+    figures = " · ".join([*parts, tokens(counted), cost])
     room = width - len(figures) - 3
     if room < 6 or not agent.model:
         return figures
-    return f"{one_line(agent.model, min(room, 30))} · {figures}"
+    return " · ".join([*parts, one_line(agent.model, room), tokens(agent.tokens), cost])
+
+
+def follow_mark(overflowing: bool, following: bool, working: bool) -> str:
+    """A card's scrolling: ``paused`` once its reader scrolled up from the newest text,
+    ``following`` while it moves with the text of an agent at work."""
+    if not overflowing:
+        return ""
+    if not following:
+        return "∥ paused"
+    return "↓ following" if working else ""
 
 
 class AgentCard(MarkdownView):
@@ -121,9 +133,15 @@ class AgentCard(MarkdownView):
         self.agent_id = agent.id
         self.label = agent.label
         self.index = index
-        # labels and ids may come from a recording: text, not markup or escapes
-        self.border_title = f"{one_line(agent.label, 20)} · {one_line(agent.id, 40)}"
+        # labels and ids may come from a recording: text, not markup or escapes; the id
+        # only when it says something the label does not
+        title = one_line(agent.label, 20)
+        if agent.id != agent.label:
+            title += f" · {one_line(agent.id, 40)}"
+        self.border_title = title
         self.drawn: tuple[str, ...] = ()  # (status line, marks line, border subtitle)
+        self.agent: AgentView | None = None  # as last drawn
+        self.now = 0.0
 
     @property
     def transcript(self) -> MarkdownView:
@@ -142,7 +160,12 @@ class AgentCard(MarkdownView):
         width = max(1, self.size.width - 1)
         status = agent.shown_status
         head = (status_line(agent, now, width), marks_line(agent, width))
-        key = (str(head[0]), str(head[1]), meta_line(agent, self.outer_size.width - 6))
+        self.update(agent.transcript)
+        if status not in ACTIVE:  # its text is complete: the view ends on its last line
+            self.settle()
+        self.agent, self.now = agent, now
+        mark = follow_mark(self.line_count > self.rows, self.following, status in ACTIVE)
+        key = (str(head[0]), str(head[1]), meta_line(agent, self.outer_size.width - 6, mark))
         old = self.drawn or ("", "", "")
         # Each part only when it changed: the head rows alone for a new spinner frame, the
         # whole card for a new border subtitle.
@@ -153,7 +176,12 @@ class AgentCard(MarkdownView):
         self.drawn = key
         for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner", "aggregator"):
             self.set_class(status == name, f"-{name}")
-        self.update(agent.transcript)
+
+    def follow_changed(self) -> None:
+        """The reader scrolled up (paused) or back to the end (following): the border says so."""
+        if self.agent is not None:
+            self.drawn = (*self.drawn[:2], "") if self.drawn else ()
+            self.draw(self.agent, self.now)
 
     def on_resize(self) -> None:
         super().on_resize()  # the Markdown is wrapped again for the new width

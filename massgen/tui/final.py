@@ -13,6 +13,10 @@ from massgen.tui.markdown_view import MarkdownView
 from massgen.tui.state import RunView
 from massgen.tui.text import one_line
 
+#: Columns of the final answer's text at most (app.tcss: ``#final-text``'s max-width, less
+#: the scrollbar's column): lines longer than this are hard to read.
+READING_WIDTH = 100
+
 
 class FinalPane(Vertical):
     """The winner's answer. ``/`` searches it: in the search box Enter or ↓ goes to the next
@@ -65,7 +69,7 @@ class FinalPane(Vertical):
         search = 1 if self.query_one("#search", Input).display else 0
         lines = self.text.line_count
         if self.text.wanted and not self.text.source:  # not rendered yet: estimate
-            width = max(20, self.size.width - 4)
+            width = max(20, min(self.size.width - 4, READING_WIDTH))
             lines = sum(1 + len(line) // width for line in self.text.wanted.splitlines())
         return lines + 2 + search
 

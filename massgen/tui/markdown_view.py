@@ -3,7 +3,10 @@
 Streaming text is split at its last blank line outside a code fence: the finished part is
 rendered once (and kept as lines), only the paragraph being written is rendered again on
 each update. Only the lines on screen are composed, so a long transcript costs no more to
-show than a short one, and the view follows new text while its reader is at the bottom.
+show than a short one. The view follows new text until its reader scrolls up (scrolling
+back to the end follows again): while text streams in, the view scrolls a few lines at a
+time (a quarter of its height: every scroll redraws the whole view, a new line in the rows
+left blank redraws only itself), and with :meth:`settle` the last line goes to the last row.
 It can also highlight the matches of a search.
 """
 
@@ -47,7 +50,7 @@ class MarkdownView(ScrollView, can_focus=True):
     def __init__(
         self, *, follow: bool = True, id: str | None = None, classes: str | None = None
     ) -> None:
-        """``follow``: keep the newest text in view while the reader is at the bottom."""
+        """``follow``: keep the newest text in view until the reader scrolls up."""
         super().__init__(id=id, classes=classes)
         self.follow = follow
         self.source = ""  # the text drawn
@@ -60,7 +63,9 @@ class MarkdownView(ScrollView, can_focus=True):
         self._matches: list[tuple[int, int, int]] = []  # (line, start cell, end cell)
         self.current_match = -1
         self._base: Style | None = None  # the widget's own style, under the Markdown's
-        self._page_end = 0  # after a page turn: the scrollable height (blank below the text)
+        #: the view follows new text (the reader has not scrolled away from the end)
+        self.following = follow
+        self._page_end = 0  # while following: the scrollable height (rows left for new text)
         self._head: list[Strip] = []  # HEAD_ROWS fixed lines above the text (see set_head)
         self._head_source: list[object] = []
 
@@ -115,7 +120,7 @@ class MarkdownView(ScrollView, can_focus=True):
         width = self.size.width - 1  # one column kept for the scrollbar
         if width < 4 or (text == self.source and width == self._width):
             return
-        following = self.follow and self.at_end
+        following = self.follow and self.following
         count, first_changed = self.line_count, len(self._done)
         settled, live = split_settled(text)
         if width != self._width or not settled.startswith(self._settled):
@@ -131,14 +136,8 @@ class MarkdownView(ScrollView, can_focus=True):
         if self.line_count != count or self.virtual_size.width != self._width:
             self._resize_content(scrollbar=not following)
         if following and not self.at_end:
-            # The text reached the bottom: turn the page, so that the last line sits a third
-            # of the way down. Between page turns the lines stay put and only the ones being
-            # written are redrawn (scrolling every line would redraw the whole view).
-            target = max(0, self.line_count - max(1, self.rows // 3))
-            self._page_end = target + self.rows
-            self._resize_content(scrollbar=True)
-            self.scroll_to(y=target, animate=False, immediate=True, force=True)
-            self.refresh()
+            # The text reached the bottom: scroll so that a few rows are left for new text.
+            self.show_tail(ahead=max(1, self.rows // 4) - 1)
         elif first_changed < 0 or self._search:
             self.refresh()
         else:  # the lines from the first one that changed (content coordinates)
@@ -151,7 +150,7 @@ class MarkdownView(ScrollView, can_focus=True):
     def _resize_content(self, *, scrollbar: bool) -> None:
         """The scrollable size follows the text without a layout of the whole screen (the
         ``virtual_size`` reactive would ask for one on every new line); the scrollbar is
-        redrawn when asked (while following, at page turns only)."""
+        redrawn when asked (while following, when the view scrolls)."""
         size = Size(self._width, max(self.line_count, self._page_end) + self.HEAD_ROWS)
         self.set_reactive(Widget.virtual_size, size)
         if scrollbar or not self.show_vertical_scrollbar:
@@ -192,6 +191,38 @@ class MarkdownView(ScrollView, can_focus=True):
         if self.HEAD_ROWS:
             self.set_head(self._head_source)
         self.update(self.wanted)
+        if self.follow and self.following and not self.at_end:  # shorter: the tail stays
+            self.show_tail()
+
+    # ------------------------------------------------------------------ following
+
+    def show_tail(self, ahead: int = 0) -> None:
+        """Scroll so that the last line is ``ahead`` rows above the last row."""
+        target = max(0, self.line_count + ahead - self.rows)
+        self._page_end = target + self.rows if ahead else 0
+        self._resize_content(scrollbar=True)
+        self.scroll_to(y=target, animate=False, immediate=True, force=True)
+        self.refresh()
+
+    def settle(self) -> None:
+        """The text stopped growing: no rows left blank below it (the last line on the last
+        row when the view follows)."""
+        if self._page_end:
+            self._page_end = 0
+            if self.follow and self.following:
+                self.show_tail()
+            else:
+                self._resize_content(scrollbar=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # The reader scrolled: up from the end pauses following, back to the end resumes.
+        if self.follow and self.following != self.at_end:
+            self.following = self.at_end
+            self.follow_changed()
+
+    def follow_changed(self) -> None:
+        """Called when :attr:`following` changes (for a mark that shows it)."""
 
     # ------------------------------------------------------------------ search
 

@@ -552,4 +552,5 @@ class RunView:
             self.final_text = e.final_answer
         if e.status == "budget" and not self.error:
             self.error = f"out of budget, best answer so far ({self.budget})"
-        self.dirty |= {"header", "panel", "final", "tabs"}
+        # "layout-size": the final answer's share of a small screen grows once the run is over
+        self.dirty |= {"header", "panel", "final", "tabs", "layout-size"}

@@ -51,7 +51,7 @@ T0 = 1000.0  # the frozen clock when the run starts
 MID_ELAPSED = 4.2
 FINAL_ELAPSED = 9.7
 CONFIG = OrchestratorConfig(restart_debounce_seconds=0)
-SIZES = {"80x24": (80, 24), "120x40": (120, 40), "200x50": (200, 50)}
+SIZES = {"80x24": (80, 24), "120x40": (120, 40), "200x50": (200, 50), "300x60": (300, 60)}
 
 
 class FrozenClock:
