@@ -100,7 +100,7 @@ def meta_line(agent: AgentView, width: int, mark: str = "") -> str:
     room = width - len(figures) - 3
     if room < 6 or not agent.model:
         return figures
-    return " · ".join([*parts, one_line(agent.model, room), tokens(agent.tokens), cost])
+    return " · ".join([*parts, one_line(agent.model, room), tokens(counted), cost])
 
 
 def follow_mark(overflowing: bool, following: bool, working: bool) -> str:

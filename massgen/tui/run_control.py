@@ -87,6 +87,7 @@ class RunControl(AppPart):
         if not self.agents_ready or self.running:
             self.queue(question)
             return
+        self.drain()  # the last run's events not drawn yet belong to its part
         self.view = RunView(clock=self.clock)
         self.parts.append(self.view)
         self.running = True
