@@ -15,9 +15,7 @@ from massgen.tui.text import one_line
 PLACEHOLDERS = {
     "new": "Ask a question…  (F1 help)",
     "follow-up": "Ask a follow-up…  (/reset starts over · Esc for keys · F1 help)",
-    "running": (
-        "A note to the agents (they read it at their next turn) · /next QUESTION queues a question"
-    ),
+    "running": "Note to the agents (read at their next turn) · /next QUESTION to queue one",
     "starting": "Starting the agents… type your question (Enter queues it)",
     "replay": "Replaying a recorded session · Esc for keys · q quits",
 }

@@ -50,7 +50,7 @@ async def test_enter_during_a_run_sends_a_note_every_agent_reads_at_its_next_tur
     app = MassGenApp(agents, CONFIG, question="How far is it?", recorder=recorder)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: turns_started(app, 2))
-        assert "a note to the agents" in app.ask.placeholder.lower()
+        assert "note to the agents" in app.ask.placeholder.lower()
         assert "/next QUESTION" in app.ask.placeholder
         await pilot.press(*NOTE, "enter")
         await until(pilot, lambda: app.view.notes == [NOTE])
