@@ -44,9 +44,9 @@ class RunControls:
         """A note for every agent's next turn."""
         text = clean_text(text).strip()
         if not text:
-            return ControlReply(False, "an empty note is not sent")
+            return ControlReply(False, "it is empty")
         if self.over:
-            return ControlReply(False, "the run is over: the note was not sent")
+            return ControlReply(False, "the run is over")
         if self.target is None:
             self.held.append(text)
             return ControlReply(True, "note kept: every agent reads it at its first turn")

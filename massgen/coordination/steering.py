@@ -49,7 +49,7 @@ class Steering:
         prompt, marked as the user's (each agent's next turn, and the final answer's); a turn
         in flight does not. Refused once the coordination is over."""
         if not self.coordinating:
-            return ControlReply(False, "the final answer is being written: the note was not sent")
+            return ControlReply(False, "the final answer is already being written")
         self.notes.append(text)
         self.emit(UserNote(text=text))
         return ControlReply(True, "note sent: each agent reads it at its next turn")

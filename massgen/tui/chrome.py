@@ -52,6 +52,8 @@ class RunHeader(Static):
         line.append(f" {one_line(view.strategy, 20)} · {step} · {elapsed(view)} · ")
         line.append(f"{tokens:,} tokens · {cost} · ")
         line.append(one_line(status, 20), style=style or "bold")
+        if view.answered_now:
+            line.append(" · answered now, as you asked")
         if view.error and not view.running:
             line.append(" · " + one_line(view.error, 200), style="red")
         line.truncate(width, overflow="ellipsis")

@@ -42,7 +42,10 @@ class SteerControl(AppPart):
         if reply.accepted:
             self.notify(f"Note sent: each agent reads it at its next turn. {one_line(text, 60)}")
         else:
-            self.notify(f"Note not sent: {reply.message}.", severity="warning")
+            self.notify(
+                f"Note not sent: {reply.message} (/next QUESTION queues a question).",
+                severity="warning",
+            )
 
     def next_question(self, question: str) -> None:
         """``/next QUESTION``: the question, queued for when the run ends (at once if none)."""

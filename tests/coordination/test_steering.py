@@ -128,6 +128,8 @@ async def test_answer_now_without_an_answer_says_so_and_the_run_goes_on():
         result = await run.result()
     assert not reply.accepted and "no answer yet" in reply.message
     assert result.ok and not result.answered_now and len(result.votes) == 2
+    late = run.steer("too late")
+    assert not late.accepted and late.message == "the run is over"
     [now] = [e for e in events if e.type == "answer_now"]
     assert not now.accepted and "the run goes on" in now.message
 
@@ -178,3 +180,17 @@ def test_the_plain_output_prints_one_line_for_a_note_and_for_answer_now():
     )
     asked = AnswerNow(accepted=True, message="agent2 presents agent2.1 (votes)", label="agent2")
     assert describe(asked) == "answer now (you asked): agent2 presents agent2.1 (votes)"
+
+
+async def test_a_note_while_the_final_answer_is_written_is_refused_and_not_recorded():
+    with FakeChatServer() as server:
+        server.hold_after(4)  # two answers and two votes; the presentation waits
+        run = ActiveRun(prepared(server.url, ["m1", "m2"]), "What is 2+2?", watch=False)
+        events: list[Event] = []
+        run.bus.add_listener(events.append)
+        await server.await_for(lambda: len(server.requests) == 5, timeout=60)
+        reply = run.steer(NOTE)
+        server.release()
+        result = await run.result()
+    assert not reply.accepted and reply.message == "the final answer is already being written"
+    assert result.ok and not any(e.type == "user_note" for e in events)

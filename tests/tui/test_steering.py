@@ -11,7 +11,7 @@ from pathlib import Path
 from massgen.sessions import replay, store
 from massgen.sessions.recorder import SessionRecorder
 from massgen.tui.app import MassGenApp
-from massgen.tui.chrome import KeyBar
+from massgen.tui.chrome import KeyBar, RunHeader
 from massgen.tui.final import FinalPane
 from tests.support.scripted import answer, say, team, vote
 from tests.tui.support import (
@@ -98,6 +98,7 @@ async def test_ctrl_e_ends_the_coordination_and_the_leader_presents_at_once():
         assert agents[0].backend.calls[1].cancelled  # its turn in flight was stopped
         assert any(m.startswith("Answer now: agent2 presents") for m in messages(app))
         assert any(line.startswith("answer now:") for line in app.view.log)
+        assert "ok · answered now, as you asked" in text(app.query_one(RunHeader))
         assert "^E answer now" not in text(app.query_one(KeyBar))
         # outside a run Ctrl+E is the input's own again: to the end of the line
         await pilot.press(*"abc", "home", "ctrl+e")
