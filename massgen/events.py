@@ -386,6 +386,29 @@ class BudgetExceeded(Event):
 
 @_register
 @dataclass(kw_only=True)
+class UserNote(Event):
+    """A note the user typed while the run went: every turn started after it (each agent's
+    next turn, and the final answer's) reads it, marked as the user's, in its prompt."""
+
+    type: ClassVar[str] = "user_note"
+    text: str
+
+
+@_register
+@dataclass(kw_only=True)
+class AnswerNow(Event):
+    """The user asked for the answer now. ``accepted``: the coordination ends at once (turns
+    in flight cancelled) and ``label`` (the leader) presents; else ``message`` says why the
+    run goes on (no answer yet)."""
+
+    type: ClassVar[str] = "answer_now"
+    accepted: bool
+    message: str
+    label: str | None = None  # the leader's agent label, when accepted
+
+
+@_register
+@dataclass(kw_only=True)
 class FinalAnswerDelta(Event):
     type: ClassVar[str] = "final_answer_delta"
     text: str

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from massgen.coordination.controls import ControlReply, RunControls
 from massgen.errors import ConfigurationError, RunFailedError
 from massgen.events import EventBus, Subscription
 
@@ -62,7 +63,8 @@ class ActiveRun:
     its owner closes it. Iterate :meth:`events` (dicts, in order, ending with
     ``run_finished``), or read :attr:`subscription` directly; then :meth:`result` gives the
     :class:`RunResult`. Leaving :meth:`events` early, or :meth:`cancel`, cancels the run and
-    waits for its agents to close. Create it inside a running event loop."""
+    waits for its agents to close; :meth:`steer` and :meth:`answer_now` are the user's hand
+    on it while it coordinates. Create it inside a running event loop."""
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class ActiveRun:
         self.subscription: Subscription | None = self.bus.subscribe() if watch else None
         self.recorder = recorder
         self.session: SessionLog | None = None  # set once the run is recorded
+        self.controls = RunControls()
         self.task: asyncio.Task[RunResult] = asyncio.create_task(
             self._execute(build, owned, orchestrator, query, tuple(history), tuple(images))
         )
@@ -154,7 +157,7 @@ class ActiveRun:
                 self.session = self.recorder.attach(self.bus, images)
                 if self.session is not None:
                     coordinator.workspace_root = self.session.path
-            return await coordinator.run(query, history, images)
+            return await coordinator.run(query, history, images, self.controls)
         finally:
             if owned:
                 for agent in agents:
@@ -185,6 +188,17 @@ class ActiveRun:
         if self.session is not None:
             data["session_id"], data["session_dir"] = self.session.id, str(self.session.path)
         return data
+
+    def steer(self, text: str) -> ControlReply:
+        """A note for the agents, typed mid-run: each reads it, marked as the user's, at its
+        next turn, and the final answer's turn too (recorded as ``user_note``)."""
+        return self.controls.steer(text)
+
+    def answer_now(self) -> ControlReply:
+        """End the coordination now: turns in flight are cancelled and the leader presents
+        at once (``Steering.answer_now`` says who leads); without an answer yet the run goes
+        on. Recorded as ``answer_now``; the result's ``answered_now`` says it."""
+        return self.controls.answer_now()
 
     async def cancel(self) -> None:
         """Cancel the run and wait until its agents are closed."""
@@ -221,6 +235,7 @@ def result_dict(result: Any, config_used: str) -> dict[str, Any]:
             {"label": a.label, "agent_id": a.agent_id, "content": a.content} for a in result.answers
         ],
         "files_changed": list(result.files_changed),
+        "answered_now": result.answered_now,
         "usage": {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,

@@ -15,6 +15,7 @@ from pathlib import Path
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, prompts
+from massgen.coordination.controls import RunControls
 from massgen.coordination.debate import DebateStrategy
 from massgen.coordination.files import plan_files
 from massgen.coordination.judge import JudgeStrategy
@@ -91,11 +92,16 @@ class Coordinator:
     # ------------------------------------------------------------------ public entry
 
     async def run(
-        self, question: str, history: prompts.History = (), images: Sequence[Image] = ()
+        self,
+        question: str,
+        history: prompts.History = (),
+        images: Sequence[Image] = (),
+        controls: RunControls | None = None,
     ) -> RunResult:
         """Coordinate ``question`` (with earlier ``(question, final answer)`` turns as
-        ``history``, and ``images`` attached to it) and return the result. Never raises for
-        agent failures or timeouts: they are reported in the result and as events."""
+        ``history``, and ``images`` attached to it) and return the result; ``controls``
+        bring the user's notes and "answer now" to it. Never raises for agent failures or
+        timeouts: they are reported in the result and as events."""
         history = tuple((clean_text(q), clean_text(a)) for q, a in history)
         if not self.bus.run_id:
             self.bus.run_id = uuid.uuid4().hex[:12]
@@ -107,4 +113,4 @@ class Coordinator:
                 self.bus.redact = redactor
         strategy = STRATEGIES.get(self.config.strategy, VoteStrategy)
         run = strategy(self, clean_text(question), history, tuple(images))
-        return await run.execute()
+        return await run.execute(controls)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from massgen.coordination.state import Answer
@@ -82,6 +83,24 @@ def files_block(
         )
     lines.append("</FILES>")
     return "\n".join(lines) + "\n\n"
+
+
+NOTES_HEAD = """\
+<NOTES FROM THE USER>
+The user sent these notes while the agents were working, after the original message. They \
+come from the user: take them into account."""
+
+
+def with_notes(messages: list[Message], notes: Sequence[str]) -> list[Message]:
+    """``messages`` with the user's mid-run ``notes`` at the end of the last user message."""
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if not notes or not users:
+        return messages
+    block = "\n".join([NOTES_HEAD, *(f"- {text}" for text in notes), "</NOTES FROM THE USER>"])
+    out = list(messages)
+    last = out[users[-1]]
+    out[users[-1]] = dataclasses.replace(last, content=f"{last.content}\n\n{block}")
+    return out
 
 
 def order_for_viewer(answers: Sequence[Answer], viewer_label: str) -> list[Answer]:

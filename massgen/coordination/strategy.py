@@ -23,8 +23,10 @@ from typing import ClassVar, Protocol
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, modes, prompts, workflow
+from massgen.coordination.controls import RunControls
 from massgen.coordination.files import FilesPlan, RunFiles
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
+from massgen.coordination.steering import ANSWER_NOW, Steering
 from massgen.coordination.turns import Outcome, TurnRunner
 from massgen.errors import describe
 from massgen.events import (
@@ -84,6 +86,8 @@ class RunResult:
     error: str | None = None
     #: the user's files the final presenter created or changed: ``{path, how}`` each
     files_changed: list[dict[str, str]] = field(default_factory=list)
+    #: the user asked for the answer now: the coordination ended there, the leader presented
+    answered_now: bool = False
 
     @property
     def ok(self) -> bool:
@@ -101,8 +105,8 @@ class Winner:
     reason: str = "votes"
 
 
-class Strategy(ABC):
-    """The state and lifecycle of one coordination."""
+class Strategy(Steering, ABC):
+    """The state and lifecycle of one coordination (the user's requests: :class:`Steering`)."""
 
     #: what one step of the run is called ("round", "layer"), for views
     step_noun: ClassVar[str] = "round"
@@ -148,6 +152,10 @@ class Strategy(ABC):
         self.command_problem = plan.command_problem if plan else None
         self.budget = budget.Budget.for_run(self.cfg, self.agents, self.emit)
         self.ending = "ok"  # why the coordination ended: ok, budget or failed (end_status)
+        self.notes: list[str] = []  # the user's notes, read by every turn started after each
+        self.coordinating = False  # between run_started and the end of ``coordinate``
+        self.answered_now = False  # the user asked for the answer now (answer_now)
+        self.work: asyncio.Task[None] | None = None  # ``coordinate``, while it runs
         self.turns = TurnRunner(
             self.cfg,
             self.agents,
@@ -212,7 +220,9 @@ class Strategy(ABC):
 
     # ------------------------------------------------------------------ the run
 
-    async def execute(self) -> RunResult:
+    async def execute(self, controls: RunControls | None = None) -> RunResult:
+        """The run: ``run_started``, the coordination, the final answer, ``run_finished``;
+        ``controls`` bring the user's notes and "answer now" while it coordinates."""
         try:
             self.turns.hub, early_notices = await self.owner.take_mcp()
         except BaseException:  # a tool name a server does not have: nothing has started
@@ -254,12 +264,18 @@ class Strategy(ABC):
             self.emit(AgentNotice(message=self.command_problem))
         for agent_ids, text in early_notices:
             self.mcp_notice(agent_ids, text)
+        self.coordinating = True
+        if controls is not None:
+            controls.attach(self)
         status, error = "ok", None
         winner: Winner | None = None
         final: str | None = None
         try:
             async with asyncio.timeout(self.cfg.timeout_seconds):
-                await self.coordinate()
+                await self.coordinate_until_answer_now()
+                self.coordinating = False
+                if self.answered_now:
+                    await self.turns.cancel_all(ANSWER_NOW)
                 status, error = self.end_status()
                 winner = self.select_winner(fallback=status != "ok")
                 if status == "failed" and not self.cfg.fallback_to_best:
@@ -285,6 +301,9 @@ class Strategy(ABC):
             self.finish("cancelled", None, None, "run cancelled")
             raise
         finally:
+            self.coordinating = False
+            if controls is not None:
+                controls.detach()
             await self.turns.cancel_all("run finished")
             await self.release()
         if winner is None and status == "ok":
@@ -292,6 +311,19 @@ class Strategy(ABC):
             error = f"no agent produced an answer ({self.failures() or 'no answers'})"
             self.emit(ErrorEvent(message=error, error_type="no_answer"))
         return self.finish(status, winner, final, error)
+
+    def leader_now(self) -> tuple[str, str] | None:
+        """For "answer now": the leader's label and what happens next, or None without an
+        answer (see ``Steering.answer_now``)."""
+        leader = self.select_winner() if self.answers else None
+        if leader is None:
+            return None
+        finisher = self.finisher(leader)
+        if finisher is None or self.skips_final_call():
+            return leader.label, f"{leader.answer.label} is final ({leader.reason})"
+        if finisher.label == leader.label and self.has_votes:
+            return leader.label, f"{leader.label} presents {leader.answer.label} ({leader.reason})"
+        return leader.label, f"{finisher.label} writes the final answer from the answers so far"
 
     async def release(self) -> None:
         """Stop the MCP servers and tool workers, and close the run's files."""
@@ -351,6 +383,7 @@ class Strategy(ABC):
             files_changed=[
                 {"path": c.path, "how": c.how} for c in (self.files.changes if self.files else [])
             ],
+            answered_now=self.answered_now,
         )
 
     def failures(self) -> str:
@@ -395,8 +428,8 @@ class Strategy(ABC):
         )
         rules = self.turn_rules(agent, kind, snapshot)
 
-        def messages() -> list[Message]:
-            return self.turn_messages(agent, kind, snapshot)
+        def messages() -> list[Message]:  # the notes sent so far, when the turn builds it
+            return prompts.with_notes(self.turn_messages(agent, kind, snapshot), self.notes)
 
         self.turns.start(agent, kind, rules, messages, answer_set=self.answer_set)
 
@@ -483,7 +516,7 @@ class Strategy(ABC):
         agent.turns += 1
         self.set_status(agent, "thinking")
         self.emit(AgentTurnStarted(agent_id=agent.id, turn=agent.turns, kind="present"))
-        messages = self.final_messages(agent, winner)
+        messages = prompts.with_notes(self.final_messages(agent, winner), self.notes)
         text = ""
         agent.presenting = True  # the user's write-granted files open up for this turn only
         try:

@@ -15,6 +15,7 @@ from massgen.events import (
     AgentNotice,
     AgentRestarted,
     AgentTurnStarted,
+    AnswerNow,
     AnswerSubmitted,
     BudgetExceeded,
     ErrorEvent,
@@ -27,6 +28,7 @@ from massgen.events import (
     StreamRetry,
     Subscription,
     ToolCallFinished,
+    UserNote,
     VoteCast,
     WinnerSelected,
     WorkflowModeChanged,
@@ -110,6 +112,10 @@ def describe(event: Event, noun: str = "round") -> str | None:
         return f"{who} failed: {event.reason}"
     if isinstance(event, AgentNotice):
         return f"{who} note: {event.message}".strip()
+    if isinstance(event, UserNote):
+        return f"note from you to the agents (read at their next turn): {_short(event.text)}"
+    if isinstance(event, AnswerNow):
+        return f"answer now (you asked): {event.message}"
     if isinstance(event, FilesChanged):
         changed = ", ".join(f"{c['path']} ({c['how']})" for c in event.changes)
         return f"{who} changed your files: {changed} (massgen logs restore undoes it)"

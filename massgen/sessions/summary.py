@@ -88,6 +88,8 @@ class Summary:
                     "rounds": 0,  # debate rounds, judge layers
                     "agreement": None,  # debate: the last round's
                     "budget": None,  # the first budget refusal, if any
+                    "notes": 0,  # the user's notes to the agents, mid-run
+                    "answered_now": False,  # the user asked for the answer now
                 }
             )
         return self.parts[number - 1]
@@ -143,6 +145,10 @@ class Summary:
                 is_tie=bool(event.get("is_tie")),
             )
             data["winner"], data["tally"] = part["winner"], tally
+        elif kind == "user_note":
+            part["notes"] += 1
+        elif kind == "answer_now" and event.get("accepted") is True:
+            part["answered_now"] = True
         elif kind == "final_answer":
             part["final_answer"] = event.get("content")
         elif kind == "files_changed":

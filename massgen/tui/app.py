@@ -39,6 +39,7 @@ from massgen.tui.run_control import AgentSource, RunControl
 from massgen.tui.scoreboard import Scoreboard
 from massgen.tui.settings import Settings
 from massgen.tui.state import ACTIVE, RunView
+from massgen.tui.steer_control import SteerControl
 from massgen.tui.text import one_line
 from massgen.tui.view_keys import ViewKeys
 
@@ -69,7 +70,7 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
+class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerControl, App[None]):
     """The app: its layout, frames, input and keys; runs, replays and the answer actions
     are its parts (the classes it is made of)."""
 
@@ -80,6 +81,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         Binding("ctrl+c", "cancel_run", "Cancel run", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("f1", "help", "Help", priority=True, show=False),
+        Binding("ctrl+e", "answer_now", "Answer now", priority=True, show=False),
         Binding("escape", "leave_input", "Keys", show=False),
         Binding("i,enter", "focus_input", "Type", show=False),
         Binding("n", "next_agent", "Next agent", show=False),
@@ -412,7 +414,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         elif self.player is not None:
             self.notify("This is a replay: it takes no questions.", severity="warning")
         else:
-            self.start_run(text)
+            self.send_text(text)  # a question, or during a run a note to the agents
 
     def slash_command(self, text: str) -> None:
         command, _, rest = text.partition(" ")
@@ -427,6 +429,8 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
             self.save_final(rest.strip() or None)
         elif command == "/history":
             self.action_history()
+        elif command == "/next":
+            self.next_question(rest.strip())
         else:
             self.notify(f"Unknown command {one_line(command, 30)}: try /help", severity="warning")
 

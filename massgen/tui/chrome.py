@@ -16,7 +16,7 @@ from massgen.tui.text import one_line
 PLACEHOLDERS = {
     "new": "Ask a question…  (F1 help)",
     "follow-up": "Ask a follow-up…  (/reset starts over · Esc for keys · F1 help)",
-    "running": "Type the next question: Enter queues it for when this run ends",
+    "running": "Note to the agents (read at their next turn) · /next QUESTION to queue one",
     "starting": "Starting the agents… type your question (Enter queues it)",
     "replay": "Replaying a recorded session · Esc for keys · q quits",
 }
@@ -52,6 +52,8 @@ class RunHeader(Static):
         line.append(f" {one_line(view.strategy, 20)} · {step} · {elapsed(view)} · ")
         line.append(f"{tokens:,} tokens · {cost} · ")
         line.append(one_line(status, 20), style=style or "bold")
+        if view.answered_now:
+            line.append(" · answered now, as you asked")
         if view.error and not view.running:
             line.append(" · " + one_line(view.error, 200), style="red")
         line.truncate(width, overflow="ellipsis")
@@ -74,6 +76,7 @@ KEYS = {
         ("Esc", "keys"),
         ("F1", "help"),
         ("^C", "cancel run"),
+        ("^E", "answer now"),
         ("^Q", "quit"),
         ("^P", "palette"),
     ],
@@ -82,6 +85,7 @@ KEYS = {
         ("q", "quit"),
         ("?", "help"),
         ("^C", "cancel run"),
+        ("^E", "answer now"),
         ("n/p", "agent"),
         ("z", "zoom"),
         ("a", "answers"),
@@ -115,6 +119,7 @@ KEY_ACTIONS = {
     "^Q": "app.quit",
     "q": "app.quit",
     "^C": "app.cancel_run",
+    "^E": "app.answer_now",
     "^P": "app.command_palette",
     "z": "app.zoom",
     "a": "app.focus_scoreboard",
@@ -137,7 +142,7 @@ class KeyBar(Static):
         if note:
             out.append(f" {note} ", style="bold reverse")
         for key, what in KEYS[mode]:
-            if key == "^C" and not running:
+            if key in ("^C", "^E") and not running:
                 continue
             item = Text()
             action = KEY_ACTIONS.get(key)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from massgen.coordination.state import AgentSpec
     from massgen.coordination.strategy import RunResult
     from massgen.events import Subscription
+    from massgen.runs import ActiveRun
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer
 
@@ -50,6 +51,7 @@ class RunControl(AppPart):
     pending_since: dict[str, float]
     stats: dict[str, Any]
     player: ReplayPlayer | None
+    active_run: ActiveRun | None = None  # the run going, for notes and "answer now"
 
     if TYPE_CHECKING:
 
@@ -118,7 +120,7 @@ class RunControl(AppPart):
             recorder=self.recorder,
             images=images,
         )
-        self.subscription = active.subscription
+        self.subscription, self.active_run = active.subscription, active
         try:
             result = await active.result()
             self.results.append(result)
@@ -131,7 +133,7 @@ class RunControl(AppPart):
             self.last_status = "cancelled"
             raise
         finally:
-            self.running = False
+            self.running, self.active_run = False, None
             if self.is_running:
                 self.ask.placeholder = PLACEHOLDERS["follow-up"]
                 if self.queued and not self.quit_mid_run:

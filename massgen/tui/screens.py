@@ -25,8 +25,9 @@ HELP = """\
 ## Keys
 
 The input at the bottom is always ready: type a question and press **Enter**. While a run
-is going, Enter queues it as the next question. **Esc** leaves the input so that letters
-act as keys; **i** or **Enter** goes back to it.
+is going, Enter sends the text to the agents as a note (each reads it at its next turn) and
+`/next QUESTION` queues a question for when the run ends. **Esc** leaves the input so that
+letters act as keys; **i** or **Enter** goes back to it.
 
 | key | does |
 |---|---|
@@ -42,6 +43,7 @@ act as keys; **i** or **Enter** goes back to it.
 | `h` | history: every question of this conversation, its winner, votes and cost |
 | `?`, F1 | this help |
 | Ctrl+C | cancel the run (its log is kept) |
+| Ctrl+E | answer now: the coordination ends and the leader presents at once |
 | `q`, Ctrl+Q | quit (asks first while a run is going) |
 | Ctrl+P | command palette (themes and every action) |
 | ↑ ↓ PgUp PgDn | scroll the focused card or pane |
@@ -51,7 +53,8 @@ or forward (of the recording), `h` lists the parts.
 
 ## Commands
 
-`/help` · `/reset` new conversation · `/save [FILE]` save the final answer · `/quit`
+`/help` · `/reset` new conversation · `/save [FILE]` save the final answer · `/next QUESTION`
+queue a question during a run · `/quit`
 """
 
 

@@ -175,6 +175,8 @@ class RunView:
     judge_id: str = ""  # the agent the options name to aggregate (judge; a debate's judge)
     presenter_id: str = ""  # the agent writing (that wrote) the final answer
     budget: str = ""  # why a budget cap ended the run (or stopped an agent), when one did
+    notes: list[str] = field(default_factory=list)  # the user's notes to the agents, mid-run
+    answered_now: bool = False  # the user asked for the answer now, and got it
     restarts: int = 0
     winner_id: str | None = None
     winner_label: str | None = None
@@ -525,6 +527,19 @@ class RunView:
         if e.round < e.last_round and not e.consensus:
             self.round = max(self.round, e.round + 1)
         self.dirty |= {"header", "panel"}
+
+    def _on_user_note(self, e, at: float) -> None:
+        self.notes.append(e.text)
+        for agent in self.agents.values():  # each reads it at its next turn
+            agent.add(f"\n\n> **Your note** (read at the next turn): {e.text}\n")
+            self._mark(agent)
+        self.log.append(f"your note: {e.text}")
+        self.dirty.add("panel")
+
+    def _on_answer_now(self, e, at: float) -> None:
+        self.answered_now = self.answered_now or e.accepted
+        self.log.append(f"answer now: {e.message}")
+        self.dirty |= {"panel", "header"}
 
     def _on_budget_exceeded(self, e, at: float) -> None:
         self.budget = e.message

@@ -96,8 +96,9 @@ async def test_the_follow_up_sequence_that_crashed_the_app_now_runs_the_follow_u
         assert cards(app) == before  # the same cards: nothing the user had focused went away
 
 
-async def test_typing_during_a_run_is_text_and_enter_queues_it_as_the_next_question():
-    """Issue 13, item 2: typing "what about quotas" during a run quit the app at the q."""
+async def test_typing_during_a_run_is_text_and_slash_next_queues_the_next_question():
+    """Issue 13, item 2: typing "what about quotas" during a run quit the app at the q.
+    (Enter alone sends a note to the agents then: tests/tui/test_steering.py.)"""
     gate = asyncio.Event()
     agents = gated_team(
         gate,
@@ -107,8 +108,8 @@ async def test_typing_during_a_run_is_text_and_enter_queues_it_as_the_next_quest
     app = MassGenApp(agents, CONFIG, question="First")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.running)
-        await pilot.press(*"what about quotas")
-        assert app.ask.value == "what about quotas" and not app.ask.disabled
+        await pilot.press(*"/next what about quotas")
+        assert app.ask.value == "/next what about quotas" and not app.ask.disabled
         assert app.is_running and not isinstance(app.screen, ConfirmScreen)
         assert not app.zoomed and app.settings.scoreboard  # no z, no c either
         await pilot.press("enter")

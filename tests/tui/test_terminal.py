@@ -127,8 +127,8 @@ def test_the_app_runs_in_tmux_queues_a_follow_up_quits_on_ctrl_q_and_prints_the_
             lambda s: "careful" in s and "inventive" in s, "the cards", deadline
         )
         assert "Traceback" not in started
-        # Typing while the run goes is text for the input (not keys), Enter queues it.
-        tmux.keys("-l", "quick follow-up")
+        # Typing while the run goes is text for the input (not keys); /next queues it.
+        tmux.keys("-l", "/next quick follow-up")
         tmux.keys("Enter")
         tmux.wait_for(lambda s: "queued: quick follow-up" in s, "the queued question", deadline)
         screen = tmux.wait_for(
