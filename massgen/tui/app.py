@@ -81,7 +81,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         Binding("ctrl+c", "cancel_run", "Cancel run", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("f1", "help", "Help", priority=True, show=False),
-        Binding("ctrl+e", "answer_now", "Answer now", priority=True, show=False),
+        Binding("ctrl+f", "answer_now", "Answer now", priority=True, show=False),
         Binding("escape", "leave_input", "Keys", show=False),
         Binding("i,enter", "focus_input", "Type", show=False),
         Binding("n", "next_agent", "Next agent", show=False),

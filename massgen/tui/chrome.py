@@ -76,7 +76,7 @@ KEYS = {
         ("Esc", "keys"),
         ("F1", "help"),
         ("^C", "cancel run"),
-        ("^E", "answer now"),
+        ("^F", "answer now"),
         ("^Q", "quit"),
         ("^P", "palette"),
     ],
@@ -85,7 +85,7 @@ KEYS = {
         ("q", "quit"),
         ("?", "help"),
         ("^C", "cancel run"),
-        ("^E", "answer now"),
+        ("^F", "answer now"),
         ("n/p", "agent"),
         ("z", "zoom"),
         ("a", "answers"),
@@ -119,7 +119,7 @@ KEY_ACTIONS = {
     "^Q": "app.quit",
     "q": "app.quit",
     "^C": "app.cancel_run",
-    "^E": "app.answer_now",
+    "^F": "app.answer_now",
     "^P": "app.command_palette",
     "z": "app.zoom",
     "a": "app.focus_scoreboard",
@@ -142,7 +142,7 @@ class KeyBar(Static):
         if note:
             out.append(f" {note} ", style="bold reverse")
         for key, what in KEYS[mode]:
-            if key in ("^C", "^E") and not running:
+            if key in ("^C", "^F") and not running:
                 continue
             item = Text()
             action = KEY_ACTIONS.get(key)

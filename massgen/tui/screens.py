@@ -43,7 +43,7 @@ letters act as keys; **i** or **Enter** goes back to it.
 | `h` | history: every question of this conversation, its winner, votes and cost |
 | `?`, F1 | this help |
 | Ctrl+C | cancel the run (its log is kept) |
-| Ctrl+E | answer now: the coordination ends and the leader presents at once |
+| Ctrl+F | answer now: the coordination ends and the leader presents at once |
 | `q`, Ctrl+Q | quit (asks first while a run is going) |
 | Ctrl+P | command palette (themes and every action) |
 | ↑ ↓ PgUp PgDn | scroll the focused card or pane |

@@ -1,6 +1,6 @@
 """The user's hand on a live run: during a run Enter sends the text to the agents as a note
 (each reads it at its next turn, and it is recorded), ``/next QUESTION`` queues a question
-for when the run ends, and Ctrl+E asks for the answer now (the coordination ends and the
+for when the run ends, and Ctrl+F asks for the (final) answer now (the coordination ends and the
 leader presents at once). Both go through :class:`massgen.runs.ActiveRun`. Part of
 :class:`massgen.tui.app.MassGenApp`."""
 
@@ -55,8 +55,8 @@ class SteerControl(AppPart):
         self.start_run(question)
 
     def action_answer_now(self) -> None:
-        """Ctrl+E: end the coordination, the leader presents now (outside a live run the
-        key goes on to the input, where it moves to the end)."""
+        """Ctrl+F: end the coordination, the leader presents now. Not Ctrl+E, the input's
+        "end of line": editing a note must not end a run."""
         run = self.live
         if run is None:
             raise SkipAction

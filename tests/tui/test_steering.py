@@ -1,5 +1,5 @@
 """The user's hand on a live run in the app: Enter during a run sends a note to the agents
-(shown on every card, read at each agent's next turn, recorded and replayed), and Ctrl+E
+(shown on every card, read at each agent's next turn, recorded and replayed), and Ctrl+F
 has the leader present at once. (``/next`` queues a question: tests/tui/test_app.py.)"""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ async def test_enter_during_a_run_sends_a_note_every_agent_reads_at_its_next_tur
         assert all(NOTE in card_text(card) for card in cards(played))
 
 
-async def test_ctrl_e_ends_the_coordination_and_the_leader_presents_at_once():
+async def test_ctrl_f_ends_the_coordination_and_the_leader_presents_at_once():
     agents = team(
         [answer("Paris."), vote("agent2", delay=60)],  # would hold the run for a minute
         [answer("It is Paris."), vote("agent2"), say("Presented by agent2.")],
@@ -87,9 +87,9 @@ async def test_ctrl_e_ends_the_coordination_and_the_leader_presents_at_once():
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.running and bool(app.view.votes))
         await settled(pilot)
-        assert "^E answer now" in text(app.query_one(KeyBar))
+        assert "^F answer now" in text(app.query_one(KeyBar))
         asked = time.monotonic()
-        await pilot.press("ctrl+e")  # from the input, where the focus is
+        await pilot.press("ctrl+f")  # from the input, where the focus is
         await finished(pilot)
         assert time.monotonic() - asked < 30
         [result] = app.results
@@ -99,19 +99,19 @@ async def test_ctrl_e_ends_the_coordination_and_the_leader_presents_at_once():
         assert any(m.startswith("Answer now: agent2 presents") for m in messages(app))
         assert any(line.startswith("answer now:") for line in app.view.log)
         assert "ok · answered now, as you asked" in text(app.query_one(RunHeader))
-        assert "^E answer now" not in text(app.query_one(KeyBar))
-        # outside a run Ctrl+E is the input's own again: to the end of the line
+        assert "^F answer now" not in text(app.query_one(KeyBar))
+        # Ctrl+E is the input's "end of line" (answer now is Ctrl+F)
         await pilot.press(*"abc", "home", "ctrl+e")
         assert app.ask.cursor_position == 3 and app.ask.value == "abc"
 
 
-async def test_ctrl_e_before_any_answer_says_so_and_the_run_goes_on():
+async def test_ctrl_f_before_any_answer_says_so_and_the_run_goes_on():
     gate = asyncio.Event()
     agents = gated_team(gate, [answer("a"), vote("agent1"), say("Done.")], [answer("b")])
     app = MassGenApp(agents, CONFIG, question="Capital of France?")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: turns_started(app, 2))
-        await pilot.press("ctrl+e")
+        await pilot.press("ctrl+f")
         await until(pilot, lambda: any("no answer yet" in m for m in messages(app)))
         assert app.running
         gate.set()
