@@ -78,7 +78,7 @@ def make_server(args: Sequence[str], host: str, port: int) -> Any:
     from aiohttp import web
     from textual_serve.server import Server
 
-    class AppServer(Server):  # type: ignore[misc]
+    class AppServer(Server):
         """textual-serve's server, answering only requests :func:`allowed` lets through;
         its page's links use the address the browser used (so ``0.0.0.0`` works)."""
 
@@ -92,10 +92,9 @@ def make_server(args: Sequence[str], host: str, port: int) -> Any:
             response: web.StreamResponse = await super().handle_index(request)
             return response
 
-        async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
             self.check(request)
-            response: web.StreamResponse = await super().handle_websocket(request)
-            return response
+            return await super().handle_websocket(request)
 
         async def on_startup(self, app: web.Application) -> None:
             url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
