@@ -181,6 +181,9 @@ def _run_app(
 
         return build_team(config)
 
+    from massgen.cli.reach import reach
+    from massgen.tui.welcome import team_of
+
     app = MassGenApp(
         agents,
         config.orchestrator,
@@ -188,6 +191,7 @@ def _run_app(
         history=history or (),
         recorder=recorder,
         images=images,
+        team=None if question else team_of(config, reach),  # a question goes straight on
     )
     app.run()
     if app.startup_error is not None:

@@ -26,7 +26,7 @@ from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, OptionList
 
 from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
@@ -40,6 +40,7 @@ from massgen.tui.settings import Settings
 from massgen.tui.state import ACTIVE, RunView
 from massgen.tui.text import one_line
 from massgen.tui.view_keys import ViewKeys
+from massgen.tui.welcome import Team, Welcome
 
 if TYPE_CHECKING:
     from massgen.config.schema import OrchestratorConfig
@@ -48,12 +49,6 @@ if TYPE_CHECKING:
     from massgen.events import Subscription
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer
-
-WELCOME = (
-    "Several agents answer your question in parallel, read each other's answers and vote;\n"
-    "the most-voted agent writes the final answer.\n\n"
-    "Type a question below and press Enter.  F1: help  ·  Ctrl+Q: quit"
-)
 
 
 def tune_gc() -> None:
@@ -119,13 +114,15 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         settings_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         images: Sequence[Any] = (),
+        team: Team | None = None,
     ) -> None:
         """``agents``: the agents, or a function building them (called in a thread after
         the first frame, so the screen paints before provider SDKs are imported).
         ``history`` continues an earlier conversation; ``recorder`` writes each run to the
         session log; ``replay`` (a recorded session's events, per part) plays them back at
         ``replay_speed`` instead of running agents. ``clock`` stamps live events' times.
-        ``images`` go with the first question (``massgen --image``)."""
+        ``images`` go with the first question (``massgen --image``). ``team``: what the
+        welcome screen shows before the first question (the agents, checked; examples)."""
         super().__init__()
         self.agent_source = agents
         self.agents: list[AgentSpec] = [] if callable(agents) else list(agents)
@@ -133,6 +130,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         self.orchestrator = orchestrator
         self.first_question = question
         self.pending_images = tuple(images)  # attached to the first question only
+        self.team = team
         self.history: list[tuple[str, str]] = list(history)
         self.recorder = recorder
         self.clock = clock
@@ -178,7 +176,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         with Horizontal(id="body"):
             with Vertical(id="main"):
                 yield TabBar(id="tabs")
-                yield Static(WELCOME, id="welcome")
+                yield Welcome(self.team, id="welcome")
                 yield Grid(id="cards")
                 yield FinalPane(id="final")
             yield Scoreboard(id="scoreboard")
@@ -407,6 +405,13 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
             self.notify("This is a replay: it takes no questions.", severity="warning")
         else:
             self.start_run(text)
+
+    @on(Welcome.Picked)
+    def example_picked(self, message: Welcome.Picked) -> None:
+        """An example question from the welcome screen: into the input, to edit or send."""
+        self.ask.value = message.question
+        self.ask.cursor_position = len(message.question)
+        self.ask.focus()
 
     def slash_command(self, text: str) -> None:
         command, _, rest = text.partition(" ")

@@ -175,3 +175,26 @@ def test_web_on_another_address_warns_in_one_line(tmp_path: Path, provider: Fake
         warnings = [line for line in served.stderr().splitlines() if "warning" in line]
     assert len(warnings) == 1 and "serving on 0.0.0.0" in warnings[0], warnings
     assert "no login" in warnings[0]
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed: no real browser")
+def test_the_browser_shows_the_welcome_screen_with_the_team_checked(
+    tmp_path: Path, provider: FakeChatServer
+) -> None:
+    port = free_port()
+    served = Served(tmp_path, provider.url, "--port", str(port), "-c", "three_agents_local_server")
+    try:
+        with Browser() as browser:
+            browser.open(f"http://127.0.0.1:{port}/")
+            deadline = time.monotonic() + DEADLINE_S
+            needles = (
+                "The team · vote",
+                "careful",
+                "inventive",
+                "✓ reachable",
+                "Example questions",
+            )
+            text = browser.wait_for_text(*needles, deadline=deadline)
+            assert all(n in text for n in needles), text[-2000:]
+    finally:
+        served.stop()
