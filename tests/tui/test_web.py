@@ -198,3 +198,25 @@ def test_the_browser_shows_the_welcome_screen_with_the_team_checked(
             assert all(n in text for n in needles), text[-2000:]
     finally:
         served.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--host", "0.0.0.0", "Q"], "--host and --port go with --web"),
+        (["--web", "--ui", "plain"], "--web serves the terminal app"),
+        (["--web", "--port", "70000"], "--port: 70000 is not a port"),
+    ],
+)
+def test_web_flags_used_wrongly_are_one_line_usage_errors(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "massgen", *args],
+        env=clean_env(tmp_path, "http://127.0.0.1:9/v1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("massgen: error: ") and says in done.stderr, done.stderr
