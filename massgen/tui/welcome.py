@@ -20,7 +20,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import OptionList, Static
@@ -98,7 +98,7 @@ def team_of(config: MassGenConfig, probe: Probe | None = None) -> Team:
             label=f"agent{i}",
             name=agent.id or f"agent{i}",
             provider=agent.backend.type,
-            model=agent.backend.model or "(default model)",
+            model=agent.backend.model or "its default model",
             backend=agent.backend,
         )
         for i, agent in enumerate(config.agents, 1)
@@ -133,7 +133,7 @@ class Welcome(Vertical):
     def __init__(self, team: Team | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.team = team or Team()
-        self.reach: list[tuple[bool | None, str]] = [
+        self.checked: list[tuple[bool | None, str]] = [
             (None, CHECKING if self.team.probe else "") for _ in self.team.members
         ]
 
@@ -159,7 +159,7 @@ class Welcome(Vertical):
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         for column in ("label", "name", "model", "reach"):
             table.add_column(column, no_wrap=column != "reach")
-        for member, (ok, line) in zip(self.team.members, self.reach, strict=True):
+        for member, (ok, line) in zip(self.team.members, self.checked, strict=True):
             style = "green" if ok else "red" if ok is False else "dim"
             table.add_row(
                 Text(member.label, style="bold"),
@@ -172,9 +172,12 @@ class Welcome(Vertical):
 
     def start_checks(self) -> None:
         """Check every agent in a thread of its own loop; each row updates as it answers."""
-        threading.Thread(target=self.run_checks, name="massgen-welcome-checks", daemon=True).start()
+        app = self.app  # looked up here: the thread has no active app
+        threading.Thread(
+            target=self.run_checks, args=(app,), name="massgen-welcome-checks", daemon=True
+        ).start()
 
-    def run_checks(self) -> None:
+    def run_checks(self, app: App[Any]) -> None:
         probe = self.team.probe
         assert probe is not None
 
@@ -184,7 +187,7 @@ class Welcome(Vertical):
             except Exception as exc:  # a check must never take the app down
                 result = (False, f"✗ {one_line(type(exc).__name__, 40)}")
             with contextlib.suppress(RuntimeError):  # the app has closed meanwhile
-                self.app.call_from_thread(self.reached, index, result)
+                app.call_from_thread(self.reached, index, result)
 
         async def every() -> None:
             await asyncio.gather(*(one(i, m) for i, m in enumerate(self.team.members)))
@@ -192,7 +195,7 @@ class Welcome(Vertical):
         asyncio.run(every())
 
     def reached(self, index: int, result: tuple[bool, str]) -> None:
-        self.reach[index] = result
+        self.checked[index] = result
         if self.is_attached:
             self.draw_team()
 
