@@ -131,6 +131,17 @@ def main_command(
         typer.Option("--log-dir", help="Write the session log here (default: the user data dir)."),
     ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write a session log.")] = False,
+    web: Annotated[
+        bool,
+        typer.Option("--web", help="Serve the app to a browser (textual-serve) instead."),
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="With --web: address to bind (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="With --web: port (default 8000).")
+    ] = None,
+    served: Annotated[bool, typer.Option("--served", hidden=True)] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -167,6 +178,10 @@ def main_command(
                 no_log=no_log,
                 images=image or [],
                 context=context or [],
+                web=web,
+                host=host,
+                port=port,
+                served=served,
             )
             code = ask(ctx.args, options)
     except KeyboardInterrupt:

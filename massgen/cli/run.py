@@ -40,6 +40,10 @@ class RunOptions:
     no_log: bool = False
     images: list[str] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
+    web: bool = False  # ``--web``: serve the app to a browser (``host``, ``port``)
+    host: str | None = None
+    port: int | None = None
+    served: bool = False  # the app of ``--web``, run for one browser by textual-serve
 
 
 def ask(words: list[str], options: RunOptions) -> int:
@@ -55,6 +59,10 @@ def ask(words: list[str], options: RunOptions) -> int:
 
         sys.stdout.write(example_text(options.example))
         return ExitCode.OK
+    if options.web or options.host is not None or options.port is not None:
+        from massgen.cli.web import serve_web
+
+        return serve_web(words, options)
     resume: Path | None = None
     history: list[tuple[str, str]] = []
     if options.continue_ is not None:
@@ -62,8 +70,9 @@ def ask(words: list[str], options: RunOptions) -> int:
 
         resume, history = continued(options.log_dir, options.continue_)
     question = " ".join(_decoded(arg) for arg in words).strip()
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if not question and not sys.stdin.isatty():
+    # the served app's stdin and stdout are textual-serve's pipes, its terminal the browser
+    interactive = options.served or (sys.stdin.isatty() and sys.stdout.isatty())
+    if not question and not options.served and not sys.stdin.isatty():
         question = sys.stdin.buffer.read().decode("utf-8", "replace").strip()
     from massgen.config.env import load_env_files
 
@@ -87,7 +96,7 @@ def ask(words: list[str], options: RunOptions) -> int:
         from massgen.sessions.recorder import SessionRecorder
 
         recorder = SessionRecorder(config, source, log_dir=options.log_dir, resume=resume)
-    mode = options.ui or UI(config.ui.display_type)
+    mode = UI.textual if options.served else options.ui or UI(config.ui.display_type)
     if mode is UI.textual and not interactive:
         mode = UI.plain  # no terminal to draw on: pipes, CI, scripts
     if mode is not UI.textual and not question:
@@ -95,7 +104,9 @@ def ask(words: list[str], options: RunOptions) -> int:
     code: ExitCode = ExitCode.RUN_FAILED  # what the session records if the run raises
     try:
         if mode is UI.textual:
-            code = _run_app(config, question or None, history, recorder, images)
+            code = _run_app(
+                config, question or None, history, recorder, images, served=options.served
+            )
         else:
             import asyncio
 
@@ -142,8 +153,11 @@ def _run_app(
     history: list[tuple[str, str]] | None = None,
     recorder: SessionRecorder | None = None,
     images: Sequence[Image] = (),
+    *,
+    served: bool = False,
 ) -> ExitCode:
     """The terminal app; it stays open for follow-up questions until the user quits.
+    ``served``: for a browser (``massgen --web``), whose stdout is no terminal to print to.
 
     Its first frame comes before any provider SDK is imported: the agents are built in a
     worker once the screen is up. Keys are checked first, so a missing one exits 1 before the
@@ -167,6 +181,9 @@ def _run_app(
 
         return build_team(config)
 
+    from massgen.cli.reach import reach
+    from massgen.tui.welcome import team_of
+
     app = MassGenApp(
         agents,
         config.orchestrator,
@@ -174,7 +191,8 @@ def _run_app(
         history=history or (),
         recorder=recorder,
         images=images,
-        team=team_preview(config),
+        # the welcome screen checks the agents; with a question their cards come up at once
+        team=team_of(config, None if question else reach),
     )
     app.run()
     if app.startup_error is not None:
@@ -182,7 +200,7 @@ def _run_app(
     if app.crash is not None:
         raise app.crash
     final = next((r.final_answer for r in reversed(app.results) if r.final_answer), None)
-    if final:  # leave the last answer in the terminal's scrollback
+    if final and not served:  # leave the last answer in the terminal's scrollback
         if sys.stdout.isatty():  # a model's text must not drive the user's terminal
             from massgen.terminal import visible
 
@@ -190,21 +208,6 @@ def _run_app(
         sys.stdout.write(final.rstrip("\n") + "\n")
         sys.stdout.flush()
     return app.exit_code()
-
-
-def team_preview(config: MassGenConfig) -> list[dict[str, str]]:
-    """The agents as the app's cards name them before they are built: the shape of
-    ``RunStarted.agents``, labels ``agent1``, ``agent2``... in config order as the engine
-    gives them (massgen.coordination.strategy)."""
-    return [
-        {
-            "id": agent.id or f"agent{index}",
-            "label": f"agent{index}",
-            "model": agent.backend.model or "",
-            "backend": agent.backend.type,
-        }
-        for index, agent in enumerate(config.agents, 1)
-    ]
 
 
 def _print_examples() -> int:

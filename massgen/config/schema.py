@@ -428,6 +428,10 @@ class OrchestratorConfig(Strict):
 class UIConfig(Strict):
     display_type: Literal["textual", "plain", "json"] = "textual"
     logging_enabled: bool = True
+    examples: list[str] = Field(
+        default_factory=list,
+        description="Questions the app's welcome screen offers to pick (default: a few built in).",
+    )
 
 
 class MassGenConfig(Strict):

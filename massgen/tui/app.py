@@ -27,7 +27,7 @@ from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, OptionList
 
 from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
@@ -42,6 +42,7 @@ from massgen.tui.state import ACTIVE, RunView
 from massgen.tui.steer_control import SteerControl
 from massgen.tui.text import one_line
 from massgen.tui.view_keys import ViewKeys
+from massgen.tui.welcome import Team, Welcome
 
 if TYPE_CHECKING:
     from massgen.config.schema import OrchestratorConfig
@@ -50,12 +51,6 @@ if TYPE_CHECKING:
     from massgen.events import Subscription
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer
-
-WELCOME = (
-    "Several agents answer your question in parallel, read each other's answers and vote;\n"
-    "the most-voted agent writes the final answer.\n\n"
-    "Type a question below and press Enter.  F1: help  ·  Ctrl+Q: quit"
-)
 
 
 def tune_gc() -> None:
@@ -122,16 +117,17 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         settings_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         images: Sequence[Any] = (),
-        team: Sequence[dict[str, Any]] = (),
+        team: Team | None = None,
     ) -> None:
         """``agents``: the agents, or a function building them (called in a thread after
         the first frame, so the screen paints before provider SDKs are imported).
         ``history`` continues an earlier conversation; ``recorder`` writes each run to the
         session log; ``replay`` (a recorded session's events, per part) plays them back at
         ``replay_speed`` instead of running agents. ``clock`` stamps live events' times.
-        ``images`` go with the first question (``massgen --image``). ``team`` (``{id, label,
-        model, backend}`` per agent, read from the config) puts the agents' cards on screen
-        with the first question while ``agents`` are still being built."""
+        ``images`` go with the first question (``massgen --image``). ``team`` (from the
+        config): what the welcome screen shows before the first question (the agents, checked;
+        examples), and with a first question the agents' cards, up while ``agents`` are still
+        being built."""
         super().__init__()
         self.agent_source = agents
         self.agents: list[AgentSpec] = [] if callable(agents) else list(agents)
@@ -139,7 +135,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         self.orchestrator = orchestrator
         self.first_question = question
         self.pending_images = tuple(images)  # attached to the first question only
-        self.team = list(team)
+        self.team = team
         self.history: list[tuple[str, str]] = list(history)
         self.recorder = recorder
         self.clock = clock
@@ -185,7 +181,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         with Horizontal(id="body"):
             with Vertical(id="main"):
                 yield TabBar(id="tabs")
-                yield Static(WELCOME, id="welcome")
+                yield Welcome(self.team, id="welcome")
                 yield Grid(id="cards")
                 yield FinalPane(id="final")
             yield Scoreboard(id="scoreboard")
@@ -210,7 +206,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         elif not self.agents_ready:
             self.ask.placeholder = PLACEHOLDERS["starting"]
             if self.first_question and self.team:  # it starts when the agents are built
-                self.view.preview(self.team, self.first_question)
+                self.view.preview(self.team.preview(), self.first_question)
             self.call_after_refresh(self.run_worker, self.build_agents, thread=True, group="build")
         elif self.first_question:
             self.start_run(self.first_question)
@@ -415,6 +411,13 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
             self.notify("This is a replay: it takes no questions.", severity="warning")
         else:
             self.send_text(text)  # a question, or during a run a note to the agents
+
+    @on(Welcome.Picked)
+    def example_picked(self, message: Welcome.Picked) -> None:
+        """An example question from the welcome screen: into the input, to edit or send."""
+        self.ask.value = message.question
+        self.ask.cursor_position = len(message.question)
+        self.ask.focus()
 
     def slash_command(self, text: str) -> None:
         command, _, rest = text.partition(" ")

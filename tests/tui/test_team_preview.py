@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import threading
 
-from massgen.cli.run import team_preview
 from massgen.config.loader import load_config_text
 from massgen.tui.app import MassGenApp
+from massgen.tui.welcome import Member, Team, team_of
 from tests.tui.support import CONFIG, badge, cards, finished, quick_team, until
 
-TEAM = [
-    {"id": "a1", "label": "agent1", "model": "model-one", "backend": "chatcompletion"},
-    {"id": "a2", "label": "agent2", "model": "model-two", "backend": "chatcompletion"},
-    {"id": "a3", "label": "agent3", "model": "model-three", "backend": "chatcompletion"},
-]
+TEAM = Team(
+    tuple(
+        Member(f"agent{i}", f"a{i}", "chatcompletion", model, configured_model=model)
+        for i, model in enumerate(("model-one", "model-two", "model-three"), 1)
+    )
+)
 
 
 async def test_cards_are_up_before_the_agents_are_built_and_the_run_keeps_them():
@@ -43,7 +44,8 @@ async def test_without_a_question_the_welcome_stays_until_one_is_asked():
     app = MassGenApp(lambda: (built.wait(20), quick_team())[1], CONFIG, team=TEAM)
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause(0.2)
-        assert cards(app) == []
+        assert cards(app) == []  # no run yet: the welcome screen lists the team instead
+        assert app.query_one("#welcome").display
         built.set()
 
 
@@ -53,7 +55,7 @@ def test_the_preview_names_agents_as_the_engine_does():
         "  - id: careful\n    backend: {type: chatcompletion, base_url: 'http://127.0.0.1:9/v1', model: m1}\n"
         "  - backend: {type: chatcompletion, base_url: 'http://127.0.0.1:9/v1', model: m2}\n"
     )
-    assert team_preview(config.config) == [
+    assert team_of(config.config).preview() == [
         {"id": "careful", "label": "agent1", "model": "m1", "backend": "chatcompletion"},
         {"id": "agent2", "label": "agent2", "model": "m2", "backend": "chatcompletion"},
     ]
