@@ -31,11 +31,13 @@ from textual.widgets import Input, OptionList, Static
 from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
 from massgen.tui.chrome import PLACEHOLDERS, KeyBar, RunHeader, elapsed
+from massgen.tui.conversation import ConversationLog, ConversationView
 from massgen.tui.final import FinalPane
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
 from massgen.tui.replay_control import ReplayControl
 from massgen.tui.run_control import AgentSource, RunControl
 from massgen.tui.scoreboard import Scoreboard
+from massgen.tui.sessions_picker import SessionActions
 from massgen.tui.settings import Settings
 from massgen.tui.state import ACTIVE, RunView
 from massgen.tui.text import one_line
@@ -68,7 +70,15 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
+class MassGenApp(
+    RunControl,
+    ReplayControl,
+    AnswerActions,
+    ViewKeys,
+    ConversationView,
+    SessionActions,
+    App[None],
+):
     """The app: its layout, frames, input and keys; runs, replays and the answer actions
     are its parts (the classes it is made of)."""
 
@@ -97,6 +107,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         Binding("w", "save_final", "Save", show=False),
         Binding("y", "copy_final", "Copy", show=False),
         Binding("h", "history", "History", show=False),
+        Binding("o", "open_session", "Open a session", show=False),
         Binding("question_mark", "help", "Help", show=False),
         Binding("q", "quit", "Quit", show=False),
         Binding("space", "toggle_pause", "Pause", show=False),
@@ -177,6 +188,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         yield RunHeader(id="header")
         with Horizontal(id="body"):
             with Vertical(id="main"):
+                yield ConversationLog(id="conversation")
                 yield TabBar(id="tabs")
                 yield Static(WELCOME, id="welcome")
                 yield Grid(id="cards")
@@ -235,7 +247,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         settings = self.settings
         p = plan(
             width,
-            height,
+            height - self.fit_conversation(height),
             len(view.agents),
             scoreboard=settings.scoreboard,
             final=final,
@@ -323,6 +335,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
             # the app is shutting down and its widgets are gone
 
     async def draw(self, view: RunView) -> None:
+        self.draw_conversation()
         dirty, view.dirty = view.dirty, set()
         if "layout" in dirty:
             await self.sync_cards(view)
@@ -499,6 +512,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
             ("Save final answer", "Write it to a file", self.action_save_final),
             ("Copy final answer", "Copy it to the clipboard", self.action_copy_final),
             ("History", "Every part of this conversation", self.action_history),
+            ("Open a session", "Go on with a recorded conversation", self.action_open_session),
             ("Help", "Keys and commands", self.action_help),
             ("New conversation", "Forget the history (/reset)", self.action_reset),
         ]

@@ -56,6 +56,7 @@ class RunControl(AppPart):
         def ask(self) -> Input: ...  # the app's question box
 
     agents_failed: Callable[[BaseException], None]  # the app's: a failure to start, reported
+    count_earlier_turns: Callable[[], None]  # the app's: the turns shown above this run
 
     def build_agents(self) -> None:
         """In a thread: build the agents (this imports the provider SDKs) and the engine."""
@@ -82,6 +83,7 @@ class RunControl(AppPart):
             self.queue(question)
             return
         self.view = RunView(clock=self.clock)
+        self.count_earlier_turns()
         self.parts.append(self.view)
         self.running = True
         self.last_status = "running"
