@@ -32,7 +32,7 @@ class TurnRow(Static, can_focus=True):
     """One earlier question and its final answer: one line, or unfolded in full."""
 
     BINDINGS = [  # noqa: RUF012 (Textual's convention)
-        Binding("enter,space", "toggle", "Unfold", show=False),
+        Binding("enter,space", "fold", "Unfold or fold", show=False),
     ]
 
     class Toggled(Message):
@@ -67,7 +67,7 @@ class TurnRow(Static, can_focus=True):
         head.append(safe(self.question))
         self.update(Group(head, Text("A:", style="bold"), SafeMarkdown(self.answer)))
 
-    def action_toggle(self) -> None:
+    def action_fold(self) -> None:
         self.expanded = not self.expanded
         self.set_class(self.expanded, "-expanded")
         self.show()
@@ -76,7 +76,7 @@ class TurnRow(Static, can_focus=True):
     def on_click(self, event: Click) -> None:
         event.stop()
         self.focus()
-        self.action_toggle()
+        self.action_fold()
 
 
 class ConversationLog(VerticalScroll, can_focus=False):

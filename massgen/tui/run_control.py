@@ -73,7 +73,7 @@ class RunControl(AppPart):
 
     def agents_built(self, agents: list[AgentSpec]) -> None:
         self.agents, self.agents_ready = agents, True
-        self.ask.placeholder = PLACEHOLDERS["new"]
+        self.ask.placeholder = PLACEHOLDERS["follow-up" if self.history else "new"]
         if self.queued:
             question, self.queued = self.queued, None
             self.start_run(question)
