@@ -25,7 +25,21 @@ from massgen.tui.layout import CHROME_HEIGHT
 from massgen.tui.text import one_line, safe
 
 if TYPE_CHECKING:
+    from massgen.events import Event
+    from massgen.tui.player import ReplayPlayer
     from massgen.tui.state import RunView
+
+
+def recorded_turns(parts: Sequence[Sequence[Event]]) -> list[tuple[str, str] | None]:
+    """Each recorded part's question and final answer (None for a part without one)."""
+    from massgen.events import RunFinished, RunStarted
+
+    out: list[tuple[str, str] | None] = []
+    for events in parts:
+        question = next((e.question for e in events if isinstance(e, RunStarted)), "")
+        final = next((e.final_answer for e in events if isinstance(e, RunFinished)), None)
+        out.append((question, final) if question and final else None)
+    return out
 
 
 class TurnRow(Static, can_focus=True):
@@ -118,10 +132,12 @@ class ConversationView(AppPart):
 
     history: list[tuple[str, str]]
     view: RunView
+    player: ReplayPlayer | None
     apply_layout: Callable[[], None]  # the app's
     turns_for: RunView | None = None  # the view the earlier turns were counted for
     turns_before = 0  # how many of the history's turns came before that view
     turns_shown: tuple[int, int, int] | None = None  # what the strip was built from
+    recorded: list[tuple[str, str] | None] | None = None  # a replay's turns, once read
 
     def count_earlier_turns(self) -> None:
         """The view on screen is new: the history so far is what came before it (called as
@@ -130,7 +146,11 @@ class ConversationView(AppPart):
 
     def draw_conversation(self) -> None:
         """Every frame, before the frame's layout: rebuilds the strip only when the earlier
-        turns changed (then the layout makes room for it)."""
+        turns changed (then the layout makes room for it). A replay shows the recorded
+        parts before the one playing."""
+        if self.player is not None:
+            self.draw_recorded_turns(self.player)
+            return
         if self.view is not self.turns_for:  # a reset, a session reopened, the first frame
             self.count_earlier_turns()
         history = self.history
@@ -140,6 +160,16 @@ class ConversationView(AppPart):
             return
         self.turns_shown = key
         self.run_worker(self.show_turns(history[:count]), group="conversation", exclusive=True)
+
+    def draw_recorded_turns(self, player: ReplayPlayer) -> None:
+        key = (-1, player.part, 0)
+        if key == self.turns_shown:
+            return
+        self.turns_shown = key
+        if self.recorded is None:
+            self.recorded = recorded_turns(player.parts)
+        turns = [turn for turn in self.recorded[: player.part] if turn is not None]
+        self.run_worker(self.show_turns(turns), group="conversation", exclusive=True)
 
     async def show_turns(self, turns: list[tuple[str, str]]) -> None:
         await self.query_one(ConversationLog).show(turns)

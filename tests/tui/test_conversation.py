@@ -10,6 +10,7 @@ from massgen.tui.conversation import TurnRow
 from massgen.tui.final import FinalPane
 from tests.support.scripted import Step, answer, say, team, vote
 from tests.tui.support import CONFIG, cards, finished, settled, text, until
+from tests.tui.test_replay import parts_of, record
 
 FIRST = "Paris is the capital of France.\n\nIt has been since the 10th century."
 SECOND = "\n\n".join(f"Berlin, paragraph {i}: the capital of Germany." for i in range(10))
@@ -107,3 +108,25 @@ async def test_a_reset_clears_the_earlier_turns_from_the_screen():
         await pilot.press(*"/reset", "enter")
         await settled(pilot)
         await until(pilot, lambda: not rows(app))
+
+
+async def test_a_replay_shows_the_recorded_parts_before_the_one_playing(tmp_path):
+    recorder, live = record(tmp_path, two_part_team(), "Capital of France?")
+    async with live.run_test(size=(140, 40)) as pilot:
+        await finished(pilot)
+        await pilot.press(*"And of Germany?", "enter")
+        await finished(pilot, runs=2)
+    recorder.close(0)
+
+    played = MassGenApp(replay=parts_of(tmp_path), replay_speed=50)
+    async with played.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: played.view.question == "Capital of France?", limit=20)
+        await settled(pilot)
+        assert not rows(played)
+        await until(pilot, lambda: played.view.question == "And of Germany?", limit=20)
+        await until(pilot, lambda: bool(rows(played)))
+        (row,) = rows(played)
+        assert lines(row)[0].startswith("▶ Q: Capital of France?  →  A: Paris is the capital")
+        await pilot.press("escape", "left_square_bracket")  # back to the first part
+        await until(pilot, lambda: played.view.question == "Capital of France?")
+        await until(pilot, lambda: not rows(played))
