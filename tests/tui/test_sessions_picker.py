@@ -87,6 +87,12 @@ async def test_o_reopens_a_recorded_conversation_and_the_next_question_carries_i
         await pilot.press(*"How fast does it run?", "enter")
         await finished(pilot)
         assert "Name a zebra species" in text(next(iter(app.query(TurnRow))))
+        await pilot.press("escape", "o")  # the list again: the conversation on screen is marked
+        await until(pilot, lambda: isinstance(app.screen, SessionsScreen))
+        await settled(pilot)
+        (marked,) = [row for row in listing(app) if "(on screen)" in row]
+        assert "Name a zebra species" in marked and "2 parts" in marked
+        await pilot.press("escape")
     recorder.close()
 
     first = json.dumps(provider.requests[0].body["messages"])
