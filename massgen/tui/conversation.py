@@ -64,12 +64,18 @@ class TurnRow(Static, can_focus=True):
     def on_mount(self) -> None:
         self.show()
 
-    def show(self) -> None:
-        mark = "▼" if self.expanded else "▶"
+    def on_resize(self) -> None:
         if not self.expanded:
+            self.show()  # the question's share of the line depends on the width
+
+    def show(self) -> None:
+        if not self.expanded:
+            # A long question takes at most 3/5 of the line, so some answer always shows.
+            room = self.size.width - 14
+            question = one_line(self.question, max(12, room * 3 // 5) if room > 0 else 300)
             line = Text(no_wrap=True, overflow="ellipsis")
-            line.append(f"{mark} Q: ", style="bold")
-            line.append(one_line(self.question, 300))
+            line.append("▶ Q: ", style="bold")
+            line.append(question)
             line.append("  →  A: ", style="bold")
             line.append(one_line(self.answer, 600), style="dim")
             self.update(line)
@@ -77,7 +83,7 @@ class TurnRow(Static, can_focus=True):
         from massgen.tui.markdown import SafeMarkdown
 
         head = Text()
-        head.append(f"{mark} Q: ", style="bold")
+        head.append("▼ Q: ", style="bold")
         head.append(safe(self.question))
         self.update(Group(head, Text("A:", style="bold"), SafeMarkdown(self.answer)))
 
