@@ -56,9 +56,9 @@ class TurnRow(Static, can_focus=True):
             super().__init__()
             self.row = row
 
-    def __init__(self, number: int, question: str, answer: str) -> None:
+    def __init__(self, question: str, answer: str) -> None:
         super().__init__(classes="turn")
-        self.number, self.question, self.answer = number, question, answer
+        self.question, self.answer = question, answer
         self.expanded = False
 
     def on_mount(self) -> None:
@@ -114,7 +114,7 @@ class ConversationLog(VerticalScroll, can_focus=False):
         self.turns = list(turns)
         with self.app.batch_update():
             await self.remove_children()
-            await self.mount_all(TurnRow(i, q, a) for i, (q, a) in enumerate(self.turns, 1))
+            await self.mount_all(TurnRow(q, a) for q, a in self.turns)
         self.scroll_end(animate=False, immediate=True)
 
     def height_for(self, body: int) -> int:
@@ -142,7 +142,7 @@ class ConversationView(AppPart):
     apply_layout: Callable[[], None]  # the app's
     turns_for: RunView | None = None  # the view the earlier turns were counted for
     turns_before = 0  # how many of the history's turns came before that view
-    turns_shown: tuple[int, int, int] | None = None  # what the strip was built from
+    turns_shown: tuple[int, ...] | None = None  # what the strip was built from
     recorded: list[tuple[str, str] | None] | None = None  # a replay's turns, once read
 
     def count_earlier_turns(self) -> None:
@@ -168,7 +168,7 @@ class ConversationView(AppPart):
         self.run_worker(self.show_turns(history[:count]), group="conversation", exclusive=True)
 
     def draw_recorded_turns(self, player: ReplayPlayer) -> None:
-        key = (-1, player.part, 0)
+        key = (-1, player.part)
         if key == self.turns_shown:
             return
         self.turns_shown = key
