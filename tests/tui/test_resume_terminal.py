@@ -82,3 +82,19 @@ def test_resume_picks_a_session_in_a_list_and_goes_on_with_it(
     prompt = json.dumps(provider.requests[0].body["messages"])
     assert "Name a zebra species" in prompt and zebra in prompt
     assert "How fast does it run?" in prompt and "Name a river" not in prompt
+
+
+def test_resume_with_no_session_recorded_says_so_in_one_line(
+    tmp_path: Path, provider: FakeChatServer
+) -> None:
+    massgen = shlex.join([sys.executable, "-m", "massgen", "--resume"])
+    command = f"{massgen}; echo EXIT=$?; sleep {DEADLINE_S:.0f}"
+    tmux = Tmux(tmp_path / "tmux.sock", clean_env(tmp_path, provider))
+    try:
+        tmux.start(command, SIZE)
+        screen = tmux.wait_for(lambda s: "EXIT=" in s, "massgen to exit", time.monotonic() + 20)
+    finally:
+        tmux.kill()
+    lines = [line for line in screen.splitlines() if line.strip()]
+    assert lines[0].startswith("massgen: error: no sessions in "), screen
+    assert lines[1] == "EXIT=1"
