@@ -53,19 +53,24 @@ class MainGroup(TyperGroup):
 
     @staticmethod
     def _continue_session(args: list[str]) -> list[str]:
-        """``--continue`` takes an optional session: ``--continue ID`` (or ``=ID``) when the
-        next word looks like one, else the next word starts the question."""
-        if not any(a.startswith("--continue") for a in args):
+        """``--continue`` and ``--resume`` take an optional session: ``--continue ID`` (or
+        ``=ID``) when the next word looks like one, else the next word starts the question."""
+        if not any(a.startswith(("--continue", "--resume")) for a in args):
             return args
         from massgen.sessions.store import REF_PATTERN
 
         out, i = [], 0
         while i < len(args):
             arg = args[i]
-            if arg.startswith("--continue="):
-                out += ["--continue", f"--continue-session={arg.split('=', 1)[1]}"]
-            elif arg == "--continue" and i + 1 < len(args) and REF_PATTERN.match(args[i + 1]):
-                out += ["--continue", f"--continue-session={args[i + 1]}"]
+            flag, _, value = arg.partition("=")
+            if flag in ("--continue", "--resume") and value:
+                out += [flag, f"{flag}-session={value}"]
+            elif (
+                arg in ("--continue", "--resume")
+                and i + 1 < len(args)
+                and REF_PATTERN.match(args[i + 1])
+            ):
+                out += [arg, f"{arg}-session={args[i + 1]}"]
                 i += 1
             else:
                 out.append(arg)

@@ -51,12 +51,9 @@ def _short(text: Any, width: int) -> str:
 
 def _when(summary: dict[str, Any]) -> str:
     """The session's start in local time, ``2026-11-21 14:25``."""
-    from datetime import datetime
+    from massgen.sessions.listing import started
 
-    try:
-        return datetime.fromisoformat(summary["created"]).astimezone().strftime("%Y-%m-%d %H:%M")
-    except (KeyError, TypeError, ValueError):
-        return "?"
+    return started(summary)
 
 
 @logs_app.callback()
@@ -98,14 +95,9 @@ def list_command(
 
 
 def _summary_or_reason(path: Any) -> dict[str, Any]:
-    """A session's summary, or ``{id, unreadable: reason}`` when nothing can be read: one
-    damaged session never hides the others."""
-    from massgen.sessions import store
+    from massgen.sessions.listing import summary_or_reason
 
-    try:
-        return store.load_summary(path)
-    except Exception as exc:  # a damaged directory: say why and go on
-        return {"id": path.name, "unreadable": f"{type(exc).__name__}: {exc}"}
+    return summary_or_reason(path)
 
 
 def _find(ctx: typer.Context, ref: str, log_dir: str | None):

@@ -126,6 +126,15 @@ def main_command(
         ),
     ] = False,
     continue_session: Annotated[str | None, typer.Option("--continue-session", hidden=True)] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Pick a recorded conversation from a list and go on with it in the app "
+            "(--resume ID: that one at once).",
+        ),
+    ] = False,
+    resume_session: Annotated[str | None, typer.Option("--resume-session", hidden=True)] = None,
     log_dir: Annotated[
         str | None,
         typer.Option("--log-dir", help="Write the session log here (default: the user data dir)."),
@@ -162,7 +171,7 @@ def main_command(
 
             code = run_validate(validate)
         else:
-            from massgen.cli.run import RunOptions, ask
+            from massgen.cli.run import RunOptions, ask, continued_session
 
             options = RunOptions(
                 config=config,
@@ -173,7 +182,8 @@ def main_command(
                 timeout=timeout,
                 list_examples=list_examples,
                 example=example,
-                continue_=(continue_session or "latest") if continue_ else None,
+                continue_=continued_session(continue_, continue_session, resume, resume_session),
+                pick_session=resume and resume_session is None,
                 log_dir=log_dir,
                 no_log=no_log,
                 images=image or [],

@@ -36,6 +36,7 @@ class RunOptions:
     list_examples: bool = False
     example: str | None = None
     continue_: str | None = None  # ``--continue [ID]``: a session id, or "latest"
+    pick_session: bool = False  # ``--resume`` without an id: the user picks one in a list
     log_dir: str | None = None
     no_log: bool = False
     images: list[str] = field(default_factory=list)
@@ -63,6 +64,10 @@ def ask(words: list[str], options: RunOptions) -> int:
         from massgen.cli.web import serve_web
 
         return serve_web(words, options)
+    if options.pick_session:
+        options.continue_ = _picked_session(options)
+        if options.continue_ is None:
+            return ExitCode.OK  # the list was closed: nothing to go on with
     resume: Path | None = None
     history: list[tuple[str, str]] = []
     if options.continue_ is not None:
@@ -124,6 +129,38 @@ def ask(words: list[str], options: RunOptions) -> int:
             for path in recorder.written:
                 sys.stderr.write(f"massgen: session saved: {path.name} (massgen logs show)\n")
     return code
+
+
+def continued_session(
+    continue_: bool, continue_ref: str | None, resume: bool, resume_ref: str | None
+) -> str | None:
+    """The session ``--continue [ID]`` or ``--resume ID`` names (``--continue``
+    alone: the latest); None for neither, or for ``--resume`` without an id (a pick)."""
+    from massgen.errors import ConfigurationError
+
+    if continue_ and resume:
+        raise ConfigurationError("use only one of --continue, --resume")
+    if continue_:
+        return continue_ref or "latest"
+    return resume_ref if resume else None
+
+
+def _picked_session(options: RunOptions) -> str | None:
+    """``--resume`` without an id: the session the user picks in a list (None: closed
+    without a pick). The list needs a terminal: without one this is a usage error."""
+    from massgen.errors import ConfigurationError
+
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if not terminal or options.ui in (UI.plain, UI.json):
+        raise ConfigurationError(
+            "--resume without a session id needs the terminal app to pick one in: "
+            "give the id (massgen logs lists them), or --continue for the latest"
+        )
+    from massgen.sessions.store import sessions_root
+    from massgen.tui.sessions_picker import pick_session
+
+    picked = pick_session(sessions_root(options.log_dir))
+    return None if picked is None else picked.name
 
 
 def _check_timeout(timeout: float | None) -> None:

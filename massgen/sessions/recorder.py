@@ -282,6 +282,12 @@ class SessionRecorder:
         self.close()
         self.resume = None
 
+    def continue_session(self, path: Path) -> None:
+        """Record the next run as the next part of the session at ``path`` (the app's
+        session picker); the current session is closed."""
+        self.close()
+        self.resume = path
+
     def close(self, exit_status: int | None = None) -> None:
         if self.log is not None:
             self.log.close(exit_status)

@@ -32,11 +32,13 @@ from textual.widgets import Input, OptionList
 from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
 from massgen.tui.chrome import PLACEHOLDERS, KeyBar, RunHeader, elapsed
+from massgen.tui.conversation import ConversationLog, ConversationView
 from massgen.tui.final import FinalPane
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
 from massgen.tui.replay_control import ReplayControl
 from massgen.tui.run_control import AgentSource, RunControl
 from massgen.tui.scoreboard import Scoreboard
+from massgen.tui.sessions_picker import SessionActions
 from massgen.tui.settings import Settings
 from massgen.tui.state import ACTIVE, RunView
 from massgen.tui.steer_control import SteerControl
@@ -65,7 +67,16 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerControl, App[None]):
+class MassGenApp(
+    RunControl,
+    ReplayControl,
+    AnswerActions,
+    ViewKeys,
+    SteerControl,
+    ConversationView,
+    SessionActions,
+    App[None],
+):
     """The app: its layout, frames, input and keys; runs, replays and the answer actions
     are its parts (the classes it is made of)."""
 
@@ -95,6 +106,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         Binding("w", "save_final", "Save", show=False),
         Binding("y", "copy_final", "Copy", show=False),
         Binding("h", "history", "History", show=False),
+        Binding("o", "open_session", "Open a session", show=False),
         Binding("question_mark", "help", "Help", show=False),
         Binding("q", "quit", "Quit", show=False),
         Binding("space", "toggle_pause", "Pause", show=False),
@@ -180,6 +192,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         yield RunHeader(id="header")
         with Horizontal(id="body"):
             with Vertical(id="main"):
+                yield ConversationLog(id="conversation")
                 yield TabBar(id="tabs")
                 yield Welcome(self.team, id="welcome")
                 yield Grid(id="cards")
@@ -238,7 +251,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
         settings = self.settings
         p = plan(
             width,
-            height,
+            height - self.fit_conversation(height),
             len(view.agents),
             scoreboard=settings.scoreboard,
             final=final,
@@ -327,6 +340,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
             # the app is shutting down and its widgets are gone
 
     async def draw(self, view: RunView) -> None:
+        self.draw_conversation()
         dirty, view.dirty = view.dirty, set()
         if "layout" in dirty:
             await self.sync_cards(view)
@@ -512,6 +526,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, SteerContro
             ("Save final answer", "Write it to a file", self.action_save_final),
             ("Copy final answer", "Copy it to the clipboard", self.action_copy_final),
             ("History", "Every part of this conversation", self.action_history),
+            ("Open a session", "Go on with a recorded conversation", self.action_open_session),
             ("Help", "Keys and commands", self.action_help),
             ("New conversation", "Forget the history (/reset)", self.action_reset),
         ]

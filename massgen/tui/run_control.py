@@ -59,6 +59,7 @@ class RunControl(AppPart):
         def ask(self) -> Input: ...  # the app's question box
 
     agents_failed: Callable[[BaseException], None]  # the app's: a failure to start, reported
+    count_earlier_turns: Callable[[], None]  # the app's: the turns shown above this run
 
     def build_agents(self) -> None:
         """In a thread: build the agents (this imports the provider SDKs) and the engine."""
@@ -75,7 +76,7 @@ class RunControl(AppPart):
 
     def agents_built(self, agents: list[AgentSpec]) -> None:
         self.agents, self.agents_ready = agents, True
-        self.ask.placeholder = PLACEHOLDERS["new"]
+        self.ask.placeholder = PLACEHOLDERS["follow-up" if self.history else "new"]
         # the command line's question first; one typed meanwhile stays queued behind it
         question = self.first_question or self.queued
         if question is not None:
@@ -91,6 +92,7 @@ class RunControl(AppPart):
             return
         self.drain()  # the last run's events not drawn yet belong to its part
         self.view = RunView(clock=self.clock)
+        self.count_earlier_turns()
         self.parts.append(self.view)
         self.running = True
         self.last_status = "running"

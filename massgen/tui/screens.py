@@ -41,12 +41,16 @@ letters act as keys; **i** or **Enter** goes back to it.
 | `w` | save the final answer to a file |
 | `y` | copy the final answer |
 | `h` | history: every question of this conversation, its winner, votes and cost |
+| `o` | open a recorded session and go on with its conversation (when no run is going) |
 | `?`, F1 | this help |
 | Ctrl+C | cancel the run (its log is kept) |
 | Ctrl+F | answer now: the coordination ends and the leader presents at once |
 | `q`, Ctrl+Q | quit (asks first while a run is going) |
 | Ctrl+P | command palette (themes and every action) |
 | ↑ ↓ PgUp PgDn | scroll the focused card or pane |
+
+Earlier questions of the conversation stay above the run, one row each: **Enter** or a
+click on a row unfolds its answer.
 
 **Replay**: `space` pause or play, `[` / `]` previous / next part, `,` / `.` seek 10 s back
 or forward (of the recording), `h` lists the parts.

@@ -295,3 +295,17 @@ def test_light_theme_finished(snap_compare) -> None:
         await end(pilot, clock, gate)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", ["80x24", "120x40"])
+def test_follow_up_mid_run(snap_compare, size: str) -> None:
+    """A follow-up: the earlier question and its answer are one collapsed row above the
+    run's cards."""
+    gate, clock = asyncio.Event(), FrozenClock(T0)
+    earlier = [("What is the largest city of France?", "Paris.\n\nBy far: over two million.")]
+    app = MassGenApp(three(gate), CONFIG, question=QUESTION, history=earlier, clock=clock)
+
+    async def run_before(pilot: Pilot) -> None:
+        await mid_run(pilot, clock)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
