@@ -16,6 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -250,9 +251,30 @@ class MarkdownView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         if self._matches:
             strip = self._highlight(strip, index)
+        selection = self.text_selection
+        if selection is not None:
+            strip = self._selected(strip, selection.get_span(index))
+        strip = strip.apply_offsets(0, index)  # where a mouse drag is, in the text (cached)
         if scroll_x == 0 and strip.cell_length == width:
             return strip  # padded when rendered
         return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text a mouse drag selected (Ctrl+C copies it)."""
+        return selection.extract("\n".join(self.plain_lines)), "\n"
+
+    def _selected(self, strip: Strip, span: tuple[int, int] | None) -> Strip:
+        """``strip`` with the selected cells (``span``; an end of -1: the line's end) marked."""
+        if span is None:
+            return strip
+        start, end = span
+        end = strip.cell_length if end < 0 else min(end, strip.cell_length)
+        if start >= end:
+            return strip
+        style = self.screen.get_component_rich_style("screen--selection")
+        before, chosen, after = strip.divide([start, end, strip.cell_length])
+        chosen = Strip(list(Segment.apply_style(chosen, post_style=style)))
+        return Strip.join([before, chosen, after])
 
     def _highlight(self, strip: Strip, index: int) -> Strip:
         spans = [
