@@ -31,7 +31,9 @@ from textual.widgets import Input, OptionList, Static
 from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
 from massgen.tui.chrome import PLACEHOLDERS, KeyBar, RunHeader, elapsed
+from massgen.tui.copy_keys import CopyKeys
 from massgen.tui.final import FinalPane
+from massgen.tui.inspect_keys import InspectKeys
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
 from massgen.tui.replay_control import ReplayControl
 from massgen.tui.run_control import AgentSource, RunControl
@@ -68,7 +70,9 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
+class MassGenApp(
+    RunControl, ReplayControl, AnswerActions, ViewKeys, InspectKeys, CopyKeys, App[None]
+):
     """The app: its layout, frames, input and keys; runs, replays and the answer actions
     are its parts (the classes it is made of)."""
 
@@ -76,7 +80,7 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
     TITLE = "massgen"
     REPAINT_HZ = 30
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+c", "cancel_run", "Cancel run", priority=True, show=False),
+        Binding("ctrl+c", "copy_or_cancel", "Copy or cancel", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("f1", "help", "Help", priority=True, show=False),
         Binding("escape", "leave_input", "Keys", show=False),
@@ -97,6 +101,9 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
         Binding("w", "save_final", "Save", show=False),
         Binding("y", "copy_final", "Copy", show=False),
         Binding("h", "history", "History", show=False),
+        Binding("v", "show_votes", "Votes", show=False),
+        Binding("x", "show_tool_calls", "Tool calls", show=False),
+        Binding("s", "save_screenshot", "Screenshot", show=False),
         Binding("question_mark", "help", "Help", show=False),
         Binding("q", "quit", "Quit", show=False),
         Binding("space", "toggle_pause", "Pause", show=False),
@@ -499,6 +506,9 @@ class MassGenApp(RunControl, ReplayControl, AnswerActions, ViewKeys, App[None]):
             ("Save final answer", "Write it to a file", self.action_save_final),
             ("Copy final answer", "Copy it to the clipboard", self.action_copy_final),
             ("History", "Every part of this conversation", self.action_history),
+            ("Votes", "Who voted for whom, with the reasons", self.action_show_votes),
+            ("Tool calls", "The selected agent's tool calls", self.action_show_tool_calls),
+            ("Screenshot into the session", "An SVG of the screen", self.action_save_screenshot),
             ("Help", "Keys and commands", self.action_help),
             ("New conversation", "Forget the history (/reset)", self.action_reset),
         ]

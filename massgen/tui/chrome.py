@@ -92,6 +92,9 @@ KEYS = {
         ("c", "scoreboard"),
         ("w", "save"),
         ("y", "copy"),
+        ("v", "votes"),
+        ("x", "tools"),
+        ("s", "shot"),
     ],
     "replay": [
         ("space", "pause"),
@@ -104,6 +107,9 @@ KEYS = {
         ("z", "zoom"),
         ("f", "final"),
         ("/", "search"),
+        ("v", "votes"),
+        ("x", "tools"),
+        ("s", "shot"),
     ],
     "search": [("Enter", "next match"), ("Esc", "close search")],
 }
@@ -114,7 +120,7 @@ KEY_ACTIONS = {
     "?": "app.help",
     "^Q": "app.quit",
     "q": "app.quit",
-    "^C": "app.cancel_run",
+    "^C": "app.copy_or_cancel",
     "^P": "app.command_palette",
     "z": "app.zoom",
     "a": "app.focus_scoreboard",
@@ -126,6 +132,9 @@ KEY_ACTIONS = {
     "w": "app.save_final",
     "y": "app.copy_final",
     "space": "app.toggle_pause",
+    "v": "app.show_votes",
+    "x": "app.show_tool_calls",
+    "s": "app.save_screenshot",
 }
 
 
