@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import groupby
 
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 
 from massgen.tui.ledger import Ballot
 from massgen.tui.markdown_view import MarkdownView
@@ -124,6 +126,10 @@ class VotesScreen(TextScreen):
     def __init__(self, view: Callable[[], RunView]) -> None:
         self.source = view
         super().__init__(votes_title(view()), votes_markdown(view()))
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):  # opens at the top, and stays where the reader is
+            yield MarkdownView(id="full-text", follow=False)
 
     def on_mount(self) -> None:
         super().on_mount()

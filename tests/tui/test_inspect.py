@@ -48,11 +48,13 @@ async def test_the_votes_view_shows_every_vote_with_its_whole_reason_and_the_win
         ],
     )
     app = MassGenApp(agents, CONFIG, question="Tell me about Paris")
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await finished(pilot)
         await pilot.press("escape", "v")
         await until(pilot, lambda: isinstance(app.screen, VotesScreen))
         await until(pilot, lambda: "Winner" in shown_text(app.screen))
+        pane = app.screen.query_one(MarkdownView)
+        assert pane.scroll_y == 0 and pane.max_scroll_y > 0  # longer than the screen: its top
         seen = shown_text(app.screen)
         assert " ".join(LONG_REASON.split()) in seen  # the whole reason, not a cut line
         # the first vote was cast before agent2 answered: it no longer counts, and says why
@@ -78,6 +80,20 @@ async def test_a_debate_has_no_votes_and_the_view_shows_its_rounds_instead():
         assert "Round 1 of 3" in seen and "agreement: 50%" in seen
         assert "answers: agent1.1, agent2.1" in seen
         assert "No votes · debate" in app.screen.query_one(".dialog").border_title
+
+
+async def test_a_judge_run_says_who_aggregates_the_answers():
+    config = OrchestratorConfig(strategy="judge", restart_debounce_seconds=0)
+    app = MassGenApp(team([], [], []), config, question="Capital of France?")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await finished(pilot)
+        await pilot.press("escape", "v")
+        await until(pilot, lambda: isinstance(app.screen, VotesScreen))
+        await until(pilot, lambda: "Winner" in shown_text(app.screen))
+        seen = shown_text(app.screen)
+        assert "A judge run has no votes" in seen and "aggregated by agent1 (a1)" in seen
+        assert "Layer 1 of 1" in seen and "answers: agent1.1, agent2.1, agent3.1" in seen
+        assert "★ agent1, answer agent1.1 (aggregator: a1)" in seen
 
 
 def add(a: int, b: int) -> int:
