@@ -5,6 +5,7 @@ to their arguments and result or error), live and in a replay."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual.widgets import OptionList
@@ -161,3 +162,31 @@ async def test_the_tool_calls_view_lists_an_agents_calls_live_and_in_a_replay(tm
         await until(pilot, lambda: played.player is not None and played.player.finished)
         await settled(pilot)
         await look_at_tool_calls(played, pilot)
+
+
+async def test_an_open_tool_calls_view_follows_a_call_that_is_still_running():
+    gate = asyncio.Event()
+
+    async def hold(note: str) -> str:
+        """Wait until the test lets go.
+
+        Args:
+            note: anything
+        """
+        await gate.wait()
+        return f"held {note}"
+
+    script = [Step(calls=[("hold", {"note": "on"})]), answer("done"), vote("agent1")]
+    agents = [AgentSpec("a1", ScriptedBackend("a1", script), tools=[tool_from_function(hold)])]
+    app = MassGenApp(agents, CONFIG, question="Q")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.view.ledger.calls.get("a1"))
+        await pilot.press("escape", "x")
+        await until(pilot, lambda: isinstance(app.screen, ToolCallsScreen))
+        listing = app.screen.query_one("#calls", OptionList)
+        await until(pilot, lambda: listing.option_count == 1)
+        assert str(listing.get_option_at_index(0).prompt).startswith("⟳ hold")
+        assert "Running: no result yet." in shown_text(app.screen)
+        gate.set()
+        await until(pilot, lambda: str(listing.get_option_at_index(0).prompt).endswith("ok"))
+        await until(pilot, lambda: "Result (preview) held on" in shown_text(app.screen))
