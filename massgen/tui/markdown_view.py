@@ -64,6 +64,7 @@ class MarkdownView(ScrollView, can_focus=True):
         self._page_end = 0  # after a page turn: the scrollable height (blank below the text)
         self._head: list[Strip] = []  # HEAD_ROWS fixed lines above the text (see set_head)
         self._head_source: list[object] = []
+        self._selection: Selection | None = None  # a mouse drag's (kept: no lookup per line)
 
     #: Rows at the top that do not scroll (a card's status lines): one widget per card,
     #: not three, is what keeps eight streaming cards cheap to compose.
@@ -251,9 +252,8 @@ class MarkdownView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         if self._matches:
             strip = self._highlight(strip, index)
-        selection = self.text_selection
-        if selection is not None:
-            strip = self._selected(strip, selection.get_span(index))
+        if self._selection is not None:
+            strip = self._selected(strip, self._selection.get_span(index))
         strip = strip.apply_offsets(0, index)  # where a mouse drag is, in the text (cached)
         if scroll_x == 0 and strip.cell_length == width:
             return strip  # padded when rendered
@@ -262,6 +262,10 @@ class MarkdownView(ScrollView, can_focus=True):
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         """The text a mouse drag selected (Ctrl+C copies it)."""
         return selection.extract("\n".join(self.plain_lines)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self._selection = selection
+        self.refresh()
 
     def _selected(self, strip: Strip, span: tuple[int, int] | None) -> Strip:
         """``strip`` with the selected cells (``span``; an end of -1: the line's end) marked."""

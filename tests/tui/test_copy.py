@@ -44,6 +44,9 @@ async def test_ctrl_c_copies_a_mouse_selection_and_cancels_only_without_one(monk
         await pilot.hover(card, offset=(38, top))
         await pilot.mouse_up(card, offset=(38, top))
         assert app.screen.get_selected_text() == "— turn 1: first answer —"
+        marked = app.screen.get_component_rich_style("screen--selection").bgcolor
+        line = card.render_line(card.HEAD_ROWS)  # the selection is drawn
+        assert any("turn 1" in seg.text and seg.style.bgcolor == marked for seg in line)
         await pilot.press("ctrl+c")
         await until(pilot, lambda: app.clipboard == "— turn 1: first answer —")
         assert app.running  # the run goes on
