@@ -40,6 +40,9 @@ async def test_ctrl_c_copies_a_mouse_selection_and_cancels_only_without_one(monk
         await settled(pilot)
         card = cards(app)[0]  # a drag across its first line of text (below the status)
         top = card.content_region.y - card.region.y + card.HEAD_ROWS
+        await pilot.hover(card, offset=(2, top))  # the mouse comes over the card first
+        at = (card.region.x + 2, card.region.y + top)
+        await until(pilot, lambda: app.screen.get_widget_and_offset_at(*at)[1] is not None)
         await pilot.mouse_down(card, offset=(2, top))
         await pilot.hover(card, offset=(38, top))
         await pilot.mouse_up(card, offset=(38, top))
