@@ -52,7 +52,7 @@ def call_row(call: ToolCallRecord, now: float) -> Text:
     mark, style = MARKS[call.state]
     row = Text(no_wrap=True, overflow="ellipsis")
     row.append(f"{mark} ", style=f"bold {style}")
-    row.append(one_line(call.name, 40), style="bold")
+    row.append(one_line(call.name, 40).ljust(14), style="bold")
     row.append(f"  {call.took(now):.2f}s  ", style="dim")
     row.append(call.state, style=style)
     return row
