@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from massgen.tui import words
-from massgen.tui.app_part import AppPart
+from massgen.tui.copy_keys import CopyKeys
 from massgen.tui.final import FinalPane
 from massgen.tui.scoreboard import Scoreboard
 from massgen.tui.text import one_line
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from massgen.tui.state import RunView
 
 
-class AnswerActions(AppPart):
+class AnswerActions(CopyKeys):
     """The answer and final-answer keys (a part of the app)."""
 
     view: RunView
@@ -136,14 +136,4 @@ class AnswerActions(AppPart):
         if not text:
             self.notify("No final answer yet.")
             return
-        from massgen.tui import clipboard  # (subprocess: imported when needed)
-
-        if clipboard.copy(text):
-            self.notify("Final answer copied to the clipboard.")
-            return
-        self.copy_to_clipboard(text)  # OSC 52: the terminal may or may not honour it
-        self.notify(
-            "Sent the answer to the terminal's clipboard (OSC 52). If it did not arrive, your "
-            "terminal does not support that: press w to save it to a file.",
-            timeout=8,
-        )
+        self.copy_out(text, "Final answer", "press w to save it to a file")

@@ -33,7 +33,9 @@ from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
 from massgen.tui.chrome import PLACEHOLDERS, KeyBar, RunHeader, elapsed
 from massgen.tui.conversation import ConversationLog, ConversationView
+from massgen.tui.copy_keys import CopyKeys
 from massgen.tui.final import FinalPane
+from massgen.tui.inspect_keys import InspectKeys
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
 from massgen.tui.replay_control import ReplayControl
 from massgen.tui.run_control import AgentSource, RunControl
@@ -72,6 +74,8 @@ class MassGenApp(
     ReplayControl,
     AnswerActions,
     ViewKeys,
+    InspectKeys,
+    CopyKeys,
     SteerControl,
     ConversationView,
     SessionActions,
@@ -84,7 +88,7 @@ class MassGenApp(
     TITLE = "massgen"
     REPAINT_HZ = 30
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+c", "cancel_run", "Cancel run", priority=True, show=False),
+        Binding("ctrl+c", "copy_or_cancel", "Copy or cancel", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         Binding("f1", "help", "Help", priority=True, show=False),
         Binding("ctrl+f", "answer_now", "Answer now", priority=True, show=False),
@@ -107,6 +111,9 @@ class MassGenApp(
         Binding("y", "copy_final", "Copy", show=False),
         Binding("h", "history", "History", show=False),
         Binding("o", "open_session", "Open a session", show=False),
+        Binding("v", "show_votes", "Votes", show=False),
+        Binding("x", "show_tool_calls", "Tool calls", show=False),
+        Binding("s", "save_screenshot", "Screenshot", show=False),
         Binding("question_mark", "help", "Help", show=False),
         Binding("q", "quit", "Quit", show=False),
         Binding("space", "toggle_pause", "Pause", show=False),
@@ -527,6 +534,9 @@ class MassGenApp(
             ("Copy final answer", "Copy it to the clipboard", self.action_copy_final),
             ("History", "Every part of this conversation", self.action_history),
             ("Open a session", "Go on with a recorded conversation", self.action_open_session),
+            ("Votes", "Who voted for whom, with the reasons", self.action_show_votes),
+            ("Tool calls", "The selected agent's tool calls", self.action_show_tool_calls),
+            ("Screenshot into the session", "An SVG of the screen", self.action_save_screenshot),
             ("Help", "Keys and commands", self.action_help),
             ("New conversation", "Forget the history (/reset)", self.action_reset),
         ]

@@ -97,6 +97,9 @@ KEYS = {
         ("c", "scoreboard"),
         ("w", "save"),
         ("y", "copy"),
+        ("v", "votes"),
+        ("x", "tools"),
+        ("s", "shot"),
     ],
     "replay": [
         ("space", "pause"),
@@ -109,6 +112,9 @@ KEYS = {
         ("z", "zoom"),
         ("f", "final"),
         ("/", "search"),
+        ("v", "votes"),
+        ("x", "tools"),
+        ("s", "shot"),
     ],
     "search": [("Enter", "next match"), ("Esc", "close search")],
 }
@@ -119,7 +125,7 @@ KEY_ACTIONS = {
     "?": "app.help",
     "^Q": "app.quit",
     "q": "app.quit",
-    "^C": "app.cancel_run",
+    "^C": "app.copy_or_cancel",
     "^F": "app.answer_now",
     "^P": "app.command_palette",
     "z": "app.zoom",
@@ -133,6 +139,9 @@ KEY_ACTIONS = {
     "w": "app.save_final",
     "y": "app.copy_final",
     "space": "app.toggle_pause",
+    "v": "app.show_votes",
+    "x": "app.show_tool_calls",
+    "s": "app.save_screenshot",
 }
 
 

@@ -1,5 +1,6 @@
-"""Copying text with the desktop's clipboard tool when there is one (so success is known),
-else the app falls back to OSC 52, which the terminal may ignore."""
+"""Copying text with the desktop's clipboard tool when there is one (so success is known);
+the app also sends OSC 52, which the terminal may ignore, and tmux keeps unless its
+``set-clipboard`` option is ``on`` (:func:`tmux_clipboard` reads it)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,22 @@ def copy(text: str) -> bool:
         if done.returncode == 0:
             return True
     return False
+
+
+def tmux_clipboard() -> str | None:
+    """Inside tmux, its ``set-clipboard`` option (``on``, ``external``, ``off``); else None."""
+    if not os.environ.get("TMUX") or shutil.which("tmux") is None:
+        return None
+    try:
+        done = subprocess.run(
+            ["tmux", "show-options", "-gv", "set-clipboard"],
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None

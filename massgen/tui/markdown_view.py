@@ -17,8 +17,10 @@ import re
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -68,6 +70,8 @@ class MarkdownView(ScrollView, can_focus=True):
         self._page_end = 0  # while following: the scrollable height (rows left for new text)
         self._head: list[Strip] = []  # HEAD_ROWS fixed lines above the text (see set_head)
         self._head_source: list[object] = []
+        self._selection: Selection | None = None  # a mouse drag's (kept: no lookup per line)
+        self._offsets = False  # lines carry their text offsets (while the mouse is over it)
 
     #: Rows at the top that do not scroll (a card's status lines): one widget per card,
     #: not three, is what keeps eight streaming cards cheap to compose.
@@ -281,9 +285,45 @@ class MarkdownView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         if self._matches:
             strip = self._highlight(strip, index)
+        if self._selection is not None:
+            strip = self._selected(strip, self._selection.get_span(index))
+        if self._offsets:  # where a mouse drag is, in the text (see on_enter)
+            strip = strip.apply_offsets(0, index)
         if scroll_x == 0 and strip.cell_length == width:
             return strip  # padded when rendered
         return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text a mouse drag selected (Ctrl+C copies it)."""
+        return selection.extract("\n".join(self.plain_lines)), "\n"
+
+    def on_enter(self, event: events.Enter) -> None:
+        """The mouse is over the pane: its lines say where they are in the text, so that a
+        drag selects text. Only then: marking every line costs ~0.2 ms each, too much for
+        eight streaming cards."""
+        if not self._offsets:
+            self._offsets = True
+            self.refresh()
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._offsets = self._selection is not None
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self._selection = selection
+        self.refresh()
+
+    def _selected(self, strip: Strip, span: tuple[int, int] | None) -> Strip:
+        """``strip`` with the selected cells (``span``; an end of -1: the line's end) marked."""
+        if span is None:
+            return strip
+        start, end = span
+        end = strip.cell_length if end < 0 else min(end, strip.cell_length)
+        if start >= end:
+            return strip
+        style = self.screen.get_component_rich_style("screen--selection")
+        before, chosen, after = strip.divide([start, end, strip.cell_length])
+        chosen = Strip(list(Segment.apply_style(chosen, post_style=style)))
+        return Strip.join([before, chosen, after])
 
     def _highlight(self, strip: Strip, index: int) -> Strip:
         spans = [

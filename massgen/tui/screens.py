@@ -39,11 +39,14 @@ letters act as keys; **i** or **Enter** goes back to it.
 | `f` | focus and maximise the final answer (again: restore) |
 | `/` | search the final answer (Enter or `n` next match, `N` previous, Esc closes) |
 | `w` | save the final answer to a file |
-| `y` | copy the final answer |
+| `y` | copy the final answer (OSC 52 too: works over SSH; in tmux with `set-clipboard on`) |
+| `v` | votes: who voted for whom with the full reasons, per round, the tally and the winner |
+| `x` | the selected agent's tool calls: arguments, result or error, time (`n` / `p` agent) |
+| `s` | save a screenshot (SVG) into the session's folder |
 | `h` | history: every question of this conversation, its winner, votes and cost |
 | `o` | open a recorded session and go on with its conversation (when no run is going) |
 | `?`, F1 | this help |
-| Ctrl+C | cancel the run (its log is kept) |
+| Ctrl+C | copy the mouse selection; without one, cancel the run (its log is kept) |
 | Ctrl+F | answer now: the coordination ends and the leader presents at once |
 | `q`, Ctrl+Q | quit (asks first while a run is going) |
 | Ctrl+P | command palette (themes and every action) |

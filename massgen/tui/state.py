@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import jiter
 
+from massgen.tui.ledger import Ledger
+
 if TYPE_CHECKING:
     from massgen.events import Event
 
@@ -194,6 +196,8 @@ class RunView:
     cost_usd: float | None = None
     cost_known: bool = True
     dirty: set[str] = field(default_factory=set)  # which parts changed since the last draw
+    #: every vote (superseded ones too), step and tool call: the votes and tool-calls views
+    ledger: Ledger = field(default_factory=Ledger)
 
     # ------------------------------------------------------------------ derived
 
@@ -272,9 +276,11 @@ class RunView:
 
     def apply(self, event: Event) -> None:
         """Fold one event into the view, marking what changed."""
+        at = event.ts if self.recorded and event.ts else self.now()
+        self.ledger.apply(event, at)
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
-            handler(event, event.ts if self.recorded and event.ts else self.now())
+            handler(event, at)
 
     def _mark(self, agent: AgentView, *parts: str) -> None:
         self.dirty.add(f"agent:{agent.id}")
