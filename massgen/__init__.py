@@ -22,12 +22,14 @@ __all__ = [
     "build_config",
     "register_with_litellm",
     "run",
+    "start",
     "stream",
     "verify_webhook",
 ]
 
 _LAZY = {
     "run": "massgen.api",
+    "start": "massgen.api",
     "stream": "massgen.api",
     "build_config": "massgen.api",
     "register_with_litellm": "massgen.integrations.litellm_provider",

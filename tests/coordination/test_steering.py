@@ -194,3 +194,26 @@ async def test_a_note_while_the_final_answer_is_written_is_refused_and_not_recor
         result = await run.result()
     assert not reply.accepted and reply.message == "the final answer is already being written"
     assert result.ok and not any(e.type == "user_note" for e in events)
+
+
+async def test_massgen_start_gives_python_users_the_same_handle():
+    import massgen
+
+    with FakeChatServer() as server:
+        server.hold_after(0)
+        config = {
+            "agents": [
+                {"id": m, "backend": {"type": "vllm", "model": m, "base_url": server.url}}
+                for m in ("m1", "m2")
+            ],
+            "orchestrator": {"restart_debounce_seconds": 0},
+        }
+        run = massgen.start("What is 2+2?", config=config)
+        await server.await_for(lambda: len(server.requests) == 2, timeout=60)
+        reply = run.steer(NOTE)
+        server.release()
+        data = await run.outcome()
+    assert reply.accepted and data["final_answer"]
+    for model in ("m1", "m2"):
+        first, following, *_ = [r for r in server.requests if r.model == model]
+        assert NOTE not in user_text(first.body) and NOTE in user_text(following.body)
