@@ -128,6 +128,7 @@ class Window:
     #: per agent: time.time() its first streamed word was yielded / its card first drew it
     first_yielded: dict[str, float] = field(default_factory=dict)
     first_drawn: dict[str, float] = field(default_factory=dict)
+    first_word: dict[str, str] = field(default_factory=dict)  # per agent: what it writes first
 
     wait_start: float = 0.0
     wait_end: float = 0.0
@@ -151,10 +152,17 @@ class PacedBackend(ScriptedBackend):
     (tool-argument deltas, as function-calling models write it) instead of text before it."""
 
     def __init__(
-        self, name: str, pieces: list[str], rate: float, window: Window, tools: bool = False
+        self,
+        name: str,
+        pieces: list[str],
+        rate: float,
+        window: Window,
+        tools: bool = False,
+        offset: float = 0.0,
     ) -> None:
         super().__init__(name)
         self.pieces, self.rate, self.window, self.tools = pieces, rate, window, tools
+        self.offset = offset  # seconds before its first word: answers start apart
 
     async def stream(
         self, messages: list[Message], tools: list[ToolSpec] | None = None
@@ -165,6 +173,7 @@ class PacedBackend(ScriptedBackend):
             return
         self.calls.append(Call(list(messages), [t.name for t in tools or ()], []))
         window = self.window
+        await asyncio.sleep(self.offset)
         window.first_delta()
         t0 = time.monotonic()
         for i, piece in enumerate(self.pieces):
@@ -175,7 +184,9 @@ class PacedBackend(ScriptedBackend):
                 window.lateness.append(-wait)
                 await asyncio.sleep(0)  # late: catch up, but let the loop breathe
             window.deltas += 1
-            window.first_yielded.setdefault(self.name, time.time())
+            if self.name not in window.first_yielded:
+                window.first_yielded[self.name] = time.time()
+                window.first_word[self.name] = piece.strip(" \n-*")
             if not self.tools:
                 yield TextChunk(piece)
             else:  # the JSON text of the argument, piece by piece: '{"content": "…', …, '"}'
@@ -200,7 +211,11 @@ def paced_team(
     return [
         AgentSpec(
             id=f"a{i}",
-            backend=PacedBackend(f"a{i}", markdown_words(n, i), rate, window, tools),
+            # 0.13 s apart (not a multiple of the 33 ms frame): each answer's first word is
+            # its own sample of "first word -> on screen"
+            backend=PacedBackend(
+                f"a{i}", markdown_words(n, i), rate, window, tools, offset=(i - 1) * 0.13
+            ),
         )
         for i in range(1, count + 1)
     ]
@@ -247,8 +262,9 @@ async def run_app(
     def counted(card: AgentCard, agent: Any, now: float) -> None:
         original(card, agent, now)
         redraws.setdefault(card.agent_id, []).append(time.monotonic())
-        if (agent.live or agent.text) and card.agent_id not in window.first_drawn:
-            window.first_drawn[card.agent_id] = time.time()  # its first streamed words
+        first = window.first_word.get(card.agent_id)
+        if first and card.agent_id not in window.first_drawn and first in agent.live + agent.text:
+            window.first_drawn[card.agent_id] = time.time()  # its first streamed word drawn
 
     AgentCard.draw = counted  # type: ignore[method-assign]
     try:
@@ -274,7 +290,7 @@ async def run_app(
                 latencies.append(app.paints[after] - since)
                 paint_delays.append(app.paints[after] - drawn)
     first_words = []  # an answer's first streamed word -> the screen update showing it
-    for name, yielded in window.first_yielded.items():
+    for name, yielded in window.first_yielded.items() if shown == agents else ():
         drawn = window.first_drawn.get(name)
         after = bisect.bisect_left(app.paints, drawn) if drawn is not None else len(app.paints)
         if after < len(app.paints):

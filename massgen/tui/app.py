@@ -226,7 +226,9 @@ class MassGenApp(
         elif not self.agents_ready:
             self.ask.placeholder = PLACEHOLDERS["starting"]
             if self.first_question and self.team:  # it starts when the agents are built
-                self.view.preview(self.team.preview(), self.first_question)
+                # the cards right after the first frame, which stays as light as it was
+                preview = self.team.preview()
+                self.call_after_refresh(self.view.preview, preview, self.first_question)
             self.call_after_refresh(self.run_worker, self.build_agents, thread=True, group="build")
         elif self.first_question:
             self.start_run(self.first_question)
