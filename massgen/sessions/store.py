@@ -8,6 +8,7 @@ import re
 import secrets
 import shutil
 import socket
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,28 @@ def new_session_id(now: datetime | None = None) -> str:
 
 
 def session_dirs(root: Path) -> list[Path]:
-    """Every session directory under ``root``, newest first."""
+    """Every session directory under ``root``, newest first. An id names its second; two
+    sessions started in the same second are ordered by their first events' times (the rest
+    of an id is random)."""
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if ID_PATTERN.match(p.name) and p.is_dir()]
-    return sorted(found, key=lambda p: p.name, reverse=True)
+    seconds = Counter(p.name[:15] for p in found)
+
+    def order(path: Path) -> tuple[str, float, str]:
+        second = path.name[:15]
+        return second, first_event_time(path) if seconds[second] > 1 else 0.0, path.name
+
+    return sorted(found, key=order, reverse=True)
+
+
+def first_event_time(path: Path) -> float:
+    """The time stamp of the session's first recorded event (0 when there is none)."""
+    try:
+        with (path / "events.jsonl").open("rb") as log:
+            return float(json.loads(log.readline())["ts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def find_session(root: Path, ref: str) -> Path:

@@ -47,6 +47,7 @@ async def test_without_a_question_the_welcome_stays_until_one_is_asked():
         assert cards(app) == []  # no run yet: the welcome screen lists the team instead
         assert app.query_one("#welcome").display
         built.set()
+        await until(pilot, lambda: app.agents_ready)
 
 
 def test_the_preview_names_agents_as_the_engine_does():
