@@ -30,11 +30,23 @@ from massgen.tui.text import one_line
 if TYPE_CHECKING:
     from massgen.config.schema import MassGenConfig, OrchestratorConfig
 
-INTRO = (
-    "Several agents answer in parallel, read each other's answers and vote;\n"
-    "the most-voted agent writes the final answer.\n\n"
-    "Type a question below and press Enter.  F1: help  ·  Ctrl+Q: quit"
-)
+#: What the team does, per strategy (the strategy's own words, as everywhere in the app).
+HOW = {
+    "vote": "Several agents answer in parallel, read each other's answers and vote;\n"
+    "the most-voted agent writes the final answer.",
+    "debate": "Several agents answer, then revise round by round after reading each other;\n"
+    "the largest agreeing group's answer (or the judge's synthesis) is final.",
+    "judge": "Several agents answer in layers, each layer reading the one before;\n"
+    "the aggregator writes the final answer from the last layer.",
+}
+KEYS_HINT = "Type a question below and press Enter.  F1: help  ·  Ctrl+Q: quit"
+
+
+def intro(strategy: str) -> str:
+    """The welcome's first lines for a team of ``strategy``."""
+    return f"{HOW.get(strategy, HOW['vote'])}\n\n{KEYS_HINT}"
+
+
 #: Offered when the config names none (``ui.examples``).
 EXAMPLES = (
     "What are the trade-offs between SQL and NoSQL databases?",
@@ -65,9 +77,10 @@ class Team:
     """What the welcome screen shows: the agents, the strategy, example questions."""
 
     members: tuple[Member, ...] = ()
-    strategy: str = ""
+    strategy: str = ""  # the strategy and its settings, as a line
     examples: tuple[str, ...] = EXAMPLES
     probe: Probe | None = field(default=None, compare=False)
+    kind: str = "vote"  # the strategy's name
 
     def preview(self) -> list[dict[str, Any]]:
         """The agents as ``RunStarted`` lists them (``{id, label, model, backend}``): the
@@ -114,7 +127,9 @@ def team_of(config: MassGenConfig, probe: Probe | None = None) -> Team:
         for i, agent in enumerate(config.agents, 1)
     )
     examples = tuple(config.ui.examples) or EXAMPLES
-    return Team(members, strategy_line(config.orchestrator), examples, probe)
+    return Team(
+        members, strategy_line(config.orchestrator), examples, probe, config.orchestrator.strategy
+    )
 
 
 class Welcome(Vertical):
@@ -148,7 +163,7 @@ class Welcome(Vertical):
         ]
 
     def compose(self) -> ComposeResult:
-        yield Static(INTRO, id="welcome-intro")
+        yield Static(intro(self.team.kind), id="welcome-intro")
         if self.team.members:
             yield Static(id="welcome-team")
         hint = " · Tab, then Enter (or a click) puts one in the input"

@@ -90,6 +90,8 @@ async def test_the_team_is_listed_with_its_strategy_before_the_first_question(
         assert "remote" in rows["agent2"] and "openai · gpt-4o-mini" in rows["agent2"]
         assert "offline" in rows["agent3"] and "vllm · qwen" in rows["agent3"]
         assert "debate · 2 revision rounds · agreement 100% · final answer by careful" in shown
+        said = text(app.query_one("#welcome-intro", Static))
+        assert "revise round by round" in said and "vote" not in said  # in debate's words
         assert CHECKING not in shown  # no check was asked for
 
 
