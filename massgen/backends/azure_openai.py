@@ -1,15 +1,12 @@
-"""The ``azure_openai`` backend: Chat Completions on an Azure OpenAI deployment, through the
-``openai`` SDK's Azure client. Everything but the client is the ``chatcompletion`` backend."""
+"""The ``azure_openai`` backend: Chat Completions on an Azure OpenAI deployment. Everything but
+where requests go and how the key is sent is the ``chatcompletion`` backend."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
 
-import openai
-
 from massgen.backends.chat_completions import ChatCompletionsBackend
-from massgen.backends.http_client import shared_ssl_context
 from massgen.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -50,13 +47,15 @@ class AzureOpenAIBackend(ChatCompletionsBackend):
     def openai_hosted(self) -> bool:
         return True  # Azure's API follows OpenAI's: max_completion_tokens
 
-    def _make_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncAzureOpenAI(
-            api_key=self.api_key or "not-needed",
-            azure_endpoint=self.endpoint,
-            azure_deployment=self.deployment,
-            api_version=self.api_version,
-            max_retries=0,
-            timeout=self.config.timeout,
-            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
-        )
+    def url(self) -> str:
+        return f"{self.endpoint}/openai/deployments/{self.deployment}/chat/completions"
+
+    def query(self) -> dict[str, str]:
+        return {"api-version": self.api_version}
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        headers.pop("Authorization", None)
+        if self.api_key:
+            headers["api-key"] = self.api_key
+        return headers

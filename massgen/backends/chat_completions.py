@@ -1,27 +1,34 @@
-"""The ``chatcompletion`` backend: OpenAI Chat Completions through the official ``openai`` SDK.
+"""The ``chatcompletion`` backend: OpenAI Chat Completions, spoken directly over ``httpx``.
 
 Serves every OpenAI-compatible endpoint (every :data:`massgen.providers.PRESETS` entry: grok,
-vllm, ollama, ...). SDK retries are off; :mod:`massgen.backends.retry` retries above this
-module. Every SDK or transport exception is mapped onto :mod:`massgen.backends.errors`.
+vllm, ollama, ...). The protocol is small (one POST, server-sent events back), so it is not
+worth the ``openai`` SDK's import (half a second) on the way to a run's first request;
+connections come from :mod:`massgen.backends.http_pool`, shared by the run's agents and kept
+for the next run. :mod:`massgen.backends.retry` retries above this module. Every transport
+error is mapped onto :mod:`massgen.backends.errors` (docs/architecture.md, "Backends").
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import httpx
-import openai
 
-from massgen.backends import gate
+from massgen.__about__ import __version__
+from massgen.backends import gate, http_pool
+from massgen.backends.base import Backend
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
+    ContextLengthError,
     ProviderError,
 )
-from massgen.backends.openai_sdk import OpenAISDKBackend
+from massgen.backends.http_errors import CONTEXT_HINTS, message_and_code, status_error
 from massgen.messages import (
     Chunk,
     DoneChunk,
@@ -166,8 +173,8 @@ class ToolCallAssembler:
         return calls
 
 
-class ChatCompletionsBackend(OpenAISDKBackend):
-    """Chat Completions over ``openai.AsyncOpenAI``; ``config.type`` may be any preset."""
+class ChatCompletionsBackend(Backend):
+    """Chat Completions over a pooled ``httpx`` client; ``config.type`` may be any preset."""
 
     type = "chatcompletion"
     supports_stop = True
@@ -175,10 +182,41 @@ class ChatCompletionsBackend(OpenAISDKBackend):
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
         self.base_url = endpoint(config)[0]
-        # Made here, not on the first call: building a client and importing the SDK's chat
-        # resources takes tens of ms that would otherwise block the running coordination.
-        self._client: openai.AsyncOpenAI | None = self._make_client()
-        self._client.chat.completions  # noqa: B018 - warm the SDK's lazy resource import
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.config.type
+
+    # ---- the wire: where requests go and with what headers (Azure changes these)
+
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    def query(self) -> dict[str, str]:
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"massgen/{__version__}",
+        }
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The running loop's pooled client for this endpoint (leased on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client, self._client_loop = http_pool.lease(self.base_url), loop
+        return self._client
+
+    async def _close_client(self, client: Any) -> None:
+        if self._client_loop is asyncio.get_running_loop():
+            http_pool.release(client)
 
     @property
     def self_hosted(self) -> bool:
@@ -253,6 +291,12 @@ class ChatCompletionsBackend(OpenAISDKBackend):
             params["extra_body"] = extra
         return params
 
+    def body(self, params: dict[str, Any]) -> bytes:
+        """The request's JSON: ``params`` with ``extra_body``'s fields at the top level."""
+        body = {k: v for k, v in params.items() if k != "extra_body"}
+        body.update(params.get("extra_body") or {})
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
     def json_format(self, schema: dict[str, Any]) -> dict[str, Any]:
         if self.json_style == "json_object":
             return {"type": "json_object", "schema": schema}
@@ -290,7 +334,7 @@ class ChatCompletionsBackend(OpenAISDKBackend):
         ``json_object`` with a schema) is asked again in the other form, from then on."""
         started = False
         try:
-            async for chunk in super().stream(messages, tools, response_format=response_format):
+            async for chunk in self._call(messages, tools, response_format):
                 started = True
                 yield chunk
         except ProviderError as exc:
@@ -303,7 +347,7 @@ class ChatCompletionsBackend(OpenAISDKBackend):
             if started or not refused or self.json_style != "json_schema":
                 raise
             self.json_style = "json_object"
-            async for chunk in super().stream(messages, tools, response_format=response_format):
+            async for chunk in self._call(messages, tools, response_format):
                 yield chunk
 
     def extra_body(self) -> dict[str, Any]:
@@ -324,23 +368,65 @@ class ChatCompletionsBackend(OpenAISDKBackend):
         extra.update(config.extra_body or {})
         return extra
 
+    async def _call(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec] | None,
+        response_format: dict[str, Any] | None,
+    ) -> AsyncGenerator[Chunk, None]:
+        """One request, streamed or not, its transport errors mapped onto massgen's."""
+        params = self.request_params(messages, tools, response_format)
+        call = self._streamed(params) if self.config.stream else self._complete(params)
+        try:
+            async with aclosing(call) as chunks:  # close now, not at garbage collection
+                async for chunk in chunks:
+                    yield chunk
+        except BackendError:
+            raise
+        except httpx.TimeoutException:
+            raise self.timeout_error(self.provider) from None
+        except json.JSONDecodeError as exc:
+            raise ProviderError(
+                f"malformed data in the stream: {exc.msg}", provider=self.provider
+            ) from exc
+        except httpx.HTTPError as exc:  # could not connect, or the connection dropped
+            raise self.connection_error(exc, self.provider) from exc
+
+    async def _send(self, params: dict[str, Any], *, stream: bool) -> httpx.Response:
+        """POST one request; a response with an error status is raised as its error."""
+        request = self.client.build_request(
+            "POST",
+            self.url(),
+            params=self.query(),
+            headers=self.headers(),
+            content=self.body(params),
+            timeout=httpx.Timeout(self.config.timeout),
+        )
+        response = await self.client.send(request, stream=stream)
+        if response.status_code >= 400:
+            try:
+                raw = await response.aread()
+            finally:
+                await response.aclose()
+            message, code = message_and_code(raw, response.reason_phrase)
+            raise status_error(
+                response.status_code,
+                self.scrub(message),
+                code,
+                response.headers,
+                provider=self.provider,
+            )
+        return response
+
     async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
-        """Stream through the SDK's raw response and read the server-sent events here: so
-        that ``[DONE]`` is seen (a stream that ends with it is complete even when a server
-        never sent a ``finish_reason``; one cut off without it is an error), and chunks are
-        plain dicts, not an SDK object per token."""
+        """Read the server-sent events here: ``[DONE]`` is seen (a stream that ends with it
+        is complete even when a server never sent a ``finish_reason``; one cut off without
+        it is an error), and each chunk is a plain dict."""
         calls = ToolCallAssembler()
         usage: Any = None
         finish_reason: str | None = None
         done = produced = False
-        # The SDK sends the request (auth, headers, its errors for a failed status) but the
-        # body goes as built here: its resource method would re-walk every message through
-        # its TypedDict transform, a fifth of a run's CPU.
-        body = {k: v for k, v in params.items() if k != "extra_body"}
-        body.update(params.get("extra_body") or {})
-        response = await self.client.post(
-            "/chat/completions", body=body, cast_to=httpx.Response, stream=True
-        )
+        response = await self._send(params, stream=True)
         try:  # closing the response ends the HTTP request if the consumer stops or is cancelled
             async for data in sse_data(response.aiter_lines()):
                 if done:  # read to the end, so the connection can serve the next request
@@ -404,22 +490,34 @@ class ChatCompletionsBackend(OpenAISDKBackend):
         return self._stream_error(str(error), None)
 
     async def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
-        completion = await self.client.chat.completions.create(**params)
-        if not completion.choices:
+        """One response that is not streamed, read as the same chunks."""
+        response = await self._send(params, stream=False)
+        completion = json.loads(response.content)
+        choices = completion.get("choices") if isinstance(completion, dict) else None
+        if not choices or not isinstance(choices[0], dict):
             raise ProviderError("the response has no choices", provider=self.provider)
-        choice = completion.choices[0]
-        message = choice.message
+        choice = choices[0]
+        message = choice.get("message") or {}
         reasoning = _reasoning_of(message)
         if reasoning:
             yield ReasoningChunk(reasoning)
-        if message.content:
-            yield TextChunk(message.content)
-        for call in message.tool_calls or ():
-            function = getattr(call, "function", None)
-            if function is not None:
-                yield ToolCallChunk(ToolCall(call.id, function.name, function.arguments))
-        if completion.usage is not None:
-            yield _usage_chunk(completion.usage)
-        yield DoneChunk(choice.finish_reason)
+        if message.get("content"):
+            yield TextChunk(str(message["content"]))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                arguments = function.get("arguments") or ""
+                if not isinstance(arguments, str):
+                    arguments = json.dumps(arguments)
+                yield ToolCallChunk(ToolCall(str(call.get("id")), function["name"], arguments))
+        if completion.get("usage"):
+            yield _usage_chunk(completion["usage"])
+        yield DoneChunk(choice.get("finish_reason") or "stop")
 
-    # ---- errors
+    def _stream_error(self, message: str, code: Any, *, status: int | None = None) -> BackendError:
+        """An error the provider reported inside a 200 response."""
+        message = self.scrub(message)
+        code = code if isinstance(code, str) else None
+        if code == "context_length_exceeded" or CONTEXT_HINTS.search(message):
+            return ContextLengthError(message, provider=self.provider)
+        return ProviderError(message, provider=self.provider, status=status)

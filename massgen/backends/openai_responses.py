@@ -21,7 +21,8 @@ from massgen.backends.errors import (
     ProviderError,
     RateLimitError,
 )
-from massgen.backends.openai_sdk import CONTEXT_HINTS, OpenAISDKBackend
+from massgen.backends.http_errors import CONTEXT_HINTS
+from massgen.backends.openai_sdk import OpenAISDKBackend
 from massgen.messages import (
     Chunk,
     DoneChunk,

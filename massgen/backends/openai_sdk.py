@@ -4,7 +4,6 @@ client, the streaming wrapper, and the SDK's exceptions mapped onto massgen's er
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -13,20 +12,13 @@ import httpx
 import openai
 
 from massgen.backends.base import Backend
-from massgen.backends.errors import (
-    AuthenticationError,
-    BackendError,
-    ContextLengthError,
-    ProviderError,
-    RateLimitError,
-)
-from massgen.backends.http_client import parse_retry_after, shared_ssl_context
+from massgen.backends.errors import BackendError, ContextLengthError, ProviderError
+from massgen.backends.http_client import shared_ssl_context
+from massgen.backends.http_errors import CONTEXT_HINTS, status_error
 from massgen.messages import Chunk, Message, ToolSpec
 
 if TYPE_CHECKING:
     from massgen.tools.lending import AgentTurn
-
-CONTEXT_HINTS = re.compile(r"context.length|context window|maximum context", re.IGNORECASE)
 
 
 class OpenAISDKBackend(Backend):
@@ -109,17 +101,11 @@ class OpenAISDKBackend(Backend):
         return self.connection_error(exc, provider)  # the connection failed mid-response
 
     def _map_status_error(self, exc: openai.APIStatusError) -> BackendError:
-        provider, status = self.provider, exc.status_code
+        code = exc.code if isinstance(exc.code, str) else None
         message = self.scrub(message_of(exc))
-        if status in (401, 403):
-            return AuthenticationError(message, provider=provider, status=status)
-        if status == 429 and exc.code != "insufficient_quota":
-            retry_after = parse_retry_after(exc.response.headers)
-            return RateLimitError(message, retry_after=retry_after, provider=provider, status=429)
-        context = exc.code == "context_length_exceeded" or CONTEXT_HINTS.search(message)
-        if status in (400, 413) and context:
-            return ContextLengthError(message, provider=provider, status=status)
-        return ProviderError(message, provider=provider, status=status)
+        return status_error(
+            exc.status_code, message, code, exc.response.headers, provider=self.provider
+        )
 
 
 def message_of(exc: openai.APIError) -> str:

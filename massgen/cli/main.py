@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from massgen.__about__ import __version__
+from massgen.cli import lean_imports  # noqa: F401 - before anything imports httpx
 from massgen.cli.common import UI
 from massgen.cli.common import fail as _fail
 from massgen.cli.eval import eval_command

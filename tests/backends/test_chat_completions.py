@@ -1,4 +1,4 @@
-"""The ``chatcompletion`` backend through the real openai SDK against the fake server."""
+"""The ``chatcompletion`` backend (its own HTTP client, pooled) against the fake server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from email.utils import formatdate
 
 import pytest
 
+from massgen.backends import http_pool
 from massgen.backends.chat_completions import (
     ChatCompletionsBackend,
 )
@@ -421,12 +422,35 @@ async def test_stopping_iteration_closes_the_request(
     await server.await_for(lambda: request.client_closed, timeout=1.0)
 
 
-async def test_aclose_closes_the_sdk_client(server: FakeChatServer, make_backend: MakeBackend):
+async def test_agents_and_runs_share_one_connection(
+    server: FakeChatServer, make_backend: MakeBackend
+):
+    """Backends of one endpoint lease one client: a second agent, and a backend made after
+    the first was closed (the next run), send on the connection already open."""
+    first, second = make_backend(), make_backend()
+    await collect(first)
+    await collect(second)
+    await first.aclose()
+    await second.aclose()
+    later = make_backend()  # the next run's agent
+    await collect(later)
+    peers = [r.peer for r in server.requests]
+    assert len(peers) == 3 and len(set(peers)) == 1
+
+
+async def test_a_client_no_run_uses_closes_after_lingering(
+    server: FakeChatServer, make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(http_pool, "LINGER_SECONDS", 0.05)
     backend = make_backend()
     await collect(backend)
     client = backend.client
     await backend.aclose()
-    assert client.is_closed()
+    assert not client.is_closed  # kept for the next run...
+    deadline = time.monotonic() + 2
+    while not client.is_closed and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert client.is_closed and http_pool.open_clients() == 0  # ...for a while only
 
 
 # ---------------------------------------------------------------------------- presets
@@ -439,7 +463,8 @@ def test_preset_base_url_defaults(monkeypatch: pytest.MonkeyPatch):
 
     assert vllm.base_url == "http://localhost:8000/v1" and vllm.api_key is None
     assert grok.base_url == "https://api.x.ai/v1" and grok.api_key == "xai-test"
-    assert vllm.client.api_key == "not-needed" and vllm.client.max_retries == 0
+    assert "Authorization" not in vllm.headers()
+    assert grok.headers()["Authorization"] == "Bearer xai-test"
 
 
 async def test_base_url_override_and_preset_provider(

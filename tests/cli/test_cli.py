@@ -213,6 +213,30 @@ def test_help_imports_no_provider_sdk(env):
     assert "HEAVY []" in proc.stderr
 
 
+def test_a_run_on_an_openai_compatible_server_imports_no_provider_sdk(env, provider, tmp_path):
+    """The way to the first request is short: the protocol is spoken directly (no openai
+    SDK, half a second to import), and httpx comes without its command-line client."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['massgen', '-c', 'three_agents_local_server', '--ui', 'json', 'q']\n"
+        "from massgen.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "heavy = [m for m in ('openai', 'anthropic', 'google.genai', 'litellm', 'textual', "
+        "'pygments', 'rich.console') if m in sys.modules]\n"
+        "print('EXIT', code, 'HEAVY', heavy, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert '"type": "run_finished"' in proc.stdout
+    assert "EXIT 0 HEAVY []" in proc.stderr
+
+
 def test_progress_goes_to_stderr_line_by_line(env, provider, tmp_path):
     start = time.monotonic()
     proc = massgen("-c", "three_agents_local_server", "q", env=env, cwd=tmp_path)

@@ -86,6 +86,7 @@ class RecordedRequest:
     client_closed: bool = False  # the client went away before the response finished
     path: str = ""
     query: dict[str, str] = field(default_factory=dict)
+    peer: str = ""  # the client's host:port: requests on one connection share it
 
     @property
     def model(self) -> str:
@@ -476,6 +477,7 @@ class FakeChatServer:
             started_at=time.monotonic(),
             path=request.url.path,
             query=dict(request.query_params),
+            peer=f"{request.client.host}:{request.client.port}" if request.client else "",
         )
         with self._lock:
             self.requests.append(record)
