@@ -62,7 +62,7 @@ SCENARIOS = (
     Scenario("no latency (ttft 0, unthrottled)", ttft=0.0, tps=None),
     Scenario("ttft 0.3 s, 80 tok/s, 120-word answers", ttft=0.3, tps=80.0, answer_words=120),
     Scenario(
-        "diagnostic: ttft 0.3 s, 80 tok/s, SDK clients made before the run",
+        "diagnostic: ttft 0.3 s, 80 tok/s, HTTP clients leased before the run",
         ttft=0.3,
         tps=80.0,
         prebuilt_clients=True,
@@ -274,7 +274,7 @@ def run_scenario(scenario: Scenario, runs: int) -> dict[str, Any]:
     }
 
 
-def cli_run(scenario: Scenario, runs: int) -> dict[str, Any]:
+def cli_run(scenario: Scenario, runs: int, code: Path | None = None) -> dict[str, Any]:
     """End to end through the ``massgen`` CLI (``--ui json``), a fresh process per run:
     wall time of the process vs the critical path of the model calls it made, split at the
     ``run_started`` / ``run_finished`` events (their ``ts`` is wall-clock time)."""
@@ -293,6 +293,8 @@ def cli_run(scenario: Scenario, runs: int) -> dict[str, Any]:
             "MASSGEN_LOCAL_BASE_URL": server.url,
             "MASSGEN_LOCAL_MODEL": MODEL,
             "MASSGEN_LOG_DIR": logs,  # the session logs each run writes (as a user's would)
+            # another checkout's massgen (a baseline to compare), else this one's
+            **({"PYTHONPATH": str(code)} if code else {}),
         }
         for _ in range(runs):
             server.requests()
@@ -345,10 +347,10 @@ def cli_run(scenario: Scenario, runs: int) -> dict[str, Any]:
     }
 
 
-def measure(runs: int = 5, cli_runs: int = 3) -> dict[str, Any]:
+def measure(runs: int = 5, cli_runs: int = 3, code: Path | None = None) -> dict[str, Any]:
     return {
         "scenarios": [run_scenario(s, runs) for s in SCENARIOS] if runs else [],
-        "cli": cli_run(SCENARIOS[0], cli_runs) if cli_runs else None,
+        "cli": cli_run(SCENARIOS[0], cli_runs, code) if cli_runs else None,
     }
 
 
@@ -414,8 +416,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per scenario (0: skip)")
     parser.add_argument("--cli-runs", type=int, default=3, help="end-to-end CLI runs (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--code", type=Path, help="run the CLI from this checkout instead (e.g. a baseline)"
+    )
     args = parser.parse_args()
-    results = measure(args.runs, args.cli_runs)
+    results = measure(args.runs, args.cli_runs, args.code)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     print(markdown(results))

@@ -10,25 +10,20 @@ error is mapped onto :mod:`massgen.backends.errors` (docs/architecture.md, "Back
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import httpx
-
-from massgen.__about__ import __version__
-from massgen.backends import gate, http_pool
-from massgen.backends.base import Backend
+from massgen.backends import gate
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
     ContextLengthError,
     ProviderError,
 )
-from massgen.backends.http_errors import CONTEXT_HINTS, message_and_code, status_error
+from massgen.backends.http_errors import CONTEXT_HINTS
+from massgen.backends.openai_http import OpenAIHTTPBackend, sse_data
 from massgen.messages import (
     Chunk,
     DoneChunk,
@@ -112,20 +107,6 @@ def _usage_chunk(usage: Any) -> UsageChunk:
     )
 
 
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event (multi-line data joined; comments skipped)."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-    if data:
-        yield "\n".join(data)
-
-
 class ToolCallAssembler:
     """Joins streamed tool-call deltas (keyed by ``index``) into complete calls."""
 
@@ -173,7 +154,7 @@ class ToolCallAssembler:
         return calls
 
 
-class ChatCompletionsBackend(Backend):
+class ChatCompletionsBackend(OpenAIHTTPBackend):
     """Chat Completions over a pooled ``httpx`` client; ``config.type`` may be any preset."""
 
     type = "chatcompletion"
@@ -182,41 +163,9 @@ class ChatCompletionsBackend(Backend):
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
         self.base_url = endpoint(config)[0]
-        self._client_loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def provider(self) -> str:
-        return self.config.type
-
-    # ---- the wire: where requests go and with what headers (Azure changes these)
 
     def url(self) -> str:
         return self.base_url.rstrip("/") + "/chat/completions"
-
-    def query(self) -> dict[str, str]:
-        return {}
-
-    def headers(self) -> dict[str, str]:
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": f"massgen/{__version__}",
-        }
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return headers
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """The running loop's pooled client for this endpoint (leased on first use)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client, self._client_loop = http_pool.lease(self.base_url), loop
-        return self._client
-
-    async def _close_client(self, client: Any) -> None:
-        if self._client_loop is asyncio.get_running_loop():
-            http_pool.release(client)
 
     @property
     def self_hosted(self) -> bool:
@@ -239,6 +188,10 @@ class ChatCompletionsBackend(Backend):
         """Azure's deployments take images; other OpenAI-compatible servers when the config
         says so (``vision: true``), since the endpoint cannot tell."""
         return bool(self.config.vision) or self.config.type == "azure_openai"
+
+    @property
+    def openai_account(self) -> bool:
+        return urlparse(self.base_url).hostname == "api.openai.com"
 
     @property
     def openai_hosted(self) -> bool:
@@ -291,12 +244,6 @@ class ChatCompletionsBackend(Backend):
             params["extra_body"] = extra
         return params
 
-    def body(self, params: dict[str, Any]) -> bytes:
-        """The request's JSON: ``params`` with ``extra_body``'s fields at the top level."""
-        body = {k: v for k, v in params.items() if k != "extra_body"}
-        body.update(params.get("extra_body") or {})
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
     def json_format(self, schema: dict[str, Any]) -> dict[str, Any]:
         if self.json_style == "json_object":
             return {"type": "json_object", "schema": schema}
@@ -334,7 +281,7 @@ class ChatCompletionsBackend(Backend):
         ``json_object`` with a schema) is asked again in the other form, from then on."""
         started = False
         try:
-            async for chunk in self._call(messages, tools, response_format):
+            async for chunk in self.call(messages, tools, response_format):
                 started = True
                 yield chunk
         except ProviderError as exc:
@@ -347,7 +294,7 @@ class ChatCompletionsBackend(Backend):
             if started or not refused or self.json_style != "json_schema":
                 raise
             self.json_style = "json_object"
-            async for chunk in self._call(messages, tools, response_format):
+            async for chunk in self.call(messages, tools, response_format):
                 yield chunk
 
     def extra_body(self) -> dict[str, Any]:
@@ -368,56 +315,6 @@ class ChatCompletionsBackend(Backend):
         extra.update(config.extra_body or {})
         return extra
 
-    async def _call(
-        self,
-        messages: list[Message],
-        tools: list[ToolSpec] | None,
-        response_format: dict[str, Any] | None,
-    ) -> AsyncGenerator[Chunk, None]:
-        """One request, streamed or not, its transport errors mapped onto massgen's."""
-        params = self.request_params(messages, tools, response_format)
-        call = self._streamed(params) if self.config.stream else self._complete(params)
-        try:
-            async with aclosing(call) as chunks:  # close now, not at garbage collection
-                async for chunk in chunks:
-                    yield chunk
-        except BackendError:
-            raise
-        except httpx.TimeoutException:
-            raise self.timeout_error(self.provider) from None
-        except json.JSONDecodeError as exc:
-            raise ProviderError(
-                f"malformed data in the stream: {exc.msg}", provider=self.provider
-            ) from exc
-        except httpx.HTTPError as exc:  # could not connect, or the connection dropped
-            raise self.connection_error(exc, self.provider) from exc
-
-    async def _send(self, params: dict[str, Any], *, stream: bool) -> httpx.Response:
-        """POST one request; a response with an error status is raised as its error."""
-        request = self.client.build_request(
-            "POST",
-            self.url(),
-            params=self.query(),
-            headers=self.headers(),
-            content=self.body(params),
-            timeout=httpx.Timeout(self.config.timeout),
-        )
-        response = await self.client.send(request, stream=stream)
-        if response.status_code >= 400:
-            try:
-                raw = await response.aread()
-            finally:
-                await response.aclose()
-            message, code = message_and_code(raw, response.reason_phrase)
-            raise status_error(
-                response.status_code,
-                self.scrub(message),
-                code,
-                response.headers,
-                provider=self.provider,
-            )
-        return response
-
     async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
         """Read the server-sent events here: ``[DONE]`` is seen (a stream that ends with it
         is complete even when a server never sent a ``finish_reason``; one cut off without
@@ -426,7 +323,7 @@ class ChatCompletionsBackend(Backend):
         usage: Any = None
         finish_reason: str | None = None
         done = produced = False
-        response = await self._send(params, stream=True)
+        response = await self.send(params, stream=True)
         try:  # closing the response ends the HTTP request if the consumer stops or is cancelled
             async for data in sse_data(response.aiter_lines()):
                 if done:  # read to the end, so the connection can serve the next request
@@ -491,7 +388,7 @@ class ChatCompletionsBackend(Backend):
 
     async def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
         """One response that is not streamed, read as the same chunks."""
-        response = await self._send(params, stream=False)
+        response = await self.send(params, stream=False)
         completion = json.loads(response.content)
         choices = completion.get("choices") if isinstance(completion, dict) else None
         if not choices or not isinstance(choices[0], dict):

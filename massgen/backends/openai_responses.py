@@ -1,18 +1,20 @@
-"""The ``openai`` backend: the OpenAI Responses API through the official ``openai`` SDK.
+"""The ``openai`` backend: the OpenAI Responses API, spoken directly over ``httpx``
+(:mod:`massgen.backends.openai_http`; the fake server checks its wire format against the
+``openai`` SDK's types).
 
 Chat-shaped :class:`~massgen.messages.Message` lists become Responses ``input`` items
 (system text becomes ``instructions``); streamed events become chunks. Nothing is stored at
-OpenAI (``store: false``): every call sends the whole conversation. SDK retries are off;
-:mod:`massgen.backends.retry` retries above this module. Every SDK or transport exception is
-mapped onto :mod:`massgen.backends.errors`.
+OpenAI (``store: false``): every call sends the whole conversation.
+:mod:`massgen.backends.retry` retries above this module. Every transport error is mapped onto
+:mod:`massgen.backends.errors`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
-
-import openai
+from urllib.parse import urlparse
 
 from massgen.backends.errors import (
     BackendConnectionError,
@@ -22,7 +24,7 @@ from massgen.backends.errors import (
     RateLimitError,
 )
 from massgen.backends.http_errors import CONTEXT_HINTS
-from massgen.backends.openai_sdk import OpenAISDKBackend
+from massgen.backends.openai_http import OpenAIHTTPBackend, decode, sse_data
 from massgen.messages import (
     Chunk,
     DoneChunk,
@@ -179,18 +181,21 @@ class _Calls:
         return ToolArgumentsChunk(index, known[0], known[1], delta)
 
 
-class ResponsesBackend(OpenAISDKBackend):
-    """The Responses API over ``openai.AsyncOpenAI``."""
+class ResponsesBackend(OpenAIHTTPBackend):
+    """The Responses API over a pooled ``httpx`` client."""
 
     type = "openai"
 
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
         self.base_url = endpoint(config)[0]
-        # Made here, not on the first call: building a client and importing the SDK's
-        # resources takes tens of ms that would otherwise block the running coordination.
-        self._client: openai.AsyncOpenAI | None = self._make_client()
-        self._client.responses  # noqa: B018 - warm the SDK's lazy resource import
+
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + "/responses"
+
+    @property
+    def openai_account(self) -> bool:
+        return urlparse(self.base_url).hostname == "api.openai.com"
 
     supports_json_schema = True
     supports_images = True
@@ -239,11 +244,29 @@ class ResponsesBackend(OpenAISDKBackend):
             params["stream"] = True
         return params
 
+    async def _events(self, params: dict[str, Any]) -> AsyncGenerator[Any, None]:
+        """The stream's events, decoded; an event carrying an ``error`` object is raised."""
+        response = await self.send(params, stream=True)
+        try:  # closing the response ends the HTTP request if the consumer stops or is cancelled
+            async for data in sse_data(response.aiter_lines()):
+                if data.startswith("[DONE]"):
+                    break
+                event = decode(data)
+                error = getattr(event, "error", None)
+                if error and getattr(event, "type", None) != "error":
+                    raise self._stream_error(
+                        getattr(error, "message", None) or str(error),
+                        getattr(error, "code", None),
+                        status=_int_code(getattr(error, "code", None)),
+                    )
+                yield event
+        finally:
+            await response.aclose()
+
     async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
-        response = await self.client.responses.create(**params)
         calls = _Calls()
-        async with response:  # closes the HTTP response if the consumer stops or is cancelled
-            async for event in response:
+        async with aclosing(self._events(params)) as events:
+            async for event in events:
                 kind = getattr(event, "type", None)
                 if kind == "response.output_text.delta" or kind == "response.refusal.delta":
                     if event.delta:
@@ -275,21 +298,23 @@ class ResponsesBackend(OpenAISDKBackend):
                     return
                 elif kind == "response.failed":
                     raise self._failed(event.response)
-                elif kind == "error":  # the documented flat shape (the SDK raises on nested)
+                elif kind == "error":  # flat (documented) or nested under "error"
+                    error = getattr(event, "error", None) or event
                     raise self._stream_error(
-                        getattr(event, "message", None) or "error in the stream",
-                        getattr(event, "code", None),
+                        getattr(error, "message", None) or "error in the stream",
+                        getattr(error, "code", None),
+                        status=_int_code(getattr(error, "code", None)),
                     )
         raise BackendConnectionError(
             "stream ended unexpectedly before the response completed", provider=self.provider
         )
 
     async def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
-        response = await self.client.responses.create(**params)
+        response = decode((await self.send(params, stream=False)).content)
         if response.status == "failed":
             raise self._failed(response)
         calls = _Calls()
-        for item in response.output:  # in the order the model produced them
+        for item in response.output or ():  # in the order the model produced them
             if item.type == "reasoning":
                 reasoning = _reasoning_of(item)
                 if reasoning:
@@ -297,7 +322,7 @@ class ResponsesBackend(OpenAISDKBackend):
             elif item.type == "message":
                 text = "".join(
                     getattr(part, "text", None) or getattr(part, "refusal", None) or ""
-                    for part in item.content
+                    for part in item.content or ()
                 )
                 if text:
                     yield TextChunk(text)
@@ -340,3 +365,8 @@ class ResponsesBackend(OpenAISDKBackend):
         if failed and code is not None and code not in _TRANSIENT_CODES:
             error.retryable = False  # e.g. invalid_prompt: the same request fails again
         return error
+
+
+def _int_code(code: Any) -> int | None:
+    """An HTTP status given as an error's ``code``, if it is one."""
+    return code if isinstance(code, int) and 400 <= code < 600 else None

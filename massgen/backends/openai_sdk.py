@@ -1,5 +1,7 @@
-"""What every backend on the ``openai`` SDK shares (Chat Completions, Responses, Azure): the
-client, the streaming wrapper, and the SDK's exceptions mapped onto massgen's error tree."""
+"""What a backend built on the ``openai`` SDK shares (the ``ag2`` backend, whose framework
+calls the SDK itself): the client, the streaming wrapper, and the SDK's exceptions mapped onto
+massgen's error tree. massgen's own OpenAI backends speak the protocol directly
+(:mod:`massgen.backends.openai_http`)."""
 
 from __future__ import annotations
 

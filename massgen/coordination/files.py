@@ -13,16 +13,20 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import prompts
 from massgen.errors import ConfigurationError
-from massgen.tools.base import Tool
-from massgen.tools.commands import CommandSettings, CommandTool, choose_sandbox
-from massgen.tools.files import FileTools
 from massgen.tools.lending import AgentFiles
-from massgen.workspaces.manager import Grant, Workspaces, grants_from
-from massgen.workspaces.paths import PathPolicy
+
+# The file and command tools and the workspaces are imported by the runs that have files
+# (a run without them starts faster: docs/architecture.md, "Start-up").
+if TYPE_CHECKING:
+    from massgen.tools.base import Tool
+    from massgen.tools.commands import CommandSettings
+    from massgen.workspaces.manager import Grant
+    from massgen.workspaces.paths import PathPolicy
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ def plan_files(cfg: OrchestratorConfig) -> FilesPlan | None:
         return None
     if not (cfg.enable_filesystem or cfg.context_paths or wants_commands):
         return None
+    from massgen.tools.commands import CommandSettings, choose_sandbox
+    from massgen.workspaces.manager import grants_from
+
     grants = grants_from(cfg.context_paths)
     commands, problem = None, None
     if wants_commands:
@@ -64,6 +71,8 @@ class RunFiles:
     :meth:`close`) and the agents' file and command tools on them."""
 
     def __init__(self, plan: FilesPlan, cfg: OrchestratorConfig, root: Path | None) -> None:
+        from massgen.workspaces.manager import Workspaces
+
         self.plan = plan
         self.temporary = root is None
         if root is None:
@@ -95,6 +104,9 @@ class RunFiles:
 
     def tools(self, label: str, presenting: Callable[[], bool]) -> list[Tool]:
         """The file tools (and ``run_command`` when commands can run) of agent ``label``."""
+        from massgen.tools.commands import CommandTool
+        from massgen.tools.files import FileTools
+
         view = self.agent_files(label, presenting)
         tools = FileTools(view.policy, view.before_write).tools()
         if view.commands is not None:

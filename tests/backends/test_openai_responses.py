@@ -547,12 +547,15 @@ async def test_stopping_iteration_closes_the_request(
     await server.await_for(lambda: request.client_closed, timeout=1.0)
 
 
-async def test_aclose_closes_the_sdk_client(server: FakeResponsesServer, make_backend: MakeBackend):
+async def test_aclose_returns_the_pooled_client_to_the_next_run(
+    server: FakeResponsesServer, make_backend: MakeBackend
+):
     backend = make_backend()
     await collect(backend)
     client = backend.client
     await backend.aclose()
-    assert client.is_closed()
+    assert not client.is_closed  # lingers for the next run's agents
+    assert make_backend().client is client
 
 
 # ------------------------------------------------------------------------ endpoints
@@ -560,11 +563,18 @@ async def test_aclose_closes_the_sdk_client(server: FakeResponsesServer, make_ba
 
 def test_registry_builds_it_for_the_official_endpoint(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-1")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-1")
     backend = create_backend(BackendConfig(type="openai", model="gpt-5"))
 
     assert isinstance(backend, ResponsesBackend) and backend.api_key == "sk-env"
-    assert str(backend.client.base_url) == "https://api.openai.com/v1/"
-    assert backend.client.max_retries == 0
+    assert backend.url() == "https://api.openai.com/v1/responses"
+    headers = backend.headers()
+    assert headers["Authorization"] == "Bearer sk-env"
+    # the account the SDK would name from the same variables; never to another endpoint
+    assert headers["OpenAI-Organization"] == "org-1" and headers["OpenAI-Project"] == "proj-1"
+    other = create_backend(BackendConfig(type="openai", model="m", base_url="http://h/v1"))
+    assert "OpenAI-Organization" not in other.headers()
 
 
 async def test_base_url_override_is_used(server: FakeResponsesServer, make_backend: MakeBackend):
