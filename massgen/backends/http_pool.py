@@ -48,7 +48,12 @@ def origin_of(url: str) -> str:
 def _new_client(origin: str) -> httpx.AsyncClient:
     # a plain-HTTP origin never loads the CA bundle (tens of ms on the way to a first request)
     verify = shared_ssl_context() if origin.startswith("https:") else False
-    limits = httpx.Limits(max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_SECONDS)
+    # no cap on connections (a server's burst may hold hundreds of calls to one provider;
+    # backend.parallel_requests and gate.py bound them where a config asks), a generous one
+    # on those kept idle for the next calls
+    limits = httpx.Limits(
+        max_connections=None, max_keepalive_connections=128, keepalive_expiry=KEEPALIVE_SECONDS
+    )
     return httpx.AsyncClient(verify=verify, limits=limits, timeout=None)
 
 

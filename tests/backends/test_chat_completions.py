@@ -453,6 +453,19 @@ async def test_a_client_no_run_uses_closes_after_lingering(
     assert client.is_closed and http_pool.open_clients() == 0  # ...for a while only
 
 
+async def test_a_burst_of_calls_to_one_endpoint_is_not_queued_by_the_pool(
+    server: FakeChatServer, make_backend: MakeBackend
+):
+    """The shared client sets no cap of its own on connections: 120 calls at once (a
+    server's burst) are all in flight together, none waits for another to finish."""
+    count = 120
+    server.enqueue(*[Reply(text="ok", ttft=1.0) for _ in range(count)])
+    backends = [make_backend() for _ in range(count)]
+    await asyncio.gather(*(collect(b) for b in backends))
+    first_done = min(r.finished_at or 0.0 for r in server.requests)
+    assert sum(r.started_at < first_done for r in server.requests) == count
+
+
 def test_a_lingering_client_is_closed_when_the_event_loop_ends(server: FakeChatServer):
     """``asyncio.run`` ending while a client lingers for a next run closes it: a script
     using massgen leaves no unclosed connection behind (Python's dev mode reports them)."""
