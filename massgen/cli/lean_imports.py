@@ -1,16 +1,22 @@
 """What the ``massgen`` process leaves out of the libraries it imports.
 
-``import httpx`` also imports httpx's own command-line client (``httpx._main``: rich's console,
-pygments, click), ~0.1 s on the way to a run's first model request. That client only ever runs
-as the ``httpx`` command, in a process of its own; httpx treats it as optional (a missing
-module gives a stub). So the ``massgen`` command marks it absent before httpx is first
-imported. Library users of massgen (``massgen.run``) are not affected: only the command does
-this (docs/architecture.md, "Start-up").
+Two optional parts of the HTTP stack cost time on the way to a run's first model request and
+are never used by the ``massgen`` command, so it marks them absent before they are first
+imported (each library then falls back to a stub, as it does when they are not installed):
+
+- httpx's own command-line client (``httpx._main``: rich's console, pygments, click; ~0.1 s):
+  it only ever runs as the ``httpx`` command, in a process of its own;
+- HTTP/2 (``h2``, imported by httpcore when installed; ~20 ms): no client in massgen enables
+  it (a client that did would get httpcore's "h2 is not installed" error).
+
+Library users of massgen (``massgen.run``) are not affected: only the command does this
+(docs/architecture.md, "Start-up").
 """
 
 from __future__ import annotations
 
 import sys
 
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+for module, before in (("httpx._main", "httpx"), ("h2", "httpcore")):
+    if before not in sys.modules:
+        sys.modules.setdefault(module, None)  # type: ignore[arg-type]

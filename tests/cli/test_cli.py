@@ -215,14 +215,15 @@ def test_help_imports_no_provider_sdk(env):
 
 def test_a_run_on_an_openai_compatible_server_imports_no_provider_sdk(env, provider, tmp_path):
     """The way to the first request is short: the protocol is spoken directly (no openai
-    SDK, half a second to import), and httpx comes without its command-line client."""
+    SDK, half a second to import), and httpx comes without its command-line client and
+    HTTP/2."""
     code = (
         "import sys\n"
         "sys.argv = ['massgen', '-c', 'three_agents_local_server', '--ui', 'json', 'q']\n"
         "from massgen.cli import main\n"
         "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
         "heavy = [m for m in ('openai', 'anthropic', 'google.genai', 'litellm', 'textual', "
-        "'pygments', 'rich.console') if m in sys.modules]\n"
+        "'pygments', 'rich.console', 'h2') if sys.modules.get(m)]\n"
         "print('EXIT', code, 'HEAVY', heavy, file=sys.stderr)\n"
     )
     proc = subprocess.run(
