@@ -229,21 +229,6 @@ class AgentNotice(Event):
 
 @_register
 @dataclass(kw_only=True)
-class PeerView(Event):
-    """vote, in a team that reads a shortlist (``peer_view``): the answers one evaluation
-    turn reads. ``shown``: their labels (the shortlist, the one no other voter is given,
-    its own); ``shortlist``: what every voter of the answer set reads; ``answers``: how many
-    answers the set holds."""
-
-    type: ClassVar[str] = "peer_view"
-    round: int = 1
-    shown: list[str] = field(default_factory=list)
-    shortlist: list[str] = field(default_factory=list)
-    answers: int = 0
-
-
-@_register
-@dataclass(kw_only=True)
 class FilesChanged(Event):
     """The final presenter changed the user's files: ``{path, how, diff}`` each (``how``:
     created, changed, moved); ``massgen logs restore`` undoes them."""

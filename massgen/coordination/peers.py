@@ -14,10 +14,29 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from massgen.config.schema import OrchestratorConfig
 from massgen.coordination.state import Answer
+from massgen.events import EVENT_TYPES, Event
+
+
+@dataclass(kw_only=True)
+class PeerView(Event):
+    """The answers one evaluation turn reads when voters read a shortlist: ``shown`` (their
+    labels: the shortlist, the extras, its own), ``shortlist`` (what every voter of the
+    answer set reads) and ``answers`` (how many the set holds). Defined here, next to what
+    it reports, and registered with the other events (``events.py`` is at its size limit)."""
+
+    type: ClassVar[str] = "peer_view"
+    round: int = 1
+    shown: list[str] = field(default_factory=list)
+    shortlist: list[str] = field(default_factory=list)
+    answers: int = 0
+
+
+EVENT_TYPES[PeerView.type] = PeerView
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from massgen.events import (
     AgentAbstained,
     AgentNotice,
     AgentRestarted,
-    PeerView,
     VoteCast,
     VotesCleared,
 )
@@ -289,7 +288,7 @@ class VoteStrategy(Strategy):
             if answer.agent_label != agent.label:
                 self.read[answer.label] = self.read.get(answer.label, 0) + 1
         self.emit(
-            PeerView(
+            peers.PeerView(
                 agent_id=agent.id,
                 turn=agent.turns + 1,
                 round=self.round,
