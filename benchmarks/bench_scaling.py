@@ -42,6 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "Why is the sky blue?"
 GOAL = 6.0  # tokens(16) / tokens(4) at default settings, at most
+LARGE = 6  # peer_view_above's default: larger teams read a shortlist by default
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,12 @@ def summarise(points: dict[int, dict[str, Any]]) -> dict[str, Any]:
     if len(sizes) >= 2:
         a, b = power_fit(xs, ys)
         out["power_fit"] = {"a": round(a, 2), "b": round(b, 3)}
+    large = [n for n in sizes if n > LARGE]
+    if len(large) >= 2:  # where the default reads a shortlist
+        a, b = power_fit(
+            [float(n) for n in large], [float(points[n]["prompt_tokens"]) for n in large]
+        )
+        out["power_fit_large"] = {"a": round(a, 2), "b": round(b, 3), "sizes": large}
     if len(sizes) >= 3:
         c0, c1, c2 = quadratic_fit(xs, ys)
         top = xs[-1]
@@ -213,11 +220,8 @@ def svg_plot(series: dict[str, dict[int, dict[str, Any]]], title: str) -> str:
     drawn = {name: pts for name, pts in series.items() if pts}
     sizes = sorted({n for pts in drawn.values() for n in pts})
     most = max(p["prompt_tokens"] for pts in drawn.values() for p in pts.values())
-    ymax = 10 ** math.ceil(math.log10(most)) if most else 1
-    for step in (0.2, 0.25, 0.5):
-        if most <= ymax * step * 4:
-            ymax *= step * 4
-            break
+    scale = 10 ** math.floor(math.log10(most)) if most else 1
+    ymax = next(m * scale for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * scale >= most)
     xmax = max(sizes)
     plot_w, plot_h = width - left - right, height - top - bottom
 
@@ -252,10 +256,13 @@ def svg_plot(series: dict[str, dict[int, dict[str, Any]]], title: str) -> str:
         'stroke="black"/>'
     )
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="black"/>')
-    for index, (name, pts) in enumerate(drawn.items()):
+    for index, (name, pts) in reversed(list(enumerate(drawn.items()))):
         colour = COLOURS[index % len(COLOURS)]
         path = " ".join(f"{x(n):.1f},{y(pts[n]['prompt_tokens']):.1f}" for n in sorted(pts))
-        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        dash = ' stroke-dasharray="6,4"' if index else ""  # the first series, solid, on top
+        out.append(
+            f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
+        )
         for n in sorted(pts):
             out.append(
                 f'<circle cx="{x(n):.1f}" cy="{y(pts[n]["prompt_tokens"]):.1f}" r="3" '
@@ -264,7 +271,7 @@ def svg_plot(series: dict[str, dict[int, dict[str, Any]]], title: str) -> str:
         ly = top + 10 + index * 20
         out.append(
             f'<line x1="{width - right + 15}" y1="{ly}" x2="{width - right + 40}" y2="{ly}" '
-            f'stroke="{colour}" stroke-width="2"/>'
+            f'stroke="{colour}" stroke-width="2"{dash}/>'
         )
         label = name.replace("&", "&amp;").replace("<", "&lt;")
         out.append(f'<text x="{width - right + 46}" y="{ly + 4}">{label}</text>')
@@ -314,14 +321,14 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Prompt tokens of one run (requests in brackets):",
         "",
-        "| Setting | " + " | ".join(f"N={n}" for n in sizes) + " | b (a·N^b) | N² share "
-        "| tokens(16)/tokens(4) |",
-        "|---" * (len(sizes) + 4) + "|",
+        "| Setting | " + " | ".join(f"N={n}" for n in sizes) + " | b (a·N^b) "
+        f"| b, N > {LARGE} | N² share (quadratic fit) | tokens(16)/tokens(4) |",
+        "|---" * (len(sizes) + 5) + "|",
     ]
     for name, data in results["series"].items():
         points = data["points"]
         if not points:
-            lines.append(f"| {name} | " + " | ".join("n/a" for _ in sizes) + " | | | |")
+            lines.append(f"| {name} | " + " | ".join("n/a" for _ in sizes) + " | | | | |")
             continue
         cells = [
             f"{points[str(n)]['prompt_tokens']:,} ({points[str(n)]['requests']})"
@@ -330,6 +337,7 @@ def markdown(results: dict[str, Any]) -> str:
             for n in sizes
         ]
         b = data.get("power_fit", {}).get("b", "")
+        b_large = data.get("power_fit_large", {}).get("b", "")
         share = next(
             (v for k, v in data.get("quadratic_fit", {}).items() if k.startswith("n2_share")), ""
         )
@@ -339,7 +347,9 @@ def markdown(results: dict[str, Any]) -> str:
             mark = " ✓ goal ≤ 6" if growth <= GOAL else " ✗ goal ≤ 6"
         share_text = f"{share:.0%}" if isinstance(share, float) else share
         lines.append(
-            f"| {name} | " + " | ".join(cells) + f" | {b} | {share_text} | {growth}{mark} |"
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {b} | {b_large} | {share_text} | {growth}{mark} |"
         )
     lines += ["", "Completion tokens (prompt tokens sent, cancelled requests included):", ""]
     lines.append("| Setting | " + " | ".join(f"N={n}" for n in sizes) + " |")
