@@ -355,7 +355,7 @@ class OrchestratorConfig(Strict):
         "live agents: 'majority' (more than half), a share (above 0, at most 1: at least "
         "that share, rounded up) or a number of agents (2 or more). Evaluation turns then "
         "start only as many at a time as could still complete the quorum, the turns left "
-        "are cancelled and the winner presents. Unset: every live agent votes.",
+        "are cancelled and the winner (chosen as usual) presents. Unset: every live agent votes.",
     )
     min_agents: int | None = Field(
         default=None, ge=1, description="Fewer live agents than this: the run fails."
