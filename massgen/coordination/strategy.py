@@ -422,11 +422,8 @@ class Strategy(Steering, ABC):
     # ------------------------------------------------------------------ turns and answers
 
     def turn_snapshot(self, agent: AgentState, kind: str) -> list[Answer]:
-        """The answers a turn of ``kind`` reads: every agent's latest; none for an ``answer``
-        turn (vote bounds it in large teams: ``coordination/peers.py``)."""
-        if kind == "answer":
-            return []
-        return [a.latest for a in self.agents if a.latest is not None]
+        """The answers a turn of ``kind`` reads: all latest, none for ``answer`` (vote: peers)."""
+        return [a.latest for a in self.agents if a.latest is not None] if kind != "answer" else []
 
     def start_turn(self, agent: AgentState, kind: str) -> None:
         """Start a turn of ``kind`` reading :meth:`turn_snapshot`."""
