@@ -15,7 +15,9 @@ commands from stdin, one per line:
 
 Same server as ``python -m tests.fakes.chat_server --ttft T --tps R`` (the same
 :class:`FakeChatServer` and default coordination brain); the only addition is the log dump.
-``--answer-words W`` makes each ``new_answer`` W words long, for realistic prompt sizes.
+``--answer-words W`` makes each ``new_answer`` W words long, for realistic prompt sizes;
+``--answer-tokens T`` makes it T tokens long as the fake counts prompt tokens (4 characters a
+token), so an answer read in a later prompt costs T prompt tokens there.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tests.fakes.chat_server import (  # noqa: E402
     FakeChatServer,
     RecordedRequest,
     Reply,
+    text_of,
 )
 
 FILLER_TEXT = (
@@ -46,11 +49,13 @@ FILLER_TEXT = (
 
 
 class LongAnswerBrain(CoordinationBrain):
-    """The default coordination brain, with ``new_answer`` contents of ``words`` words."""
+    """The default coordination brain, with ``new_answer`` contents of ``words`` words, or of
+    ``tokens`` tokens (4 characters each, the fake's own count)."""
 
-    def __init__(self, words: int) -> None:
+    def __init__(self, words: int, tokens: int = 0) -> None:
         super().__init__()
         self.words = words
+        self.tokens = tokens
 
     def __call__(self, body: dict[str, Any]) -> Reply:
         reply = super().__call__(body)
@@ -59,6 +64,9 @@ class LongAnswerBrain(CoordinationBrain):
             words = FILLER_TEXT.split()
             filler = " ".join(words[i % len(words)] for i in range(self.words))
             content = f"{head}. {filler}."
+            if self.tokens:
+                text = " ".join(words[i % len(words)] for i in range(self.tokens))
+                content = f"{head}. {text}"[: self.tokens * 4 - 1] + "."
             reply.tool_calls = [("new_answer", json.dumps({"content": content}))]
         return reply
 
@@ -80,6 +88,11 @@ def describe(record: RecordedRequest) -> dict[str, Any]:
         # the fake server reports usage.prompt_tokens as message text chars / 4; this is the
         # same estimate for the tool schemas, which real providers also bill
         "tool_schema_tokens": tools_chars // 4,
+        # the fake's own count of the request's prompt tokens, sent whether or not the
+        # client read the reply's usage (a cancelled request's are billed too)
+        "prompt_tokens_sent": max(
+            1, sum(len(text_of(m.get("content"))) for m in body.get("messages") or ()) // 4
+        ),
     }
 
 
@@ -88,8 +101,10 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
     parser.add_argument("--tps", type=float, default=None, help="tokens per second")
     parser.add_argument("--answer-words", type=int, default=0, help="words per new_answer")
+    parser.add_argument("--answer-tokens", type=int, default=0, help="tokens per new_answer")
     args = parser.parse_args()
-    brain = LongAnswerBrain(args.answer_words) if args.answer_words else None
+    long_answers = args.answer_words or args.answer_tokens
+    brain = LongAnswerBrain(args.answer_words, args.answer_tokens) if long_answers else None
     server = FakeChatServer(ttft=args.ttft, tokens_per_second=args.tps, brain=brain).start()
     print(server.url, flush=True)
     try:

@@ -227,6 +227,10 @@ STRATEGIES = ("vote", "debate", "judge")
 STRATEGY_OPTIONS: dict[str, tuple[str, ...]] = {
     "max_rounds": ("vote", "debate"),
     "vote_weighting": ("vote",),
+    "peer_view": ("vote",),
+    "peer_view_size": ("vote",),
+    "peer_view_above": ("vote",),
+    "stop_when": ("vote",),
     "consensus_threshold": ("debate",),
     "judge": ("debate", "judge"),
     "layers": ("judge",),
@@ -327,6 +331,32 @@ class OrchestratorConfig(Strict):
         default="equal",
         description="vote: equal votes, or each weighted by the voter's stated confidence (0-1).",
     )
+    peer_view: Literal["auto", "all", "shortlist"] = Field(
+        default="auto",
+        description="vote: the answers an evaluating agent reads. all: every agent's latest; "
+        "shortlist: peer_view_size answers, the same for every voter of a round (those that "
+        "held the most votes, then those no peer has read yet, then a sample that changes "
+        "each round), plus at most one of the others that no other voter is given (so every "
+        "answer is read by a peer), plus its own; auto: shortlist in teams of more than "
+        "peer_view_above agents, else all. A vote goes only to an answer the voter read.",
+    )
+    peer_view_size: int = Field(
+        default=4, ge=1, description="vote: how many answers the shortlist holds (peer_view)."
+    )
+    peer_view_above: int = Field(
+        default=6,
+        ge=1,
+        description="vote: with peer_view: auto, teams of more agents than this read a "
+        "shortlist (6: up to 6 answers, every prompt reads them all).",
+    )
+    stop_when: int | float | Literal["majority"] | None = Field(
+        default=None,
+        description="vote: end the coordination once one answer holds the votes of this many "
+        "live agents: 'majority' (more than half), a share (above 0, at most 1: at least "
+        "that share, rounded up) or a number of agents (2 or more). Evaluation turns then "
+        "start only as many at a time as could still complete the quorum, the turns left "
+        "are cancelled and the winner (chosen as usual) presents. Unset: every live agent votes.",
+    )
     min_agents: int | None = Field(
         default=None, ge=1, description="Fewer live agents than this: the run fails."
     )
@@ -394,6 +424,24 @@ class OrchestratorConfig(Strict):
                     "that writes the final answer)",
                 )
         return self
+
+    @field_validator("stop_when", mode="before")
+    @classmethod
+    def _stop_when(cls, value: object) -> object:
+        if value is None or value == "majority":
+            return value
+        shape = (
+            "must be 'majority', a share of the live agents (above 0, at most 1, e.g. 0.6) "
+            "or a number of agents (2 or more)"
+        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            got = str(value).lower() if isinstance(value, bool) else repr(value)
+            raise ValueError(f"{shape}, got {got}")
+        if isinstance(value, int) and value < 2:
+            raise ValueError(f"{shape}, got {value} (every live agent: 1.0)")
+        if isinstance(value, float) and not 0 < value <= 1:
+            raise ValueError(f"{shape}, got {value:g}")
+        return value
 
     @field_validator("final_answer_stop")
     @classmethod
@@ -480,6 +528,12 @@ class MassGenConfig(Strict):
             problem = self.final_call_problem(option) if getattr(orchestrator, key) else None
             if problem:
                 raise FieldProblem(("orchestrator", key), problem)
+        stop = orchestrator.stop_when
+        if isinstance(stop, int) and not isinstance(stop, bool) and stop > len(ids):
+            raise FieldProblem(
+                ("orchestrator", "stop_when"),
+                f"{stop} agents must agree, the config has {len(ids)}",
+            )
         if orchestrator.min_agents is not None and orchestrator.min_agents > len(ids):
             raise FieldProblem(
                 ("orchestrator", "min_agents"),

@@ -421,11 +421,13 @@ class Strategy(Steering, ABC):
 
     # ------------------------------------------------------------------ turns and answers
 
+    def turn_snapshot(self, agent: AgentState, kind: str) -> list[Answer]:
+        """The answers a turn of ``kind`` reads: all latest, none for ``answer`` (vote: peers)."""
+        return [a.latest for a in self.agents if a.latest is not None] if kind != "answer" else []
+
     def start_turn(self, agent: AgentState, kind: str) -> None:
-        """Start a turn of ``kind``; an ``answer`` turn sees no peer answer."""
-        snapshot = (
-            [a.latest for a in self.agents if a.latest is not None] if kind != "answer" else []
-        )
+        """Start a turn of ``kind`` reading :meth:`turn_snapshot`."""
+        snapshot = self.turn_snapshot(agent, kind)
         rules = self.turn_rules(agent, kind, snapshot)
 
         def messages() -> list[Message]:  # the notes sent so far, when the turn builds it

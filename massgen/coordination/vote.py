@@ -9,20 +9,31 @@ sequential code:
 - a new answer clears every vote and restarts the other agents (in-flight turns cancelled,
   their HTTP requests closed, unless ``restart_policy: finish``); restarts caused by answers
   arriving close together are debounced into one;
-- the run ends when every live agent holds a vote on the current answer set; the most-voted
-  answer wins (tie: the earliest answer) and its author presents the final answer.
+- the run ends when every live agent holds a vote on the current answer set (or, with
+  ``stop_when``, once one answer holds a quorum of votes: evaluation turns then start only
+  as many at a time as could still complete it); the most-voted answer wins (tie: the
+  earliest answer) and its author presents the final answer;
+- in a large team each voter reads a bounded view of the answers (``peer_view``:
+  :mod:`massgen.coordination.peers`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import ClassVar
 
-from massgen.coordination import prompts, workflow
+from massgen.coordination import peers, prompts, workflow
 from massgen.coordination.state import AgentState, Answer, Vote
 from massgen.coordination.strategy import RunOwner, Strategy, Winner
 from massgen.coordination.turns import Outcome
-from massgen.events import AgentAbstained, AgentRestarted, VoteCast, VotesCleared
+from massgen.events import (
+    AgentAbstained,
+    AgentNotice,
+    AgentRestarted,
+    VoteCast,
+    VotesCleared,
+)
 from massgen.images import Image
 from massgen.messages import Message
 
@@ -52,6 +63,9 @@ class VoteStrategy(Strategy):
         self.first_answer_deadline = self.started + self.cfg.first_answer_timeout_seconds
         self.restart_not_before = 0.0
         self.best_scores: dict[str, float] = {}  # answer label -> the most votes it held
+        self.bounded = peers.bounded(self.cfg, len(self.agents))
+        self.views: tuple[int, dict[str, peers.View]] | None = None  # (answer set, views)
+        self.read: dict[str, int] = {}  # answer label -> peers that were given it to read
 
     def options(self) -> dict[str, object]:
         return {
@@ -59,6 +73,8 @@ class VoteStrategy(Strategy):
             "vote_weighting": self.cfg.vote_weighting,
             "min_agents": self.cfg.min_agents,
             "fallback_to_best": self.cfg.fallback_to_best,
+            "peer_view": (f"shortlist of {self.cfg.peer_view_size}" if self.bounded else "all"),
+            "stop_when": self.cfg.stop_when,
         }
 
     async def coordinate(self) -> None:
@@ -80,8 +96,54 @@ class VoteStrategy(Strategy):
             item = await self.turns.next_outcome()
             if isinstance(item, Outcome):
                 self.apply(item)
+                if await self.stopped_by_quorum():
+                    return
             if self.budget.stopped is None:
                 self.schedule()
+
+    # ------------------------------------------------------------------ stop_when
+
+    def quorum(self) -> int | None:
+        """How many live agents' votes one answer needs to end the coordination
+        (``stop_when``), or None."""
+        stop = self.cfg.stop_when
+        if stop is None:
+            return None
+        live = sum(a.live for a in self.agents)
+        if stop == "majority":
+            return live // 2 + 1
+        if isinstance(stop, float):
+            return max(1, math.ceil(stop * live - 1e-9))
+        return int(stop)
+
+    def leading(self) -> tuple[str | None, int]:
+        """The answer that holds the most live agents' votes, and how many."""
+        counts: dict[str, int] = {}
+        for agent in self.agents:
+            if agent.live and agent.vote is not None:
+                label = agent.vote.answer_label
+                counts[label] = counts.get(label, 0) + 1
+        if not counts:
+            return None, 0
+        label = max(counts, key=lambda lbl: counts[lbl])
+        return label, counts[label]
+
+    async def stopped_by_quorum(self) -> bool:
+        """With ``stop_when``: once one answer holds the quorum, say so and cancel the turns
+        left."""
+        needed = self.quorum()
+        label, votes = self.leading()
+        if needed is None or label is None or votes < needed or len(self.agents) == 1:
+            return False
+        live = sum(a.live for a in self.agents)
+        self.emit(
+            AgentNotice(
+                message=f"stop_when: {label} holds the votes of {votes} of {live} live agents; "
+                "the coordination ends here"
+            )
+        )
+        await self.turns.cancel_all(f"stop_when: {label} holds {votes} votes")
+        return True
 
     # ------------------------------------------------------------------ outcomes
 
@@ -184,12 +246,58 @@ class VoteStrategy(Strategy):
             return
         if self.round == 1:
             self.round = 2  # evaluation begins
+        room = len(live)
+        needed = self.quorum()
+        if needed is not None:  # only as many turns as could still complete the quorum
+            room = needed - self.leading()[1] - sum(a.busy for a in live)
         for agent in live:
             if agent.busy or agent.settled:
                 continue
             if not agent.answers and agent.turns > 0:
                 continue  # still owes its first answer (its first turn is running)
+            if room <= 0:
+                break
+            room -= 1
             self.start_turn(agent, "evaluate")
+
+    # ------------------------------------------------------------------ what a voter reads
+
+    def turn_snapshot(self, agent: AgentState, kind: str) -> list[Answer]:
+        """Every latest answer, or in a large team the agent's bounded view of them
+        (``peer_view``), announced as a ``peer_view`` event."""
+        snapshot = super().turn_snapshot(agent, kind)
+        if not self.bounded or kind != "evaluate":
+            return snapshot
+        if self.views is None or self.views[0] != self.answer_set:
+            voters = [a.label for a in self.agents if a.live]
+            views = peers.assign(
+                snapshot,
+                voters,
+                self.cfg.peer_view_size,
+                self.best_scores,
+                self.read,
+                self.answer_set,
+            )
+            self.views = (self.answer_set, views)
+        view = self.views[1].get(agent.label)
+        if view is None:  # not a voter when the views were made: the shortlist, its own
+            shortlist = next(iter(self.views[1].values())).shortlist if self.views[1] else ()
+            view = peers.View(tuple(shortlist), (), agent.latest)
+        shown = view.answers
+        for answer in shown:
+            if answer.agent_label != agent.label:
+                self.read[answer.label] = self.read.get(answer.label, 0) + 1
+        self.emit(
+            peers.PeerView(
+                agent_id=agent.id,
+                turn=agent.turns + 1,
+                round=self.round,
+                shown=[a.label for a in shown],
+                shortlist=[a.label for a in view.shortlist],
+                answers=len(snapshot),
+            )
+        )
+        return shown
 
     def turn_rules(
         self, agent: AgentState, kind: str, snapshot: list[Answer]

@@ -50,7 +50,9 @@ QUESTION = "What is the capital of France, and why is it the capital?"
 T0 = 1000.0  # the frozen clock when the run starts
 MID_ELAPSED = 4.2
 FINAL_ELAPSED = 9.7
-CONFIG = OrchestratorConfig(restart_debounce_seconds=0)
+# every voter reads every answer, as the scripted votes (for agent1) expect, also in the
+# team of eight (above peer_view_above, which would read a shortlist)
+CONFIG = OrchestratorConfig(restart_debounce_seconds=0, peer_view="all")
 SIZES = {"80x24": (80, 24), "120x40": (120, 40), "200x50": (200, 50), "300x60": (300, 60)}
 
 
