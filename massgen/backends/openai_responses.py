@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import openai
 
+from massgen.backends import prompt_cache
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
@@ -236,6 +238,11 @@ class ResponsesBackend(OpenAISDKBackend):
             params["text"] = text
         if config.stream:
             params["stream"] = True
+        official = urlparse(self.base_url).hostname == "api.openai.com"
+        if prompt_cache.sends_key(config.prompt_cache, official):
+            key = prompt_cache.cache_key(self.model, messages)
+            if key is not None:
+                params["prompt_cache_key"] = key
         return params
 
     async def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
