@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import httpx
 import openai
 
-from massgen.backends import gate, prompt_cache
+from massgen.backends import gate
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
@@ -252,10 +252,12 @@ class ChatCompletionsBackend(OpenAISDKBackend):
         if extra:
             params["extra_body"] = extra
         # the round's shared prompt prefix, for OpenAI's cache (massgen.backends.prompt_cache)
+        from massgen.backends import prompt_cache  # here: this block is self-contained
+
         if prompt_cache.sends_key(config.prompt_cache, self.openai_hosted):
-            key = prompt_cache.cache_key(self.model, messages)
-            if key is not None:
-                params["prompt_cache_key"] = key
+            cache_key = prompt_cache.cache_key(self.model, messages)
+            if cache_key is not None:
+                params["prompt_cache_key"] = cache_key
         return params
 
     def json_format(self, schema: dict[str, Any]) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def convert_messages(
 
     for message in messages:
         text = message.content or ""
-        text_blocks = [{"type": "text", "text": text}] if text.strip() else []
+        text_blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text.strip() else []
         pieces = prompt_cache.split(message) if cache else None
         if pieces is not None and message.role == "user":  # a cache breakpoint after the
             shared, tail = pieces  # part the round's turns share (docs/architecture.md)

@@ -87,8 +87,9 @@ def _answers_block(answers: Sequence[Answer]) -> str:
 def files_block(
     workspace: str, readable: Sequence[str], writable: Sequence[str], presenting: bool
 ) -> str:
-    """Where the agent works and what it may touch, for a run with files."""
-    lines = ["<FILES>", f"Your workspace, where you may write: {workspace}"]
+    """Where the agent works and what it may touch, for a run with files. The agent's own
+    workspace comes last: the lines before it are the same for every agent of the run."""
+    lines = ["<FILES>"]
     if writable:
         lines.append("You may also change these files of the user's: " + ", ".join(writable))
     if readable:
@@ -98,7 +99,7 @@ def files_block(
             "Put the files of your answer in your workspace: other agents see them read-only, "
             "and whoever writes the final answer copies what is needed to the user's files."
         )
-    lines.append("</FILES>")
+    lines += [f"Your workspace, where you may write: {workspace}", "</FILES>"]
     return "\n".join(lines) + "\n\n"
 
 
@@ -149,15 +150,15 @@ def coordination_messages(
 ) -> list[Message]:
     """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode;
     ``files``: the :func:`files_block` of a run with files; ``planning``: the planning-mode
-    note). Every agent of a round reads the same text up to a short tail of its own: which
-    answer is its own, its files and planning notes (docs/architecture.md, "Prompt
+    note). Every agent of a round reads the same text up to a short tail of its own: its
+    files and planning notes, then which answer is its own (docs/architecture.md, "Prompt
     caching")."""
     shared = (
         f"{_history_block(history)}"
         f"<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
         f"{_answers_block(by_label(answers))}"
     )
-    user, cut = _shared_and_tail(shared, own_answer_line(answers, viewer_label), files, planning)
+    user, cut = _shared_and_tail(shared, files, planning, own_answer_line(answers, viewer_label))
     rules = COORDINATION_RULES if mode == "tools" else PLAIN_RULES
     return [_system(system_message, rules), _user(user, images, can_see_images, cut)]
 
@@ -244,7 +245,7 @@ def answer_round_messages(
     shared = f"{_history_block(history)}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>"
     if answers:
         shared += f"\n\n{_answers_block(by_label(answers))}"
-    user, cut = _shared_and_tail(shared, own_answer_line(answers, viewer_label), files, planning)
+    user, cut = _shared_and_tail(shared, files, planning, own_answer_line(answers, viewer_label))
     text = rules + (SUBMIT if mode == "tools" else "")
     return [_system(system_message, text), _user(user, images, can_see_images, cut)]
 

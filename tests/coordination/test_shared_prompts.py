@@ -5,7 +5,6 @@ cached tokens and cost the run reports (docs/architecture.md, "Prompt caching").
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +43,10 @@ def serialized(request: RecordedRequest) -> str:
 
 
 def shared_prefix(a: str, b: str) -> int:
-    return len(os.path.commonprefix([a, b]))
+    """Characters ``a`` and ``b`` share before they first differ."""
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
 async def test_voters_of_a_round_share_their_prompt_up_to_their_own_tail(provider):
@@ -53,12 +55,13 @@ async def test_voters_of_a_round_share_their_prompt_up_to_their_own_tail(provide
     votes = [r for r in provider.requests if is_vote_turn(r)]
     assert len(votes) == 3
     texts = [r.body["messages"][-1]["content"] for r in votes]
-    tails = [text[text.index("\n\nYour own latest answer is") :] for text in texts]
-    # the tail: which answer is one's own, then one's own workspace (the files block)
+    tails = [text[text.index("</CURRENT ANSWERS>") :] for text in texts]
+    # the tail: the files block (one's own workspace last), then which answer is one's own
     for i, tail in enumerate(sorted(tails), 1):
-        assert tail.startswith(f"\n\nYour own latest answer is agent{i}'s.\n\n<FILES>")
-        assert f"workspaces/agent{i}\n" in tail
-    assert len({text.removesuffix(tail) for text, tail in zip(texts, tails)}) == 1
+        assert tail.startswith("</CURRENT ANSWERS>\n\n<FILES>\n")
+        assert f"workspaces/agent{i}\n</FILES>" in tail
+        assert tail.endswith(f"\n\nYour own latest answer is agent{i}'s.")
+    assert len({text.removesuffix(tail) for text, tail in zip(texts, tails, strict=True)}) == 1
     whole = [serialized(r) for r in votes]
     for i, mine in enumerate(whole):
         for other in whole[:i] + whole[i + 1 :]:
