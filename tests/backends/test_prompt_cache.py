@@ -17,6 +17,7 @@ from massgen.config.schema import BackendConfig
 from massgen.messages import Message, UsageChunk
 from tests.fakes.anthropic_server import ClaudeReply, FakeAnthropicServer
 from tests.fakes.chat_server import FakeChatServer, Reply
+from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.responses_server import FakeResponsesServer
 
 
@@ -26,8 +27,14 @@ def servers() -> Iterator[dict[str, FakeChatServer]]:
         FakeChatServer() as chat,
         FakeResponsesServer() as responses,
         FakeAnthropicServer() as anthropic,
+        FakeGeminiServer() as gemini,
     ):
-        yield {"chatcompletion": chat, "openai": responses, "claude": anthropic}
+        yield {
+            "chatcompletion": chat,
+            "openai": responses,
+            "claude": anthropic,
+            "gemini": gemini,
+        }
 
 
 async def usage_of(
@@ -135,3 +142,19 @@ async def test_claude_sends_no_breakpoint_when_prompt_cache_is_off(servers):
     usage = await usage_of(server, "claude", "claude-sonnet-4-5", messages, prompt_cache=False)
     assert "cache_control" not in str(server.requests[0].body)
     assert (usage.cache_write_tokens, usage.cached_tokens) == (0, 0)
+
+
+async def test_gemini_reports_a_repeated_prefix_cached_and_it_is_priced_at_the_cached_rate(
+    servers,
+):
+    server = servers["gemini"]
+    server.reset()
+    system = Message("system", "S" * 4096)  # 1,024 tokens
+    model = "gemini-2.5-flash"
+    first = await usage_of(server, "gemini", model, [system, Message("user", "U" * 1024)])
+    second = await usage_of(server, "gemini", model, [system, Message("user", "V" * 1024)])
+    assert first.cached_tokens == 0 and second.cached_tokens == 1024
+    # gemini-2.5-flash: $0.30 input, $0.075 cached, $2.50 output per million
+    fresh = second.prompt_tokens - 1024
+    expected = (fresh * 0.30 + 1024 * 0.075 + second.completion_tokens * 2.50) / 1e6
+    assert cost_usd(model, second) == pytest.approx(expected)
