@@ -76,3 +76,26 @@ async def test_voters_of_a_round_share_their_prompt_up_to_their_own_tail(provide
     cached = usage["cached_tokens"] * (0.25 - 0.025) / 1e6
     assert usage["cost_usd"] == pytest.approx(uncached - cached)
     assert sum(u["cached_tokens"] for u in usage["per_agent"].values()) == usage["cached_tokens"]
+
+
+@pytest.mark.parametrize("strategy", ["debate", "judge"])
+async def test_a_debate_or_judge_round_shares_its_prompt_up_to_each_agents_tail(provider, strategy):
+    config = team(provider.url)
+    rounds = {"max_rounds": 1} if strategy == "debate" else {"layers": 2}
+    config["orchestrator"] = {"strategy": strategy, **rounds}
+    await massgen.run("What is 2+2?", config=config)
+
+    reading = [
+        r
+        for r in provider.requests
+        if "</CURRENT ANSWERS>" in r.body["messages"][-1]["content"]
+        and "<ORIGINAL MESSAGE>" in r.body["messages"][-1]["content"]  # not the final turn
+    ]
+    assert len(reading) == 3  # the round that reads every agent's first answer
+    texts = [r.body["messages"][-1]["content"] for r in reading]
+    shared = {text[: text.index("</CURRENT ANSWERS>")] for text in texts}
+    assert len(shared) == 1
+    assert sorted(t.rsplit("\n\n", 1)[-1] for t in texts) == [
+        f"Your own latest answer is agent{i}'s." for i in (1, 2, 3)
+    ]
+    assert len({r.body["prompt_cache_key"] for r in reading}) == 1
