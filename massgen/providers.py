@@ -246,7 +246,8 @@ OPTIONS: dict[str, Option] = {
     "parallel_requests": Option(_CHAT, "only for OpenAI-compatible servers, not {kind}"),
     "prompt_cache": Option(
         _CHAT | {"openai", "azure_openai", "claude"},
-        "{kind} caches prompts by itself (prompt_cache is for claude and OpenAI-compatible APIs)",
+        "prompt_cache is for claude and OpenAI-compatible APIs, not {kind} (gemini caches "
+        "repeated prompts by itself)",
     ),
     "self_hosted": Option(
         _CHAT, "only for OpenAI-compatible servers; {kind} is priced by its model"
