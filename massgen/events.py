@@ -328,6 +328,7 @@ class Usage(Event):
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0  # Anthropic: prompt tokens written to its cache
     cost_usd: float | None = None
 
 
@@ -447,6 +448,7 @@ class RunFinished(Event):
     completion_tokens: int = 0
     requests: int = 0
     cost_usd: float | None = None  # None: some model's price is unknown
+    cached_tokens: int = 0  # of prompt_tokens: read from the providers' prompt caches
     #: per agent id: prompt_tokens, completion_tokens, requests, cost_usd (None: unknown)
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
 

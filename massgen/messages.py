@@ -57,6 +57,10 @@ class Message:
     #: Images attached to a user message (sent only to backends that support them:
     #: :attr:`massgen.backends.base.Backend.supports_images`).
     images: list[Image] = field(default_factory=list)
+    #: How many leading characters of ``content`` every turn of the round shares; the rest
+    #: is this agent's own tail. Backends end a provider prompt-cache prefix there
+    #: (docs/architecture.md, "Prompt caching"). None: no shared part marked.
+    shared_chars: int | None = None
 
 
 # ----------------------------------------------------------------- what a stream yields
@@ -116,6 +120,9 @@ class UsageChunk:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     cached_tokens: int = 0
+    #: Input tokens written to the provider's prompt cache (Anthropic: priced above input),
+    #: also part of ``prompt_tokens``.
+    cache_write_tokens: int = 0
     #: What the call cost as the provider reports it (Claude Code's result); None: massgen
     #: prices the tokens itself (:mod:`massgen.backends.pricing`).
     cost_usd: float | None = None

@@ -244,6 +244,11 @@ OPTIONS: dict[str, Option] = {
         _CHAT, "only for OpenAI-compatible servers; {kind} knows whether its models see images"
     ),
     "parallel_requests": Option(_CHAT, "only for OpenAI-compatible servers, not {kind}"),
+    "prompt_cache": Option(
+        _CHAT | {"openai", "azure_openai", "claude"},
+        "prompt_cache is for claude and OpenAI-compatible APIs, not {kind} (gemini caches "
+        "repeated prompts by itself)",
+    ),
     "self_hosted": Option(
         _CHAT, "only for OpenAI-compatible servers; {kind} is priced by its model"
     ),

@@ -242,12 +242,14 @@ def result_dict(result: Any, config_used: str) -> dict[str, Any]:
             "total_tokens": usage.prompt_tokens + usage.completion_tokens,
             "reasoning_tokens": usage.reasoning_tokens,
             "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
             "requests": usage.requests,
             "cost_usd": usage.cost,
             "per_agent": {
                 agent_id: {
                     "prompt_tokens": u.prompt_tokens,
                     "completion_tokens": u.completion_tokens,
+                    "cached_tokens": u.cached_tokens,
                     "cost_usd": u.cost,
                 }
                 for agent_id, u in result.usage.items()

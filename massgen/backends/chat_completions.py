@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from massgen.backends import gate
+from massgen.backends import gate, prompt_cache
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
@@ -242,6 +242,11 @@ class ChatCompletionsBackend(OpenAIHTTPBackend):
         extra = self.extra_body()
         if extra:
             params["extra_body"] = extra
+        # the round's shared prompt prefix, for OpenAI's cache (massgen.backends.prompt_cache)
+        if prompt_cache.sends_key(config.prompt_cache, self.openai_hosted):
+            cache_key = prompt_cache.cache_key(self.model, messages)
+            if cache_key is not None:
+                params["prompt_cache_key"] = cache_key
         return params
 
     def json_format(self, schema: dict[str, Any]) -> dict[str, Any]:

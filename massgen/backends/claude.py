@@ -12,7 +12,9 @@ Conversions (massgen's Chat-shaped :class:`Message` to Messages API):
   parsed arguments. Malformed (or non-object) arguments are sent as ``{}``: the block must
   stay, since the following ``tool_result`` has to refer to it, and the tool result the engine
   sends back already tells the model what was wrong with its call;
-* ``tool`` messages become ``tool_result`` blocks in a user message.
+* ``tool`` messages become ``tool_result`` blocks in a user message;
+* unless ``prompt_cache: false``, ``cache_control`` breakpoints end the system prompt and the
+  part of a coordination turn the round's agents share (:mod:`massgen.backends.prompt_cache`).
 
 Settings: ``max_tokens`` is required by the API (default :data:`DEFAULT_MAX_TOKENS`).
 ``thinking_budget`` enables extended thinking (at least 1024 tokens, the API's minimum); the
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 import httpx2
 
+from massgen.backends import prompt_cache
 from massgen.backends.base import Backend
 from massgen.backends.errors import (
     AuthenticationError,
@@ -45,6 +48,7 @@ from massgen.backends.errors import (
     RateLimitError,
 )
 from massgen.backends.http_client import parse_retry_after, shared_ssl_context
+from massgen.backends.prompt_cache import EPHEMERAL
 from massgen.messages import (
     Chunk,
     DoneChunk,
@@ -101,8 +105,11 @@ def _tool_input(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def convert_messages(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
-    """``(system, messages)`` for the Messages API."""
+def convert_messages(
+    messages: list[Message], cache: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
+    """``(system, messages)`` for the Messages API; with ``cache``, a ``cache_control``
+    breakpoint ends the shared part of a marked user message (:mod:`prompt_cache`)."""
     system: list[str] = []
     out: list[dict[str, Any]] = []
 
@@ -116,7 +123,13 @@ def convert_messages(messages: list[Message]) -> tuple[str, list[dict[str, Any]]
 
     for message in messages:
         text = message.content or ""
-        text_blocks = [{"type": "text", "text": text}] if text.strip() else []
+        text_blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text.strip() else []
+        pieces = prompt_cache.split(message) if cache else None
+        if pieces is not None and message.role == "user":  # a cache breakpoint after the
+            shared, tail = pieces  # part the round's turns share (docs/architecture.md)
+            text_blocks = [{"type": "text", "text": shared, "cache_control": dict(EPHEMERAL)}]
+            if tail.strip():
+                text_blocks.append({"type": "text", "text": tail})
         if message.role == "system":
             if text.strip():
                 system.append(text)
@@ -169,6 +182,7 @@ def _usage_chunk(usage: Mapping[str, Any]) -> UsageChunk:
         completion_tokens=usage.get("output_tokens") or 0,
         reasoning_tokens=thinking,
         cached_tokens=cache_read,
+        cache_write_tokens=usage.get("cache_creation_input_tokens") or 0,
     )
 
 
@@ -264,9 +278,14 @@ class ClaudeBackend(Backend):
     ) -> dict[str, Any]:
         """The keyword arguments of ``messages.create`` for one call."""
         config = self.config
-        system, converted = convert_messages(messages)
+        # breakpoints on a coordination turn's prompt only: the part its round shares
+        marked = any(prompt_cache.split(m) is not None for m in messages)
+        cache = config.prompt_cache is not False and marked
+        system, converted = convert_messages(messages, cache)
         params: dict[str, Any] = {"model": self.model, "messages": converted}
-        if system:
+        if system and cache:  # a breakpoint after the tools and system prompt every turn shares
+            params["system"] = [{"type": "text", "text": system, "cache_control": dict(EPHEMERAL)}]
+        elif system:
             params["system"] = system
         tool_list: list[dict[str, Any]] = [convert_tool(t) for t in tools or ()]
         headers: dict[str, str] = {}

@@ -16,6 +16,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from massgen.backends import prompt_cache
 from massgen.backends.errors import (
     BackendConnectionError,
     BackendError,
@@ -242,6 +243,10 @@ class ResponsesBackend(OpenAIHTTPBackend):
             params["text"] = text
         if config.stream:
             params["stream"] = True
+        if prompt_cache.sends_key(config.prompt_cache, self.openai_account):
+            key = prompt_cache.cache_key(self.model, messages)
+            if key is not None:
+                params["prompt_cache_key"] = key
         return params
 
     async def _events(self, params: dict[str, Any]) -> AsyncGenerator[Any, None]:

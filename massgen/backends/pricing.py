@@ -1,6 +1,7 @@
 """Cost of a model call from a bundled price table (never fetched at run time).
 
-Prices are USD per million tokens: input, cached input (reads), output. A model is matched by
+Prices are USD per million tokens: input, cached input (reads), output, and for Anthropic
+cache writes (1.25x input). A model is matched by
 its name without a provider prefix, exactly or as a known name followed by a date or version
 suffix (``claude-sonnet-4-20250514``, ``gpt-5-mini-2025-08-07``). Unknown models cost
 ``None`` ("cost unknown"), never a guess. Self-hosted models (the local backend and local
@@ -23,10 +24,22 @@ class Price:
     input: float
     cached: float
     output: float
+    #: input written to the provider's cache (Anthropic: 1.25x input); others: input
+    cache_write: float | None = None
+
+    @property
+    def written(self) -> float:
+        """The price of a cache write (the input price when the provider adds none)."""
+        return self.input if self.cache_write is None else self.cache_write
 
 
 def _p(input_: float, output: float, cached: float | None = None) -> Price:
     return Price(input_, input_ if cached is None else cached, output)
+
+
+def _a(input_: float, output: float, cached: float) -> Price:
+    """An Anthropic price: five-minute cache writes cost 1.25x input."""
+    return Price(input_, cached, output, input_ * 1.25)
 
 
 PRICES: dict[str, Price] = {
@@ -51,16 +64,16 @@ PRICES: dict[str, Price] = {
     "o3-pro": _p(20.00, 80.00),
     "o4-mini": _p(1.10, 4.40, 0.275),
     # Anthropic (cached = cache reads)
-    "claude-opus-4-5": _p(5.00, 25.00, 0.50),
-    "claude-opus-4-1": _p(15.00, 75.00, 1.50),
-    "claude-opus-4": _p(15.00, 75.00, 1.50),
-    "claude-sonnet-4-5": _p(3.00, 15.00, 0.30),
-    "claude-sonnet-4": _p(3.00, 15.00, 0.30),
-    "claude-3-7-sonnet": _p(3.00, 15.00, 0.30),
-    "claude-3-5-sonnet": _p(3.00, 15.00, 0.30),
-    "claude-haiku-4-5": _p(1.00, 5.00, 0.10),
-    "claude-3-5-haiku": _p(0.80, 4.00, 0.08),
-    "claude-3-haiku": _p(0.25, 1.25, 0.03),
+    "claude-opus-4-5": _a(5.00, 25.00, 0.50),
+    "claude-opus-4-1": _a(15.00, 75.00, 1.50),
+    "claude-opus-4": _a(15.00, 75.00, 1.50),
+    "claude-sonnet-4-5": _a(3.00, 15.00, 0.30),
+    "claude-sonnet-4": _a(3.00, 15.00, 0.30),
+    "claude-3-7-sonnet": _a(3.00, 15.00, 0.30),
+    "claude-3-5-sonnet": _a(3.00, 15.00, 0.30),
+    "claude-haiku-4-5": _a(1.00, 5.00, 0.10),
+    "claude-3-5-haiku": _a(0.80, 4.00, 0.08),
+    "claude-3-haiku": _a(0.25, 1.25, 0.03),
     # Google (prompts up to 200k tokens)
     "gemini-2.5-pro": _p(1.25, 10.00, 0.31),
     "gemini-2.5-flash": _p(0.30, 2.50, 0.075),
@@ -105,6 +118,12 @@ def cost_usd(model: str, usage: UsageChunk, *, self_hosted: bool = False) -> flo
     if price is None:
         return None
     cached = min(usage.cached_tokens, usage.prompt_tokens)
-    fresh = usage.prompt_tokens - cached
-    total = fresh * price.input + cached * price.cached + usage.completion_tokens * price.output
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    fresh = usage.prompt_tokens - cached - written
+    total = (
+        fresh * price.input
+        + cached * price.cached
+        + written * price.written
+        + usage.completion_tokens * price.output
+    )
     return total / 1_000_000

@@ -143,7 +143,13 @@ def show_command(
         f"Dir      {visible(path)}",
         f"Question {_short(summary.get('question') or '-', 500)}",
         f"Agents   {_short(agents or '-', 500)}  (strategy {strategy})",
-        f"Total    {_int(summary.get('total_tokens')):,} tokens · {_cost(summary.get('cost_usd'))}"
+        f"Total    {_int(summary.get('total_tokens')):,} tokens"
+        + (
+            f" ({_int(summary.get('cached_tokens')):,} prompt tokens cached)"
+            if _int(summary.get("cached_tokens"))
+            else ""
+        )
+        + f" · {_cost(summary.get('cost_usd'))}"
         f" · {_seconds(summary.get('duration_s'))}"
         + (
             f" · exit status {_short(summary['exit_status'], 5)}"

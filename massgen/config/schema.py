@@ -147,6 +147,13 @@ class BackendConfig(Strict):
         "calls cost nothing (default: true for vllm, sglang, lmstudio and ollama; others are "
         "priced by their model, or their cost is unknown).",
     )
+    prompt_cache: bool | None = Field(
+        default=None,
+        description="Provider prompt caching of the prompt part the agents of a round share "
+        "(null: on where it applies: claude's cache_control breakpoints, prompt_cache_key to "
+        "OpenAI's own service and Azure; true: also send prompt_cache_key to other "
+        "OpenAI-compatible servers; false: off).",
+    )
     # the agent's own tools (the tool loop runs them inside a turn)
     mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
     custom_tools: list[CustomToolConfig] = Field(default_factory=list)

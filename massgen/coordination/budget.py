@@ -199,7 +199,10 @@ class Budget:
         prompt = math.ceil(chars * ratio) + images * IMAGE_TOKENS
         completion = completion_bound(agent.spec)
         price = self.prices.get(agent.id)
-        cost = 0.0 if price is None else (prompt * price.input + completion * price.output) / 1e6
+        # a bound: the whole prompt at the higher of the input and cache-write prices (what
+        # has been spent is priced as reported: cached reads at the cached rate)
+        per_prompt = 0.0 if price is None else max(price.input, price.written)
+        cost = 0.0 if price is None else (prompt * per_prompt + completion * price.output) / 1e6
         assumed = (
             completion == ASSUMED_COMPLETION_TOKENS and not agent.spec.backend.config.max_tokens
         )

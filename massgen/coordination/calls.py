@@ -151,5 +151,6 @@ def usage_event(agent: AgentState, chunk: UsageChunk) -> UsageEvent:
         completion_tokens=chunk.completion_tokens,
         reasoning_tokens=chunk.reasoning_tokens,
         cached_tokens=chunk.cached_tokens,
+        cache_write_tokens=chunk.cache_write_tokens,
         cost_usd=cost,
     )

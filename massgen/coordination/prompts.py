@@ -32,14 +32,31 @@ do not mention agents, labels, votes or this process."""
 History = Sequence[tuple[str, str]]  # (user message, final answer) of earlier turns
 
 
-def _user(text: str, images: Sequence[Image], can_see: bool) -> Message:
+def _user(
+    text: str, images: Sequence[Image], can_see: bool, shared_chars: int | None = None
+) -> Message:
     """The user message, with the question's images for a model that sees them, else a
-    note that they exist."""
+    note that they exist (after the text: ``shared_chars`` stays a prefix)."""
     if not images:
-        return Message("user", text)
+        return Message("user", text, shared_chars=shared_chars)
     if can_see:
-        return Message("user", text, images=list(images))
-    return Message("user", f"{text}\n\n{note(len(images))}")
+        return Message("user", text, images=list(images), shared_chars=shared_chars)
+    return Message("user", f"{text}\n\n{note(len(images))}", shared_chars=shared_chars)
+
+
+def _shared_and_tail(shared: str, *tail: str) -> tuple[str, int]:
+    """The user text of a round's turn: ``shared`` (the same for every agent of the round),
+    then this agent's own ``tail`` parts; and the length of the shared part (so provider
+    caches can reuse it: docs/architecture.md, "Prompt caching")."""
+    own = "\n\n".join(part.strip() for part in tail if part.strip())
+    return (f"{shared}\n\n{own}" if own else shared), len(shared)
+
+
+def own_answer_line(answers: Sequence[Answer], viewer_label: str) -> str:
+    """Which of ``answers`` is the viewer's own ("" when none is)."""
+    if any(a.agent_label == viewer_label for a in answers):
+        return f"Your own latest answer is {viewer_label}'s."
+    return ""
 
 
 def _system(own: str | None, rules: str) -> Message:
@@ -70,8 +87,9 @@ def _answers_block(answers: Sequence[Answer]) -> str:
 def files_block(
     workspace: str, readable: Sequence[str], writable: Sequence[str], presenting: bool
 ) -> str:
-    """Where the agent works and what it may touch, for a run with files."""
-    lines = ["<FILES>", f"Your workspace, where you may write: {workspace}"]
+    """Where the agent works and what it may touch, for a run with files. The agent's own
+    workspace comes last: the lines before it are the same for every agent of the run."""
+    lines = ["<FILES>"]
     if writable:
         lines.append("You may also change these files of the user's: " + ", ".join(writable))
     if readable:
@@ -81,7 +99,7 @@ def files_block(
             "Put the files of your answer in your workspace: other agents see them read-only, "
             "and whoever writes the final answer copies what is needed to the user's files."
         )
-    lines.append("</FILES>")
+    lines += [f"Your workspace, where you may write: {workspace}", "</FILES>"]
     return "\n".join(lines) + "\n\n"
 
 
@@ -103,9 +121,15 @@ def with_notes(messages: list[Message], notes: Sequence[str]) -> list[Message]:
     return out
 
 
+def by_label(answers: Sequence[Answer]) -> list[Answer]:
+    """Answers in label order (agent1, agent2, ...): the same for every viewer."""
+    return sorted(answers, key=lambda a: int(a.agent_label.removeprefix("agent")))
+
+
 def order_for_viewer(answers: Sequence[Answer], viewer_label: str) -> list[Answer]:
-    """Others' answers by label, the viewer's own last (against position bias)."""
-    ordered = sorted(answers, key=lambda a: int(a.agent_label.removeprefix("agent")))
+    """Others' answers by label, the viewer's own last (final turns: a single call each, so
+    no shared prefix is lost)."""
+    ordered = by_label(answers)
     return [a for a in ordered if a.agent_label != viewer_label] + [
         a for a in ordered if a.agent_label == viewer_label
     ]
@@ -126,14 +150,17 @@ def coordination_messages(
 ) -> list[Message]:
     """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode;
     ``files``: the :func:`files_block` of a run with files; ``planning``: the planning-mode
-    note)."""
-    user = (
-        f"{_history_block(history)}{files}{planning}"
+    note). Every agent of a round reads the same text up to a short tail of its own: its
+    files and planning notes, then which answer is its own (docs/architecture.md, "Prompt
+    caching")."""
+    shared = (
+        f"{_history_block(history)}"
         f"<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
-        f"{_answers_block(order_for_viewer(answers, viewer_label))}"
+        f"{_answers_block(by_label(answers))}"
     )
+    user, cut = _shared_and_tail(shared, files, planning, own_answer_line(answers, viewer_label))
     rules = COORDINATION_RULES if mode == "tools" else PLAIN_RULES
-    return [_system(system_message, rules), _user(user, images, can_see_images)]
+    return [_system(system_message, rules), _user(user, images, can_see_images, cut)]
 
 
 def final_task(files: str) -> str:
@@ -213,19 +240,14 @@ def answer_round_messages(
     planning: str = "",
 ) -> list[Message]:
     """Messages for a debate or judge turn: ``rules``, the question and the answers it
-    reads (none for an independent answer)."""
-    user = (
-        f"{_history_block(history)}{files}{planning}"
-        f"<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>"
-    )
+    reads (none for an independent answer), in label order; then the agent's own tail, as in
+    :func:`coordination_messages`."""
+    shared = f"{_history_block(history)}<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>"
     if answers:
-        ordered = order_for_viewer(answers, viewer_label)
-        own = any(a.agent_label == viewer_label for a in answers)
-        user += f"\n\n{_answers_block(ordered)}"
-        if own:
-            user += f"\nYour own latest answer is {viewer_label}'s."
+        shared += f"\n\n{_answers_block(by_label(answers))}"
+    user, cut = _shared_and_tail(shared, files, planning, own_answer_line(answers, viewer_label))
     text = rules + (SUBMIT if mode == "tools" else "")
-    return [_system(system_message, text), _user(user, images, can_see_images)]
+    return [_system(system_message, text), _user(user, images, can_see_images, cut)]
 
 
 def final_messages(

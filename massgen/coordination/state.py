@@ -67,7 +67,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the provider's cache
+    cache_write_tokens: int = 0  # prompt tokens written to it (Anthropic)
     requests: int = 0
     cost_usd: float = 0.0  # of the calls whose price is known
     cost_unknown: bool = False  # some call's model is not in the price table
@@ -77,6 +78,7 @@ class Usage:
         self.completion_tokens += other.completion_tokens
         self.reasoning_tokens += other.reasoning_tokens
         self.cached_tokens += other.cached_tokens
+        self.cache_write_tokens += other.cache_write_tokens
         self.requests += other.requests
         self.cost_usd += other.cost_usd
         self.cost_unknown = self.cost_unknown or other.cost_unknown
@@ -87,6 +89,7 @@ class Usage:
         self.completion_tokens += chunk.completion_tokens
         self.reasoning_tokens += chunk.reasoning_tokens
         self.cached_tokens += chunk.cached_tokens
+        self.cache_write_tokens += chunk.cache_write_tokens
         if cost is None:
             self.cost_unknown = True
         else:

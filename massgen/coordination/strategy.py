@@ -352,6 +352,7 @@ class Strategy(Steering, ABC):
                 completion_tokens=total.completion_tokens,
                 requests=total.requests,
                 cost_usd=total.cost,
+                cached_tokens=total.cached_tokens,
                 usage={
                     a.id: {
                         "prompt_tokens": a.usage.prompt_tokens,

@@ -145,7 +145,11 @@ def describe(event: Event, noun: str = "round") -> str | None:
     if isinstance(event, ErrorEvent):
         return f"{who} error: {event.message}".strip()
     if isinstance(event, RunFinished):
-        tokens = f"{event.prompt_tokens:,} prompt + {event.completion_tokens:,} completion tokens"
+        cached = f" ({event.cached_tokens:,} cached)" if event.cached_tokens else ""
+        tokens = (
+            f"{event.prompt_tokens:,} prompt{cached} + {event.completion_tokens:,} "
+            "completion tokens"
+        )
         lines = [
             f"{event.status} in {event.duration_s:.1f}s · {event.requests} request(s) · "
             f"{tokens} · {_cost(event.cost_usd)}"

@@ -50,6 +50,7 @@ class Summary:
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "total_tokens": 0,
+            "cached_tokens": 0,
             "cost_usd": 0.0,
             "duration_s": 0.0,
             "parts": [],
@@ -82,6 +83,7 @@ class Summary:
                     "prompt_tokens": 0,
                     "completion_tokens": 0,
                     "requests": 0,
+                    "cached_tokens": 0,
                     "cost_usd": None,
                     "duration_s": None,
                     "error": None,
@@ -167,6 +169,7 @@ class Summary:
                 prompt_tokens=int(event.get("prompt_tokens") or 0),
                 completion_tokens=int(event.get("completion_tokens") or 0),
                 requests=int(event.get("requests") or 0),
+                cached_tokens=int(event.get("cached_tokens") or 0),
                 cost_usd=_number(event.get("cost_usd")),
                 duration_s=_number(event.get("duration_s")),
             )
@@ -182,6 +185,7 @@ class Summary:
         data["prompt_tokens"] = sum(p["prompt_tokens"] for p in parts)
         data["completion_tokens"] = sum(p["completion_tokens"] for p in parts)
         data["total_tokens"] = data["prompt_tokens"] + data["completion_tokens"]
+        data["cached_tokens"] = sum(p.get("cached_tokens", 0) for p in parts)
         finished = [p for p in parts if p["duration_s"] is not None]
         data["duration_s"] = round(sum(p["duration_s"] for p in finished), 4)
         costs = [p["cost_usd"] for p in finished]

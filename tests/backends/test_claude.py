@@ -321,7 +321,10 @@ async def test_usage_counts_cache_reads_and_writes_as_input(server, make_backend
     )
     chunks = await collect(make_backend(stream=stream))
 
-    assert UsageChunk(prompt_tokens=170, completion_tokens=30, cached_tokens=50) in chunks
+    expected = UsageChunk(
+        prompt_tokens=170, completion_tokens=30, cached_tokens=50, cache_write_tokens=20
+    )
+    assert expected in chunks
 
 
 # ---------------------------------------------------------------------------- errors

@@ -43,6 +43,14 @@ def _body(key: str, value: Any) -> Check:
     return lambda request: request.body.get(key) == value
 
 
+def _cache_key(request: RecordedRequest) -> bool:
+    return str(request.body.get("prompt_cache_key", "")).startswith("massgen-")
+
+
+def _breakpoint(request: RecordedRequest) -> bool:
+    return "'cache_control': {'type': 'ephemeral'}" in str(request.body["messages"])
+
+
 def _tool(kind: str) -> Check:
     return lambda request: any(kind in str(tool) for tool in request.body.get("tools") or ())
 
@@ -61,6 +69,7 @@ CHAT: dict[str, tuple[Any, Check]] = {
     "enable_web_search": (True, lambda r: r.body["search_parameters"]["mode"] == "auto"),
     "deployment_name": ("my-deploy", lambda r: "/deployments/my-deploy/" in r.path),
     "api_version": ("2024-10-21", lambda r: r.query.get("api-version") == "2024-10-21"),
+    "prompt_cache": (True, _cache_key),
 }
 RESPONSES: dict[str, tuple[Any, Check]] = {
     "temperature": (0.37, _body("temperature", 0.37)),
@@ -76,6 +85,7 @@ RESPONSES: dict[str, tuple[Any, Check]] = {
     "enable_web_search": (True, _tool("web_search")),
     "enable_code_interpreter": (True, _tool("code_interpreter")),
     "enable_code_execution": (True, _tool("code_interpreter")),
+    "prompt_cache": (True, _cache_key),
 }
 MESSAGES: dict[str, tuple[Any, Check]] = {
     "temperature": (0.37, _body("temperature", 0.37)),
@@ -86,6 +96,7 @@ MESSAGES: dict[str, tuple[Any, Check]] = {
     "enable_web_search": (True, _tool("web_search")),
     "enable_code_execution": (True, _tool("code_execution")),
     "enable_code_interpreter": (True, _tool("code_execution")),
+    "prompt_cache": (True, _breakpoint),
 }
 GEMINI: dict[str, tuple[Any, Check]] = {
     "temperature": (0.37, lambda r: r.body["generationConfig"]["temperature"] == 0.37),
@@ -157,7 +168,9 @@ async def test_an_accepted_option_reaches_the_request(servers, kind, option):
         fields["max_tokens"] = 4096  # Anthropic: more than the thinking budget
     backend = create_backend(BackendConfig(**fields))
     try:
-        async for _ in backend.stream([Message("user", "What is 2+2?")]):
+        # marked as a coordination turn's shared prompt (for prompt_cache)
+        question = Message("user", "What is 2+2?", shared_chars=12)
+        async for _ in backend.stream([question]):
             pass
     finally:
         await backend.aclose()

@@ -6,10 +6,12 @@ import pytest
 
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
+from massgen.coordination.budget import Budget
 from massgen.coordination.coordinator import Coordinator
-from massgen.coordination.state import AgentSpec
+from massgen.coordination.state import AgentSpec, AgentState
 from massgen.errors import ConfigurationError
 from massgen.events import Event, EventBus
+from massgen.messages import Message
 from tests.support.scripted import ScriptedBackend, Step, answer, vote
 
 
@@ -139,3 +141,31 @@ async def test_without_max_tokens_the_refusal_says_how_to_tighten_the_bound():
     result, events = await run(agents, max_total_tokens=2000)
     assert result.status == "budget" and calls(agents) == 0
     assert "set max_tokens on its backend" in of_type(events, "budget_exceeded")[0].message
+
+
+async def test_cached_prompt_tokens_are_spent_at_the_cached_rate():
+    # gpt-5-mini: $0.25 input, $0.025 cached, $2.00 output per million tokens
+    def cached(step: Step) -> Step:
+        step.prompt_tokens, step.cached_tokens, step.completion_tokens = 100_000, 80_000, 100
+        return step
+
+    agents = [
+        agent(f"a{i}", [cached(answer(f"answer {i}")), vote("agent1")], model="gpt-5-mini")
+        for i in (1, 2, 3)
+    ]
+    result, events = await run(agents, max_cost_usd=0.025)
+    # each answer: 20,000 fresh + 80,000 cached + 100 output tokens = $0.0072
+    assert result.total_usage.cost == pytest.approx(3 * 0.0072)
+    refused = of_type(events, "budget_exceeded")
+    assert refused and refused[0].spent == pytest.approx(3 * 0.0072)
+
+
+def test_a_claude_calls_bound_allows_for_writing_its_prompt_to_the_cache():
+    """Anthropic charges 1.25x input for what a call writes to its prompt cache."""
+    spec = agent("a1", model="claude-sonnet-4-5", max_tokens=1000)
+    state = AgentState(spec=spec, label="agent1")
+    budget = Budget.for_run(OrchestratorConfig(max_cost_usd=1.0), [state], lambda _: None)
+    estimate = budget.estimate(state, [Message("user", "x" * 2997)], None)
+    # 2,997 characters and 16 of framing at 1 token per 3: 1,005 prompt tokens at $3.75
+    # (a cache write), 1,000 completion tokens at $15 per million
+    assert estimate.cost == pytest.approx((1005 * 3.75 + 1000 * 15) / 1e6)

@@ -490,13 +490,19 @@ async def test_the_agents_system_message_and_history_reach_the_prompt():
     assert "And 2+2?" in first.user_text
 
 
-async def test_each_agent_sees_its_own_answer_last():
+async def test_each_agent_reads_the_answers_in_label_order_and_is_told_its_own_last():
+    """The order is the same for every voter (a prefix provider caches reuse); the line
+    naming the voter's own answer comes after all of them."""
     agents = team(
         [answer("a"), vote("agent1")], [answer("b"), vote("agent1")], [answer("c"), vote("agent1")]
     )
     await run(agents)
     text = backend(agents, 1).calls[1].user_text
-    assert text.index("<agent1>") < text.index("<agent3>") < text.index("<agent2>")
+    assert text.index("<agent1>") < text.index("<agent2>") < text.index("<agent3>")
+    assert text.rstrip().endswith("Your own latest answer is agent2's.")
+    other = backend(agents, 2).calls[1].user_text
+    shared = text[: text.index("Your own")]
+    assert other.startswith(shared) and other.rstrip().endswith("agent3's.")
 
 
 # --------------------------------------------------------------------- scripted backend

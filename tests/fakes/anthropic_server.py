@@ -493,10 +493,22 @@ class FakeAnthropicServer(FakeChatServer):
 
 
 class _Message(_Generation):
-    """One assistant message: its content blocks, usage, and both wire forms."""
+    """One assistant message: its content blocks, usage, and both wire forms. Unless the
+    reply scripts its cache fields, they come from the request's ``cache_control``
+    breakpoints (:class:`tests.fakes.prompt_caches.BreakpointCache`)."""
+
+    automatic_cache = False  # Anthropic caches at breakpoints only
 
     def __init__(self, server: FakeAnthropicServer, body: dict[str, Any], reply: Reply) -> None:
         super().__init__(server, body, reply)
+        self.cache_read = reply.cached_tokens or 0
+        self.cache_write = getattr(reply, "cache_creation_tokens", 0)
+        self.auto_cache = reply.cached_tokens is None and not self.cache_write
+        if self.auto_cache:
+            total = reply.prompt_tokens
+            if total is None:
+                total = _estimate_prompt_tokens(chat_view(body))
+            self.cache_read, self.cache_write = server.breakpoint_cache.usage(body, total)
         self.id = f"msg_{uuid.uuid4().hex[:24]}"
         self.request_id = f"req_{uuid.uuid4().hex[:24]}"
         self.calls = [
@@ -551,12 +563,14 @@ class _Message(_Generation):
         prompt = reply.prompt_tokens
         if prompt is None:
             prompt = _estimate_prompt_tokens(chat)
+        if self.auto_cache:  # input_tokens: the part neither read from nor written to it
+            prompt -= self.cache_read + self.cache_write
         prompt += 100 * len(self.searches)  # search results are read as input
         output = reply.completion_tokens if reply.completion_tokens is not None else self.pieces
         usage: dict[str, Any] = {
             "input_tokens": prompt,
-            "cache_creation_input_tokens": getattr(reply, "cache_creation_tokens", 0),
-            "cache_read_input_tokens": reply.cached_tokens,
+            "cache_creation_input_tokens": self.cache_write,
+            "cache_read_input_tokens": self.cache_read,
             "output_tokens": max(1, output) if final else 1,
         }
         if self.reasoning and final:

@@ -39,6 +39,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tests.fakes.prompt_caches import BreakpointCache, PrefixCache
+
 Send_ = Callable[[bytes], Awaitable[None]]
 
 
@@ -67,7 +69,7 @@ class Reply:
     prompt_tokens: int | None = None  # default: ≈ chars/4 of the request's messages
     completion_tokens: int | None = None  # default: one per streamed piece
     reasoning_tokens: int | None = None  # default: one per streamed reasoning piece
-    cached_tokens: int = 0
+    cached_tokens: int | None = None  # default: the prefix cache's (tests.fakes.prompt_caches)
     reasoning_field: str = "reasoning_content"  # or "reasoning" (OpenRouter / vLLM style)
     ttft: float | None = None
     tokens_per_second: float | None = None
@@ -330,6 +332,8 @@ class FakeChatServer:
         self.port = port
         self.url = ""
         self.requests: list[RecordedRequest] = []
+        self.prefix_cache = PrefixCache()  # OpenAI's automatic prompt caching
+        self.breakpoint_cache = BreakpointCache()  # Anthropic's cache_control breakpoints
         self._queue: deque[Reply] = deque()
         self._by_model: defaultdict[str, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -369,6 +373,8 @@ class FakeChatServer:
             self._queue.clear()
             self._by_model.clear()
             self.requests.clear()
+        self.prefix_cache.clear()
+        self.breakpoint_cache.clear()
 
     def hold_after(self, count: int) -> None:
         """Answer the next ``count`` requests, then hold every later one unanswered until
@@ -527,9 +533,15 @@ class FakeChatServer:
 class _Generation:
     """Timing and content shared by the streamed and the non-streamed response."""
 
+    #: The provider caches repeated prompt prefixes by itself (OpenAI); reported as cached.
+    automatic_cache = True
+
     def __init__(self, server: FakeChatServer, body: dict[str, Any], reply: Reply) -> None:
         self.body = body
         self.reply = reply
+        self.cached_tokens = reply.cached_tokens or 0
+        if reply.cached_tokens is None and self.automatic_cache:
+            self.cached_tokens = server.prefix_cache.cached_tokens(body)
         self.ttft = server.ttft if reply.ttft is None else reply.ttft
         self.tps = reply.tokens_per_second or server.tokens_per_second
         self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -560,7 +572,7 @@ class _Generation:
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": r.cached_tokens, "audio_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": reasoning,
                 "audio_tokens": 0,

@@ -478,6 +478,11 @@ class _Generation:
             if reply.prompt_tokens is not None
             else _estimate_prompt_tokens(body)
         )
+        # Gemini 2.5's implicit caching of repeated prefixes, reported as OpenAI's is here
+        cached = reply.cached_tokens
+        if cached is None:
+            cached = server.prefix_cache.cached_tokens(chat_view(body, model))
+        self.cached_tokens = min(cached, self.prompt_tokens)
         thoughts = sum(1 for p in self.pieces if p.get("thought"))
         self.thoughts_tokens = (
             reply.reasoning_tokens if reply.reasoning_tokens is not None else thoughts
@@ -539,8 +544,8 @@ class _Generation:
             usage["candidatesTokenCount"] = candidates
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
-        if self.reply.cached_tokens:
-            usage["cachedContentTokenCount"] = self.reply.cached_tokens
+        if self.cached_tokens:
+            usage["cachedContentTokenCount"] = self.cached_tokens
         if tool_use:
             usage["toolUsePromptTokenCount"] = tool_use
         return usage

@@ -262,3 +262,23 @@ def test_logs_errors_and_prune(env, provider, tmp_path):
     assert not old.exists() and len(remaining) == 1
     bad = massgen("logs", "prune", "--older-than", "a while", env=env)
     assert bad.returncode == 1 and "invalid age" in bad.stderr
+
+
+def test_cached_prompt_tokens_are_shown_in_the_summary_and_by_logs_show(env, provider, tmp_path):
+    # the voters (one model) share a ~1,500-token prefix: the fake caches it as OpenAI does
+    backend = {"type": "vllm", "model": "m", "base_url": provider.url}
+    team = tmp_path / "team.yaml"
+    team.write_text(
+        yaml.safe_dump({"agents": [{"id": f"a{i}", "backend": backend} for i in (1, 2)]})
+    )
+    run = massgen("-c", str(team), "--ui", "plain", "Explain tides. " * 400, env=env)
+    assert run.returncode == 0, run.stderr
+    session = only_session(env)
+    finished = events_of(session)[-1]
+    assert finished["cached_tokens"] >= 2 * 1024
+    summary = json.loads((session / "summary.json").read_text())
+    assert summary["cached_tokens"] == finished["cached_tokens"]
+    cached = f"{finished['cached_tokens']:,}"
+    assert f"prompt ({cached} cached) +" in run.stderr
+    shown = massgen("logs", "show", "latest", env=env)
+    assert f"({cached} prompt tokens cached)" in shown.stdout

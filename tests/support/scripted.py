@@ -42,6 +42,7 @@ class Step:
     error: BackendError | None = None  # raised after ``delay``
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    cached_tokens: int = 0  # of prompt_tokens, read from the provider's cache
 
 
 def answer(content: str, **kw: Any) -> Step:
@@ -149,7 +150,9 @@ class ScriptedBackend(Backend):
                 yield ToolCallChunk(
                     ToolCall(id=f"call_{len(self.calls)}_{index}", name=name, arguments=raw)
                 )
-            yield UsageChunk(step.prompt_tokens, step.completion_tokens)
+            yield UsageChunk(
+                step.prompt_tokens, step.completion_tokens, cached_tokens=step.cached_tokens
+            )
             yield DoneChunk("tool_calls" if step.calls else "stop")
             call.completed = True
         except asyncio.CancelledError:
