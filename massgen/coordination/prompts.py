@@ -73,14 +73,14 @@ def _history_block(history: History) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _answers_block(answers: Sequence[Answer]) -> str:
+def _answers_block(answers: Sequence[Answer], tag: str = "CURRENT ANSWERS") -> str:
     if not answers:
-        return "<CURRENT ANSWERS>\n(no answers yet)\n</CURRENT ANSWERS>"
-    parts = ["<CURRENT ANSWERS>"]
+        return f"<{tag}>\n(no answers yet)\n</{tag}>"
+    parts = [f"<{tag}>"]
     for answer in answers:
         files = f"\n(its files: {answer.files})" if answer.files else ""
         parts.append(f"<{answer.agent_label}>\n{answer.content}{files}\n</{answer.agent_label}>")
-    parts.append("</CURRENT ANSWERS>")
+    parts.append(f"</{tag}>")
     return "\n".join(parts)
 
 
@@ -147,18 +147,22 @@ def coordination_messages(
     can_see_images: bool = True,
     files: str = "",
     planning: str = "",
+    more_answers: Sequence[Answer] = (),
 ) -> list[Message]:
     """Messages for an answer or evaluation turn (``mode``: the agent's workflow mode;
     ``files``: the :func:`files_block` of a run with files; ``planning``: the planning-mode
-    note). Every agent of a round reads the same text up to a short tail of its own: its
-    files and planning notes, then which answer is its own (docs/architecture.md, "Prompt
-    caching")."""
+    note). Every agent of a round reads the same text up to a short tail of its own: the
+    answers only it reads (``more_answers``: a large team's extras and its own answer, see
+    :mod:`massgen.coordination.peers`), its files and planning notes, then which answer is
+    its own (docs/architecture.md, "Prompt caching")."""
     shared = (
         f"{_history_block(history)}"
         f"<ORIGINAL MESSAGE>\n{question}\n</ORIGINAL MESSAGE>\n\n"
         f"{_answers_block(by_label(answers))}"
     )
-    user, cut = _shared_and_tail(shared, files, planning, own_answer_line(answers, viewer_label))
+    more = _answers_block(by_label(more_answers), "MORE ANSWERS") if more_answers else ""
+    read = [*answers, *more_answers]
+    user, cut = _shared_and_tail(shared, more, files, planning, own_answer_line(read, viewer_label))
     rules = COORDINATION_RULES if mode == "tools" else PLAIN_RULES
     return [_system(system_message, rules), _user(user, images, can_see_images, cut)]
 

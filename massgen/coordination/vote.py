@@ -317,12 +317,19 @@ class VoteStrategy(Strategy):
         )
 
     def turn_messages(self, agent: AgentState, kind: str, snapshot: list[Answer]) -> list[Message]:
-        """The coordination rules, the question, the answers."""
+        """The coordination rules, the question, the answers: with a bounded view, the
+        shortlist every voter reads in the shared part, the rest in the agent's own tail."""
+        shared, more = snapshot, []
+        view = self.views[1].get(agent.label) if self.views and kind == "evaluate" else None
+        if self.bounded and view is not None:
+            shared = [a for a in snapshot if a in view.shortlist]
+            more = [a for a in snapshot if a not in view.shortlist]
         return prompts.coordination_messages(
             system_message=agent.spec.system_message,
             question=self.question,
             history=self.history,
-            answers=snapshot,
+            answers=shared,
+            more_answers=more,
             viewer_label=agent.label,
             mode=agent.mode,
             images=self.images,
