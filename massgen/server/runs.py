@@ -183,6 +183,11 @@ class RunService:
         history: list[tuple[str, str]],
         images: Sequence[Any],
     ) -> AsyncGenerator[dict[str, Any], None]:
+        warming = self.warming
+        if warming is not None and not warming.done():
+            # the first runs wait for the warm-up's imports here, not on the event loop
+            # (building a backend meanwhile would block the loop on the import lock)
+            await asyncio.shield(warming)
         active = ActiveRun(prepared, question, history, None, images)
         listeners: list[RunListener] = []
         if self.enable_logging:
