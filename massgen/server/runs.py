@@ -24,6 +24,7 @@ from massgen.server.writer import SessionRelay, Writer
 
 if TYPE_CHECKING:
     from massgen.server.metrics import Metrics
+    from massgen.sessions.recorder import SessionHeader
 
 log = logging.getLogger("massgen.server")
 
@@ -116,6 +117,8 @@ class RunService:
         self.enable_logging = enable_logging
         self.log_dir = log_dir
         self.sessions = Writer("massgen-sessions")
+        #: The server's own config as every session starts it, made once (its first run).
+        self.header: SessionHeader | None = None
         #: The runs going on now.
         self.tasks: set[asyncio.Task[Any]] = set()
         self.warming: asyncio.Task[None] | None = None
@@ -191,9 +194,14 @@ class RunService:
         active = ActiveRun(prepared, question, history, None, images)
         listeners: list[RunListener] = []
         if self.enable_logging:
-            from massgen.sessions.recorder import SessionRecorder
+            from massgen.sessions import recorder as sessions
 
-            recorder = SessionRecorder(prepared.config, prepared.source, log_dir=self.log_dir)
+            header = None
+            if prepared is self.prepared:  # not a model override or a request's options
+                header = self.header = self.header or sessions.SessionHeader.of(prepared.config)
+            recorder = sessions.SessionRecorder(
+                prepared.config, prepared.source, log_dir=self.log_dir, header=header
+            )
             listeners.append(SessionRelay(recorder, self.sessions))
         listeners.append(self.metrics.listener())
         tracer = run_listener(self.tracer_provider)

@@ -10,6 +10,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,27 @@ def redacted_config(config: MassGenConfig) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class SessionHeader:
+    """What every session of one config starts from: the redactor (the environment's and
+    the config's secrets) and the redacted ``config.yaml``. The server makes it once for its
+    own config, so a burst of runs does not dump the same YAML once per run."""
+
+    redact: Redactor
+    config_text: str
+
+    @classmethod
+    def of(cls, config: MassGenConfig) -> SessionHeader:
+        import yaml
+
+        redact = Redactor([*secrets_from_env(), *config_secrets(config)])
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
+        text = yaml.dump(
+            redacted_config(config), Dumper=dumper, sort_keys=False, allow_unicode=True
+        )
+        return cls(redact, redact(text))
+
+
 class SessionLog:
     """One session directory, written as events arrive (see :mod:`massgen.sessions`)."""
 
@@ -81,21 +103,23 @@ class SessionLog:
         return self.path.name
 
     @classmethod
-    def create(cls, root: Path, config: MassGenConfig, source: str) -> SessionLog:
-        """A new session directory under ``root``, with its redacted config."""
-        import yaml
-
-        redact = Redactor([*secrets_from_env(), *config_secrets(config)])
+    def create(
+        cls,
+        root: Path,
+        config: MassGenConfig,
+        source: str,
+        header: SessionHeader | None = None,
+    ) -> SessionLog:
+        """A new session directory under ``root``, with its redacted config (``header``:
+        made from ``config`` once, ahead of time)."""
+        header = header or SessionHeader.of(config)
+        redact = header.redact
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         session_id = store.new_session_id()
         path = root / session_id
         path.mkdir(mode=0o700)
         (path / store.ANSWERS).mkdir()
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
-        text = yaml.dump(
-            redacted_config(config), Dumper=dumper, sort_keys=False, allow_unicode=True
-        )
-        write_atomic(path / store.CONFIG, redact(text))
+        write_atomic(path / store.CONFIG, header.config_text)
         summary = Summary(session_id, config_source=redact(source), pid=os.getpid())
         summary.data["host"] = socket.gethostname()
         return cls(path, summary, redact)  # summary.json follows at run_started
@@ -275,8 +299,11 @@ class SessionRecorder:
         *,
         log_dir: str | Path | None = None,
         resume: Path | None = None,
+        header: SessionHeader | None = None,
     ) -> None:
+        """``header``: the config's :class:`SessionHeader`, when the caller keeps one."""
         self.config = config
+        self.header = header
         self.source = source
         self.root = store.sessions_root(log_dir)
         self.resume = resume
@@ -307,7 +334,7 @@ class SessionRecorder:
                 if self.resume is not None:
                     self.log = SessionLog.reopen(self.resume, self.config)
                 else:
-                    self.log = SessionLog.create(self.root, self.config, self.source)
+                    self.log = SessionLog.create(self.root, self.config, self.source, self.header)
             except OSError as exc:
                 self.unavailable = True
                 sys.stderr.write(
