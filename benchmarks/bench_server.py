@@ -516,10 +516,12 @@ def burst(server: Server, provider: Provider, tags: list[str]) -> dict[str, Any]
     hwm_reset = reset_hwm(server.pid)
     cpu = (cpu_seconds(server.pid), cpu_seconds(provider.proc.pid))
     per_process = cpu_by_process(server.pid)
+    load_before = os.getloadavg()
     start = time.monotonic()
     with RssPoller(server.pid) as poller:
         measured = run_batch(server, provider, tags)
     window = time.monotonic() - start
+    load_after = os.getloadavg()
     after_cpu = cpu_by_process(server.pid)
     busy = sorted(
         (round(after_cpu[p] - per_process.get(p, 0.0), 2) for p in after_cpu), reverse=True
@@ -538,6 +540,8 @@ def burst(server: Server, provider: Provider, tags: list[str]) -> dict[str, Any]
         "hwm": after["VmHWM"] if hwm_reset else None,
         "hwm_reset": hwm_reset,
         "rss_after": after["VmRSS"],
+        "load_before": load_before,
+        "load_after": load_after,
     }
 
 
@@ -587,6 +591,7 @@ def measure(
                     results["spread"]["summary"] = summarize(spaced)
             finally:
                 server.close()
+                results["server_log"] = server.stderr()
             if check_default_limit:
                 results["default_limit"] = default_limit_check(
                     config, workdir, provider, tags, requests, default
@@ -777,6 +782,10 @@ def _row(name: str, s: dict[str, Any], n: int) -> str:
     )
 
 
+def _load(load: Any) -> str:
+    return "—" if not load else " ".join(f"{x:.2f}" for x in load)
+
+
 def markdown(results: dict[str, Any]) -> str:
     r, b = results, results["burst"]
     tps = f"{r['tps']:g} tok/s" if r["tps"] else "unthrottled"
@@ -842,6 +851,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"| Peak RSS during the burst: VmHWM / VmRSS polled every 20 ms ({b['rss_polls']} polls) "
         f"| {mb(b['hwm'])} / {mb(b['rss_peak_polled'])} |",
         f"| RSS after the burst | {mb(b['rss_after'])} |",
+        f"| Load average (1/5/15 min) before / after the burst "
+        f"| {_load(b.get('load_before'))} / {_load(b.get('load_after'))} |",
         f"| CPU during the burst ({b['window']:.2f} s): server / fake provider "
         f"| {b['cpu_server']:.2f} s ({share:.0%} of a core) / {b['cpu_provider']:.2f} s |",
         f"| Server CPU per run (burst CPU / {r['requests']}) "
@@ -861,6 +872,8 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     if r["failed"]:
         lines += ["", f"**{len(r['failed'])} request(s) failed**: {r['failed'][:3]}"]
+    if r.get("server_log", "").strip():
+        lines += ["", "Server's stderr (last lines):", "", "```", r["server_log"].strip(), "```"]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, prompts
 from massgen.coordination.controls import RunControls
 from massgen.coordination.debate import DebateStrategy
-from massgen.coordination.files import plan_files
+from massgen.coordination.files import RunFiles, open_run_files, plan_files
 from massgen.coordination.judge import JudgeStrategy
 from massgen.coordination.state import AgentSpec
 from massgen.coordination.strategy import Notices, RunResult, Strategy
@@ -60,6 +60,7 @@ class Coordinator:
         self.files_plan = plan_files(self.config)  # checked now: a bad path is a config error
         budget.check_prices(self.specs, self.config)
         self._mcp: tuple[MCPHub, Notices] | None = None
+        self.run_files: RunFiles | None = None  # the current run's, made in ``run``
 
     async def prepare(self) -> None:
         """Start the next run's MCP servers now, in the background, and check the tool
@@ -112,5 +113,11 @@ class Coordinator:
             if redactor.secrets:
                 self.bus.redact = redactor
         strategy = STRATEGIES.get(self.config.strategy, VoteStrategy)
-        run = strategy(self, clean_text(question), history, tuple(images))
+        self.run_files = await open_run_files(self.files_plan, self.config, self.workspace_root)
+        try:
+            run = strategy(self, clean_text(question), history, tuple(images))
+        except BaseException:
+            if self.run_files is not None:
+                self.run_files.close()
+            raise
         return await run.execute(controls)

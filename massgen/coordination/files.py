@@ -8,6 +8,8 @@ exists); :class:`RunFiles` is one run's workspaces and the tools made on them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -131,6 +133,28 @@ class RunFiles:
         else:  # copies of answers that were never taken (a turn cancelled meanwhile)
             self.workspaces.seal()
             shutil.rmtree(self.workspaces.staging, ignore_errors=True)
+
+
+async def open_run_files(
+    plan: FilesPlan | None, cfg: OrchestratorConfig, root: Path | None
+) -> RunFiles | None:
+    """The run's :class:`RunFiles`, its folders made in a thread so that concurrent runs'
+    set-ups never wait on the disk in the event loop (docs/architecture.md, "The server").
+    A caller cancelled meanwhile leaves nothing behind: the folders are removed."""
+    if plan is None:
+        return None
+    making = asyncio.ensure_future(asyncio.to_thread(RunFiles, plan, cfg, root))
+    try:
+        return await asyncio.shield(making)
+    except asyncio.CancelledError:
+        making.add_done_callback(_close_unused)
+        raise
+
+
+def _close_unused(making: asyncio.Future[RunFiles]) -> None:
+    if not making.cancelled() and making.exception() is None:
+        with contextlib.suppress(OSError):
+            making.result().close()
 
 
 def _path(value: str | None) -> Path | None:

@@ -60,6 +60,8 @@ class RunOwner(Protocol):
     retry_policy: RetryPolicy | None
     workspace_root: Path | None
     files_plan: FilesPlan | None
+    #: The run's workspaces (made off the event loop by the owner), when it has files.
+    run_files: RunFiles | None
 
     def take_mcp(self) -> Awaitable[tuple[MCPHub, Notices]]: ...
 
@@ -147,7 +149,7 @@ class Strategy(Steering, ABC):
         self.started = time.monotonic()
         self.owner = owner
         plan = owner.files_plan
-        self.run_files = RunFiles(plan, self.cfg, owner.workspace_root) if plan else None
+        self.run_files = owner.run_files
         self.files = self.run_files.workspaces if self.run_files else None
         self.command_problem = plan.command_problem if plan else None
         self.budget = budget.Budget.for_run(self.cfg, self.agents, self.emit)
@@ -328,8 +330,8 @@ class Strategy(Steering, ABC):
     async def release(self) -> None:
         """Stop the MCP servers and tool workers, and close the run's files."""
         await self.turns.close()
-        if self.run_files is not None:
-            self.run_files.close()
+        if self.run_files is not None:  # rmtree and the manifest: off the event loop
+            await asyncio.to_thread(self.run_files.close)
 
     def finish(
         self, status: str, winner: Winner | None, final: str | None, error: str | None

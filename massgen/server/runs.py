@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from massgen.server.writer import SessionRelay, Writer
 
 if TYPE_CHECKING:
     from massgen.server.metrics import Metrics
+    from massgen.sessions.recorder import SessionHeader
 
 log = logging.getLogger("massgen.server")
 
@@ -116,9 +118,14 @@ class RunService:
         self.enable_logging = enable_logging
         self.log_dir = log_dir
         self.sessions = Writer("massgen-sessions")
+        #: The server's own config as every session starts it, made once (its first run).
+        self.header: SessionHeader | None = None
         #: The runs going on now.
         self.tasks: set[asyncio.Task[Any]] = set()
         self.warming: asyncio.Task[None] | None = None
+        #: Set by ``massgen serve`` (a process of its own, not an app inside another
+        #: program): after the warm-up, freeze the objects made so far (``gc.freeze``).
+        self.freeze_after_warm = False
 
     def model_ids(self) -> list[str]:
         """``massgen``, then ``massgen/model:<id>`` for each model of the team."""
@@ -183,12 +190,22 @@ class RunService:
         history: list[tuple[str, str]],
         images: Sequence[Any],
     ) -> AsyncGenerator[dict[str, Any], None]:
+        warming = self.warming
+        if warming is not None and not warming.done():
+            # the first runs wait for the warm-up's imports here, not on the event loop
+            # (building a backend meanwhile would block the loop on the import lock)
+            await asyncio.shield(warming)
         active = ActiveRun(prepared, question, history, None, images)
         listeners: list[RunListener] = []
         if self.enable_logging:
-            from massgen.sessions.recorder import SessionRecorder
+            from massgen.sessions import recorder as sessions
 
-            recorder = SessionRecorder(prepared.config, prepared.source, log_dir=self.log_dir)
+            header = None
+            if prepared is self.prepared:  # not a model override or a request's options
+                header = self.header = self.header or sessions.SessionHeader.of(prepared.config)
+            recorder = sessions.SessionRecorder(
+                prepared.config, prepared.source, log_dir=self.log_dir, header=header
+            )
             listeners.append(SessionRelay(recorder, self.sessions))
         listeners.append(self.metrics.listener())
         tracer = run_listener(self.tracer_provider)
@@ -216,7 +233,8 @@ class RunService:
 
     async def warm(self) -> None:
         """Import the engine and the provider SDKs now (in a thread, ~0.5 s), so the first
-        run does not pay for it; the local model is left to load on first use."""
+        run does not pay for it (then, in ``massgen serve``, freeze what start-up made out
+        of the garbage collector's sight); the local model is left to load on first use."""
 
         def build() -> list[Any]:
             from massgen.coordination import coordinator  # noqa: F401
@@ -231,10 +249,15 @@ class RunService:
             agents = await asyncio.to_thread(build)
         except Exception as exc:  # a run will report the same problem, with context
             log.debug("massgen: warm-up: %s", exc)
-            return
+            agents = []
         for agent in agents:
             with contextlib.suppress(Exception):
                 await agent.backend.aclose()
+        if self.freeze_after_warm:
+            # What start-up made (the engine, the SDKs: ~200,000 objects) lives as long as
+            # the process: out of the collector's sight, a full collection during a burst
+            # walks ~10x fewer objects (docs/architecture.md, "The server").
+            gc.freeze()
 
     async def stop(self) -> None:
         """Wait for the warm-up, then for the session logs to be written."""

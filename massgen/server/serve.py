@@ -67,6 +67,7 @@ def serve(options: ServeOptions) -> None:
         asgi = create_app(**spec)
         services: Services = asgi.state.massgen
         services.check_store()
+        services.runs.freeze_after_warm = True
     except (ConfigurationError, ValueError) as exc:  # SecretKeyError is a ValueError
         raise ServeError(str(exc)) from None
     host, port = options.host, options.port

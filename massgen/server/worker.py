@@ -62,6 +62,7 @@ def worker_main(
 
     sock = _listener(host, port)
     app = create_app(**spec)
+    app.state.massgen.runs.freeze_after_warm = True  # a process of its own (RunService.warm)
     protocol = guarded_protocol(limits["request_timeout"], limits["max_connections"])
     config = uvicorn.Config(app, http=protocol, lifespan="on", **options)
     uvicorn.Server(config).run(sockets=[sock])

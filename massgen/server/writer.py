@@ -53,12 +53,36 @@ class Writer:
         self.submit(lambda: None).result(timeout)
 
 
+def coalesce(events: list[Any]) -> list[Any]:
+    """``events`` with consecutive text deltas of the same agent turn (and tool call) merged
+    into one, as the bus merges them for a slow subscriber: nothing is lost, only regrouped
+    (the merged delta keeps the first one's ``seq`` and ``ts``)."""
+    from massgen.events import DELTA_TYPES
+
+    out: list[Any] = []
+    for event in events:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and isinstance(event, DELTA_TYPES)
+            and type(last) is type(event)
+            and last.agent_id == event.agent_id
+            and last.turn == event.turn
+            and getattr(last, "call_id", None) == getattr(event, "call_id", None)
+        ):
+            out[-1] = type(event)(**{**vars(last), "text": last.text + event.text})
+        else:
+            out.append(event)
+    return out
+
+
 class SessionRelay:
     """Records a run's session through a :class:`~massgen.sessions.recorder.SessionRecorder`
     in a writer thread: the recorder attaches to this relay (as it would to the bus) in the
     thread, and the run's events are passed on there in batches (every
     :data:`BATCH_SECONDS`, and at the end), so the loop hands the thread one job per batch
-    rather than one per event."""
+    rather than one per event; each batch's deltas are merged (:func:`coalesce`) and its
+    lines written to the event log at once (``SessionRecorder.batched``)."""
 
     BATCH_SECONDS = 0.05
 
@@ -74,12 +98,13 @@ class SessionRelay:
         self.callbacks.append(callback)
 
     def _deliver(self, events: list[Any]) -> None:
-        for event in events:
-            for callback in self.callbacks:
-                try:
-                    callback(event)
-                except Exception as exc:
-                    log.error("massgen: session log: %s: %s", type(exc).__name__, exc)
+        with self.recorder.batched():
+            for event in coalesce(events):
+                for callback in self.callbacks:
+                    try:
+                        callback(event)
+                    except Exception as exc:
+                        log.error("massgen: session log: %s: %s", type(exc).__name__, exc)
 
     def __call__(self, event: Any) -> None:  # a bus listener, on the event loop
         self.pending.append(event)

@@ -3,12 +3,14 @@ each run its part in the current conversation's session."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,10 @@ MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 #: ``events.jsonl`` (and each new answer's file) is written: the event log is the record, and
 #: a reader rebuilds the summary from it when the process died in between.
 CHECKPOINTS = frozenset({"run_started", "winner_selected", "run_finished"})
+
+
+#: One encoder for every event line (``json.dumps`` with options builds one per call).
+_LINE = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -57,6 +63,27 @@ def redacted_config(config: MassGenConfig) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class SessionHeader:
+    """What every session of one config starts from: the redactor (the environment's and
+    the config's secrets) and the redacted ``config.yaml``. The server makes it once for its
+    own config, so a burst of runs does not dump the same YAML once per run."""
+
+    redact: Redactor
+    config_text: str
+
+    @classmethod
+    def of(cls, config: MassGenConfig) -> SessionHeader:
+        import yaml
+
+        redact = Redactor([*secrets_from_env(), *config_secrets(config)])
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
+        text = yaml.dump(
+            redacted_config(config), Dumper=dumper, sort_keys=False, allow_unicode=True
+        )
+        return cls(redact, redact(text))
+
+
 class SessionLog:
     """One session directory, written as events arrive (see :mod:`massgen.sessions`)."""
 
@@ -68,27 +95,31 @@ class SessionLog:
         self._votes_changed = False
         self.failed: str | None = None
         self._events = open(path / store.EVENTS, "a", encoding="utf-8")  # noqa: SIM115
+        #: Lines held by :meth:`batched` until its end (None: each line is written at once).
+        self._held: list[str] | None = None
 
     @property
     def id(self) -> str:
         return self.path.name
 
     @classmethod
-    def create(cls, root: Path, config: MassGenConfig, source: str) -> SessionLog:
-        """A new session directory under ``root``, with its redacted config."""
-        import yaml
-
-        redact = Redactor([*secrets_from_env(), *config_secrets(config)])
+    def create(
+        cls,
+        root: Path,
+        config: MassGenConfig,
+        source: str,
+        header: SessionHeader | None = None,
+    ) -> SessionLog:
+        """A new session directory under ``root``, with its redacted config (``header``:
+        made from ``config`` once, ahead of time)."""
+        header = header or SessionHeader.of(config)
+        redact = header.redact
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         session_id = store.new_session_id()
         path = root / session_id
         path.mkdir(mode=0o700)
         (path / store.ANSWERS).mkdir()
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster
-        text = yaml.dump(
-            redacted_config(config), Dumper=dumper, sort_keys=False, allow_unicode=True
-        )
-        write_atomic(path / store.CONFIG, redact(text))
+        write_atomic(path / store.CONFIG, header.config_text)
         summary = Summary(session_id, config_source=redact(source), pid=os.getpid())
         summary.data["host"] = socket.gethostname()
         return cls(path, summary, redact)  # summary.json follows at run_started
@@ -149,6 +180,33 @@ class SessionLog:
         except (OSError, ValueError) as exc:
             self.stop(exc)
 
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Record a batch of events with one write and one flush of ``events.jsonl`` at its
+        end (the server's writer thread; see docs/architecture.md, "Sessions"). Files other
+        than the event log are written as their events come, as always."""
+        if self._held is not None:  # already inside a batch
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            try:
+                self._write_held()
+            except (OSError, ValueError) as exc:
+                self.stop(exc)
+            self._held = None
+
+    def _write_held(self) -> None:
+        """Write the lines a batch holds so far (before a checkpoint's files, so that
+        ``summary.json`` never gets ahead of the event log)."""
+        if self._held and not self.failed:
+            lines = "".join(self._held)
+            self._held.clear()
+            self._events.write(lines)
+            self._events.flush()
+
     def stop(self, exc: BaseException) -> None:
         """Turn the log off after a failed write, with one warning; the run goes on."""
         if self.failed:
@@ -163,9 +221,12 @@ class SessionLog:
         output = data.pop("output", None) if data["type"] == "tool_call_finished" else None
         if output is not None:  # a tool's whole result gets a file; the log names it
             data["output_file"] = self.save_tool_output(part, str(data.get("call_id")), output)
-        line = clean_text(self.redact(json.dumps(data, ensure_ascii=False, default=str)))
-        self._events.write(line + "\n")
-        self._events.flush()
+        line = clean_text(self.redact(_LINE.encode(data)))
+        if self._held is not None:
+            self._held.append(line + "\n")
+        else:
+            self._events.write(line + "\n")
+            self._events.flush()
         kind = data["type"]
         if kind == "answer_submitted":  # written once; the event above already holds it
             prefix = "" if part == 1 else f"part{part}."
@@ -188,6 +249,7 @@ class SessionLog:
             write_atomic(self.path / store.FINAL, clean_text(self.redact(str(data["content"]))))
         self.summary.apply(data)
         if kind in CHECKPOINTS:
+            self._write_held()
             if self._votes_changed:
                 self.write_json(store.VOTES, self.votes)
                 self._votes_changed = False
@@ -237,8 +299,11 @@ class SessionRecorder:
         *,
         log_dir: str | Path | None = None,
         resume: Path | None = None,
+        header: SessionHeader | None = None,
     ) -> None:
+        """``header``: the config's :class:`SessionHeader`, when the caller keeps one."""
         self.config = config
+        self.header = header
         self.source = source
         self.root = store.sessions_root(log_dir)
         self.resume = resume
@@ -269,7 +334,7 @@ class SessionRecorder:
                 if self.resume is not None:
                     self.log = SessionLog.reopen(self.resume, self.config)
                 else:
-                    self.log = SessionLog.create(self.root, self.config, self.source)
+                    self.log = SessionLog.create(self.root, self.config, self.source, self.header)
             except OSError as exc:
                 self.unavailable = True
                 sys.stderr.write(
@@ -277,6 +342,10 @@ class SessionRecorder:
                     "running without one\n"
                 )
         return self.log
+
+    def batched(self) -> contextlib.AbstractContextManager[None]:
+        """Events recorded inside are written together (:meth:`SessionLog.batched`)."""
+        return self.log.batched() if self.log is not None else contextlib.nullcontext()
 
     def new_conversation(self) -> None:
         self.close()

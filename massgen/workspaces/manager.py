@@ -151,12 +151,16 @@ class Workspaces:
         """Where copies of workspaces wait to become snapshots (inside the hidden root)."""
         return self.root / "staging"
 
-    def stage(self, label: str) -> Path:
+    def stage(self, label: str) -> Path | None:
         """Copy ``label``'s workspace aside, for :meth:`snapshot` to publish (the slow part,
-        safe in a thread: nothing else writes the workspace of an agent between turns)."""
+        safe in a thread: nothing else writes the workspace of an agent between turns).
+        None when the workspace is empty: there is nothing to copy, or to remove later."""
+        workspace = self.workspace(label)
+        if not any(workspace.iterdir()):
+            return None
         self.staging.mkdir(exist_ok=True, mode=0o700)
         target = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.staging))
-        _copy_folder(self.workspace(label), target)  # links stay links: never followed out
+        _copy_folder(workspace, target)  # links stay links: never followed out
         return target
 
     def snapshot(self, label: str, answer_label: str, staged: Path | None = None) -> Path | None:
