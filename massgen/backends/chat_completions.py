@@ -272,7 +272,7 @@ class ChatCompletionsBackend(OpenAIHTTPBackend):
             except BackendConnectionError as exc:
                 # a server that is down refuses every request: only a cut-off stream says
                 # that it cannot serve two at once
-                if not exc.unreachable and self.on_this_machine and gate.concurrent(self.base_url):
+                if exc.answered and self.on_this_machine and gate.concurrent(self.base_url):
                     gate.serialize(self.base_url)
                 raise
 

@@ -60,13 +60,17 @@ class BackendTimeoutError(BackendError):
 
 class BackendConnectionError(BackendError):
     """The server could not be reached (``unreachable``), or the connection dropped after the
-    request was sent (a stream cut off mid-body)."""
+    request was sent: before any response (``answered`` false) or with a stream cut off
+    mid-body."""
 
     retryable = True
 
-    def __init__(self, message: str, *, unreachable: bool = False, **kw) -> None:
+    def __init__(
+        self, message: str, *, unreachable: bool = False, answered: bool = True, **kw
+    ) -> None:
         super().__init__(message, **kw)
         self.unreachable = unreachable
+        self.answered = answered and not unreachable
 
 
 class ProviderError(BackendError):

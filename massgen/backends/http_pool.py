@@ -23,10 +23,12 @@ import httpx
 
 from massgen.backends.http_client import shared_ssl_context
 
-#: How long an unused client keeps its connections for the next run.
-LINGER_SECONDS = 30.0
-#: Idle connections are kept this long (httpx's default is 5 s: too short between questions).
-KEEPALIVE_SECONDS = 30.0
+#: How long a client no backend holds stays open for the next run.
+LINGER_SECONDS = 10.0
+#: Idle connections are kept this long: under the 5 s after which common servers (uvicorn,
+#: so vLLM and SGLang) close them, so that a request seldom meets a connection being closed
+#: (:mod:`.openai_http` sends once more when one does).
+KEEPALIVE_SECONDS = 4.0
 
 
 @dataclass

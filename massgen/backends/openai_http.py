@@ -23,7 +23,7 @@ import httpx
 from massgen.__about__ import __version__
 from massgen.backends import http_pool
 from massgen.backends.base import Backend
-from massgen.backends.errors import BackendError, ProviderError
+from massgen.backends.errors import BackendConnectionError, BackendError, ProviderError
 from massgen.backends.http_errors import message_and_code, status_error
 from massgen.messages import Chunk, Message, ToolSpec
 
@@ -45,6 +45,9 @@ async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
     if data:
         yield "\n".join(data)
 
+
+#: What a request meets on a connection the server closed before answering it.
+CLOSED_UNANSWERED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 ACCOUNT_HEADERS = (
     ("OpenAI-Organization", "OPENAI_ORG_ID"),
@@ -190,7 +193,22 @@ class OpenAIHTTPBackend(Backend):
             content=self.body(params),
             timeout=httpx.Timeout(self.config.timeout),
         )
-        response = await self.client.send(request, stream=stream)
+        # headers only, here: a failure after them is a dropped answer, not a stale connection
+        try:
+            response = await self.client.send(request, stream=True)
+        except CLOSED_UNANSWERED:
+            # A kept-alive connection the server closed just as the request went out (servers
+            # close idle ones after a few seconds): no byte of an answer came, and the broken
+            # connection has left the pool, so the request goes once more on a new one. This
+            # is the transport's reconnect, not a retry of the call (retry.py does those).
+            try:
+                response = await self.client.send(request, stream=True)
+            except CLOSED_UNANSWERED as exc:
+                raise BackendConnectionError(
+                    self.scrub(f"{self.base_url} closed the connection without answering: {exc}"),
+                    provider=self.provider,
+                    answered=False,
+                ) from exc
         if response.status_code >= 400:
             try:
                 raw = await response.aread()
@@ -204,4 +222,9 @@ class OpenAIHTTPBackend(Backend):
                 response.headers,
                 provider=self.provider,
             )
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         return response

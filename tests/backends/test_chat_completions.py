@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import sys
 import time
 from email.utils import formatdate
 
 import pytest
 
-from massgen.backends import http_pool
 from massgen.backends.chat_completions import (
     ChatCompletionsBackend,
 )
@@ -422,72 +419,6 @@ async def test_stopping_iteration_closes_the_request(
 
     request = server.requests[0]
     await server.await_for(lambda: request.client_closed, timeout=1.0)
-
-
-async def test_agents_and_runs_share_one_connection(
-    server: FakeChatServer, make_backend: MakeBackend
-):
-    """Backends of one endpoint lease one client: a second agent, and a backend made after
-    the first was closed (the next run), send on the connection already open."""
-    first, second = make_backend(), make_backend()
-    await collect(first)
-    await collect(second)
-    await first.aclose()
-    await second.aclose()
-    later = make_backend()  # the next run's agent
-    await collect(later)
-    peers = [r.peer for r in server.requests]
-    assert len(peers) == 3 and len(set(peers)) == 1
-
-
-async def test_a_client_no_run_uses_closes_after_lingering(
-    server: FakeChatServer, make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setattr(http_pool, "LINGER_SECONDS", 0.05)
-    backend = make_backend()
-    await collect(backend)
-    client = backend.client
-    await backend.aclose()
-    assert not client.is_closed  # kept for the next run...
-    await server.await_for(lambda: client.is_closed, timeout=2.0)
-    assert client.is_closed and http_pool.open_clients() == 0  # ...for a while only
-
-
-async def test_a_burst_of_calls_to_one_endpoint_is_not_queued_by_the_pool(
-    server: FakeChatServer, make_backend: MakeBackend
-):
-    """The shared client sets no cap of its own on connections: 120 calls at once (a
-    server's burst) are all in flight together, none waits for another to finish."""
-    count = 120
-    server.enqueue(*[Reply(text="ok", ttft=1.0) for _ in range(count)])
-    backends = [make_backend() for _ in range(count)]
-    await asyncio.gather(*(collect(b) for b in backends))
-    first_done = min(r.finished_at or 0.0 for r in server.requests)
-    assert sum(r.started_at < first_done for r in server.requests) == count
-
-
-def test_a_lingering_client_is_closed_when_the_event_loop_ends(server: FakeChatServer):
-    """``asyncio.run`` ending while a client lingers for a next run closes it: a script
-    using massgen leaves no unclosed connection behind (Python's dev mode reports them)."""
-    code = (
-        "import asyncio\n"
-        "from massgen.backends.registry import create_backend\n"
-        "from massgen.config.schema import BackendConfig\n"
-        "from massgen.messages import Message\n"
-        "async def main():\n"
-        f"    b = create_backend(BackendConfig(type='chatcompletion', model='m', "
-        f"base_url={server.url!r}, api_key={API_KEY!r}))\n"
-        "    [c async for c in b.stream([Message('user', 'q')])]\n"
-        "    await b.aclose()\n"
-        "asyncio.run(main())\n"
-        "import gc; gc.collect()\n"
-        "print('done')\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert proc.stdout.strip() == "done", proc.stderr
-    assert "unclosed" not in proc.stderr and "destroyed but it is pending" not in proc.stderr
 
 
 # ---------------------------------------------------------------------------- presets
