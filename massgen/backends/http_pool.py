@@ -1,13 +1,16 @@
-"""One HTTP client per endpoint origin, shared by every backend of the running event loop.
+"""HTTP clients kept warm between the runs of a process, per endpoint origin.
 
-Backends that speak HTTP themselves (the OpenAI wire protocol, :mod:`.openai_wire`) lease a
-client here instead of building their own, so the agents of a run share connections, and a
-run that follows another (the server's next request, the app's next question, a second
-``massgen.run``) reuses them: no new TCP or TLS handshake before its first model call.
+Backends that speak HTTP themselves (the OpenAI protocols, :mod:`.openai_http`) take a
+client here instead of building their own, and give it back when they close: the next run's
+agents (the server's next request, a second ``massgen.run``) then start on connections
+already open, with no new TCP or TLS handshake before their first model call.
 
-A client belongs to one event loop (its connections do), so the pool is per loop. When its
-last lease is returned a client lingers :data:`LINGER_SECONDS`, then closes; a loop shutting
-down (``asyncio.run`` cancels what is pending) closes it at once. See docs/architecture.md,
+Each client serves one backend at a time. One client shared by every agent of a busy server
+would put hundreds of streams in one connection pool, and httpcore's pool does work
+quadratic in the requests it holds (a burst of 32 runs took 4x the CPU). A returned client
+waits :data:`LINGER_SECONDS` for a next backend, then closes; a loop shutting down
+(``asyncio.run`` cancels what is pending) closes it at once. Clients belong to one event loop
+(their connections do), so the idle ones are kept per loop. See docs/architecture.md,
 "Backends".
 """
 
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
@@ -23,22 +25,23 @@ import httpx
 
 from massgen.backends.http_client import shared_ssl_context
 
-#: How long a client no backend holds stays open for the next run.
+#: How long a returned client waits for a next backend before it closes.
 LINGER_SECONDS = 10.0
 #: Idle connections are kept this long: under the 5 s after which common servers (uvicorn,
 #: so vLLM and SGLang) close them, so that a request seldom meets a connection being closed
 #: (:mod:`.openai_http` sends once more when one does).
 KEEPALIVE_SECONDS = 4.0
+#: At most this many returned clients wait per endpoint; more are closed at once.
+MAX_IDLE = 64
+
+#: Per loop, per origin: the returned clients, each with the task that will close it.
+_IDLE: WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, dict[httpx.AsyncClient, asyncio.Task[None]]]
+] = WeakKeyDictionary()
 
 
-@dataclass
-class _Entry:
-    client: httpx.AsyncClient
-    leases: int = 0
-    closer: asyncio.Task[None] | None = field(default=None, repr=False)
-
-
-_POOLS: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Entry]] = WeakKeyDictionary()
+#: Clients being closed (held so their tasks are not collected mid-way).
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 def origin_of(url: str) -> str:
@@ -50,61 +53,58 @@ def origin_of(url: str) -> str:
 def _new_client(origin: str) -> httpx.AsyncClient:
     # a plain-HTTP origin never loads the CA bundle (tens of ms on the way to a first request)
     verify = shared_ssl_context() if origin.startswith("https:") else False
-    # no cap on connections (a server's burst may hold hundreds of calls to one provider;
-    # backend.parallel_requests and gate.py bound them where a config asks), a generous one
-    # on those kept idle for the next calls
-    limits = httpx.Limits(
-        max_connections=None, max_keepalive_connections=128, keepalive_expiry=KEEPALIVE_SECONDS
-    )
+    # no cap on connections: backend.parallel_requests and gate.py bound them where asked
+    limits = httpx.Limits(max_connections=None, keepalive_expiry=KEEPALIVE_SECONDS)
     return httpx.AsyncClient(verify=verify, limits=limits, timeout=None)
 
 
 def lease(url: str) -> httpx.AsyncClient:
-    """The running loop's client for ``url``'s origin; give it back with :func:`release`."""
-    pool = _POOLS.setdefault(asyncio.get_running_loop(), {})
-    origin = origin_of(url)
-    entry = pool.get(origin)
-    if entry is None or entry.client.is_closed:
-        entry = pool[origin] = _Entry(_new_client(origin))
-    if entry.closer is not None:
-        entry.closer.cancel()  # in use again: stays open
-        entry.closer = None
-    entry.leases += 1
-    return entry.client
+    """A client for ``url``'s origin, a warm one if a backend gave one back; return it with
+    :func:`release`."""
+    idle = _IDLE.setdefault(asyncio.get_running_loop(), {}).setdefault(origin_of(url), {})
+    while idle:
+        client, closer = idle.popitem()
+        closer.cancel()  # taken again: stays open
+        if not client.is_closed:
+            return client
+    return _new_client(origin_of(url))
 
 
-def release(client: httpx.AsyncClient) -> None:
-    """Return a leased client; the last return starts its linger."""
+def release(client: httpx.AsyncClient, url: str) -> None:
+    """Give back a client leased for ``url``: it waits for a next backend, then closes."""
+    if client.is_closed:
+        return
     try:
-        pool = _POOLS.get(asyncio.get_running_loop(), {})
+        loop = asyncio.get_running_loop()
     except RuntimeError:  # no loop runs: nothing can close it now but the loop's own end
         return
-    for origin, entry in pool.items():
-        if entry.client is client:
-            entry.leases = max(0, entry.leases - 1)
-            if entry.leases == 0 and entry.closer is None:
-                entry.closer = asyncio.create_task(_linger(pool, origin, entry))
-            return
+    idle = _IDLE.setdefault(loop, {}).setdefault(origin_of(url), {})
+    if len(idle) >= MAX_IDLE:
+        closing = loop.create_task(client.aclose())
+        _CLOSING.add(closing)
+        closing.add_done_callback(_CLOSING.discard)
+        return
+    idle[client] = loop.create_task(_linger(idle, client))
 
 
-async def _linger(pool: dict[str, _Entry], origin: str, entry: _Entry) -> None:
-    reused = False
+async def _linger(idle: dict[httpx.AsyncClient, asyncio.Task[None]], client: httpx.AsyncClient):
+    taken = False
     try:
         await asyncio.sleep(LINGER_SECONDS)
     except asyncio.CancelledError:
-        # lease() cancels a closer it replaces; any other cancel is the loop shutting down
-        reused = entry.closer is not asyncio.current_task()
-        if not reused:
+        # lease() cancels the closer of a client it takes; any other cancel is the loop
+        # shutting down
+        taken = client not in idle
+        if not taken:
             raise
     finally:
-        if not reused:
-            if pool.get(origin) is entry:
-                del pool[origin]
+        if not taken:
+            idle.pop(client, None)
             with contextlib.suppress(Exception):
-                await asyncio.shield(entry.client.aclose())
+                await asyncio.shield(client.aclose())
 
 
-def open_clients() -> int:
-    """How many pooled clients the running loop holds open (for tests and diagnostics)."""
-    pool = _POOLS.get(asyncio.get_running_loop(), {})
-    return sum(1 for entry in pool.values() if not entry.client.is_closed)
+def idle_clients() -> int:
+    """How many returned clients the running loop keeps open (for tests and diagnostics)."""
+    pools = _IDLE.get(asyncio.get_running_loop(), {})
+    return sum(1 for idle in pools.values() for client in idle if not client.is_closed)

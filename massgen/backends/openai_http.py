@@ -143,7 +143,7 @@ class OpenAIHTTPBackend(Backend):
 
     async def _close_client(self, client: Any) -> None:
         if self._client_loop is asyncio.get_running_loop():
-            http_pool.release(client)
+            http_pool.release(client, self.base_url)
 
     # ---- one call
 

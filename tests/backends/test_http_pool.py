@@ -1,6 +1,6 @@
-"""The HTTP client the OpenAI backends share (massgen.backends.http_pool): one per endpoint,
-reused by a run's agents and the next run, closed when unused or when its loop ends; and the
-one reconnect when a kept-alive connection was closed before it could answer."""
+"""The HTTP clients the OpenAI backends take and give back (massgen.backends.http_pool): one
+per backend at a time, warm for the next run's agents, closed when unused or when their loop
+ends; and the one reconnect when a kept-alive connection was closed before it answered."""
 
 from __future__ import annotations
 
@@ -19,20 +19,23 @@ from tests.backends.conftest import API_KEY, MakeBackend, collect
 from tests.fakes.chat_server import FakeChatServer, Reply
 
 
-async def test_agents_and_runs_share_one_connection(
+async def test_the_next_runs_agents_send_on_connections_already_open(
     server: FakeChatServer, make_backend: MakeBackend
 ):
-    """Backends of one endpoint lease one client: a second agent, and a backend made after
-    the first was closed (the next run), send on the connection already open."""
-    first, second = make_backend(), make_backend()
-    await collect(first)
-    await collect(second)
-    await first.aclose()
-    await second.aclose()
-    later = make_backend()  # the next run's agent
-    await collect(later)
+    """Two agents of a run, each on its own client; the next run's two agents, made after
+    the first run closed its backends, take those clients and their open connections."""
+    run = [make_backend(), make_backend()]
+    for backend in run:
+        await collect(backend)
+        await collect(backend)  # an agent's next call: its own connection again
+    for backend in run:
+        await backend.aclose()
+    next_run = [make_backend(), make_backend()]
+    for backend in next_run:
+        await collect(backend)
     peers = [r.peer for r in server.requests]
-    assert len(peers) == 3 and len(set(peers)) == 1
+    assert peers[0] == peers[1] and peers[2] == peers[3] and peers[0] != peers[2]
+    assert set(peers[4:]) == {peers[0], peers[2]}  # no new connection for the next run
 
 
 async def test_a_client_no_run_uses_closes_after_lingering(
@@ -45,14 +48,14 @@ async def test_a_client_no_run_uses_closes_after_lingering(
     await backend.aclose()
     assert not client.is_closed  # kept for the next run...
     await server.await_for(lambda: client.is_closed, timeout=2.0)
-    assert client.is_closed and http_pool.open_clients() == 0  # ...for a while only
+    assert client.is_closed and http_pool.idle_clients() == 0  # ...for a while only
 
 
 async def test_a_burst_of_calls_to_one_endpoint_is_not_queued_by_the_pool(
     server: FakeChatServer, make_backend: MakeBackend
 ):
-    """The shared client sets no cap of its own on connections: 120 calls at once (a
-    server's burst) are all in flight together, none waits for another to finish."""
+    """No cap of the pool's own on connections: 120 calls at once (a server's burst) are
+    all in flight together, none waits for another to finish."""
     count = 120
     server.enqueue(*[Reply(text="ok", ttft=1.0) for _ in range(count)])
     backends = [make_backend() for _ in range(count)]
