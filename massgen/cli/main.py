@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from massgen.__about__ import __version__
-from massgen.cli import lean_imports  # noqa: F401 - before anything imports httpx
+from massgen.cli import lean_imports
 from massgen.cli.common import UI
 from massgen.cli.common import fail as _fail
 from massgen.cli.eval import eval_command
@@ -239,6 +239,7 @@ app.add_typer(logs_app, name="logs")
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    lean_imports.leave_out()  # the command's own process only, before anything imports httpx
     try:
         app(prog_name="massgen")
     finally:

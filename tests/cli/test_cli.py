@@ -238,6 +238,14 @@ def test_a_run_on_an_openai_compatible_server_imports_no_provider_sdk(env, provi
     assert "EXIT 0 HEAVY []" in proc.stderr
 
 
+def test_a_program_importing_the_cli_keeps_http2_and_httpx_cli():
+    """Only the command's own process leaves them out: litellm, for one, imports h2."""
+    code = "import massgen.cli.main, h2.events, httpx._main; print('both')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "both"
+
+
 def test_progress_goes_to_stderr_line_by_line(env, provider, tmp_path):
     start = time.monotonic()
     proc = massgen("-c", "three_agents_local_server", "q", env=env, cwd=tmp_path)
