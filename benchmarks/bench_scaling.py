@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import subprocess
 import sys
@@ -152,30 +151,18 @@ async def one_run(server: FakeServer, setting: Setting, agents: int) -> dict[str
 
 def power_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """``a, b`` of ``y = a * x^b``, least squares on the logarithms."""
-    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    b = sum((x - mx) * (y - my) for x, y in zip(lx, ly, strict=True)) / sum(
-        (x - mx) ** 2 for x in lx
-    )
-    return math.exp(my - b * mx), b
+    import numpy as np
+
+    b, log_a = np.polyfit(np.log(xs), np.log(ys), 1)
+    return float(np.exp(log_a)), float(b)
 
 
 def quadratic_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
-    """``c0, c1, c2`` of ``y = c0 + c1 x + c2 x^2``, least squares (normal equations)."""
-    sums = [sum(x**k for x in xs) for k in range(5)]
-    rows = [
-        [sums[i + j] for j in range(3)] + [sum(y * x**i for x, y in zip(xs, ys, strict=True))]
-        for i in range(3)
-    ]
-    for col in range(3):  # Gauss-Jordan with partial pivoting
-        pivot = max(range(col, 3), key=lambda r: abs(rows[r][col]))
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        for r in range(3):
-            if r != col:
-                factor = rows[r][col] / rows[col][col]
-                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[col], strict=True)]
-    c0, c1, c2 = (rows[i][3] / rows[i][i] for i in range(3))
-    return c0, c1, c2
+    """``c0, c1, c2`` of ``y = c0 + c1 x + c2 x^2``, least squares."""
+    import numpy as np
+
+    c2, c1, c0 = np.polyfit(xs, ys, 2)
+    return float(c0), float(c1), float(c2)
 
 
 def summarise(points: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -211,72 +198,29 @@ def summarise(points: dict[int, dict[str, Any]]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the plot
 
 
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
+def plot(series: dict[str, dict[int, dict[str, Any]]], title: str, path: Path) -> None:
+    """Prompt tokens against N: each series' points and its fitted ``a * N^b`` (dotted)."""
+    import matplotlib
 
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
 
-def svg_plot(series: dict[str, dict[int, dict[str, Any]]], title: str) -> str:
-    """Prompt tokens against N, one line per series, as a small standalone SVG."""
-    width, height, left, right, top, bottom = 760, 440, 70, 290, 40, 50
-    drawn = {name: pts for name, pts in series.items() if pts}
-    sizes = sorted({n for pts in drawn.values() for n in pts})
-    most = max(p["prompt_tokens"] for pts in drawn.values() for p in pts.values())
-    scale = 10 ** math.floor(math.log10(most)) if most else 1
-    ymax = next(m * scale for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * scale >= most)
-    xmax = max(sizes)
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def x(n: float) -> float:
-        return left + plot_w * n / xmax
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - v / ymax)
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="sans-serif" font-size="12">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{left}" y="22" font-size="14">{title}</text>',
-    ]
-    for i in range(5):
-        value = ymax * i / 4
-        out.append(
-            f'<line x1="{left}" y1="{y(value):.1f}" x2="{left + plot_w}" y2="{y(value):.1f}" '
-            'stroke="#ddd"/>'
-        )
-        out.append(
-            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{value:,.0f}</text>'
-        )
-    for n in sizes:
-        out.append(f'<text x="{x(n):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{n}</text>')
-    out.append(
-        f'<text x="{left + plot_w / 2}" y="{height - 10}" text-anchor="middle">agents (N)</text>'
-    )
-    out.append(
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-        'stroke="black"/>'
-    )
-    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="black"/>')
-    for index, (name, pts) in reversed(list(enumerate(drawn.items()))):
-        colour = COLOURS[index % len(COLOURS)]
-        path = " ".join(f"{x(n):.1f},{y(pts[n]['prompt_tokens']):.1f}" for n in sorted(pts))
-        dash = ' stroke-dasharray="6,4"' if index else ""  # the first series, solid, on top
-        out.append(
-            f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
-        )
-        for n in sorted(pts):
-            out.append(
-                f'<circle cx="{x(n):.1f}" cy="{y(pts[n]["prompt_tokens"]):.1f}" r="3" '
-                f'fill="{colour}"/>'
-            )
-        ly = top + 10 + index * 20
-        out.append(
-            f'<line x1="{width - right + 15}" y1="{ly}" x2="{width - right + 40}" y2="{ly}" '
-            f'stroke="{colour}" stroke-width="2"{dash}/>'
-        )
-        label = name.replace("&", "&amp;").replace("<", "&lt;")
-        out.append(f'<text x="{width - right + 46}" y="{ly + 4}">{label}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    fig, ax = plt.subplots(figsize=(9.5, 5.2))
+    for name, points in series.items():
+        if len(points) < 2:
+            continue
+        sizes = sorted(points)
+        tokens = [points[n]["prompt_tokens"] for n in sizes]
+        (line,) = ax.plot(sizes, tokens, marker="o", label=name)
+        a, b = power_fit([float(n) for n in sizes], [float(t) for t in tokens])
+        grid = np.linspace(min(sizes), max(sizes), 50)
+        ax.plot(grid, a * grid**b, linestyle=":", color=line.get_color(), linewidth=1)
+    ax.set(title=title, xlabel="agents (N)", ylabel="prompt tokens of one run")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="points; dotted: fitted a·N^b", title_fontsize=8)
+    fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -385,7 +329,7 @@ def main() -> None:
             for name, data in results["series"].items()
         }
         title = f"Prompt tokens of one run, {args.answer_tokens}-token answers (fake provider)"
-        args.svg.write_text(svg_plot(series, title))
+        plot(series, title, args.svg)
     print(markdown(results))
 
 
