@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from massgen.sessions.store import session_dirs
 from tests.fakes.chat_server import FakeChatServer
 from tests.sessions.test_cli_sessions import massgen, write_team
 
@@ -35,7 +36,9 @@ def provider() -> Iterator[FakeChatServer]:
 
 
 def sessions(env: dict[str, str]) -> list[Path]:
-    return sorted(Path(env["MASSGEN_LOG_DIR"]).iterdir())
+    """Oldest first, as massgen orders them (two runs of a fast fake provider can start in
+    the same second, and an id's rest is random)."""
+    return list(reversed(session_dirs(Path(env["MASSGEN_LOG_DIR"]))))
 
 
 def test_resume_with_an_id_goes_on_with_that_conversation(env, provider, tmp_path):
