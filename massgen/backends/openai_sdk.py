@@ -1,81 +1,29 @@
-"""What a backend built on the ``openai`` SDK shares (the ``ag2`` backend, whose framework
-calls the SDK itself): the client, the streaming wrapper, and the SDK's exceptions mapped onto
-massgen's error tree. massgen's own OpenAI backends speak the protocol directly
-(:mod:`massgen.backends.openai_http`)."""
+"""The ``openai`` SDK's exceptions mapped onto massgen's error tree, for the one backend whose
+calls go through that SDK: ``ag2``, whose framework calls it itself. massgen's own OpenAI
+backends speak the protocol directly (:mod:`massgen.backends.openai_http`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 import openai
 
 from massgen.backends.base import Backend
 from massgen.backends.errors import BackendError, ContextLengthError, ProviderError
-from massgen.backends.http_client import shared_ssl_context
 from massgen.backends.http_errors import CONTEXT_HINTS, status_error
-from massgen.messages import Chunk, Message, ToolSpec
-
-if TYPE_CHECKING:
-    from massgen.tools.lending import AgentTurn
 
 
 class OpenAISDKBackend(Backend):
-    """The base of backends on the openai SDK. They provide ``base_url``, and for this
-    class's :meth:`stream`, ``request_params``, ``_streamed`` and ``_complete``;
-    ``_stream_error`` maps an error reported inside a 200 response and may be refined."""
-
-    def request_params(
-        self,
-        messages: list[Message],
-        tools: list[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The SDK call's keyword arguments."""
-        raise NotImplementedError
-
-    def _streamed(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
-        """One streamed call's chunks."""
-        raise NotImplementedError
-
-    def _complete(self, params: dict[str, Any]) -> AsyncGenerator[Chunk, None]:
-        """One call's chunks, from a response that is not streamed."""
-        raise NotImplementedError
+    """The base of a backend whose calls go through the openai SDK: its exceptions mapped
+    onto massgen's (:meth:`_map_error`); ``_stream_error`` maps an error reported inside a
+    200 response and may be refined."""
 
     @property
     def provider(self) -> str:
         return self.config.type
-
-    def _make_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            api_key=self.api_key or "not-needed",
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=self.config.timeout,
-            http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
-        )
-
-    async def stream(
-        self,
-        messages: list[Message],
-        tools: list[ToolSpec] | None = None,
-        *,
-        response_format: dict[str, Any] | None = None,
-        turn: AgentTurn | None = None,
-    ) -> AsyncGenerator[Chunk, None]:
-        params = self.request_params(messages, tools, response_format)
-        call = self._streamed(params) if self.config.stream else self._complete(params)
-        try:
-            async with aclosing(call) as chunks:  # close now, not at garbage collection
-                async for chunk in chunks:
-                    yield chunk
-        except BackendError:
-            raise
-        except (openai.APIError, httpx.HTTPError, json.JSONDecodeError) as exc:
-            raise self._map_error(exc) from exc
 
     def _stream_error(
         self, message: str, code: Any, *, status: int | None = None, failed: bool = False
