@@ -74,15 +74,10 @@ SCENARIOS = (
 
 
 class ServerProcess:
-    """``benchmarks/fake_server_proc.py`` as a child process."""
+    """``benchmarks/fake_server_proc.py`` as a child process (``args``: its options)."""
 
-    def __init__(self, scenario: Scenario) -> None:
-        cmd = [sys.executable, str(REPO / "benchmarks" / "fake_server_proc.py")]
-        cmd += ["--ttft", str(scenario.ttft)]
-        if scenario.tps:
-            cmd += ["--tps", str(scenario.tps)]
-        if scenario.answer_words:
-            cmd += ["--answer-words", str(scenario.answer_words)]
+    def __init__(self, *args: str) -> None:
+        cmd = [sys.executable, str(REPO / "benchmarks" / "fake_server_proc.py"), *args]
         self.proc = subprocess.Popen(
             cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -91,6 +86,15 @@ class ServerProcess:
         if not self.url.startswith("http"):
             self.close()
             raise RuntimeError(f"fake server did not start (got {self.url!r})")
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario) -> ServerProcess:
+        args = ["--ttft", str(scenario.ttft)]
+        if scenario.tps:
+            args += ["--tps", str(scenario.tps)]
+        if scenario.answer_words:
+            args += ["--answer-words", str(scenario.answer_words)]
+        return cls(*args)
 
     def requests(self) -> list[dict[str, Any]]:
         """Requests received since the last call, in arrival order."""
@@ -247,7 +251,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def run_scenario(scenario: Scenario, runs: int) -> dict[str, Any]:
-    with ServerProcess(scenario) as server:
+    with ServerProcess.for_scenario(scenario) as server:
 
         async def all_runs() -> list[RunMeasure]:
             return [await one_run(scenario, server.url, server) for _ in range(runs + 1)]
@@ -287,7 +291,7 @@ def cli_run(scenario: Scenario, runs: int, code: Path | None = None) -> dict[str
         "run_started -> run_finished, minus critical path": [],
         "run_finished -> process exit": [],
     }
-    with ServerProcess(scenario) as server, tempfile.TemporaryDirectory() as logs:
+    with ServerProcess.for_scenario(scenario) as server, tempfile.TemporaryDirectory() as logs:
         env = {
             **os.environ,
             "MASSGEN_LOCAL_BASE_URL": server.url,

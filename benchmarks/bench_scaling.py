@@ -32,11 +32,12 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench_coordination import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "Why is the sky blue?"
@@ -66,40 +67,7 @@ SETTINGS = (
 )
 
 
-class FakeServer:
-    """``benchmarks/fake_server_proc.py`` as a child process, with its request log."""
-
-    def __init__(self, answer_tokens: int) -> None:
-        cmd = [sys.executable, str(REPO / "benchmarks" / "fake_server_proc.py")]
-        cmd += ["--answer-tokens", str(answer_tokens)]
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("http"):
-            self.close()
-            raise RuntimeError(f"fake server did not start (got {self.url!r})")
-
-    def requests(self) -> list[dict[str, Any]]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("requests\n")
-        self.proc.stdin.flush()
-        return list(json.loads(self.proc.stdout.readline()))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-
-
-async def one_run(server: FakeServer, setting: Setting, agents: int) -> dict[str, Any] | None:
+async def one_run(server: ServerProcess, setting: Setting, agents: int) -> dict[str, Any] | None:
     """One run of ``agents`` agents under ``setting``; None when this massgen refuses it."""
     from massgen.config.loader import load_config_dict
     from massgen.coordination.build import build_coordinator
@@ -229,7 +197,7 @@ def plot(series: dict[str, dict[int, dict[str, Any]]], title: str, path: Path) -
 def measure(sizes: list[int], answer_tokens: int) -> dict[str, Any]:
     import massgen
 
-    server = FakeServer(answer_tokens)
+    server = ServerProcess("--answer-tokens", str(answer_tokens))
     series: dict[str, dict[int, dict[str, Any]]] = {s.name: {} for s in SETTINGS}
     try:
 
