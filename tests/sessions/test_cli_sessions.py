@@ -8,38 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.fakes.chat_server import CoordinationBrain, FakeChatServer, Reply
+from tests.sessions.conftest import ENV_KEY
 from tests.support.signals import FAULTHANDLER, interrupt, wait_until
 
-ENV_KEY = "sk-env-test-4f8a1c9e2b7d"  # a provider key in the environment
 CONFIG_KEY = "sk-config-test-7e3b9d1a5c"  # a key written in the config file
 SERVER_KEY = "sk-fake-server-key-00112233"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    base.update(
-        HOME=str(tmp_path / "home"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        MASSGEN_LOG_DIR=str(tmp_path / "sessions"),
-        OPENAI_API_KEY=ENV_KEY,
-        PYTHONUNBUFFERED="1",
-    )
-    return base
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeChatServer]:
-    with FakeChatServer() as server:
-        yield server
 
 
 def write_team(tmp_path: Path, url: str, *, key: str | None = None) -> Path:

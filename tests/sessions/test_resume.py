@@ -5,34 +5,10 @@ is a usage error of one line. Real ``massgen`` processes against the fake server
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from massgen.sessions.store import session_dirs
-from tests.fakes.chat_server import FakeChatServer
 from tests.sessions.test_cli_sessions import massgen, write_team
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    base.update(
-        HOME=str(tmp_path / "home"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        MASSGEN_LOG_DIR=str(tmp_path / "sessions"),
-        OPENAI_API_KEY="sk-test",
-        PYTHONUNBUFFERED="1",
-    )
-    return base
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeChatServer]:
-    with FakeChatServer() as server:
-        yield server
 
 
 def sessions(env: dict[str, str]) -> list[Path]:
