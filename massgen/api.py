@@ -58,13 +58,14 @@ def prepare(
     model: str | None = None,
     models: Sequence[str] | None = None,
     num_agents: int | None = None,
-    enable_filesystem: bool = True,
+    enable_filesystem: bool | None = True,
     context_paths: Sequence[Any] | None = None,
     use_docker: bool = False,
     **overrides: Any,
 ) -> Prepared:
     """Resolve what to run exactly as the CLI does: a config (path, built-in or saved name,
-    or dict), else models, else the default (docs/architecture.md, "Config")."""
+    or dict), else models, else the default (docs/architecture.md, "Config").
+    ``enable_filesystem=None`` leaves the config's own choice, as the CLI does."""
     from massgen.config.env import load_env_files
     from massgen.config.resolve import resolve_team
 
@@ -252,13 +253,16 @@ def _apply_overrides(config: MassGenConfig, overrides: dict[str, Any]) -> None:
 
 
 def _file_options(
-    enable_filesystem: bool, context_paths: Sequence[Any] | None, use_docker: bool
+    enable_filesystem: bool | None, context_paths: Sequence[Any] | None, use_docker: bool
 ) -> dict[str, Any]:
     """The file keywords of :func:`run` as orchestrator options: ``context_paths`` (a list
     of ``{"path", "permission"}`` dicts, or plain paths for read access),
     ``enable_filesystem`` (true by default: every agent has its workspace and file tools)
-    and ``use_docker`` when it is asked for."""
-    options: dict[str, Any] = {"enable_filesystem": enable_filesystem}
+    and ``use_docker`` when it is asked for. ``None`` leaves ``enable_filesystem`` to the
+    config."""
+    options: dict[str, Any] = {}
+    if enable_filesystem is not None:
+        options["enable_filesystem"] = enable_filesystem
     if context_paths:
         options["context_paths"] = [
             {"path": str(item)} if isinstance(item, str | Path) else dict(item)

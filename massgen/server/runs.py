@@ -44,8 +44,14 @@ class RunListener(Protocol):
 
 
 def load_team(config: str | Path | dict[str, Any] | None, model: str | None) -> Prepared:
-    """The server's team, resolved once at start-up (a bad config fails then)."""
-    prepared = prepare(config=config) if model is None else prepare(model=model)
+    """The server's team, resolved once at start-up (a bad config fails then). Its files
+    are the config's as the CLI reads it: workspaces and file tools only when the config
+    asks for them (``enable_filesystem``, context paths or commands), not the Python API's
+    default of a workspace for every agent (docs/architecture.md, "Server")."""
+    if model is None:
+        prepared = prepare(config=config, enable_filesystem=None)
+    else:
+        prepared = prepare(model=model, enable_filesystem=None)
     check_cost_caps(prepared)
     return prepared
 

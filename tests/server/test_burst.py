@@ -61,7 +61,8 @@ def test_a_slow_run_set_up_does_not_hold_up_another_runs_first_model_call(
         making(self)
 
     monkeypatch.setattr(manager.Workspaces, "__post_init__", slow_first)
-    app = create_app(config=team(provider), enable_logging=False)
+    files_team = {**team(provider), "orchestrator": {"enable_filesystem": True}}
+    app = create_app(config=files_team, enable_logging=False)
     with serving(app) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
         answers: dict[str, str | None] = {}
@@ -222,3 +223,20 @@ def test_the_first_run_waits_for_the_warm_up_without_stalling_the_server(
         process.communicate(timeout=10)
     assert provider.requests, "the run never reached the provider"
     assert slowest < 0.5, f"/health took {slowest:.2f} s while the first run started"
+
+
+@pytest.mark.parametrize("orchestrator", [{}, {"enable_filesystem": True}])
+def test_a_server_run_has_file_tools_only_when_its_config_asks(
+    provider: FakeChatServer, orchestrator: dict[str, Any]
+) -> None:
+    # The config's own rule, as the CLI reads it: no workspace (and none made per run)
+    # unless the config asks for files; the Python API's default does not apply.
+    app = create_app(config={**team(provider), "orchestrator": orchestrator}, enable_logging=False)
+    with serving(app) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        reply = client.chat.completions.create(model="massgen", messages=ask())
+    assert reply.choices[0].message.content
+    offered = {
+        tool["function"]["name"] for r in provider.requests for tool in r.body.get("tools") or ()
+    }
+    assert ("write_file" in offered) is bool(orchestrator), sorted(offered)
