@@ -376,7 +376,9 @@ class OrchestratorConfig(Strict):
         default=1.0,
         gt=0,
         le=1,
-        description="debate: stop once this share of the agents agree (1.0: all of them).",
+        description="debate: stop once this share of the agents agree (1.0: all of them). "
+        "The share is compared in whole percents, the threshold read to two places: 0.67 "
+        "is reached by 2 of 3 agents (67%) and 3 of 4 (75%), not by 3 of 5 (60%).",
     )
     judge: str | None = Field(
         default=None,
