@@ -271,6 +271,7 @@ class Strategy(Steering, Presenting, ABC):
         except TimeoutError:
             status = "timeout"
             await self.turns.cancel_all("run timed out")
+            winner = self.announced or winner  # the one announced last (judge may re-choose)
             if winner is None:
                 winner = self.select_winner(fallback=True)
                 if winner is not None:
