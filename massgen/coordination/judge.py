@@ -95,21 +95,20 @@ class JudgeStrategy(AnswerRounds):
         live agent aggregates (announced as the new winner); when none is left, the run
         fails (:meth:`end_status`) and, with ``fallback_to_best``, the last aggregator's
         own answer is final."""
-        agent = self.finisher(winner)
-        if agent is None or self.skips_final_call():
+        if self.skips_final_call():
             return await super().present(winner)
         self.announce_winner(winner)
-        while True:
+        agent = self.finisher(winner)  # None: every agent has failed
+        while agent is not None:
             others = [a for a in self.agents if a.live and a is not agent]
             instead = f"{others[0].label} aggregates instead" if others else "nobody else can"
             text, failure = await self.final_call(agent, winner, instead)
             if failure is None or self.budget.stopped is not None:  # the run's cap: it ends
                 return self.publish_final(agent, winner, text)
             self.fail(agent, failure_reason(failure, self.cfg.turn_timeout_seconds), kind(failure))
-            chosen = self.select_winner()
-            if not others or chosen is None:
+            if not others:
                 break
-            winner, agent = chosen, others[0]
+            winner, agent = self.select_winner() or winner, others[0]  # others[0] aggregates
             self.announce_winner(winner)
         self.unaggregated = f"no agent could write the final answer ({self.failures()})"
         if not self.cfg.fallback_to_best:

@@ -153,3 +153,14 @@ async def test_run_started_shows_fallback_to_best_for_every_strategy(strategy: s
     with FakeChatServer() as server:
         _, events = await run(server, 2, strategy=strategy, fallback_to_best=True)
     assert of_type(events, "run_started")[0].options["fallback_to_best"] is True
+
+
+async def test_when_every_agent_failed_before_the_aggregation_the_run_fails() -> None:
+    with FakeChatServer() as server:
+        server.enqueue_for("m1", answer("A1"), BAD_KEY)  # layer 2 fails
+        server.enqueue_for("m2", answer("B1"), BAD_KEY)
+        result, _ = await run(server, 2, strategy="judge", layers=2, fallback_to_best=True)
+        requests = len(server.requests)
+    assert requests == 4  # nobody was left to ask
+    assert result.status == "failed" and result.final_answer == "A1"  # the judge's own
+    assert result.error is not None and result.error.startswith("no agent could write")
