@@ -225,7 +225,8 @@ OPTIONS: dict[str, Option] = {
     "max_tokens": Option(_SAMPLED, "{kind} chooses its own output length; leave it out"),
     "seed": Option(
         _CHAT | {"azure_openai", "gemini", "local"},
-        "the {kind} API has no sampling seed; repeated calls differ by sampling (temperature)",
+        "the {kind} API has no sampling seed; repeated calls differ by sampling "
+        "(temperature){hint}",
     ),
     "top_k": Option(
         _CHAT | {"claude", "gemini", "local"},
@@ -328,6 +329,10 @@ _AZURE_HINT = (
 )
 
 
+_OPENAI_SEED_HINT = (
+    "; type chatcompletion reaches OpenAI's models through Chat Completions, which takes one"
+)
+
 #: Sampling options of the agent frameworks, which choose their own (or take them elsewhere).
 _OWN_SAMPLING = {
     "claude_code": "Claude Code chooses its own sampling and output length; leave it out",
@@ -338,9 +343,11 @@ _OWN_SAMPLING = {
 def _elsewhere(kind: str, name: str, option: Option) -> str:
     """What to say about option ``name`` on a ``kind`` backend, which does not honour it."""
     sampling = ("temperature", "top_p", "max_tokens", "top_k", "seed")
-    if (kind == "claude_code" and name in sampling) or (kind == "ag2" and name in sampling[:3]):
+    if name in sampling and (kind == "claude_code" or (kind == "ag2" and name != "top_k")):
         return _OWN_SAMPLING[kind]
     hint = _AZURE_HINT if kind == "azure_openai" else ""
+    if kind == "openai" and name == "seed":
+        hint = _OPENAI_SEED_HINT
     if kind == "ag2" and name.startswith("enable_code"):
         hint = "; an ag2 agent runs its code with code_execution_config"
     return option.elsewhere.format(kind=kind, hint=hint)

@@ -86,7 +86,8 @@ class AG2Backend(OpenAISDKBackend):
             }
             for e in self.endpoints
         ]
-        settings = {k: v for k in ("temperature", "top_p", "max_tokens") if (v := getattr(llm, k))}
+        sampling = ("temperature", "top_p", "max_tokens", "seed")
+        settings = {k: v for k in sampling if (v := getattr(llm, k)) is not None}
         code: Any = False
         if self.config.code_execution_config:
             self._executor = SandboxCodeExecutor(self.config.code_execution_config)

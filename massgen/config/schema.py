@@ -54,6 +54,7 @@ class AG2LLMConfig(Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, gt=0)
+    seed: int | None = Field(default=None, description="Sampling seed, sent with each request.")
     timeout: float | None = Field(default=None, gt=0, description="Seconds for one request.")
 
 
@@ -85,7 +86,12 @@ class BackendConfig(Strict):
         description="How the model states its action: function calls, schema-constrained "
         "JSON, or text; auto starts with tools and falls back after an invalid attempt.",
     )
-    seed: int | None = Field(default=None, description="Sampling seed, where supported.")
+    seed: int | None = Field(
+        default=None,
+        description="Sampling seed, sent with each request where the API takes one "
+        "(chatcompletion and its presets, azure_openai, gemini, local; ag2: in llm_config). "
+        "The Responses API (openai), claude and claude_code have none: refused there.",
+    )
     # provider features (where the provider has them)
     enable_web_search: bool = Field(default=False, description="Provider's own web search.")
     enable_code_execution: bool = Field(default=False, description="Provider's code sandbox.")
@@ -376,7 +382,9 @@ class OrchestratorConfig(Strict):
         default=1.0,
         gt=0,
         le=1,
-        description="debate: stop once this share of the agents agree (1.0: all of them).",
+        description="debate: stop once this share of the agents agree (1.0: all of them). "
+        "The share is compared in whole percents, the threshold read to two places: 0.67 "
+        "is reached by 2 of 3 agents (67%) and 3 of 4 (75%), not by 3 of 5 (60%).",
     )
     judge: str | None = Field(
         default=None,

@@ -7,8 +7,10 @@ optionally naming an agent it agrees with (``agrees_with``). After each round th
 grouped: two agents agree when one names the other in ``agrees_with`` or their answers are
 equal once normalised (case, spacing, markdown, a leading "Answer:", trailing punctuation).
 The debate stops early once the largest group holds ``consensus_threshold`` of the live
-agents. The final answer is the largest group's (a tie: the earliest answer), verbatim, or
-with ``judge: <agent id>`` that agent's synthesis of the final answers, streamed.
+agents, both read as whole percents (:func:`is_consensus`: 2 of 3 agents are 67%, so 0.67 is
+reached by 2 of 3 and 3 of 4, not by 3 of 5). The final answer is the largest group's (a tie:
+the earliest answer), verbatim, or with ``judge: <agent id>`` that agent's synthesis of the
+final answers, streamed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ def normalise(text: str) -> str:
     text = " ".join(text.split())
     text = _PREFIX.sub("", text)
     return text.strip(" .!;,")
+
+
+def percent(part: int, whole: int) -> int:
+    """``part`` of ``whole`` in whole percents, halves rounded up (2 of 3: 67)."""
+    return (200 * part + whole) // (2 * whole)
+
+
+def is_consensus(agreeing: int, agents: int, threshold: float) -> bool:
+    """Whether ``agreeing`` of ``agents`` reach ``consensus_threshold``: their share, as a
+    whole percent (what the views show: 2 of 3 is 67%), is at least the threshold read to two
+    places (0.67: 67%). A threshold of 1.0 needs every agent."""
+    if agents <= 0:
+        return False
+    if threshold >= 1:
+        return agreeing >= agents
+    return percent(agreeing, agents) >= round(threshold * 100)
 
 
 def order(agent: AgentState) -> int:
@@ -67,6 +85,7 @@ class DebateStrategy(AnswerRounds):
             "consensus_threshold": self.cfg.consensus_threshold,
             "judge": self.cfg.judge,
             "min_agents": self.cfg.min_agents,
+            "fallback_to_best": self.cfg.fallback_to_best,
         }
 
     def steps(self) -> int:
@@ -107,7 +126,9 @@ class DebateStrategy(AnswerRounds):
             groups = self.groups()
             members = sum(len(g) for g in groups)
             agreement = len(groups[0]) / members if groups else 0.0
-            consensus = bool(groups) and agreement >= self.cfg.consensus_threshold - 1e-9
+            consensus = bool(groups) and is_consensus(
+                len(groups[0]), members, self.cfg.consensus_threshold
+            )
             self.emit(
                 RoundFinished(
                     strategy="debate",
@@ -176,7 +197,8 @@ class DebateStrategy(AnswerRounds):
         top = groups[0]
         members = sum(len(g) for g in groups)
         tie = len(groups) > 1 and len(groups[1]) == len(top)
-        word = "consensus" if len(top) / members >= self.cfg.consensus_threshold else "majority"
+        agreed = is_consensus(len(top), members, self.cfg.consensus_threshold)
+        word = "consensus" if agreed else "majority"
         reason = f"{word}: {len(top)} of {members} agents agree"
         if tie:
             reason += ", tie broken by the earliest answer"

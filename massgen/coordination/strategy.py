@@ -25,23 +25,20 @@ from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, modes, prompts, workflow
 from massgen.coordination.controls import RunControls
 from massgen.coordination.files import FilesPlan, RunFiles
+from massgen.coordination.presenting import Presenting
+from massgen.coordination.presenting import Winner as Winner  # part of its public face
 from massgen.coordination.state import AgentSpec, AgentState, Answer, Usage, Vote
 from massgen.coordination.steering import ANSWER_NOW, Steering
 from massgen.coordination.turns import Outcome, TurnRunner
-from massgen.errors import describe
 from massgen.events import (
     AgentFailed,
     AgentNotice,
-    AgentTurnStarted,
     AnswerSubmitted,
     ErrorEvent,
     Event,
     EventBus,
-    FilesChanged,
-    FinalAnswer,
     RunFinished,
     RunStarted,
-    WinnerSelected,
 )
 from massgen.images import Image
 from massgen.messages import Message
@@ -96,29 +93,13 @@ class RunResult:
         return self.status == "ok"
 
 
-@dataclass
-class Winner:
-    """The answer a strategy chose, and why (``tally``: label -> votes or group size)."""
-
-    label: str
-    answer: Answer
-    tally: dict[str, float]
-    is_tie: bool
-    reason: str = "votes"
-
-
-class Strategy(Steering, ABC):
+class Strategy(Steering, Presenting, ABC):
     """The state and lifecycle of one coordination (the user's requests: :class:`Steering`)."""
 
     #: what one step of the run is called ("round", "layer"), for views
     step_noun: ClassVar[str] = "round"
     #: whether agents vote on the answers (else they only answer)
     has_votes: ClassVar[bool] = False
-    #: what the finisher's turn is called in its error message
-    final_turn: ClassVar[str] = "final answer"
-    #: whether a budget refusal of the final answer is also an error event (the budget
-    #: announces it either way)
-    final_refusal_is_error: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -284,11 +265,13 @@ class Strategy(Steering, ABC):
                     winner = None
                 if winner is not None:
                     final = await self.present(winner)
+                    winner = self.announced if final is not None else None  # judge may re-choose
                     if status == "ok":  # the run's cap may have refused the final answer
                         status, error = self.end_status()
         except TimeoutError:
             status = "timeout"
             await self.turns.cancel_all("run timed out")
+            winner = self.announced or winner  # the one announced last (judge may re-choose)
             if winner is None:
                 winner = self.select_winner(fallback=True)
                 if winner is not None:
@@ -443,20 +426,18 @@ class Strategy(Steering, ABC):
         action goes to :meth:`apply_action`."""
         if outcome.stale:
             return  # a cancelled turn that finished anyway
-        agent = outcome.agent
         if outcome.error is None:
             self.apply_action(outcome)
             return
-        agent.failed_reason = outcome.error
+        self.fail(outcome.agent, outcome.error, outcome.error_type)
+
+    def fail(self, agent: AgentState, reason: str, error_type: str = "") -> None:
+        """``agent`` has failed: it takes no further turn and its vote is gone."""
+        agent.failed_reason = reason
         agent.vote = None
         self.set_status(agent, "failed")
         self.emit(
-            AgentFailed(
-                agent_id=agent.id,
-                turn=agent.turns,
-                reason=outcome.error,
-                error_type=outcome.error_type,
-            )
+            AgentFailed(agent_id=agent.id, turn=agent.turns, reason=reason, error_type=error_type)
         )
 
     def add_answer(self, author: AgentState, content: str) -> Answer:
@@ -508,88 +489,3 @@ class Strategy(Steering, ABC):
         agents)."""
         alone = len(self.agents) == 1 and not self.cfg.shapes_final_answer
         return self.cfg.final_answer == "reuse" or alone or self.ending != "ok"
-
-    async def present(self, winner: Winner) -> str:
-        """Announce ``winner``; the finisher writes the final answer (streamed), unless the
-        answer chosen is final as it is. On a failure, or an empty reply, the winner's
-        answer is final."""
-        self.announce_winner(winner)
-        agent = self.finisher(winner)
-        if agent is None or self.skips_final_call():
-            self.announce_final(winner, winner.answer.content, presented=False)
-            return winner.answer.content
-        agent.turns += 1
-        self.set_status(agent, "thinking")
-        self.emit(AgentTurnStarted(agent_id=agent.id, turn=agent.turns, kind="present"))
-        messages = prompts.with_notes(self.final_messages(agent, winner), self.notes)
-        text = ""
-        agent.presenting = True  # the user's write-granted files open up for this turn only
-        try:
-            async with asyncio.timeout(self.cfg.turn_timeout_seconds):
-                text = await self.turns.present_turn(agent, messages)
-        except Exception as exc:  # any failure here still leaves the winning answer
-            if self.final_refusal_is_error or not isinstance(exc, budget.BudgetExceeded):
-                cause = describe(exc)
-                if isinstance(exc, TimeoutError):
-                    cause = f"timed out after {self.cfg.turn_timeout_seconds:g}s"
-                self.emit(
-                    ErrorEvent(
-                        agent_id=agent.id,
-                        message=f"{self.final_turn} failed ({cause}); using {winner.answer.label}",
-                        error_type=type(exc).__name__,
-                    )
-                )
-        finally:
-            agent.presenting = False
-            self.report_file_changes(agent)
-        self.set_status(agent, agent.settled_status)
-        if not text.strip():
-            self.announce_final(winner, winner.answer.content, presented=False)
-            return winner.answer.content
-        self.emit(
-            FinalAnswer(
-                agent_id=agent.id,
-                content=text,
-                label=agent.label,
-                answer_label=winner.answer.label,
-                presented=True,
-            )
-        )
-        return text
-
-    def announce_winner(self, winner: Winner) -> None:
-        agent = self.by_label[winner.label]
-        self.emit(
-            WinnerSelected(
-                agent_id=agent.id,
-                label=winner.label,
-                answer_label=winner.answer.label,
-                tally=winner.tally,
-                votes=[
-                    {"voter": v.voter_label, "target": v.target_label, "reason": v.reason}
-                    for v in (a.vote for a in self.agents)
-                    if v is not None
-                ],
-                is_tie=winner.is_tie,
-                reason=winner.reason,
-            )
-        )
-
-    def announce_final(self, winner: Winner, content: str, *, presented: bool) -> None:
-        """The winner's own answer is final (``presented``: as it rewrote it)."""
-        agent = self.by_label[winner.label]
-        if agent.live:
-            self.set_status(agent, agent.settled_status)
-        self.emit(
-            FinalAnswer(
-                agent_id=agent.id,
-                content=content,
-                label=winner.label,
-                answer_label=winner.answer.label,
-                presented=presented,
-            )
-        )
-
-    def report_file_changes(self, agent: AgentState) -> None:
-        if self.files is not None and self.files.changes:
-            self.emit(FilesChanged(agent_id=agent.id, changes=self.files.diffs()))
