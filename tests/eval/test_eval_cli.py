@@ -121,7 +121,13 @@ def test_all_five_strategies_run_end_to_end_and_report_json_csv_and_a_plot(workd
     # each strategy really ran its protocol: model calls per item
     requests = {n: r["requests"] // 3 for n, r in report["strategies"].items()}
     assert requests == {"single": 1, "vote": 7, "debate": 3, "judge": 4, "self_consistency": 3}
-    assert len(provider.requests) == 3 * sum(requests.values())
+    # the matched baseline: the best member's samples (a1: all tie), one request each, shared
+    # with self_consistency's 3
+    sampled = sum(
+        max(0, max(m["samples"] for m in i["matched"].values()) - 3) for i in report["items"]
+    )
+    assert report["sampling"]["matched"]["member"] == "a1"
+    assert len(provider.requests) == 3 * sum(requests.values()) + sampled
     minus = next(i for i in report["items"] if i["id"] == "minus")
     assert minus["scorer"] == "number" and minus["results"]["vote"]["correct"] is False
     assert minus["results"]["single"]["prediction"] == "It is 8."
@@ -140,6 +146,7 @@ def test_all_five_strategies_run_end_to_end_and_report_json_csv_and_a_plot(workd
 
 def test_a_second_run_is_served_from_the_cache(workdir, provider):
     args = ("data.jsonl", "-c", "team.yaml", "--strategies", "single,vote", "--cache-dir", "c")
+    args += ("--no-matched",)
     first = massgen_eval(workdir, *args, "--json", "one.json")
     assert first.returncode == 0, first.stderr
     sent = len(provider.requests)
@@ -165,6 +172,7 @@ def test_an_interrupted_eval_continues_where_it_stopped(workdir, provider):
     items = [{"question": f"What is 6 times 7? (variant {i})", "answer": 42} for i in range(8)]
     (workdir / "many.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
     args = ["many.jsonl", "-c", "team.yaml", "--strategies", "single", "--concurrency", "1"]
+    args += ["--no-matched"]
     args += ["--cache-dir", "c", "--json", "out.json"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "massgen", "eval", *args],
@@ -251,6 +259,7 @@ def test_a_plot_without_matplotlib_is_refused_before_anything_runs(workdir, prov
 
 def test_the_builtin_arithmetic_set_is_the_same_for_a_seed(workdir, provider):
     args = ("--builtin", "arithmetic", "--size", "4", "-c", "team.yaml", "--strategies", "single")
+    args += ("--no-matched",)
     one = massgen_eval(workdir, *args, "--seed", "3", "--no-cache", "--json", "a.json")
     two = massgen_eval(workdir, *args, "--seed", "3", "--no-cache", "--json", "b.json")
     other = massgen_eval(workdir, *args, "--seed", "4", "--no-cache", "--json", "c.json")
