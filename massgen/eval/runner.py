@@ -39,7 +39,7 @@ from massgen.eval import scorers
 from massgen.eval.cache import ResultCache, result_key
 from massgen.eval.items import Item
 from massgen.eval.matched import Matched, run_matched
-from massgen.eval.sampling import SamplePool, majority
+from massgen.eval.sampling import SamplePool, agent_ids, majority
 
 STRATEGIES = ("single", "vote", "debate", "judge", "self_consistency")
 
@@ -125,7 +125,7 @@ class Eval:
                 await self._strategy(strategy, team)
             if self.matched:
                 started = time.monotonic()
-                ids = [agent.id for agent in self.config.agents]
+                ids = agent_ids(self.config)
                 self.baseline = await run_matched(self, ids, self.on_result)
                 self.wall_s["matched"] = time.monotonic() - started
         finally:
@@ -212,7 +212,7 @@ class Eval:
             "requests": sum(s["requests"] for s in samples),
             "cost_usd": None if None in costs else round(sum(c or 0.0 for c in costs), 8),
             "latency_s": round(time.monotonic() - started, 4),
-            "agents": {self.config.agents[0].id: {"first": first, "latest": first}},
+            "agents": {agent_ids(self.config)[0]: {"first": first, "latest": first}},
             "candidates": [s["correct"] for s in samples],
         }
 

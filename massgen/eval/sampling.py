@@ -33,6 +33,11 @@ def independence(agent: AgentConfig) -> str:
     return "seed" if refusal(kind, "seed") is None else "nonce"
 
 
+def agent_ids(config: MassGenConfig) -> list[str]:
+    """The config's agents' ids as a run names them (``agentN`` for one without)."""
+    return [agent.id or f"agent{i + 1}" for i, agent in enumerate(config.agents)]
+
+
 def nonce_prompt(prompt: str, index: int) -> str:
     """Sample ``index``'s prompt where the provider takes no seed."""
     return f"{prompt}\n\n[sample {index + 1}]"
@@ -51,6 +56,7 @@ class SamplePool:
     ) -> None:
         self.config = config
         self.agent = config.agents[agent_index]
+        self.agent_id = agent_ids(config)[agent_index]
         self.mode = independence(self.agent)
         self.base_seed = self.agent.backend.seed or 0
         self.cache = cache
@@ -62,7 +68,7 @@ class SamplePool:
 
     def describe(self, count: int) -> dict[str, Any]:
         """How ``count`` samples are made independent, for the report."""
-        out: dict[str, Any] = {"member": self.agent.id, "independence": self.mode}
+        out: dict[str, Any] = {"member": self.agent_id, "independence": self.mode}
         if self.mode == "seed":
             out["seeds"] = [self.base_seed, self.base_seed + count - 1]
         return out
@@ -84,7 +90,7 @@ class SamplePool:
         return self._specs[index]
 
     def _key(self, item: Item, index: int) -> str:
-        return result_key(item.key(), f"sample:{self.agent.id}:{self.mode}:{index}")
+        return result_key(item.key(), f"sample:{self.agent_id}:{self.mode}:{index}")
 
     async def take(self, item: Item, count: int) -> list[dict[str, Any]]:
         """The first ``count`` samples of ``item`` (those missing run now, concurrently)."""

@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 RESAMPLES = 2000
 SEED = 0
@@ -60,7 +61,7 @@ class Paired:
     losses: int  # items b got right and a wrong
     items: int
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "difference": round(self.difference, 4),
             "ci95": [round(self.low, 4), round(self.high, 4)],
