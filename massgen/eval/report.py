@@ -245,7 +245,7 @@ def write_plot(report: dict[str, Any], path: Path, title: str) -> None:
         )
         axes.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6))
         matched = row.get("matched")
-        if matched and name != "single":
+        if matched and name not in ("single", "self_consistency"):
             share = matched["accuracy"]
             mx = matched["cost_usd"] if by_cost else matched["tokens"]
             my, (mlow, mhigh) = share["value"] * 100, share["ci95"]
@@ -259,12 +259,22 @@ def write_plot(report: dict[str, Any], path: Path, title: str) -> None:
                 color=bar.lines[0].get_color(),
             )
             axes.annotate(
-                f"matched SC ×{matched['samples_mean']:g}",
+                f"SC ×{matched['samples_mean']:.2g}",
                 (mx, my),
                 textcoords="offset points",
                 xytext=(6, -12),
                 fontsize=8,
             )
+    from matplotlib.lines import Line2D
+
+    axes.legend(
+        handles=[
+            Line2D([], [], marker="o", ls="", color="grey", label="strategy (95% CI)"),
+            Line2D([], [], marker="s", ls="", mfc="none", color="grey", label="its matched SC"),
+        ],
+        loc="lower right",
+        fontsize=8,
+    )
     axes.set_xlabel("cost (USD)" if by_cost else "tokens (prompt + completion)")
     axes.set_ylabel("accuracy (%)")
     axes.set_ylim(-5, 105)
