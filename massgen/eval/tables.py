@@ -63,7 +63,7 @@ def comparisons(report: dict[str, Any]) -> Table:
             name,
             _paired(row["vs_single"]),
             _pct(matched["accuracy"]["value"]) if matched else "—",
-            f"{matched['samples_mean']:g}" if matched else "—",
+            f"{matched['samples_mean']:.3g}" if matched else "—",
             f"{matched['token_ratio']:.2f}" if matched and matched["token_ratio"] else "—",
             _paired(row["vs_matched"]),
         )
@@ -74,7 +74,7 @@ def members(report: dict[str, Any]) -> Table:
     """Each agent's accuracy per strategy: alone (its first answer) / final (its latest)."""
     names = [n for n, r in report["strategies"].items() if r["agents"]]
     agents = list(dict.fromkeys(a for n in names for a in report["strategies"][n]["agents"]))
-    out = Table(title="members: accuracy alone (first answer) / final (latest answer)")
+    out = Table(title="members: accuracy alone (first answer) / final (latest)")
     out.add_column("agent", no_wrap=True)
     for name in names:
         out.add_column(name, justify="right")

@@ -12,7 +12,6 @@ probability ``b``, independently.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -22,18 +21,15 @@ from typing import Any
 
 import pytest
 
-from massgen.config.schema import MassGenConfig
-from massgen.eval import report
-from massgen.eval.cache import ResultCache
-from massgen.eval.datasets import item_from
-from massgen.eval.runner import Eval
+from tests.eval.test_eval_cli import massgen_eval
 from tests.fakes.chat_server import FakeChatServer, Reply, _tool_named, text_of
 
 P = {"m1": 0.7, "m2": 0.6, "m3": 0.5}  # each agent's chance of a right answer
 BIAS = 0.7  # a voter's chance of backing the right answer when the answers differ
-ITEMS = 160
+ITEMS = 150
 SAMPLES = 3
 SALTS = ("a", "b")
+STRATEGIES = "single,vote,self_consistency"
 
 
 def uniform(*parts: object) -> float:
@@ -100,38 +96,33 @@ def truth() -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def reports() -> Iterator[list[dict[str, Any]]]:
+def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
+    """``massgen eval --json`` once per salt (a process of its own: the fake server's thread
+    then has this one to itself)."""
     out = []
     for salt in SALTS:
+        work = tmp_path_factory.mktemp(f"salt-{salt}")
+        rows = [
+            {"id": f"p{k}", "question": f"Puzzle #{k}: the number?", "answer": 1000 + k}
+            for k in range(ITEMS)
+        ]
+        (work / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         with FakeChatServer(brain=KnownAccuracy(salt)) as server:
-            out.append(asyncio.run(one_eval(server.url)))
-    yield out
-
-
-async def one_eval(url: str) -> dict[str, Any]:
-    config = MassGenConfig.model_validate(
-        {
-            "agents": [
-                {"id": f"a{i}", "backend": {"type": "vllm", "model": m, "base_url": url}}
+            agents = "".join(
+                f"  - {{id: a{i}, backend: {{type: vllm, model: {m}, base_url: '{server.url}'}}}}\n"
                 for i, m in enumerate(P, 1)
-            ],
-            "orchestrator": {"final_answer": "reuse"},
-        }
-    )
-    items = [
-        item_from({"question": f"Puzzle #{k}: the number?", "answer": 1000 + k}, "t", k)
-        for k in range(ITEMS)
-    ]
-    job = Eval(
-        config,
-        items,
-        ["single", "vote", "self_consistency"],
-        ResultCache(None, "x"),
-        samples=SAMPLES,
-        concurrency=16,
-    )
-    await job.run()
-    return report.build(job, {})
+            )
+            (work / "team.yaml").write_text(
+                f"agents:\n{agents}orchestrator: {{final_answer: reuse}}\n"
+            )
+            proc = massgen_eval(
+                work, "data.jsonl", "-c", "team.yaml", "--strategies", STRATEGIES,
+                "--samples", str(SAMPLES), "--concurrency", "16", "--no-cache",
+                "--json", "out.json",
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+        out.append(json.loads((work / "out.json").read_text()))
+    yield out
 
 
 def figure(data: dict[str, Any], name: str) -> tuple[float, list[float]]:
