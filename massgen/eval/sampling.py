@@ -71,6 +71,8 @@ class SamplePool:
         out: dict[str, Any] = {"member": self.agent_id, "independence": self.mode}
         if self.mode == "seed":
             out["seeds"] = [self.base_seed, self.base_seed + count - 1]
+        elif self.agent.backend.temperature == 0:
+            out["note"] = "temperature 0 and no seed: the samples may all give one answer"
         return out
 
     def _spec(self, index: int) -> AgentSpec:

@@ -173,6 +173,11 @@ def test_a_second_run_is_served_from_the_cache(workdir, provider):
     one = json.loads((workdir / "one.json").read_text())
     two = json.loads((workdir / "two.json").read_text())
     assert two["strategies"]["vote"]["cached"] == 3
+    # no matched baseline: the verdict is against single
+    assert two["sampling"]["matched"] is None and two["strategies"]["vote"]["matched"] is None
+    assert two["strategies"]["vote"]["verdict"].startswith(
+        "vote: no evidence of a gain over single"
+    )
     assert two["strategies"]["vote"]["accuracy"] == one["strategies"]["vote"]["accuracy"]
     # another config is another cache: a changed option runs everything again
     (workdir / "team.yaml").write_text(

@@ -42,7 +42,8 @@ def test_samples_of_a_chat_completions_agent_each_send_their_own_seed(tmp_path, 
 def test_samples_of_a_claude_agent_which_takes_no_seed_differ_by_a_nonce(tmp_path):
     key = "sk-ant-test-1"
     with FakeAnthropicServer(brain=AnswerBrain(), api_key=key) as server:
-        prepare(tmp_path, f"{{type: claude, model: claude-sonnet-4-5, base_url: '{server.url}'}}")
+        backend = f"{{type: claude, model: claude-sonnet-4-5, base_url: '{server.url}'"
+        prepare(tmp_path, backend + ", temperature: 0}")
         proc = massgen_eval(tmp_path, *ARGS, extra_env={"ANTHROPIC_API_KEY": key})
         assert proc.returncode == 0, proc.stderr
         bodies = [r.body for r in server.requests]
@@ -52,5 +53,7 @@ def test_samples_of_a_claude_agent_which_takes_no_seed_differ_by_a_nonce(tmp_pat
     nonces = sorted(n for u in users for n in re.findall(r"\[sample \d\]", u))
     assert nonces == ["[sample 1]", "[sample 2]", "[sample 3]"]
     report = json.loads((tmp_path / "out.json").read_text())
-    assert report["sampling"]["self_consistency"]["independence"] == "nonce"
+    sampling = report["sampling"]["self_consistency"]
+    assert sampling["independence"] == "nonce"
+    assert sampling["note"].startswith("temperature 0 and no seed")  # said, not hidden
     assert report["strategies"]["self_consistency"]["accuracy"] == 1.0
