@@ -87,6 +87,24 @@ def members(report: dict[str, Any]) -> Table:
     return out
 
 
+def sampling(report: dict[str, Any]) -> Text:
+    """How the samples were made independent, and whose they are."""
+    lines = []
+    for name, what in (report.get("sampling") or {}).items():
+        if not what:
+            continue
+        how = what["independence"]
+        if how == "seed":
+            how = f"seeds {what['seeds'][0]}..{what['seeds'][1]}"
+        else:
+            how = "a nonce line per sample (the provider takes no seed)"
+        alone = what.get("alone_accuracy", {}).get(what["member"])
+        best = f" (best alone: {_pct(alone)})" if alone is not None else ""
+        note = f"; {what['note']}" if what.get("note") else ""
+        lines.append(f"{name} samples: {what['member']}{best}, independent by {how}{note}")
+    return Text("\n".join(lines))
+
+
 def verdicts(report: dict[str, Any]) -> Text:
     lines = [row["verdict"] for row in report["strategies"].values() if row["verdict"]]
     return Text("\n".join(lines))
@@ -97,5 +115,5 @@ def render(report: dict[str, Any], title: str) -> Group:
     parts: list[Any] = [strategies(report, title)]
     if any(r["vs_single"] or r["matched"] for r in report["strategies"].values()):
         parts.append(comparisons(report))
-    parts += [members(report), verdicts(report)]
+    parts += [members(report), sampling(report), verdicts(report)]
     return Group(*parts)

@@ -148,6 +148,7 @@ def test_all_five_strategies_run_end_to_end_and_report_json_csv_and_a_plot(workd
     # the terminal table
     assert "self_consistency" in proc.stdout and "66.7%" in proc.stdout
     assert "against the baselines" in proc.stdout and "members:" in proc.stdout
+    assert "self_consistency samples: a1, independent by seeds 0..2" in proc.stdout
     assert "vote: no evidence of a gain over matched self-consistency" in proc.stdout
     # CSV: one row per item and strategy, and one per strategy beside it
     rows = (workdir / "out.csv").read_text().splitlines()
