@@ -148,10 +148,10 @@ class Eval:
             if cached is not None:
                 result = {**cached, "cached": True}
             else:
-                if strategy == "self_consistency":
-                    result = await self._sampled(item)
-                else:
-                    async with limit:
+                async with limit:  # items at once; an item's samples run together
+                    if strategy == "self_consistency":
+                        result = await self._sampled(item)
+                    else:
                         result = await self._run_item(strategy, item, team, orchestrator)
                 if result["status"] != "failed":
                     self.cache.put(key, result)
