@@ -48,14 +48,20 @@ def eval_command(
         typer.Option(
             "--samples",
             help="self_consistency's samples (default: the number of agents); each its own "
-            "seed (seed, seed+1, ...) where the provider takes one, else a nonce line.",
+            "seed (the agent's seed, else 0, then +1, ...) where the provider takes one, else "
+            "a nonce line.",
         ),
     ] = 0,
     size: Annotated[int, typer.Option("--size", help="Items of a built-in set (default 20).")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="A built-in set's seed (default 0).")] = 0,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the report here.")] = None,
     csv_out: Annotated[
-        str | None, typer.Option("--csv", help="Write one row per item and strategy here.")
+        str | None,
+        typer.Option(
+            "--csv",
+            help="Write one row per item and strategy here, and every figure per strategy "
+            "beside it (NAME.summary.csv).",
+        ),
     ] = None,
     plot_out: Annotated[
         str | None,
