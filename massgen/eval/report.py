@@ -259,10 +259,11 @@ def write_plot(report: dict[str, Any], path: Path, title: str) -> None:
                 color=bar.lines[0].get_color(),
             )
             axes.annotate(
-                f"SC ×{matched['samples_mean']:.2g}",
+                f"{name}'s matched SC ×{matched['samples_mean']:.2g}",
                 (mx, my),
                 textcoords="offset points",
-                xytext=(6, -12),
+                xytext=(-8, 4),
+                ha="right",
                 fontsize=8,
             )
     from matplotlib.lines import Line2D
@@ -275,6 +276,7 @@ def write_plot(report: dict[str, Any], path: Path, title: str) -> None:
         loc="lower right",
         fontsize=8,
     )
+    axes.margins(x=0.12)
     axes.set_xlabel("cost (USD)" if by_cost else "tokens (prompt + completion)")
     axes.set_ylabel("accuracy (%)")
     axes.set_ylim(-5, 105)
