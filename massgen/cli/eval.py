@@ -20,7 +20,11 @@ def eval_command(
     ] = None,
     builtin: Annotated[
         str | None,
-        typer.Option("--builtin", help="A built-in set instead of a file: arithmetic."),
+        typer.Option(
+            "--builtin",
+            help="A built-in set instead of a file: arithmetic, word_problems (2 to 6 steps), "
+            "logic (multiple choice, 3 to 6 people ordered).",
+        ),
     ] = None,
     config: Annotated[
         str | None, typer.Option("--config", "-c", help="The team (as for a run).")
@@ -42,14 +46,22 @@ def eval_command(
     samples: Annotated[
         int,
         typer.Option(
-            "--samples", help="self_consistency's samples (default: the number of agents)."
+            "--samples",
+            help="self_consistency's samples (default: the number of agents); each its own "
+            "seed (the agent's seed, else 0, then +1, ...) where the provider takes one, else "
+            "a nonce line.",
         ),
     ] = 0,
     size: Annotated[int, typer.Option("--size", help="Items of a built-in set (default 20).")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="A built-in set's seed (default 0).")] = 0,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the report here.")] = None,
     csv_out: Annotated[
-        str | None, typer.Option("--csv", help="Write one row per item and strategy here.")
+        str | None,
+        typer.Option(
+            "--csv",
+            help="Write one row per item and strategy here, and every figure per strategy "
+            "beside it (NAME.summary.csv).",
+        ),
     ] = None,
     plot_out: Annotated[
         str | None,
@@ -62,9 +74,24 @@ def eval_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Keep no results: nothing to resume.")
     ] = False,
+    matched: Annotated[
+        bool,
+        typer.Option(
+            "--matched/--no-matched",
+            help="Also run the matched-compute baseline: self-consistency of the best member "
+            "with as many samples as match each strategy's tokens (more calls).",
+        ),
+    ] = True,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
-    """Compare strategies on a dataset: accuracy, tokens, cost and latency per strategy."""
+    """Compare strategies on a dataset: accuracy with a 95% interval, the oracle (some agent
+    right) and selection gap, tokens, cost and latency per strategy; each strategy against
+    single and against self-consistency of the best member at matched tokens (McNemar p), with
+    a one-line verdict.
+
+    Scoring: whole numbers compare exactly (1234568 is not 1234567); other numbers to a
+    relative 1e-6.
+    """
     from massgen.errors import ConfigurationError
 
     try:
@@ -87,6 +114,7 @@ def eval_command(
             plot_out=plot_out,
             cache_dir=cache_dir,
             no_cache=no_cache,
+            matched=matched,
         )
         code = run(team, source, options)
     except ConfigurationError as exc:

@@ -29,8 +29,12 @@ def config_hash(config: MassGenConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: The shape of a cached result; results of another shape are not read back.
+FORMAT = 2
+
+
 def result_key(item_key: dict[str, Any], strategy: str) -> str:
-    text = json.dumps({"item": item_key, "strategy": strategy}, sort_keys=True)
+    text = json.dumps({"item": item_key, "strategy": strategy, "format": FORMAT}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -1,5 +1,6 @@
 """Eval items: JSONL files (one ``{"question", "answer", "choices"?, "scorer"?, "id"?}`` per
-line) and the built-in sets."""
+line) and the built-in sets: ``arithmetic`` (here; four templates of 2-3 steps) and the sets
+of :mod:`massgen.eval.generated` (``word_problems``, ``logic``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from massgen.errors import ConfigurationError
+from massgen.eval import generated
 from massgen.eval.items import LETTERS, Item
 from massgen.eval.scorers import parse_number
 
@@ -170,7 +172,11 @@ def arithmetic(size: int = 20, seed: int = 0) -> list[Item]:
     return items
 
 
-BUILTIN: dict[str, Callable[[int, int], list[Item]]] = {"arithmetic": arithmetic}
+BUILTIN: dict[str, Callable[[int, int], list[Item]]] = {
+    "arithmetic": arithmetic,
+    "word_problems": generated.word_problems,
+    "logic": generated.logic,
+}
 
 
 def builtin(name: str, size: int, seed: int) -> list[Item]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from massgen.config.schema import MassGenConfig
 from massgen.errors import ConfigurationError
-from massgen.eval import report
+from massgen.eval import report, tables
 from massgen.eval.cache import ResultCache, config_hash, default_dir
 from massgen.eval.datasets import builtin, load_jsonl
 from massgen.eval.items import Item
@@ -33,6 +33,7 @@ class Options:
     plot_out: str | None = None
     cache_dir: str | None = None
     no_cache: bool = False
+    matched: bool = True
 
 
 def load_items(options: Options) -> tuple[list[Item], str]:
@@ -65,7 +66,7 @@ def run(config: MassGenConfig, source: str, options: Options) -> int:
     config_id = config_hash(config)
     directory = None if options.no_cache else Path(options.cache_dir or default_dir())
     cache = ResultCache(directory, config_id)
-    progress = _Progress(strategies, len(items))
+    progress = _Progress([*strategies, *(["matched"] if options.matched else [])], len(items))
     job = Eval(
         config,
         items,
@@ -74,6 +75,7 @@ def run(config: MassGenConfig, source: str, options: Options) -> int:
         samples=options.samples,
         concurrency=options.concurrency,
         on_result=progress.advance,
+        matched=options.matched,
     )
     try:
         with progress:
@@ -98,14 +100,17 @@ def run(config: MassGenConfig, source: str, options: Options) -> int:
     title = f"massgen eval · {dataset} · {len(items)} item(s)"
     from rich.console import Console
 
-    Console(highlight=False).print(report.table(data, title))
+    width = None if sys.stdout.isatty() else 160  # a file or a pipe: no table squeezed
+    Console(highlight=False, width=width).print(tables.render(data, title))
     if options.json_out:
         report.write_json(data, Path(options.json_out))
+    written = [options.json_out, options.csv_out, options.plot_out]
     if options.csv_out:
         report.write_csv(data, Path(options.csv_out))
+        written.insert(2, str(report.summary_path(Path(options.csv_out))))
     if options.plot_out:
         report.write_plot(data, Path(options.plot_out), title)
-    for path in (options.json_out, options.csv_out, options.plot_out):
+    for path in written:
         if path:
             sys.stderr.write(f"massgen eval: wrote {path}\n")
     rows = [r for name in strategies for r in job.results[name].values()]

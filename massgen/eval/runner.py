@@ -6,8 +6,18 @@ Strategies:
 - ``vote``, ``debate``, ``judge``: the whole team under that strategy (the config's other
   orchestrator options kept);
 - ``self_consistency``: the first agent sampled ``samples`` times (default: as many as the
-  team has agents; seeds ``seed``, ``seed+1``, ... when the backend sets one), the majority
-  answer (by the item's scorer) taken: the equal-compute baseline.
+  team has agents), each sample independent (:mod:`massgen.eval.sampling`: its own seed, or
+  a nonce line where the provider takes no seed), the majority answer (by the item's scorer)
+  taken.
+
+After the strategies, the matched-compute baseline (:mod:`massgen.eval.matched`):
+self-consistency of the team's best member with as many samples as match each strategy's
+tokens.
+
+Every result keeps, besides the final answer's, whether each agent's first and latest answer
+was right (``agents``) and which candidate answers the final one was chosen from
+(``candidates``: the agents' latest answers, or the samples), for the oracle and the selection
+gap (:mod:`massgen.eval.analysis`).
 
 Strategies run one after another (so each one's wall time is its own); within a strategy,
 ``concurrency`` items run at once. Provider rate limits are met by the engine's retries
@@ -19,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +38,8 @@ from massgen.coordination.state import AgentSpec
 from massgen.eval import scorers
 from massgen.eval.cache import ResultCache, result_key
 from massgen.eval.items import Item
+from massgen.eval.matched import Matched, run_matched
+from massgen.eval.sampling import SamplePool, agent_ids, majority
 
 STRATEGIES = ("single", "vote", "debate", "judge", "self_consistency")
 
@@ -83,48 +94,47 @@ class Eval:
     samples: int = 0  # self_consistency's samples; 0: the number of agents
     concurrency: int = 4
     on_result: OnResult | None = None
+    matched: bool = True  # run the matched-compute baseline after the strategies
     results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=dict)
+    pools: dict[int, SamplePool] = field(default_factory=dict)
+    baseline: Matched | None = None
 
     def __post_init__(self) -> None:
         if self.samples <= 0:
             self.samples = len(self.config.agents)
 
+    def pool(self, agent_index: int) -> SamplePool:
+        """The samples of the config's agent ``agent_index`` (made once)."""
+        if agent_index not in self.pools:
+            orchestrator = orchestrator_for(self.config, "single")
+            self.pools[agent_index] = SamplePool(
+                self.config, agent_index, self.cache, orchestrator, self.concurrency
+            )
+        return self.pools[agent_index]
+
     async def run(self) -> None:
         """Every strategy over every item (results in :attr:`results`, by strategy then
-        item id). Raises on a config problem; a failed run is a result, not an error."""
+        item id), then the matched baseline (:attr:`baseline`). Raises on a config problem;
+        a failed run is a result, not an error."""
         from massgen.runs import build_team
 
         team = build_team(self.config)
-        samplers = self._samplers(team) if "self_consistency" in self.strategies else []
         try:
             for strategy in self.strategies:
-                await self._strategy(strategy, team, samplers)
+                await self._strategy(strategy, team)
+            if self.matched:
+                started = time.monotonic()
+                ids = agent_ids(self.config)
+                self.baseline = await run_matched(self, ids, self.on_result)
+                self.wall_s["matched"] = time.monotonic() - started
         finally:
-            for spec in {id(s): s for s in [*team, *samplers]}.values():
+            for spec in team:
                 await spec.backend.aclose()
+            for pool in self.pools.values():
+                await pool.aclose()
 
-    def _samplers(self, team: list[AgentSpec]) -> list[AgentSpec]:
-        """The first agent once per sample, each with its own seed when it has one."""
-        from massgen.runs import build_team
-
-        first = self.config.agents[0]
-        if first.backend.seed is None:
-            return [team[0]] * self.samples
-        copies = [
-            first.model_copy(
-                update={
-                    "id": f"{first.id}.{i + 1}",
-                    "backend": first.backend.model_copy(update={"seed": first.backend.seed + i}),
-                }
-            )
-            for i in range(self.samples)
-        ]
-        return build_team(self.config.model_copy(update={"agents": copies}))
-
-    async def _strategy(
-        self, strategy: str, team: list[AgentSpec], samplers: list[AgentSpec]
-    ) -> None:
+    async def _strategy(self, strategy: str, team: list[AgentSpec]) -> None:
         orchestrator = orchestrator_for(self.config, strategy)
         done: dict[str, dict[str, Any]] = {}
         self.results[strategy] = done
@@ -138,8 +148,11 @@ class Eval:
             if cached is not None:
                 result = {**cached, "cached": True}
             else:
-                async with limit:
-                    result = await self._run_item(strategy, item, team, samplers, orchestrator)
+                async with limit:  # items at once; an item's samples run together
+                    if strategy == "self_consistency":
+                        result = await self._sampled(item)
+                    else:
+                        result = await self._run_item(strategy, item, team, orchestrator)
                 if result["status"] != "failed":
                     self.cache.put(key, result)
                 result = {**result, "cached": False}
@@ -157,33 +170,50 @@ class Eval:
         strategy: str,
         item: Item,
         team: list[AgentSpec],
-        samplers: list[AgentSpec],
         orchestrator: OrchestratorConfig,
     ) -> dict[str, Any]:
         started = time.monotonic()
-        if strategy == "self_consistency":
-            runs = await asyncio.gather(*(_ask([s], orchestrator, item) for s in samplers))
-            prediction = majority(item, [r.final_answer for r in runs])
-        else:
-            agents = team[:1] if strategy == "single" else team
-            runs = [await _ask(agents, orchestrator, item)]
-            prediction = runs[0].final_answer
-        latency = time.monotonic() - started
-        costs = [r.total_usage.cost for r in runs]
-        statuses = [r.status for r in runs]
+        agents = team[:1] if strategy == "single" else team
+        run = await _ask(agents, orchestrator, item)
+        usage = run.total_usage
+        members = agent_answers(item, run)
+        return {
+            "prediction": run.final_answer,
+            "correct": scorers.score(item, run.final_answer),
+            "status": run.status,
+            "error": run.error,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "requests": usage.requests,
+            "cost_usd": None if usage.cost is None else round(usage.cost, 8),
+            "latency_s": round(time.monotonic() - started, 4),
+            "agents": members,
+            "candidates": [m["latest"] for m in members.values()],
+        }
+
+    async def _sampled(self, item: Item) -> dict[str, Any]:
+        """Self-consistency: the majority of the first agent's samples."""
+        started = time.monotonic()
+        samples = await self.pool(0).take(item, self.samples)
+        prediction = majority(item, [s["answer"] for s in samples])
+        statuses = [s["status"] for s in samples]
         status = "ok" if all(s == "ok" for s in statuses) else _worst(statuses)
         if prediction is not None and status == "failed":
-            status = "ok"  # self-consistency: some samples failed, the others answered
+            status = "ok"  # some samples failed, the others answered
+        costs = [s["cost_usd"] for s in samples]
+        first = samples[0]["correct"]
         return {
             "prediction": prediction,
             "correct": scorers.score(item, prediction),
             "status": status,
-            "error": next((r.error for r in runs if r.error), None),
-            "prompt_tokens": sum(r.total_usage.prompt_tokens for r in runs),
-            "completion_tokens": sum(r.total_usage.completion_tokens for r in runs),
-            "requests": sum(r.total_usage.requests for r in runs),
+            "error": next((s["error"] for s in samples if s["error"]), None),
+            "prompt_tokens": sum(s["prompt_tokens"] for s in samples),
+            "completion_tokens": sum(s["completion_tokens"] for s in samples),
+            "requests": sum(s["requests"] for s in samples),
             "cost_usd": None if None in costs else round(sum(c or 0.0 for c in costs), 8),
-            "latency_s": round(latency, 4),
+            "latency_s": round(time.monotonic() - started, 4),
+            "agents": {agent_ids(self.config)[0]: {"first": first, "latest": first}},
+            "candidates": [s["correct"] for s in samples],
         }
 
 
@@ -195,16 +225,18 @@ async def _ask(agents: list[AgentSpec], orchestrator: OrchestratorConfig, item: 
     return await run.result()
 
 
-def majority(item: Item, answers: list[str | None]) -> str | None:
-    """The answer most samples give (by the item's scorer; a tie: the earliest); with no
-    recognisable answer, the first sample's text."""
-    keys = [scorers.vote_key(item, a) for a in answers]
-    counted = Counter(k for k in keys if k is not None)
-    if not counted:
-        return next((a for a in answers if a), None)
-    top = max(counted.values())
-    winner = next(k for k in keys if k is not None and counted[k] == top)
-    return answers[keys.index(winner)]
+def agent_answers(item: Item, run: Any) -> dict[str, dict[str, bool]]:
+    """Per agent of a run (by id, every agent of the run): whether its first answer and its
+    latest answer were right (no answer: not right)."""
+    out = {agent_id: {"first": False, "latest": False} for agent_id in run.labels}
+    for agent_id in out:
+        own = sorted((a for a in run.answers if a.agent_id == agent_id), key=lambda a: a.version)
+        if own:
+            out[agent_id] = {
+                "first": scorers.score(item, own[0].content),
+                "latest": scorers.score(item, own[-1].content),
+            }
+    return out
 
 
 def _worst(statuses: list[str]) -> str:

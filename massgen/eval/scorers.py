@@ -4,13 +4,16 @@
   whole response), normalised (case, spacing, markdown, trailing punctuation), equals the
   reference;
 - ``number``: the final number (after such a marker, else the last number in the response)
-  equals the reference's (GSM8K's ``... #### 72`` too), to a relative 1e-6;
+  equals the reference's (GSM8K's ``... #### 72`` too). Two whole numbers compare exactly
+  (1234568 is not 1234567, however large); when either is not whole, a relative tolerance of
+  1e-6 applies (``0.3333333`` is ``1/3`` to six places);
 - ``choice``: the letter chosen (``Answer: B``, ``(B)``, ``B.``, a lone ``B``; else the one
   choice whose text appears) is the reference letter (or the choice text given as answer);
 - ``regex``: the reference is a regular expression found in the response (case-insensitive);
 - ``contains``: the normalised reference appears in the normalised response.
 
-:func:`vote_key` is what self-consistency votes on: the extracted answer.
+:func:`vote_key` is what self-consistency votes on: the extracted answer (whole numbers
+exactly, others to six significant digits: the same rule).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 
 from massgen.eval.items import LETTERS, Item
 
@@ -38,17 +42,24 @@ def normalise(text: str) -> str:
     return text.strip(" .!;:,\"'")
 
 
-def parse_number(text: str) -> float | None:
-    """The final number of ``text`` (after an answer marker when there is one)."""
+def parse_value(text: str) -> Decimal | None:
+    """The final number of ``text`` (after an answer marker when there is one), exactly as
+    written (no rounding through a float)."""
     for part in (final_span(text), text):
         found = _NUMBER.findall(part)
         if found:
             raw = found[0] if part is not text else found[-1]
             try:
-                return float(raw.replace(",", "").replace("$", "").replace(" ", ""))
-            except ValueError:
+                return Decimal(raw.replace(",", "").replace("$", "").replace(" ", ""))
+            except InvalidOperation:
                 return None
     return None
+
+
+def parse_number(text: str) -> float | None:
+    """:func:`parse_value` as a float."""
+    value = parse_value(text)
+    return None if value is None else float(value)
 
 
 def _letter(item: Item, text: str) -> str | None:
@@ -80,10 +91,21 @@ def _reference_letter(item: Item) -> str:
     return answer.upper()
 
 
-def _same_number(a: float | None, b: float | None) -> bool:
+#: The relative tolerance between two numbers when either is not whole.
+REL_TOL = 1e-6
+
+
+def _whole(value: Decimal) -> bool:
+    return value == value.to_integral_value()
+
+
+def same_number(a: Decimal | None, b: Decimal | None) -> bool:
+    """Whole numbers exactly; otherwise to a relative :data:`REL_TOL`."""
     if a is None or b is None:
         return False
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    if _whole(a) and _whole(b):
+        return a == b
+    return math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=1e-9)
 
 
 def _exact(item: Item, text: str) -> bool:
@@ -93,7 +115,7 @@ def _exact(item: Item, text: str) -> bool:
 
 SCORE: dict[str, Callable[[Item, str], bool]] = {
     "exact": _exact,
-    "number": lambda item, text: _same_number(parse_number(text), parse_number(item.answer)),
+    "number": lambda item, text: same_number(parse_value(text), parse_value(item.answer)),
     "choice": lambda item, text: _letter(item, text) == _reference_letter(item),
     "regex": lambda item, text: re.search(item.answer, text, re.I | re.S) is not None,
     "contains": lambda item, text: normalise(item.answer) in normalise(text),
@@ -112,8 +134,10 @@ def vote_key(item: Item, response: str | None) -> str | None:
     if not response:
         return None
     if item.scorer == "number":
-        value = parse_number(response)
-        return None if value is None else f"{value:.6g}"
+        value = parse_value(response)
+        if value is None:
+            return None
+        return str(int(value)) if _whole(value) else f"{float(value):.6g}"
     if item.scorer == "choice":
         return _letter(item, response)
     return normalise(final_span(response)) or None

@@ -118,10 +118,28 @@ def test_all_five_strategies_run_end_to_end_and_report_json_csv_and_a_plot(workd
         } <= set(row), name
         assert (row["correct"], row["total"], row["accuracy"]) == (2, 3, 0.6667), name
         assert row["prompt_tokens"] > 0 and row["cost_usd"] == 0.0  # a self-hosted server
+        # every figure of the issue: the interval, the oracle, the selection gap, members,
+        # the matched baseline, the paired comparisons and the verdict
+        low, high = row["accuracy_ci95"]
+        assert low <= row["accuracy"] <= high
+        assert row["oracle"]["value"] == 0.6667 and row["selection_gap"]["value"] == 1.0
+        assert row["agents"]["a1"] == {"alone": 0.6667, "final": 0.6667}
+        assert row["matched"]["member"] == "a1" and row["matched"]["independence"] == "seed"
+        assert 0.9 <= row["matched"]["token_ratio"] <= 1.1 or name == "debate", row["matched"]
+        assert row["vs_matched"]["difference"] == 0.0 and row["vs_matched"]["p_value"] == 1.0
+        assert (row["vs_single"] is None) == (name == "single")
+        assert row["verdict"].startswith(f"{name}: no evidence of a gain over matched")
+    assert set(report["strategies"]["vote"]["agents"]) == {"a1", "a2", "a3"}
     # each strategy really ran its protocol: model calls per item
     requests = {n: r["requests"] // 3 for n, r in report["strategies"].items()}
     assert requests == {"single": 1, "vote": 7, "debate": 3, "judge": 4, "self_consistency": 3}
-    assert len(provider.requests) == 3 * sum(requests.values())
+    # the matched baseline: the best member's samples (a1: all tie), one request each, shared
+    # with self_consistency's 3
+    sampled = sum(
+        max(0, max(m["samples"] for m in i["matched"].values()) - 3) for i in report["items"]
+    )
+    assert report["sampling"]["matched"]["member"] == "a1"
+    assert len(provider.requests) == 3 * sum(requests.values()) + sampled
     minus = next(i for i in report["items"] if i["id"] == "minus")
     assert minus["scorer"] == "number" and minus["results"]["vote"]["correct"] is False
     assert minus["results"]["single"]["prediction"] == "It is 8."
@@ -129,9 +147,14 @@ def test_all_five_strategies_run_end_to_end_and_report_json_csv_and_a_plot(workd
     assert capital["scorer"] == "exact" and capital["results"]["judge"]["correct"] is True
     # the terminal table
     assert "self_consistency" in proc.stdout and "66.7%" in proc.stdout
-    # CSV: one row per item and strategy
+    assert "against the baselines" in proc.stdout and "members:" in proc.stdout
+    assert "self_consistency samples: a1, independent by seeds 0..2" in proc.stdout
+    assert "vote: no evidence of a gain over matched self-consistency" in proc.stdout
+    # CSV: one row per item and strategy, and one per strategy beside it
     rows = (workdir / "out.csv").read_text().splitlines()
-    assert rows[0].startswith("id,strategy,correct") and len(rows) == 1 + 3 * 5
+    assert rows[0].startswith("id,strategy,correct,some_agent_right") and len(rows) == 1 + 3 * 5
+    summary = (workdir / "out.summary.csv").read_text().splitlines()
+    assert summary[0].startswith("strategy,accuracy,accuracy_low") and len(summary) == 1 + 5
     # PNG: a real image of the plot
     png = (workdir / "out.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -140,6 +163,7 @@ def test_all_five_strategies_run_end_to_end_and_report_json_csv_and_a_plot(workd
 
 def test_a_second_run_is_served_from_the_cache(workdir, provider):
     args = ("data.jsonl", "-c", "team.yaml", "--strategies", "single,vote", "--cache-dir", "c")
+    args += ("--no-matched",)
     first = massgen_eval(workdir, *args, "--json", "one.json")
     assert first.returncode == 0, first.stderr
     sent = len(provider.requests)
@@ -150,6 +174,11 @@ def test_a_second_run_is_served_from_the_cache(workdir, provider):
     one = json.loads((workdir / "one.json").read_text())
     two = json.loads((workdir / "two.json").read_text())
     assert two["strategies"]["vote"]["cached"] == 3
+    # no matched baseline: the verdict is against single
+    assert two["sampling"]["matched"] is None and two["strategies"]["vote"]["matched"] is None
+    assert two["strategies"]["vote"]["verdict"].startswith(
+        "vote: no evidence of a gain over single"
+    )
     assert two["strategies"]["vote"]["accuracy"] == one["strategies"]["vote"]["accuracy"]
     # another config is another cache: a changed option runs everything again
     (workdir / "team.yaml").write_text(
@@ -160,11 +189,28 @@ def test_a_second_run_is_served_from_the_cache(workdir, provider):
     assert len(provider.requests) == sent + 3 * (1 + 6)
 
 
+def test_the_matched_baseline_s_samples_are_cached_too(workdir, provider):
+    args = ("data.jsonl", "-c", "team.yaml", "--strategies", "vote", "--cache-dir", "c")
+    first = massgen_eval(workdir, *args, "--json", "one.json")
+    assert first.returncode == 0, first.stderr
+    one = json.loads((workdir / "one.json").read_text())
+    samples = sum(i["matched"]["vote"]["samples"] for i in one["items"])
+    assert samples >= 3 * 3  # vote's tokens buy several samples an item
+    assert len(provider.requests) == 3 * 7 + samples
+    sent = len(provider.requests)
+    second = massgen_eval(workdir, *args, "--json", "two.json")
+    assert second.returncode == 0, second.stderr
+    assert len(provider.requests) == sent  # nothing asked again
+    two = json.loads((workdir / "two.json").read_text())
+    assert two["strategies"]["vote"]["verdict"] == one["strategies"]["vote"]["verdict"]
+
+
 def test_an_interrupted_eval_continues_where_it_stopped(workdir, provider):
     provider.hold_after(2)  # two items answered, the third waits: surely mid-way when signalled
     items = [{"question": f"What is 6 times 7? (variant {i})", "answer": 42} for i in range(8)]
     (workdir / "many.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
     args = ["many.jsonl", "-c", "team.yaml", "--strategies", "single", "--concurrency", "1"]
+    args += ["--no-matched"]
     args += ["--cache-dir", "c", "--json", "out.json"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "massgen", "eval", *args],
@@ -251,6 +297,7 @@ def test_a_plot_without_matplotlib_is_refused_before_anything_runs(workdir, prov
 
 def test_the_builtin_arithmetic_set_is_the_same_for_a_seed(workdir, provider):
     args = ("--builtin", "arithmetic", "--size", "4", "-c", "team.yaml", "--strategies", "single")
+    args += ("--no-matched",)
     one = massgen_eval(workdir, *args, "--seed", "3", "--no-cache", "--json", "a.json")
     two = massgen_eval(workdir, *args, "--seed", "3", "--no-cache", "--json", "b.json")
     other = massgen_eval(workdir, *args, "--seed", "4", "--no-cache", "--json", "c.json")

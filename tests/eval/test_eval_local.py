@@ -40,5 +40,10 @@ def test_the_builtin_set_runs_single_and_debate_on_the_local_model(tmp_path: Pat
     assert single["total"] == debate["total"] == 1
     assert single["requests"] == 1 and debate["requests"] in (2, 4)  # consensus may stop it
     assert single["completion_tokens"] > 0 and single["cost_usd"] == 0.0
+    # the matched baseline samples the local model with seeds of their own, from the best
+    # member's (a: 1, b: 2)
+    matched = report["sampling"]["matched"]
+    assert matched["independence"] == "seed"
+    assert matched["seeds"][0] == {"a": 1, "b": 2}[matched["member"]]
     result = report["items"][0]["results"]["single"]
     assert result["status"] == "ok" and result["prediction"]

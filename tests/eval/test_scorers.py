@@ -59,6 +59,28 @@ def test_exact_contains_regex():
     assert not score(item(r"^42$", "regex"), "the answer is 42")
 
 
+@pytest.mark.parametrize(
+    ("answer", "response", "correct"),
+    [
+        ("1234567", "It is 1234568.", False),  # whole numbers compare exactly
+        ("1234567", "It is 1,234,567.", True),
+        ("123456789012345678", "123456789012345679", False),  # beyond a float's precision
+        ("1234567", "It is 1234567.0", True),
+        ("0.3333333", "about 0.33333334", True),  # not whole: a relative 1e-6
+        ("0.5", "0.51", False),
+    ],
+)
+def test_whole_numbers_compare_exactly_and_others_to_a_tolerance(answer, response, correct):
+    assert score(item(answer, "number"), response) is correct
+
+
+def test_majority_voting_keeps_whole_numbers_that_differ_apart():
+    numbers = item("1234567", "number")
+    assert vote_key(numbers, "1234567") != vote_key(numbers, "1234568")
+    assert majority(numbers, ["1234568", "1234567", "1234567.0"]) == "1234567"
+    assert vote_key(numbers, "0.33333334") == vote_key(numbers, "0.33333333")
+
+
 def test_self_consistency_takes_the_majority_answer():
     numbers = item("42", "number")
     assert majority(numbers, ["It is 41.", "42.", "Surely 42", None]) == "42."
