@@ -9,7 +9,7 @@ does.
 
 Run standalone (benchmarks)::
 
-    python -m tests.fakes.chat_server --port 0 --ttft 0.2 --tps 50 [--api-key K]
+    python -m massgen.testing.chat_server --port 0 --ttft 0.2 --tps 50 [--api-key K]
 
 prints its base URL (``http://127.0.0.1:PORT/v1``) as the first stdout line, serves until killed.
 """
@@ -18,18 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import itertools
 import json
-import logging
-import re
 import socket
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -37,280 +32,23 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from tests.fakes.prompt_caches import BreakpointCache, PrefixCache
-
-Send_ = Callable[[bytes], Awaitable[None]]
-
-
-@dataclass
-class Reply:
-    """One scripted response.
-
-    ``status`` other than 200 sends an OpenAI-style error body. With status 200, a non-empty
-    ``error_message`` sends the error *inside* the SSE stream (after the text), then ends it
-    without ``[DONE]``. ``drop_after_chunks`` closes the connection abruptly after that many
-    SSE events (broken chunked encoding); ``end_after_chunks`` ends the body properly there, as
-    a proxy cutting the stream would, without ``finish_reason`` or ``[DONE]``. ``ttft`` / ``tokens_per_second`` override the
-    server's timing for this reply.
-    """
-
-    text: str = ""
-    reasoning: str = ""
-    tool_calls: Sequence[tuple[str, str]] = ()  # (function name, raw arguments string)
-    status: int = 200
-    error_message: str = ""
-    error_code: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop_after_chunks: int | None = None
-    end_after_chunks: int | None = None  # end the body cleanly after N events (no [DONE])
-    finish_reason_sent: bool = True  # False: [DONE] without any finish_reason (llama.cpp)
-    prompt_tokens: int | None = None  # default: ≈ chars/4 of the request's messages
-    completion_tokens: int | None = None  # default: one per streamed piece
-    reasoning_tokens: int | None = None  # default: one per streamed reasoning piece
-    cached_tokens: int | None = None  # default: the prefix cache's (tests.fakes.prompt_caches)
-    reasoning_field: str = "reasoning_content"  # or "reasoning" (OpenRouter / vLLM style)
-    ttft: float | None = None
-    tokens_per_second: float | None = None
-
-
-@dataclass
-class RecordedRequest:
-    """A ``POST /v1/chat/completions`` the server received."""
-
-    body: dict[str, Any]
-    headers: dict[str, str]
-    started_at: float
-    finished_at: float | None = None
-    status: int = 200
-    completed: bool = False  # the whole response was sent
-    client_closed: bool = False  # the client went away before the response finished
-    path: str = ""
-    query: dict[str, str] = field(default_factory=dict)
-    peer: str = ""  # the client's host:port: requests on one connection share it
-
-    @property
-    def model(self) -> str:
-        return str(self.body.get("model", ""))
-
-
-Brain = Callable[[dict[str, Any]], Reply]
-
-# ----------------------------------------------------------------------------- the brain
-
-
-def text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
-def _tool_named(body: dict[str, Any], name: str) -> dict[str, Any] | None:
-    for tool in body.get("tools") or ():
-        function = tool.get("function") or {}
-        if tool.get("type") == "function" and function.get("name") == name:
-            return function
-    return None
-
-
-def _tool_results(body: dict[str, Any]) -> dict[str, str]:
-    """The results of tool calls already in the conversation, by tool name."""
-    names: dict[str, str] = {}
-    results: dict[str, str] = {}
-    for message in body.get("messages") or ():
-        for call in message.get("tool_calls") or ():
-            names[call.get("id", "")] = (call.get("function") or {}).get("name", "")
-        if message.get("role") == "tool":
-            name = names.get(message.get("tool_call_id", ""), message.get("name") or "")
-            results[name] = text_of(message.get("content"))
-    return results
-
-
-class CoordinationBrain:
-    """Plays massgen's workflow deterministically: vote when ``vote`` is offered (for the first
-    label in sorted order), else ``new_answer`` (unique content), else a final text answer.
-
-    With a ``tool_plan`` (tool name -> arguments) it first calls each planned tool the request
-    offers and has no result for yet, then answers with the results quoted in its answer, as a
-    model using its tools would."""
-
-    def __init__(self, tool_plan: dict[str, dict[str, Any]] | None = None) -> None:
-        self._counter = itertools.count(1)
-        self.tool_plan = dict(tool_plan or {})
-
-    @staticmethod
-    def question(body: dict[str, Any]) -> str:
-        """A short snippet of the last user message (the part inside massgen's
-        ``<ORIGINAL MESSAGE>`` tags when present)."""
-        for message in reversed(body.get("messages") or ()):
-            if message.get("role") == "user":
-                text = text_of(message.get("content"))
-                inner = re.search(r"<ORIGINAL MESSAGE>(.*?)</ORIGINAL MESSAGE>", text, re.S)
-                inner = inner or re.search(r"\nQuestion: (.*?)\n", text)  # the presentation
-                return " ".join((inner.group(1) if inner else text).split())[:80]
-        return ""
-
-    def __call__(self, body: dict[str, Any]) -> Reply:
-        n = next(self._counter)
-        model = body.get("model", "")
-        question = self.question(body)
-        results = _tool_results(body)
-        for name, arguments in self.tool_plan.items():
-            if _tool_named(body, name) is not None and name not in results:
-                return Reply(tool_calls=[(name, json.dumps(arguments))])
-        used = "".join(f" [{name} said: {text}]" for name, text in results.items())
-        vote = _tool_named(body, "vote")
-        if vote is not None:
-            props = (vote.get("parameters") or {}).get("properties") or {}
-            labels = sorted((props.get("agent_id") or {}).get("enum") or ["agent1"])
-            args = {"agent_id": labels[0], "reason": f"fake vote #{n} by {model}"}
-            return Reply(tool_calls=[("vote", json.dumps(args))])
-        if _tool_named(body, "new_answer") is not None:
-            content = f"Answer #{n} from {model} to: {question}{used}"
-            return Reply(tool_calls=[("new_answer", json.dumps({"content": content}))])
-        return Reply(text=f"Final answer: {question} (#{n} from {model}){used}")
-
-
-#: The default brain of a server started without one (each server gets its own counter).
-coordination_brain = CoordinationBrain()
-
-# ------------------------------------------------------------------------ wire helpers
-
-_COMPACT = (",", ":")
-_WORD = re.compile(r"\s*\S+|\s+")
-
-
-def split_tokens(text: str) -> list[str]:
-    """Word-ish pieces (leading whitespace kept) that join back to ``text``."""
-    return _WORD.findall(text)
-
-
-def split_arguments(arguments: str, size: int = 8) -> list[str]:
-    return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
-
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-def error_body(
-    status: int, message: str, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
-    """An OpenAI-style error body."""
-    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "code": code, "param": param}}
-
-
-def _estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    chars = sum(len(text_of(m.get("content"))) for m in body.get("messages") or ())
-    return max(1, chars // 4)
-
-
-def _validate(body: Any) -> tuple[str, str | None] | None:
-    """The message and param of a 400 for an invalid request, like OpenAI's checks."""
-    if not isinstance(body, dict):
-        return "We could not parse the JSON body of your request.", None
-    if not body.get("model"):
-        return "you must provide a model parameter", "model"
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "'messages' must be a non-empty array", "messages"
-    open_calls: set[str] = set()
-    for i, message in enumerate(messages):
-        role = message.get("role") if isinstance(message, dict) else None
-        if role not in ("system", "developer", "user", "assistant", "tool"):
-            return f"Invalid value for 'role' in messages[{i}]", f"messages.[{i}].role"
-        if role == "assistant":
-            for call in message.get("tool_calls") or ():
-                if not call.get("id") or not (call.get("function") or {}).get("name"):
-                    return f"Invalid tool call in messages[{i}]", f"messages.[{i}].tool_calls"
-                open_calls.add(call["id"])
-        elif role == "tool" and message.get("tool_call_id") not in open_calls:
-            return (
-                "Invalid parameter: messages with role 'tool' must be a response to a "
-                "preceeding message with 'tool_calls'.",
-                f"messages.[{i}].role",
-            )
-    return None
-
-
-# ----------------------------------------------------------------------------- server
-
-
-class _Cycle(Response):
-    """Runs ``produce`` while watching for the client going away; records the outcome."""
-
-    def __init__(
-        self,
-        record: RecordedRequest,
-        status: int,
-        headers: dict[str, str],
-        produce: Callable[[Send_], Awaitable[bool]],
-    ) -> None:
-        self.record = record
-        self.status = status
-        self.extra_headers = headers
-        self.produce = produce
-        #: Set by the server to keep the response unstarted until the event is set.
-        self.hold: threading.Event | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
-
-        async def write(data: bytes) -> None:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-
-        async def run() -> None:
-            # the test's thread sets the event: poll it rather than block a thread on it
-            while self.hold is not None and not self.hold.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            await send(
-                {"type": "http.response.start", "status": self.status, "headers": raw_headers}
-            )
-            if await self.produce(write):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                self.record.completed = True
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
-        producer = asyncio.ensure_future(run())
-        watcher = asyncio.ensure_future(watch())
-        try:
-            await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not producer.done():  # the client went away first
-                producer.cancel()
-                self.record.client_closed = True
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
-            self.record.finished_at = time.monotonic()
-        # Returning without finishing the body makes uvicorn close the connection abruptly.
-
-
-class _QuietDrops(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "returned without completing response" not in record.getMessage()
-
-
-_QUIET = _QuietDrops()
-
-
-def _quiet_uvicorn() -> None:
-    """Scripted drops are intended: keep uvicorn from logging them as app errors."""
-    logger = logging.getLogger("uvicorn.error")
-    if _QUIET not in logger.filters:
-        logger.addFilter(_QUIET)
+from massgen.testing.chat_wire import (
+    COMPACT,
+    Brain,
+    CoordinationBrain,
+    Cycle,
+    RecordedRequest,
+    Reply,
+    Send_,
+    error_body,
+    estimate_prompt_tokens,
+    quiet_uvicorn,
+    split_arguments,
+    split_tokens,
+    validate,
+)
+from massgen.testing.prompt_caches import BreakpointCache, PrefixCache
 
 
 class FakeChatServer:
@@ -423,7 +161,7 @@ class FakeChatServer:
         sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        _quiet_uvicorn()
+        quiet_uvicorn()
         config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -492,11 +230,11 @@ class FakeChatServer:
         response.hold = self._released if held else None
         return response
 
-    def _respond(self, record: RecordedRequest, headers: dict[str, str], body: Any) -> _Cycle:
+    def _respond(self, record: RecordedRequest, headers: dict[str, str], body: Any) -> Cycle:
         keys = {headers.get("authorization"), f"Bearer {headers.get('api-key')}"}  # or Azure's
         if self.api_key is not None and f"Bearer {self.api_key}" not in keys:
             return self._error(record, 401, "Incorrect API key provided.", "invalid_api_key", {})
-        problem = _validate(body)
+        problem = validate(body)
         if problem is not None:
             return self._error(record, 400, problem[0], None, {}, param=problem[1])
         reply = self._next_reply(body)
@@ -509,7 +247,7 @@ class FakeChatServer:
         else:
             produce = _Complete(self, body, reply).produce
             headers_out = {"content-type": "application/json", **reply.headers}
-        return _Cycle(record, 200, headers_out, produce)
+        return Cycle(record, 200, headers_out, produce)
 
     def _error(
         self,
@@ -519,7 +257,7 @@ class FakeChatServer:
         code: str | None,
         headers: dict[str, str],
         param: str | None = None,
-    ) -> _Cycle:
+    ) -> Cycle:
         record.status = status
         data = json.dumps(error_body(status, message, code, param)).encode()
 
@@ -527,10 +265,10 @@ class FakeChatServer:
             await write(data)
             return True
 
-        return _Cycle(record, status, {"content-type": "application/json", **headers}, produce)
+        return Cycle(record, status, {"content-type": "application/json", **headers}, produce)
 
 
-class _Generation:
+class Generation:
     """Timing and content shared by the streamed and the non-streamed response."""
 
     #: The provider caches repeated prompt prefixes by itself (OpenAI); reported as cached.
@@ -548,7 +286,7 @@ class _Generation:
         self.created = int(time.time())
         self.model = str(body.get("model"))
         self.reasoning = split_tokens(reply.reasoning) if reply.reasoning else []
-        self.text = split_tokens(_before_stop(reply.text, body.get("stop")))
+        self.text = split_tokens(before_stop(reply.text, body.get("stop")))
         self.calls = [
             (f"call_{uuid.uuid4().hex[:24]}", name, split_arguments(args))
             for name, args in reply.tool_calls
@@ -564,7 +302,7 @@ class _Generation:
     def usage(self) -> dict[str, Any]:
         r = self.reply
         prompt = (
-            r.prompt_tokens if r.prompt_tokens is not None else _estimate_prompt_tokens(self.body)
+            r.prompt_tokens if r.prompt_tokens is not None else estimate_prompt_tokens(self.body)
         )
         completion = r.completion_tokens if r.completion_tokens is not None else self.pieces
         reasoning = r.reasoning_tokens if r.reasoning_tokens is not None else len(self.reasoning)
@@ -582,25 +320,25 @@ class _Generation:
         }
 
 
-def _before_stop(text: str, stop: Any) -> str:
+def before_stop(text: str, stop: Any) -> str:
     """``text`` up to the first of the request's stop sequences, as a provider cuts it."""
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     ends = [text.find(s) for s in stops if isinstance(s, str) and s and s in text]
     return text[: min(ends)] if ends else text
 
 
-class _Cut(Exception):
+class Cut(Exception):
     """The scripted end of a stream: ``clean`` ends the body properly, else it is dropped."""
 
     def __init__(self, clean: bool) -> None:
         self.clean = clean
 
 
-class _Stream(_Generation):
+class _Stream(Generation):
     async def produce(self, write: Send_) -> bool:
         try:
             await self._events(write)
-        except _Cut as cut:
+        except Cut as cut:
             return cut.clean
         return True
 
@@ -612,17 +350,17 @@ class _Stream(_Generation):
         token = 0
 
         async def event(payload: dict[str, Any] | str, *, timed: bool = False) -> None:
-            """Send one SSE event (raises :class:`_Cut` at a scripted cut point)."""
+            """Send one SSE event (raises :class:`Cut` at a scripted cut point)."""
             nonlocal sent, token
             if reply.drop_after_chunks is not None and sent >= reply.drop_after_chunks:
-                raise _Cut(clean=False)
+                raise Cut(clean=False)
             if reply.end_after_chunks is not None and sent >= reply.end_after_chunks:
-                raise _Cut(clean=True)
+                raise Cut(clean=True)
             if timed:
                 due = start + (token / self.tps if self.tps else 0.0)
                 token += 1
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
-            data = payload if isinstance(payload, str) else json.dumps(payload, separators=_COMPACT)
+            data = payload if isinstance(payload, str) else json.dumps(payload, separators=COMPACT)
             await write(f"data: {data}\n\n".encode())
             sent += 1
 
@@ -667,7 +405,7 @@ class _Stream(_Generation):
         await event("[DONE]")
 
 
-class _Complete(_Generation):
+class _Complete(Generation):
     async def produce(self, write: Send_) -> bool:
         await asyncio.sleep(self.ttft + (self.pieces / self.tps if self.tps else 0.0))
         message: dict[str, Any] = {
@@ -698,7 +436,7 @@ class _Complete(_Generation):
             ],
             "usage": self.usage(),
         }
-        data = json.dumps(response, separators=_COMPACT).encode()
+        data = json.dumps(response, separators=COMPACT).encode()
         if self.reply.drop_after_chunks is not None:  # cut the body short
             await write(data[: len(data) // 2])
             return False
