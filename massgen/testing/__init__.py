@@ -16,13 +16,7 @@ fixtures are in :mod:`massgen.testing.pytest_plugin`. Needs the ``testing`` extr
 
 from __future__ import annotations
 
-from massgen.testing.anthropic_server import FakeAnthropicServer
-from massgen.testing.anthropic_wire import ClaudeReply
-from massgen.testing.chat_server import FakeChatServer
-from massgen.testing.chat_wire import Brain, CoordinationBrain, RecordedRequest, Reply
-from massgen.testing.gemini_server import FakeGeminiServer
-from massgen.testing.gemini_wire import GeminiReply
-from massgen.testing.providers import FAKE_API_KEY, fake_provider, team_config
+from typing import Any
 
 __all__ = [
     "FAKE_API_KEY",
@@ -38,3 +32,28 @@ __all__ = [
     "fake_provider",
     "team_config",
 ]
+
+_LAZY = {
+    "FAKE_API_KEY": "massgen.testing.providers",
+    "fake_provider": "massgen.testing.providers",
+    "team_config": "massgen.testing.providers",
+    "Brain": "massgen.testing.chat_wire",
+    "CoordinationBrain": "massgen.testing.chat_wire",
+    "RecordedRequest": "massgen.testing.chat_wire",
+    "Reply": "massgen.testing.chat_wire",
+    "FakeChatServer": "massgen.testing.chat_server",
+    "FakeAnthropicServer": "massgen.testing.anthropic_server",
+    "ClaudeReply": "massgen.testing.anthropic_wire",
+    "FakeGeminiServer": "massgen.testing.gemini_server",
+    "GeminiReply": "massgen.testing.gemini_wire",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use (so ``python -m massgen.testing.<server>``
+    runs each server module once)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'massgen.testing' has no attribute {name!r}")
