@@ -5,6 +5,7 @@ iterates a streamed completion with ``async for``."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
@@ -100,12 +101,31 @@ class AsyncClient:
         self.headers = headers_for(self.api_key, default_headers)
         self.owns_http = http_client is None
         self.http = http_client if http_client is not None else httpx.AsyncClient()
-        self.chat = resources.AsyncChat(self)
-        self.completions = resources.AsyncCompletions(self)
-        self.tasks = resources.AsyncTasks(self)
-        self.webhooks = resources.AsyncWebhooks(self)
-        self.providers = resources.AsyncProviders(self)
-        self.models = resources.AsyncModels(self)
+
+    # ------------------------------------------------------------------ resources
+    @functools.cached_property
+    def chat(self) -> resources.AsyncChat:
+        return resources.AsyncChat(self)
+
+    @functools.cached_property
+    def completions(self) -> resources.AsyncCompletions:
+        return resources.AsyncCompletions(self)
+
+    @functools.cached_property
+    def tasks(self) -> resources.AsyncTasks:
+        return resources.AsyncTasks(self)
+
+    @functools.cached_property
+    def webhooks(self) -> resources.AsyncWebhooks:
+        return resources.AsyncWebhooks(self)
+
+    @functools.cached_property
+    def providers(self) -> resources.AsyncProviders:
+        return resources.AsyncProviders(self)
+
+    @functools.cached_property
+    def models(self) -> resources.AsyncModels:
+        return resources.AsyncModels(self)
 
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={self.base_url!r})"

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
@@ -98,12 +99,31 @@ class Client:
         self.headers = headers_for(self.api_key, default_headers)
         self.owns_http = http_client is None
         self.http = http_client if http_client is not None else httpx.Client()
-        self.chat = resources.Chat(self)
-        self.completions = resources.Completions(self)
-        self.tasks = resources.Tasks(self)
-        self.webhooks = resources.Webhooks(self)
-        self.providers = resources.Providers(self)
-        self.models = resources.Models(self)
+
+    # ------------------------------------------------------------------ resources
+    @functools.cached_property
+    def chat(self) -> resources.Chat:
+        return resources.Chat(self)
+
+    @functools.cached_property
+    def completions(self) -> resources.Completions:
+        return resources.Completions(self)
+
+    @functools.cached_property
+    def tasks(self) -> resources.Tasks:
+        return resources.Tasks(self)
+
+    @functools.cached_property
+    def webhooks(self) -> resources.Webhooks:
+        return resources.Webhooks(self)
+
+    @functools.cached_property
+    def providers(self) -> resources.Providers:
+        return resources.Providers(self)
+
+    @functools.cached_property
+    def models(self) -> resources.Models:
+        return resources.Models(self)
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
