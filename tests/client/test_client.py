@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from massgen.client import (
@@ -176,6 +177,35 @@ def test_a_server_that_is_down_is_a_network_error_after_retries() -> None:
     assert e.value.status_code is None and "failed" in str(e.value)
     events = [r.massgen_client["event"] for r in records]
     assert events.count("api_request") == 3 and events.count("api_retry") == 2
+
+
+def test_a_timeout_is_a_network_error_and_a_started_run_is_not_sent_again(
+    server: Served,
+) -> None:
+    """A POST whose request went out may have started a run: it is not retried."""
+    records: list[logging.LogRecord] = []
+    logger = logging.getLogger("tests.client.timeout")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(_Collect(records))
+    server.provider.hold_after(0)
+    with (
+        client(server, timeout=0.5, max_retries=3, logger=logger) as c,
+        pytest.raises(NetworkError) as e,
+    ):
+        c.chat.completions.create(messages=ASK)
+    assert "timed out" in str(e.value)
+    events = [r.massgen_client["event"] for r in records]
+    assert events == ["api_request"]  # sent once, never again
+
+
+def test_your_own_http_client_is_used_and_left_open(server: Served) -> None:
+    seen: list[str] = []
+    own = httpx.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
+    with Client(base_url=server.url, api_key=API_KEY, http_client=own) as c:
+        c.models.list()
+    assert seen == ["/v1/models"]
+    assert not own.is_closed
+    own.close()
 
 
 def test_the_log_has_each_call_and_never_the_key(server: Served) -> None:
