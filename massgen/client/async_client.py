@@ -124,6 +124,10 @@ class AsyncClient:
         return resources.AsyncProviders(self)
 
     @functools.cached_property
+    def vision(self) -> resources.AsyncVision:
+        return resources.AsyncVision(self)
+
+    @functools.cached_property
     def models(self) -> resources.AsyncModels:
         return resources.AsyncModels(self)
 

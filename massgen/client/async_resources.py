@@ -80,6 +80,18 @@ class AsyncChat(AsyncResource):
         self.completions = AsyncChatCompletions(client)
 
 
+class AsyncVision(AsyncResource):
+    async def analyze(
+        self, *, messages: list[dict[str, Any]], model: str | None = None, **options: Any
+    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
+        """The team's answer about the images in ``messages`` (``image_url`` parts: http(s)
+        or ``data:`` URLs): a chat completion, as :meth:`AsyncChatCompletions.create` sends it.
+        Agents whose model cannot see images are told so and answer from the text."""
+        return await AsyncChatCompletions(self.client).create(
+            messages=messages, model=model, **options
+        )
+
+
 class AsyncCompletions(AsyncResource):
     @overload
     async def create(

@@ -122,6 +122,10 @@ class Client:
         return resources.Providers(self)
 
     @functools.cached_property
+    def vision(self) -> resources.Vision:
+        return resources.Vision(self)
+
+    @functools.cached_property
     def models(self) -> resources.Models:
         return resources.Models(self)
 

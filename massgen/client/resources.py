@@ -79,6 +79,16 @@ class Chat(Resource):
         self.completions = ChatCompletions(client)
 
 
+class Vision(Resource):
+    def analyze(
+        self, *, messages: list[dict[str, Any]], model: str | None = None, **options: Any
+    ) -> ChatCompletion | Stream[ChatCompletionChunk]:
+        """The team's answer about the images in ``messages`` (``image_url`` parts: http(s)
+        or ``data:`` URLs): a chat completion, as :meth:`ChatCompletions.create` sends it.
+        Agents whose model cannot see images are told so and answer from the text."""
+        return ChatCompletions(self.client).create(messages=messages, model=model, **options)
+
+
 class Completions(Resource):
     @overload
     def create(

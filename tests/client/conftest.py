@@ -30,7 +30,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("client")
     with FakeChatServer() as provider:
         config = folder / "team.yaml"
-        config.write_text(yaml.safe_dump(team(provider)))
+        agents = team(provider)
+        for agent in agents["agents"]:
+            agent["backend"]["vision"] = True  # the fake takes images (vision.analyze)
+        config.write_text(yaml.safe_dump(agents))
         args = [
             "--api-key",
             API_KEY,

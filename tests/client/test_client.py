@@ -4,6 +4,7 @@ and structured logs that never show the API key."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import subprocess
@@ -281,3 +282,21 @@ class _Collect(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if hasattr(record, "massgen_client"):
             self.records.append(record)
+
+
+def test_vision_analyze_sends_the_image_to_the_team(server: Served) -> None:
+    image = "https://example.com/image.jpg"
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What's in this image?"},
+                {"type": "image_url", "image_url": {"url": image}},
+            ],
+        }
+    ]
+    with client(server) as c:
+        response = c.vision.analyze(model="gpt-4-vision-preview", messages=messages)
+    assert "What's in this image?" in (response.choices[0].message.content or "")
+    sent = [json.dumps(r.body) for r in server.provider.requests]
+    assert sent and all(image in body for body in sent[:2])  # each agent's first turn sees it

@@ -12,6 +12,7 @@ must be un-marked); ``external`` (a library massgen does not depend on)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -31,10 +32,14 @@ from tests.server.support import SECRET_KEY, team
 
 EXAMPLES: list[dict[str, Any]] = json.loads(OUT.read_text(encoding="utf-8"))
 KEY = "your-api-key"
+#: A 1x1 PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 DEBATES = "needs the debates endpoints (POST /v1/debates, status, results)"
 MCP = "needs the MCP endpoints (capabilities, tools, tools/call, prompts, resources)"
-VISION = "needs vision.analyze / vision.ocr (images work today in chat.completions)"
+OCR = "needs vision.ocr (the team's readings compared, with a confidence)"
 EMBEDDINGS = "needs /v1/embeddings (refused by massgen serve today)"
 #: line -> (kind, why / what it prints)
 HOW: dict[int, tuple[str, str]] = {
@@ -66,9 +71,9 @@ HOW: dict[int, tuple[str, str]] = {
     437: ("later", "needs usage statistics (get_usage_stats) and enable_logging()"),
     473: ("later", EMBEDDINGS),
     488: ("later", EMBEDDINGS),
-    512: ("later", VISION),
-    534: ("later", VISION),
-    559: ("later", VISION),
+    512: ("runs", "What's in this image?"),
+    534: ("runs", ""),
+    559: ("later", OCR),
     574: ("later", "needs task priorities on the server (priority='high')"),
     593: ("runs", "Result: Final answer"),
     613: ("runs", "Task completed!"),
@@ -123,7 +128,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("sdk")
     with FakeChatServer() as provider:
         config = folder / "team.yaml"
-        config.write_text(yaml.safe_dump(team(provider)))
+        agents = team(provider)
+        for agent in agents["agents"]:
+            agent["backend"]["vision"] = True
+        config.write_text(yaml.safe_dump(agents))
         args = ["--api-key", KEY, "--api-key", "test-key", "--secret-key", SECRET_KEY]
         args += ["--db", f"sqlite:///{folder / 'tasks.db'}"]
         with massgen_serve(Path(config), *args) as process:
@@ -139,7 +147,9 @@ def _mock_client_test(namespace: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: f"sdk:{e['line']}")
-def test_sdk_example(example: dict[str, Any], request: pytest.FixtureRequest) -> None:
+def test_sdk_example(
+    example: dict[str, Any], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     kind, note = HOW[example["line"]]
     if kind == "external":
         pytest.skip(note)
@@ -148,6 +158,8 @@ def test_sdk_example(example: dict[str, Any], request: pytest.FixtureRequest) ->
     url = request.getfixturevalue("served")
     monkeypatch = request.getfixturevalue("monkeypatch")
     monkeypatch.setenv("MASSGEN_BASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "image.png").write_bytes(PNG)  # the reader's own image
     code = with_massgen_imports(example["code"])
     code = code.replace('"https://api.helixagent.ai"', repr(url))  # the peer's own host
     code = code.replace('"http://localhost:7061"', repr(url))
