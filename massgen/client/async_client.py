@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from massgen.client import async_resources as resources
 from massgen.client.calls import chunk_data
+from massgen.client.observe import Metrics, Observer, usage_of
 from massgen.client.transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -78,7 +79,10 @@ class AsyncClient:
     connection broke). ``http_client``: an ``httpx.AsyncClient`` of your own (proxies, TLS); it is
     not closed by :meth:`close`. ``logger``: a ``logging.Logger`` or structlog-style logger
     for ``api_request`` / ``api_response`` / ``api_retry`` events (default: the
-    ``massgen.client`` logger at DEBUG); the API key is never logged."""
+    ``massgen.client`` logger at DEBUG); the API key is never logged. ``tracer``: an
+    OpenTelemetry tracer, for a client span per call (retries as its events).
+    ``enable_metrics``: Prometheus counters and a histogram per method, named
+    ``<metrics_prefix>_...`` in ``metrics_registry`` (default: prometheus_client's)."""
 
     def __init__(
         self,
@@ -90,6 +94,10 @@ class AsyncClient:
         http_client: httpx.AsyncClient | None = None,
         logger: Any = None,
         default_headers: dict[str, str] | None = None,
+        tracer: Any = None,
+        enable_metrics: bool = False,
+        metrics_prefix: str = "massgen_client",
+        metrics_registry: Any = None,
     ) -> None:
         import os
 
@@ -98,6 +106,8 @@ class AsyncClient:
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
         self.max_retries = max(0, int(max_retries))
         self.log = EventLog(logger)
+        metrics = Metrics.shared(metrics_prefix, metrics_registry) if enable_metrics else None
+        self.observer = Observer(tracer, metrics)
         self.headers = headers_for(self.api_key, default_headers)
         self.owns_http = http_client is None
         self.http = http_client if http_client is not None else httpx.AsyncClient()
@@ -139,6 +149,7 @@ class AsyncClient:
     async def send(self, call: Call) -> httpx.Response:
         """The response to ``call`` (2xx), after retries; an error status is raised as its
         :mod:`~massgen.client.exceptions` class. A streamed call's response is left open."""
+        observation = self.observer.begin(call)
         attempt = 0
         while True:
             self.log.request(call, attempt)
@@ -155,25 +166,31 @@ class AsyncClient:
                 response = await self.http.send(request, stream=call.stream)
             except httpx.TransportError as exc:
                 if attempt < self.max_retries and retryable_error(call, exc):
-                    await self.wait(
-                        call, attempt, retry_delay(attempt, None) or 0.0, type(exc).__name__
-                    )
+                    delay, reason = retry_delay(attempt, None) or 0.0, type(exc).__name__
+                    observation.retry(attempt + 1, delay, reason)
+                    await self.wait(call, attempt, delay, reason)
                     attempt += 1
                     continue
-                raise network_error(call, exc) from exc
+                failure = network_error(call, exc)
+                observation.end(None, error=failure)
+                raise failure from exc
             self.log.response(call, response, started, time.monotonic())
             if response.is_success:
+                observation.end(response.status_code, None if call.stream else usage_of(response))
                 return response
             if call.stream:
                 await response.aread()
                 await response.aclose()
             error = response_error(response)
             if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                delay = retry_delay(attempt, response)
-                if delay is not None:
+                asked = retry_delay(attempt, response)
+                if asked is not None:
+                    delay = asked
+                    observation.retry(attempt + 1, delay, f"HTTP {response.status_code}")
                     await self.wait(call, attempt, delay, f"HTTP {response.status_code}")
                     attempt += 1
                     continue
+            observation.end(response.status_code, error=error)
             raise error
 
     async def wait(self, call: Call, attempt: int, delay: float, reason: str) -> None:

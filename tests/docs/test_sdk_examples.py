@@ -88,9 +88,9 @@ HOW: dict[int, tuple[str, str]] = {
     802: ("runs", ""),
     827: ("external", "vcrpy is not a dependency of massgen"),
     846: ("runs", ""),
-    872: ("later", "needs tracer= (an OpenTelemetry span per call) in massgen.client"),
+    872: ("runs", ""),
     897: ("external", "structlog is not a dependency of massgen (a structlog-style logger= works)"),
-    923: ("later", "needs enable_metrics= (prometheus counters per method) in massgen.client"),
+    923: ("runs", ""),
     943: ("runs", ""),
 }
 #: The only change to an example: its imports of the peer SDK.
