@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
@@ -14,7 +15,7 @@ import httpx
 from pydantic import BaseModel
 
 from massgen.client import async_resources as resources
-from massgen.client.calls import chunk_data
+from massgen.client.calls import chunk_data, usage_stats
 from massgen.client.observe import Metrics, Observer, usage_of
 from massgen.client.transport import (
     DEFAULT_MAX_RETRIES,
@@ -30,6 +31,7 @@ from massgen.client.transport import (
     retry_delay,
     retryable_error,
 )
+from massgen.client.types import UsageStats
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -203,6 +205,24 @@ class AsyncClient:
 
     async def stream(self, call: Call, model: type[M]) -> AsyncStream[M]:
         return AsyncStream(await self.send(call), model, call)
+
+    # ------------------------------------------------------------------ the server's state
+
+    async def get_usage_stats(self) -> UsageStats:
+        """The server's runs, tokens and cost since it started, over every caller (its
+        ``/metrics``)."""
+        call = Call("get_usage_stats", "GET", "/metrics", headers={"Accept": "text/plain"})
+        return usage_stats((await self.send(call)).text)
+
+    def enable_logging(self, level: int = logging.DEBUG) -> None:
+        """Show this client's ``api_request`` / ``api_response`` events: its logger (a
+        ``logging.Logger``) at ``level``, writing to stderr if it has no handler."""
+        if isinstance(self.log.logger, logging.Logger):
+            if not self.log.logger.handlers:
+                handler = logging.StreamHandler()
+                handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+                self.log.logger.addHandler(handler)
+            self.log.logger.setLevel(level)
 
     # ------------------------------------------------------------------ lifetime
 

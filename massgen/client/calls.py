@@ -8,6 +8,7 @@ anything is sent (docs/architecture.md, "The Python client")."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from massgen.client.exceptions import ValidationError, stream_error
@@ -20,6 +21,7 @@ from massgen.client.types import (
     Task,
     TaskEvent,
     TaskResult,
+    UsageStats,
 )
 
 #: The peer's task types that are a chat completion run as a task.
@@ -172,4 +174,42 @@ def provider_list(health: ProviderHealth) -> ProviderList:
             Provider(name=name, status=row.status, base_url=row.base_url, models=row.models)
             for name, row in health.providers.items()
         ]
+    )
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def usage_stats(metrics_text: str) -> UsageStats:
+    """The server's usage from its ``/metrics`` (Prometheus text): runs finished and how,
+    tokens and cost, over every caller since the server started."""
+    runs = ok = 0.0
+    tokens: dict[str, float] = {}
+    cost = 0.0
+    for line in metrics_text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        name, labels, value = match.group(1), dict(_LABEL.findall(match.group(3) or "")), 0.0
+        try:
+            value = float(match.group(4))
+        except ValueError:
+            continue
+        if name == "massgen_runs_total":
+            runs += value
+            ok += value if labels.get("status") == "ok" else 0.0
+        elif name == "massgen_tokens_total":
+            kind = labels.get("kind", "")
+            tokens[kind] = tokens.get(kind, 0.0) + value
+        elif name == "massgen_cost_usd_total":
+            cost += value
+    return UsageStats(
+        total_requests=int(runs),
+        successful_requests=int(ok),
+        success_rate=round(100.0 * ok / runs, 2) if runs else 100.0,
+        prompt_tokens=int(tokens.get("prompt", 0)),
+        completion_tokens=int(tokens.get("completion", 0)),
+        total_tokens=int(sum(tokens.values())),
+        total_cost_usd=cost,
     )

@@ -28,6 +28,7 @@ __all__ = [
     "TaskList",
     "TaskResult",
     "Usage",
+    "UsageStats",
     "Webhook",
     "WebhookDeleted",
     "WebhookList",
@@ -226,3 +227,17 @@ class Provider(Shape):
 
 class ProviderList(Shape):
     providers: list[Provider] = Field(default_factory=list)
+
+
+class UsageStats(Shape):
+    """The server's usage since it started, over every caller (from its ``/metrics``):
+    runs finished (``total_requests``) and how many ended ``ok``, tokens and cost."""
+
+    total_requests: int = 0
+    successful_requests: int = 0
+    #: Per cent of the runs that ended ok.
+    success_rate: float = 100.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    total_cost_usd: float = 0.0

@@ -301,3 +301,21 @@ def test_vision_analyze_sends_the_image_to_the_team(server: Served) -> None:
     assert "What's in this image?" in (response.choices[0].message.content or "")
     sent = [json.dumps(r.body) for r in server.provider.requests]
     assert sent and all(image in body for body in sent[:2])  # each agent's first turn sees it
+
+
+def test_usage_stats_and_enable_logging(server: Served, capfd: pytest.CaptureFixture[str]) -> None:
+    """The peer's "Monitoring and Metrics" calls: the server's runs and tokens (its
+    /metrics), and the client's own events shown on stderr."""
+    with client(server, logger=logging.getLogger("tests.client.enabled")) as c:
+        before = c.get_usage_stats()
+        c.enable_logging()
+        answer = c.chat.completions.create(messages=ASK)
+        after = c.get_usage_stats()
+    assert after.total_requests == before.total_requests + 1
+    assert after.successful_requests == before.successful_requests + 1
+    assert answer.usage is not None
+    assert after.total_tokens - before.total_tokens == answer.usage.total_tokens
+    assert 0 < after.success_rate <= 100
+    err = capfd.readouterr().err
+    assert "api_request" in err and '"chat.completions.create"' in err and "api_response" in err
+    assert API_KEY not in err

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import io
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,7 +69,7 @@ HOW: dict[int, tuple[str, str]] = {
     377: ("runs", ""),
     400: ("later", "placeholder arguments (...) and " + DEBATES),
     411: ("runs", ""),
-    437: ("later", "needs usage statistics (get_usage_stats) and enable_logging()"),
+    437: ("runs", "Success rate:"),
     473: ("later", EMBEDDINGS),
     488: ("later", EMBEDDINGS),
     512: ("runs", "What's in this image?"),
@@ -163,7 +164,8 @@ def test_sdk_example(
     code = with_massgen_imports(example["code"])
     code = code.replace('"https://api.helixagent.ai"', repr(url))  # the peer's own host
     code = code.replace('"http://localhost:7061"', repr(url))
-    with Client(api_key=KEY) as client:
+    logger = logging.getLogger(f"tests.docs.sdk.{example['line']}")  # enable_logging() sets it
+    with Client(api_key=KEY, logger=logger) as client:
         task = client.tasks.create([{"role": "user", "content": "Analyze this large codebase"}])
         namespace: dict[str, Any] = {
             "__name__": "sdk_example",
