@@ -15,9 +15,11 @@ the engine or the server (docs/architecture.md, "The Python client").
 from __future__ import annotations
 
 from massgen.client.async_client import AsyncClient, AsyncStream
+from massgen.client.breaker import CircuitBreaker
 from massgen.client.client import Client, Stream
 from massgen.client.exceptions import (
     AuthenticationError,
+    CircuitOpenError,
     MassGenClientError,
     NetworkError,
     NotFoundError,
@@ -32,6 +34,8 @@ __all__ = [
     "AsyncClient",
     "AsyncStream",
     "AuthenticationError",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "Client",
     "MassGenClientError",
     "NetworkError",

@@ -15,8 +15,10 @@ import httpx
 from pydantic import BaseModel
 
 from massgen.client import async_resources as resources
+from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
-from massgen.client.observe import Metrics, Observer, usage_of
+from massgen.client.exceptions import MassGenClientError
+from massgen.client.observe import Metrics, Observation, Observer, usage_of
 from massgen.client.transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -84,7 +86,9 @@ class AsyncClient:
     ``massgen.client`` logger at DEBUG); the API key is never logged. ``tracer``: an
     OpenTelemetry tracer, for a client span per call (retries as its events).
     ``enable_metrics``: Prometheus counters and a histogram per method, named
-    ``<metrics_prefix>_...`` in ``metrics_registry`` (default: prometheus_client's)."""
+    ``<metrics_prefix>_...`` in ``metrics_registry`` (default: prometheus_client's).
+    ``circuit_breaker``: a :class:`~massgen.client.breaker.CircuitBreaker` of this client's
+    own, which fails calls at once while the server keeps failing."""
 
     def __init__(
         self,
@@ -100,6 +104,7 @@ class AsyncClient:
         enable_metrics: bool = False,
         metrics_prefix: str = "massgen_client",
         metrics_registry: Any = None,
+        circuit_breaker: CircuitBreaker | None = None,
     ) -> None:
         import os
 
@@ -110,6 +115,7 @@ class AsyncClient:
         self.log = EventLog(logger)
         metrics = Metrics.shared(metrics_prefix, metrics_registry) if enable_metrics else None
         self.observer = Observer(tracer, metrics)
+        self.breaker = circuit_breaker
         self.headers = headers_for(self.api_key, default_headers)
         self.owns_http = http_client is None
         self.http = http_client if http_client is not None else httpx.AsyncClient()
@@ -151,6 +157,8 @@ class AsyncClient:
     async def send(self, call: Call) -> httpx.Response:
         """The response to ``call`` (2xx), after retries; an error status is raised as its
         :mod:`~massgen.client.exceptions` class. A streamed call's response is left open."""
+        if self.breaker is not None:
+            self.breaker.before(call.name)
         observation = self.observer.begin(call)
         attempt = 0
         while True:
@@ -174,11 +182,13 @@ class AsyncClient:
                     attempt += 1
                     continue
                 failure = network_error(call, exc)
-                observation.end(None, error=failure)
+                self.ended(observation, None, error=failure)
                 raise failure from exc
             self.log.response(call, response, started, time.monotonic())
             if response.is_success:
-                observation.end(response.status_code, None if call.stream else usage_of(response))
+                self.ended(
+                    observation, response.status_code, None if call.stream else usage_of(response)
+                )
                 return response
             if call.stream:
                 await response.aread()
@@ -192,8 +202,20 @@ class AsyncClient:
                     await self.wait(call, attempt, delay, f"HTTP {response.status_code}")
                     attempt += 1
                     continue
-            observation.end(response.status_code, error=error)
+            self.ended(observation, response.status_code, error=error)
             raise error
+
+    def ended(
+        self,
+        observation: Observation,
+        status: int | None,
+        usage: Any = None,
+        error: MassGenClientError | None = None,
+    ) -> None:
+        """A call's outcome, to its observation and the circuit breaker."""
+        observation.end(status, usage, error)
+        if self.breaker is not None:
+            self.breaker.record(error)
 
     async def wait(self, call: Call, attempt: int, delay: float, reason: str) -> None:
         self.log.retry(call, attempt + 1, delay, reason)

@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "AuthenticationError",
+    "CircuitOpenError",
     "MassGenClientError",
     "NetworkError",
     "NotFoundError",
@@ -71,6 +72,15 @@ class ProviderError(MassGenClientError):
 
 class NetworkError(MassGenClientError):
     """The server could not be reached, or the connection broke or timed out."""
+
+
+class CircuitOpenError(NetworkError):
+    """Not sent: the client's circuit breaker is open after calls in a row failed;
+    ``retry_after`` is when it lets a call through again."""
+
+    def __init__(self, message: str, *, retry_after: float, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
 
 
 def retry_after_seconds(headers: Any) -> float | None:
