@@ -1,0 +1,243 @@
+"""The typed responses of :mod:`massgen.client` (pydantic). Every model keeps fields the
+server adds that are not declared here (``extra="allow"``), so a newer server's fields reach
+the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatMessage",
+    "Choice",
+    "ChunkChoice",
+    "Completion",
+    "CompletionChoice",
+    "Delta",
+    "Model",
+    "ModelList",
+    "Provider",
+    "ProviderHealth",
+    "ProviderList",
+    "ProviderStatus",
+    "Task",
+    "TaskEvent",
+    "TaskList",
+    "TaskResult",
+    "Usage",
+    "UsageStats",
+    "Webhook",
+    "WebhookDeleted",
+    "WebhookList",
+]
+
+
+class Shape(BaseModel):
+    """The base: unknown fields kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Usage(Shape):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatMessage(Shape):
+    role: str = "assistant"
+    content: str | None = None
+    #: The team's coordination trace (answers, votes, the winner), one line each.
+    reasoning_content: str | None = None
+
+
+class Choice(Shape):
+    index: int = 0
+    message: ChatMessage = Field(default_factory=ChatMessage)
+    finish_reason: str | None = None
+
+
+class ChatCompletion(Shape):
+    id: str
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: list[Choice] = Field(default_factory=list)
+    usage: Usage | None = None
+    #: ok, or why the run ended early with its best answer (timeout, budget, failed).
+    massgen_status: str | None = None
+
+
+class Delta(Shape):
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+
+
+class ChunkChoice(Shape):
+    index: int = 0
+    delta: Delta = Field(default_factory=Delta)
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(Shape):
+    id: str
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: list[ChunkChoice] = Field(default_factory=list)
+    usage: Usage | None = None
+    massgen_status: str | None = None
+
+
+class CompletionChoice(Shape):
+    index: int = 0
+    text: str = ""
+    finish_reason: str | None = None
+
+
+class Completion(Shape):
+    """A text completion, or one chunk of a streamed one."""
+
+    id: str
+    object: str = "text_completion"
+    created: int = 0
+    model: str = ""
+    choices: list[CompletionChoice] = Field(default_factory=list)
+    usage: Usage | None = None
+    massgen_status: str | None = None
+
+
+class Model(Shape):
+    id: str
+    object: str = "model"
+    owned_by: str = "massgen"
+
+
+class ModelList(Shape):
+    object: str = "list"
+    data: list[Model] = Field(default_factory=list)
+
+
+class TaskWebhook(Shape):
+    url: str
+    events: list[str] = Field(default_factory=list)
+
+
+class Task(Shape):
+    """A background task: its status (queued, running, completed, failed, cancelled),
+    progress 0-100, and once completed its ``result`` (a ``chat.completion`` object)."""
+
+    id: str
+    object: str = "task"
+    status: str
+    progress: int = 0
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    metadata: dict[str, Any] | None = None
+    webhook: TaskWebhook | None = None
+    cancel_requested: bool = False
+
+
+class TaskList(Shape):
+    object: str = "list"
+    data: list[Task] = Field(default_factory=list)
+    has_more: bool = False
+
+
+class TaskResult(Shape):
+    """A finished task's outcome: ``output`` is the team's final answer (None unless the
+    task completed); ``completion`` the full ``chat.completion`` object."""
+
+    id: str
+    status: str
+    output: str | None = None
+    completion: ChatCompletion | None = None
+    error: str | None = None
+    usage: Usage | None = None
+
+
+class TaskEvent(Shape):
+    """One event of a task's stream. ``id`` is what resumes the stream after it
+    (``stream_events(task_id, last_event_id=event.id)``); ``data`` is the whole payload
+    (its fields depend on ``type``: ``progress``, ``answer_submitted``, ``vote_cast``,
+    ``final_answer_delta``, ``completed``, ``failed``, ``cancelled``, ...)."""
+
+    id: int
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    progress: int | None = None
+    text: str | None = None
+    error: str | None = None
+    task: Task | None = None
+
+
+class Webhook(Shape):
+    id: str
+    object: str = "webhook"
+    url: str
+    events: list[str] = Field(default_factory=list)
+    created_at: float | None = None
+
+
+class WebhookList(Shape):
+    object: str = "list"
+    data: list[Webhook] = Field(default_factory=list)
+
+
+class WebhookDeleted(Shape):
+    id: str
+    deleted: bool
+
+
+class ProviderStatus(Shape):
+    """One provider of the server's config, as ``GET /v1/providers/health`` found it."""
+
+    provider: str
+    status: str
+    base_url: str = ""
+    models: list[str] = Field(default_factory=list)
+    key_set: bool = False
+    key_masked: str | None = None
+    detail: str = ""
+    #: Seconds the check took (None when no request was made).
+    response_time: float | None = None
+
+
+class ProviderHealth(Shape):
+    """``status`` is ok (every provider answers), degraded (some do) or down (none)."""
+
+    status: str
+    checked_at: float | None = None
+    providers: dict[str, ProviderStatus] = Field(default_factory=dict)
+
+
+class Provider(Shape):
+    name: str
+    status: str
+    base_url: str = ""
+    models: list[str] = Field(default_factory=list)
+
+
+class ProviderList(Shape):
+    providers: list[Provider] = Field(default_factory=list)
+
+
+class UsageStats(Shape):
+    """The server's usage since it started, over every caller (from its ``/metrics``):
+    runs finished (``total_requests``) and how many ended ``ok``, tokens and cost."""
+
+    total_requests: int = 0
+    successful_requests: int = 0
+    #: Per cent of the runs that ended ok.
+    success_rate: float = 100.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    total_cost_usd: float = 0.0
