@@ -64,7 +64,7 @@ class SharedModel:
         if self.llama is None:
             from llama_cpp import Llama
 
-            with _LOAD_LOCK, _without_amx():
+            with loading_guard():
                 self.llama = Llama(
                     model_path=str(self.path),
                     n_ctx=self.n_ctx,
@@ -119,6 +119,14 @@ def _without_amx() -> Iterator[None]:
         yield
     finally:
         binding.llama_model_default_params = original
+
+
+@contextlib.contextmanager
+def loading_guard() -> Iterator[None]:
+    """What every load of a model in this process holds: one load at a time, without the
+    AMX kernels this CPU only advertises (:func:`_without_amx`)."""
+    with _LOAD_LOCK, _without_amx():
+        yield
 
 
 def avoid_unusable_amx() -> None:

@@ -125,6 +125,16 @@ def serve_command(
             "MASSGEN_SERVER_SECRET_KEY (comma-separated).",
         ),
     ] = None,
+    embeddings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--embeddings",
+            help="Serve POST /v1/embeddings with this model: PROVIDER/MODEL (e.g. "
+            "openai/text-embedding-3-small; endpoint and key from the provider's variables) "
+            "or 'local' (the embedded model, offline); repeatable. Env: "
+            "MASSGEN_SERVER_EMBEDDINGS (comma-separated).",
+        ),
+    ] = None,
     rotate_secrets: Annotated[
         bool,
         typer.Option(
@@ -209,6 +219,7 @@ def serve_command(
         db=db,
         webhook_allow=listed(webhook_allow, "MASSGEN_SERVER_WEBHOOK_ALLOW"),
         secret_keys=secret_keys,
+        embeddings=listed(embeddings, "MASSGEN_SERVER_EMBEDDINGS"),
     )
     from massgen.server.serve import MissingExtra, ServeError, serve
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from massgen.client import async_resources as resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.embeddings import AsyncEmbeddings
 from massgen.client.exceptions import MassGenClientError
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
 from massgen.client.transport import (
@@ -144,6 +145,10 @@ class AsyncClient:
     @functools.cached_property
     def vision(self) -> resources.AsyncVision:
         return resources.AsyncVision(self)
+
+    @functools.cached_property
+    def embeddings(self) -> AsyncEmbeddings:
+        return AsyncEmbeddings(self)
 
     @functools.cached_property
     def models(self) -> resources.AsyncModels:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from massgen.client import resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.embeddings import Embeddings
 from massgen.client.exceptions import MassGenClientError
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
 from massgen.client.transport import (
@@ -142,6 +143,10 @@ class Client:
     @functools.cached_property
     def vision(self) -> resources.Vision:
         return resources.Vision(self)
+
+    @functools.cached_property
+    def embeddings(self) -> Embeddings:
+        return Embeddings(self)
 
     @functools.cached_property
     def models(self) -> resources.Models:

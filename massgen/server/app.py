@@ -16,8 +16,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from massgen.errors import ConfigurationError
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
+from massgen.server.embedding_routes import EmbeddingRoutes
+from massgen.server.embeddings import Embeddings, parse_model
 from massgen.server.health import ProviderHealth
 from massgen.server.http import JSONErrors, MiB, Observed, not_found
 from massgen.server.limiter import RunLimiter
@@ -103,6 +106,7 @@ def create_app(
     tracer_provider: Any = None,
     max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS,
     request_sampling: bool = True,
+    embeddings: Sequence[str] = (),
 ) -> Observed:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
@@ -118,12 +122,17 @@ def create_app(
 
     A request's ``max_tokens`` may be at most ``max_request_tokens``; with ``request_sampling``
     False a request cannot set the agents' ``temperature`` or ``top_p``
-    (:mod:`massgen.server.request_fields`)."""
+    (:mod:`massgen.server.request_fields`). ``embeddings`` names the models of
+    ``POST /v1/embeddings`` (``PROVIDER/MODEL`` or ``local``: :mod:`massgen.server.embeddings`)."""
     from massgen.redaction import Redactor, secrets_from_env
     from massgen.sessions.recorder import config_secrets
 
     tracer_provider = tracer_provider if tracer_provider is not None else provider_from_env()
     prepared = load_team(config, model)
+    try:
+        embedder = Embeddings([parse_model(spec) for spec in embeddings])
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     keys = [k for k in api_keys if k]
     sealer = Sealer(secret_keys)
     metrics = Metrics()
@@ -186,11 +195,13 @@ def create_app(
             yield
         finally:
             await services.shutdown()
+            await embedder.aclose()
 
     app = Starlette(
         routes=[
             *StatusRoutes(context, metrics, ProviderHealth(prepared.config)).routes(),
             *ChatRoutes(context, runs).routes(),
+            *EmbeddingRoutes(context, embedder).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
         ],
         exception_handlers={404: not_found, 405: not_found},

@@ -70,7 +70,6 @@ class ChatRoutes:
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/completions", self.text_completions, methods=["POST"]),
-            Route("/v1/embeddings", self.embeddings, methods=["POST", "GET"]),
         ]
 
     async def models(self, request: Request) -> Response:
@@ -82,15 +81,6 @@ class ChatRoutes:
             for i in self.runs.model_ids()
         ]
         return JSONResponse({"object": "list", "data": data})
-
-    async def embeddings(self, request: Request) -> Response:
-        return error_response(
-            404,
-            "embeddings are not supported by massgen serve (it coordinates agents' answers; "
-            "use a provider's embeddings API directly)",
-            "invalid_request_error",
-            "unsupported_endpoint",
-        )
 
     async def chat(self, request: Request) -> Response:
         return await self._run_request(request, text=False)

@@ -47,6 +47,8 @@ class ServeOptions:
     webhook_allow: tuple[str, ...] = ()
     #: Fernet keys encrypting webhook secrets (the first encrypts; none: no webhooks).
     secret_keys: tuple[str, ...] = ()
+    #: The models of POST /v1/embeddings (``PROVIDER/MODEL`` or ``local``).
+    embeddings: tuple[str, ...] = ()
 
     def app_arguments(self) -> dict[str, Any]:
         """The arguments of :func:`massgen.server.app.create_app` (picklable: each worker
@@ -64,4 +66,5 @@ class ServeOptions:
             "secret_keys": list(self.secret_keys),
             "max_request_tokens": self.max_request_tokens,
             "request_sampling": self.request_sampling,
+            "embeddings": list(self.embeddings),
         }

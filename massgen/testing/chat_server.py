@@ -43,6 +43,7 @@ from massgen.testing.chat_wire import (
     Send_,
     error_body,
     estimate_prompt_tokens,
+    fake_embedding,
     quiet_uvicorn,
     split_arguments,
     split_tokens,
@@ -89,6 +90,7 @@ class FakeChatServer:
                     methods=["POST"],
                 ),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ],
             exception_handlers={404: self._not_found, 405: self._not_found},
         )
@@ -207,6 +209,35 @@ class FakeChatServer:
             names = sorted({"fake-model", *self._by_model})
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "fake"} for n in names]
         return JSONResponse({"object": "list", "data": data})
+
+    async def _embeddings(self, request: Request) -> JSONResponse:
+        """OpenAI's embeddings endpoint: a fixed unit vector per model and text (256
+        dimensions, or ``dimensions``), the request recorded as a chat request is."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            body: Any = json.loads(await request.body())
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        record = RecordedRequest(body=body, headers=headers, started_at=time.monotonic(),
+                                 path=request.url.path)  # fmt: skip
+        with self._lock:
+            self.requests.append(record)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            error = error_body(401, "Incorrect API key provided.", "invalid_api_key")
+            return JSONResponse(error, status_code=401)
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return JSONResponse(error_body(400, "input: a string or a list of strings"), 400)
+        model, dims = str(body.get("model")), int(body.get("dimensions") or 256)
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(model, text, dims)}
+            for i, text in enumerate(texts)
+        ]
+        tokens = sum(len(text) // 4 + 1 for text in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
 
     async def _chat(self, request: Request) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}

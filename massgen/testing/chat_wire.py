@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
+import math
+import random
 import re
 import threading
 import time
@@ -290,3 +293,13 @@ def quiet_uvicorn() -> None:
     logger = logging.getLogger("uvicorn.error")
     if _QUIET not in logger.filters:
         logger.addFilter(_QUIET)
+
+
+def fake_embedding(model: str, text: str, dimensions: int) -> list[float]:
+    """A unit vector that depends only on ``model`` and ``text`` (equal texts, equal
+    vectors), as the fake's embeddings endpoint returns it."""
+    seed = int.from_bytes(hashlib.sha256(f"{model}\0{text}".encode()).digest()[:8], "big")
+    rng = random.Random(seed)
+    vector = [rng.uniform(-1.0, 1.0) for _ in range(dimensions)]
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]

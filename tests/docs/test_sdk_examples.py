@@ -41,7 +41,6 @@ PNG = base64.b64decode(
 DEBATES = "needs the debates endpoints (POST /v1/debates, status, results)"
 MCP = "needs the MCP endpoints (capabilities, tools, tools/call, prompts, resources)"
 OCR = "needs vision.ocr (the team's readings compared, with a confidence)"
-EMBEDDINGS = "needs /v1/embeddings (refused by massgen serve today)"
 #: line -> (kind, why / what it prints)
 HOW: dict[int, tuple[str, str]] = {
     23: ("runs", "Explain quantum computing"),
@@ -70,8 +69,8 @@ HOW: dict[int, tuple[str, str]] = {
     400: ("later", "placeholder arguments (...) and " + DEBATES),
     411: ("runs", ""),
     437: ("runs", "Success rate:"),
-    473: ("later", EMBEDDINGS),
-    488: ("later", EMBEDDINGS),
+    473: ("runs", "Embedding 1: dimensions=256"),
+    488: ("runs", "Similarity: "),
     512: ("runs", "What's in this image?"),
     534: ("runs", ""),
     559: ("later", OCR),
@@ -135,7 +134,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         config.write_text(yaml.safe_dump(agents))
         args = ["--api-key", KEY, "--api-key", "test-key", "--secret-key", SECRET_KEY]
         args += ["--db", f"sqlite:///{folder / 'tasks.db'}"]
-        with massgen_serve(Path(config), *args) as process:
+        args += ["--embeddings", "openai/text-embedding-3-small"]  # served by the fake too
+        env = {"OPENAI_BASE_URL": provider.url, "OPENAI_API_KEY": "sk-fake"}
+        with massgen_serve(Path(config), *args, env=env) as process:
             yield process.url
 
 
@@ -174,6 +175,10 @@ def test_sdk_example(
             "prompts": ["The future of technology is", "Write a haiku"],
             "messages": [{"role": "user", "content": "Hello"}],
         }
+        if example["line"] == 488:  # the document the semantic-search example compares with
+            namespace["document_embed"] = client.embeddings.create(
+                model="text-embedding-3-small", input=["Sign in with an API key or a JWT."]
+            )
         exec(with_massgen_imports(CARRIED), namespace)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

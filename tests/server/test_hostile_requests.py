@@ -190,3 +190,59 @@ def client(
     app = create_app(config=team(provider, 1), enable_logging=False, db=store)
     with TestClient(app) as test_client:
         yield test_client
+
+
+_embedding_body = st.builds(
+    lambda known, extra: {**extra, **known},
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "model": st.sampled_from(
+                ["text-embedding-3-small", "openai/text-embedding-3-small", "local", "gpt-4o"]
+            )
+            | _json,
+            "input": _text | st.lists(_text, max_size=4) | _json,
+            "encoding_format": st.sampled_from(["float", "base64", "hex"]) | _json,
+            "dimensions": st.integers(-2, 3000) | _json,
+            "user": _text | _json,
+        },
+    ),
+    st.dictionaries(_text, _json, max_size=2),
+)
+
+
+@pytest.fixture(scope="module")
+def embedding_client(provider: FakeChatServer) -> Iterator[TestClient]:
+    saved = {k: os.environ.get(k) for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    os.environ.update(OPENAI_BASE_URL=provider.url, OPENAI_API_KEY="sk-fuzz")
+    try:
+        app = create_app(
+            config=team(provider, 1),
+            enable_logging=False,
+            embeddings=["openai/text-embedding-3-small"],
+        )
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(body=_embedding_body)
+def test_fuzzed_embedding_bodies_never_get_a_5xx(embedding_client: TestClient, body: dict) -> None:
+    response = embedding_client.post("/v1/embeddings", content=json.dumps(body).encode())
+    assert response.status_code < 500, (body, response.text)
+    if response.status_code >= 400:
+        assert _is_openai_error(response)
+    else:
+        assert len(response.json()["data"]) == len(
+            [body["input"]] if isinstance(body["input"], str) else body["input"]
+        )
