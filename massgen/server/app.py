@@ -16,6 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from massgen.server.bearer import JWTSettings, verifier_for
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
 from massgen.server.health import ProviderHealth
@@ -103,6 +104,7 @@ def create_app(
     tracer_provider: Any = None,
     max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS,
     request_sampling: bool = True,
+    jwt: dict[str, Any] | None = None,
 ) -> Observed:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
@@ -118,12 +120,16 @@ def create_app(
 
     A request's ``max_tokens`` may be at most ``max_request_tokens``; with ``request_sampling``
     False a request cannot set the agents' ``temperature`` or ``top_p``
-    (:mod:`massgen.server.request_fields`)."""
+    (:mod:`massgen.server.request_fields`). ``jwt``: the :class:`JWTSettings` fields
+    (secret, public_key or jwks_url; audience, issuer) of bearer JWTs accepted beside the
+    API keys (:mod:`massgen.server.bearer`)."""
     from massgen.redaction import Redactor, secrets_from_env
     from massgen.sessions.recorder import config_secrets
 
     tracer_provider = tracer_provider if tracer_provider is not None else provider_from_env()
     prepared = load_team(config, model)
+    settings = JWTSettings(**(jwt or {}))
+    verifier = verifier_for(settings)
     keys = [k for k in api_keys if k]
     sealer = Sealer(secret_keys)
     metrics = Metrics()
@@ -138,6 +144,7 @@ def create_app(
             *config_secrets(prepared.config),
             *keys,
             *(k.strip() for k in secret_keys if k.strip()),
+            *([settings.secret] if settings.secret else []),
         ]
     )
     runs = RunService(
@@ -176,15 +183,22 @@ def create_app(
         webhook_allow=allow,
         webhook_resolver=webhook_resolver,
         on_store=runner.start,
+        jwt=verifier,
     )
     services = Services(context, runs, runner)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.startup()
+        refresher = None
+        if verifier is not None:  # a JWKS: fetched before the first request, then kept fresh
+            await verifier.refresh()
+            refresher = asyncio.create_task(verifier.keep_fresh(), name="massgen-jwks")
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
             await services.shutdown()
 
     app = Starlette(
