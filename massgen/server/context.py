@@ -1,6 +1,6 @@
 """What the route modules receive: who is asking (the API keys or a bearer JWT, and the
-store owner each maps to), the bounds of a request, the run limiter, where webhooks may go, and the task
-store, opened on first use."""
+store owner each maps to), the bounds of a request, the run limiter, where webhooks may
+go, and the task store, opened on first use."""
 
 from __future__ import annotations
 

@@ -180,7 +180,10 @@ class JWKS:
 
 def test_a_token_signed_by_a_key_of_a_jwks(provider: FakeChatServer, tmp_path: Path) -> None:
     jwks = JWKS()
-    first, unknown = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    first, unknown = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
     jwks.add(first, "k1")
     app = create_app(
         config=team(provider),
