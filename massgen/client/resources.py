@@ -124,7 +124,8 @@ class Tasks(Resource):
     ) -> Task:
         """A background task (``POST /v1/tasks``): ``messages`` (or the peer's
         ``type="llm_completion", payload={...}``), a ``timeout`` in seconds, your
-        ``metadata``, a ``webhook`` ``{url, secret, events?, headers?}``."""
+        ``metadata``, a ``webhook`` ``{url, secret, events?, headers?}``, a ``priority``
+        (``"low"``, ``"normal"``, ``"high"``: queued tasks run highest first)."""
         call = calls.create_task(
             messages,
             model=model,
