@@ -45,7 +45,7 @@ EMBEDDINGS = "needs /v1/embeddings (refused by massgen serve today)"
 #: line -> (kind, why / what it prints)
 HOW: dict[int, tuple[str, str]] = {
     23: ("runs", "Explain quantum computing"),
-    47: ("later", "needs JWT bearer verification on the server (token=)"),
+    47: ("runs", ""),
     65: ("runs", "What is machine learning?"),
     86: ("runs", "Tell me a story"),
     100: ("later", "needs the ensemble endpoint (ensemble.completions, ensemble_config)"),
@@ -75,7 +75,7 @@ HOW: dict[int, tuple[str, str]] = {
     512: ("runs", "What's in this image?"),
     534: ("runs", ""),
     559: ("later", OCR),
-    574: ("later", "needs task priorities on the server (priority='high')"),
+    574: ("runs", "Task created: task_"),
     593: ("runs", "Result: Final answer"),
     613: ("runs", "Task completed!"),
     629: ("later", "needs a WebSocket endpoint for task events (tasks.websocket)"),
