@@ -30,6 +30,7 @@ from massgen.server.sealing import Sealer, SecretKeyError
 from massgen.server.status_routes import StatusRoutes
 from massgen.server.store import LazyStore, Store
 from massgen.server.task_routes import TaskRoutes, public_task
+from massgen.server.task_socket import TaskSocket
 from massgen.server.tasks import TaskRunner
 from massgen.server.tracing import provider_from_env
 from massgen.server.webhooks import AllowList, Deliverer, Resolver
@@ -206,6 +207,7 @@ def create_app(
             *StatusRoutes(context, metrics, ProviderHealth(prepared.config)).routes(),
             *ChatRoutes(context, runs).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
+            *TaskSocket(context, runner).routes(),
         ],
         exception_handlers={404: not_found, 405: not_found},
         middleware=[Middleware(JSONErrors, redact=redact)],

@@ -29,6 +29,7 @@ from massgen.server.request_fields import apply as apply_options
 from massgen.server.request_fields import check_fields, run_options
 from massgen.server.runs import MODEL_NAME, RunService
 from massgen.server.schema import PRIORITIES, STATUSES, TERMINAL, from_json, priority_name
+from massgen.server.store import Store
 from massgen.server.tasks import TaskRunner
 from massgen.server.webhooks import (
     TargetRefused,
@@ -70,6 +71,20 @@ def public_task(row: dict[str, Any], with_result: bool = True) -> dict[str, Any]
     if row.get("cancel_requested") and row["status"] == "running":
         out["cancel_requested"] = True
     return out
+
+
+async def event_data(
+    store: Store, item: dict[str, Any], task_id: str, owner: str
+) -> dict[str, Any]:
+    """A stored task event as the API sends it (SSE's ``data``, a WebSocket message): its
+    type, seq, time and fields; a terminal one carries the task (:func:`public_task`)."""
+    data = {"type": item["type"], "seq": item["seq"], "ts": item["ts"], "task_id": task_id}
+    data.update(item["data"])
+    if item["type"] in TERMINAL:
+        done = await asyncio.to_thread(store.task, task_id, owner)
+        if done is not None:
+            data["task"] = public_task(done)
+    return data
 
 
 def _not_found(what: str = "task") -> Response:
@@ -312,17 +327,7 @@ class TaskRoutes:
                 if item.get("keepalive"):
                     yield ": keep-alive\n\n"
                     continue
-                data = {
-                    "type": item["type"],
-                    "seq": item["seq"],
-                    "ts": item["ts"],
-                    "task_id": task_id,
-                }
-                data.update(item["data"])
-                if item["type"] in TERMINAL:
-                    done = await asyncio.to_thread(store.task, task_id, owner)
-                    if done is not None:
-                        data["task"] = public_task(done)
+                data = await event_data(store, item, task_id, owner)
                 text = json.dumps(data, ensure_ascii=False)
                 yield f"id: {item['seq']}\nevent: {item['type']}\ndata: {text}\n\n"
 

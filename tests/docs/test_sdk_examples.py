@@ -78,7 +78,7 @@ HOW: dict[int, tuple[str, str]] = {
     574: ("runs", "Task created: task_"),
     593: ("runs", "Result: Final answer"),
     613: ("runs", "Task completed!"),
-    629: ("later", "needs a WebSocket endpoint for task events (tasks.websocket)"),
+    629: ("runs", "[completed]"),
     649: ("later", "needs the debate.finished webhook event (and the example's host resolves)"),
     662: ("external", "Flask is not a dependency of massgen"),
     690: ("runs", "Hello"),
