@@ -39,7 +39,11 @@ def unauthorized(reason: str | None = None) -> Response:
     """The 401; ``reason`` says what was wrong with a bearer JWT (never the token)."""
     if reason is not None:
         return error_response(
-            401, f"invalid bearer token: {reason}", "invalid_request_error", "invalid_token"
+            401,
+            f"invalid bearer token: {reason}",
+            "invalid_request_error",
+            "invalid_token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},  # RFC 6750
         )
     return error_response(
         401, "invalid or missing API key", "invalid_request_error", "invalid_api_key"

@@ -25,7 +25,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from massgen.client import AuthenticationError, Client
+from massgen.client import AsyncClient, AuthenticationError, Client
 from massgen.server.app import create_app
 from tests.fakes.chat_server import FakeChatServer
 from tests.server.conftest import massgen_serve
@@ -92,6 +92,15 @@ def test_a_token_s_subject_owns_its_tasks_beside_the_api_keys(hs_server: str) ->
             assert again.tasks.get_status(task.id).id == task.id
 
 
+async def test_the_async_client_sends_its_token_too(hs_server: str) -> None:
+    async with AsyncClient(base_url=hs_server, token=token("frank")) as frank:
+        task = await frank.tasks.create(ask())
+        assert [t.id for t in (await frank.tasks.list()).data] == [task.id]
+    async with AsyncClient(base_url=hs_server, token=token("frank", exp=1)) as late:
+        with pytest.raises(AuthenticationError, match="token expired"):
+            await late.tasks.list()
+
+
 @pytest.mark.parametrize(
     ("claims", "key", "why"),
     [
@@ -117,6 +126,7 @@ def test_a_bad_token_gets_one_401_line_that_does_not_repeat_it(
         assert response.status_code == 401, response.text
         error = response.json()["error"]
         assert why in error["message"] and error["code"] == "invalid_token"
+        assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
         assert bad not in response.text and bad.split(".")[1] not in response.text
     with Client(base_url=hs_server, token=bad) as c, pytest.raises(AuthenticationError) as raised:
         c.tasks.list()
