@@ -135,6 +135,44 @@ def serve_command(
             "MASSGEN_SERVER_EMBEDDINGS (comma-separated).",
         ),
     ] = None,
+    jwt_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--jwt-secret",
+            help="Accept bearer JWTs signed with this HS256 secret (32+ bytes) beside the API "
+            "keys; a token's sub owns its tasks. Env (preferred: not shown by ps): "
+            "MASSGEN_SERVER_JWT_SECRET.",
+        ),
+    ] = None,
+    jwt_public_key: Annotated[
+        str | None,
+        typer.Option(
+            "--jwt-public-key",
+            help="Accept bearer JWTs signed by this RSA, EC or Ed25519 key (a PEM file, or "
+            "its text). Env: MASSGEN_SERVER_JWT_PUBLIC_KEY.",
+        ),
+    ] = None,
+    jwt_jwks_url: Annotated[
+        str | None,
+        typer.Option(
+            "--jwt-jwks-url",
+            help="Accept bearer JWTs signed by a key of this JWKS (https; fetched every 5 "
+            "minutes). Env: MASSGEN_SERVER_JWT_JWKS_URL.",
+        ),
+    ] = None,
+    jwt_audience: Annotated[
+        str | None,
+        typer.Option(
+            "--jwt-audience",
+            help="A JWT's aud must name this. Env: MASSGEN_SERVER_JWT_AUDIENCE.",
+        ),
+    ] = None,
+    jwt_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--jwt-issuer", help="A JWT's iss must be this. Env: MASSGEN_SERVER_JWT_ISSUER."
+        ),
+    ] = None,
     rotate_secrets: Annotated[
         bool,
         typer.Option(
@@ -220,6 +258,11 @@ def serve_command(
         webhook_allow=listed(webhook_allow, "MASSGEN_SERVER_WEBHOOK_ALLOW"),
         secret_keys=secret_keys,
         embeddings=listed(embeddings, "MASSGEN_SERVER_EMBEDDINGS"),
+        jwt_secret=jwt_secret or env.get("MASSGEN_SERVER_JWT_SECRET") or None,
+        jwt_public_key=jwt_public_key or env.get("MASSGEN_SERVER_JWT_PUBLIC_KEY") or None,
+        jwt_jwks_url=jwt_jwks_url or env.get("MASSGEN_SERVER_JWT_JWKS_URL") or None,
+        jwt_audience=jwt_audience or env.get("MASSGEN_SERVER_JWT_AUDIENCE") or None,
+        jwt_issuer=jwt_issuer or env.get("MASSGEN_SERVER_JWT_ISSUER") or None,
     )
     from massgen.server.serve import MissingExtra, ServeError, serve
 

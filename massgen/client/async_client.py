@@ -89,12 +89,15 @@ class AsyncClient:
     ``enable_metrics``: Prometheus counters and a histogram per method, named
     ``<metrics_prefix>_...`` in ``metrics_registry`` (default: prometheus_client's).
     ``circuit_breaker``: a :class:`~massgen.client.breaker.CircuitBreaker` of this client's
-    own, which fails calls at once while the server keeps failing."""
+    own, which fails calls at once while the server keeps failing. ``token``: a JWT the
+    server verifies (``massgen serve --jwt-*``), sent as the bearer token instead of
+    ``api_key``."""
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
+        token: str | None = None,
         base_url: str | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -117,7 +120,8 @@ class AsyncClient:
         metrics = Metrics.shared(metrics_prefix, metrics_registry) if enable_metrics else None
         self.observer = Observer(tracer, metrics)
         self.breaker = circuit_breaker
-        self.headers = headers_for(self.api_key, default_headers)
+        self.token = token
+        self.headers = headers_for(token or self.api_key, default_headers)
         self.owns_http = http_client is None
         self.http = http_client if http_client is not None else httpx.AsyncClient()
 

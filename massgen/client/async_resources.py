@@ -12,6 +12,7 @@ import httpx
 
 from massgen.client import calls
 from massgen.client.exceptions import NetworkError
+from massgen.client.sockets import TaskSocket, task_socket
 from massgen.client.transport import SSEDecoder, network_error, retry_delay
 from massgen.client.types import (
     ChatCompletion,
@@ -127,7 +128,8 @@ class AsyncTasks(AsyncResource):
     ) -> Task:
         """A background task (``POST /v1/tasks``): ``messages`` (or the peer's
         ``type="llm_completion", payload={...}``), a ``timeout`` in seconds, your
-        ``metadata``, a ``webhook`` ``{url, secret, events?, headers?}``."""
+        ``metadata``, a ``webhook`` ``{url, secret, events?, headers?}``, a ``priority``
+        (``"low"``, ``"normal"``, ``"high"``: queued tasks run highest first)."""
         call = calls.create_task(
             messages,
             model=model,
@@ -140,6 +142,12 @@ class AsyncTasks(AsyncResource):
             extra=options,
         )
         return await self.client.fetch(call, Task)
+
+    def websocket(self, task_id: str, last_event_id: int | None = None) -> TaskSocket:
+        """The task's events over a WebSocket: ``async with client.tasks.websocket(id) as
+        ws: async for message in ws`` (each the JSON text of an event; the same events and
+        resume as :meth:`stream_events`)."""
+        return task_socket(self.client, task_id, last_event_id)
 
     async def get_status(self, task_id: str) -> Task:
         """The task now: ``status``, ``progress`` (0-100), ``error``."""

@@ -26,6 +26,8 @@ from massgen.client.types import (
 
 #: The peer's task types that are a chat completion run as a task.
 COMPLETION_TASK_TYPES = frozenset({"llm_completion", "chat_completion", "chat.completion"})
+#: A task's priorities (``POST /v1/tasks``' ``priority``), lowest first.
+PRIORITIES = ("low", "normal", "high")
 #: Task states after which a task changes no more.
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
@@ -66,10 +68,10 @@ def create_task(
             f"(type='llm_completion', or no type)",
             param="type",
         )
-    if priority not in (None, "normal"):
+    if priority not in (None, *PRIORITIES):
         raise ValidationError(
-            f"priority={priority!r}: massgen serve runs tasks in the order they arrive; "
-            "leave priority out (or 'normal')",
+            f"priority={priority!r}: one of {', '.join(PRIORITIES)} (queued tasks run "
+            "highest priority first, then oldest first)",
             param="priority",
         )
     fields = dict(payload or {})
@@ -79,7 +81,9 @@ def create_task(
         fields["model"] = model
     if "messages" not in fields:
         raise ValidationError("a task needs messages (or payload={'messages': [...]})")
-    fields.update({"timeout": timeout, "metadata": metadata, "webhook": webhook})
+    fields.update(
+        {"timeout": timeout, "metadata": metadata, "webhook": webhook, "priority": priority}
+    )
     return Call("tasks.create", "POST", "/v1/tasks", _body(fields, extra))
 
 

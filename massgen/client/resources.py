@@ -11,6 +11,7 @@ import httpx
 
 from massgen.client import calls
 from massgen.client.exceptions import NetworkError
+from massgen.client.sockets import TaskSocket, task_socket
 from massgen.client.transport import SSEDecoder, network_error, retry_delay
 from massgen.client.types import (
     ChatCompletion,
@@ -124,7 +125,8 @@ class Tasks(Resource):
     ) -> Task:
         """A background task (``POST /v1/tasks``): ``messages`` (or the peer's
         ``type="llm_completion", payload={...}``), a ``timeout`` in seconds, your
-        ``metadata``, a ``webhook`` ``{url, secret, events?, headers?}``."""
+        ``metadata``, a ``webhook`` ``{url, secret, events?, headers?}``, a ``priority``
+        (``"low"``, ``"normal"``, ``"high"``: queued tasks run highest first)."""
         call = calls.create_task(
             messages,
             model=model,
@@ -137,6 +139,12 @@ class Tasks(Resource):
             extra=options,
         )
         return self.client.fetch(call, Task)
+
+    def websocket(self, task_id: str, last_event_id: int | None = None) -> TaskSocket:
+        """The task's events over a WebSocket: ``async with client.tasks.websocket(id) as
+        ws: async for message in ws`` (each the JSON text of an event; the same events and
+        resume as :meth:`stream_events`)."""
+        return task_socket(self.client, task_id, last_event_id)
 
     def get_status(self, task_id: str) -> Task:
         """The task now: ``status``, ``progress`` (0-100), ``error``."""

@@ -134,6 +134,7 @@ class Task(Shape):
     id: str
     object: str = "task"
     status: str
+    priority: str = "normal"
     progress: int = 0
     created_at: float | None = None
     started_at: float | None = None

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from massgen.errors import ConfigurationError
+from massgen.server.bearer import JWTSettings, verifier_for
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
 from massgen.server.embedding_routes import EmbeddingRoutes
@@ -32,6 +33,7 @@ from massgen.server.sealing import Sealer, SecretKeyError
 from massgen.server.status_routes import StatusRoutes
 from massgen.server.store import LazyStore, Store
 from massgen.server.task_routes import TaskRoutes, public_task
+from massgen.server.task_socket import TaskSocket
 from massgen.server.tasks import TaskRunner
 from massgen.server.tracing import provider_from_env
 from massgen.server.webhooks import AllowList, Deliverer, Resolver
@@ -107,6 +109,7 @@ def create_app(
     max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS,
     request_sampling: bool = True,
     embeddings: Sequence[str] = (),
+    jwt: dict[str, Any] | None = None,
 ) -> Observed:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
@@ -123,7 +126,9 @@ def create_app(
     A request's ``max_tokens`` may be at most ``max_request_tokens``; with ``request_sampling``
     False a request cannot set the agents' ``temperature`` or ``top_p``
     (:mod:`massgen.server.request_fields`). ``embeddings`` names the models of
-    ``POST /v1/embeddings`` (``PROVIDER/MODEL`` or ``local``: :mod:`massgen.server.embeddings`)."""
+    ``POST /v1/embeddings`` (``PROVIDER/MODEL`` or ``local``: :mod:`massgen.server.embeddings`).
+    ``jwt``: the :class:`JWTSettings` fields (secret, public_key or jwks_url; audience,
+    issuer) of bearer JWTs accepted beside the API keys (:mod:`massgen.server.bearer`)."""
     from massgen.redaction import Redactor, secrets_from_env
     from massgen.sessions.recorder import config_secrets
 
@@ -133,6 +138,8 @@ def create_app(
         embedder = Embeddings([parse_model(spec) for spec in embeddings])
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+    settings = JWTSettings(**(jwt or {}))
+    verifier = verifier_for(settings)
     keys = [k for k in api_keys if k]
     sealer = Sealer(secret_keys)
     metrics = Metrics()
@@ -147,6 +154,7 @@ def create_app(
             *config_secrets(prepared.config),
             *keys,
             *(k.strip() for k in secret_keys if k.strip()),
+            *([settings.secret] if settings.secret else []),
         ]
     )
     runs = RunService(
@@ -185,15 +193,22 @@ def create_app(
         webhook_allow=allow,
         webhook_resolver=webhook_resolver,
         on_store=runner.start,
+        jwt=verifier,
     )
     services = Services(context, runs, runner)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.startup()
+        refresher = None
+        if verifier is not None:  # a JWKS: fetched before the first request, then kept fresh
+            await verifier.refresh()
+            refresher = asyncio.create_task(verifier.keep_fresh(), name="massgen-jwks")
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
             await services.shutdown()
             await embedder.aclose()
 
@@ -203,6 +218,7 @@ def create_app(
             *ChatRoutes(context, runs).routes(),
             *EmbeddingRoutes(context, embedder).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
+            *TaskSocket(context, runner).routes(),
         ],
         exception_handlers={404: not_found, 405: not_found},
         middleware=[Middleware(JSONErrors, redact=redact)],

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from massgen.chat_messages import AnswerStream
 from massgen.runs import Prepared
 from massgen.server.completions import DONE, Chunks, NoAnswer
-from massgen.server.context import ServerContext, unauthorized
+from massgen.server.context import ServerContext
 from massgen.server.http import (
     BadRequest,
     SSEResponse,
@@ -73,8 +73,8 @@ class ChatRoutes:
         ]
 
     async def models(self, request: Request) -> Response:
-        if not self.context.authorized(request):
-            return unauthorized()
+        if (refused := self.context.refusal(request)) is not None:
+            return refused
         created = int(time.time())
         data = [
             {"id": i, "object": "model", "created": created, "owned_by": "massgen"}
@@ -90,8 +90,8 @@ class ChatRoutes:
 
     async def _run_request(self, request: Request, *, text: bool) -> Response:
         context = self.context
-        if not context.authorized(request):
-            return unauthorized()
+        if (refused := context.refusal(request)) is not None:
+            return refused
         try:
             body = await context.read_json(request)
             check_fields(body, "POST /v1/completions" if text else "POST /v1/chat/completions")

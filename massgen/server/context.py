@@ -1,6 +1,6 @@
-"""What the route modules receive: who is asking (the API keys, and the store owner each
-maps to), the bounds of a request, the run limiter, where webhooks may go, and the task
-store, opened on first use."""
+"""What the route modules receive: who is asking (the API keys or a bearer JWT, and the
+store owner each maps to), the bounds of a request, the run limiter, where webhooks may
+go, and the task store, opened on first use."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from massgen.server.bearer import JWTVerifier, TokenRejected, looks_like_jwt
 from massgen.server.http import BadRequest, error_response, read_json
 from massgen.server.limiter import RunLimiter
 from massgen.server.request_fields import Limits
@@ -34,7 +35,16 @@ def owner_of(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def unauthorized() -> Response:
+def unauthorized(reason: str | None = None) -> Response:
+    """The 401; ``reason`` says what was wrong with a bearer JWT (never the token)."""
+    if reason is not None:
+        return error_response(
+            401,
+            f"invalid bearer token: {reason}",
+            "invalid_request_error",
+            "invalid_token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},  # RFC 6750
+        )
     return error_response(
         401, "invalid or missing API key", "invalid_request_error", "invalid_api_key"
     )
@@ -56,8 +66,10 @@ class ServerContext:
         webhook_allow: AllowList,
         webhook_resolver: Resolver | None = None,
         on_store: Callable[[], None] = lambda: None,
+        jwt: JWTVerifier | None = None,
     ) -> None:
         self.api_keys = [k for k in api_keys if k]
+        self.jwt = jwt
         self.store = store
         self.limiter = limiter
         self.request_limits = request_limits
@@ -68,12 +80,21 @@ class ServerContext:
         self.on_store = on_store
 
     def owner(self, request: Request) -> str | None:
-        """The store owner of the request's API key ("" with no keys configured); None
-        when the key is missing or wrong."""
-        if not self.api_keys:
+        """The store owner of the request's API key or bearer JWT ("" with neither
+        configured); None when it is missing or wrong."""
+        try:
+            return self.identify(request.headers)
+        except TokenRejected:
+            return None
+
+    def identify(self, headers: Any) -> str | None:
+        """The owner of ``headers``' credentials (``Authorization: Bearer``, else
+        ``X-API-Key``): an API key, else a JWT when ``--jwt-*`` is set; None when missing
+        or wrong; :class:`TokenRejected` for a JWT refused."""
+        if not self.api_keys and self.jwt is None:
             return ""
-        given = request.headers.get("x-api-key", "")
-        auth = request.headers.get("authorization", "")
+        given = headers.get("x-api-key", "")
+        auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
             given = auth[7:].strip() or given
         if not given:
@@ -82,7 +103,18 @@ class ServerContext:
         for key in self.api_keys:  # every key compared, in constant time
             if hmac.compare_digest(given.encode(), key.encode()):
                 found = key
-        return owner_of(found) if found is not None else None
+        if found is not None:
+            return owner_of(found)
+        if self.jwt is not None and looks_like_jwt(given):
+            return self.jwt.owner(given)
+        return None
+
+    def refusal(self, request: Request) -> Response | None:
+        """The 401 of a request without valid credentials (None: it may go on)."""
+        try:
+            return unauthorized() if self.identify(request.headers) is None else None
+        except TokenRejected as exc:
+            return unauthorized(str(exc))
 
     def authorized(self, request: Request) -> bool:
         return self.owner(request) is not None
@@ -121,7 +153,10 @@ class ServerContext:
         OpenAI-style errors, and a store that is down or locked as a 503."""
 
         async def endpoint(request: Request) -> Response:
-            owner = self.owner(request)
+            try:
+                owner = self.identify(request.headers)
+            except TokenRejected as exc:
+                return unauthorized(str(exc))
             if owner is None:
                 return unauthorized()
             try:

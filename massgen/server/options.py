@@ -49,6 +49,13 @@ class ServeOptions:
     secret_keys: tuple[str, ...] = ()
     #: The models of POST /v1/embeddings (``PROVIDER/MODEL`` or ``local``).
     embeddings: tuple[str, ...] = ()
+    #: Bearer JWTs accepted beside the API keys: verified with one of an HS256 secret, a PEM
+    #: public key (its text or path) or a JWKS URL; with the audience and issuer required.
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
 
     def app_arguments(self) -> dict[str, Any]:
         """The arguments of :func:`massgen.server.app.create_app` (picklable: each worker
@@ -67,4 +74,11 @@ class ServeOptions:
             "max_request_tokens": self.max_request_tokens,
             "request_sampling": self.request_sampling,
             "embeddings": list(self.embeddings),
+            "jwt": {
+                "secret": self.jwt_secret,
+                "public_key": self.jwt_public_key,
+                "jwks_url": self.jwt_jwks_url,
+                "audience": self.jwt_audience,
+                "issuer": self.jwt_issuer,
+            },
         }

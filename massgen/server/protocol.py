@@ -66,6 +66,10 @@ class GuardedH11Protocol(H11Protocol):
             self._served = self.cycle  # a request's headers are complete: it is served
             self._stop_waiting()
 
+    def handle_websocket_upgrade(self, event: Any) -> None:
+        self._stop_waiting()  # the socket's protocol takes the connection over
+        super().handle_websocket_upgrade(event)
+
     def on_response_complete(self) -> None:
         served = self._served
         super().on_response_complete()  # may start a pipelined request at once

@@ -29,7 +29,7 @@ _OPENAI = ("model", "stream", "stream_options", "n", "user", *_RUN)
 FIELDS: dict[str, tuple[str, ...]] = {
     "POST /v1/chat/completions": ("messages", *_OPENAI),
     "POST /v1/completions": ("prompt", *_OPENAI),
-    "POST /v1/tasks": ("messages", "model", "timeout", "metadata", "webhook", *_RUN),
+    "POST /v1/tasks": ("messages", "model", "timeout", "metadata", "webhook", "priority", *_RUN),
 }
 #: Text the server reads as the question (or a model name), where a lone surrogate is
 #: replaced as it is in the question; in every other field it is refused.

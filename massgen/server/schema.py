@@ -16,6 +16,9 @@ from sqlalchemy import event as sa_event
 
 TERMINAL = ("completed", "failed", "cancelled")
 STATUSES = ("queued", "running", *TERMINAL)
+#: A task's priority as the API names it, and as the store keeps it: queued tasks are claimed
+#: highest first, then oldest first.
+PRIORITIES = {"low": -1, "normal": 0, "high": 1}
 #: The error of a task whose server stopped while it ran (see ``Store.orphans``).
 RESTARTED = "server restarted while the task was running; submit it again"
 
@@ -39,8 +42,11 @@ tasks = sa.Table(
     sa.Column("webhook", sa.Text),  # {url, events, secret: sealed credentials}
     sa.Column("result", sa.Text),
     sa.Column("error", sa.Text),
+    # PRIORITIES; added to stores made before it by upgrade()
+    sa.Column("priority", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Index("massgen_tasks_owner", "owner", "created_at"),
     sa.Index("massgen_tasks_status", "status", "created_at"),
+    sa.Index("massgen_tasks_queue", "status", "priority", "created_at"),
 )
 
 task_events = sa.Table(
@@ -103,6 +109,28 @@ delivery_attempts = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("next_attempt_at", sa.Float),  # None: no retry after this attempt
 )
+
+
+def upgrade(conn: sa.Connection) -> None:
+    """Bring a store made by an earlier version up to this schema (in the caller's write
+    transaction: one process does it): the tasks' ``priority`` column and its index."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(tasks.name)}
+    if "priority" not in columns:
+        conn.exec_driver_sql(
+            f"ALTER TABLE {tasks.name} ADD COLUMN priority INTEGER NOT NULL DEFAULT 0"
+        )
+    conn.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS massgen_tasks_queue ON {tasks.name} "
+        "(status, priority, created_at)"
+    )
+
+
+def priority_name(value: int | None) -> str:
+    """The API's name of a stored priority."""
+    for name, number in PRIORITIES.items():
+        if number == (value or 0):
+            return name
+    return "normal"
 
 
 def default_url() -> str:

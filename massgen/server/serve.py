@@ -36,6 +36,8 @@ def _summary(options: ServeOptions) -> str:
     """The start-up line's account of keys, the run limit, workers and webhooks."""
     keys = options.api_keys
     summary = f"{len(keys)} API key(s)" if keys else "no API key"
+    if options.jwt_secret or options.jwt_public_key or options.jwt_jwks_url:
+        summary += ", bearer JWTs"
     summary += f", up to {options.max_concurrency} runs at once"
     if options.workers > 1:
         summary += f" per worker, {options.workers} workers"

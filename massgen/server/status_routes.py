@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from massgen.server.context import ServerContext, unauthorized
+from massgen.server.context import ServerContext
 from massgen.server.health import ProviderHealth
 from massgen.server.metrics import Metrics
 
@@ -31,8 +31,8 @@ class StatusRoutes:
         return JSONResponse({"status": "ok"})
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        if not self.context.authorized(request):
-            return unauthorized()
+        if (refused := self.context.refusal(request)) is not None:
+            return refused
         store = self.context.store
         if store.current is None:  # an existing store's tasks are counted
             await asyncio.to_thread(store.open, False)
@@ -40,6 +40,6 @@ class StatusRoutes:
         return Response(body, media_type=content_type)
 
     async def providers_health(self, request: Request) -> Response:
-        if not self.context.authorized(request):
-            return unauthorized()
+        if (refused := self.context.refusal(request)) is not None:
+            return refused
         return JSONResponse(await self.providers.report())

@@ -37,6 +37,7 @@ from massgen.server.schema import (
     task_events,
     tasks,
     to_json,
+    upgrade,
     webhooks,
     worker_alive,
 )
@@ -61,6 +62,7 @@ class Store:
         self.dialect, self.engine, self.reader = engines(url)
         with self.engine.begin() as conn:
             metadata.create_all(conn)
+            upgrade(conn)
         try:
             self.check_keys()
         except SecretKeyError:
@@ -105,9 +107,11 @@ class Store:
         request: dict[str, Any],
         meta: Any = None,
         webhook: dict[str, Any] | None = None,
+        priority: int = 0,
     ) -> dict[str, Any]:
         """A queued task; ``webhook`` is ``{url, events, secret, headers?}`` (the secret and
-        headers are stored encrypted)."""
+        headers are stored encrypted); ``priority``: a value of
+        :data:`~massgen.server.schema.PRIORITIES`."""
         task_id = f"task_{uuid.uuid4().hex}"
         now = time.time()
         if webhook is not None:
@@ -123,6 +127,7 @@ class Store:
             "request": to_json(request),
             "meta": to_json(meta),
             "webhook": to_json(webhook),
+            "priority": priority,
         }
         with self.engine.begin() as conn:
             conn.execute(tasks.insert().values(**row))
@@ -161,15 +166,15 @@ class Store:
         return {status: int(counts.get(status, 0)) for status in STATUSES}
 
     def claim(self, worker: str) -> dict[str, Any] | None:
-        """Take the oldest queued task for ``worker`` (running), or None. Atomic across
-        processes and hosts: each task is claimed once."""
+        """Take the queued task of highest priority, the oldest of those, for ``worker``
+        (running), or None. Atomic across processes and hosts: each task is claimed once."""
         for _ in range(5):
             now = time.time()
             with self.engine.begin() as conn:
                 query = (
                     sa.select(tasks.c.id)
                     .where(tasks.c.status == "queued")
-                    .order_by(tasks.c.created_at)
+                    .order_by(tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
                     .limit(1)
                     .with_for_update(skip_locked=True)
                 )

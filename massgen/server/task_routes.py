@@ -28,7 +28,8 @@ from massgen.server.metrics import Metrics
 from massgen.server.request_fields import apply as apply_options
 from massgen.server.request_fields import check_fields, run_options
 from massgen.server.runs import MODEL_NAME, RunService
-from massgen.server.schema import STATUSES, TERMINAL, from_json
+from massgen.server.schema import PRIORITIES, STATUSES, TERMINAL, from_json, priority_name
+from massgen.server.store import Store
 from massgen.server.tasks import TaskRunner
 from massgen.server.webhooks import (
     TargetRefused,
@@ -57,6 +58,7 @@ def public_task(row: dict[str, Any], with_result: bool = True) -> dict[str, Any]
         "id": row["id"],
         "object": "task",
         "status": row["status"],
+        "priority": priority_name(row.get("priority")),
         "progress": int(row.get("progress") or 0),
         "created_at": row["created_at"],
         "started_at": row.get("started_at"),
@@ -69,6 +71,20 @@ def public_task(row: dict[str, Any], with_result: bool = True) -> dict[str, Any]
     if row.get("cancel_requested") and row["status"] == "running":
         out["cancel_requested"] = True
     return out
+
+
+async def event_data(
+    store: Store, item: dict[str, Any], task_id: str, owner: str
+) -> dict[str, Any]:
+    """A stored task event as the API sends it (SSE's ``data``, a WebSocket message): its
+    type, seq, time and fields; a terminal one carries the task (:func:`public_task`)."""
+    data = {"type": item["type"], "seq": item["seq"], "ts": item["ts"], "task_id": task_id}
+    data.update(item["data"])
+    if item["type"] in TERMINAL:
+        done = await asyncio.to_thread(store.task, task_id, owner)
+        if done is not None:
+            data["task"] = public_task(done)
+    return data
 
 
 def _not_found(what: str = "task") -> Response:
@@ -85,6 +101,20 @@ def _timeout(value: Any) -> float | None:
             400, f"timeout must be between 1 and {MAX_TASK_TIMEOUT} seconds", code="invalid_timeout"
         )
     return float(value)
+
+
+def _priority(value: Any) -> int:
+    """A task's stored priority: ``"low"``, ``"normal"`` (the default) or ``"high"``."""
+    if value is None:
+        return PRIORITIES["normal"]
+    if not isinstance(value, str) or value not in PRIORITIES:
+        raise BadRequest(
+            400,
+            f"priority must be one of {', '.join(PRIORITIES)}",
+            code="invalid_priority",
+            param="priority",
+        )
+    return PRIORITIES[value]
 
 
 def _metadata(value: Any) -> Any:
@@ -212,9 +242,10 @@ class TaskRoutes:
             "options": options.stored(),
         }
         meta = _metadata(body.get("metadata"))
+        priority = _priority(body.get("priority"))
         hook = None if body.get("webhook") is None else await self._webhook(body["webhook"])
         store = await self.context.require_store()
-        row = await asyncio.to_thread(store.create_task, owner, spec, meta, hook)
+        row = await asyncio.to_thread(store.create_task, owner, spec, meta, hook, priority)
         self.metrics.tasks_submitted.inc()
         self.runner.wake.set()
         return JSONResponse(
@@ -296,17 +327,7 @@ class TaskRoutes:
                 if item.get("keepalive"):
                     yield ": keep-alive\n\n"
                     continue
-                data = {
-                    "type": item["type"],
-                    "seq": item["seq"],
-                    "ts": item["ts"],
-                    "task_id": task_id,
-                }
-                data.update(item["data"])
-                if item["type"] in TERMINAL:
-                    done = await asyncio.to_thread(store.task, task_id, owner)
-                    if done is not None:
-                        data["task"] = public_task(done)
+                data = await event_data(store, item, task_id, owner)
                 text = json.dumps(data, ensure_ascii=False)
                 yield f"id: {item['seq']}\nevent: {item['type']}\ndata: {text}\n\n"
 

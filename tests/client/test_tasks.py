@@ -60,8 +60,8 @@ def test_the_peer_task_shape_maps_onto_a_massgen_task(server: Served) -> None:
 def test_what_a_massgen_task_cannot_do_is_refused_before_sending(server: Served) -> None:
     with client(server) as c:
         before = len(c.tasks.list(limit=100).data)
-        with pytest.raises(ValidationError, match="in the order they arrive"):
-            c.tasks.create(ASK, priority="high")
+        with pytest.raises(ValidationError, match="one of low, normal, high"):
+            c.tasks.create(ASK, priority="urgent")
         with pytest.raises(ValidationError, match="one kind of task"):
             c.tasks.create(type="image_generation", payload={"prompt": "a cat"})
         assert len(c.tasks.list(limit=100).data) == before

@@ -44,7 +44,7 @@ OCR = "needs vision.ocr (the team's readings compared, with a confidence)"
 #: line -> (kind, why / what it prints)
 HOW: dict[int, tuple[str, str]] = {
     23: ("runs", "Explain quantum computing"),
-    47: ("later", "needs JWT bearer verification on the server (token=)"),
+    47: ("runs", ""),
     65: ("runs", "What is machine learning?"),
     86: ("runs", "Tell me a story"),
     100: ("later", "needs the ensemble endpoint (ensemble.completions, ensemble_config)"),
@@ -74,10 +74,10 @@ HOW: dict[int, tuple[str, str]] = {
     512: ("runs", "What's in this image?"),
     534: ("runs", ""),
     559: ("later", OCR),
-    574: ("later", "needs task priorities on the server (priority='high')"),
+    574: ("runs", "Task created: task_"),
     593: ("runs", "Result: Final answer"),
     613: ("runs", "Task completed!"),
-    629: ("later", "needs a WebSocket endpoint for task events (tasks.websocket)"),
+    629: ("runs", "[completed]"),
     649: ("later", "needs the debate.finished webhook event (and the example's host resolves)"),
     662: ("external", "Flask is not a dependency of massgen"),
     690: ("runs", "Hello"),

@@ -180,7 +180,7 @@ _Q = {"messages": ask()}
         ("/v1/chat/completions", {**_Q, "stop": ["a"] * 5}, "stop", "at most 4"),
         ("/v1/chat/completions", {**_Q, "stop": [""]}, "stop", "non-empty"),
         ("/v1/completions", {"prompt": "q", "echo": True}, "echo", "POST /v1/completions"),
-        ("/v1/tasks", {**_Q, "priority": "high"}, "priority", "POST /v1/tasks takes"),
+        ("/v1/tasks", {**_Q, "user": "u"}, "user", "POST /v1/tasks takes"),
         (
             "/v1/tasks",
             {"type": "llm_completion", "payload": {"messages": ask()}},
