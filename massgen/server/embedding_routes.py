@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from massgen.server.context import ServerContext, unauthorized
+from massgen.server.context import ServerContext
 from massgen.server.embeddings import Embeddings
 from massgen.server.http import BadRequest, error_response
 
@@ -20,8 +20,8 @@ class EmbeddingRoutes:
         return [Route("/v1/embeddings", self.create, methods=["POST"])]
 
     async def create(self, request: Request) -> Response:
-        if not self.context.authorized(request):
-            return unauthorized()
+        if (refused := self.context.refusal(request)) is not None:
+            return refused
         if not self.embeddings.models:
             return error_response(
                 404,
