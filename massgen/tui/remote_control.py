@@ -42,7 +42,7 @@ class RemoteControl(AppPart):
     results: list[Any]
     last_status: str | None
     quit_mid_run: bool
-    remote_run: RemoteRun | None = None
+    remote_run: RemoteRun | None = None  # the server's task followed (or last followed)
     #: the task ``q`` left running on the server (the CLI says how to reopen it)
     detached_from: str | None = None
     #: the server could not be used (unreachable, a refused key, an unknown task)
@@ -95,7 +95,7 @@ class RemoteControl(AppPart):
             await run.detach()
             raise
         finally:
-            self.running, self.remote_run = False, None
+            self.running = False  # remote_run stays: the header still names its task
             if self.is_running:
                 self.ask.placeholder = PLACEHOLDERS["follow-up"]
                 if self.queued and not self.quit_mid_run:
