@@ -93,10 +93,11 @@ def _in_app(server: Server, question: str | None, task_id: str | None, timeout: 
             final = visible(final)
         sys.stdout.write(final.rstrip("\n") + "\n")
         sys.stdout.flush()
-    if app.detached_from is not None:
-        _left(server, app.detached_from)
     if app.remote_failure is not None:
         raise app.remote_failure
+    if app.detached_from is not None:  # the run goes on, but this command did not see it end
+        _left(server, app.detached_from)
+        return ExitCode.INTERRUPTED
     return app.exit_code()
 
 
