@@ -2,6 +2,8 @@
 through :mod:`massgen.client`, and the task's event stream (resumed where it broke) published
 on a local :class:`~massgen.events.EventBus`, so the views that draw a local run — the app,
 the plain and JSON printers — draw it unchanged (docs/architecture.md, "The app as a client").
+It sits above the front ends (the client reaches the server's signing code): the CLI hands a
+:class:`Server` to the app, which knows it only as :class:`massgen.tui.remote_control.TaskServer`.
 
 A :class:`RemoteRun` has the face of :class:`massgen.runs.ActiveRun` that views use: a
 ``subscription`` and ``result()``. Leaving it (:meth:`RemoteRun.detach`) stops reading; the
@@ -61,6 +63,20 @@ class Server:
         key = api_key if api_key is not None else os.environ.get(KEY_VARIABLE)
         return cls(chosen.rstrip("/"), key or None)
 
+    def follow(
+        self,
+        question: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        task_id: str | None = None,
+        timeout: float | None = None,
+        on_task: Callable[[str], None] | None = None,
+    ) -> RemoteRun:
+        """``question`` (after the turns ``history``) as a new task, or the task
+        ``task_id``, followed (see :class:`RemoteRun`)."""
+        messages = None if question is None else conversation(history, question)
+        return RemoteRun(self, messages=messages, task_id=task_id, timeout=timeout, on_task=on_task)
+
     @staticmethod
     def chosen(url: str | None) -> bool:
         """Whether a run goes to a server: ``--server`` given, or ``$MASSGEN_SERVER_URL``."""
@@ -103,7 +119,9 @@ def explain(exc: Exception, server: Server, task_id: str | None) -> RemoteFailur
         )
     if isinstance(exc, NotFoundError):
         what = f"no task {task_id}" if task_id else "no task API (is it massgen serve?)"
-        return RemoteFailure(f"the server at {server.url} has {what} for this API key", ExitCode.USAGE)
+        return RemoteFailure(
+            f"the server at {server.url} has {what} for this API key", ExitCode.USAGE
+        )
     if isinstance(exc, NetworkError):
         if task_id:
             return RemoteFailure(
@@ -111,11 +129,15 @@ def explain(exc: Exception, server: Server, task_id: str | None) -> RemoteFailur
                 f"running there: massgen attach {task_id} --server {server.url}",
                 ExitCode.RUN_FAILED,
             )
-        return RemoteFailure(f"cannot reach the server at {server.url}: {message}", ExitCode.RUN_FAILED)
+        return RemoteFailure(
+            f"cannot reach the server at {server.url}: {message}", ExitCode.RUN_FAILED
+        )
     if isinstance(exc, RateLimitError):
         return RemoteFailure(f"the server at {server.url} is busy: {message}", ExitCode.RUN_FAILED)
     if isinstance(exc, ValidationError):
-        return RemoteFailure(f"the server at {server.url} refused the task: {message}", ExitCode.USAGE)
+        return RemoteFailure(
+            f"the server at {server.url} refused the task: {message}", ExitCode.USAGE
+        )
     return RemoteFailure(f"the server at {server.url} failed: {message}", ExitCode.RUN_FAILED)
 
 
@@ -142,6 +164,8 @@ def conversation(history: Sequence[tuple[str, str]], question: str) -> list[dict
 def _output(task: Any) -> str | None:
     """A finished task's final answer, from its chat.completion result."""
     result = getattr(task, "result", None)
+    if not isinstance(result, dict):
+        return None
     try:
         return str(result["choices"][0]["message"]["content"])
     except (TypeError, KeyError, IndexError):

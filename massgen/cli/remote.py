@@ -45,9 +45,8 @@ def ask_server(
             f"{', '.join(used)}: not with --server (the server runs its own team and config)"
         )
     mode = _mode(ui)
-    if not question:
-        if mode is not UI.textual:
-            raise ConfigurationError('no question given: massgen --server URL "your question"')
+    if not question and mode is not UI.textual:
+        raise ConfigurationError('no question given: massgen --server URL "your question"')
     return _follow(server, mode, question=question or None, timeout=timeout)
 
 
@@ -77,7 +76,9 @@ def _follow(
         raise fail(exc.message, exc.code) from None
 
 
-def _in_app(server: Server, question: str | None, task_id: str | None, timeout: float | None) -> int:
+def _in_app(
+    server: Server, question: str | None, task_id: str | None, timeout: float | None
+) -> int:
     from massgen.tui.app import MassGenApp, tune_gc
 
     tune_gc()
@@ -93,7 +94,7 @@ def _in_app(server: Server, question: str | None, task_id: str | None, timeout: 
             final = visible(final)
         sys.stdout.write(final.rstrip("\n") + "\n")
         sys.stdout.flush()
-    if app.remote_failure is not None:
+    if app.remote_failure is not None:  # a RemoteFailure: one line and its code
         raise app.remote_failure
     if app.detached_from is not None:  # the run goes on, but this command did not see it end
         _left(server, app.detached_from)
@@ -109,12 +110,10 @@ def _left(server: Server, task_id: str) -> None:
 
 
 async def _printed(
-    server: Server, mode: UI, question: str | None, task_id: str | None, timeout: float | None
+    server: Server, mode: UI, question: str | None, task_id: str | None, seconds: float | None
 ) -> int:
     """The task followed with its progress printed as a local run's is."""
     import asyncio
-
-    from massgen.remote import RemoteRun, conversation
 
     if mode is UI.json:
         from massgen.output.json_lines import print_events as printer
@@ -124,8 +123,7 @@ async def _printed(
     def told(new_id: str) -> None:
         sys.stderr.write(f"massgen: task {new_id} on {server.url}\n")
 
-    messages = None if question is None else conversation((), question)
-    run = RemoteRun(server, messages=messages, task_id=task_id, timeout=timeout, on_task=told)
+    run = server.follow(question, task_id=task_id, timeout=seconds, on_task=told)
     printing = asyncio.create_task(printer(run.subscription))
     try:
         result = await run.result()

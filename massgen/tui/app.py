@@ -37,7 +37,7 @@ from massgen.tui.copy_keys import CopyKeys
 from massgen.tui.final import FinalPane
 from massgen.tui.inspect_keys import InspectKeys
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
-from massgen.tui.remote_control import RemoteControl
+from massgen.tui.remote_control import RemoteControl, TaskServer
 from massgen.tui.replay_control import ReplayControl
 from massgen.tui.run_control import AgentSource, Outcome, RunControl
 from massgen.tui.scoreboard import Scoreboard
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from massgen.config.schema import OrchestratorConfig
     from massgen.coordination.state import AgentSpec
     from massgen.events import Subscription
-    from massgen.remote import Server
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer
 
@@ -139,7 +138,7 @@ class MassGenApp(
         clock: Callable[[], float] = time.time,
         images: Sequence[Any] = (),
         team: Team | None = None,
-        server: Server | None = None,
+        server: TaskServer | None = None,
         attach: str | None = None,
         task_timeout: float | None = None,
     ) -> None:

@@ -1,13 +1,16 @@
 """The app's runs on a ``massgen serve``: each question sent as a task (follow-ups carry the
-conversation as messages), or a task reopened by id, followed through
-:class:`massgen.remote.RemoteRun`, whose events feed the same views a local run's do. ``q``
+conversation as messages), or a task reopened by id, followed by a :class:`TaskServer` (the
+CLI's :class:`massgen.remote.Server`) whose runs feed the same views a local run's do. ``q``
 leaves the task running on the server; Ctrl+C cancels it. Part of
-:class:`massgen.tui.app.MassGenApp` (docs/architecture.md, "The app as a client")."""
+:class:`massgen.tui.app.MassGenApp` (docs/architecture.md, "The app as a client").
+
+The app knows the server only through the two protocols here: the client reaches parts of
+the server, which no view may import."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from massgen.tui.app_part import AppPart
@@ -19,16 +22,48 @@ if TYPE_CHECKING:
     from textual.widgets import Input
 
     from massgen.events import Subscription
-    from massgen.remote import RemoteFailure, RemoteRun, Server
 
 #: The input's placeholder while a server's task runs (notes reach local runs only).
-REMOTE_RUNNING = "A task on the server · Enter queues a follow-up · Ctrl+C cancels it · q leaves it running"
+REMOTE_RUNNING = (
+    "A task on the server · Enter queues a follow-up · Ctrl+C cancels it · q leaves it running"
+)
+
+
+class RemoteTask(Protocol):
+    """A task followed: its events on ``subscription``; ``state`` connecting, queued,
+    running or ended; ``received`` events so far. ``result()`` has ``status``,
+    ``final_answer`` and ``question``, or raises an exception whose text is one line."""
+
+    subscription: Subscription
+    task_id: str | None
+    state: str
+    received: int
+
+    async def result(self) -> Any: ...
+    async def detach(self) -> None: ...
+    async def cancel_task(self) -> str: ...
+
+
+class TaskServer(Protocol):
+    """A server the app's questions go to as tasks."""
+
+    @property
+    def url(self) -> str: ...
+
+    def follow(
+        self,
+        question: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        task_id: str | None = None,
+        timeout: float | None = None,
+    ) -> RemoteTask: ...
 
 
 class RemoteControl(AppPart):
     """Following tasks of a server (a part of the app)."""
 
-    server: Server | None
+    server: TaskServer | None
     attach_id: str | None
     task_timeout: float | None
     history: list[tuple[str, str]]
@@ -42,11 +77,11 @@ class RemoteControl(AppPart):
     results: list[Any]
     last_status: str | None
     quit_mid_run: bool
-    remote_run: RemoteRun | None = None  # the server's task followed (or last followed)
+    remote_run: RemoteTask | None = None  # the server's task followed (or last followed)
     #: the task ``q`` left running on the server (the CLI says how to reopen it)
     detached_from: str | None = None
     #: the server could not be used (unreachable, a refused key, an unknown task)
-    remote_failure: RemoteFailure | None = None
+    remote_failure: Exception | None = None
 
     if TYPE_CHECKING:
 
@@ -69,13 +104,8 @@ class RemoteControl(AppPart):
         self.run_worker(self.follow_remote(question, task_id), group="run", exclusive=True)
 
     async def follow_remote(self, question: str | None, task_id: str | None) -> None:
-        from massgen.remote import RemoteFailure, RemoteRun, conversation
-
         assert self.server is not None
-        messages = None if question is None else conversation(self.history, question)
-        run = RemoteRun(
-            self.server, messages=messages, task_id=task_id, timeout=self.task_timeout
-        )
+        run = self.server.follow(question, self.history, task_id=task_id, timeout=self.task_timeout)
         self.remote_run, self.subscription = run, run.subscription
         try:
             result = await run.result()
@@ -83,12 +113,12 @@ class RemoteControl(AppPart):
             self.last_status = result.status
             if result.final_answer is not None and (question or result.question):
                 self.history.append((question or result.question, result.final_answer))
-        except RemoteFailure as exc:
+        except Exception as exc:  # the server's failure, one line (the CLI prints it)
             self.remote_failure, self.last_status = exc, "failed"
-            if run.received == 0:  # nothing to show: the CLI says what went wrong
+            if run.received == 0:  # nothing to show
                 self.exit()
             else:
-                self.notify(exc.message, severity="error", timeout=10)
+                self.notify(str(exc), severity="error", timeout=10)
         except BaseException:  # the app is closing: the task goes on on the server
             if run.state not in ("ended", "connecting") and run.task_id is not None:
                 self.detached_from = run.task_id
@@ -123,12 +153,10 @@ class RemoteControl(AppPart):
             return
 
         async def cancel() -> None:
-            from massgen.remote import RemoteFailure
-
             try:
                 status = await run.cancel_task()
-            except RemoteFailure as exc:
-                self.notify(exc.message, severity="error", timeout=10)
+            except Exception as exc:  # the server's failure, one line
+                self.notify(str(exc), severity="error", timeout=10)
                 return
             self.notify(f"Task {run.task_id}: cancel sent ({status}).")
 

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
     from massgen.config.schema import OrchestratorConfig
     from massgen.coordination.state import AgentSpec
-    from massgen.coordination.strategy import RunResult
     from massgen.events import Subscription
     from massgen.runs import ActiveRun
     from massgen.sessions.recorder import SessionRecorder
@@ -60,7 +59,7 @@ class RunControl(AppPart):
     player: ReplayPlayer | None
     active_run: ActiveRun | None = None  # the run going, for notes and "answer now"
     server: Any = None  # a massgen serve the app's runs go to (remote_control.py)
-    start_remote: Callable[[str], None]  # remote_control's: a question as a server's task
+    start_remote: Callable[..., None]  # remote_control's: a question as a server's task
     cancel_remote: Callable[[], None]  # remote_control's: Ctrl+C on a server's task
 
     if TYPE_CHECKING:

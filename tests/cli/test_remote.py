@@ -46,7 +46,10 @@ def test_plain_output_of_a_server_run_is_a_local_runs(served: ServedTeam) -> Non
     assert done.stdout.count("\n") == 1
     lines = done.stderr.splitlines()
     assert lines[0] == f"massgen: task {served.wait_for_task({'completed'})} on {served.url}"
-    assert lines[1] == "massgen: 3 agent(s), strategy vote: a1 (agent1, m), a2 (agent2, m), a3 (agent3, m)"
+    assert (
+        lines[1]
+        == "massgen: 3 agent(s), strategy vote: a1 (agent1, m), a2 (agent2, m), a3 (agent3, m)"
+    )
     assert "[a1] answering" in lines and "[a1] writing the final answer" in lines
     assert sum("voted for agent1 (a1)" in line for line in lines) == 3
     assert "winner: a1 (agent1, answer agent1.1) with 3 of 3 votes (agent1: 3)" in lines
@@ -54,9 +57,7 @@ def test_plain_output_of_a_server_run_is_a_local_runs(served: ServedTeam) -> Non
 
 
 def test_json_output_and_the_environments_server_and_key(served: ServedTeam) -> None:
-    done = massgen(
-        "--ui", "json", QUESTION, MASSGEN_SERVER_URL=served.url, MASSGEN_API_KEY=API_KEY
-    )
+    done = massgen("--ui", "json", QUESTION, MASSGEN_SERVER_URL=served.url, MASSGEN_API_KEY=API_KEY)
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     types = [e["type"] for e in events]
@@ -86,7 +87,9 @@ def test_attach_cancel_cancels_a_running_task(served: ServedTeam) -> None:
         with Client(api_key=API_KEY, base_url=served.url) as client:
             task = client.tasks.create([{"role": "user", "content": QUESTION}])
         served.wait_for_task({"running"})
-        done = massgen("attach", task.id, "--cancel", MASSGEN_SERVER_URL=served.url, MASSGEN_API_KEY=API_KEY)
+        done = massgen(
+            "attach", task.id, "--cancel", MASSGEN_SERVER_URL=served.url, MASSGEN_API_KEY=API_KEY
+        )
     finally:
         served.provider.release()
     assert done.returncode == 0, done.stderr
@@ -122,6 +125,8 @@ def test_an_unknown_task_and_an_unreachable_server(served: ServedTeam) -> None:
     )
     nowhere = massgen("--server", "http://127.0.0.1:9", "--ui", "plain", QUESTION)
     assert nowhere.returncode == 2 and nowhere.stderr.count("\n") == 1
-    assert nowhere.stderr.startswith("massgen: error: cannot reach the server at http://127.0.0.1:9")
+    assert nowhere.stderr.startswith(
+        "massgen: error: cannot reach the server at http://127.0.0.1:9"
+    )
     bad = massgen("--server", "ftp://x", "--ui", "plain", QUESTION)
     assert bad.returncode == 1 and "--server: not an http(s) URL: 'ftp://x'" in bad.stderr

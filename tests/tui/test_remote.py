@@ -117,7 +117,13 @@ async def test_ctrl_c_cancels_the_task_on_the_server(server: ServedTeam) -> None
     assert app.exit_code() == ExitCode.INTERRUPTED and app.detached_from is None
 
 
-async def test_a_finished_task_is_reopened_in_full(server: ServedTeam, tmp_path: Path) -> None:
+def keep(picture: str, name: str) -> None:
+    """With ``$MASSGEN_SCREENSHOT_DIR``, the screen as SVG there (rsvg-convert to look)."""
+    if os.environ.get("MASSGEN_SCREENSHOT_DIR"):
+        Path(os.environ["MASSGEN_SCREENSHOT_DIR"], name).write_text(picture)
+
+
+async def test_a_finished_task_is_reopened_in_full(server: ServedTeam) -> None:
     with Client(api_key=API_KEY, base_url=server.url) as client:
         task = client.tasks.create([{"role": "user", "content": QUESTION}])
         for _ in client.tasks.stream_events(task.id):
@@ -134,10 +140,8 @@ async def test_a_finished_task_is_reopened_in_full(server: ServedTeam, tmp_path:
         # the tokens, in the header and on each card, from the task's run_finished
         per_agent = [a.prompt_tokens + a.completion_tokens for a in view.agents.values()]
         assert all(per_agent) and sum(per_agent) == view.prompt_tokens + view.completion_tokens
-        svg = app.save_screenshot("attached.svg", str(tmp_path))
-    picture = Path(svg).read_text()
-    if os.environ.get("MASSGEN_SCREENSHOT_DIR"):  # to look at it (rsvg-convert to PNG)
-        Path(os.environ["MASSGEN_SCREENSHOT_DIR"], "attached.svg").write_text(picture)
+        picture = app.export_screenshot()
+    keep(picture, "attached.svg")
     assert "Final&#160;answer:&#160;What&#160;is&#160;the&#160;capital" in picture
     assert task.id in picture.replace("&#160;", " ")
     assert app.exit_code() == ExitCode.OK

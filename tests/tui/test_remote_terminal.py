@@ -53,8 +53,9 @@ def test_massgen_server_shows_the_task_live_in_the_app_and_ends_with_the_answer(
         assert "Final answer:" not in live and "Traceback" not in live
         served.provider.release()
         done = tmux.wait_for(
-            lambda s: "Final answer: What is the capital of France?" in s
-            and "Ask a follow-up" in s,
+            lambda s: (
+                "Final answer: What is the capital of France?" in s and "Ask a follow-up" in s
+            ),
             "the final answer",
             deadline,
         )
