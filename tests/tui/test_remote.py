@@ -5,6 +5,7 @@ attach`` reopens it, Ctrl+C cancels it, and a finished task is reopened in full.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,12 +89,14 @@ async def test_q_leaves_the_task_running_and_attach_reopens_it_from_the_start(
         await until(pilot, lambda: not app.is_running)
     assert app.detached_from == task_id and task_id is not None
     assert server.status(task_id) == "running"  # the task goes on on the server
+    await asyncio.sleep(1.5)
 
     again = MassGenApp(server=target(server), attach=task_id)
     async with again.run_test(size=SIZE) as pilot:
         # its events from the first: the agents and their answers, before it goes on
         await until(pilot, lambda: len(again.view.answers) == 3)
         assert again.view.question == QUESTION and again.running
+        assert again.view.elapsed >= 1.5  # the run's time on the server, not since reopened
         server.provider.release()
         await until(pilot, lambda: len(again.results) == 1 and not again.running)
         await settled(pilot)
