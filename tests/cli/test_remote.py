@@ -130,3 +130,59 @@ def test_an_unknown_task_and_an_unreachable_server(served: ServedTeam) -> None:
     )
     bad = massgen("--server", "ftp://x", "--ui", "plain", QUESTION)
     assert bad.returncode == 1 and "--server: not an http(s) URL: 'ftp://x'" in bad.stderr
+
+
+def test_timeout_is_the_tasks_and_ends_with_exit_3(served: ServedTeam) -> None:
+    served.provider.reset()
+    served.provider.hold_after(0)  # nobody answers: the task runs out of time on the server
+    try:
+        done = massgen(
+            "--server",
+            served.url,
+            "--api-key",
+            API_KEY,
+            "--ui",
+            "plain",
+            "--timeout",
+            "1",
+            QUESTION,
+        )
+    finally:
+        served.provider.release()
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.splitlines()[-1] == "massgen: the task timed out after 1s"
+
+
+def test_ctrl_c_in_plain_output_leaves_the_task_running(served: ServedTeam) -> None:
+    import signal
+    import time
+
+    served.provider.reset()
+    served.provider.hold_after(3)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MASSGEN_")}
+    command = [sys.executable, "-m", "massgen", "--server", served.url, "--ui", "plain", QUESTION]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**clean, "MASSGEN_API_KEY": API_KEY},
+    )
+    try:
+        assert served.provider.wait_for(lambda: len(served.provider.requests) >= 4, 30)
+        time.sleep(0.3)  # the answers reach the client
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        task_id = served.wait_for_task({"running"})
+    finally:
+        served.provider.release()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert sum(" new answer agent" in line for line in err.splitlines()) == 3  # what it saw
+    assert err.splitlines()[-1] == (
+        f"massgen: left task {task_id} running on {served.url}: massgen attach {task_id} "
+        f"reopens it, massgen attach {task_id} --cancel cancels it"
+    )
+    assert out == "" and "Traceback" not in err
