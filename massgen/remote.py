@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from massgen.errors import ConfigurationError
-from massgen.events import ErrorEvent, EventBus, RunFinished, Usage
+from massgen.events import ErrorEvent, EventBus, RunFinished
 from massgen.exitcodes import ExitCode
 from massgen.sessions.replay import to_event
 
@@ -240,7 +240,6 @@ class RemoteRun:
     async def _read(self, client: AsyncClient, task_id: str) -> RemoteResult:
         finished: RunFinished | None = None
         end: TaskEvent | None = None
-        counted = False  # usage events seen
         async for item in client.tasks.stream_events(task_id):
             self.received += 1
             if item.type in ("queued", "running"):
@@ -256,25 +255,8 @@ class RemoteRun:
                 self.state, self.question = "running", str(item.data.get("question") or "")
             if isinstance(event, RunFinished):
                 finished = event
-                if not counted:  # else the server's log had them
-                    self._publish_usage(event)
-            counted = counted or isinstance(event, Usage)
             self.bus.publish(event, keep_time=True)
         return self._ended(task_id, finished, end)
-
-    def _publish_usage(self, finished: RunFinished) -> None:
-        """Each agent's tokens and cost, from ``run_finished`` (a task's log keeps no
-        per-call ``usage`` events), so the views count them as a local run's."""
-        for agent_id, used in finished.usage.items():
-            cost = used.get("cost_usd")
-            event = Usage(
-                agent_id=agent_id,
-                prompt_tokens=int(used.get("prompt_tokens") or 0),
-                completion_tokens=int(used.get("completion_tokens") or 0),
-                cost_usd=float(cost) if isinstance(cost, int | float) else None,
-            )
-            event.ts = finished.ts
-            self.bus.publish(event, keep_time=True)
 
     def _ended(
         self, task_id: str, finished: RunFinished | None, end: TaskEvent | None

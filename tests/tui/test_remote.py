@@ -18,7 +18,7 @@ from massgen.remote import Server
 from massgen.tui.app import MassGenApp
 from tests.fakes.chat_server import FakeChatServer
 from tests.support.served_team import API_KEY, ServedTeam, served_team
-from tests.tui.support import card_text, cards, settled, until
+from tests.tui.support import badge, card_text, cards, settled, until
 
 QUESTION = "What is the capital of France?"
 SIZE = (160, 45)
@@ -54,10 +54,13 @@ async def test_a_question_runs_on_the_server_live_in_the_app_and_a_follow_up_car
         assert app.running and app.view.status == "running"
         assert [c.agent_id for c in cards(app)] == ["a1", "a2", "a3"]
         assert "New answer agent1.1" in card_text(cards(app)[0])
+        assert [badge(c) for c in cards(app)] == ["thinking"] * 3  # reviewing, on the server
+        assert app.view.prompt_tokens > 0  # the first answers' tokens, before the run ends
         task_id = app.remote_run.task_id if app.remote_run else None
         assert task_id and server.status(task_id) == "running"
         assert f"server 127.0.0.1:{server.url.rsplit(':', 1)[1]}" in app.remote_label()
         assert task_id in app.remote_label()
+        keep(app.export_screenshot(), "live.svg")
         server.provider.release()
         await until(pilot, lambda: len(app.results) == 1 and not app.running)
         await settled(pilot)
