@@ -568,8 +568,7 @@ class EventBus:
             self._subscriptions.remove(sub)
 
     def publish(self, event: Event, *, keep_time: bool = False) -> Event:
-        """Stamp ``event`` (``seq``, and ``ts`` unless ``keep_time``: an event relayed
-        from a server's stream keeps the time it happened) and hand it to every listener."""
+        """Stamp and hand out ``event``; ``keep_time``: a relayed event keeps its ``ts``."""
         self._seq += 1
         event.seq = self._seq
         if not (keep_time and event.ts):
