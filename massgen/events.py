@@ -567,10 +567,12 @@ class EventBus:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
 
-    def publish(self, event: Event) -> Event:
+    def publish(self, event: Event, *, keep_time: bool = False) -> Event:
+        """Stamp and hand out ``event``; ``keep_time``: a relayed event keeps its ``ts``."""
         self._seq += 1
         event.seq = self._seq
-        event.ts = time.time()
+        if not (keep_time and event.ts):
+            event.ts = time.time()
         if not event.run_id:
             event.run_id = self.run_id
         if self.redact is not None:

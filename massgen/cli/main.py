@@ -20,6 +20,7 @@ from massgen.cli.common import UI
 from massgen.cli.common import fail as _fail
 from massgen.cli.eval import eval_command
 from massgen.cli.group import MainGroup
+from massgen.cli.remote import attach_command
 from massgen.cli.serve import serve_command
 from massgen.exitcodes import ExitCode
 
@@ -152,6 +153,18 @@ def main_command(
         int | None, typer.Option("--port", help="With --web: port (default 8000).")
     ] = None,
     served: Annotated[bool, typer.Option("--served", hidden=True)] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Run the question as a task on a massgen serve at URL (default: "
+            "$MASSGEN_SERVER_URL) and follow it here; massgen attach TASK_ID reopens one.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help="With --server: its API key (default: $MASSGEN_API_KEY)."),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -193,6 +206,8 @@ def main_command(
                 host=host,
                 port=port,
                 served=served,
+                server=server,
+                api_key=api_key,
             )
             code = ask(ctx.args, options)
     except KeyboardInterrupt:
@@ -228,6 +243,7 @@ def doctor_command(
 
 
 app.command("serve")(serve_command)
+app.command("attach")(attach_command)
 app.command("eval")(eval_command)
 
 

@@ -45,6 +45,8 @@ class RunOptions:
     host: str | None = None
     port: int | None = None
     served: bool = False  # the app of ``--web``, run for one browser by textual-serve
+    server: str | None = None  # ``--server URL``: run on a massgen serve (cli/remote.py)
+    api_key: str | None = None  # ``--api-key``: that server's key
 
 
 def ask(words: list[str], options: RunOptions) -> int:
@@ -64,6 +66,10 @@ def ask(words: list[str], options: RunOptions) -> int:
         from massgen.cli.web import serve_web
 
         return serve_web(words, options)
+    from massgen.remote import Server
+
+    if Server.chosen(options.server):
+        return _on_server(words, options)
     if options.pick_session:
         options.continue_ = _picked_session(options)
         if options.continue_ is None:
@@ -129,6 +135,30 @@ def ask(words: list[str], options: RunOptions) -> int:
             for path in recorder.written:
                 sys.stderr.write(f"massgen: session saved: {path.name} (massgen logs show)\n")
     return code
+
+
+def _on_server(words: list[str], options: RunOptions) -> int:
+    """``massgen --server URL "question"``: the question as a task on that server."""
+    from massgen.cli.remote import LOCAL_ONLY, ask_server
+    from massgen.remote import Server
+
+    given = (
+        options.config,
+        options.model,
+        options.models,
+        options.backend,
+        options.context,
+        options.images,
+        options.continue_ is not None,
+        options.pick_session,
+        options.web or options.host is not None or options.port is not None,
+    )
+    used = [flag for flag, value in zip(LOCAL_ONLY, given, strict=True) if value]
+    question = " ".join(_decoded(arg) for arg in words).strip()
+    if not question and not sys.stdin.isatty():
+        question = sys.stdin.buffer.read().decode("utf-8", "replace").strip()
+    server = Server.named(options.server, options.api_key)
+    return ask_server(server, question, options.ui, options.timeout, used)
 
 
 def continued_session(

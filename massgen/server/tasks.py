@@ -39,6 +39,7 @@ log = logging.getLogger("massgen.server")
 KEPT = frozenset(
     {
         "run_started",
+        "agent_status",  # what each agent is doing: the app drawing a task shows it
         "agent_turn_started",
         "tool_call_started",
         "tool_call_finished",
@@ -49,6 +50,7 @@ KEPT = frozenset(
         "agent_cancelled",
         "agent_failed",
         "stream_retry",
+        "usage",  # one per model call: a task's tokens and cost as they grow
         "winner_selected",
         "final_answer_delta",
         "final_answer",

@@ -37,8 +37,9 @@ from massgen.tui.copy_keys import CopyKeys
 from massgen.tui.final import FinalPane
 from massgen.tui.inspect_keys import InspectKeys
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
+from massgen.tui.remote_control import RemoteControl, TaskServer
 from massgen.tui.replay_control import ReplayControl
-from massgen.tui.run_control import AgentSource, RunControl
+from massgen.tui.run_control import AgentSource, Outcome, RunControl
 from massgen.tui.scoreboard import Scoreboard
 from massgen.tui.sessions_picker import SessionActions
 from massgen.tui.settings import Settings
@@ -51,7 +52,6 @@ from massgen.tui.welcome import Team, Welcome
 if TYPE_CHECKING:
     from massgen.config.schema import OrchestratorConfig
     from massgen.coordination.state import AgentSpec
-    from massgen.coordination.strategy import RunResult
     from massgen.events import Subscription
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer
@@ -71,6 +71,7 @@ def tune_gc() -> None:
 
 class MassGenApp(
     RunControl,
+    RemoteControl,
     ReplayControl,
     AnswerActions,
     ViewKeys,
@@ -137,6 +138,9 @@ class MassGenApp(
         clock: Callable[[], float] = time.time,
         images: Sequence[Any] = (),
         team: Team | None = None,
+        server: TaskServer | None = None,
+        attach: str | None = None,
+        task_timeout: float | None = None,
     ) -> None:
         """``agents``: the agents, or a function building them (called in a thread after
         the first frame, so the screen paints before provider SDKs are imported).
@@ -146,7 +150,8 @@ class MassGenApp(
         ``images`` go with the first question (``massgen --image``). ``team`` (from the
         config): what the welcome screen shows before the first question (the agents, checked;
         examples), and with a first question the agents' cards, up while ``agents`` are still
-        being built."""
+        being built. ``server``: every question goes to that massgen serve as a task
+        (``task_timeout`` its timeout), and ``attach`` (a task id) is followed first."""
         super().__init__()
         self.agent_source = agents
         self.agents: list[AgentSpec] = [] if callable(agents) else list(agents)
@@ -158,6 +163,9 @@ class MassGenApp(
         self.history: list[tuple[str, str]] = list(history)
         self.recorder = recorder
         self.clock = clock
+        self.server = server
+        self.attach_id = attach
+        self.task_timeout = task_timeout
         self.player: ReplayPlayer | None = None
         if replay is not None:
             from massgen.tui.player import ReplayPlayer
@@ -175,7 +183,7 @@ class MassGenApp(
         self.final_max = False
         self.diff_from: str | None = None
         self.layout_plan: Plan | None = None
-        self.results: list[RunResult] = []
+        self.results: list[Outcome] = []
         self.last_status: str | None = None  # of the last run: ok, failed, timeout, ...
         self.quit_mid_run = False
         self.crash: BaseException | None = None
@@ -232,6 +240,8 @@ class MassGenApp(
             self.call_after_refresh(self.run_worker, self.build_agents, thread=True, group="build")
         elif self.first_question:
             self.start_run(self.first_question)
+        elif self.attach_id:
+            self.start_remote(None, self.attach_id)
 
     def agents_failed(self, exc: BaseException) -> None:
         from massgen.errors import ConfigurationError
@@ -399,7 +409,7 @@ class MassGenApp(
         note = ""
         if not self.agents_ready and self.player is None:
             note = f"starting the agents… {one_line(self.queued or '', 60)}".rstrip()
-        replay = self.replay_label()
+        replay = self.replay_label() or self.remote_label()
         header = (view.status, elapsed(view), view.prompt_tokens, view.round, replay, note)
         key = repr(header) + str(width) + str(len(view.log)) + str(view.cost_usd)
         if key != self._header_drawn:
@@ -483,6 +493,9 @@ class MassGenApp(
     async def action_quit(self) -> None:
         from massgen.tui.screens import ConfirmScreen
 
+        if self.running and self.server is not None:
+            self.leave_remote()  # the task goes on on the server
+            return
         if self.running and self.player is None:
             if isinstance(self.screen, ConfirmScreen):
                 return

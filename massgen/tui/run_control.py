@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from massgen.exitcodes import ExitCode, for_status
 from massgen.tui.app_part import AppPart
@@ -18,13 +18,19 @@ if TYPE_CHECKING:
 
     from massgen.config.schema import OrchestratorConfig
     from massgen.coordination.state import AgentSpec
-    from massgen.coordination.strategy import RunResult
     from massgen.events import Subscription
     from massgen.runs import ActiveRun
     from massgen.sessions.recorder import SessionRecorder
     from massgen.tui.player import ReplayPlayer
 
 AgentSource = Sequence["AgentSpec"] | Callable[[], Sequence["AgentSpec"]]
+
+
+class Outcome(Protocol):
+    """How a run ended, local (``RunResult``) or on a server (``RemoteResult``)."""
+
+    status: str
+    final_answer: str | None
 
 
 class RunControl(AppPart):
@@ -45,13 +51,16 @@ class RunControl(AppPart):
     first_question: str | None
     queued: str | None
     final_max: bool
-    results: list[RunResult]
+    results: list[Outcome]
     last_status: str | None
     quit_mid_run: bool
     pending_since: dict[str, float]
     stats: dict[str, Any]
     player: ReplayPlayer | None
     active_run: ActiveRun | None = None  # the run going, for notes and "answer now"
+    server: Any = None  # a massgen serve the app's runs go to (remote_control.py)
+    start_remote: Callable[..., None]  # remote_control's: a question as a server's task
+    cancel_remote: Callable[[], None]  # remote_control's: Ctrl+C on a server's task
 
     if TYPE_CHECKING:
 
@@ -89,6 +98,9 @@ class RunControl(AppPart):
     def start_run(self, question: str) -> None:
         if not self.agents_ready or self.running:
             self.queue(question)
+            return
+        if self.server is not None:
+            self.start_remote(question)
             return
         self.drain()  # the last run's events not drawn yet belong to its part
         self.view = RunView(clock=self.clock)
@@ -183,7 +195,9 @@ class RunControl(AppPart):
         self.notify("New conversation.")
 
     def action_cancel_run(self) -> None:
-        if self.running and self.player is None:
+        if self.server is not None:
+            self.cancel_remote()
+        elif self.running and self.player is None:
             self.workers.cancel_group(self, "run")
             self.notify("Run cancelled; its events so far are kept.")
         elif self.player is not None:
