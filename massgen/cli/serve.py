@@ -115,6 +115,15 @@ def serve_command(
             "(comma-separated).",
         ),
     ] = None,
+    webhook_signature_header: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-signature-header",
+            help="Also send each webhook's signature under this header (X-Massgen-Signature "
+            "is always sent), for receivers written for another platform, e.g. "
+            "X-HelixAgent-Signature. Env: MASSGEN_SERVER_WEBHOOK_SIGNATURE_HEADER.",
+        ),
+    ] = None,
     secret_key: Annotated[
         list[str] | None,
         typer.Option(
@@ -256,6 +265,9 @@ def serve_command(
         workers=processes,
         db=db,
         webhook_allow=listed(webhook_allow, "MASSGEN_SERVER_WEBHOOK_ALLOW"),
+        webhook_signature_header=webhook_signature_header
+        or env.get("MASSGEN_SERVER_WEBHOOK_SIGNATURE_HEADER")
+        or None,
         secret_keys=secret_keys,
         embeddings=listed(embeddings, "MASSGEN_SERVER_EMBEDDINGS"),
         jwt_secret=jwt_secret or env.get("MASSGEN_SERVER_JWT_SECRET") or None,

@@ -36,7 +36,7 @@ from massgen.server.task_routes import TaskRoutes, public_task
 from massgen.server.task_socket import TaskSocket
 from massgen.server.tasks import TaskRunner
 from massgen.server.tracing import provider_from_env
-from massgen.server.webhooks import AllowList, Deliverer, Resolver
+from massgen.server.webhooks import AllowList, Deliverer, Resolver, signature_header_name
 
 __all__ = ["Services", "create_app"]
 
@@ -103,6 +103,7 @@ def create_app(
     webhook_allow: Sequence[str] = (),
     webhook_options: dict[str, Any] | None = None,
     webhook_resolver: Resolver | None = None,
+    webhook_signature_header: str | None = None,
     secret_keys: Sequence[str] = (),
     task_options: dict[str, Any] | None = None,
     tracer_provider: Any = None,
@@ -118,7 +119,8 @@ def create_app(
     ``db`` is the task store's URL (default ``$MASSGEN_SERVER_DB``, else SQLite in the user
     data dir, created at the first task). ``webhook_allow`` lists the private address ranges
     or host names webhooks may target; ``webhook_resolver`` (``async (host, port) ->
-    addresses``) replaces the system resolver for their names. ``secret_keys``: the Fernet
+    addresses``) replaces the system resolver for their names; ``webhook_signature_header``
+    names a second header that carries each delivery's signature. ``secret_keys``: the Fernet
     keys that encrypt webhook secrets in the store (the first encrypts, all decrypt; none:
     webhooks are refused). ``tracer_provider``: an OpenTelemetry tracer provider (default:
     from the ``OTEL_*`` variables, when the ``otel`` extra is installed).
@@ -148,6 +150,12 @@ def create_app(
     )
     limiter = RunLimiter(max_concurrency)
     allow = AllowList.parse(webhook_allow)
+    try:
+        signature_header = (
+            signature_header_name(webhook_signature_header) if webhook_signature_header else None
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     redact = Redactor(
         [
             *secrets_from_env(),
@@ -171,6 +179,7 @@ def create_app(
             allow,
             on_result=lambda outcome: metrics.deliveries.labels(outcome).inc(),
             resolver=webhook_resolver,
+            signature_header=signature_header,
             **(webhook_options or {}),
         )
 

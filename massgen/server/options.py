@@ -45,6 +45,8 @@ class ServeOptions:
     db: str | None = None
     #: Private address ranges or hosts webhooks may target.
     webhook_allow: tuple[str, ...] = ()
+    #: A second header carrying webhook signatures (receivers written for another platform).
+    webhook_signature_header: str | None = None
     #: Fernet keys encrypting webhook secrets (the first encrypts; none: no webhooks).
     secret_keys: tuple[str, ...] = ()
     #: The models of POST /v1/embeddings (``PROVIDER/MODEL`` or ``local``).
@@ -70,6 +72,7 @@ class ServeOptions:
             "body_timeout": self.request_timeout,
             "db": self.db,
             "webhook_allow": list(self.webhook_allow),
+            "webhook_signature_header": self.webhook_signature_header,
             "secret_keys": list(self.secret_keys),
             "max_request_tokens": self.max_request_tokens,
             "request_sampling": self.request_sampling,

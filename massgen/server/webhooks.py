@@ -177,6 +177,16 @@ def validate_fields(value: dict[str, Any]) -> None:
         raise ValueError(f"unknown webhook field(s) {names}; known: {', '.join(FIELDS)}")
 
 
+def signature_header_name(name: str) -> str:
+    """``name`` as the header that carries each delivery's signature, or ``ValueError``."""
+    if not HEADER_NAME.fullmatch(name):
+        raise ValueError(f"--webhook-signature-header: {name!r} is not a header name")
+    lowered = name.lower()
+    if lowered in HOP_BY_HOP or lowered in SET_BY_MASSGEN or lowered.startswith("x-massgen-"):
+        raise ValueError(f"--webhook-signature-header: {name} is a header massgen sets itself")
+    return name
+
+
 def validate_headers(headers: Any) -> dict[str, str]:
     """Extra headers for each delivery: ``{name: value}``, text only, never a hop-by-hop
     header or one massgen sets (content, host, ``X-Massgen-*``)."""
@@ -279,8 +289,12 @@ class Deliverer:
         poll: float = 1.0,
         on_result: Callable[[str], None] | None = None,
         resolver: Resolver | None = None,
+        signature_header: str | None = None,
     ) -> None:
         self.store = store
+        #: A second header carrying the signature, for receivers written for another
+        #: platform (``X-Massgen-Signature`` is always sent; :func:`signature_header_name`).
+        self.signature_header = signature_header
         self.allow = allow
         self.resolver = resolver
         self.timeout = timeout
@@ -332,15 +346,18 @@ class Deliverer:
             host = str(address) if address.version == 4 else f"[{address}]"
             netloc = f"{host}:{parts.port}" if parts.port else host
             pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+            signature = sign(body, credentials.secret)
             headers = {
                 "User-Agent": "massgen-webhooks",
                 **credentials.headers,
                 "Content-Type": "application/json",
                 "Host": parts.netloc,
-                HEADER: sign(body, credentials.secret),
+                HEADER: signature,
                 "X-Massgen-Event": delivery["event"],
                 "X-Massgen-Delivery": delivery["id"],
             }
+            if self.signature_header:
+                headers[self.signature_header] = signature
             extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
             response = await self._client.post(
                 pinned, content=body, headers=headers, extensions=extensions

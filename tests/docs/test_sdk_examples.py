@@ -17,11 +17,15 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -79,17 +83,17 @@ HOW: dict[int, tuple[str, str]] = {
     613: ("runs", "Task completed!"),
     629: ("runs", "[completed]"),
     649: ("later", "needs the debate.finished webhook event (and the example's host resolves)"),
-    662: ("external", "Flask is not a dependency of massgen"),
+    662: ("runs", "Flask received task.completed, signed"),
     690: ("runs", "Hello"),
     711: ("runs", ""),
     733: ("runs", "Tell me a story"),
     757: ("runs", ""),
-    781: ("external", "circuitbreaker is not a dependency of massgen"),
+    781: ("runs", "through the circuit: Final answer: Hello"),
     802: ("runs", ""),
-    827: ("external", "vcrpy is not a dependency of massgen"),
+    827: ("runs", "replayed from the cassette without a request"),
     846: ("runs", ""),
     872: ("runs", ""),
-    897: ("external", "structlog is not a dependency of massgen (a structlog-style logger= works)"),
+    897: ("runs", '"event": "api_response"'),
     923: ("runs", ""),
     943: ("runs", ""),
 }
@@ -135,9 +139,100 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         args = ["--api-key", KEY, "--api-key", "test-key", "--secret-key", SECRET_KEY]
         args += ["--db", f"sqlite:///{folder / 'tasks.db'}"]
         args += ["--embeddings", "openai/text-embedding-3-small"]  # served by the fake too
+        # the Flask example's receiver reads the peer's signature header, on 127.0.0.1
+        args += ["--webhook-signature-header", "X-HelixAgent-Signature"]
+        args += ["--webhook-allow", "127.0.0.1/32"]
         env = {"OPENAI_BASE_URL": provider.url, "OPENAI_API_KEY": "sk-fake"}
         with massgen_serve(Path(config), *args, env=env) as process:
             yield process.url
+
+
+def _flask_receives_a_real_delivery(namespace: dict[str, Any], client: Client) -> None:
+    """The Flask example's app, served on 127.0.0.1, receives a signed ``task.completed``
+    from the server and refuses a forged one."""
+    from werkzeug.serving import make_server
+
+    handled: list[dict[str, Any]] = []
+    namespace["handle_task_completed"] = handled.append
+    namespace["handle_debate_finished"] = handled.append
+    server = make_server("127.0.0.1", 0, namespace["app"], threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/helixagent"
+    webhook = client.webhooks.create(
+        url=url, events=["task.completed"], secret="your-webhook-secret"
+    )
+    try:
+        task = client.tasks.create([{"role": "user", "content": "Deliver me"}])
+        deadline = time.monotonic() + 60
+        while not any(e["data"]["id"] == task.id for e in handled):
+            assert time.monotonic() < deadline, "the webhook never reached the Flask app"
+            time.sleep(0.1)
+        forged = httpx.post(
+            url, json={"type": "task.completed"}, headers={"X-HelixAgent-Signature": "t=1,v1=00"}
+        )
+        assert forged.status_code == 401
+        print("Flask received task.completed, signed")
+    finally:
+        client.webhooks.delete(webhook.id)
+        server.shutdown()
+
+
+def _circuit_passes_a_call(namespace: dict[str, Any]) -> None:
+    response = namespace["safe_request"]("massgen", [{"role": "user", "content": "Hello"}])
+    print("through the circuit:", response.choices[0].message.content)
+
+
+def _cassette_records_then_replays(namespace: dict[str, Any], client: Client) -> None:
+    """The VCR example's test, run twice: recorded from the server, then replayed from the
+    cassette (the server counts no second request)."""
+
+    def chat_requests() -> int:
+        text = httpx.get(
+            f"{os.environ['MASSGEN_BASE_URL']}/metrics",
+            headers={"Authorization": f"Bearer {KEY}"},
+        ).text
+        return sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in text.splitlines()
+            if line.startswith("massgen_http_requests_total")
+            and 'route="/v1/chat/completions"' in line
+        )
+
+    start = chat_requests()
+    namespace["test_chat_completion"]()  # recorded: the server answers
+    cassette = Path("fixtures/chat_completion.yaml")
+    assert "/v1/chat/completions" in cassette.read_text()
+    deadline = time.monotonic() + 10
+    while chat_requests() != start + 1:  # counted once the response has gone out
+        assert time.monotonic() < deadline, "the recorded request never reached the server"
+        time.sleep(0.05)
+    namespace["test_chat_completion"]()  # replayed
+    time.sleep(0.3)
+    if chat_requests() == start + 1:
+        print("replayed from the cassette without a request")
+
+
+def _structlog_events(namespace: dict[str, Any], client_of_example: Any) -> None:
+    """The structlog example's logger writes the client's events as JSON lines."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)  # the client logs its events at DEBUG
+    try:
+        client_of_example.chat.completions.create(
+            model="massgen", messages=[{"role": "user", "content": "Hello"}]
+        )
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old)
+    # the root logger also hears httpx's own lines: the example's are the JSON ones
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    assert {"api_request", "api_response"} <= {line["event"] for line in lines}
+    assert all(KEY not in json.dumps(line) for line in lines)
+    print("\n".join(json.dumps(line) for line in lines))
 
 
 def _mock_client_test(namespace: dict[str, Any]) -> None:
@@ -185,4 +280,12 @@ def test_sdk_example(
             exec(compile(code, f"helixagent-sdk.md:{example['line']}", "exec"), namespace)
             if example["line"] == 802:
                 _mock_client_test(namespace)
+            elif example["line"] == 662:
+                _flask_receives_a_real_delivery(namespace, client)
+            elif example["line"] == 781:
+                _circuit_passes_a_call(namespace)
+            elif example["line"] == 827:
+                _cassette_records_then_replays(namespace, client)
+            elif example["line"] == 897:
+                _structlog_events(namespace, namespace["client"])
     assert note in out.getvalue()

@@ -126,4 +126,5 @@ def test_text_completions_map_the_prompt_to_a_question(
         assert httpx.post(f"{base}/v1/completions", json={"prompt": 3}).status_code == 400
         embeddings = httpx.post(f"{base}/v1/embeddings", json={"input": "x"})
         assert embeddings.status_code == 404
-        assert "embeddings are not supported" in embeddings.json()["error"]["message"]
+        assert "no embedding model" in embeddings.json()["error"]["message"]
+        assert "--embeddings" in embeddings.json()["error"]["message"]

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 import massgen
+from massgen.errors import ConfigurationError
 from massgen.server import create_app
 from tests.fakes.chat_server import FakeChatServer
 from tests.server.support import (
@@ -397,3 +398,31 @@ def test_a_store_that_is_down_is_a_503_not_a_traceback(provider: FakeChatServer)
         assert response.json()["error"]["code"] == "store_unavailable"
         assert client.get("/health").json() == {"status": "ok"}
         assert client.post("/v1/chat/completions", json={"messages": ask()}).status_code == 200
+
+
+def test_a_second_signature_header_for_receivers_of_another_platform(
+    provider: FakeChatServer, tmp_path: Path
+) -> None:
+    app = create_app(
+        config=team(provider),
+        db=f"sqlite:///{tmp_path / 'tasks.db'}",
+        webhook_allow=LOOPBACK,
+        webhook_signature_header="X-HelixAgent-Signature",
+        secret_keys=[SECRET_KEY],
+        enable_logging=False,
+    )
+    with Receiver() as receiver, serving(app) as base, httpx.Client(base_url=base) as client:
+        webhook = {"url": receiver.url, "secret": SECRET}
+        created = client.post("/v1/tasks", json={"messages": ask("q"), "webhook": webhook})
+        assert created.status_code == 202, created.text
+        (hook,) = receiver.wait(1)
+    assert hook.headers["X-HelixAgent-Signature"] == hook.headers["X-Massgen-Signature"]
+    assert massgen.verify_webhook(hook.body, hook.headers["X-HelixAgent-Signature"], SECRET)
+
+
+@pytest.mark.parametrize("name", ["X-Massgen-Event", "Content-Type", "bad header"])
+def test_a_signature_header_massgen_sets_or_that_is_no_header_is_refused(
+    provider: FakeChatServer, name: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="--webhook-signature-header"):
+        create_app(config=team(provider), webhook_signature_header=name, enable_logging=False)

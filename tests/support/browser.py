@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -51,7 +53,11 @@ class Browser:
     def __init__(self, width: int = 1400, height: int = 900) -> None:
         path = chromium()
         assert path is not None, "chromium is not installed"
-        self.profile = tempfile.TemporaryDirectory(prefix="massgen-chromium-")
+        # chromium's helpers (crashpad, the renderers) may still write to the profile while
+        # the browser exits: its whole process group is ended, and leftovers never fail a test.
+        self.profile = tempfile.TemporaryDirectory(
+            prefix="massgen-chromium-", ignore_cleanup_errors=True
+        )
         self.process = subprocess.Popen(
             [
                 path,
@@ -66,6 +72,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.ids = itertools.count(1)
         self.stack = contextlib.ExitStack()
@@ -129,13 +136,19 @@ class Browser:
         try:
             self.stack.close()
         finally:
-            self.process.terminate()
+            self._end(signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._end(signal.SIGKILL)
                 self.process.wait()
+            time.sleep(0.2)  # the group's last helpers leave
+            self._end(signal.SIGKILL)
             self.profile.cleanup()
+
+    def _end(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
 
     def __enter__(self) -> Browser:
         return self
