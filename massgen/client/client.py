@@ -34,6 +34,7 @@ from massgen.client.transport import (
     retryable_error,
 )
 from massgen.client.types import UsageStats
+from massgen.client.vision import Vision
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -145,8 +146,8 @@ class Client:
         return resources.Providers(self)
 
     @functools.cached_property
-    def vision(self) -> resources.Vision:
-        return resources.Vision(self)
+    def vision(self) -> Vision:
+        return Vision(self)
 
     @functools.cached_property
     def embeddings(self) -> Embeddings:
