@@ -218,7 +218,7 @@ def create_app(
             *StatusRoutes(context, metrics, ProviderHealth(prepared.config)).routes(),
             *ChatRoutes(context, runs).routes(),
             *EmbeddingRoutes(context, embedder).routes(),
-            *OCRRoutes(context, runs).routes(),
+            *OCRRoutes(context, runs, redact).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
             *TaskSocket(context, runner).routes(),
         ],

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,8 +213,13 @@ class NoReading(Exception):
     """No agent of the team read the image (the message says why, agent by agent)."""
 
 
-async def read_image(config: MassGenConfig, request: OCRRequest) -> dict[str, Any]:
-    """The team's reading of ``request``'s image (the response body; see module). Raises
+async def read_image(
+    config: MassGenConfig,
+    request: OCRRequest,
+    redact: Callable[[str], str] = lambda text: text,
+) -> dict[str, Any]:
+    """The team's reading of ``request``'s image (the response body; see module), every text
+    in it through ``redact`` (the server's secrets masked, as in a run's events). Raises
     :class:`NoReading` when no agent produced one."""
     messages = prompt(request)
     backends: list[Backend] = []
@@ -241,6 +246,9 @@ async def read_image(config: MassGenConfig, request: OCRRequest) -> dict[str, An
         results[index] = reading
         if text is not None:
             compared[index] = text
+    for reading in results.values():
+        reading.text = None if reading.text is None else redact(reading.text)
+        reading.error = None if reading.error is None else redact(reading.error)
     readings = [results[i] for i in sorted(results)]
     if not compared:
         why = "; ".join(f"{r.agent}: {r.error}" for r in readings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -27,8 +28,16 @@ async def until_disconnected(request: Request) -> None:
 
 
 class OCRRoutes:
-    def __init__(self, context: ServerContext, runs: RunService) -> None:
-        self.context, self.runs = context, runs
+    """See module; ``redact`` masks the server's secrets in what the answer quotes (the
+    agents' readings, a provider's error)."""
+
+    def __init__(
+        self,
+        context: ServerContext,
+        runs: RunService,
+        redact: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.context, self.runs, self.redact = context, runs, redact
 
     def routes(self) -> list[Route]:
         return [Route("/v1/vision/ocr", self.ocr, methods=["POST"])]
@@ -46,7 +55,7 @@ class OCRRoutes:
         slot = context.limiter.try_acquire()
         if slot is None:
             return context.busy()
-        reading = asyncio.create_task(read_image(prepared.config, ocr_request))
+        reading = asyncio.create_task(read_image(prepared.config, ocr_request, self.redact))
         watcher = asyncio.create_task(until_disconnected(request))
         try:
             await asyncio.wait({reading, watcher}, return_when=asyncio.FIRST_COMPLETED)

@@ -241,3 +241,18 @@ def test_confidence_by_hand(readings: list[str], chosen: int, confidence: float)
     agreement = compare(readings)
     assert agreement.chosen == chosen
     assert agreement.confidence == pytest.approx(confidence)
+
+
+def test_secrets_quoted_by_a_provider_are_masked(
+    served: tuple[str, FakeChatServer], provider: FakeChatServer
+) -> None:
+    provider.enqueue_for("r1", Reply(status=400, error_message=f"bad request from {KEY}"))
+    provider.enqueue_for("r2", Reply(text=f"a sign that says {KEY}"))
+    provider.enqueue_for("r3", Reply(text=f"a sign that says {KEY}"))
+    response = httpx.post(
+        f"{served[0]}/v1/vision/ocr",
+        json={"image_url": DATA_URL},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert response.status_code == 200
+    assert "bad request from" in response.text and KEY not in response.text
