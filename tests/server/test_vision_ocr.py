@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,9 +17,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from massgen.client import AsyncClient, Client, ProviderError, ValidationError
 from massgen.server.agreement import compare
+from massgen.server.http import BadRequest
+from massgen.server.ocr import OCRRequest, parse_request
 from tests.fakes.chat_server import FakeChatServer, Reply
 from tests.server.conftest import massgen_serve
 
@@ -256,3 +261,34 @@ def test_secrets_quoted_by_a_provider_are_masked(
     )
     assert response.status_code == 200
     assert "bad request from" in response.text and KEY not in response.text
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "image_url": st.sampled_from([DATA_URL, "https://x.test/a.png", "data:,x"]) | _values,
+        "languages": st.lists(st.sampled_from(["en", "de", "pt-BR", "x", "\ud800"])) | _values,
+        "output_format": st.sampled_from(["text", "markdown", "json", "pdf"]) | _values,
+        "model": _values,
+    },
+)
+
+
+@settings(max_examples=int(os.environ.get("MASSGEN_FUZZ_EXAMPLES", 200)), deadline=None)
+@given(body=_bodies)
+def test_fuzzed_ocr_bodies_are_taken_or_one_400(body: dict[str, Any]) -> None:
+    try:
+        parsed = parse_request(body)
+    except BadRequest as refused:
+        assert refused.status == 400 and refused.param
+    else:
+        assert isinstance(parsed, OCRRequest) and parsed.output_format in (
+            "text",
+            "markdown",
+            "json",
+        )
