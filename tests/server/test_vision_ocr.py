@@ -292,3 +292,14 @@ def test_fuzzed_ocr_bodies_are_taken_or_one_400(body: dict[str, Any]) -> None:
             "markdown",
             "json",
         )
+
+
+def test_a_request_may_pick_the_team_on_another_model(
+    client: Client, provider: FakeChatServer
+) -> None:
+    # every agent on the first reader's endpoint with model r9 (massgen/model:<id>, as in
+    # chat): the blind agent's backend is replaced too, so four agents read
+    provider.enqueue_for("r9", *[Reply(text="EXIT")] * 4)
+    result = client.vision.ocr(DATA_URL, model="massgen/model:r9")
+    assert (result.text, result.confidence) == ("EXIT", 1.0)
+    assert [r.model for r in provider.requests] == ["r9"] * 4
