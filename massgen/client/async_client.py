@@ -35,6 +35,7 @@ from massgen.client.transport import (
     retryable_error,
 )
 from massgen.client.types import UsageStats
+from massgen.client.vision import AsyncVision
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -147,8 +148,8 @@ class AsyncClient:
         return resources.AsyncProviders(self)
 
     @functools.cached_property
-    def vision(self) -> resources.AsyncVision:
-        return resources.AsyncVision(self)
+    def vision(self) -> AsyncVision:
+        return AsyncVision(self)
 
     @functools.cached_property
     def embeddings(self) -> AsyncEmbeddings:

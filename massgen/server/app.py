@@ -26,6 +26,7 @@ from massgen.server.health import ProviderHealth
 from massgen.server.http import JSONErrors, MiB, Observed, not_found
 from massgen.server.limiter import RunLimiter
 from massgen.server.metrics import Metrics
+from massgen.server.ocr_routes import OCRRoutes
 from massgen.server.options import DEFAULT_MAX_REQUEST_TOKENS
 from massgen.server.request_fields import Limits
 from massgen.server.runs import RunService, load_team
@@ -226,6 +227,7 @@ def create_app(
             *StatusRoutes(context, metrics, ProviderHealth(prepared.config)).routes(),
             *ChatRoutes(context, runs).routes(),
             *EmbeddingRoutes(context, embedder).routes(),
+            *OCRRoutes(context, runs, redact).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
             *TaskSocket(context, runner).routes(),
         ],

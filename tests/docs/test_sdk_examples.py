@@ -44,7 +44,6 @@ PNG = base64.b64decode(
 
 DEBATES = "needs the debates endpoints (POST /v1/debates, status, results)"
 MCP = "needs the MCP endpoints (capabilities, tools, tools/call, prompts, resources)"
-OCR = "needs vision.ocr (the team's readings compared, with a confidence)"
 #: line -> (kind, why / what it prints)
 HOW: dict[int, tuple[str, str]] = {
     23: ("runs", "Explain quantum computing"),
@@ -66,7 +65,7 @@ HOW: dict[int, tuple[str, str]] = {
     290: ("runs", "vllm: ok - 1 models"),
     298: ("runs", "Overall status: ok"),
     309: ("runs", ""),
-    336: ("later", "a requests session (session=): massgen.client takes http_client=httpx.Client"),
+    336: ("runs", ""),
     352: ("runs", ""),
     362: ("runs", ""),
     377: ("runs", ""),
@@ -77,7 +76,7 @@ HOW: dict[int, tuple[str, str]] = {
     488: ("runs", "Similarity: "),
     512: ("runs", "What's in this image?"),
     534: ("runs", ""),
-    559: ("later", OCR),
+    559: ("runs", "Confidence: "),
     574: ("runs", "Task created: task_"),
     593: ("runs", "Result: Final answer"),
     613: ("runs", "Task completed!"),
