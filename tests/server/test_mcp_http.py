@@ -23,7 +23,11 @@ from tests.server.support import team
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-OWN = {"name": "own", "command": sys.executable, "args": ["-m", "tests.fakes.mcp_server", "--files"]}
+OWN = {
+    "name": "own",
+    "command": sys.executable,
+    "args": ["-m", "tests.fakes.mcp_server", "--files"],
+}
 ALLOWED = ["read_file", "crash", "mcp__own__pid", "sleep", "append"]
 
 
@@ -149,7 +153,9 @@ def test_a_call_is_recorded_as_an_agents_call_is(served, tmp_path: Path) -> None
             for path in logs.glob("*/events.jsonl")
             for line in path.read_text().splitlines()
         ]
-        if any(e["type"] == "tool_call_finished" and e["name"] == "mcp__own__append" for e in events):
+        if any(
+            e["type"] == "tool_call_finished" and e["name"] == "mcp__own__append" for e in events
+        ):
             break
         time.sleep(0.1)
     started = [e for e in events if e["type"] == "tool_call_started" and "append" in e["name"]]
@@ -213,6 +219,8 @@ def test_nodes_reference_filesystem_server_reads_etc_hostname(tmp_path: Path) ->
             caps = httpx.get(f"{process.url}/v1/mcp/capabilities", timeout=180).json()
             if caps["providers"][0]["status"] != "ok":
                 pytest.skip(f"npx could not start the filesystem server: {caps}")
-            answer = post(process.url, {"name": "read_file", "arguments": {"path": "/etc/hostname"}})
+            answer = post(
+                process.url, {"name": "read_file", "arguments": {"path": "/etc/hostname"}}
+            )
     assert answer.status_code == 200, answer.text
     assert answer.json()["result"].strip() == Path("/etc/hostname").read_text().strip()
