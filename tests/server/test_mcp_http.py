@@ -176,6 +176,17 @@ def test_no_tool_runs_unless_the_operator_allows_it(tmp_path: Path) -> None:
     assert "massgen serve --mcp-allow-tool pid" in refused.json()["error"]["message"]
 
 
+def test_the_allow_list_from_the_environment(tmp_path: Path) -> None:
+    env = {"MASSGEN_SERVER_MCP_ALLOW_TOOLS": "add, mcp__own__pid"}
+    with FakeChatServer() as provider:
+        config = config_with(tmp_path, provider, [OWN])
+        with massgen_serve(config, "--api-key", KEY, env=env) as process:
+            added = post(process.url, {"name": "add", "arguments": {"a": 1, "b": 2}})
+            pid = post(process.url, {"name": "pid"})
+            echo = post(process.url, {"name": "echo", "arguments": {"text": "x"}})
+    assert (added.json()["result"], pid.status_code, echo.status_code) == ("3", 200, 403)
+
+
 def test_a_server_that_cannot_start_is_reported_and_the_rest_served(tmp_path: Path) -> None:
     broken = {"name": "broken", "command": "no-such-mcp-server-command"}
     with FakeChatServer() as provider:
