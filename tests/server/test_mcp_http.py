@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import yaml
 
@@ -143,8 +145,6 @@ def test_a_server_that_crashes_mid_call_is_a_502_and_the_server_goes_on(
 def test_a_call_is_recorded_as_an_agents_call_is(served, tmp_path: Path) -> None:
     process, logs = served
     post(process.url, {"name": "append", "arguments": {"log": str(tmp_path / "l"), "text": "z"}})
-    import time
-
     deadline = time.monotonic() + 10
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -185,6 +185,11 @@ def test_the_allow_list_from_the_environment(tmp_path: Path) -> None:
             pid = post(process.url, {"name": "pid"})
             echo = post(process.url, {"name": "echo", "arguments": {"text": "x"}})
     assert (added.json()["result"], pid.status_code, echo.status_code) == ("3", 200, 403)
+    mcp_pid = int(pid.json()["result"])  # the MCP server stops with massgen serve
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(mcp_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not psutil.pid_exists(mcp_pid)
 
 
 def test_a_server_that_cannot_start_is_reported_and_the_rest_served(tmp_path: Path) -> None:
