@@ -19,6 +19,7 @@ from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
 from massgen.client.embeddings import AsyncEmbeddings
 from massgen.client.exceptions import MassGenClientError
+from massgen.client.mcp import AsyncMCP
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
 from massgen.client.transport import (
     DEFAULT_MAX_RETRIES,
@@ -154,6 +155,11 @@ class AsyncClient:
     @functools.cached_property
     def embeddings(self) -> AsyncEmbeddings:
         return AsyncEmbeddings(self)
+
+    @functools.cached_property
+    def mcp(self) -> AsyncMCP:
+        """The MCP servers of the server's config."""
+        return AsyncMCP(self)
 
     @functools.cached_property
     def models(self) -> resources.AsyncModels:

@@ -18,6 +18,7 @@ from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
 from massgen.client.embeddings import Embeddings
 from massgen.client.exceptions import MassGenClientError
+from massgen.client.mcp import MCP
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
 from massgen.client.session_transport import SessionTransport
 from massgen.client.transport import (
@@ -164,6 +165,11 @@ class Client:
     @functools.cached_property
     def embeddings(self) -> Embeddings:
         return Embeddings(self)
+
+    @functools.cached_property
+    def mcp(self) -> MCP:
+        """The MCP servers of the server's config."""
+        return MCP(self)
 
     @functools.cached_property
     def models(self) -> resources.Models:

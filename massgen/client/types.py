@@ -17,6 +17,15 @@ __all__ = [
     "Completion",
     "CompletionChoice",
     "Delta",
+    "MCPCapabilities",
+    "MCPPrompt",
+    "MCPPromptList",
+    "MCPProvider",
+    "MCPResource",
+    "MCPResourceList",
+    "MCPTool",
+    "MCPToolList",
+    "MCPToolResult",
     "Model",
     "ModelList",
     "Provider",
@@ -242,3 +251,73 @@ class UsageStats(Shape):
     completion_tokens: int = 0
     total_tokens: int = 0
     total_cost_usd: float = 0.0
+
+
+class MCPProvider(Shape):
+    """One MCP server of the server's config: ``status`` ok (with what it offers) or error."""
+
+    name: str
+    type: str = "stdio"
+    status: str = "ok"
+    protocol_version: str | None = None
+    server_info: dict[str, Any] | None = None
+    #: tools, prompts, resources, logging, completions: whether it offers each
+    capabilities: dict[str, bool] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class MCPCapabilities(Shape):
+    #: The MCP protocol version massgen speaks.
+    version: str
+    providers: list[MCPProvider] = Field(default_factory=list)
+
+
+class MCPTool(Shape):
+    name: str
+    server: str
+    #: ``mcp__<server>__<tool>``: the name agents see.
+    full_name: str = ""
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = False
+    #: Whether this server lets callers run it (``massgen serve --mcp-allow-tool``).
+    allowed: bool = False
+
+
+class MCPToolList(Shape):
+    tools: list[MCPTool] = Field(default_factory=list)
+
+
+class MCPToolResult(Shape):
+    name: str
+    server: str
+    #: The tool's output as an agent gets it (cut at the config's tool_result_max_chars).
+    result: str
+    is_error: bool = False
+    truncated: bool = False
+    duration_s: float | None = None
+
+
+class MCPPrompt(Shape):
+    name: str
+    server: str
+    title: str | None = None
+    description: str | None = None
+    arguments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class MCPPromptList(Shape):
+    prompts: list[MCPPrompt] = Field(default_factory=list)
+
+
+class MCPResource(Shape):
+    name: str
+    server: str
+    uri: str
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = None
+
+
+class MCPResourceList(Shape):
+    resources: list[MCPResource] = Field(default_factory=list)

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,7 +44,14 @@ PNG = base64.b64decode(
 )
 
 DEBATES = "needs the debates endpoints (POST /v1/debates, status, results)"
-MCP = "needs the MCP endpoints (capabilities, tools, tools/call, prompts, resources)"
+#: The MCP examples run over the tests' own MCP server (``--files``: its tool ``read_file``,
+#: allowed with ``--mcp-allow-tool read_file``); the example reads this machine's name.
+MCP_SERVER = {
+    "name": "files",
+    "command": sys.executable,
+    "args": ["-m", "tests.fakes.mcp_server", "--files"],
+}
+HOSTNAME = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").is_file() else ""
 #: line -> (kind, why / what it prints)
 HOW: dict[int, tuple[str, str]] = {
     23: ("runs", "Explain quantum computing"),
@@ -57,11 +65,11 @@ HOW: dict[int, tuple[str, str]] = {
     182: ("later", DEBATES),
     196: ("later", DEBATES),
     210: ("later", DEBATES + ", refusing enable_cognee"),
-    246: ("later", MCP),
-    254: ("later", MCP),
-    262: ("later", MCP),
-    272: ("later", MCP),
-    280: ("later", MCP),
+    246: ("runs", "MCP Version: 2026-07-28"),
+    254: ("runs", "Tool: echo - Repeat the text back."),
+    262: ("runs", f"Result: {HOSTNAME}"),
+    272: ("runs", "Prompt: review - Ask for a review of a piece of code."),
+    280: ("runs", "Resource: notes - Today's notes."),
     290: ("runs", "vllm: ok - 1 models"),
     298: ("runs", "Overall status: ok"),
     309: ("runs", ""),
@@ -134,6 +142,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         agents = team(provider)
         for agent in agents["agents"]:
             agent["backend"]["vision"] = True
+        agents["agents"][0]["backend"]["mcp_servers"] = [MCP_SERVER]
         config.write_text(yaml.safe_dump(agents))
         args = ["--api-key", KEY, "--api-key", "test-key", "--secret-key", SECRET_KEY]
         args += ["--db", f"sqlite:///{folder / 'tasks.db'}"]
@@ -141,6 +150,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # the Flask example's receiver reads the peer's signature header, on 127.0.0.1
         args += ["--webhook-signature-header", "X-HelixAgent-Signature"]
         args += ["--webhook-allow", "127.0.0.1/32"]
+        args += ["--mcp-allow-tool", "read_file"]
         env = {"OPENAI_BASE_URL": provider.url, "OPENAI_API_KEY": "sk-fake"}
         with massgen_serve(Path(config), *args, env=env) as process:
             yield process.url
