@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from massgen.client import async_resources as resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.debates import AsyncDebates, AsyncEnsemble
 from massgen.client.embeddings import AsyncEmbeddings
 from massgen.client.exceptions import MassGenClientError
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
@@ -153,6 +154,14 @@ class AsyncClient:
     @functools.cached_property
     def embeddings(self) -> AsyncEmbeddings:
         return AsyncEmbeddings(self)
+
+    @functools.cached_property
+    def debates(self) -> AsyncDebates:
+        return AsyncDebates(self)
+
+    @functools.cached_property
+    def ensemble(self) -> AsyncEnsemble:
+        return AsyncEnsemble(self)
 
     @functools.cached_property
     def models(self) -> resources.AsyncModels:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from massgen.client import resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.debates import Debates, Ensemble
 from massgen.client.embeddings import Embeddings
 from massgen.client.exceptions import MassGenClientError
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
@@ -151,6 +152,14 @@ class Client:
     @functools.cached_property
     def embeddings(self) -> Embeddings:
         return Embeddings(self)
+
+    @functools.cached_property
+    def debates(self) -> Debates:
+        return Debates(self)
+
+    @functools.cached_property
+    def ensemble(self) -> Ensemble:
+        return Ensemble(self)
 
     @functools.cached_property
     def models(self) -> resources.Models:

@@ -20,6 +20,7 @@ from massgen.errors import ConfigurationError
 from massgen.server.bearer import JWTSettings, verifier_for
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
+from massgen.server.debate_routes import DebateKind, DebateRoutes
 from massgen.server.embedding_routes import EmbeddingRoutes
 from massgen.server.embeddings import Embeddings, parse_model
 from massgen.server.health import ProviderHealth
@@ -181,6 +182,7 @@ def create_app(
         task_view=public_task,
         deliverer=deliverer,
         redact=redact,
+        kinds={"debate": DebateKind()},
         **(task_options or {}),
     )
     context = ServerContext(
@@ -219,6 +221,7 @@ def create_app(
             *EmbeddingRoutes(context, embedder).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
             *TaskSocket(context, runner).routes(),
+            *DebateRoutes(context, runs, runner, metrics).routes(),
         ],
         exception_handlers={404: not_found, 405: not_found},
         middleware=[Middleware(JSONErrors, redact=redact)],
