@@ -23,6 +23,7 @@ from massgen.server.context import ServerContext
 from massgen.server.debate_routes import DebateKind, DebateRoutes
 from massgen.server.embedding_routes import EmbeddingRoutes
 from massgen.server.embeddings import Embeddings, parse_model
+from massgen.server.ensemble import EnsembleRoutes
 from massgen.server.health import ProviderHealth
 from massgen.server.http import JSONErrors, MiB, Observed, not_found
 from massgen.server.limiter import RunLimiter
@@ -218,6 +219,7 @@ def create_app(
         routes=[
             *StatusRoutes(context, metrics, ProviderHealth(prepared.config)).routes(),
             *ChatRoutes(context, runs).routes(),
+            *EnsembleRoutes(context, runs).routes(),
             *EmbeddingRoutes(context, embedder).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
             *TaskSocket(context, runner).routes(),
