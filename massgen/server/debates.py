@@ -10,10 +10,12 @@ What maps onto what:
   the server's team, as configured.
 - ``participants[].llms``: ``[{provider, model}]`` in order of preference. The first whose
   provider the server's config uses runs the participant, on that entry's model through the
-  operator's endpoint and key (as ``massgen/model:<id>`` may); a provider massgen knows but
-  the server does not use falls back to the server's team (participant *i* on agent *i*, in
-  turn), and the debate's ``participants[].llm`` says so (``substituted: true``); a provider
-  massgen does not know is a 400.
+  operator's endpoint and key (as ``massgen/model:<id>`` may). When the server uses none of
+  a participant's providers (whether massgen knows them, as ``claude``, or not, as
+  ``deepseek``), the participant falls back to the server's team (participant *i* on agent
+  *i*, in turn) and the debate's ``participants[].llm`` says so (``substituted: true``, with
+  what was ``requested``): a client never reaches an endpoint or key the operator did not
+  configure, and always sees what ran. A provider that is not a name is a 400.
 - ``maximal_repeat_rounds``: the revision rounds after the independent answers
   (``orchestrator.max_rounds``), so a debate has at most ``maximal_repeat_rounds + 1`` rounds.
 - ``consensus_threshold``: the share of the participants that must agree for the debate to
@@ -58,6 +60,7 @@ MAX_REPEAT_ROUNDS = 10
 MAX_TOPIC_CHARS = 8000
 MAX_NAME_CHARS = 64
 MAX_ROLE_CHARS = 500
+_PROVIDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DEBATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -232,11 +235,10 @@ def _llms(value: Any, where: str) -> tuple[tuple[str, str | None], ...]:
         _unknown(item, LLM_FIELDS, f"{field}.")
         provider = _text(item.get("provider"), f"{field}.provider", 64, required=True)
         assert provider is not None
-        if backend_type(provider) is None:
+        if not _PROVIDER.fullmatch(provider):
             raise _bad(
                 f"{field}.provider",
-                f"unknown provider '{provider}'; massgen knows: {', '.join(sorted(AVAILABLE))}",
-                "unknown_provider",
+                "must be a provider's name (letters, digits, '.', '_' or '-'), e.g. claude",
             )
         model = _text(item.get("model"), f"{field}.model", 200, required=False)
         llms.append((provider, model))

@@ -6,7 +6,8 @@ over the fake provider with only their import lines changed::
 
 The names the document carries from one example to the next (``client``, ``task``,
 ``prompts``, and the imports of earlier examples: :data:`CARRIED`) are given; ``MASSGEN_BASE_URL`` points the clients the examples make at the
-server. Each example is classified in :data:`HOW`: ``runs``; ``later`` (``xfail(strict=True)``
+server. Each example is classified in :data:`HOW`: ``runs``; ``refused`` (massgen refuses
+what it asks for with a 400 naming the field given: the peer's Cognee options); ``later`` (``xfail(strict=True)``
 naming the server endpoint or client option it needs, so the test fails the day it lands and
 must be un-marked); ``external`` (a library massgen does not depend on)."""
 
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from massgen.client import Client
+from massgen.client.exceptions import ValidationError
 from tests.docs.extract_sdk_examples import DEFAULT_SOURCE, OUT, extract
 from tests.fakes.chat_server import FakeChatServer
 from tests.server.conftest import massgen_serve
@@ -38,7 +40,6 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 
-DEBATES = "needs the debates endpoints (POST /v1/debates, status, results)"
 MCP = "needs the MCP endpoints (capabilities, tools, tools/call, prompts, resources)"
 OCR = "needs vision.ocr (the team's readings compared, with a confidence)"
 #: line -> (kind, why / what it prints)
@@ -47,13 +48,13 @@ HOW: dict[int, tuple[str, str]] = {
     47: ("runs", ""),
     65: ("runs", "What is machine learning?"),
     86: ("runs", "Tell me a story"),
-    100: ("later", "needs the ensemble endpoint (ensemble.completions, ensemble_config)"),
+    100: ("runs", "Confidence: 1.0"),
     121: ("runs", "The future of technology is"),
     135: ("runs", "Write a haiku about programming:"),
-    150: ("later", DEBATES),
-    182: ("later", DEBATES),
-    196: ("later", DEBATES),
-    210: ("later", DEBATES + ", refusing enable_cognee"),
+    150: ("runs", "Debate created: ai-ethics-debate-001"),
+    182: ("runs", "Progress: Round "),
+    196: ("runs", "EthicsExpert: 4 responses, avg quality: 0.0"),
+    210: ("refused", "enable_cognee"),
     246: ("later", MCP),
     254: ("later", MCP),
     262: ("later", MCP),
@@ -66,7 +67,7 @@ HOW: dict[int, tuple[str, str]] = {
     352: ("runs", ""),
     362: ("runs", ""),
     377: ("runs", ""),
-    400: ("later", "placeholder arguments (...) and " + DEBATES),
+    400: ("later", "placeholder arguments: create(...) passes an Ellipsis, not a request"),
     411: ("runs", ""),
     437: ("runs", "Success rate:"),
     473: ("runs", "Embedding 1: dimensions=256"),
@@ -78,7 +79,11 @@ HOW: dict[int, tuple[str, str]] = {
     593: ("runs", "Result: Final answer"),
     613: ("runs", "Task completed!"),
     629: ("runs", "[completed]"),
-    649: ("later", "needs the debate.finished webhook event (and the example's host resolves)"),
+    649: (
+        "later",
+        "its host your-server.com must resolve (a target is resolved and checked when "
+        "registered), and it does not offline",
+    ),
     662: ("external", "Flask is not a dependency of massgen"),
     690: ("runs", "Hello"),
     711: ("runs", ""),
@@ -128,7 +133,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("sdk")
     with FakeChatServer() as provider:
         config = folder / "team.yaml"
-        agents = team(provider)
+        agents = team(provider, 3)  # the ensemble example asks for min_providers: 3
         for agent in agents["agents"]:
             agent["backend"]["vision"] = True
         config.write_text(yaml.safe_dump(agents))
@@ -181,8 +186,13 @@ def test_sdk_example(
             )
         exec(with_massgen_imports(CARRIED), namespace)
         out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        refused = pytest.raises(ValidationError) if kind == "refused" else None
+        with contextlib.redirect_stdout(out), refused or contextlib.nullcontext():
             exec(compile(code, f"helixagent-sdk.md:{example['line']}", "exec"), namespace)
             if example["line"] == 802:
                 _mock_client_test(namespace)
+    if refused is not None:
+        assert refused.excinfo.value.param == note
+        assert refused.excinfo.value.status_code == 400
+        return
     assert note in out.getvalue()

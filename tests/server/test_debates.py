@@ -194,8 +194,18 @@ def _answer(content: str) -> Any:
 
 
 def test_the_debate_task_streams_its_rounds_and_progress(client: Client) -> None:
-    debate = client.debates.create({"topic": "Tabs or spaces?", "maximal_repeat_rounds": 1})
+    deepseek = {"name": "X", "llms": [{"provider": "deepseek", "model": "deepseek-coder"}]}
+    debate = client.debates.create(
+        {
+            "topic": "Tabs or spaces?",
+            "maximal_repeat_rounds": 1,
+            "participants": [deepseek, {"name": "Y"}],
+        }
+    )
     assert debate.debateId.startswith("debate-")  # generated
+    llm = debate.participants[0].llm  # a provider this server does not use: its team's model
+    assert llm is not None and llm.substituted and (llm.provider, llm.model) == ("vllm", "m")
+    assert llm.requested == {"provider": "deepseek", "model": "deepseek-coder"}
     finished(client, debate.debateId)
     events = list(client.tasks.stream_events(debate.task_id))
     rounds = [e.data for e in events if e.type == "round_finished"]
@@ -229,7 +239,7 @@ def test_a_duplicate_id_is_a_conflict_and_another_key_sees_none(client: Client, 
         ),
         ({"topic": "x", "cognee_config": {"dataset_name": "d"}}, "cognee_config"),
         (
-            {"topic": "x", "participants": [{"name": "P", "llms": [{"provider": "nope"}]}]},
+            {"topic": "x", "participants": [{"name": "P", "llms": [{"provider": "a b"}]}]},
             "participants[0].llms[0].provider",
         ),
         ({"topic": "x", "maximal_repeat_rounds": 50}, "maximal_repeat_rounds"),
