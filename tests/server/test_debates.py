@@ -262,3 +262,26 @@ def test_an_unknown_debate_is_404(url: str) -> None:
         f"{url}/v1/debates/nothing-here", headers={"Authorization": f"Bearer {KEY}"}
     )
     assert response.status_code == 404
+
+
+def test_a_budget_cap_shows_in_the_debate_tasks_events(
+    provider: FakeChatServer, tmp_path: Path
+) -> None:
+    """The operator's budget caps hold in a debate: a call that could cross one is not made,
+    and the task's event stream says so."""
+    config = tmp_path / "capped.yaml"
+    capped = {**team(provider), "orchestrator": {"max_total_tokens": 50}}
+    config.write_text(yaml.safe_dump(capped))
+    args = ["--api-key", KEY, "--db", f"sqlite:///{tmp_path / 'tasks.db'}"]
+    with (
+        massgen_serve(config, *args) as served,
+        Client(base_url=served.url, api_key=KEY, max_retries=0) as capped_client,
+    ):
+        topic = "A debate on a budget of fifty tokens"
+        debate = capped_client.debates.create({"topic": topic})
+        status = finished(capped_client, debate.debateId)
+        events = list(capped_client.tasks.stream_events(debate.task_id))
+    budget = [e.data for e in events if e.type == "budget_exceeded"]
+    assert budget and budget[0]["limit"] == "max_total_tokens" and budget[0]["cap"] == 50
+    assert status.status == "failed"
+    assert not prompts_of(provider, topic)  # no call was made past the cap
