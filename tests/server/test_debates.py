@@ -285,3 +285,33 @@ def test_a_budget_cap_shows_in_the_debate_tasks_events(
     assert budget and budget[0]["limit"] == "max_total_tokens" and budget[0]["cap"] == 50
     assert status.status == "failed"
     assert not prompts_of(provider, topic)  # no call was made past the cap
+
+
+def test_debates_survive_a_restart_as_tasks_do(provider: FakeChatServer, tmp_path: Path) -> None:
+    """A debate queued when its server stops runs when a server on the same store starts;
+    the one that was running is failed as a task would be, and both still answer."""
+    config = tmp_path / "team.yaml"
+    config.write_text(yaml.safe_dump(team(provider)))
+    args = ["--api-key", KEY, "--db", f"sqlite:///{tmp_path / 'tasks.db'}"]
+    provider.hold_after(0)  # the first debate's first calls wait: it stays running
+    try:
+        with (
+            massgen_serve(config, *args, "--max-concurrency", "1") as served,
+            Client(base_url=served.url, api_key=KEY, max_retries=0) as first,
+        ):
+            first.debates.create({"debateId": "held", "topic": "Held debate"})
+            assert provider.wait_for(lambda: bool(prompts_of(provider, "Held debate")), 10)
+            first.debates.create({"debateId": "waiting", "topic": "Queued debate"})
+            assert first.debates.get_status("waiting").status == "queued"
+    finally:
+        provider.release()
+    with (
+        massgen_serve(config, *args) as served,
+        Client(base_url=served.url, api_key=KEY, max_retries=0) as second,
+    ):
+        held = finished(second, "held")
+        waiting = finished(second, "waiting")
+        results = second.debates.get_results("waiting")
+    assert held.status == "failed" and "submit it again" in (held.error or "")
+    assert waiting.status == "completed"
+    assert results.topic == "Queued debate" and results.consensus.final_position
