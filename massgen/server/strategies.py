@@ -1,7 +1,10 @@
 """The server's team under another coordination strategy: what the debate and ensemble
 endpoints run. The operator's config stays the authority: its agents' endpoints and keys,
-its timeouts and budget caps all carry over; only the strategy and its own options change
-(the options of the config's strategy that mean nothing under the new one are reset)."""
+its timeouts and budget caps all carry over; only the strategy and its own options change.
+Under the config's own strategy its strategy options are kept (a request's override them);
+under another, they start from that strategy's defaults, since one strategy's option means
+something else, or nothing, under another. A judge the operator named who is not among a
+request's participants is replaced by the first of them."""
 
 from __future__ import annotations
 
@@ -28,15 +31,20 @@ def with_strategy(
     naming ``field``."""
     config = prepared.config
     current = config.orchestrator.model_dump()
+    same = config.orchestrator.strategy == strategy
     for option, strategies in STRATEGY_OPTIONS.items():
-        if strategy not in strategies:  # would mean nothing (and be refused) under strategy
+        # another strategy's options mean something else (vote's rounds are not debate's),
+        # or nothing (and would be refused): the new strategy starts from its defaults
+        if not same or strategy not in strategies:
             current[option] = OrchestratorConfig.model_fields[option].default
     current.update(options, strategy=strategy)
+    team_agents = list(agents or config.agents)
+    ids = [str(a.id) for a in team_agents]
+    if current.get("judge") is not None and current["judge"] not in ids:
+        current["judge"] = ids[0]  # the operator's judge is not among them: the first judges
     try:
         orchestrator = OrchestratorConfig.model_validate(current)
-        team = config.model_copy(
-            update={"orchestrator": orchestrator, "agents": list(agents or config.agents)}
-        )
+        team = config.model_copy(update={"orchestrator": orchestrator, "agents": team_agents})
         team.check_orchestrator()
     except (ValidationError, ValueError) as exc:
         raise BadRequest(
