@@ -286,6 +286,7 @@ class DebateStatus(Shape):
     created_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 class Debate(DebateStatus):

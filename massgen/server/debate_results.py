@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from massgen.server.schema import from_json
+
 
 @dataclass
 class _Seat:
@@ -112,6 +114,7 @@ def debate_status(
         "created_at": task["created_at"],
         "finished_at": task.get("finished_at"),
         "error": task.get("error"),
+        "metadata": from_json(task.get("meta")),
     }
 
 

@@ -217,7 +217,9 @@ def test_the_debate_task_streams_its_rounds_and_progress(client: Client) -> None
 
 
 def test_a_duplicate_id_is_a_conflict_and_another_key_sees_none(client: Client, url: str) -> None:
-    client.debates.create({"debateId": "dup-1", "topic": "One", "maximal_repeat_rounds": 1})
+    body = {"debateId": "dup-1", "topic": "One", "maximal_repeat_rounds": 1}
+    created = client.debates.create({**body, "metadata": {"ticket": "T-1"}})
+    assert created.metadata == {"ticket": "T-1"}
     with pytest.raises(ValidationError, match="debateId") as caught:
         client.debates.create({"debateId": "dup-1", "topic": "Two"})
     assert caught.value.status_code == 409
