@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from massgen.client import async_resources as resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.debates import AsyncDebates, AsyncEnsemble
 from massgen.client.embeddings import AsyncEmbeddings
 from massgen.client.exceptions import MassGenClientError
 from massgen.client.mcp import AsyncMCP
@@ -160,6 +161,14 @@ class AsyncClient:
     def mcp(self) -> AsyncMCP:
         """The MCP servers of the server's config."""
         return AsyncMCP(self)
+
+    @functools.cached_property
+    def debates(self) -> AsyncDebates:
+        return AsyncDebates(self)
+
+    @functools.cached_property
+    def ensemble(self) -> AsyncEnsemble:
+        return AsyncEnsemble(self)
 
     @functools.cached_property
     def models(self) -> resources.AsyncModels:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from massgen.client import resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.debates import Debates, Ensemble
 from massgen.client.embeddings import Embeddings
 from massgen.client.exceptions import MassGenClientError
 from massgen.client.mcp import MCP
@@ -170,6 +171,14 @@ class Client:
     def mcp(self) -> MCP:
         """The MCP servers of the server's config."""
         return MCP(self)
+
+    @functools.cached_property
+    def debates(self) -> Debates:
+        return Debates(self)
+
+    @functools.cached_property
+    def ensemble(self) -> Ensemble:
+        return Ensemble(self)
 
     @functools.cached_property
     def models(self) -> resources.Models:

@@ -20,8 +20,10 @@ from massgen.errors import ConfigurationError
 from massgen.server.bearer import JWTSettings, verifier_for
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
+from massgen.server.debate_routes import DebateKind, DebateRoutes
 from massgen.server.embedding_routes import EmbeddingRoutes
 from massgen.server.embeddings import Embeddings, parse_model
+from massgen.server.ensemble import EnsembleRoutes
 from massgen.server.health import ProviderHealth
 from massgen.server.http import JSONErrors, MiB, Observed, not_found
 from massgen.server.limiter import RunLimiter
@@ -201,6 +203,7 @@ def create_app(
         task_view=public_task,
         deliverer=deliverer,
         redact=redact,
+        kinds={"debate": DebateKind()},
         **(task_options or {}),
     )
     context = ServerContext(
@@ -237,11 +240,13 @@ def create_app(
         routes=[
             *StatusRoutes(context, metrics, ProviderHealth(prepared.config)).routes(),
             *ChatRoutes(context, runs).routes(),
+            *EnsembleRoutes(context, runs).routes(),
             *EmbeddingRoutes(context, embedder).routes(),
             *OCRRoutes(context, runs, redact).routes(),
             *MCPRoutes(context, gateway).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
             *TaskSocket(context, runner).routes(),
+            *DebateRoutes(context, runs, runner, metrics).routes(),
         ],
         exception_handlers={404: not_found, 405: not_found},
         middleware=[Middleware(JSONErrors, redact=redact)],
