@@ -330,6 +330,9 @@ class Usage(Event):
     cached_tokens: int = 0
     cache_write_tokens: int = 0  # Anthropic: prompt tokens written to its cache
     cost_usd: float | None = None
+    #: "" for the agent's own model; else the tool whose model made the call and that model
+    #: (``understand_image:gpt-4.1-mini``), counted to the agent that called the tool
+    source: str = ""
 
 
 @_register

@@ -24,6 +24,11 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
         where = f"agents[{index}] ({agent.id})"
         tools = load_custom_tools(agent.backend.custom_tools, f"agents[{index}].backend")
         backend = create_backend(agent.backend, where)
+        understanding = agent.understanding_tools(config.orchestrator.understanding)
+        if understanding is not None:
+            from massgen.coordination.media import check_understanding
+
+            check_understanding(understanding, f"agents[{index}]")
         agents.append(
             AgentSpec(
                 id=agent.id or f"agent{index + 1}",
@@ -33,6 +38,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
                 mcp_servers=list(agent.backend.mcp_servers),
                 max_cost_usd=agent.max_cost_usd,
                 max_total_tokens=agent.max_total_tokens,
+                understanding=understanding,
             )
         )
     return agents
