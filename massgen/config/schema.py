@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from massgen.config.fields import FieldProblem, Strict, http_url
 from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
+from massgen.config.understanding import Understanding
 from massgen.providers import check_backend_type, option_problem, refusal
 
 
@@ -221,94 +222,19 @@ class BackendConfig(Strict):
         return self
 
 
-#: The understanding tools (README, "Multimodal"; massgen/tools/media/).
-UnderstandingTool = Literal[
-    "understand_image", "understand_audio", "understand_video", "understand_file"
-]
-UNDERSTANDING_TOOLS: tuple[UnderstandingTool, ...] = (
-    "understand_image",
-    "understand_audio",
-    "understand_video",
-    "understand_file",
-)
-#: The models behind them when the config names none (OpenAI's, as the backends reference says).
-DEFAULT_IMAGE_MODEL = "gpt-4.1-mini"
-DEFAULT_AUDIO_MODEL = "gpt-4o-mini-transcribe"
-
-
-class UnderstandingConfig(Strict):
-    """The understanding tools of an agent (``agents[].understanding``) or of the team
-    (``orchestrator.understanding``; an agent's own setting replaces it, ``false`` turns it
-    off for that agent). They read only files the agent may read, or http(s) URLs."""
-
-    tools: list[UnderstandingTool] = Field(
-        default_factory=lambda: list(UNDERSTANDING_TOOLS),
-        description="Which tools the agent gets (default: all four).",
-    )
-    image_model: BackendConfig | None = Field(
-        default=None,
-        description="The vision model that sees images, video frames and scanned pages: any "
-        f"backend that takes images (default: type openai, model {DEFAULT_IMAGE_MODEL}).",
-    )
-    audio_model: BackendConfig | None = Field(
-        default=None,
-        description="The transcription model for audio and video sound: type openai or an "
-        f"OpenAI-compatible server (default: type openai, model {DEFAULT_AUDIO_MODEL}).",
-    )
-    max_file_mb: float = Field(
-        default=25, gt=0, le=1024, description="An image, recording or document, at most (MiB)."
-    )
-    max_video_mb: float = Field(default=100, gt=0, le=4096, description="A video, at most (MiB).")
-    video_frames: int = Field(
-        default=6, ge=1, le=32, description="Frames sampled evenly through a video."
-    )
-    pdf_pages: int = Field(default=50, ge=1, le=2000, description="A PDF's pages read, at most.")
-    allow_private_urls: bool = Field(
-        default=False,
-        description="Fetch URLs whose host is a private, loopback or link-local address "
-        "(refused by default: a model could otherwise reach your network's services).",
-    )
-    url_timeout_seconds: float = Field(default=30.0, gt=0, description="One URL's download.")
-
-    def models(self) -> tuple[BackendConfig, BackendConfig]:
-        """The image and audio models, defaults filled in."""
-        image = self.image_model or BackendConfig(type="openai", model=DEFAULT_IMAGE_MODEL)
-        audio = self.audio_model or BackendConfig(type="openai", model=DEFAULT_AUDIO_MODEL)
-        return image, audio
-
-
-def _understanding(value: Any) -> Any:
-    """``true`` is every tool with the defaults; ``false`` is none."""
-    if value is True:
-        return UnderstandingConfig()
-    return UnderstandingConfig(tools=[]) if value is False else value
-
-
 class AgentConfig(Strict):
     id: str | None = Field(default=None, description="Name shown in the UI and logs.")
     system_message: str | None = None
     backend: BackendConfig
-    understanding: UnderstandingConfig | None = Field(
-        default=None,
-        description="This agent's understanding tools (true: all, with the defaults; false: "
-        "none, whatever the team's orchestrator.understanding says).",
-    )
     max_cost_usd: float | None = Field(
         default=None, gt=0, description="This agent's budget in USD (overrides the team's)."
     )
     max_total_tokens: int | None = Field(
         default=None, gt=0, description="This agent's budget in tokens (prompt + completion)."
     )
-
-    @field_validator("understanding", mode="before")
-    @classmethod
-    def _understanding_flag(cls, value: Any) -> Any:
-        return _understanding(value)
-
-    def understanding_tools(self, team: UnderstandingConfig | None) -> UnderstandingConfig | None:
-        """This agent's understanding tools: its own setting, else the team's (None: none)."""
-        chosen = self.understanding if self.understanding is not None else team
-        return chosen if chosen is not None and chosen.tools else None
+    understanding: Understanding = Field(
+        default=None, description="Its understanding tools (true: all four; false: none)."
+    )
 
 
 #: The coordination strategies (docs/architecture.md, "Strategies").
@@ -406,10 +332,8 @@ class OrchestratorConfig(Strict):
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
     coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
-    understanding: UnderstandingConfig | None = Field(
-        default=None,
-        description="Every agent's understanding tools (true: all four, with the defaults); "
-        "an agent's own understanding replaces this.",
+    understanding: Understanding = Field(
+        default=None, description="Every agent's understanding tools (an agent's own replace it)."
     )
     final_answer_max_tokens: int | None = Field(
         default=None,
@@ -522,11 +446,6 @@ class OrchestratorConfig(Strict):
                     "that writes the final answer)",
                 )
         return self
-
-    @field_validator("understanding", mode="before")
-    @classmethod
-    def _understanding_flag(cls, value: Any) -> Any:
-        return _understanding(value)
 
     @field_validator("stop_when", mode="before")
     @classmethod

@@ -14,7 +14,8 @@ from massgen.backends.pricing import cost_usd, price_for
 from massgen.backends.registry import create_backend, resolve_api_key
 from massgen.backends.retry import RetryPolicy, stream_with_retries
 from massgen.backends.transcription import transcribe, transcription_problem
-from massgen.config.schema import BackendConfig, UnderstandingConfig
+from massgen.config.schema import BackendConfig
+from massgen.config.understanding import MediaModelConfig, UnderstandingConfig
 from massgen.coordination import budget
 from massgen.coordination.state import AgentState
 from massgen.events import Event
@@ -34,12 +35,19 @@ VISION_MAX_TOKENS = 1024
 def check_understanding(understanding: UnderstandingConfig, where: str) -> None:
     """The keys of the models the enabled tools need (``ConfigurationError`` naming the
     variable to set, before any model is called)."""
-    image, audio = understanding.models()
+    image, audio = (backend_config(m) for m in understanding.models())
     tools = set(understanding.tools)
     if tools & {"understand_image", "understand_video", "understand_file"}:
         resolve_api_key(image, f"{where}.understanding.image_model")
     if tools & {"understand_audio", "understand_video"}:
         resolve_api_key(audio, f"{where}.understanding.audio_model")
+
+
+def backend_config(model: MediaModelConfig) -> BackendConfig:
+    """The backend config of a model behind the tools (``max_tokens`` bounded for vision)."""
+    fields = model.model_dump(exclude_none=True)
+    fields.setdefault("max_tokens", VISION_MAX_TOKENS)
+    return BackendConfig.model_validate(fields)
 
 
 class AgentMedia:
@@ -53,9 +61,7 @@ class AgentMedia:
         emit: Callable[[Event], None],
         run_budget: budget.Budget,
     ) -> None:
-        self.image_model, self.audio_model = understanding.models()
-        if self.image_model.max_tokens is None:
-            self.image_model = self.image_model.model_copy(update={"max_tokens": VISION_MAX_TOKENS})
+        self.image_model, self.audio_model = (backend_config(m) for m in understanding.models())
         self.agent = agent
         self.emit = emit
         self.budget = run_budget
@@ -146,7 +152,7 @@ def understanding_tools(
         return []
     from massgen.tools.media.sources import MediaReader, SourceLimits
     from massgen.tools.media.understand_common import MediaLimits
-    from massgen.tools.media.understand_common import understanding_tools as make
+    from massgen.tools.media.understand_tools import understanding_tools as make
 
     mib = 2**20
     limits = MediaLimits(

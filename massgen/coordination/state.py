@@ -10,8 +10,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from massgen.backends.base import Backend
-    from massgen.config.schema import UnderstandingConfig
     from massgen.config.tool_config import MCPServerConfig
+    from massgen.config.understanding import UnderstandingConfig
     from massgen.messages import UsageChunk
     from massgen.tools.base import Tool
 

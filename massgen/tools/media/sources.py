@@ -90,7 +90,11 @@ def sniff(data: bytes, name: str) -> str:
 
 def too_big(name: str, size: int, limit: int) -> ToolError:
     """The error for a medium over its limit."""
-    return ToolError(f"{name}: {size / 2**20:.1f} MiB is over the {limit / 2**20:g} MiB limit")
+    return ToolError(f"{name}: {size:,} bytes, over the limit of {limit:,} bytes ({_mib(limit)})")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.3g} MiB"
 
 
 class MediaReader:

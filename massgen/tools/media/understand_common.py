@@ -1,20 +1,18 @@
 """What the understanding tools share: the models they ask (:class:`MediaModels`, supplied by
-the engine so that each call is counted in the run's usage and budget), their limits, the
-arguments they take, and :func:`understanding_tools`, which makes the enabled ones."""
+the engine so that each call is counted in the run's usage and budget), their limits and the
+arguments they take."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from massgen.images import Image
 from massgen.messages import ToolSpec
-from massgen.tools.base import Tool, ToolError
-from massgen.tools.media.sources import Media, MediaReader
+from massgen.tools.base import ToolError
+from massgen.tools.media.sources import Media
 
-#: The tools, in the order they are offered.
-NAMES = ("understand_image", "understand_audio", "understand_video", "understand_file")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
@@ -76,26 +74,3 @@ def spec(name: str, description: str, path_help: str) -> ToolSpec:
 
 def as_image(media: Media) -> Image:
     return Image(media.name, media.media_type, data=media.data)
-
-
-Runner = Callable[[dict[str, Any]], Awaitable[str]]
-
-
-def understanding_tools(
-    enabled: Sequence[str], reader: MediaReader, models: MediaModels, limits: MediaLimits
-) -> list[Tool]:
-    """The enabled understanding tools of one agent."""
-    from massgen.tools.media import (
-        understand_audio,
-        understand_file,
-        understand_image,
-        understand_video,
-    )
-
-    makers = {
-        "understand_image": understand_image.tool,
-        "understand_audio": understand_audio.tool,
-        "understand_video": understand_video.tool,
-        "understand_file": understand_file.tool,
-    }
-    return [makers[name](reader, models, limits) for name in NAMES if name in enabled]

@@ -103,11 +103,15 @@ def _frames(container: Any, video: Any, duration: float, count: int) -> list[tup
     for target in targets:
         if video.time_base:
             container.seek(int(target / video.time_base), stream=video, backward=True)
+        chosen = None
         for frame in container.decode(video):
-            at = float(frame.time or 0.0)
-            if at + 1e-3 >= target or not duration:
-                out.append((at, _png(frame)))
+            chosen = frame  # the last frame stands for a target past it
+            if float(frame.time or 0.0) + 0.05 >= target or not duration:
                 break
+        if chosen is not None:
+            at = round(float(chosen.time or 0.0), 2)
+            if not out or out[-1][0] != at:
+                out.append((at, _png(chosen)))
     return out
 
 
