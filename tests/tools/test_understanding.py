@@ -312,3 +312,50 @@ def test_the_cli_runs_an_agent_that_describes_a_granted_image(tmp_path):
                               text=True, timeout=120, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "A yellow chart with one bar." in proc.stdout
+
+
+async def test_a_download_over_the_size_limit_is_stopped(tmp_path):
+    with FakeChatServer() as host:
+        url = host.url + "/models"  # some 95 bytes of JSON
+        result, _, _ = await run_tool(
+            tmp_path,
+            "understand_file",
+            {"path": url},
+            allow_private_urls=True,
+            max_file_mb=0.00005,
+        )
+    assert "over the limit of 52 bytes" in result["final_answer"]
+
+
+async def test_a_tool_call_that_could_cross_the_budget_is_not_made(tmp_path):
+    """The vision call is bounded (its prompt, 1,600 tokens an image, its max_tokens) like the
+    agent's own calls: over the run's token cap it is refused and the model told why."""
+    media = tmp_path / "media"
+    media.mkdir()
+    media_files.png(media / "photo.png")
+    brain = CoordinationBrain(tool_plan={"understand_image": {"path": str(media / "photo.png")}})
+    with FakeChatServer(brain=brain) as fake:
+        config = team(fake, **understanding(fake))
+        config["agents"][0]["backend"]["max_tokens"] = 50
+        active = massgen.start("Look", config=config, context_paths=[{"path": str(media)}],
+                               max_total_tokens=2500)  # fmt: skip
+        events = [e async for e in active.events()]
+        await active.outcome()
+    (finished,) = [e for e in events if e["type"] == "tool_call_finished"
+                   and e["name"] == "understand_image"]  # fmt: skip
+    assert "understand_image: not run: budget" in finished["result"]
+    assert requests_for(fake, VISION) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [("93.184.216.34", True), ("127.0.0.1", False), ("10.1.2.3", False), ("169.254.169.254", False),
+     ("::ffff:127.0.0.1", False), ("64:ff9b::a01:203", False), ("2002:7f00:1::", False),
+     ("2606:4700::1111", True)],
+)  # fmt: skip
+def test_which_url_hosts_count_as_public(address, public):
+    import ipaddress
+
+    from massgen.tools.media.sources import is_public
+
+    assert is_public(ipaddress.ip_address(address)) is public
