@@ -359,3 +359,27 @@ def test_which_url_hosts_count_as_public(address, public):
     from massgen.tools.media.sources import is_public
 
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+async def test_the_image_model_may_be_any_provider_that_takes_images(tmp_path, kind):
+    """``image_model`` of type claude or gemini: the image goes in that protocol's own shape."""
+    from massgen.testing import fake_provider
+
+    media = tmp_path / "media"
+    media.mkdir()
+    media_files.png(media / "photo.png", "purple")
+    brain = CoordinationBrain(tool_plan={"understand_image": {"path": str(media / "photo.png")}})
+    backend_type, model = {"anthropic": ("claude", "claude-sonnet-4-5"),
+                           "gemini": ("gemini", "gemini-2.5-flash")}[kind]  # fmt: skip
+    with FakeChatServer(brain=brain) as agent_fake, fake_provider(kind) as eyes:
+        eyes.enqueue_for(model, Reply(text=f"A purple square, seen by {kind}."))
+        image_model = {"type": backend_type, "model": model, "base_url": eyes.url,
+                       "api_key": eyes.api_key}  # fmt: skip
+        config = team(agent_fake, tools=["understand_image"], image_model=image_model)
+        result = await massgen.run("Look", config=config, context_paths=[{"path": str(media)}])
+    assert f"A purple square, seen by {kind}." in result["final_answer"]
+    (seen,) = [r for r in eyes.requests if r.model == model]
+    png = (media / "photo.png").read_bytes()
+    body = json.dumps(seen.body)  # Gemini's SDK sends URL-safe base64
+    assert base64.b64encode(png).decode() in body or base64.urlsafe_b64encode(png).decode() in body
