@@ -383,3 +383,21 @@ async def test_the_image_model_may_be_any_provider_that_takes_images(tmp_path, k
     png = (media / "photo.png").read_bytes()
     body = json.dumps(seen.body)  # Gemini's SDK sends URL-safe base64
     assert base64.b64encode(png).decode() in body or base64.urlsafe_b64encode(png).decode() in body
+
+
+def test_validate_names_the_missing_key_of_the_default_image_model(tmp_path):
+    config = tmp_path / "team.yaml"
+    config.write_text(
+        "agents:\n  - backend: {type: vllm, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
+        "    understanding: true\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENAI_API_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from massgen.cli.main import main; main()", "--validate",
+         str(config)], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        "massgen: error: agents[0].understanding.image_model: no API key for OpenAI: set "
+        "OPENAI_API_KEY (in the environment or a .env file) or backend.api_key"
+    ]
