@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from massgen.config.fields import FieldProblem, Strict, http_url
 from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
+from massgen.config.understanding import Understanding
 from massgen.providers import check_backend_type, option_problem, refusal
 
 
@@ -231,6 +232,9 @@ class AgentConfig(Strict):
     max_total_tokens: int | None = Field(
         default=None, gt=0, description="This agent's budget in tokens (prompt + completion)."
     )
+    understanding: Understanding = Field(
+        default=None, description="Its understanding tools (true: all four; false: none)."
+    )
 
 
 #: The coordination strategies (docs/architecture.md, "Strategies").
@@ -328,6 +332,9 @@ class OrchestratorConfig(Strict):
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
     coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
+    understanding: Understanding = Field(
+        default=None, description="Every agent's understanding tools (an agent's own replace it)."
+    )
     final_answer_max_tokens: int | None = Field(
         default=None,
         gt=0,

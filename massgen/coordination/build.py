@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from massgen.backends.registry import create_backend
 from massgen.config.schema import MassGenConfig
+from massgen.config.understanding import effective
 from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
@@ -24,6 +25,11 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
         where = f"agents[{index}] ({agent.id})"
         tools = load_custom_tools(agent.backend.custom_tools, f"agents[{index}].backend")
         backend = create_backend(agent.backend, where)
+        understanding = effective(agent.understanding, config.orchestrator.understanding)
+        if understanding is not None:
+            from massgen.coordination.media import check_understanding
+
+            check_understanding(understanding, f"agents[{index}]")
         agents.append(
             AgentSpec(
                 id=agent.id or f"agent{index + 1}",
@@ -33,6 +39,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
                 mcp_servers=list(agent.backend.mcp_servers),
                 max_cost_usd=agent.max_cost_usd,
                 max_total_tokens=agent.max_total_tokens,
+                understanding=understanding,
             )
         )
     return agents

@@ -201,11 +201,21 @@ class TurnRunner:
             tools: list[Tool] = []
             if self.run_files is not None:
                 tools += self.run_files.tools(agent.label, lambda: agent.presenting)
+            if agent.spec.understanding is not None:
+                tools += self._understanding_tools(agent)
             tools += agent.spec.tools  # an agent's own custom tools win over same-named ones
             if agent.spec.mcp_servers:
                 tools += await self.hub.tools_for(agent.id, agent.spec.mcp_servers)
             self.own_tools[agent.id] = {tool.name: tool for tool in tools}
         return self.own_tools[agent.id]
+
+    def _understanding_tools(self, agent: AgentState) -> list[Tool]:
+        from massgen.coordination.media import understanding_tools
+
+        policy = None
+        if self.run_files is not None:
+            policy = self.run_files.agent_files(agent.label, lambda: agent.presenting).policy
+        return understanding_tools(agent, policy, self.emit, self.budget)
 
     def planning_note(self, agent: AgentState, presenting: bool = False) -> str:
         """The ``<PLANNING MODE>`` block of the agent's prompt: in planning mode, for an
