@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from massgen.server.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
+from massgen.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
 from massgen.server.sealing import SecretKeyError
 from massgen.server.signing import HEADER, sign
 

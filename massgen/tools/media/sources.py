@@ -23,11 +23,11 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from massgen.addresses import IPAddress, is_public
 from massgen.tools.base import ToolError
 from massgen.workspaces import safe_open
 from massgen.workspaces.paths import PathPolicy, PathRefused
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: Resolves ``(host, port)`` to its addresses (tests substitute one).
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 MAX_REDIRECTS = 3
@@ -260,27 +260,3 @@ async def system_resolver(host: str, port: int) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-
-
-def is_public(address: IPAddress) -> bool:
-    """A globally reachable unicast address, judged also by any IPv4 address it carries
-    (mapped, 6to4, Teredo, NAT64), as the webhooks' check does."""
-    if address.is_multicast or address.is_unspecified:
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        carried: list[ipaddress.IPv4Address] = []
-        if address.ipv4_mapped is not None:
-            return is_public(address.ipv4_mapped)
-        if address.sixtofour is not None:
-            carried.append(address.sixtofour)
-        if address.teredo is not None:
-            carried.extend(address.teredo)
-        if address in ipaddress.IPv6Network("64:ff9b::/96") or address in ipaddress.IPv6Network(
-            "::/96"
-        ):
-            carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address in ipaddress.IPv6Network("64:ff9b:1::/48"):
-            return False
-        if not all(is_public(inner) for inner in carried):
-            return False
-    return address.is_global
