@@ -66,6 +66,10 @@ async def ask_team(
     telling = asyncio.create_task(_tell(active.subscription, report))
     code: int = ExitCode.INTERRUPTED  # what the session records if the call is cancelled
     try:
+        # Waited on, not awaited: a cancelled call must not cancel the run's task over and
+        # over (anyio repeats a cancel), which broke off the closing of its HTTP requests;
+        # active.cancel() below cancels it once.
+        await asyncio.wait({active.task})
         data = await active.outcome()
         code = for_status(data.get("status"))
     except (ConfigurationError, RunFailedError) as exc:
