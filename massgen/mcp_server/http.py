@@ -79,6 +79,7 @@ async def serve_http(server: MCPServer, options: McpOptions) -> None:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((options.host.strip("[]"), options.port))
+    sock.listen(2048)  # connections wait in the backlog from the moment the line below says so
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     uvicorn_server = uvicorn.Server(config)
