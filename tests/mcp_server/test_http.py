@@ -39,10 +39,11 @@ async def test_ask_team_over_http_with_progress_and_a_strategy(env, tmp_path, fa
     assert json.loads(session.contents[0].text)["summary"]["strategy"] == "debate"
 
 
-async def test_cancelling_over_http_stops_the_provider_calls(env, tmp_path, fake, team_file):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # legacy: the handshake clients speak
+async def test_cancelling_over_http_stops_the_provider_calls(env, tmp_path, fake, team_file, mode):
     fake.hold_after(2)
     with http_server(["--config", str(team_file)], env, tmp_path) as url:
-        async with Client(url) as client:
+        async with Client(url, mode=mode) as client:
             with anyio.CancelScope() as scope:
 
                 async def cancel_when_voting() -> None:

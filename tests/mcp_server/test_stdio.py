@@ -213,3 +213,17 @@ async def test_context_paths_narrow_the_servers_grants_never_widen(
     assert not narrowed.is_error, narrowed.content
     prompt = json.dumps(fake.requests[0].body)
     assert str(project / "docs") in prompt and str(project / "src") not in prompt
+
+
+async def test_the_servers_timeout_bounds_every_run(env, tmp_path, fake, team_file):
+    """``--timeout`` is the server's: a run whose votes never come ends on time with the
+    best answer so far, said to be a timeout."""
+    fake.hold_after(2)  # the answers come back, the votes hang
+    args = ["--config", str(team_file), "--timeout", "1.5"]
+    async with over_stdio(args, env, tmp_path) as client:
+        with anyio.fail_after(30):
+            result = await client.call_tool("ask_team", {"question": "Quick?"})
+    assert not result.is_error, result.content
+    answer = result.structured_content
+    assert answer["status"] == "timeout" and result.content[0].text.count("status: timeout") == 1
+    assert answer["final_answer"] in {a["content"] for a in answer["answers"]}
