@@ -78,6 +78,8 @@ async def ask_team(
     finally:
         with anyio.CancelScope(shield=True):  # a cancelled call still closes its run
             await active.cancel()
+            with anyio.move_on_after(2):  # the last milestones, told before the result
+                await asyncio.wait({telling})
             telling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await telling
