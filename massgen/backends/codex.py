@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from massgen.backends.base import Backend
-from massgen.backends.claude_code import render_prompt
+from massgen.backends.claude_code import ErrorKind, render_prompt
 from massgen.backends.codex_events import TurnEvents
 from massgen.backends.codex_home import (
     KEY_VAR,
@@ -193,7 +193,7 @@ class CodexBackend(Backend):
                     watcher.cancel()
                 await end_process_group(process)
 
-    def _error(self, kind: type[BackendError], message: str) -> BackendError:
+    def _error(self, kind: ErrorKind, message: str) -> BackendError:
         if kind is ProviderError and "error sending request" in message.lower():
             kind = BackendConnectionError
             message = f"connection to {self.base_url} failed: {message}"
@@ -202,9 +202,7 @@ class CodexBackend(Backend):
         return error
 
 
-async def _read_stderr(
-    process: asyncio.subprocess.Process, lines: deque[str], scrub: Any
-) -> None:
+async def _read_stderr(process: asyncio.subprocess.Process, lines: deque[str], scrub: Any) -> None:
     assert process.stderr is not None
     async for line in process.stderr:
         text = line.decode("utf-8", "replace").strip()

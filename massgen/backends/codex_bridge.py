@@ -62,8 +62,8 @@ async def serve(socket_path: str) -> None:
             answer = await ask(socket_path, request)
         except (OSError, ValueError) as exc:
             answer = {"text": f"massgen did not answer: {exc}", "error": True}
-        content = [types.TextContent(type="text", text=str(answer.get("text", "")))]
-        return types.CallToolResult(content=content, is_error=bool(answer.get("error")))
+        text = types.TextContent(type="text", text=str(answer.get("text", "")))
+        return types.CallToolResult(content=[text], is_error=bool(answer.get("error")))
 
     server: Server[Any] = Server("massgen", on_list_tools=list_tools, on_call_tool=call_tool)
     async with stdio_server() as (read_stream, write_stream):

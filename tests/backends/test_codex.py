@@ -134,9 +134,7 @@ def offered(request: Any) -> dict[str, list[str]]:
 # ------------------------------------------------------------------ workflow, tools, usage
 
 
-async def test_a_workflow_call_reaches_massgen_through_the_mcp_bridge_with_usage(
-    server, tmp_path
-):
+async def test_a_workflow_call_reaches_massgen_through_the_mcp_bridge_with_usage(server, tmp_path):
     backend = make(server, tmp_path)
     try:
         chunks = await run(backend, [NEW_ANSWER])
