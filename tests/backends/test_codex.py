@@ -279,6 +279,21 @@ def test_a_missing_cli_is_one_line_at_validation(monkeypatch, tmp_path):
         check_can_run(BackendConfig(type="codex", model=MODEL, api_key="k"), "agents[0]")
 
 
+def test_doctor_says_the_cli_is_missing_for_a_codex_agent(monkeypatch, tmp_path):
+    from massgen.cli.doctor import check_default_config
+
+    (tmp_path / "xdg" / "massgen").mkdir(parents=True)
+    (tmp_path / "xdg" / "massgen" / "config.yaml").write_text(
+        f"agents:\n  - id: coder\n    backend: {{type: codex, model: {MODEL}, api_key: k}}\n"
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert check_default_config({})["missing"] == []
+    monkeypatch.delenv("MASSGEN_CODEX_BIN")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    [line] = check_default_config({})["missing"]
+    assert "codex needs the Codex CLI" in line and "(coder)" in line
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
