@@ -36,6 +36,7 @@ from massgen.messages import (
     ToolSpec,
     UsageChunk,
 )
+from massgen.tools.bubblewrap import bubblewrap_works
 from massgen.tools.lending import AgentTurn
 from tests.fakes.chat_server import CoordinationBrain
 from tests.fakes.responses_server import FakeResponsesServer
@@ -354,3 +355,66 @@ def test_a_team_with_codex_and_chatcompletion_finishes_through_the_cli(tmp_path,
     recorded = "".join(p.read_text() for p in (tmp_path / "sessions").rglob("*.jsonl"))
     for key in (KEY, chat_key):
         assert key not in proc.stdout + proc.stderr + recorded
+
+
+# ------------------------------------------------------------------ files, through massgen
+
+
+async def test_its_file_actions_go_through_massgens_file_tools_and_rules(tmp_path):
+    """In a run with files Codex has no shell or file tool of its own: it works through
+    massgen's file tools, which write in its workspace and refuse what is outside its grants."""
+    import massgen
+
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("TOP-SECRET-VALUE")
+    plan = {
+        "write_file": {"path": "notes.txt", "content": "written by codex"},
+        "read_text_file": {"path": str(secret)},
+    }
+    with FakeResponsesServer(api_key=KEY, brain=CoordinationBrain(tool_plan=plan)) as server:
+        config = {
+            "agents": [
+                {"id": "coder", "backend": {"type": "codex", "model": MODEL,
+                                            "base_url": server.url, "api_key": KEY}},
+            ]
+        }  # fmt: skip
+        result = await massgen.run(
+            "What is 2+2?",
+            config,
+            enable_filesystem=True,
+            enable_logging=True,
+            log_dir=tmp_path / "sessions",
+        )
+        sent = json.dumps([r.body for r in server.requests])
+    assert "TOP-SECRET-VALUE" not in sent + json.dumps(result, default=str)
+    written = list((tmp_path / "sessions").rglob("notes.txt"))
+    assert written and all(p.read_text() == "written by codex" for p in written)
+    assert all("workspaces" in p.parts or "snapshots" in p.parts for p in written)
+    assert "outside the paths you may read" in sent  # massgen's refusal, shown to the model
+    first = next(r for r in server.requests if "mcp__massgen" in offered(r))
+    assert {"write_file", "read_text_file"} <= set(offered(first)["mcp__massgen"])
+
+
+@pytest.mark.skipif(bubblewrap_works() is not None, reason="bubblewrap cannot run here")
+async def test_its_commands_run_in_massgens_sandbox(tmp_path):
+    """Codex's shell is off; its commands are massgen's run_command, in bubblewrap."""
+    import massgen
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    command = f"echo made > made.txt; echo leak > {outside}/leak.txt; echo uid=$(id -u)"
+    plan = {"run_command": {"command": command}}
+    with FakeResponsesServer(api_key=KEY, brain=CoordinationBrain(tool_plan=plan)) as server:
+        backend = {"type": "codex", "model": MODEL, "base_url": server.url, "api_key": KEY}
+        config = {
+            "agents": [{"id": "coder", "backend": backend}],
+            "orchestrator": {"enable_command_line": True},
+        }
+        await massgen.run(
+            "What is 2+2?", config, enable_logging=True, log_dir=tmp_path / "sessions"
+        )
+        sent = json.dumps([r.body for r in server.requests])
+    assert list((tmp_path / "sessions").rglob("made.txt"))  # in its workspace
+    assert not (outside / "leak.txt").exists()  # nothing else of the machine is writable
+    assert "uid=1000" in sent  # the sandbox's unprivileged user, as for every agent
