@@ -73,6 +73,7 @@ class CodexBackend(Backend):
         self.base_url, _ = endpoint(config)
         self._home: Path | None = None
         self._cleanup: weakref.finalize[Any, Any] | None = None
+        self._one_at_a_time = asyncio.Lock()  # one home: a cancelled turn ends before the next
 
     def stream(
         self,
@@ -82,7 +83,15 @@ class CodexBackend(Backend):
         response_format: dict[str, Any] | None = None,
         turn: AgentTurn | None = None,
     ) -> AsyncGenerator[Chunk, None]:
-        return self._turn(messages, list(tools or ()), turn)
+        return self._locked_turn(messages, list(tools or ()), turn)
+
+    async def _locked_turn(
+        self, messages: list[Message], tools: list[ToolSpec], turn: AgentTurn | None
+    ) -> AsyncGenerator[Chunk, None]:
+        turn_chunks = self._turn(messages, tools, turn)
+        async with self._one_at_a_time, contextlib.aclosing(turn_chunks):
+            async for chunk in turn_chunks:
+                yield chunk  # closing this stream closes the turn's, which ends Codex
 
     # ------------------------------------------------------------------ the agent's home
 
@@ -177,7 +186,7 @@ class CodexBackend(Backend):
                         yield chunk
                     if events.ended:
                         break
-                code = await process.wait()
+                code = process.returncode if events.ended else await process.wait()
                 if events.error is not None and relay.action is None:
                     raise self._error(*events.error)
                 if relay.action is None and not events.ended:
