@@ -186,6 +186,10 @@ class CodexBackend(Backend):
                         yield chunk
                     if events.ended:
                         break
+                    if events.reconnects > self.config.max_retries:
+                        detail = events.last_error.removeprefix("Reconnecting... ")
+                        failed = f"connection to {self.base_url} failed: {detail}"
+                        raise self._error(BackendConnectionError, failed)
                 code = process.returncode if events.ended else await process.wait()
                 if events.error is not None and relay.action is None:
                     raise self._error(*events.error)
@@ -203,9 +207,6 @@ class CodexBackend(Backend):
                 await end_process_group(process)
 
     def _error(self, kind: ErrorKind, message: str) -> BackendError:
-        if kind is ProviderError and "error sending request" in message.lower():
-            kind = BackendConnectionError
-            message = f"connection to {self.base_url} failed: {message}"
         error = kind(self.scrub(" ".join(message.split())), provider=self.type)
         error.retryable = False  # the CLI has retried already (max_retries)
         return error

@@ -65,6 +65,9 @@ class TurnEvents:
         self.ended = False
         self.error: tuple[type[BackendError], str] | None = None
         self.last_error = ""
+        #: Times Codex said it could not reach the endpoint and would try again (it waits
+        #: for the network for ever; the backend gives up after its own ``max_retries``).
+        self.reconnects = 0
         self._usage: dict[str, Any] | None = None
         self._started: set[str] = set()
 
@@ -87,6 +90,8 @@ class TurnEvents:
             self.error = (error_kind(message), f"Codex: {_brief(message)}")
         elif kind == "error":
             self.last_error = str(event.get("message") or "")
+            if self.last_error.startswith("Reconnecting"):
+                self.reconnects += 1
         elif kind in ("item.started", "item.completed") and isinstance(event.get("item"), dict):
             return self._item(event["item"], kind == "item.completed", acted)
         return []

@@ -418,3 +418,18 @@ async def test_its_commands_run_in_massgens_sandbox(tmp_path):
     assert list((tmp_path / "sessions").rglob("made.txt"))  # in its workspace
     assert not (outside / "leak.txt").exists()  # nothing else of the machine is writable
     assert "uid=1000" in sent  # the sandbox's unprivileged user, as for every agent
+
+
+async def test_an_unreachable_server_is_one_line_naming_it(tmp_path):
+    with FakeResponsesServer() as gone:
+        url = gone.url
+    backend = make(None, tmp_path, base_url=url, api_key=KEY, max_retries=0, timeout=10)
+    try:
+        with pytest.raises(BackendError) as error:
+            await asyncio.wait_for(run(backend, [NEW_ANSWER]), 60)
+    finally:
+        await backend.aclose()
+    message = str(error.value)
+    assert type(error.value).__name__ == "BackendConnectionError", message
+    assert f"connection to {url} failed" in message
+    assert "\n" not in message and KEY not in message
