@@ -41,6 +41,7 @@ FEATURES_OFF = (
     "memories",
     "hooks",
     "image_generation",
+    "view_image",
     "browser_use",
     "computer_use",
     "in_app_browser",

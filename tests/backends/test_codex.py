@@ -156,9 +156,8 @@ async def test_a_workflow_call_reaches_massgen_through_the_mcp_bridge_with_usage
     tools = offered(first)
     assert tools["mcp__massgen"] == ["new_answer"]  # massgen's tools, as an MCP server
     # its own shell, patching and web search are off: no file or command outside massgen
-    assert not {"exec_command", "shell", "apply_patch", "local_shell", "web_search"} & set(
-        tools.get("", [])
-    )
+    own = {"exec_command", "shell", "apply_patch", "local_shell", "web_search", "view_image"}
+    assert not own & set(tools.get("", [])), tools
     assert "You are agent1." in json.dumps(sent[0]["input"])
 
 
