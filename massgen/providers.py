@@ -132,6 +132,13 @@ NATIVE: dict[str, Preset] = {
             "ANTHROPIC_BASE_URL",
             key_optional=True,
         ),
+        Preset(
+            "codex",
+            "OpenAI Codex",
+            "https://api.openai.com/v1",
+            ("CODEX_API_KEY", "OPENAI_API_KEY"),
+            "OPENAI_BASE_URL",
+        ),
     )
 }
 
@@ -166,6 +173,7 @@ AVAILABLE: dict[str, str] = {
     "gemini": "massgen.backends.gemini:GeminiBackend",
     "local": "massgen.backends.local:LocalBackend",
     "claude_code": "massgen.backends.claude_code:ClaudeCodeBackend",
+    "codex": "massgen.backends.codex:CodexBackend",
     "ag2": "massgen.backends.ag2:AG2Backend",
 }
 
@@ -197,7 +205,7 @@ LOCAL_SERVERS = frozenset({"vllm", "sglang", "lmstudio", "ollama"})
 
 
 #: Agent frameworks that run their own tool loop (``Backend.runs_own_loop``).
-OWN_LOOP = frozenset({"claude_code", "ag2"})
+OWN_LOOP = frozenset({"claude_code", "codex", "ag2"})
 
 
 @dataclass(frozen=True)
@@ -211,7 +219,7 @@ class Option:
 
 _CHAT = frozenset(PRESETS)  # chatcompletion and its presets
 _SERVERS = frozenset({"chatcompletion", *LOCAL_SERVERS})
-_SAMPLED = frozenset({*PRESETS, *NATIVE}) - {"claude_code"}  # ag2: in its llm_config
+_SAMPLED = frozenset({*PRESETS, *NATIVE}) - {"claude_code", "codex"}  # ag2: in its llm_config
 _CODE = frozenset({"openai", "claude", "gemini"})
 _CODE_ELSEWHERE = "{kind} has no code sandbox of its own (openai, claude and gemini do){hint}"
 
@@ -282,11 +290,15 @@ OPTIONS: dict[str, Option] = {
     "model_path": Option(frozenset({"local"}), "a local option; {kind} names its model"),
     "n_ctx": Option(frozenset({"local"}), "a local option; {kind}'s server sets its context"),
     "n_threads": Option(frozenset({"local"}), "a local option; {kind} runs elsewhere"),
+    "cwd": Option(
+        frozenset({"claude_code", "codex"}),
+        "a claude_code and codex option; {kind} has no tools of its own",
+    ),
     **{
         name: Option(
             frozenset({"claude_code"}), "a claude_code option; {kind} has no tools of its own"
         )
-        for name in ("cwd", "allowed_tools", "disallowed_tools", "max_turns")
+        for name in ("allowed_tools", "disallowed_tools", "max_turns")
     },
     **{
         name: Option(frozenset({"ag2"}), "an ag2 option; {kind} does not take it")
@@ -336,6 +348,7 @@ _OPENAI_SEED_HINT = (
 #: Sampling options of the agent frameworks, which choose their own (or take them elsewhere).
 _OWN_SAMPLING = {
     "claude_code": "Claude Code chooses its own sampling and output length; leave it out",
+    "codex": "Codex chooses its own sampling and output length; leave it out",
     "ag2": "for ag2, give it in llm_config",
 }
 
@@ -343,7 +356,9 @@ _OWN_SAMPLING = {
 def _elsewhere(kind: str, name: str, option: Option) -> str:
     """What to say about option ``name`` on a ``kind`` backend, which does not honour it."""
     sampling = ("temperature", "top_p", "max_tokens", "top_k", "seed")
-    if name in sampling and (kind == "claude_code" or (kind == "ag2" and name != "top_k")):
+    if name in sampling and (
+        kind in ("claude_code", "codex") or (kind == "ag2" and name != "top_k")
+    ):
         return _OWN_SAMPLING[kind]
     hint = _AZURE_HINT if kind == "azure_openai" else ""
     if kind == "openai" and name == "seed":

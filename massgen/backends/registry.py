@@ -85,6 +85,12 @@ def check_can_run(config: BackendConfig, where: str = "") -> None:
         problem = sdk_problem()
         if problem:
             raise ConfigurationError(f"{prefix}{problem}")
+    if config.type == "codex":
+        from massgen.backends.codex_home import codex_problem
+
+        problem = codex_problem()
+        if problem:
+            raise ConfigurationError(f"{prefix}{problem}")
     if config.type == "ag2":
         from massgen.backends.ag2_setup import check_ag2
 

@@ -342,6 +342,12 @@ def check_default_config(local: dict[str, Any]) -> dict[str, Any]:
 
             if sdk_problem():
                 missing.append(f"{INSTALL} for {where}")
+        if backend.type == "codex":
+            from massgen.backends.codex_home import codex_problem
+
+            problem = codex_problem()
+            if problem:
+                missing.append(f"{problem} for {where}")
         if backend.type == "ag2":  # keys per config_list entry, the extra, its sandbox
             from massgen.backends.registry import check_can_run
 

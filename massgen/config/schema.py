@@ -108,8 +108,9 @@ class BackendConfig(Strict):
     # claude_code (Claude Code through the Claude Agent SDK; see massgen/backends/claude_code.py)
     cwd: str | None = Field(
         default=None,
-        description="claude_code: its tools' folder in a run without files (relative to where "
-        "massgen runs; created if missing); a run with files uses the agent's workspace.",
+        description="claude_code, codex: its tools' folder in a run without files (relative "
+        "to where massgen runs; created if missing); a run with files uses the agent's "
+        "workspace.",
     )
     allowed_tools: list[str] | None = Field(
         default=None,

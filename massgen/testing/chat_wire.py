@@ -111,6 +111,24 @@ def tool_results(body: dict[str, Any]) -> dict[str, str]:
     return results
 
 
+WORKFLOW_TOOLS = ("new_answer", "vote")
+
+
+def last_workflow_result_accepted(body: dict[str, Any]) -> bool:
+    """Whether the last message is a non-error result of a ``new_answer`` or ``vote`` call."""
+    messages = body.get("messages") or []
+    if not messages or messages[-1].get("role") != "tool":
+        return False
+    names = {
+        call.get("id", ""): (call.get("function") or {}).get("name", "")
+        for message in messages
+        for call in message.get("tool_calls") or ()
+    }
+    last = messages[-1]
+    name = names.get(last.get("tool_call_id", ""), last.get("name") or "")
+    return name in WORKFLOW_TOOLS and not text_of(last.get("content")).startswith("Error")
+
+
 class CoordinationBrain:
     """Plays massgen's workflow deterministically: vote when ``vote`` is offered (for the first
     label in sorted order, with a confidence of 0.8 when the tool asks for one), else
@@ -118,7 +136,12 @@ class CoordinationBrain:
 
     With a ``tool_plan`` (tool name -> arguments) it first calls each planned tool the request
     offers and has no result for yet, then answers with the results quoted in its answer, as a
-    model using its tools would."""
+    model using its tools would.
+
+    When the conversation ends with the accepted result of its own ``new_answer`` or ``vote``
+    (an agent framework that runs the tool and asks the model on, as Codex does), it ends its
+    turn with a short text, as a model told that its action was taken would; a result that
+    starts with ``Error`` (an invalid action) is answered with a new attempt."""
 
     def __init__(self, tool_plan: dict[str, dict[str, Any]] | None = None) -> None:
         self._counter = itertools.count(1)
@@ -141,6 +164,8 @@ class CoordinationBrain:
         model = body.get("model", "")
         question = self.question(body)
         results = tool_results(body)
+        if last_workflow_result_accepted(body):
+            return Reply(text="Done: my action is in.")
         for name, arguments in self.tool_plan.items():
             if tool_named(body, name) is not None and name not in results:
                 return Reply(tool_calls=[(name, json.dumps(arguments))])

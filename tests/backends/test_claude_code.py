@@ -338,7 +338,7 @@ def test_a_missing_extra_is_one_line_at_validation(monkeypatch):
     [
         ({"type": "claude_code", "temperature": 0.2}, "temperature: Claude Code chooses"),
         ({"type": "claude_code", "allowed_tools": ["WebFetch"]}, "'WebFetch' is not a Claude"),
-        ({"type": "claude", "cwd": "work"}, "cwd: a claude_code option"),
+        ({"type": "claude", "cwd": "work"}, "cwd: a claude_code and codex option"),
     ],
 )
 def test_options_it_cannot_honour_are_refused(fields, message):

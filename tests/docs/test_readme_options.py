@@ -30,5 +30,5 @@ def test_the_readme_lists_every_option_where_the_loader_accepts_it() -> None:
 
 def test_applies_to_names_every_type_an_option_applies_to() -> None:
     assert applies_to("safety_settings") == "gemini"
-    assert applies_to("seed") == "every type but ag2, claude, claude_code, openai"
+    assert applies_to("seed") == "every type but ag2, claude, claude_code, codex, openai"
     assert applies_to("extra_body") == "chatcompletion and its presets"

@@ -21,6 +21,7 @@ Run standalone (benchmarks)::
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import uuid
@@ -120,8 +121,7 @@ def chat_view(body: dict[str, Any]) -> dict[str, Any]:
                 "parameters": t.get("parameters"),
             },
         }
-        for t in body.get("tools") or ()
-        if isinstance(t, dict) and t.get("type") == "function"
+        for t, _ in functions(body)
     ]
     view: dict[str, Any] = {"model": body.get("model"), "messages": messages}
     if tools:
@@ -129,7 +129,38 @@ def chat_view(body: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-_TOOL_TYPES = ("function", "web_search", "web_search_preview", "code_interpreter")
+def functions(body: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
+    """The function tools a request offers, each with its namespace (None at the top level).
+
+    A ``namespace`` tool groups functions under a name (Codex offers each MCP server's tools
+    as ``mcp__<server>``); the model calls them by their own name with that ``namespace``."""
+    found: list[tuple[dict[str, Any], str | None]] = []
+    for tool in body.get("tools") or ():
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "function":
+            found.append((tool, None))
+        elif tool.get("type") == "namespace":
+            found += [
+                (inner, str(tool.get("name")))
+                for inner in tool.get("tools") or ()
+                if isinstance(inner, dict) and inner.get("type") == "function"
+            ]
+    return found
+
+
+_TOOL_TYPES = (
+    "function",
+    "namespace",
+    "custom",
+    "web_search",
+    "web_search_preview",
+    "code_interpreter",
+    "image_generation",
+    "local_shell",
+)
+#: Input items a client sends back from earlier output (``store: false`` keeps no state).
+_REPLAYED = ("reasoning", "web_search_call", "code_interpreter_call", "image_generation_call")
 _ROLES = ("user", "assistant", "system", "developer")
 
 
@@ -162,7 +193,7 @@ def _validate(body: Any) -> tuple[str, str | None] | None:
                     f"{item.get('call_id')}.",
                     "input",
                 )
-        else:
+        elif kind not in _REPLAYED:
             return f"Invalid value: '{kind}'.", f"input[{i}].type"
     for i, tool in enumerate(body.get("tools") or ()):
         kind = tool.get("type") if isinstance(tool, dict) else None
@@ -172,8 +203,17 @@ def _validate(body: Any) -> tuple[str, str | None] | None:
                 f"Invalid value: '{kind}'. Supported values are: {supported}.",
                 f"tools[{i}].type",
             )
-        if kind == "function" and not tool.get("name"):
+        if kind in ("function", "namespace", "custom") and not tool.get("name"):
             return f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name"
+        if kind == "namespace":
+            for j, inner in enumerate(tool.get("tools") or ()):
+                inner_kind = inner.get("type") if isinstance(inner, dict) else None
+                if inner_kind not in ("function", "custom") or not inner.get("name"):
+                    return (
+                        f"Invalid value: '{inner_kind}'. A namespace holds named function or "
+                        "custom tools.",
+                        f"tools[{i}].tools[{j}]",
+                    )
     limit = body.get("max_output_tokens")
     if limit is not None and (not isinstance(limit, int) or limit < 16):
         return (
@@ -280,6 +320,8 @@ class _Generation(chat_server._Generation):
         self.refusal = split_tokens(getattr(reply, "refusal", ""))
         self.raw_reasoning = bool(getattr(reply, "raw_reasoning", False))
         self.stream_error = getattr(reply, "stream_error", "failed")
+        self.namespaces = {t.get("name"): ns for t, ns in functions(body) if ns is not None}
+        self.encrypted = "reasoning.encrypted_content" in (body.get("include") or ())
         self.summary = bool((body.get("reasoning") or {}).get("summary"))
         self.outputs_included = "code_interpreter_call.outputs" in (body.get("include") or ())
         self.incomplete = False
@@ -358,7 +400,11 @@ class _Generation(chat_server._Generation):
         ``output_item.added`` and ``.done``: ``(event, timed)`` pairs without sequence numbers.
         ``output_index`` is filled in by the caller's order."""
         if self.reasoning:
-            yield self._reasoning_item()
+            item, events = self._reasoning_item()
+            if self.encrypted:  # asked for with include: opaque, for a stateless client
+                sealed = base64.b64encode(f"fake-sealed:{''.join(self.reasoning)}".encode())
+                item = {**item, "encrypted_content": sealed.decode()}
+            yield item, events
         for query in self.web_searches:
             yield self._web_search_item(query)
         for code, logs in self.code_runs:
@@ -522,6 +568,8 @@ class _Generation(chat_server._Generation):
             "call_id": call_id,
             "name": name,
         }
+        if self.namespaces.get(name):  # a namespaced tool is called by name and namespace
+            item["namespace"] = self.namespaces[name]
         return item, events
 
     # ---- the stream
