@@ -48,6 +48,7 @@ PRICES: dict[str, Price] = {
     "gpt-5-mini": _p(0.25, 2.00, 0.025),
     "gpt-5-nano": _p(0.05, 0.40, 0.005),
     "gpt-5-chat-latest": _p(1.25, 10.00, 0.125),
+    "gpt-5-codex": _p(1.25, 10.00, 0.125),  # the Codex CLI's default model
     "gpt-4.1": _p(2.00, 8.00, 0.50),
     "gpt-4.1-mini": _p(0.40, 1.60, 0.10),
     "gpt-4.1-nano": _p(0.10, 0.40, 0.025),
