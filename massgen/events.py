@@ -239,6 +239,24 @@ class FilesChanged(Event):
 
 @_register
 @dataclass(kw_only=True)
+class ArtifactSaved(Event):
+    """An agent generated a medium (``tool``: generate_image, ...). ``name``: its file in the
+    run's artifacts folder (``path``), ``workspace_path``: its copy in the agent's workspace
+    (None without files); ``kind``: image, audio or video."""
+
+    type: ClassVar[str] = "artifact_saved"
+    name: str
+    path: str
+    kind: str
+    mime: str
+    size: int
+    tool: str
+    workspace_path: str | None = None
+    cost_usd: float | None = None
+
+
+@_register
+@dataclass(kw_only=True)
 class AgentAbstained(Event):
     """An evaluation turn ended without a valid vote: the agent backs no answer this round."""
 
@@ -451,6 +469,9 @@ class RunFinished(Event):
     cached_tokens: int = 0  # of prompt_tokens: read from the providers' prompt caches
     #: per agent id: prompt_tokens, completion_tokens, requests, cost_usd (None: unknown)
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the media the agents generated: ``{name, path, kind, mime, size, agent, tool,
+    #: workspace_path}`` each (``artifact_saved`` said each as it came)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
 
 DELTA_TYPES = (TextDelta, ReasoningDelta, ToolArgumentsDelta, FinalAnswerDelta)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from massgen.config.fields import FieldProblem, Strict, http_url
+from massgen.config.media_config import GenerationConfig
 from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
 from massgen.providers import check_backend_type, option_problem, refusal
 
@@ -231,6 +232,11 @@ class AgentConfig(Strict):
     max_total_tokens: int | None = Field(
         default=None, gt=0, description="This agent's budget in tokens (prompt + completion)."
     )
+    generation: GenerationConfig | None = Field(
+        default=None,
+        description="generate_image / generate_audio / generate_video for this agent (each "
+        "kind set here replaces the orchestrator's).",
+    )
 
 
 #: The coordination strategies (docs/architecture.md, "Strategies").
@@ -328,6 +334,10 @@ class OrchestratorConfig(Strict):
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
     coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
+    generation: GenerationConfig | None = Field(
+        default=None,
+        description="generate_image / generate_audio / generate_video for every agent.",
+    )
     final_answer_max_tokens: int | None = Field(
         default=None,
         gt=0,

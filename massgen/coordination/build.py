@@ -17,6 +17,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
     then ``extra_tools`` given to every agent, e.g. ``massgen.run(tools=[...])``). Raises
     ``ConfigurationError`` (a missing API key naming the variable to set, a custom tool
     that cannot be loaded) before any model is called."""
+    from massgen.config.media_config import merged
     from massgen.tools.custom import load_custom_tools
 
     agents = []
@@ -24,6 +25,12 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
         where = f"agents[{index}] ({agent.id})"
         tools = load_custom_tools(agent.backend.custom_tools, f"agents[{index}].backend")
         backend = create_backend(agent.backend, where)
+        kinds = merged(agent.generation, config.orchestrator.generation)
+        generation = {}
+        if kinds:
+            from massgen.coordination.media import makers_for
+
+            generation = makers_for(kinds, where)
         agents.append(
             AgentSpec(
                 id=agent.id or f"agent{index + 1}",
@@ -33,6 +40,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
                 mcp_servers=list(agent.backend.mcp_servers),
                 max_cost_usd=agent.max_cost_usd,
                 max_total_tokens=agent.max_total_tokens,
+                generation=generation,
             )
         )
     return agents

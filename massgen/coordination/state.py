@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from massgen.backends.base import Backend
     from massgen.config.tool_config import MCPServerConfig
+    from massgen.coordination.media import MediaMaker
     from massgen.messages import UsageChunk
     from massgen.tools.base import Tool
 
@@ -27,6 +28,8 @@ class AgentSpec:
     mcp_servers: list[MCPServerConfig] = field(default_factory=list)
     max_cost_usd: float | None = None  # own caps (docs/architecture.md)
     max_total_tokens: int | None = None
+    #: the media it may generate: kind (image, audio, video) -> its generator
+    generation: dict[str, MediaMaker] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from massgen.backends.errors import BackendError
 from massgen.backends.retry import RetryPolicy
@@ -26,6 +27,7 @@ from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, modes, planning, workflow
 from massgen.coordination.calls import call_model
 from massgen.coordination.files import RunFiles
+from massgen.coordination.media import RunMedia
 from massgen.coordination.state import AgentState
 from massgen.events import (
     AgentCancelled,
@@ -83,6 +85,7 @@ class TurnRunner:
         step: Callable[[], int],
         retry_policy: RetryPolicy | None = None,
         run_files: RunFiles | None = None,
+        artifacts_root: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.agents = agents
@@ -93,6 +96,7 @@ class TurnRunner:
         self.run_files = run_files
         self.files = run_files.workspaces if run_files else None
         self.hub = MCPHub()
+        self.media = RunMedia(emit, budget, artifacts_root, run_files)
         self.own_tools: dict[str, dict[str, Tool]] = {}  # agent id -> its tools, once known
         self.planning = cfg.coordination.enable_planning_mode
         self.plans: dict[str, planning.Plan] = {}  # agent id -> its current turn's plan
@@ -201,6 +205,7 @@ class TurnRunner:
             tools: list[Tool] = []
             if self.run_files is not None:
                 tools += self.run_files.tools(agent.label, lambda: agent.presenting)
+            tools += self.media.tools(agent)
             tools += agent.spec.tools  # an agent's own custom tools win over same-named ones
             if agent.spec.mcp_servers:
                 tools += await self.hub.tools_for(agent.id, agent.spec.mcp_servers)

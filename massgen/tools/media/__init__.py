@@ -1,0 +1,1 @@
+"""An agent's media tools: generating images, speech and video (``generate.py``)."""
