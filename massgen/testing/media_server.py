@@ -263,8 +263,9 @@ class FakeMedia:
             return _error(400, f"Invalid value: '{seconds}'.", param="seconds")
         if size not in VIDEO_SIZES:
             return _error(400, f"Invalid value: '{size}'.", param="size")
-        job = {
-            "id": f"video_{uuid.uuid4().hex[:24]}",
+        job_id = f"video_{uuid.uuid4().hex[:24]}"
+        job: dict[str, Any] = {
+            "id": job_id,
             "object": "video",
             "model": body.get("model") or "sora-2",
             "status": "queued",
@@ -275,7 +276,7 @@ class FakeMedia:
             "polls": 0,
         }
         with self._lock:
-            self.jobs[job["id"]] = job
+            self.jobs[job_id] = job
         return JSONResponse(_public(job))
 
     async def _video(self, request: Request) -> Response:
