@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from massgen.errors import ConfigurationError
+from massgen.server.artifact_routes import ArtifactRoutes
 from massgen.server.bearer import JWTSettings, verifier_for
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
@@ -227,6 +228,7 @@ def create_app(
             *ChatRoutes(context, runs).routes(),
             *EmbeddingRoutes(context, embedder).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
+            *ArtifactRoutes(context).routes(),
             *TaskSocket(context, runner).routes(),
         ],
         exception_handlers={404: not_found, 405: not_found},
