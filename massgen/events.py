@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from massgen.event_fields import fits
+
 # --------------------------------------------------------------------------- events
 
 
@@ -49,38 +51,10 @@ class Event:
         for f in fields(event_cls):
             if f.name in data:
                 value = data[f.name]
-                if not _fits(value, str(f.type)):
+                if not fits(value, str(f.type)):
                     raise TypeError(f"{event_cls.type}.{f.name}: unexpected {type(value).__name__}")
                 values[f.name] = value
         return event_cls(**values)
-
-
-_SIMPLE: dict[str, tuple[type, ...]] = {
-    "str": (str,),
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "None": (type(None),),
-}
-
-
-def _fits(value: Any, annotation: str) -> bool:
-    """Whether ``value`` has the type an event field's annotation names (``str``,
-    ``int | None``, ``list[...]``, ``dict[...]``; anything else is not checked)."""
-    for option in annotation.split("|"):
-        name = option.strip().split("[", 1)[0]
-        if name == "list" and isinstance(value, list):
-            return True
-        if name == "dict" and isinstance(value, dict):
-            return True
-        if name in _SIMPLE:
-            if isinstance(value, bool) and name in ("int", "float"):
-                continue
-            if isinstance(value, _SIMPLE[name]):
-                return True
-        elif name not in ("list", "dict"):
-            return True  # a type this check does not know: accept
-    return False
 
 
 def _register(cls: type[Event]) -> type[Event]:
