@@ -17,7 +17,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
     then ``extra_tools`` given to every agent, e.g. ``massgen.run(tools=[...])``). Raises
     ``ConfigurationError`` (a missing API key naming the variable to set, a custom tool
     that cannot be loaded) before any model is called."""
-    from massgen.config.media_config import merged
+    from massgen.config.media_config import ImageGenConfig, merged
     from massgen.tools.custom import load_custom_tools
 
     agents = []
@@ -28,8 +28,16 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
         kinds = merged(agent.generation, config.orchestrator.generation)
         generation = {}
         if kinds:
-            from massgen.coordination.media import makers_for
+            from massgen.coordination.media import image_tool_of, makers_for
 
+            image = kinds.get("image")
+            if (
+                isinstance(image, ImageGenConfig)
+                and image.responses_tool
+                and hasattr(backend, "image_tool")
+            ):  # the Responses API makes images itself, inside the model's reply
+                backend.image_tool = image_tool_of(image)
+                kinds.pop("image")
             generation = makers_for(kinds, where)
         agents.append(
             AgentSpec(

@@ -36,7 +36,7 @@ from massgen.coordination.budget import Budget, BudgetExceeded
 from massgen.coordination.state import AgentState
 from massgen.events import ArtifactSaved, Event
 from massgen.events import Usage as UsageEvent
-from massgen.messages import UsageChunk
+from massgen.messages import MediaChunk, UsageChunk
 from massgen.providers import endpoint
 from massgen.tools.base import Tool, ToolError
 from massgen.tools.media import generate
@@ -92,6 +92,17 @@ def makers_for(kinds: dict[str, MediaModelConfig], where: str) -> dict[str, Medi
     return makers
 
 
+def image_tool_of(settings: ImageGenConfig) -> dict[str, Any]:
+    """The Responses API's ``image_generation`` tool for ``generation.image``'s settings."""
+    tool: dict[str, Any] = {"type": "image_generation", "model": settings.model_for("image")}
+    if settings.size != "auto":
+        tool["size"] = settings.size
+    if settings.quality in ("low", "medium", "high"):
+        tool["quality"] = settings.quality
+    tool["output_format"] = settings.format
+    return tool
+
+
 @dataclass(frozen=True)
 class Job:
     """One generation about to be made: what it is called, the most it may cost, the call."""
@@ -116,6 +127,8 @@ class RunMedia:
         self.budget = budget
         self.files = files
         self.artifacts = Artifacts(root)
+        #: per agent: what the provider's own image tool made since its last answer
+        self.native: dict[str, list[str]] = {}
 
     @property
     def saved(self) -> list[Artifact]:
@@ -167,6 +180,44 @@ class RunMedia:
             )
         except (ArtifactError, OSError) as exc:
             raise ToolError(f"{TOOL_OF[maker.kind]}: made, but not saved: {exc}") from None
+        self._announce(agent, artifact, media.cost_usd)
+        return _said(artifact, media, policy)
+
+    async def save_native(self, agent: AgentState, chunk: MediaChunk) -> None:
+        """Keep an image the Responses API's ``image_generation`` tool made in the agent's
+        reply, counted at the tool's price (its image tokens are not in the reply's usage)."""
+        tool = getattr(agent.spec.backend, "image_tool", None) or {}
+        model = str(tool.get("model") or "gpt-image-1")
+        quality = chunk.quality or str(tool.get("quality") or "auto")
+        size = chunk.size or str(tool.get("size") or "auto")
+        cost = pricing.image_cost(model, quality=quality, size=size)
+        self._count(agent, Media(chunk.data, chunk.mime, cost))
+        policy = self._policy(agent)
+        try:
+            artifact = await asyncio.to_thread(
+                self.artifacts.save,
+                chunk.data,
+                chunk.mime,
+                kind=chunk.kind,
+                agent=agent.id,
+                tool=chunk.tool,
+                stem=chunk.kind,
+                policy=policy,
+            )
+        except (ArtifactError, OSError) as exc:
+            self.native.setdefault(agent.id, []).append(f"(an image, not saved: {exc})")
+            return
+        self._announce(agent, artifact, cost)
+        shown = workspace_name(artifact, policy.workspace) if policy else None
+        self.native.setdefault(agent.id, []).append(shown or artifact.name)
+
+    def native_note(self, agent: AgentState) -> str:
+        """The line an answer gets naming the images the provider's tool made for it (and
+        forgets them), or ''."""
+        made = self.native.pop(agent.id, [])
+        return f"\n\n[generated files: {', '.join(made)}]" if made else ""
+
+    def _announce(self, agent: AgentState, artifact: Artifact, cost: float | None) -> None:
         self.emit(
             ArtifactSaved(
                 agent_id=agent.id,
@@ -178,10 +229,9 @@ class RunMedia:
                 size=artifact.size,
                 tool=artifact.tool,
                 workspace_path=artifact.workspace_path,
-                cost_usd=media.cost_usd,
+                cost_usd=cost,
             )
         )
-        return _said(artifact, media, policy)
 
     def _count(self, agent: AgentState, media: Media) -> None:
         """The generation's tokens and cost, to the agent (and so the run and its budget)."""

@@ -41,7 +41,7 @@ from massgen.events import (
     ToolCallStarted,
     WorkflowModeChanged,
 )
-from massgen.messages import Message, ToolCall, ToolSpec
+from massgen.messages import MediaChunk, Message, ToolCall, ToolSpec
 from massgen.tools.base import Tool, ToolLimits, ToolResult, close_tools, run_call
 from massgen.tools.lending import AgentTurn
 from massgen.tools.mcp import MCPHub
@@ -194,7 +194,7 @@ class TurnRunner:
                     agent, messages, extra or None, FinalAnswerDelta, lent
                 )
                 if not (calls and extra):
-                    return text
+                    return text + self.media.native_note(agent)
                 used += len(calls)
                 results = await self._run_tools(agent, calls, own)
                 messages = [*messages, Message("assistant", text, tool_calls=calls), *results]
@@ -329,8 +329,19 @@ class TurnRunner:
         delta_type: type[TextDelta] | type[FinalAnswerDelta],
         lent: AgentTurn | None,
     ) -> tuple[str, list[ToolCall]]:
+        async def on_media(chunk: MediaChunk) -> None:
+            await self.media.save_native(agent, chunk)
+
         return await call_model(
-            agent, messages, tools, delta_type, self.emit, self.budget, self.retry_policy, lent
+            agent,
+            messages,
+            tools,
+            delta_type,
+            self.emit,
+            self.budget,
+            self.retry_policy,
+            lent,
+            on_media,
         )
 
     async def _stage_files(self, agent: AgentState) -> None:
@@ -345,6 +356,9 @@ class TurnRunner:
 
     def _with_plan(self, agent: AgentState, action: workflow.Action) -> workflow.Action:
         """A new answer with the calls its turn planned (planning mode), for all to read."""
+        made = self.media.native_note(agent)  # images the provider's own tool made
+        if made and isinstance(action, workflow.NewAnswerAction):
+            action = dataclasses.replace(action, content=action.content + made)
         plan = self.plans.get(agent.id)
         if plan is None or not plan.calls or not isinstance(action, workflow.NewAnswerAction):
             return action

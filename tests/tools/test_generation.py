@@ -256,3 +256,26 @@ def test_an_mp3_from_the_provider_is_checked_to_be_one():
     with pytest.raises(ArtifactError, match="not a image/png file"):
         store.save(b"<html>oops</html>", "image/png", kind="image", agent="a",
                    tool="generate_image", stem="x", policy=None)  # fmt: skip
+
+
+def test_a_responses_agent_makes_images_with_the_apis_own_image_generation_tool(tmp_path):
+    from tests.fakes.responses_server import FakeResponsesServer, ResponsesReply
+
+    with FakeResponsesServer(api_key=KEY) as fake:
+        answer = json.dumps({"content": "Here is the fox I drew."})
+        fake.enqueue(ResponsesReply(images=["a red fox"], tool_calls=[("new_answer", answer)]))
+        backend = {"type": "openai", "model": "gpt-5-mini", "base_url": fake.url, "api_key": KEY}
+        image = {"responses_tool": True, "quality": "medium", "size": "1024x1024"}
+        cfg = {"agents": [{"id": "artist", "backend": backend, "generation": {"image": image}}]}
+        result = run("Draw a fox", cfg, tmp_path)
+        first = fake.requests[0].body
+
+    assert {"type": "image_generation", "model": "gpt-image-1", "size": "1024x1024",
+            "quality": "medium", "output_format": "png"} in first["tools"]  # fmt: skip
+    assert "generate_image" not in [t.get("name") for t in first["tools"]]  # no function twice
+    artifact = the_artifact(result)
+    assert artifact["tool"] == "image_generation" and artifact["agent"] == "artist"
+    assert result["final_answer"].endswith("[generated files: media/image.png]")
+    with Image.open(artifact["path"]) as picture:
+        assert picture.format == "PNG"
+    assert result["usage"]["cost_usd"] >= 0.042  # gpt-image-1, medium, 1024x1024
