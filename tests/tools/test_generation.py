@@ -279,3 +279,25 @@ def test_a_responses_agent_makes_images_with_the_apis_own_image_generation_tool(
     with Image.open(artifact["path"]) as picture:
         assert picture.format == "PNG"
     assert result["usage"]["cost_usd"] >= 0.042  # gpt-image-1, medium, 1024x1024
+
+
+def test_massgen_logs_show_lists_the_sessions_artifacts(tmp_path):
+    import subprocess
+    import sys
+
+    with FakeChatServer(api_key=KEY) as fake:
+        plan(fake, "generate_audio", {"text": "Hello.", "format": "wav", "name": "hello"})
+        result = run("Say hello", config(fake, {"audio": openai_kind(fake)}), tmp_path)
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "massgen", "logs", "show", result["session_id"],
+         "--log-dir", str(tmp_path / "logs")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    artifact = the_artifact(result)
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("Artifact "))
+    assert line == (
+        f"Artifact {artifact['path']}  ·  audio/wav, {artifact['size']:,} bytes  ·  agent1 "
+        "(generate_audio)"
+    )
