@@ -162,6 +162,8 @@ class ActiveRun:
             if owned:
                 for agent in agents:
                     await agent.backend.aclose()
+                    for maker in agent.generation.values():  # their media clients
+                        await maker.close()
 
     def _finished(self, _: asyncio.Task[Any]) -> None:
         self.bus.close()
