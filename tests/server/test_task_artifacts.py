@@ -73,5 +73,11 @@ def test_a_tasks_generated_image_is_linked_and_served_to_its_owner(tmp_path: Pat
             )
             bad = owner.get(f"/v1/tasks/{task['id']}/artifacts/..%2Fsecret")
             assert bad.status_code in (400, 404)
+            # a plain chat completion names what was made (no task: no link)
+            chat = owner.post(
+                "/v1/chat/completions", json={"model": "massgen", "messages": ask("Draw")}
+            )
+            [named] = chat.json()["massgen_artifacts"]
+            assert named["name"] == "artist-kite.png" and "url" not in named
             odd = owner.get(f"/v1/tasks/{task['id']}/artifacts/a%20b.png")
             assert odd.status_code == 400 and odd.json()["error"]["message"].startswith("name:")
