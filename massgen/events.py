@@ -313,7 +313,7 @@ class StreamRetry(Event):
 @_register
 @dataclass(kw_only=True)
 class Usage(Event):
-    """Token usage of one model call."""
+    """Token usage of one model call (``source``: a tool's model, ``understand_image:m``)."""
 
     type: ClassVar[str] = "usage"
     prompt_tokens: int = 0
@@ -322,6 +322,7 @@ class Usage(Event):
     cached_tokens: int = 0
     cache_write_tokens: int = 0  # Anthropic: prompt tokens written to its cache
     cost_usd: float | None = None
+    source: str = ""
 
 
 @_register
@@ -554,8 +555,7 @@ class EventBus:
         return sub
 
     def add_listener(self, callback: Callable[[Event], None]) -> None:
-        """Call ``callback`` synchronously for every event. It must be quick (e.g. append a
-        line to a file); anything slow belongs in :meth:`subscribe`."""
+        """Call ``callback`` synchronously for every event: quick work only (else subscribe)."""
         self._callbacks.append(callback)
 
     def _unsubscribe(self, sub: Subscription) -> None:

@@ -93,7 +93,13 @@ PRICES: dict[str, Price] = {
     # Z.ai
     "glm-4.5": _p(0.60, 2.20, 0.11),
     "glm-4.5-air": _p(0.20, 1.10, 0.03),
+    # OpenAI's transcription models (audio input tokens, text output tokens)
+    "gpt-4o-transcribe": _p(2.50, 10.00),
+    "gpt-4o-mini-transcribe": _p(1.25, 5.00),
 }
+
+#: Models priced by the minute of audio (USD), which report seconds rather than tokens.
+PER_MINUTE: dict[str, float] = {"whisper-1": 0.006}
 
 #: What may follow a known name: a date (-20250514, -2025-08-07), a short version (-0709),
 #: -latest or -preview.
@@ -109,6 +115,12 @@ def price_for(model: str) -> Price | None:
         if name.startswith(known) and _SUFFIX.fullmatch(name[len(known) :]):
             return PRICES[known]
     return None
+
+
+def per_minute_cost(model: str, seconds: float) -> float | None:
+    """What ``seconds`` of audio cost on a model priced by the minute (None: unknown)."""
+    rate = PER_MINUTE.get(model.lower().rsplit("/", 1)[-1])
+    return None if rate is None else rate * seconds / 60
 
 
 def cost_usd(model: str, usage: UsageChunk, *, self_hosted: bool = False) -> float | None:

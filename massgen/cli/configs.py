@@ -34,13 +34,19 @@ def validate(path: str) -> int:
     from massgen.config.env import load_env_files
     from massgen.config.loader import load_config
     from massgen.config.resolve import resolve_config
+    from massgen.config.understanding import effective
     from massgen.coordination.files import plan_files
+    from massgen.coordination.media import check_understanding
     from massgen.errors import ConfigurationError
 
     load_env_files()
     loaded = load_config(resolve_config(path))
+    team = loaded.config.orchestrator.understanding
     for index, agent in enumerate(loaded.config.agents):
         check_can_run(agent.backend, f"agents[{index}] ({agent.id})")
+        understanding = effective(agent.understanding, team)
+        if understanding is not None:  # the keys of the models behind the tools
+            check_understanding(understanding, f"agents[{index}]")
     _check_mcp_tool_names(loaded.config)
     try:
         plan_files(loaded.config.orchestrator)  # context paths exist, an asked-for sandbox runs

@@ -1,5 +1,5 @@
 """The ``massgen`` command: the Typer app, its main callback (``massgen [OPTIONS]
-"question"``) and its subcommands (``doctor``, ``serve``, ``eval``, ``logs``).
+"question"``) and its subcommands (``doctor``, ``serve``, ``mcp``, ``eval``, ``logs``).
 
 Start-up stays fast: this module imports only Typer; configs, backends and their SDKs are
 imported when a command needs them. The modules beside it turn flags into typed options
@@ -20,6 +20,7 @@ from massgen.cli.common import UI
 from massgen.cli.common import fail as _fail
 from massgen.cli.eval import eval_command
 from massgen.cli.group import MainGroup
+from massgen.cli.mcp import mcp_command
 from massgen.cli.remote import attach_command
 from massgen.cli.serve import serve_command
 from massgen.exitcodes import ExitCode
@@ -245,6 +246,7 @@ def doctor_command(
 app.command("serve")(serve_command)
 app.command("attach")(attach_command)
 app.command("eval")(eval_command)
+app.command("mcp")(mcp_command)
 
 
 from massgen.cli.logs import logs_app  # noqa: E402 (after the main command's options)

@@ -182,6 +182,15 @@ def serve_command(
             "--jwt-issuer", help="A JWT's iss must be this. Env: MASSGEN_SERVER_JWT_ISSUER."
         ),
     ] = None,
+    mcp_allow_tool: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp-allow-tool",
+            help="Let callers run this tool of the config's MCP servers over HTTP (POST "
+            "/v1/mcp/tools/call): a tool's name, or mcp__SERVER__TOOL; repeatable; none by "
+            "default. Env: MASSGEN_SERVER_MCP_ALLOW_TOOLS (comma-separated).",
+        ),
+    ] = None,
     rotate_secrets: Annotated[
         bool,
         typer.Option(
@@ -275,6 +284,7 @@ def serve_command(
         jwt_jwks_url=jwt_jwks_url or env.get("MASSGEN_SERVER_JWT_JWKS_URL") or None,
         jwt_audience=jwt_audience or env.get("MASSGEN_SERVER_JWT_AUDIENCE") or None,
         jwt_issuer=jwt_issuer or env.get("MASSGEN_SERVER_JWT_ISSUER") or None,
+        mcp_allow_tools=listed(mcp_allow_tool, "MASSGEN_SERVER_MCP_ALLOW_TOOLS"),
     )
     from massgen.server.serve import MissingExtra, ServeError, serve
 

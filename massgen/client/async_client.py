@@ -17,8 +17,10 @@ from pydantic import BaseModel
 from massgen.client import async_resources as resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.debates import AsyncDebates, AsyncEnsemble
 from massgen.client.embeddings import AsyncEmbeddings
 from massgen.client.exceptions import MassGenClientError
+from massgen.client.mcp import AsyncMCP
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
 from massgen.client.transport import (
     DEFAULT_MAX_RETRIES,
@@ -35,6 +37,7 @@ from massgen.client.transport import (
     retryable_error,
 )
 from massgen.client.types import UsageStats
+from massgen.client.vision import AsyncVision
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -147,12 +150,25 @@ class AsyncClient:
         return resources.AsyncProviders(self)
 
     @functools.cached_property
-    def vision(self) -> resources.AsyncVision:
-        return resources.AsyncVision(self)
+    def vision(self) -> AsyncVision:
+        return AsyncVision(self)
 
     @functools.cached_property
     def embeddings(self) -> AsyncEmbeddings:
         return AsyncEmbeddings(self)
+
+    @functools.cached_property
+    def mcp(self) -> AsyncMCP:
+        """The MCP servers of the server's config."""
+        return AsyncMCP(self)
+
+    @functools.cached_property
+    def debates(self) -> AsyncDebates:
+        return AsyncDebates(self)
+
+    @functools.cached_property
+    def ensemble(self) -> AsyncEnsemble:
+        return AsyncEnsemble(self)
 
     @functools.cached_property
     def models(self) -> resources.AsyncModels:

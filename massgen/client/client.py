@@ -16,9 +16,12 @@ from pydantic import BaseModel
 from massgen.client import resources
 from massgen.client.breaker import CircuitBreaker
 from massgen.client.calls import chunk_data, usage_stats
+from massgen.client.debates import Debates, Ensemble
 from massgen.client.embeddings import Embeddings
 from massgen.client.exceptions import MassGenClientError
+from massgen.client.mcp import MCP
 from massgen.client.observe import Metrics, Observation, Observer, usage_of
+from massgen.client.session_transport import SessionTransport
 from massgen.client.transport import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -34,6 +37,7 @@ from massgen.client.transport import (
     retryable_error,
 )
 from massgen.client.types import UsageStats
+from massgen.client.vision import Vision
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -80,9 +84,12 @@ class Client:
     are tried again after the server's ``Retry-After`` (else exponential backoff), as are
     connection failures (any call whose connection was never made; idempotent calls whose
     connection broke). ``http_client``: an ``httpx.Client`` of your own (proxies, TLS); it is
-    not closed by :meth:`close`. ``logger``: a ``logging.Logger`` or structlog-style logger
-    for ``api_request`` / ``api_response`` / ``api_retry`` events (default: the
-    ``massgen.client`` logger at DEBUG); the API key is never logged. ``tracer``: an
+    not closed by :meth:`close`. ``session``: a ``requests.Session`` (or one like it) that
+    sends every call instead, its proxies, headers, TLS settings and auth applied as requests
+    applies them (:mod:`massgen.client.session_transport`); not closed either. ``logger``:
+    a ``logging.Logger`` or structlog-style logger for ``api_request`` / ``api_response`` /
+    ``api_retry`` events (default: the ``massgen.client`` logger at DEBUG); the API key is
+    never logged. ``tracer``: an
     OpenTelemetry tracer, for a client span per call (retries as its events).
     ``enable_metrics``: Prometheus counters and a histogram per method, named
     ``<metrics_prefix>_...`` in ``metrics_registry`` (default: prometheus_client's).
@@ -100,6 +107,7 @@ class Client:
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx.Client | None = None,
+        session: Any = None,
         logger: Any = None,
         default_headers: dict[str, str] | None = None,
         tracer: Any = None,
@@ -120,8 +128,15 @@ class Client:
         self.breaker = circuit_breaker
         self.token = token
         self.headers = headers_for(token or self.api_key, default_headers)
+        if session is not None and http_client is not None:
+            raise ValueError("give http_client or session, not both")
         self.owns_http = http_client is None
-        self.http = http_client if http_client is not None else httpx.Client()
+        if http_client is not None:
+            self.http = http_client
+        elif session is not None:  # the session stays open: it is the caller's
+            self.http = httpx.Client(transport=SessionTransport(session))
+        else:
+            self.http = httpx.Client()
 
     # ------------------------------------------------------------------ resources
     @functools.cached_property
@@ -145,12 +160,25 @@ class Client:
         return resources.Providers(self)
 
     @functools.cached_property
-    def vision(self) -> resources.Vision:
-        return resources.Vision(self)
+    def vision(self) -> Vision:
+        return Vision(self)
 
     @functools.cached_property
     def embeddings(self) -> Embeddings:
         return Embeddings(self)
+
+    @functools.cached_property
+    def mcp(self) -> MCP:
+        """The MCP servers of the server's config."""
+        return MCP(self)
+
+    @functools.cached_property
+    def debates(self) -> Debates:
+        return Debates(self)
+
+    @functools.cached_property
+    def ensemble(self) -> Ensemble:
+        return Ensemble(self)
 
     @functools.cached_property
     def models(self) -> resources.Models:

@@ -16,7 +16,25 @@ __all__ = [
     "ChunkChoice",
     "Completion",
     "CompletionChoice",
+    "Debate",
+    "DebateConsensus",
+    "DebateLLM",
+    "DebateParticipant",
+    "DebateParticipantStats",
+    "DebateResults",
+    "DebateStatus",
     "Delta",
+    "EnsembleCompletion",
+    "EnsembleInfo",
+    "MCPCapabilities",
+    "MCPPrompt",
+    "MCPPromptList",
+    "MCPProvider",
+    "MCPResource",
+    "MCPResourceList",
+    "MCPTool",
+    "MCPToolList",
+    "MCPToolResult",
     "Model",
     "ModelList",
     "Provider",
@@ -242,3 +260,168 @@ class UsageStats(Shape):
     completion_tokens: int = 0
     total_tokens: int = 0
     total_cost_usd: float = 0.0
+
+
+class MCPProvider(Shape):
+    """One MCP server of the server's config: ``status`` ok (with what it offers) or error."""
+
+    name: str
+    type: str = "stdio"
+    status: str = "ok"
+    protocol_version: str | None = None
+    server_info: dict[str, Any] | None = None
+    #: tools, prompts, resources, logging, completions: whether it offers each
+    capabilities: dict[str, bool] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class MCPCapabilities(Shape):
+    #: The MCP protocol version massgen speaks.
+    version: str
+    providers: list[MCPProvider] = Field(default_factory=list)
+
+
+class MCPTool(Shape):
+    name: str
+    server: str
+    #: ``mcp__<server>__<tool>``: the name agents see.
+    full_name: str = ""
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = False
+    #: Whether this server lets callers run it (``massgen serve --mcp-allow-tool``).
+    allowed: bool = False
+
+
+class MCPToolList(Shape):
+    tools: list[MCPTool] = Field(default_factory=list)
+
+
+class MCPToolResult(Shape):
+    name: str
+    server: str
+    #: The tool's output as an agent gets it (cut at the config's tool_result_max_chars).
+    result: str
+    is_error: bool = False
+    truncated: bool = False
+    duration_s: float | None = None
+
+
+class MCPPrompt(Shape):
+    name: str
+    server: str
+    title: str | None = None
+    description: str | None = None
+    arguments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class MCPPromptList(Shape):
+    prompts: list[MCPPrompt] = Field(default_factory=list)
+
+
+class MCPResource(Shape):
+    name: str
+    server: str
+    uri: str
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = None
+
+
+class MCPResourceList(Shape):
+    resources: list[MCPResource] = Field(default_factory=list)
+
+
+class DebateLLM(Shape):
+    """What runs a participant: the server's ``provider`` and ``model``; ``requested`` (the
+    participant's first ``llms`` entry) and ``substituted`` (the server does not use that
+    provider, so one of its own team's models runs the participant)."""
+
+    provider: str
+    model: str | None = None
+    requested: dict[str, Any] | None = None
+    substituted: bool = False
+
+
+class DebateParticipant(Shape):
+    name: str
+    role: str | None = None
+    llm: DebateLLM | None = None
+
+
+class DebateStatus(Shape):
+    """A debate now: ``status`` (queued, running, completed, failed, cancelled), the rounds
+    finished (``current_round``) of at most ``total_rounds``, and its task's ``task_id``
+    (``client.tasks.stream_events(task_id)``: its events)."""
+
+    debateId: str
+    object: str = "debate"
+    topic: str = ""
+    status: str
+    current_round: int = 0
+    total_rounds: int = 0
+    progress: int = 0
+    task_id: str = ""
+    created_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Debate(DebateStatus):
+    """A debate as it was created: its participants and the consensus threshold it runs."""
+
+    participants: list[DebateParticipant] = Field(default_factory=list)
+    consensus_threshold: float | None = None
+
+
+class DebateConsensus(Shape):
+    """``achieved``: the last round's largest agreeing group reached the threshold;
+    ``final_position``: the debate's answer (that group's); ``agreement``: that group's share
+    of the participants; ``supporters``: their names."""
+
+    achieved: bool = False
+    final_position: str | None = None
+    agreement: float | None = None
+    supporters: list[str] = Field(default_factory=list)
+    threshold: float | None = None
+
+
+class DebateParticipantStats(DebateParticipant):
+    """``total_responses``: answers given; ``avg_quality_score``: the share of the other
+    participants that agreed with it, averaged over its rounds (0-1; None: nobody to agree)."""
+
+    total_responses: int = 0
+    avg_quality_score: float | None = None
+    rounds_answered: int = 0
+
+
+class DebateResults(DebateStatus):
+    object: str = "debate.results"
+    consensus: DebateConsensus = Field(default_factory=DebateConsensus)
+    rounds_played: int = 0
+    participants: list[DebateParticipantStats] = Field(default_factory=list)
+    run_status: str | None = None
+
+
+class EnsembleInfo(Shape):
+    """How an ensemble answer was reached: the peer's ``strategy`` and massgen's
+    (``massgen_strategy``, ``options``), the team's models that answered
+    (``providers_used``, one per agent), and ``confidence_score``: the winning answer's share
+    of the votes (confidence-weighted under ``confidence_weighted``; under ``debate``, the
+    largest agreeing group's share)."""
+
+    strategy: str
+    massgen_strategy: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    providers_used: list[str] = Field(default_factory=list)
+    confidence_score: float | None = None
+    confidence_threshold: float | None = None
+    threshold_met: bool | None = None
+    votes: dict[str, float] = Field(default_factory=dict)
+
+
+class EnsembleCompletion(ChatCompletion):
+    """A ``chat.completion`` with its ``ensemble``."""
+
+    ensemble: EnsembleInfo

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from massgen.config.fields import FieldProblem, Strict, http_url
 from massgen.config.media_config import GenerationConfig
 from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
+from massgen.config.understanding import Understanding
 from massgen.providers import check_backend_type, option_problem, refusal
 
 
@@ -232,10 +233,11 @@ class AgentConfig(Strict):
     max_total_tokens: int | None = Field(
         default=None, gt=0, description="This agent's budget in tokens (prompt + completion)."
     )
+    understanding: Understanding = Field(
+        default=None, description="Its understanding tools (true: all four; false: none)."
+    )
     generation: GenerationConfig | None = Field(
-        default=None,
-        description="generate_image / generate_audio / generate_video for this agent (each "
-        "kind set here replaces the orchestrator's).",
+        default=None, description="Its generate_* tools (a kind set here replaces the team's)."
     )
 
 
@@ -334,9 +336,11 @@ class OrchestratorConfig(Strict):
     restart_debounce_seconds: float = Field(default=0.1, ge=0)
     final_answer: Literal["present", "reuse"] = "present"
     coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
+    understanding: Understanding = Field(
+        default=None, description="Every agent's understanding tools (an agent's own replace it)."
+    )
     generation: GenerationConfig | None = Field(
-        default=None,
-        description="generate_image / generate_audio / generate_video for every agent.",
+        default=None, description="Every agent's generate_image, generate_audio, generate_video."
     )
     final_answer_max_tokens: int | None = Field(
         default=None,

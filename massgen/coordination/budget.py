@@ -238,7 +238,19 @@ class Budget:
             return _FREE
         if self.stopped is not None:
             raise self.stopped
-        estimate = self.estimate(agent, messages, tools)
+        return self._admit(agent, self.estimate(agent, messages, tools))
+
+    def reserve_bound(self, agent: AgentState, tokens: int, cost: float) -> Lease:
+        """A lease for a call that a tool of ``agent`` makes on another model (the
+        understanding tools), bounded by the caller at ``tokens`` and ``cost``; counted and
+        refused as the agent's own calls are. Release it with :meth:`release`."""
+        if not self.active:
+            return _FREE
+        if self.stopped is not None:
+            raise self.stopped
+        return self._admit(agent, Estimate(tokens, cost, 0, False))
+
+    def _admit(self, agent: AgentState, estimate: Estimate) -> Lease:
         scopes = (
             ("run", list(self.states), self.run),
             ("agent", [agent.id], self.agents[agent.id]),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from massgen.backends.registry import create_backend
 from massgen.config.schema import MassGenConfig
+from massgen.config.understanding import effective
 from massgen.coordination.coordinator import Coordinator
 from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
@@ -25,10 +26,15 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
         where = f"agents[{index}] ({agent.id})"
         tools = load_custom_tools(agent.backend.custom_tools, f"agents[{index}].backend")
         backend = create_backend(agent.backend, where)
+        understanding = effective(agent.understanding, config.orchestrator.understanding)
+        if understanding is not None:
+            from massgen.coordination.media import check_understanding
+
+            check_understanding(understanding, f"agents[{index}]")
         kinds = merged(agent.generation, config.orchestrator.generation)
         generation = {}
         if kinds:
-            from massgen.coordination.media import image_tool_of, makers_for
+            from massgen.coordination.generation import image_tool_of, makers_for
 
             image = kinds.get("image")
             if (
@@ -48,6 +54,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
                 mcp_servers=list(agent.backend.mcp_servers),
                 max_cost_usd=agent.max_cost_usd,
                 max_total_tokens=agent.max_total_tokens,
+                understanding=understanding,
                 generation=generation,
             )
         )

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
     from massgen.backends.base import Backend
     from massgen.config.tool_config import MCPServerConfig
-    from massgen.coordination.media import MediaMaker
+    from massgen.config.understanding import UnderstandingConfig
+    from massgen.coordination.generation import MediaMaker
     from massgen.messages import UsageChunk
     from massgen.tools.base import Tool
 
@@ -28,6 +29,8 @@ class AgentSpec:
     mcp_servers: list[MCPServerConfig] = field(default_factory=list)
     max_cost_usd: float | None = None  # own caps (docs/architecture.md)
     max_total_tokens: int | None = None
+    #: its understanding tools (None: it has none)
+    understanding: UnderstandingConfig | None = None
     #: the media it may generate: kind (image, audio, video) -> its generator
     generation: dict[str, MediaMaker] = field(default_factory=dict)
 

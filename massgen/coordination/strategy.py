@@ -330,7 +330,7 @@ class Strategy(Steering, Presenting, ABC):
             error = self.bus.redact(error) if error else error
         duration = time.monotonic() - self.started
         winner_agent = self.by_label[winner.label] if winner else None
-        artifacts = [a.to_dict() for a in self.turns.media.saved]
+        artifacts = [a.to_dict() for a in self.turns.generation.saved]
         self.emit(
             RunFinished(
                 status=status,

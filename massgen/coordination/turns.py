@@ -27,7 +27,7 @@ from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, modes, planning, workflow
 from massgen.coordination.calls import call_model
 from massgen.coordination.files import RunFiles
-from massgen.coordination.media import RunMedia
+from massgen.coordination.generation import RunGeneration
 from massgen.coordination.state import AgentState
 from massgen.events import (
     AgentCancelled,
@@ -96,7 +96,7 @@ class TurnRunner:
         self.run_files = run_files
         self.files = run_files.workspaces if run_files else None
         self.hub = MCPHub()
-        self.media = RunMedia(emit, budget, artifacts_root, run_files)
+        self.generation = RunGeneration(emit, budget, artifacts_root, run_files)
         self.own_tools: dict[str, dict[str, Tool]] = {}  # agent id -> its tools, once known
         self.planning = cfg.coordination.enable_planning_mode
         self.plans: dict[str, planning.Plan] = {}  # agent id -> its current turn's plan
@@ -194,7 +194,7 @@ class TurnRunner:
                     agent, messages, extra or None, FinalAnswerDelta, lent
                 )
                 if not (calls and extra):
-                    return text + self.media.native_note(agent)
+                    return text + self.generation.native_note(agent)
                 used += len(calls)
                 results = await self._run_tools(agent, calls, own)
                 messages = [*messages, Message("assistant", text, tool_calls=calls), *results]
@@ -205,12 +205,22 @@ class TurnRunner:
             tools: list[Tool] = []
             if self.run_files is not None:
                 tools += self.run_files.tools(agent.label, lambda: agent.presenting)
-            tools += self.media.tools(agent)
+            if agent.spec.understanding is not None:
+                tools += self._understanding_tools(agent)
+            tools += self.generation.tools(agent)
             tools += agent.spec.tools  # an agent's own custom tools win over same-named ones
             if agent.spec.mcp_servers:
                 tools += await self.hub.tools_for(agent.id, agent.spec.mcp_servers)
             self.own_tools[agent.id] = {tool.name: tool for tool in tools}
         return self.own_tools[agent.id]
+
+    def _understanding_tools(self, agent: AgentState) -> list[Tool]:
+        from massgen.coordination.media import understanding_tools
+
+        policy = None
+        if self.run_files is not None:
+            policy = self.run_files.agent_files(agent.label, lambda: agent.presenting).policy
+        return understanding_tools(agent, policy, self.emit, self.budget)
 
     def planning_note(self, agent: AgentState, presenting: bool = False) -> str:
         """The ``<PLANNING MODE>`` block of the agent's prompt: in planning mode, for an
@@ -330,7 +340,7 @@ class TurnRunner:
         lent: AgentTurn | None,
     ) -> tuple[str, list[ToolCall]]:
         async def on_media(chunk: MediaChunk) -> None:
-            await self.media.save_native(agent, chunk)
+            await self.generation.save_native(agent, chunk)
 
         return await call_model(
             agent,
@@ -356,7 +366,7 @@ class TurnRunner:
 
     def _with_plan(self, agent: AgentState, action: workflow.Action) -> workflow.Action:
         """A new answer with the calls its turn planned (planning mode), for all to read."""
-        made = self.media.native_note(agent)  # images the provider's own tool made
+        made = self.generation.native_note(agent)  # images the provider's own tool made
         if made and isinstance(action, workflow.NewAnswerAction):
             action = dataclasses.replace(action, content=action.content + made)
         plan = self.plans.get(agent.id)

@@ -21,12 +21,17 @@ from massgen.server.artifact_routes import ArtifactRoutes
 from massgen.server.bearer import JWTSettings, verifier_for
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
+from massgen.server.debate_routes import DebateKind, DebateRoutes
 from massgen.server.embedding_routes import EmbeddingRoutes
 from massgen.server.embeddings import Embeddings, parse_model
+from massgen.server.ensemble import EnsembleRoutes
 from massgen.server.health import ProviderHealth
 from massgen.server.http import JSONErrors, MiB, Observed, not_found
 from massgen.server.limiter import RunLimiter
+from massgen.server.mcp_gateway import MCPGateway, session_listeners
+from massgen.server.mcp_routes import MCPRoutes
 from massgen.server.metrics import Metrics
+from massgen.server.ocr_routes import OCRRoutes
 from massgen.server.options import DEFAULT_MAX_REQUEST_TOKENS
 from massgen.server.request_fields import Limits
 from massgen.server.runs import RunService, load_team
@@ -112,6 +117,7 @@ def create_app(
     request_sampling: bool = True,
     embeddings: Sequence[str] = (),
     jwt: dict[str, Any] | None = None,
+    mcp_allow_tools: Sequence[str] = (),
 ) -> Observed:
     """The ASGI app. ``config`` (path, name or dict) or ``model`` is resolved once, now: a
     bad config fails at startup, and requests can only choose ``massgen/model:<id>``. Every
@@ -131,7 +137,9 @@ def create_app(
     (:mod:`massgen.server.request_fields`). ``embeddings`` names the models of
     ``POST /v1/embeddings`` (``PROVIDER/MODEL`` or ``local``: :mod:`massgen.server.embeddings`).
     ``jwt``: the :class:`JWTSettings` fields (secret, public_key or jwks_url; audience,
-    issuer) of bearer JWTs accepted beside the API keys (:mod:`massgen.server.bearer`)."""
+    issuer) of bearer JWTs accepted beside the API keys (:mod:`massgen.server.bearer`).
+    ``mcp_allow_tools``: the tools of the config's MCP servers a caller may run over HTTP
+    (:mod:`massgen.server.mcp_gateway`; none by default)."""
     from massgen.redaction import Redactor, secrets_from_env
     from massgen.sessions.recorder import config_secrets
 
@@ -174,6 +182,11 @@ def create_app(
         log_dir=log_dir,
     )
 
+    try:
+        gateway = MCPGateway(prepared.config, mcp_allow_tools, session_listeners(runs))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
     def deliverer(opened: Store) -> Deliverer:
         return Deliverer(
             opened,
@@ -191,6 +204,7 @@ def create_app(
         task_view=public_task,
         deliverer=deliverer,
         redact=redact,
+        kinds={"debate": DebateKind()},
         **(task_options or {}),
     )
     context = ServerContext(
@@ -219,6 +233,7 @@ def create_app(
         finally:
             if refresher is not None:
                 refresher.cancel()
+            await gateway.close()
             await services.shutdown()
             await embedder.aclose()
 
@@ -226,10 +241,14 @@ def create_app(
         routes=[
             *StatusRoutes(context, metrics, ProviderHealth(prepared.config)).routes(),
             *ChatRoutes(context, runs).routes(),
+            *EnsembleRoutes(context, runs).routes(),
             *EmbeddingRoutes(context, embedder).routes(),
+            *OCRRoutes(context, runs, redact).routes(),
+            *MCPRoutes(context, gateway).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
             *ArtifactRoutes(context).routes(),
             *TaskSocket(context, runner).routes(),
+            *DebateRoutes(context, runs, runner, metrics).routes(),
         ],
         exception_handlers={404: not_found, 405: not_found},
         middleware=[Middleware(JSONErrors, redact=redact)],

@@ -58,6 +58,9 @@ class ServeOptions:
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    #: The tools of the config's MCP servers callers may run over HTTP (a tool's name, or
+    #: ``mcp__<server>__<tool>``; none by default).
+    mcp_allow_tools: tuple[str, ...] = ()
 
     def app_arguments(self) -> dict[str, Any]:
         """The arguments of :func:`massgen.server.app.create_app` (picklable: each worker
@@ -77,6 +80,7 @@ class ServeOptions:
             "max_request_tokens": self.max_request_tokens,
             "request_sampling": self.request_sampling,
             "embeddings": list(self.embeddings),
+            "mcp_allow_tools": list(self.mcp_allow_tools),
             "jwt": {
                 "secret": self.jwt_secret,
                 "public_key": self.jwt_public_key,

@@ -30,6 +30,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "POST /v1/chat/completions": ("messages", *_OPENAI),
     "POST /v1/completions": ("prompt", *_OPENAI),
     "POST /v1/tasks": ("messages", "model", "timeout", "metadata", "webhook", "priority", *_RUN),
+    "POST /v1/ensemble/completions": ("messages", "ensemble_config", "model", "user", *_RUN),
 }
 #: Text the server reads as the question (or a model name), where a lone surrogate is
 #: replaced as it is in the question; in every other field it is refused.

@@ -50,6 +50,10 @@ log = logging.getLogger("massgen.server")
 DeliveryRows = Callable[[dict[str, Any], list[dict[str, Any]]], list[dict[str, Any]]]
 
 
+class TaskExists(Exception):
+    """A task with that id is already stored."""
+
+
 class Store:
     """Tasks, events, webhooks and deliveries in one database (see module)."""
 
@@ -108,11 +112,13 @@ class Store:
         meta: Any = None,
         webhook: dict[str, Any] | None = None,
         priority: int = 0,
+        task_id: str | None = None,
     ) -> dict[str, Any]:
         """A queued task; ``webhook`` is ``{url, events, secret, headers?}`` (the secret and
         headers are stored encrypted); ``priority``: a value of
-        :data:`~massgen.server.schema.PRIORITIES`."""
-        task_id = f"task_{uuid.uuid4().hex}"
+        :data:`~massgen.server.schema.PRIORITIES`; ``task_id``: the id (default a new
+        ``task_...``); one already taken raises :class:`TaskExists`."""
+        task_id = task_id or f"task_{uuid.uuid4().hex}"
         now = time.time()
         if webhook is not None:
             sealed = self._seal(webhook["secret"], webhook.get("headers"))
@@ -129,9 +135,12 @@ class Store:
             "webhook": to_json(webhook),
             "priority": priority,
         }
-        with self.engine.begin() as conn:
-            conn.execute(tasks.insert().values(**row))
-            self._append(conn, task_id, [("queued", {"status": "queued"})], now)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(tasks.insert().values(**row))
+                self._append(conn, task_id, [("queued", {"status": "queued"})], now)
+        except sa.exc.IntegrityError:
+            raise TaskExists(task_id) from None
         return self.task(task_id) or row
 
     def task(self, task_id: str, owner: str | None = None) -> dict[str, Any] | None:

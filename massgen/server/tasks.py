@@ -18,9 +18,10 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
 
+from massgen.runs import Prepared
 from massgen.server.completions import NoAnswer
 from massgen.server.http import BadRequest, parse_messages, request_images
 from massgen.server.limiter import RunLimiter, Slot
@@ -28,9 +29,9 @@ from massgen.server.progress import Progress
 from massgen.server.request_fields import RunOptions
 from massgen.server.request_fields import apply as apply_options
 from massgen.server.runs import MODEL_NAME, RunService
-from massgen.server.schema import RESTARTED, TERMINAL, worker_id
-from massgen.server.store import LazyStore, Store
-from massgen.server.webhooks import Deliverer, deliveries_on
+from massgen.server.schema import RESTARTED, TERMINAL, from_json, worker_id
+from massgen.server.store import DeliveryRows, LazyStore, Store
+from massgen.server.webhooks import Deliverer, deliveries_for, deliveries_on
 from massgen.server.writer import Writer
 
 log = logging.getLogger("massgen.server")
@@ -50,6 +51,8 @@ KEPT = frozenset(
         "agent_cancelled",
         "agent_failed",
         "stream_retry",
+        "round_finished",  # a debate's round (a judge's layer): its agreement, its groups
+        "budget_exceeded",  # a call not started: it could cross a budget cap
         "usage",  # one per model call: a task's tokens and cost as they grow
         "artifact_saved",  # a generated medium: GET /v1/tasks/{id}/artifacts/{name} finds it here
         "winner_selected",
@@ -65,6 +68,20 @@ URGENT = frozenset(
 )
 FLUSH_SECONDS = 0.1
 STOPPED = "server stopped while the task was running; submit it again"
+
+
+class TaskKind(Protocol):
+    """A kind of task besides a chat completion (a stored request's ``kind``, e.g. a
+    debate): the team it runs, and the webhook ``event`` its end also sends, whatever its
+    status, with :meth:`view` of the task as the payload's data."""
+
+    event: str
+
+    def prepare(self, prepared: Prepared, request: dict[str, Any]) -> Prepared:
+        """The team that runs ``request`` (raises ``BadRequest``)."""
+        ...
+
+    def view(self, row: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class _EventLog:
@@ -114,7 +131,7 @@ class TaskRunner:
 
     ``task_view`` is the API's view of a task (its webhooks' payloads carry it);
     ``deliverer`` builds the webhook deliverer once ``store`` is open; ``redact`` masks
-    secrets in a task's error."""
+    secrets in a task's error; ``kinds``: the tasks besides chat completions it runs."""
 
     def __init__(
         self,
@@ -128,8 +145,10 @@ class TaskRunner:
         poll: float = 0.5,
         lease: float = 30.0,
         heartbeat: float = 2.0,
+        kinds: Mapping[str, TaskKind] | None = None,
     ) -> None:
         self.lazy_store, self.runs, self.limiter = store, runs, limiter
+        self.kinds = dict(kinds or {})
         self.task_view = task_view
         self.make_deliverer = deliverer
         self.redact = redact
@@ -269,7 +288,7 @@ class TaskRunner:
                 "failed",
                 error=RESTARTED,
                 worker=orphan["worker"],
-                deliver=deliveries_on("failed", self.task_view),
+                deliver=self.deliveries("failed"),
             )
             if row is not None:
                 log.warning("massgen: task %s failed: its server stopped", orphan["id"])
@@ -283,6 +302,21 @@ class TaskRunner:
         task.cancel()
         return True
 
+    def deliveries(self, status: str) -> DeliveryRows:
+        """The webhook deliveries of a task ending with ``status``: ``task.<status>``, and
+        its kind's own event (``debate.finished``), in the same transaction."""
+        tasks = deliveries_on(status, self.task_view)
+
+        def build(row: dict[str, Any], registered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            rows = tasks(row, registered)
+            request = from_json(row.get("request")) or {}
+            kind = self.kinds.get(str(request.get("kind")))
+            if kind is not None:
+                rows += deliveries_for(kind.event, row, registered, kind.view(row))
+            return rows
+
+        return build
+
     def wake_deliveries(self) -> None:
         """Send the deliveries just queued now, not at the next poll."""
         if self.deliverer is not None:
@@ -295,7 +329,7 @@ class TaskRunner:
             task_id,
             "cancelled",
             from_status=("queued",),
-            deliver=deliveries_on("cancelled", self.task_view),
+            deliver=self.deliveries("cancelled"),
         )
         self.wake_deliveries()
 
@@ -312,6 +346,11 @@ class TaskRunner:
                 images = request_images(request.get("messages"))
                 options = RunOptions.from_stored(request.get("options"))
                 prepared = apply_options(self.runs.resolve(request.get("model")), options)
+                if request.get("kind") is not None:
+                    kind = self.kinds.get(str(request["kind"]))
+                    if kind is None:
+                        raise _TaskError(f"this server runs no {request['kind']!r} tasks")
+                    prepared = kind.prepare(prepared, request)
             except BadRequest as exc:
                 raise _TaskError(exc.message) from None
             timeout = request.get("timeout")
@@ -350,7 +389,7 @@ class TaskRunner:
                 error=error,
                 events=log_.take(),
                 worker=self.worker,
-                deliver=deliveries_on(status, self.task_view),
+                deliver=self.deliveries(status),
             )
         )
         self.wake_deliveries()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from massgen.server.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
+from massgen.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
 from massgen.server.sealing import SecretKeyError
 from massgen.server.signing import HEADER, sign
 
@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("massgen.server")
 
-#: Events a webhook can subscribe to.
-EVENTS = ("task.running", "task.completed", "task.failed", "task.cancelled")
+#: Events a webhook can subscribe to (``debate.finished``: a debate's task ended, whatever
+#: its status; its data is the debate's status, :mod:`massgen.server.debate_routes`).
+EVENTS = ("task.running", "task.completed", "task.failed", "task.cancelled", "debate.finished")
 DEFAULT_EVENTS = ("task.completed", "task.failed", "task.cancelled")
 RETRY_STATUSES = frozenset({408, 425, 429})
 MAX_URL = 2048

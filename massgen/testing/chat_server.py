@@ -75,6 +75,7 @@ class FakeChatServer:
         self.prefix_cache = PrefixCache()  # OpenAI's automatic prompt caching
         self.breakpoint_cache = BreakpointCache()  # Anthropic's cache_control breakpoints
         self._queue: deque[Reply] = deque()
+        self._transcripts: deque[str] = deque()
         self._by_model: defaultdict[str, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._hold_after: int | None = None
@@ -95,6 +96,7 @@ class FakeChatServer:
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 *self.media.routes(),
+                Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
             ],
             exception_handlers={404: self._not_found, 405: self._not_found},
         )
@@ -105,6 +107,12 @@ class FakeChatServer:
         """Replies for the next requests, in order, before falling back to the brain."""
         with self._lock:
             self._queue.extend(replies)
+
+    def enqueue_transcript(self, *texts: str) -> None:
+        """Transcripts for the next ``/v1/audio/transcriptions`` requests, in order (else
+        ``fake transcript of <file name>``)."""
+        with self._lock:
+            self._transcripts.extend(texts)
 
     def enqueue_for(self, model: str, *replies: Reply) -> None:
         """Replies for the next requests naming ``model`` (checked before :meth:`enqueue`)."""
@@ -243,6 +251,49 @@ class FakeChatServer:
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
 
+    async def _transcriptions(self, request: Request) -> JSONResponse:
+        """OpenAI's speech to text (multipart ``file``, ``model``, optional ``prompt`` and
+        ``response_format``); the request is recorded with the upload's name, type and size
+        in place of its bytes. Files that are not a known audio container are refused as the
+        real API refuses them; usage is in tokens, as ``gpt-4o-transcribe`` reports it."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            form = await request.form()
+        except Exception:
+            return JSONResponse(error_body(400, "expected a multipart/form-data body"), 400)
+        upload: Any = form.get("file")
+        data = await upload.read() if hasattr(upload, "read") else b""
+        body: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        body["file_name"] = getattr(upload, "filename", "") or ""
+        body["file_type"] = getattr(upload, "content_type", "") or ""
+        body["file_bytes"] = len(data)
+        record = RecordedRequest(body=body, headers=headers, started_at=time.monotonic(),
+                                 path=request.url.path)  # fmt: skip
+        with self._lock:
+            self.requests.append(record)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            error = error_body(401, "Incorrect API key provided.", "invalid_api_key")
+            return JSONResponse(error, status_code=401)
+        if not body.get("model"):
+            return JSONResponse(error_body(400, "you must provide a model parameter", None,
+                                           "model"), 400)  # fmt: skip
+        if not data:
+            missing = error_body(400, "file: an audio file is required", None, "file")
+            return JSONResponse(missing, 400)
+        if not _audio_container(data):
+            message = "Invalid file format. Supported formats: flac, m4a, mp3, mp4, ogg, wav, webm"
+            return JSONResponse(error_body(400, message, None, "file"), 400)
+        with self._lock:
+            text = self._transcripts.popleft() if self._transcripts else ""
+        text = text or f"fake transcript of {body['file_name']}"
+        usage = {
+            "type": "tokens",
+            "input_tokens": len(data) // 1000 + 1,
+            "output_tokens": len(text.split()),
+            "total_tokens": len(data) // 1000 + 1 + len(text.split()),
+        }
+        return JSONResponse({"text": text, "usage": usage})
+
     async def _chat(self, request: Request) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
         raw = await request.body()
@@ -353,6 +404,17 @@ class Generation:
                 "rejected_prediction_tokens": 0,
             },
         }
+
+
+def _audio_container(data: bytes) -> bool:
+    """Whether ``data`` starts as one of the containers the transcription API takes."""
+    return (
+        (data[:4] == b"RIFF" and data[8:12] == b"WAVE")
+        or data[:3] == b"ID3"
+        or data[:2] in (b"\xff\xfb", b"\xff\xf3")
+        or data[:4] in (b"OggS", b"fLaC", b"\x1a\x45\xdf\xa3")
+        or data[4:8] == b"ftyp"
+    )
 
 
 def before_stop(text: str, stop: Any) -> str:

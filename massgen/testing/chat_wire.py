@@ -113,7 +113,8 @@ def tool_results(body: dict[str, Any]) -> dict[str, str]:
 
 class CoordinationBrain:
     """Plays massgen's workflow deterministically: vote when ``vote`` is offered (for the first
-    label in sorted order), else ``new_answer`` (unique content), else a final text answer.
+    label in sorted order, with a confidence of 0.8 when the tool asks for one), else
+    ``new_answer`` (unique content), else a final text answer.
 
     With a ``tool_plan`` (tool name -> arguments) it first calls each planned tool the request
     offers and has no result for yet, then answers with the results quoted in its answer, as a
@@ -148,7 +149,9 @@ class CoordinationBrain:
         if vote is not None:
             props = (vote.get("parameters") or {}).get("properties") or {}
             labels = sorted((props.get("agent_id") or {}).get("enum") or ["agent1"])
-            args = {"agent_id": labels[0], "reason": f"fake vote #{n} by {model}"}
+            args: dict[str, Any] = {"agent_id": labels[0], "reason": f"fake vote #{n} by {model}"}
+            if "confidence" in props:  # vote_weighting: confidence asks for one
+                args["confidence"] = 0.8
             return Reply(tool_calls=[("vote", json.dumps(args))])
         if tool_named(body, "new_answer") is not None:
             content = f"Answer #{n} from {model} to: {question}{used}"

@@ -22,11 +22,19 @@ from massgen.messages import ToolCall, ToolSpec
 #: The name prefix of tools from an MCP server: ``mcp__<server>__<tool>`` (upstream's form).
 MCP_PREFIX = "mcp__"
 PREVIEW_CHARS = 300
+#: The kinds of failed call: no such tool, arguments that are not a JSON object, out of time,
+#: the tool's own error, its source not there (:class:`ToolUnavailable`), a tool's bug.
+FAILURES = ("missing", "arguments", "timeout", "tool", "unavailable", "crash")
 
 
 class ToolError(Exception):
     """A tool call that failed in a way the model should be told about (its message is
     the result the model sees)."""
+
+
+class ToolUnavailable(ToolError):
+    """The tool's source could not take the call: its server is not running, or stopped
+    during the call (the model is told as for any :class:`ToolError`)."""
 
 
 @dataclass
@@ -58,13 +66,15 @@ async def close_tools(tools: Iterable[Tool]) -> None:
 @dataclass
 class ToolResult:
     """What one call produced: the text sent back to the model (capped), whether it is an
-    error, how long it took, and how long the uncapped result was."""
+    error, how long it took, and how long the uncapped result was. ``failure`` says what
+    kind of error (:data:`FAILURES`; None when the call succeeded)."""
 
     call: ToolCall
     text: str
     is_error: bool
     duration_s: float
     full_chars: int
+    failure: str | None = None
 
     @property
     def preview(self) -> str:
@@ -102,31 +112,36 @@ async def run_call(tool: Tool | None, call: ToolCall, limits: ToolLimits) -> Too
     JSON object, a tool that raises or runs out of time: each is an error result."""
     started = time.monotonic()
 
-    def result(text: str, is_error: bool) -> ToolResult:
+    def result(text: str, failure: str | None = None) -> ToolResult:
         return ToolResult(
             call=call,
             text=cap(text, limits.result_chars),
-            is_error=is_error,
+            is_error=failure is not None,
             duration_s=time.monotonic() - started,
             full_chars=len(text),
+            failure=failure,
         )
 
     if tool is None:
-        return result(f"Error: there is no tool named '{call.name}'", True)
+        return result(f"Error: there is no tool named '{call.name}'", "missing")
     try:
         arguments = call.parsed_arguments()
     except ValueError as exc:
-        return result(f"Error: {call.name}: {exc}", True)
+        return result(f"Error: {call.name}: {exc}", "arguments")
     limit = tool.timeout_s or limits.timeout_s
     try:
         async with asyncio.timeout(limit):
             output = await tool.run(arguments)
     except TimeoutError:
-        return result(f"Error: {call.name} did not finish within {limit:g}s", True)
+        text = f"Error: {call.name} did not finish within {limit:g}s"
+        return result(text, "timeout")
+    except ToolUnavailable as exc:
+        return result(f"Error: {exc}", "unavailable")
     except ToolError as exc:
-        return result(f"Error: {exc}", True)
+        return result(f"Error: {exc}", "tool")
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a tool's own bug is the model's information, not a crash
-        return result(f"Error: {call.name} failed: {type(exc).__name__}: {describe(exc)}", True)
-    return result(_text(output), False)
+        text = f"Error: {call.name} failed: {type(exc).__name__}: {describe(exc)}"
+        return result(text, "crash")
+    return result(_text(output))

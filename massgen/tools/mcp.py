@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from massgen.errors import ConfigurationError
 from massgen.messages import ToolSpec
-from massgen.tools.base import MCP_PREFIX, Tool, ToolError
+from massgen.tools.base import MCP_PREFIX, Tool, ToolError, ToolUnavailable
 
 if TYPE_CHECKING:
     from massgen.config.tool_config import MCPServerConfig
@@ -138,9 +138,17 @@ class _Server:
 
 class MCPHub:
     """The MCP servers of one run. ``notice(agent_ids, text)`` reports a server problem (a
-    public attribute: a hub started before its run reports to the run once it exists)."""
+    public attribute: a hub started before its run reports to the run once it exists).
+    ``max_restarts``: how often a server whose connection was lost is started again (a
+    run's hub: once; a long-lived one, such as the server's, may allow more)."""
 
-    def __init__(self, notice: Callable[[list[str], str], object] | None = None) -> None:
+    def __init__(
+        self,
+        notice: Callable[[list[str], str], object] | None = None,
+        *,
+        max_restarts: int = 1,
+    ) -> None:
+        self.max_restarts = max_restarts
         self._servers: dict[tuple[Any, ...], _Server] = {}
         self._users: dict[tuple[Any, ...], list[str]] = {}
         self._named: list[tuple[MCPServerConfig, str]] = []  # entries that name tools
@@ -164,6 +172,40 @@ class MCPHub:
         """Whether the server is up and its connection open (as far as the hub knows)."""
         server = self._servers.get(server_key(config))
         return server is not None and server.client is not None and not server.lost
+
+    async def session(self, config: MCPServerConfig) -> Any:
+        """The SDK client of ``config``'s server once it is up (started again first when its
+        connection was lost), for what the hub does not wrap (prompts, resources, the
+        server's capabilities); None when it is not running (:meth:`problem` says why)."""
+        server = self._servers[server_key(config)]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(config.startup_timeout_seconds + 5):
+                await server.ready.wait()
+        await self._revive(server)
+        return None if server.lost else server.client
+
+    def problem(self, config: MCPServerConfig) -> str | None:
+        """Why ``config``'s server is not running (None: it is, or is still starting)."""
+        server = self._servers.get(server_key(config))
+        if server is None:
+            return "it is not configured"
+        if server.error is not None:
+            return server.error
+        if server.ready.is_set() and (server.client is None or server.lost):
+            return "it stopped"
+        return None
+
+    async def restart(self, config: MCPServerConfig) -> None:
+        """Start ``config``'s server afresh when it did not start or stopped for good (a
+        long-lived hub's second chance; a run's hub never calls this)."""
+        server = self._servers[server_key(config)]
+        async with server.lock:
+            if server.task is not None and not server.task.done() and not server.lost:
+                return  # running, or still starting
+            await self._stop(server)
+            server.ready, server.stop = asyncio.Event(), asyncio.Event()
+            server.client, server.error, server.lost = None, None, False
+            server.task = asyncio.create_task(self._serve(server), name=f"mcp:{config.name}")
 
     async def check_tool_names(self) -> None:
         """Wait for the servers whose entries name tools (``allowed_tools``,
@@ -230,14 +272,14 @@ class MCPHub:
             await self._revive(server)  # a server that died before this call: start it again
             client = server.client
             if client is None:
-                raise ToolError(f"MCP server '{server.config.name}' is not running")
+                raise ToolUnavailable(f"MCP server '{server.config.name}' is not running")
             try:
                 result = await client.call_tool(name, arguments)
             except Exception as exc:
                 if server.lost or _looks_closed(exc):
                     # it may have run (in part): sending it again could do its work twice
                     server.lost = True
-                    raise ToolError(
+                    raise ToolUnavailable(
                         f"MCP server '{server.config.name}' stopped during the call to {name} "
                         f"({_reason(exc)}); the call was not sent again, so it may or may not "
                         "have taken effect"
@@ -261,7 +303,7 @@ class MCPHub:
             if not server.lost:
                 return
             users = self._users[server_key(server.config)]
-            if server.restarts >= 1:
+            if server.restarts >= self.max_restarts:
                 server.lost = False
                 await self._stop(server)
                 self.notice(
@@ -315,13 +357,12 @@ class MCPHub:
         """The one notice of a server that could not start (unless it was given already)."""
         if server.ready.is_set():
             return
-        server.error = reason
         tail = server.stderr_tail()
+        server.error = reason + (f"; its stderr: {tail}" if tail else "")
         self.notice(
             self._users[server_key(server.config)],
-            f"MCP server '{server.config.name}' did not start: {reason}"
-            + (f"; its stderr: {tail}" if tail else "")
-            + "; going on without its tools",
+            f"MCP server '{server.config.name}' did not start: {server.error}"
+            "; going on without its tools",
         )
         server.ready.set()
 

@@ -113,7 +113,7 @@ def test_webhooks_registered_listed_delivered_signed_and_deleted(server: Served)
         deleted = c.webhooks.delete(hook.id)
         remaining = [h.id for h in c.webhooks.list().data]
         with pytest.raises(ValidationError, match="unknown webhook event"):
-            c.webhooks.create(receiver.url, events=["debate.finished"], secret=secret)
+            c.webhooks.create(receiver.url, events=["debate.started"], secret=secret)
     headers = {k.lower(): v for k, v in delivery.headers.items()}
     signature = headers["x-massgen-signature"]
     assert headers["x-custom-header"] == "value"

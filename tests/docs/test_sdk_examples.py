@@ -5,10 +5,15 @@ over the fake provider with only their import lines changed::
     from helixagent import HelixAgent  ->  from massgen.client import Client as HelixAgent
 
 The names the document carries from one example to the next (``client``, ``task``,
-``prompts``, and the imports of earlier examples: :data:`CARRIED`) are given; ``MASSGEN_BASE_URL`` points the clients the examples make at the
-server. Each example is classified in :data:`HOW`: ``runs``; ``later`` (``xfail(strict=True)``
-naming the server endpoint or client option it needs, so the test fails the day it lands and
-must be un-marked); ``external`` (a library massgen does not depend on)."""
+``prompts``, and the imports of earlier examples: :data:`CARRIED`) are given;
+``MASSGEN_BASE_URL`` points the clients the examples make at the server, and the document's
+placeholder hosts (the peer's own, the reader's webhook receiver) become this machine's.
+Examples that use Flask, circuitbreaker, vcrpy or structlog run with those libraries (test
+dependencies), and what they set up is exercised (the Flask receiver gets a real delivery).
+Each example is classified in :data:`HOW`: ``runs``; ``refused`` (massgen refuses what it
+asks for with a 400 naming the field given: the peer's Cognee options); ``later``
+(``xfail(strict=True)`` naming what it needs, so the test fails the day it lands and must be
+un-marked); ``external`` (a library massgen does not depend on)."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,10 +36,11 @@ import pytest
 import yaml
 
 from massgen.client import Client
+from massgen.client.exceptions import ValidationError
 from tests.docs.extract_sdk_examples import DEFAULT_SOURCE, OUT, extract
 from tests.fakes.chat_server import FakeChatServer
 from tests.server.conftest import massgen_serve
-from tests.server.support import SECRET_KEY, team
+from tests.server.support import SECRET_KEY, Receiver, team
 
 EXAMPLES: list[dict[str, Any]] = json.loads(OUT.read_text(encoding="utf-8"))
 KEY = "your-api-key"
@@ -42,47 +49,60 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 
-DEBATES = "needs the debates endpoints (POST /v1/debates, status, results)"
-MCP = "needs the MCP endpoints (capabilities, tools, tools/call, prompts, resources)"
-OCR = "needs vision.ocr (the team's readings compared, with a confidence)"
+#: The MCP examples run over the tests' own MCP server (``--files``: its tool ``read_file``,
+#: allowed with ``--mcp-allow-tool read_file``); the example reads this machine's name.
+MCP_SERVER = {
+    "name": "files",
+    "command": sys.executable,
+    "args": ["-m", "tests.fakes.mcp_server", "--files"],
+}
+HOSTNAME = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").is_file() else ""
+#: The reader's own arguments where an example writes ``create(...)``.
+PLACEHOLDERS = {
+    "session.chat.completions.create": "model='massgen', messages=messages",
+    "session.debates.create": (
+        "{'topic': 'Tabs or spaces?', 'maximal_repeat_rounds': 1,"
+        " 'participants': [{'name': 'Tabs'}, {'name': 'Spaces'}]}"
+    ),
+}
 #: line -> (kind, why / what it prints)
 HOW: dict[int, tuple[str, str]] = {
     23: ("runs", "Explain quantum computing"),
     47: ("runs", ""),
     65: ("runs", "What is machine learning?"),
     86: ("runs", "Tell me a story"),
-    100: ("later", "needs the ensemble endpoint (ensemble.completions, ensemble_config)"),
+    100: ("runs", "Confidence: 1.0"),
     121: ("runs", "The future of technology is"),
     135: ("runs", "Write a haiku about programming:"),
-    150: ("later", DEBATES),
-    182: ("later", DEBATES),
-    196: ("later", DEBATES),
-    210: ("later", DEBATES + ", refusing enable_cognee"),
-    246: ("later", MCP),
-    254: ("later", MCP),
-    262: ("later", MCP),
-    272: ("later", MCP),
-    280: ("later", MCP),
+    150: ("runs", "Debate created: ai-ethics-debate-001"),
+    182: ("runs", "Progress: Round "),
+    196: ("runs", "EthicsExpert: 4 responses, avg quality: 0.0"),
+    210: ("refused", "enable_cognee"),
+    246: ("runs", "MCP Version: 2026-07-28"),
+    254: ("runs", "Tool: echo - Repeat the text back."),
+    262: ("runs", f"Result: {HOSTNAME}"),
+    272: ("runs", "Prompt: review - Ask for a review of a piece of code."),
+    280: ("runs", "Resource: notes - Today's notes."),
     290: ("runs", "vllm: ok - 1 models"),
     298: ("runs", "Overall status: ok"),
     309: ("runs", ""),
-    336: ("later", "a requests session (session=): massgen.client takes http_client=httpx.Client"),
+    336: ("runs", ""),
     352: ("runs", ""),
     362: ("runs", ""),
     377: ("runs", ""),
-    400: ("later", "placeholder arguments (...) and " + DEBATES),
+    400: ("runs", "same session: Final answer"),
     411: ("runs", ""),
     437: ("runs", "Success rate:"),
     473: ("runs", "Embedding 1: dimensions=256"),
     488: ("runs", "Similarity: "),
     512: ("runs", "What's in this image?"),
     534: ("runs", ""),
-    559: ("later", OCR),
+    559: ("runs", "Confidence: "),
     574: ("runs", "Task created: task_"),
     593: ("runs", "Result: Final answer"),
     613: ("runs", "Task completed!"),
     629: ("runs", "[completed]"),
-    649: ("later", "needs the debate.finished webhook event (and the example's host resolves)"),
+    649: ("runs", "Webhook created: "),
     662: ("runs", "Flask received task.completed, signed"),
     690: ("runs", "Hello"),
     711: ("runs", ""),
@@ -132,9 +152,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("sdk")
     with FakeChatServer() as provider:
         config = folder / "team.yaml"
-        agents = team(provider)
+        agents = team(provider, 3)  # the ensemble example asks for min_providers: 3
         for agent in agents["agents"]:
             agent["backend"]["vision"] = True
+        agents["agents"][0]["backend"]["mcp_servers"] = [MCP_SERVER]
         config.write_text(yaml.safe_dump(agents))
         args = ["--api-key", KEY, "--api-key", "test-key", "--secret-key", SECRET_KEY]
         args += ["--db", f"sqlite:///{folder / 'tasks.db'}"]
@@ -142,6 +163,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # the Flask example's receiver reads the peer's signature header, on 127.0.0.1
         args += ["--webhook-signature-header", "X-HelixAgent-Signature"]
         args += ["--webhook-allow", "127.0.0.1/32"]
+        args += ["--mcp-allow-tool", "read_file"]
         env = {"OPENAI_BASE_URL": provider.url, "OPENAI_API_KEY": "sk-fake"}
         with massgen_serve(Path(config), *args, env=env) as process:
             yield process.url
@@ -260,6 +282,12 @@ def test_sdk_example(
     code = with_massgen_imports(example["code"])
     code = code.replace('"https://api.helixagent.ai"', repr(url))  # the peer's own host
     code = code.replace('"http://localhost:7061"', repr(url))
+    # the reader's own webhook receiver: one on 127.0.0.1 (the server allows loopback here)
+    receiver = Receiver().__enter__()
+    request.addfinalizer(lambda: receiver.__exit__(None, None, None))
+    code = code.replace('"https://your-server.com/webhooks/helixagent"', repr(receiver.url))
+    for call, arguments in PLACEHOLDERS.items():  # create(...): the reader's own arguments
+        code = code.replace(f"{call}(...)", f"{call}({arguments})")
     logger = logging.getLogger(f"tests.docs.sdk.{example['line']}")  # enable_logging() sets it
     with Client(api_key=KEY, logger=logger) as client:
         task = client.tasks.create([{"role": "user", "content": "Analyze this large codebase"}])
@@ -276,10 +304,16 @@ def test_sdk_example(
             )
         exec(with_massgen_imports(CARRIED), namespace)
         out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        refused = pytest.raises(ValidationError) if kind == "refused" else None
+        with contextlib.redirect_stdout(out), refused or contextlib.nullcontext():
             exec(compile(code, f"helixagent-sdk.md:{example['line']}", "exec"), namespace)
             if example["line"] == 802:
                 _mock_client_test(namespace)
+            elif example["line"] == 400:
+                print("same session:", namespace["response1"].choices[0].message.content)
+                assert namespace["response2"].status in ("queued", "running", "completed")
+            elif example["line"] == 649:
+                client.webhooks.delete(namespace["webhook"].id)
             elif example["line"] == 662:
                 _flask_receives_a_real_delivery(namespace, client)
             elif example["line"] == 781:
@@ -288,4 +322,8 @@ def test_sdk_example(
                 _cassette_records_then_replays(namespace, client)
             elif example["line"] == 897:
                 _structlog_events(namespace, namespace["client"])
+    if refused is not None:
+        assert refused.excinfo.value.param == note
+        assert refused.excinfo.value.status_code == 400
+        return
     assert note in out.getvalue()

@@ -4,10 +4,12 @@
     python -m tests.fakes.mcp_server --http PORT      # streamable HTTP on 127.0.0.1:PORT/mcp
     python -m tests.fakes.mcp_server --garbage        # writes junk to stdout first (broken)
     python -m tests.fakes.mcp_server --token T        # HTTP: requests need X-Token: T
+    python -m tests.fakes.mcp_server --files          # also read_file and sleep
 
 Tools: ``echo`` (marked read-only: ``readOnlyHint``), ``add``, ``pid`` (the server's process
 id), ``append`` (adds a line to a file: a side effect) and ``crash`` (counts its runs in a
-file, then the process exits mid-call).
+file, then the process exits mid-call); with ``--files``, ``read_file`` (a file's text) and
+``sleep`` (waits, then says so). One prompt (``review``) and one resource (``notes``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
 
-def build() -> MCPServer:
+def build(files: bool = False) -> MCPServer:
     from mcp.server.mcpserver import MCPServer  # not before --garbage: it says so at once
     from mcp.types import ToolAnnotations
 
@@ -56,6 +58,31 @@ def build() -> MCPServer:
             f.write("ran\n")
         os._exit(3)
 
+    @server.prompt()
+    def review(code: str) -> str:
+        """Ask for a review of a piece of code."""
+        return f"Please review this code:\n{code}"
+
+    @server.resource("notes://today", name="notes", description="Today's notes.")
+    def notes() -> str:
+        return "nothing yet"
+
+    if files:
+
+        @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+        def read_file(path: str) -> str:
+            """The text of the file at ``path``."""
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+
+        @server.tool()
+        async def sleep(seconds: float) -> str:
+            """Wait ``seconds``, then say so."""
+            import anyio
+
+            await anyio.sleep(seconds)
+            return f"slept {seconds:g}s"
+
     return server
 
 
@@ -64,6 +91,7 @@ def main() -> None:
     parser.add_argument("--http", type=int, default=None)
     parser.add_argument("--garbage", action="store_true")
     parser.add_argument("--token", default=None)
+    parser.add_argument("--files", action="store_true")
     args = parser.parse_args()
     if args.garbage:  # never speaks the protocol
         sys.stderr.write("mcp_server: writing garbage instead of JSON-RPC\n")
@@ -72,7 +100,7 @@ def main() -> None:
             sys.stdout.write("this is not JSON-RPC {{{\n")
             sys.stdout.flush()
         return
-    server = build()
+    server = build(args.files)
     if args.http is None:
         server.run("stdio")
         return

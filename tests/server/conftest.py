@@ -36,8 +36,10 @@ def massgen_serve(
     *args: str,
     env: dict[str, str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    log_dir: Path | None = None,
 ) -> Iterator[ServeProcess]:
-    """``massgen serve --config CONFIG ARGS`` on a free loopback port, ready to answer."""
+    """``massgen serve --config CONFIG ARGS`` on a free loopback port, ready to answer
+    (session logs under ``log_dir``; none without it)."""
     port = free_port()
     command: Sequence[str] = [
         sys.executable,
@@ -48,7 +50,7 @@ def massgen_serve(
         str(config),
         "--port",
         str(port),
-        "--no-log",
+        *(["--log-dir", str(log_dir)] if log_dir else ["--no-log"]),
         *args,
     ]
     process = subprocess.Popen(

@@ -53,3 +53,12 @@ async def test_a_vote_run_goes_answers_then_votes_then_the_presentation(provider
     assert [v for k, v in seen if k == "answer_submitted"] == [18, 31, 45]
     assert [v for k, v in seen if k == "vote_cast"] == [58, 71, 85]
     assert seen[-1][1] >= 90
+
+
+async def test_a_judge_run_advances_layer_by_layer(provider):
+    # 3 agents, 2 layers of answers, then the judge's final answer
+    seen = await progress_of(team(provider, strategy="judge", layers=2))
+    layers = [v for kind, v in seen if kind == "round_finished"]
+    assert layers == [45, 85]
+    values = [v for _, v in seen]
+    assert values == sorted(values) and seen[-1][1] >= 90

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from massgen.addresses import IPAddress, embedded_ipv4, is_public
 from massgen.server import create_app
-from massgen.server.addresses import IPAddress, embedded_ipv4, is_public
 from tests.fakes.chat_server import FakeChatServer
 from tests.server.support import SECRET_KEY, Receiver, ask, serving, team, wait_for_status
 from tests.support.signals import wait_until

@@ -4,7 +4,7 @@ offered and what its arguments may be, the same whichever provider generates.
 Each ``parse_*`` turns a call's arguments into a request, or raises :class:`ToolError` with
 one line the model can act on (an unknown size, format or voice, an empty prompt, an image to
 edit it may not read). Who generates, and where the result is kept, is
-:mod:`massgen.coordination.media`'s business.
+:mod:`massgen.coordination.generation`'s business.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Which IP addresses a webhook may reach: public ones only, judged also by the IPv4 address
-an IPv6 address carries inside it.
+"""Which IP addresses a webhook or a media URL may reach: public ones only, judged also by
+the IPv4 address an IPv6 address carries inside it (``massgen.server.webhooks``,
+``massgen.tools.media.sources``).
 
 Several IPv6 forms lead to an IPv4 host: IPv4-mapped (``::ffff:a.b.c.d``), IPv4-compatible
 (``::a.b.c.d``), IPv4-translated (``::ffff:0:a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``), 6to4
