@@ -104,7 +104,9 @@ async def run(
     when given) and ``session_id`` / ``session_dir`` name it. ``images`` (file paths,
     ``http(s)``/``data:`` URLs or bytes) go with the question to every agent whose model
     can see them; ``tools`` (Python functions, sync or async) are given to every agent, their
-    JSON schemas taken from the type hints and docstrings. Raises
+    JSON schemas taken from the type hints and docstrings. ``artifacts`` lists the media the
+    agents generated (``generation:`` in the config): ``{path, name, kind, mime, size, agent,
+    tool, workspace_path}`` each. Raises
     :class:`ConfigurationError` for bad input and :class:`RunFailedError` when no agent
     produced an answer."""
     active = start(

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from massgen.event_fields import fits
+
 # --------------------------------------------------------------------------- events
 
 
@@ -49,38 +51,10 @@ class Event:
         for f in fields(event_cls):
             if f.name in data:
                 value = data[f.name]
-                if not _fits(value, str(f.type)):
+                if not fits(value, str(f.type)):
                     raise TypeError(f"{event_cls.type}.{f.name}: unexpected {type(value).__name__}")
                 values[f.name] = value
         return event_cls(**values)
-
-
-_SIMPLE: dict[str, tuple[type, ...]] = {
-    "str": (str,),
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "None": (type(None),),
-}
-
-
-def _fits(value: Any, annotation: str) -> bool:
-    """Whether ``value`` has the type an event field's annotation names (``str``,
-    ``int | None``, ``list[...]``, ``dict[...]``; anything else is not checked)."""
-    for option in annotation.split("|"):
-        name = option.strip().split("[", 1)[0]
-        if name == "list" and isinstance(value, list):
-            return True
-        if name == "dict" and isinstance(value, dict):
-            return True
-        if name in _SIMPLE:
-            if isinstance(value, bool) and name in ("int", "float"):
-                continue
-            if isinstance(value, _SIMPLE[name]):
-                return True
-        elif name not in ("list", "dict"):
-            return True  # a type this check does not know: accept
-    return False
 
 
 def _register(cls: type[Event]) -> type[Event]:
@@ -235,6 +209,24 @@ class FilesChanged(Event):
 
     type: ClassVar[str] = "files_changed"
     changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@_register
+@dataclass(kw_only=True)
+class ArtifactSaved(Event):
+    """An agent generated a medium (``tool``: generate_image, ...). ``name``: its file in the
+    run's artifacts folder (``path``), ``workspace_path``: its copy in the agent's workspace
+    (None without files); ``kind``: image, audio or video."""
+
+    type: ClassVar[str] = "artifact_saved"
+    name: str
+    path: str
+    kind: str
+    mime: str
+    size: int
+    tool: str
+    workspace_path: str | None = None
+    cost_usd: float | None = None
 
 
 @_register
@@ -452,6 +444,9 @@ class RunFinished(Event):
     cached_tokens: int = 0  # of prompt_tokens: read from the providers' prompt caches
     #: per agent id: prompt_tokens, completion_tokens, requests, cost_usd (None: unknown)
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the media the agents generated: ``{name, path, kind, mime, size, agent, tool,
+    #: workspace_path}`` each (``artifact_saved`` said each as it came)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
 
 DELTA_TYPES = (TextDelta, ReasoningDelta, ToolArgumentsDelta, FinalAnswerDelta)

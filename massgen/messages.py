@@ -111,6 +111,20 @@ class ProviderToolChunk:
 
 
 @dataclass
+class MediaChunk:
+    """A medium a provider tool made inside the reply (the Responses API's image_generation):
+    the engine saves it as an artifact of the agent's (docs/architecture.md, "Tools")."""
+
+    call_id: str
+    tool: str  # the provider's tool, e.g. image_generation
+    kind: str  # image, audio, video
+    mime: str
+    data: bytes
+    size: str = ""  # as the provider reports it, for the price (1024x1024, ...)
+    quality: str = ""
+
+
+@dataclass
 class UsageChunk:
     """Token usage of one call, from the provider's own usage fields. ``prompt_tokens`` is
     all input (cached included), ``completion_tokens`` all output (reasoning/thinking
@@ -142,6 +156,7 @@ Chunk = (
     | ToolArgumentsChunk
     | ToolCallChunk
     | ProviderToolChunk
+    | MediaChunk
     | UsageChunk
     | DoneChunk
 )

@@ -162,6 +162,8 @@ class ActiveRun:
             if owned:
                 for agent in agents:
                     await agent.backend.aclose()
+                    for maker in agent.generation.values():  # their media clients
+                        await maker.close()
 
     def _finished(self, _: asyncio.Task[Any]) -> None:
         self.bus.close()
@@ -235,6 +237,11 @@ def result_dict(result: Any, config_used: str) -> dict[str, Any]:
             {"label": a.label, "agent_id": a.agent_id, "content": a.content} for a in result.answers
         ],
         "files_changed": list(result.files_changed),
+        "artifacts": [
+            {k: a[k] for k in ("path", "name", "kind", "mime", "size", "agent", "tool")}
+            | {"workspace_path": a.get("workspace_path")}
+            for a in result.artifacts
+        ],
         "answered_now": result.answered_now,
         "usage": {
             "prompt_tokens": usage.prompt_tokens,

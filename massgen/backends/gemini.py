@@ -467,6 +467,18 @@ class GeminiBackend(Backend):
         except _CALL_ERRORS as exc:
             raise self._map_error(exc) from exc
 
+    async def generate_once(
+        self, contents: list[types.Content], config: types.GenerateContentConfig
+    ) -> types.GenerateContentResponse:
+        """One ``generateContent`` call, not streamed (media generation: the image comes
+        whole, as ``inline_data``), its errors mapped onto massgen's."""
+        try:
+            return await self.client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
+        except _CALL_ERRORS as exc:
+            raise self._map_error(exc) from exc
+
     async def _generate(
         self, contents: list[types.Content], config: types.GenerateContentConfig
     ) -> AsyncGenerator[Chunk, None]:

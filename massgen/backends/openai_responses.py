@@ -11,6 +11,8 @@ OpenAI (``store: false``): every call sends the whole conversation.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,7 @@ from massgen.backends.openai_http import OpenAIHTTPBackend, decode, sse_data
 from massgen.messages import (
     Chunk,
     DoneChunk,
+    MediaChunk,
     Message,
     ProviderToolChunk,
     ReasoningChunk,
@@ -49,7 +52,11 @@ _RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "too_many_requests"})
 #: ``response.failed`` codes another attempt can fix.
 _TRANSIENT_CODES = frozenset({"server_error", "vector_store_timeout"})
 #: Output item types the provider runs itself, and the names shown for them.
-_PROVIDER_TOOLS = {"web_search_call": "web_search", "code_interpreter_call": "code_interpreter"}
+_PROVIDER_TOOLS = {
+    "web_search_call": "web_search",
+    "code_interpreter_call": "code_interpreter",
+    "image_generation_call": "image_generation",
+}
 _DETAIL_CHARS = 200
 
 
@@ -124,11 +131,28 @@ def _provider_detail(item: Any, finished: bool) -> str:
         query = getattr(action, "query", None) or getattr(action, "url", None)
         queries = getattr(action, "queries", None)
         return _short(query or (", ".join(queries) if queries else ""))
+    if item.type == "image_generation_call":
+        return _short(getattr(item, "revised_prompt", None) or "")
     if finished:
         logs = [getattr(o, "logs", "") for o in getattr(item, "outputs", None) or ()]
         if any(logs):
             return _short("\n".join(x for x in logs if x))
     return _short(getattr(item, "code", None) or "")
+
+
+def _image_of(key: str, item: Any) -> list[Chunk]:
+    """The image an ``image_generation_call`` made (its ``result`` is base64), if it made one."""
+    result = getattr(item, "result", None)
+    if not isinstance(result, str) or not result:
+        return []
+    try:
+        data = base64.b64decode(result, validate=True)
+    except (binascii.Error, ValueError):
+        return []
+    fmt = str(getattr(item, "output_format", None) or "png")
+    mime = {"jpeg": "image/jpeg", "webp": "image/webp"}.get(fmt, "image/png")
+    size, quality = getattr(item, "size", None), getattr(item, "quality", None)
+    return [MediaChunk(key, "image_generation", "image", mime, data, size or "", quality or "")]
 
 
 def _reasoning_of(item: Any) -> str:
@@ -170,6 +194,8 @@ class _Calls:
         if finished:
             self.done.add(key)
             chunks.append(ProviderToolChunk(key, name, "finished", _provider_detail(item, True)))
+            if item.type == "image_generation_call":
+                chunks.extend(_image_of(key, item))
         return chunks
 
     def piece(self, item_id: str, delta: str) -> ToolArgumentsChunk | None:
@@ -190,6 +216,9 @@ class ResponsesBackend(OpenAIHTTPBackend):
     def __init__(self, config: BackendConfig, api_key: str | None = None) -> None:
         super().__init__(config, api_key)
         self.base_url = endpoint(config)[0]
+        #: The ``image_generation`` tool sent with each request, when the agent makes images
+        #: that way (``generation.image.responses_tool``); its images come as MediaChunks.
+        self.image_tool: dict[str, Any] | None = None
 
     def url(self) -> str:
         return self.base_url.rstrip("/") + "/responses"
@@ -217,6 +246,8 @@ class ResponsesBackend(OpenAIHTTPBackend):
         include: list[str] = []
         if config.enable_web_search:
             wire_tools.append({"type": "web_search"})
+        if self.image_tool is not None:
+            wire_tools.append(self.image_tool)
         if config.enable_code_interpreter or config.enable_code_execution:
             wire_tools.append({"type": "code_interpreter", "container": {"type": "auto"}})
             include.append("code_interpreter_call.outputs")  # else outputs come back null

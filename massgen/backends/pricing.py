@@ -14,6 +14,7 @@ them here when providers change them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from massgen.messages import UsageChunk
@@ -140,3 +141,117 @@ def cost_usd(model: str, usage: UsageChunk, *, self_hosted: bool = False) -> flo
         + usage.completion_tokens * price.output
     )
     return total / 1_000_000
+
+
+# ------------------------------------------------------------------ generated media
+#
+# What a generated image, stretch of speech or video costs, as the providers published it in
+# November 2026. Where a response reports tokens (gpt-image-1, Gemini) the tokens are priced;
+# otherwise the item is priced by its size and quality, speech by its characters or seconds,
+# video by its seconds. A model not listed here costs ``None`` ("cost unknown"), never a guess.
+
+#: Image models priced by tokens: (text input, image input, image output) USD per 1M tokens.
+IMAGE_TOKEN_PRICES: dict[str, tuple[float, float, float]] = {
+    "gpt-image-1": (5.00, 10.00, 40.00),
+    "gpt-image-1-mini": (2.00, 2.50, 8.00),
+    # Gemini reports one output count; images are 1,290 tokens each ($0.039 an image)
+    "gemini-2.5-flash-image": (0.30, 0.30, 30.00),
+}
+#: Image models priced per image when no tokens are reported: (model, quality, size) -> USD.
+IMAGE_ITEM_PRICES: dict[tuple[str, str, str], float] = {
+    ("gpt-image-1", "low", "1024x1024"): 0.011,
+    ("gpt-image-1", "medium", "1024x1024"): 0.042,
+    ("gpt-image-1", "high", "1024x1024"): 0.167,
+    ("gpt-image-1", "low", "1536x1024"): 0.016,
+    ("gpt-image-1", "medium", "1536x1024"): 0.063,
+    ("gpt-image-1", "high", "1536x1024"): 0.25,
+    ("dall-e-3", "standard", "1024x1024"): 0.04,
+    ("dall-e-3", "standard", "1792x1024"): 0.08,
+    ("dall-e-3", "hd", "1024x1024"): 0.08,
+    ("dall-e-3", "hd", "1792x1024"): 0.12,
+    ("dall-e-2", "standard", "256x256"): 0.016,
+    ("dall-e-2", "standard", "512x512"): 0.018,
+    ("dall-e-2", "standard", "1024x1024"): 0.02,
+    ("gemini-2.5-flash-image", "auto", "auto"): 0.039,
+}
+#: Speech priced by the characters read: USD per 1M characters.
+SPEECH_CHAR_PRICES: dict[str, float] = {"tts-1": 15.00, "tts-1-hd": 30.00}
+#: Speech priced by the audio made (OpenAI's own estimate for its token-priced TTS): USD/minute.
+SPEECH_MINUTE_PRICES: dict[str, float] = {"gpt-4o-mini-tts": 0.015}
+#: Video: USD per second of video, by model and size.
+VIDEO_SECOND_PRICES: dict[tuple[str, str], float] = {
+    ("sora-2", "720x1280"): 0.10,
+    ("sora-2", "1280x720"): 0.10,
+    ("sora-2-pro", "720x1280"): 0.30,
+    ("sora-2-pro", "1280x720"): 0.30,
+    ("sora-2-pro", "1024x1792"): 0.50,
+    ("sora-2-pro", "1792x1024"): 0.50,
+}
+
+
+def _base(model: str, names: Iterable[str]) -> str | None:
+    """The name among ``names`` that ``model`` is (dated names match their base)."""
+    name = model.lower().rsplit("/", 1)[-1]
+    names = set(names)
+    if name in names:
+        return name
+    for base in sorted(names, key=len, reverse=True):
+        if name.startswith(base) and _SUFFIX.fullmatch(name[len(base) :]):
+            return base
+    return None
+
+
+def image_cost(
+    model: str,
+    *,
+    count: int = 1,
+    quality: str = "auto",
+    size: str = "auto",
+    text_tokens: int | None = None,
+    image_in_tokens: int = 0,
+    image_out_tokens: int | None = None,
+) -> float | None:
+    """What ``count`` generated images cost: by their reported tokens, else per image (an
+    ``auto`` size or quality is priced as 1024x1024 at medium)."""
+    name = _base(model, IMAGE_TOKEN_PRICES)
+    if name is not None and image_out_tokens is not None:
+        text, image_in, image_out = IMAGE_TOKEN_PRICES[name]
+        total = (text_tokens or 0) * text + image_in_tokens * image_in
+        return (total + image_out_tokens * image_out) / 1_000_000
+    name = _base(model, {key[0] for key in IMAGE_ITEM_PRICES})
+    if name is None:
+        return None
+    size = "1536x1024" if size == "1024x1536" else "1792x1024" if size == "1024x1792" else size
+    default_quality = "standard" if name.startswith("dall-e") else "medium"
+    tier = default_quality if quality == "auto" else quality
+    tier = "standard" if name.startswith("dall-e") and tier in ("low", "medium") else tier
+    for key in ((name, tier, size), (name, tier, "1024x1024"), (name, "auto", "auto")):
+        if key in IMAGE_ITEM_PRICES:
+            return IMAGE_ITEM_PRICES[key] * count
+    return None
+
+
+#: Characters read per second, to estimate the length of speech whose format does not say it
+#: (mp3, opus, ...): about 150 words a minute.
+SPEECH_CHARS_PER_SECOND = 15.0
+
+
+def speech_cost(model: str, *, chars: int, seconds: float | None) -> float | None:
+    """What speech costs: by its characters (tts-1), else by its length (from the audio when
+    it says, a WAV; else estimated from the characters)."""
+    name = _base(model, SPEECH_CHAR_PRICES)
+    if name is not None:
+        return chars * SPEECH_CHAR_PRICES[name] / 1_000_000
+    name = _base(model, SPEECH_MINUTE_PRICES)
+    if name is None:
+        return None
+    if seconds is None:
+        seconds = chars / SPEECH_CHARS_PER_SECOND
+    return SPEECH_MINUTE_PRICES[name] * seconds / 60
+
+
+def video_cost(model: str, *, seconds: float, size: str) -> float | None:
+    """What a video of ``seconds`` at ``size`` costs, or None when unknown."""
+    name = _base(model, {key[0] for key in VIDEO_SECOND_PRICES})
+    price = VIDEO_SECOND_PRICES.get((name, size)) if name else None
+    return None if price is None else price * seconds

@@ -7,6 +7,7 @@ the command that needs them.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -187,9 +188,24 @@ def show_command(
             lines.append(f"         {_short(part['budget'], 300)}")
         if part.get("error"):
             lines.append(f"         {_short(part['error'], 300)}")
+    lines += _artifact_lines(summary, path)
     print("\n".join(lines))
     print("\nFinal answer:\n" + (visible(final.rstrip("\n")) if final else "(none)"))
     raise typer.Exit(0)
+
+
+def _artifact_lines(summary: dict[str, Any], path: Path) -> list[str]:
+    """One line per generated medium: its file in the session, type, size, who made it."""
+    lines = []
+    for item in summary.get("artifacts") or []:
+        if not isinstance(item, dict):
+            continue
+        where = visible(str(path / "artifacts" / str(item.get("name"))))
+        lines.append(
+            f"Artifact {where}  ·  {_short(item.get('mime'), 40)}, {_int(item.get('size')):,} "
+            f"bytes  ·  {_short(item.get('agent'), 40)} ({_short(item.get('tool'), 40)})"
+        )
+    return lines
 
 
 def _seconds(value: Any) -> str:

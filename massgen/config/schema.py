@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from massgen.config.fields import FieldProblem, Strict, http_url
+from massgen.config.media_config import GenerationConfig
 from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
 from massgen.config.understanding import Understanding
 from massgen.providers import check_backend_type, option_problem, refusal
@@ -236,6 +237,9 @@ class AgentConfig(Strict):
     understanding: Understanding = Field(
         default=None, description="Its understanding tools (true: all four; false: none)."
     )
+    generation: GenerationConfig | None = Field(
+        default=None, description="Its generate_* tools (a kind set here replaces the team's)."
+    )
 
 
 #: The coordination strategies (docs/architecture.md, "Strategies").
@@ -335,6 +339,9 @@ class OrchestratorConfig(Strict):
     coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
     understanding: Understanding = Field(
         default=None, description="Every agent's understanding tools (an agent's own replace it)."
+    )
+    generation: GenerationConfig | None = Field(
+        default=None, description="Every agent's generate_image, generate_audio, generate_video."
     )
     final_answer_max_tokens: int | None = Field(
         default=None,

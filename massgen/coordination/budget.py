@@ -268,7 +268,45 @@ class Budget:
         self.reserved.setdefault(agent.id, []).append(estimate)
         return Lease(self, agent.id, estimate)
 
+    def hold(self, agent: AgentState, cost: float | None, what: str) -> Lease:
+        """A lease for a generation (an image, speech, a video) that may cost up to ``cost``
+        (None: its price is unknown), or :class:`BudgetExceeded` saying why it was not
+        started. Unlike a model call's, this refusal neither ends the run nor stops the
+        agent: the model is told, and goes on without it. Release with :meth:`release`."""
+        if not self.active:
+            return _FREE
+        if self.stopped is not None:
+            raise self.stopped
+        scopes = (
+            ("the run", list(self.states), self.run),
+            (f"agent {agent.id}", [agent.id], self.agents[agent.id]),
+        )
+        for whose, ids, caps in scopes:
+            if caps.cost is None:
+                continue
+            if cost is None:
+                raise BudgetExceeded(
+                    f"budget: the price of {what} is not in massgen's price table, so "
+                    f"max_cost_usd of {whose} cannot bound it: not started",
+                    "agent",
+                    "max_cost_usd",
+                )
+            spent = self._spent(ids)[1] + self._reserved(ids)[1]
+            if spent + cost > caps.cost:
+                raise BudgetExceeded(
+                    f"budget: {what} could cost up to ${cost:.4f} and {whose} has "
+                    f"${max(0.0, caps.cost - spent):.4f} left of max_cost_usd "
+                    f"${caps.cost:.4f}: not started",
+                    "agent",
+                    "max_cost_usd",
+                )
+        estimate = Estimate(0, cost or 0.0, 0)
+        self.reserved.setdefault(agent.id, []).append(estimate)
+        return Lease(self, agent.id, estimate)
+
     def release(self, lease: Lease) -> None:
+        if lease.budget is None:
+            return
         leases = self.reserved.get(lease.agent_id, [])
         if lease.estimate in leases:
             leases.remove(lease.estimate)

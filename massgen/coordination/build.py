@@ -18,6 +18,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
     then ``extra_tools`` given to every agent, e.g. ``massgen.run(tools=[...])``). Raises
     ``ConfigurationError`` (a missing API key naming the variable to set, a custom tool
     that cannot be loaded) before any model is called."""
+    from massgen.config.media_config import ImageGenConfig, merged
     from massgen.tools.custom import load_custom_tools
 
     agents = []
@@ -30,6 +31,20 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
             from massgen.coordination.media import check_understanding
 
             check_understanding(understanding, f"agents[{index}]")
+        kinds = merged(agent.generation, config.orchestrator.generation)
+        generation = {}
+        if kinds:
+            from massgen.coordination.generation import image_tool_of, makers_for
+
+            image = kinds.get("image")
+            if (
+                isinstance(image, ImageGenConfig)
+                and image.responses_tool
+                and hasattr(backend, "image_tool")
+            ):  # the Responses API makes images itself, inside the model's reply
+                backend.image_tool = image_tool_of(image)
+                kinds.pop("image")
+            generation = makers_for(kinds, where)
         agents.append(
             AgentSpec(
                 id=agent.id or f"agent{index + 1}",
@@ -40,6 +55,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
                 max_cost_usd=agent.max_cost_usd,
                 max_total_tokens=agent.max_total_tokens,
                 understanding=understanding,
+                generation=generation,
             )
         )
     return agents

@@ -3,7 +3,7 @@ it streams published as an event (used by :class:`massgen.coordination.turns.Tur
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -25,6 +25,7 @@ from massgen.events import (
 )
 from massgen.events import Usage as UsageEvent
 from massgen.messages import (
+    MediaChunk,
     Message,
     ProviderToolChunk,
     ReasoningChunk,
@@ -55,9 +56,11 @@ async def call_model(
     run_budget: budget.Budget,
     retry_policy: RetryPolicy | None = None,
     lent: AgentTurn | None = None,
+    on_media: Callable[[MediaChunk], Awaitable[None]] | None = None,
 ) -> tuple[str, list[ToolCall]]:
     """One model call with retries; streams deltas as events (text as ``delta_type``),
-    records usage; ``lent`` goes to a backend that runs its own agent loop. Raises
+    records usage; ``lent`` goes to a backend that runs its own agent loop; ``on_media``
+    keeps a medium a provider tool made in the reply (an image). Raises
     :class:`budget.BudgetExceeded` before anything starts when the call could cross a cap."""
     out = Streamed()
     lease = run_budget.reserve(agent, messages, tools)  # BudgetExceeded: not started
@@ -115,6 +118,8 @@ async def call_model(
             emit(provider_tool_event(agent, chunk))
         elif isinstance(chunk, UsageChunk):
             emit(usage_event(agent, chunk))
+        elif isinstance(chunk, MediaChunk) and on_media is not None:
+            await on_media(chunk)
     return "".join(out.text), out.calls
 
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from massgen.backends.base import Backend
     from massgen.config.tool_config import MCPServerConfig
     from massgen.config.understanding import UnderstandingConfig
+    from massgen.coordination.generation import MediaMaker
     from massgen.messages import UsageChunk
     from massgen.tools.base import Tool
 
@@ -30,6 +31,8 @@ class AgentSpec:
     max_total_tokens: int | None = None
     #: its understanding tools (None: it has none)
     understanding: UnderstandingConfig | None = None
+    #: the media it may generate: kind (image, audio, video) -> its generator
+    generation: dict[str, MediaMaker] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

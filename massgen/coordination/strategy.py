@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from massgen.backends.retry import RetryPolicy
 from massgen.config.schema import OrchestratorConfig
@@ -87,6 +87,8 @@ class RunResult:
     files_changed: list[dict[str, str]] = field(default_factory=list)
     #: the user asked for the answer now: the coordination ended there, the leader presented
     answered_now: bool = False
+    #: the media the agents generated (:class:`massgen.workspaces.artifacts.Artifact` dicts)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,6 +149,7 @@ class Strategy(Steering, Presenting, ABC):
             step=lambda: self.round,
             retry_policy=owner.retry_policy,
             run_files=self.run_files,
+            artifacts_root=owner.workspace_root,
         )
 
     # ------------------------------------------------------------------ what a strategy supplies
@@ -327,6 +330,7 @@ class Strategy(Steering, Presenting, ABC):
             error = self.bus.redact(error) if error else error
         duration = time.monotonic() - self.started
         winner_agent = self.by_label[winner.label] if winner else None
+        artifacts = [a.to_dict() for a in self.turns.generation.saved]
         self.emit(
             RunFinished(
                 status=status,
@@ -347,6 +351,7 @@ class Strategy(Steering, Presenting, ABC):
                     }
                     for a in self.agents
                 },
+                artifacts=artifacts,
             )
         )
         return RunResult(
@@ -370,6 +375,7 @@ class Strategy(Steering, Presenting, ABC):
                 {"path": c.path, "how": c.how} for c in (self.files.changes if self.files else [])
             ],
             answered_now=self.answered_now,
+            artifacts=artifacts,
         )
 
     def failures(self) -> str:

@@ -19,6 +19,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from massgen.backends.errors import BackendError
 from massgen.backends.retry import RetryPolicy
@@ -26,6 +27,7 @@ from massgen.config.schema import OrchestratorConfig
 from massgen.coordination import budget, modes, planning, workflow
 from massgen.coordination.calls import call_model
 from massgen.coordination.files import RunFiles
+from massgen.coordination.generation import RunGeneration
 from massgen.coordination.state import AgentState
 from massgen.events import (
     AgentCancelled,
@@ -39,7 +41,7 @@ from massgen.events import (
     ToolCallStarted,
     WorkflowModeChanged,
 )
-from massgen.messages import Message, ToolCall, ToolSpec
+from massgen.messages import MediaChunk, Message, ToolCall, ToolSpec
 from massgen.tools.base import Tool, ToolLimits, ToolResult, close_tools, run_call
 from massgen.tools.lending import AgentTurn
 from massgen.tools.mcp import MCPHub
@@ -83,6 +85,7 @@ class TurnRunner:
         step: Callable[[], int],
         retry_policy: RetryPolicy | None = None,
         run_files: RunFiles | None = None,
+        artifacts_root: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.agents = agents
@@ -93,6 +96,7 @@ class TurnRunner:
         self.run_files = run_files
         self.files = run_files.workspaces if run_files else None
         self.hub = MCPHub()
+        self.generation = RunGeneration(emit, budget, artifacts_root, run_files)
         self.own_tools: dict[str, dict[str, Tool]] = {}  # agent id -> its tools, once known
         self.planning = cfg.coordination.enable_planning_mode
         self.plans: dict[str, planning.Plan] = {}  # agent id -> its current turn's plan
@@ -190,7 +194,7 @@ class TurnRunner:
                     agent, messages, extra or None, FinalAnswerDelta, lent
                 )
                 if not (calls and extra):
-                    return text
+                    return text + self.generation.native_note(agent)
                 used += len(calls)
                 results = await self._run_tools(agent, calls, own)
                 messages = [*messages, Message("assistant", text, tool_calls=calls), *results]
@@ -203,6 +207,7 @@ class TurnRunner:
                 tools += self.run_files.tools(agent.label, lambda: agent.presenting)
             if agent.spec.understanding is not None:
                 tools += self._understanding_tools(agent)
+            tools += self.generation.tools(agent)
             tools += agent.spec.tools  # an agent's own custom tools win over same-named ones
             if agent.spec.mcp_servers:
                 tools += await self.hub.tools_for(agent.id, agent.spec.mcp_servers)
@@ -334,8 +339,19 @@ class TurnRunner:
         delta_type: type[TextDelta] | type[FinalAnswerDelta],
         lent: AgentTurn | None,
     ) -> tuple[str, list[ToolCall]]:
+        async def on_media(chunk: MediaChunk) -> None:
+            await self.generation.save_native(agent, chunk)
+
         return await call_model(
-            agent, messages, tools, delta_type, self.emit, self.budget, self.retry_policy, lent
+            agent,
+            messages,
+            tools,
+            delta_type,
+            self.emit,
+            self.budget,
+            self.retry_policy,
+            lent,
+            on_media,
         )
 
     async def _stage_files(self, agent: AgentState) -> None:
@@ -350,6 +366,9 @@ class TurnRunner:
 
     def _with_plan(self, agent: AgentState, action: workflow.Action) -> workflow.Action:
         """A new answer with the calls its turn planned (planning mode), for all to read."""
+        made = self.generation.native_note(agent)  # images the provider's own tool made
+        if made and isinstance(action, workflow.NewAnswerAction):
+            action = dataclasses.replace(action, content=action.content + made)
         plan = self.plans.get(agent.id)
         if plan is None or not plan.calls or not isinstance(action, workflow.NewAnswerAction):
             return action

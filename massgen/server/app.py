@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from massgen.errors import ConfigurationError
+from massgen.server.artifact_routes import ArtifactRoutes
 from massgen.server.bearer import JWTSettings, verifier_for
 from massgen.server.chat_routes import ChatRoutes
 from massgen.server.context import ServerContext
@@ -245,6 +246,7 @@ def create_app(
             *OCRRoutes(context, runs, redact).routes(),
             *MCPRoutes(context, gateway).routes(),
             *TaskRoutes(context, runs, runner, metrics).routes(),
+            *ArtifactRoutes(context).routes(),
             *TaskSocket(context, runner).routes(),
             *DebateRoutes(context, runs, runner, metrics).routes(),
         ],

@@ -59,6 +59,17 @@ class Completion:
         """ok, or why the run ended early with its best answer: timeout, budget, failed."""
         return str(self.finished.get("status") or "ok")
 
+    def artifacts(self, url_prefix: str | None = None) -> list[dict[str, Any]]:
+        """The media the agents generated, as a client sees them (never a server path):
+        ``{name, kind, mime, size, agent, tool}``, and ``url`` under ``url_prefix``."""
+        out = []
+        for item in self.finished.get("artifacts") or ():
+            entry = {k: item.get(k) for k in ("name", "kind", "mime", "size", "agent", "tool")}
+            if url_prefix is not None:
+                entry["url"] = f"{url_prefix}{item.get('name')}"
+            out.append(entry)
+        return out
+
     def usage(self) -> dict[str, int]:
         prompt = int(self.finished.get("prompt_tokens") or 0)
         completion = int(self.finished.get("completion_tokens") or 0)
@@ -87,7 +98,7 @@ class Completion:
                 },
                 "finish_reason": "stop",
             }
-        return {
+        out = {
             "id": completion_id,
             "object": "text_completion" if text else "chat.completion",
             "created": int(time.time()),
@@ -96,6 +107,10 @@ class Completion:
             "usage": self.usage(),
             "massgen_status": self.status,
         }
+        artifacts = self.artifacts()
+        if artifacts:  # a chat completion names them; a task's result also links them
+            out["massgen_artifacts"] = artifacts
+        return out
 
 
 @dataclass(frozen=True)

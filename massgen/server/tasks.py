@@ -54,6 +54,7 @@ KEPT = frozenset(
         "round_finished",  # a debate's round (a judge's layer): its agreement, its groups
         "budget_exceeded",  # a call not started: it could cross a budget cap
         "usage",  # one per model call: a task's tokens and cost as they grow
+        "artifact_saved",  # a generated medium: GET /v1/tasks/{id}/artifacts/{name} finds it here
         "winner_selected",
         "final_answer_delta",
         "final_answer",
@@ -366,6 +367,9 @@ class TaskRunner:
             result = outcome.object(
                 f"chatcmpl-{uuid.uuid4().hex}", request.get("model_name") or MODEL_NAME
             )
+            if "massgen_artifacts" in result:  # links to the files, under the task
+                prefix = f"/v1/tasks/{task_id}/artifacts/"
+                result["massgen_artifacts"] = outcome.artifacts(prefix)
         except _TaskError as exc:
             error = str(exc)
         except asyncio.CancelledError:

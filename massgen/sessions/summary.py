@@ -158,6 +158,17 @@ class Summary:
                 {"path": str(c.get("path")), "how": str(c.get("how"))}
                 for c in event.get("changes") or []
             ]
+        elif kind == "artifact_saved":
+            entry = {
+                "name": str(event["name"]),
+                "kind": _text(event.get("kind")),
+                "mime": _text(event.get("mime")),
+                "size": int(event.get("size") or 0),
+                "agent": _text(event.get("agent_id")),
+                "tool": _text(event.get("tool")),
+            }
+            part.setdefault("artifacts", []).append(entry)
+            data.setdefault("artifacts", []).append(entry)
         elif kind == "error" and not part["error"]:
             part["error"] = event.get("message")
         elif kind == "run_finished":

@@ -49,6 +49,7 @@ from massgen.testing.chat_wire import (
     split_tokens,
     validate,
 )
+from massgen.testing.media_server import FakeMedia
 from massgen.testing.prompt_caches import BreakpointCache, PrefixCache
 
 
@@ -81,6 +82,8 @@ class FakeChatServer:
         self._released = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        #: OpenAI's media endpoints (images, speech, video): massgen.testing.media_server
+        self.media = FakeMedia(lambda: self.api_key)
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -92,6 +95,7 @@ class FakeChatServer:
                 ),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                *self.media.routes(),
                 Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
             ],
             exception_handlers={404: self._not_found, 405: self._not_found},

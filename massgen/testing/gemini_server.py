@@ -60,6 +60,7 @@ from massgen.testing.gemini_wire import (
     estimate_prompt_tokens,
     validate,
 )
+from massgen.testing.media_server import png
 
 __all__ = [
     "FakeGeminiServer",
@@ -205,6 +206,25 @@ class FakeGeminiServer(FakeChatServer):
         return Cycle(record, code, out, produce)
 
 
+#: The output tokens Gemini counts for one generated image.
+IMAGE_TOKENS = 1290
+#: The pixel shape of each aspect ratio (the fake keeps images small).
+ASPECTS = {"1:1": (64, 64), "3:2": (96, 64), "2:3": (64, 96), "16:9": (112, 63), "9:16": (63, 112)}
+
+
+def image_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """An image model's answer: one PNG as ``inlineData`` when ``responseModalities`` asks
+    for IMAGE (its shape from ``imageConfig.aspectRatio``), as Gemini's image models do."""
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    modalities = config.get("responseModalities") or config.get("response_modalities") or []
+    if "IMAGE" not in modalities:
+        return []
+    image_config = config.get("imageConfig") or config.get("image_config") or {}
+    ratio = image_config.get("aspectRatio") or image_config.get("aspect_ratio") or "1:1"
+    width, height = ASPECTS.get(ratio, (64, 64))
+    return [{"inlineData": {"mimeType": "image/png", "data": b64(png(width, height))}}]
+
+
 class _Generation:
     """One scripted response as GenerateContentResponse chunks (streamed or whole)."""
 
@@ -228,13 +248,14 @@ class _Generation:
             cached = server.prefix_cache.cached_tokens(chat_view(body, model))
         self.cached_tokens = min(cached, self.prompt_tokens)
         thoughts = sum(1 for p in self.pieces if p.get("thought"))
+        images = sum(1 for p in self.pieces if "inlineData" in p)
         self.thoughts_tokens = (
             reply.reasoning_tokens if reply.reasoning_tokens is not None else thoughts
         )
         self.candidates_tokens = (
             reply.completion_tokens
             if reply.completion_tokens is not None
-            else len(self.pieces) - thoughts
+            else len(self.pieces) - thoughts + images * (IMAGE_TOKENS - 1)
         )
 
     def _pieces(self) -> list[dict[str, Any]]:
@@ -247,6 +268,7 @@ class _Generation:
             parts.append({"executableCode": {"language": "PYTHON", "code": code}})
             parts.append({"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": output}})
         parts.extend({"text": piece} for piece in split_tokens(reply.text))
+        parts.extend(image_parts(self.body))
         self.malformed = False
         for index, (name, arguments) in enumerate(reply.tool_calls):
             try:

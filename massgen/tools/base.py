@@ -42,13 +42,15 @@ class Tool:
     """One tool an agent may call. ``run`` takes the parsed arguments and returns text;
     ``close``, when there is one, releases what the tool holds between runs (worker
     processes); ``side_effects``: an MCP tool not marked read-only, whose calls planning mode
-    holds back until the final presentation."""
+    holds back until the final presentation; ``timeout_s``: a limit of its own."""
 
     spec: ToolSpec
     run: Callable[[dict[str, Any]], Awaitable[str]]
     source: str = "custom"  # "custom", "mcp:<server>", "files", ...
     close: Callable[[], Awaitable[None]] | None = None
     side_effects: bool = False
+    #: its own time limit in seconds, in place of the run's (a video takes minutes)
+    timeout_s: float | None = None
 
     @property
     def name(self) -> str:
@@ -126,11 +128,12 @@ async def run_call(tool: Tool | None, call: ToolCall, limits: ToolLimits) -> Too
         arguments = call.parsed_arguments()
     except ValueError as exc:
         return result(f"Error: {call.name}: {exc}", "arguments")
+    limit = tool.timeout_s or limits.timeout_s
     try:
-        async with asyncio.timeout(limits.timeout_s):
+        async with asyncio.timeout(limit):
             output = await tool.run(arguments)
     except TimeoutError:
-        text = f"Error: {call.name} did not finish within {limits.timeout_s:g}s"
+        text = f"Error: {call.name} did not finish within {limit:g}s"
         return result(text, "timeout")
     except ToolUnavailable as exc:
         return result(f"Error: {exc}", "unavailable")

@@ -173,7 +173,7 @@ def test_unknown_key_without_a_close_match_lists_valid_keys() -> None:
     err = error_of("agents:\n  - backend: {type: vllm, model: m}\n    colour: red\n")
     assert str(err) == (
         f"{SOURCE}:3: agents[0].colour: unknown key 'colour' "
-        "(valid keys: id, system_message, backend, max_cost_usd, max_total_tokens, understanding)"
+        "(valid keys: id, system_message, backend, max_cost_usd, max_total_tokens, understanding, generation)"
     )
 
 
@@ -517,7 +517,7 @@ def test_keys_and_non_strings_are_left_alone(monkeypatch: pytest.MonkeyPatch) ->
     err = error_of("agent:\n  backend: {type: vllm, model: m}\n  ${T}: 1\n")
     assert (
         str(err)
-        == f"{SOURCE}:3: agent.${{T}}: unknown key '${{T}}' (valid keys: id, system_message, backend, max_cost_usd, max_total_tokens, understanding)"
+        == f"{SOURCE}:3: agent.${{T}}: unknown key '${{T}}' (valid keys: id, system_message, backend, max_cost_usd, max_total_tokens, understanding, generation)"
     )
 
 

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from massgen.testing.media_server import png
 from tests.fakes import chat_server
 from tests.fakes.chat_server import (
     _COMPACT,
@@ -63,8 +64,8 @@ __all__ = [
 class ResponsesReply(Reply):
     """A :class:`Reply` with what only the Responses API has.
 
-    ``web_searches`` (queries) and ``code_runs`` (code, logs) become provider tool call items
-    before the message, when the request offers that tool. ``refusal`` replaces the message's
+    ``web_searches`` (queries), ``code_runs`` (code, logs) and ``images`` (prompts) become
+    provider tool call items before the message, when the request offers that tool. ``refusal`` replaces the message's
     text with a refusal. ``raw_reasoning`` sends the reasoning as ``reasoning_text`` content
     (gpt-oss on vLLM style) instead of a summary. ``stream_error`` says how a non-empty
     ``error_message`` with status 200 is reported in the stream: ``response.failed`` (its
@@ -75,6 +76,7 @@ class ResponsesReply(Reply):
 
     web_searches: Sequence[str] = ()
     code_runs: Sequence[tuple[str, str]] = ()
+    images: Sequence[str] = ()  # prompts: image_generation_call items (a real PNG each)
     refusal: str = ""
     raw_reasoning: bool = False
     stream_error: Literal["failed", "error", "error_flat"] = "failed"
@@ -317,6 +319,9 @@ class _Generation(chat_server._Generation):
         self.web_searches = list(getattr(reply, "web_searches", ())) if searches else []
         code = "code_interpreter" in offered
         self.code_runs = list(getattr(reply, "code_runs", ())) if code else []
+        tools = [t for t in body.get("tools") or () if isinstance(t, dict)]
+        self.image_tool = next((t for t in tools if t.get("type") == "image_generation"), None)
+        self.images = list(getattr(reply, "images", ())) if self.image_tool else []
         self.refusal = split_tokens(getattr(reply, "refusal", ""))
         self.raw_reasoning = bool(getattr(reply, "raw_reasoning", False))
         self.stream_error = getattr(reply, "stream_error", "failed")
@@ -409,6 +414,8 @@ class _Generation(chat_server._Generation):
             yield self._web_search_item(query)
         for code, logs in self.code_runs:
             yield self._code_item(code, logs)
+        for prompt in self.images:
+            yield self._image_item(prompt)
         if self.text or self.refusal:
             yield self._message_item()
         for call_id, name, pieces in self.calls:
@@ -507,6 +514,29 @@ class _Generation(chat_server._Generation):
             "code": code,
             "container_id": "cntr_fake",
             "outputs": [{"type": "logs", "logs": logs}] if self.outputs_included else None,
+        }
+        return item, events
+
+    def _image_item(self, prompt: str) -> tuple[dict[str, Any], list]:
+        """An ``image_generation_call``: a real PNG (or the format asked for) as ``result``."""
+        item_id = _item_id("ig")
+        tool = self.image_tool or {}
+        fmt = tool.get("output_format") or "png"
+        size = tool.get("size") or "1024x1024"
+        events = [
+            ({"type": f"response.image_generation_call.{phase}", "item_id": item_id}, False)
+            for phase in ("in_progress", "generating", "completed")
+        ]
+        item = {
+            "id": item_id,
+            "type": "image_generation_call",
+            "status": "completed",
+            "result": base64.b64encode(png(64, 64, fmt)).decode(),
+            "revised_prompt": prompt,
+            "output_format": fmt,
+            "size": size,
+            "quality": tool.get("quality") or "medium",
+            "background": "opaque",
         }
         return item, events
 
@@ -681,6 +711,8 @@ def _started(item: dict[str, Any]) -> dict[str, Any]:
         return {**item, "status": "in_progress", "action": {"type": "search"}}
     if kind == "code_interpreter_call":
         return {**item, "status": "in_progress", "code": "", "outputs": None}
+    if kind == "image_generation_call":
+        return {**item, "status": "in_progress", "result": None}
     return item
 
 
