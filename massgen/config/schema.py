@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from massgen.config.fields import FieldProblem, Strict, http_url
-from massgen.config.media_config import GenerationConfig
+from massgen.config.generation import GenerationConfig
 from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
 from massgen.config.understanding import Understanding
 from massgen.providers import check_backend_type, option_problem, refusal

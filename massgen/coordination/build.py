@@ -18,7 +18,7 @@ def build_agents(config: MassGenConfig, extra_tools: Sequence[Tool] = ()) -> lis
     then ``extra_tools`` given to every agent, e.g. ``massgen.run(tools=[...])``). Raises
     ``ConfigurationError`` (a missing API key naming the variable to set, a custom tool
     that cannot be loaded) before any model is called."""
-    from massgen.config.media_config import ImageGenConfig, merged
+    from massgen.config.generation import ImageGenConfig, merged
     from massgen.tools.custom import load_custom_tools
 
     agents = []

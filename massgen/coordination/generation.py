@@ -25,10 +25,10 @@ from massgen.backends import pricing
 from massgen.backends.errors import BackendError
 from massgen.backends.media_openai import Media, OpenAIMedia
 from massgen.backends.registry import resolve_api_key
-from massgen.config.media_config import (
+from massgen.config.generation import (
     AudioGenConfig,
+    GeneratorConfig,
     ImageGenConfig,
-    MediaModelConfig,
     VideoGenConfig,
 )
 from massgen.config.schema import BackendConfig
@@ -57,7 +57,7 @@ class MediaMaker:
     """One kind of medium an agent may generate: its settings and the provider's client."""
 
     kind: str
-    settings: MediaModelConfig
+    settings: GeneratorConfig
     model: str
     client: Any  # OpenAIMedia, or GeminiMedia for images
 
@@ -67,7 +67,7 @@ class MediaMaker:
             await closer()
 
 
-def makers_for(kinds: dict[str, MediaModelConfig], where: str) -> dict[str, MediaMaker]:
+def makers_for(kinds: dict[str, GeneratorConfig], where: str) -> dict[str, MediaMaker]:
     """An agent's generators, one per kind turned on; ``ConfigurationError`` (naming the
     variable to set) when a provider's key is missing."""
     makers: dict[str, MediaMaker] = {}

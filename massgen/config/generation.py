@@ -29,7 +29,7 @@ DEFAULT_MODELS: dict[tuple[str, str], str] = {
 }
 
 
-class MediaModelConfig(Strict):
+class GeneratorConfig(Strict):
     """Who generates one kind of medium, and with what."""
 
     provider: Literal["openai", "gemini"] = Field(
@@ -59,7 +59,7 @@ class MediaModelConfig(Strict):
         return self.model or DEFAULT_MODELS[(kind, self.provider)]
 
 
-class ImageGenConfig(MediaModelConfig):
+class ImageGenConfig(GeneratorConfig):
     size: str = Field(default="auto", description="The default size (the tool may ask another).")
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] = "auto"
     format: Literal["png", "jpeg", "webp"] = "png"
@@ -70,12 +70,12 @@ class ImageGenConfig(MediaModelConfig):
     )
 
 
-class AudioGenConfig(MediaModelConfig):
+class AudioGenConfig(GeneratorConfig):
     voice: str = Field(default="alloy", description="The default voice.")
     format: Literal["mp3", "wav", "opus", "aac", "flac", "pcm"] = "mp3"
 
 
-class VideoGenConfig(MediaModelConfig):
+class VideoGenConfig(GeneratorConfig):
     seconds: Literal["4", "8", "12"] = "4"
     size: Literal["720x1280", "1280x720", "1024x1792", "1792x1024"] = "1280x720"
     poll_seconds: float = Field(default=5.0, gt=0, description="How often the job is asked.")
@@ -115,9 +115,9 @@ class GenerationConfig(Strict):
                 )
         return self
 
-    def kinds(self) -> dict[str, MediaModelConfig]:
+    def kinds(self) -> dict[str, GeneratorConfig]:
         """The kinds turned on, each with its settings."""
-        out: dict[str, MediaModelConfig] = {}
+        out: dict[str, GeneratorConfig] = {}
         for kind in CAPABLE:
             entry = getattr(self, kind)
             if entry is not None:
