@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from rich.color import Color
@@ -185,3 +186,45 @@ def test_textual_image_is_imported_only_when_the_first_image_shows(tmp_path):
         capture_output=True, text=True, env=env, timeout=120, check=True,
     ).stdout  # fmt: skip
     assert out.split("\n")[:2] == ["False False", "True True"]
+
+
+async def test_a_recorded_run_in_which_an_agent_drew_an_image_replays_with_it(tmp_path):
+    """The issue's story recorded for real (generate_image on the fake Images API, the critic
+    looking with understand_image), then replayed: the artist's card draws the picture the
+    session holds, and the final answer's shelf lists it."""
+    import massgen
+    from massgen.sessions import replay, store
+    from massgen.testing import FakeChatServer
+    from tests.tools.test_generate_then_understand import KEY, VISION, ArtistAndCritic
+
+    with FakeChatServer(api_key=KEY, brain=ArtistAndCritic()) as fake:
+        backend = {
+            "type": "chatcompletion",
+            "model": "gpt-4o-mini",
+            "base_url": fake.url,
+            "api_key": KEY,
+        }
+        vision = {**backend, "model": VISION, "vision": True}
+        config = {"agents": [
+            {"id": "critic", "backend": backend,
+             "understanding": {"tools": ["understand_image"], "image_model": vision}},
+            {"id": "artist", "backend": backend,
+             "generation": {"image": {"base_url": fake.url, "api_key": KEY}}},
+        ]}  # fmt: skip
+        result = await massgen.run(
+            "Draw a fox and say what it shows", config=config, enable_logging=True,
+            log_dir=tmp_path / "logs",
+        )  # fmt: skip
+    [artifact] = result["artifacts"]
+    events, bad = store.read_events(Path(result["session_dir"]))
+    assert bad == 0
+
+    app = MassGenApp(replay=replay.split_parts(events), replay_speed=50)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await played(app, pilot)
+        lines = card_of(app, "artist").plain_lines
+        caption = next(n for n, x in enumerate(lines) if x.startswith(f"▣ {artifact['name']} ·"))
+        assert lines[caption - 1] and set(lines[caption - 1]) == {"▀"}  # the picture
+        assert not any(artifact["name"] in x for x in card_of(app, "critic").plain_lines)
+        [tile] = app.query_one(FinalPane).media.tiles
+        assert tile.artifact.path == artifact["path"] and tile.query_one(".media-image")
