@@ -225,6 +225,8 @@ async def test_a_recorded_run_in_which_an_agent_drew_an_image_replays_with_it(tm
         lines = card_of(app, "artist").plain_lines
         caption = next(n for n, x in enumerate(lines) if x.startswith(f"▣ {artifact['name']} ·"))
         assert lines[caption - 1] and set(lines[caption - 1]) == {"▀"}  # the picture
+        answer = next(n for n, x in enumerate(lines) if x.startswith("New answer "))
+        assert answer < caption - 8  # under the answer that the image went with
         assert not any(artifact["name"] in x for x in card_of(app, "critic").plain_lines)
         [tile] = app.query_one(FinalPane).media.tiles
         assert tile.artifact.path == artifact["path"] and tile.query_one(".media-image")
