@@ -230,3 +230,19 @@ async def test_a_recorded_run_in_which_an_agent_drew_an_image_replays_with_it(tm
         assert not any(artifact["name"] in x for x in card_of(app, "critic").plain_lines)
         [tile] = app.query_one(FinalPane).media.tiles
         assert tile.artifact.path == artifact["path"] and tile.query_one(".media-image")
+
+
+@pytest.mark.parametrize(("way", "widget"), [("kitty", "TGPImage"), ("sixel", "SixelImage")])
+async def test_the_final_shelf_draws_with_the_terminals_graphics_protocol(
+    tmp_path, monkeypatch, way, widget
+):
+    """Kitty's protocol or Sixel on the shelf (the cards keep half blocks: their lines
+    scroll with the text)."""
+    monkeypatch.setenv("MASSGEN_IMAGES", way)
+    app = MassGenApp(replay=media_session(tmp_path / "artifacts"), replay_speed=50)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await played(app, pilot)
+        image = app.query_one(FinalPane).media.tiles[0].query_one(".media-image")
+        assert isinstance(image, getattr(pictures.library(), widget))
+        assert image.size.height == 6 and image.size.width
+        assert any(set(x) == {"▀"} for x in card_of(app, "artist").plain_lines if x)
