@@ -97,16 +97,35 @@ def library() -> ModuleType:
     return widget
 
 
+#: The longest side an image is kept at once loaded: more than a thumbnail or a shelf tile
+#: draws (a generated image is often 1024 pixels or more).
+KEEP_PIXELS = 512
+
+
 def open_image(path: str | Path) -> Any:
-    """The image at ``path`` as a PIL image, loaded (or :class:`PictureError`)."""
+    """The image at ``path`` as a PIL image, loaded and at most :data:`KEEP_PIXELS` on a side
+    (or :class:`PictureError`)."""
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise PictureError(f"not shown: {exc.__class__.__name__}") from exc
+    return _loaded(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=32)
+def _loaded(path: str, mtime_ns: int, size: int) -> Any:
+    """The image at ``path`` as it was at ``mtime_ns`` (cached: a card draws it again on
+    every resize)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             image.load()
-            return image.copy()
+            small = image.convert("RGBA") if image.mode not in ("RGB", "RGBA") else image.copy()
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise PictureError(f"not shown: {exc.__class__.__name__}") from exc
+    small.thumbnail((KEEP_PIXELS, KEEP_PIXELS))
+    return small
 
 
 def thumbnail_lines(path: str | Path, width: int, console: Console, style: Style) -> list[Strip]:
