@@ -246,3 +246,46 @@ async def test_the_final_shelf_draws_with_the_terminals_graphics_protocol(
         assert isinstance(image, getattr(pictures.library(), widget))
         assert image.size.height == 6 and image.size.width
         assert any(set(x) == {"▀"} for x in card_of(app, "artist").plain_lines if x)
+
+
+async def test_a_live_run_in_the_app_shows_the_picture_an_agent_drew(tmp_path):
+    """The story run live in the app (generate_image on the fake Images API): the picture
+    comes up under the artist's answer while the run goes on, and on the final shelf."""
+    from massgen.config.loader import load_config_dict
+    from massgen.runs import build_team
+    from massgen.sessions.recorder import SessionRecorder
+    from massgen.testing import FakeChatServer
+    from tests.tools.test_generate_then_understand import KEY, VISION, ArtistAndCritic
+    from tests.tui.support import finished
+
+    with FakeChatServer(api_key=KEY, brain=ArtistAndCritic()) as fake:
+        backend = {
+            "type": "chatcompletion",
+            "model": "gpt-4o-mini",
+            "base_url": fake.url,
+            "api_key": KEY,
+        }
+        config = load_config_dict({"agents": [
+            {"id": "critic", "backend": backend, "understanding": {
+                "tools": ["understand_image"],
+                "image_model": {**backend, "model": VISION, "vision": True}}},
+            {"id": "artist", "backend": backend,
+             "generation": {"image": {"base_url": fake.url, "api_key": KEY}}},
+        ]}).config  # fmt: skip
+        recorder = SessionRecorder(config, "test", log_dir=tmp_path / "logs")
+        app = MassGenApp(
+            lambda: build_team(config), config.orchestrator, question="Draw a fox",
+            recorder=recorder,
+        )  # fmt: skip
+        async with app.run_test(size=(120, 40)) as pilot:
+            await finished(pilot)
+            made = app.view.artifacts  # the fake artist may draw again in a later turn
+            assert made and {a.agent_id for a in made} == {"artist"}
+            lines = card_of(app, "artist").plain_lines
+            for artifact in made:
+                caption = lines.index(f"▣ {artifact.name} · image · {human_size(artifact.size)}")
+                assert set(lines[caption - 1]) == {"▀"}
+            tiles = app.query_one(FinalPane).media.tiles
+            assert [t.artifact.path for t in tiles] == [a.path for a in made]
+        recorder.close(0)
+    assert all(Path(a.path).read_bytes().startswith(b"\x89PNG") for a in made)
