@@ -49,7 +49,8 @@ def card_lines(artifact: ArtifactView, width: int, console: Console, base: Style
     options = console.options.update(width=width, height=None, highlight=False)
     if artifact.kind == "image" and pictures.chosen_way() != "off":
         try:
-            lines = pictures.thumbnail_lines(artifact.path, width, console, base)
+            click = {"@click": open_action(artifact)}  # a click on the picture opens it too
+            lines = pictures.thumbnail_lines(artifact.path, width, console, base, meta=click)
         except pictures.PictureError as exc:
             note = Text(f"({one_line(exc, 80)})", style="dim italic")
             lines = [Strip(console.render_lines(note, options, pad=False, style=base)[0])]

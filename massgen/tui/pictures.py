@@ -128,9 +128,11 @@ def _loaded(path: str, mtime_ns: int, size: int) -> Any:
     return small
 
 
-def thumbnail_lines(path: str | Path, width: int, console: Console, style: Style) -> list[Strip]:
+def thumbnail_lines(
+    path: str | Path, width: int, console: Console, style: Style, meta: dict[str, Any] | None = None
+) -> list[Strip]:
     """``path`` in half blocks, at most :data:`THUMB_COLS` × :data:`THUMB_ROWS` cells (and
-    ``width``), its proportions kept."""
+    ``width``), its proportions kept; ``meta`` on the picture's cells (a click action)."""
     from textual.strip import Strip
 
     library()  # the renderables' package, imported the quiet way
@@ -140,7 +142,10 @@ def thumbnail_lines(path: str | Path, width: int, console: Console, style: Style
     cols, rows = fit(image.width, image.height, min(width, THUMB_COLS), THUMB_ROWS)
     options = console.options.update(width=width, height=None, highlight=False)
     rendered = console.render_lines(HalfcellImage(image, cols, rows), options, pad=False)
-    return [Strip(line).extend_cell_length(width, style) for line in rendered]
+    strips = [Strip(line) for line in rendered]
+    if meta:
+        strips = [strip.apply_meta(meta) for strip in strips]
+    return [strip.extend_cell_length(width, style) for strip in strips]
 
 
 def fit(pixels_w: int, pixels_h: int, cols: int, rows: int) -> tuple[int, int]:

@@ -104,8 +104,13 @@ async def test_enter_on_a_tile_and_a_click_on_a_cards_caption_open_the_medium(tm
         await pilot.click(artist, offset=(5, y))
         assert opened[-1] == str(tmp_path / "artifacts" / "fox.png")
 
-        await pilot.click(tiles[0], offset=(2, 2))
+        await pilot.click(artist, offset=(5, y - 3))  # on the picture
         assert opened[-1] == str(tmp_path / "artifacts" / "fox.png") and len(opened) == 3
+        await pilot.click(artist, offset=(40, y - 3))  # beside it: nothing
+        assert len(opened) == 3
+
+        await pilot.click(tiles[0], offset=(2, 2))
+        assert opened[-1] == str(tmp_path / "artifacts" / "fox.png") and len(opened) == 4
 
 
 async def test_without_a_player_one_notice_names_the_file(tmp_path):
