@@ -26,6 +26,8 @@ class AnswerActions(CopyKeys):
     diff_from: str | None
 
     apply_layout: Callable[[], None]  # the app's
+    #: opens a file with the system's player: None, or the line to tell the user
+    opener: Callable[[str], str | None]
 
     def action_focus_scoreboard(self) -> None:
         board = self.query_one(Scoreboard)
@@ -137,3 +139,12 @@ class AnswerActions(CopyKeys):
             self.notify("No final answer yet.")
             return
         self.copy_out(text, "Final answer", "press w to save it to a file")
+
+    def action_open_artifact(self, path: str) -> None:
+        """A medium an agent made, with the system's player (a click on it; Enter on its
+        tile in the final answer's pane)."""
+        problem = self.opener(path)
+        if problem:
+            self.notify(problem, severity="warning")
+        else:
+            self.notify(f"Opening {one_line(Path(path).name, 60)}…")

@@ -37,6 +37,7 @@ from massgen.tui.copy_keys import CopyKeys
 from massgen.tui.final import FinalPane
 from massgen.tui.inspect_keys import InspectKeys
 from massgen.tui.layout import SCOREBOARD_BOTTOM_HEIGHT, Plan, plan
+from massgen.tui.opener import open_file
 from massgen.tui.remote_control import RemoteControl, TaskServer
 from massgen.tui.replay_control import ReplayControl
 from massgen.tui.run_control import AgentSource, Outcome, RunControl
@@ -198,6 +199,7 @@ class MassGenApp(
             "drawn": deque(maxlen=50_000),  # (publish time of the oldest event, time drawn)
         }
         self.settings_ready = False
+        self.opener: Callable[[str], str | None] = open_file
         self._drawn_keys: tuple[str, int, bool, str] | None = None
         self._header_drawn = ""
 

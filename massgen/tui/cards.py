@@ -8,10 +8,12 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Static
 
 from massgen.tui.markdown_view import MarkdownView
-from massgen.tui.state import ACTIVE, CHARS_PER_TOKEN, TURN_TITLES, AgentView
+from massgen.tui.media_view import card_lines
+from massgen.tui.state import ACTIVE, CHARS_PER_TOKEN, TURN_TITLES, AgentView, ArtifactView
 from massgen.tui.text import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -142,6 +144,7 @@ class AgentCard(MarkdownView):
         self.drawn: tuple[str, ...] = ()  # (status line, marks line, border subtitle)
         self.agent: AgentView | None = None  # as last drawn
         self.now = 0.0
+        self.media: dict[str, ArtifactView] = {}  # what its transcript's media lines name
 
     @property
     def transcript(self) -> MarkdownView:
@@ -160,6 +163,7 @@ class AgentCard(MarkdownView):
         width = max(1, self.size.width - 1)
         status = agent.shown_status
         head = (status_line(agent, now, width), marks_line(agent, width))
+        self.media = agent.media
         self.update(agent.transcript)
         if status not in ACTIVE:  # its text is complete: the view ends on its last line
             self.settle()
@@ -176,6 +180,13 @@ class AgentCard(MarkdownView):
         self.drawn = key
         for name in (*ACTIVE, "failed", "voted", "abstained", "answered", "winner", "aggregator"):
             self.set_class(status == name, f"-{name}")
+
+    def render_block(self, key: str, width: int) -> list[Strip] | None:
+        """A medium the agent made: its thumbnail (an image) and its caption."""
+        artifact = self.media.get(key)
+        if artifact is None:
+            return None
+        return card_lines(artifact, width, self.app.console, self.base)
 
     def follow_changed(self) -> None:
         """The reader scrolled up (paused) or back to the end (following): the border says so."""

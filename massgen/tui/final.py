@@ -10,6 +10,7 @@ from textual.widgets import Input
 
 from massgen.tui import words
 from massgen.tui.markdown_view import MarkdownView
+from massgen.tui.media_view import MediaShelf
 from massgen.tui.state import RunView
 from massgen.tui.text import one_line
 
@@ -37,9 +38,15 @@ class FinalPane(Vertical):
             id="search",
         )
         yield MarkdownView(id="final-text", follow=False)  # read from the top
+        yield MediaShelf(id="final-media")  # the media the agents made
 
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
+        self.media.display = False
+
+    @property
+    def media(self) -> MediaShelf:
+        return self.query_one("#final-media", MediaShelf)
 
     @property
     def text(self) -> MarkdownView:
@@ -50,6 +57,7 @@ class FinalPane(Vertical):
         self.display = shown
         if not shown:
             self.text.update("")
+            self.media.show([])
             return
         label = view.winner_label or "?"
         title = (
@@ -63,10 +71,13 @@ class FinalPane(Vertical):
             title += " · writing…"
         self.border_title = title
         self.text.update(view.final_markdown())
+        self.media.show(view.artifacts)
 
     def wanted_height(self) -> int:
         """Rows to show all of the answer: its lines, the border, the search box."""
         search = 1 if self.query_one("#search", Input).display else 0
+        if self.media.display:
+            search += self.media.wanted_rows
         lines = self.text.line_count
         if self.text.wanted and not self.text.source:  # not rendered yet: estimate
             width = max(20, min(self.size.width - 4, READING_WIDTH))

@@ -24,6 +24,8 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
+#: A line standing for a block the view's owner draws (:meth:`MarkdownView.render_block`).
+BLOCK = re.compile(r"^⟦media:([^⟧\n]+)⟧[ \t]*$", re.MULTILINE)
 MATCH = Style(reverse=True)
 CURRENT_MATCH = Style(bgcolor="yellow", color="black", bold=True)
 
@@ -160,8 +162,33 @@ class MarkdownView(ScrollView, can_focus=True):
         if scrollbar or not self.show_vertical_scrollbar:
             self._scroll_update(size)
 
+    def render_block(self, key: str, width: int) -> list[Strip] | None:
+        """The lines of the block a ``⟦media:key⟧`` line stands for, ``width`` cells wide;
+        None draws the line as text (the default: this view knows no blocks)."""
+        return None
+
     def _render_markdown(self, markdown: str, *, gap: bool) -> list[Strip]:
         if not self.is_mounted or not markdown.strip():
+            return []
+        pieces = BLOCK.split(markdown)  # text, key, text, key, ..., text
+        if len(pieces) == 1:
+            return self._render_text(markdown, gap=gap)
+        width, base = self._width + 1, self.base
+        out: list[Strip] = []
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                block = self.render_block(piece, width)
+                lines = self._render_text(f"⟦media:{piece}⟧", gap=False) if block is None else block
+            else:
+                lines = self._render_text(piece, gap=False)
+            if lines:
+                out.extend([*lines, Strip.blank(width, base)])
+        if out and not gap:
+            out.pop()
+        return out
+
+    def _render_text(self, markdown: str, *, gap: bool) -> list[Strip]:
+        if not markdown.strip():
             return []
         from massgen.tui.markdown import SafeMarkdown
 

@@ -55,6 +55,11 @@ letters act as keys; **i** or **Enter** goes back to it.
 Earlier questions of the conversation stay above the run, one row each: **Enter** or a
 click on a row unfolds its answer.
 
+**Media** the agents make (pictures, sounds, videos) show under the answer that made them
+and on the final answer's shelf: a click on one, or **Enter** on its tile (Tab to it), opens
+it with the system's player. `MASSGEN_IMAGES` = `kitty`, `sixel`, `halfblock` or `off` says
+how pictures are drawn (by default: the terminal's way, half blocks where it has none).
+
 **Replay**: `space` pause or play, `[` / `]` previous / next part, `,` / `.` seek 10 s back
 or forward (of the recording), `h` lists the parts.
 

@@ -36,6 +36,8 @@ WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
 CHARS_PER_TOKEN = 4
 #: Statuses in which an agent is working (its elapsed time runs).
 ACTIVE = frozenset({"thinking", "retrying", "restarting"})
+#: The mark before a medium's entry, per kind.
+MEDIA_MARK = {"image": "▣", "audio": "♪", "video": "▶"}
 WRITING_FINAL = "*(writing the final answer, shown below)*"
 WROTE_FINAL = "*(wrote the final answer, shown below)*"
 
@@ -68,6 +70,40 @@ class Retry:
     def left(self, now: float) -> float:
         """Seconds until the next attempt: the delay counted down from ``since``."""
         return max(0.0, self.delay - (now - self.since))
+
+
+@dataclass
+class ArtifactView:
+    """A medium an agent generated (``artifact_saved``): where the session holds it."""
+
+    name: str
+    path: str
+    kind: str  # image, audio, video (or another file)
+    mime: str
+    size: int
+    agent_id: str
+    agent_label: str
+    tool: str = ""
+
+
+def media_marker(name: str) -> str:
+    """The transcript line a card draws as the medium ``name`` (see
+    ``MarkdownView.render_block``)."""
+    return f"⟦media:{name}⟧"
+
+
+def artifact_caption(artifact: ArtifactView) -> str:
+    """``fox.png · image · 3.2 KB``."""
+    return f"{artifact.name} · {artifact.kind} · {human_size(artifact.size)}"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024 or unit == "MB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"  # pragma: no cover (the loop returns)
 
 
 @dataclass
@@ -104,6 +140,9 @@ class AgentView:
     last_output: float = 0.0  # when text last arrived (the card's spinner rests meanwhile)
     won: bool = False  # the run is over and this agent's answer is final
     won_as: str = "winner"  # or "aggregator": it wrote the final answer from the others'
+    #: media made in the current turn, shown under its answer (or at the turn's end)
+    made: list[ArtifactView] = field(default_factory=list)
+    media: dict[str, ArtifactView] = field(default_factory=dict)  # all it made, by name
 
     @property
     def transcript(self) -> str:
@@ -127,6 +166,13 @@ class AgentView:
 
     def add(self, markdown: str) -> None:
         self.text += markdown
+
+    def show_made(self) -> None:
+        """The media made since the last answer, under it: one marker line each, that the
+        card draws as the medium (an image's thumbnail; its name, kind and size)."""
+        for artifact in self.made:
+            self.text += f"\n\n{media_marker(artifact.name)}\n"
+        self.made = []
 
     def stop_writing(self) -> None:
         """The calls being written are complete (or void): their live view goes."""
@@ -165,6 +211,7 @@ class RunView:
     has_votes: bool = True
     attachments: list[dict[str, Any]] = field(default_factory=list)  # images with the question
     file_changes: list[dict[str, Any]] = field(default_factory=list)  # the presenter's writes
+    artifacts: list[ArtifactView] = field(default_factory=list)  # media the agents made
     agents: dict[str, AgentView] = field(default_factory=dict)
     answers: list[AnswerView] = field(default_factory=list)
     votes: dict[str, VoteView] = field(default_factory=dict)  # current votes, by voter id
@@ -324,6 +371,7 @@ class RunView:
             agent.turn, agent.turn_kind = e.turn or 0, kind
             agent.retry, agent.activity, agent.tools = None, "", {}
             agent.stop_writing()
+            agent.show_made()  # made in a turn that ended without an answer
             agent.done += agent.text
             title = TURN_TITLES.get(kind, kind)
             gap = "\n\n" if agent.done else ""
@@ -400,6 +448,7 @@ class RunView:
             agent.activity, agent.tools = "", {}
             agent.stop_writing()
             agent.add(f"\n\n**New answer {e.label}:**\n\n{e.content}\n")
+            agent.show_made()
             self._mark(agent)
         label = agent.label if agent else e.agent_label
         self.answers.append(AnswerView(e.label, e.agent_id or "", label, e.content))
@@ -484,6 +533,25 @@ class RunView:
         self.final_text += e.text
         self.dirty.add("final")
 
+    def _on_artifact_saved(self, e, at: float) -> None:
+        agent = self.agent(e.agent_id)
+        artifact = ArtifactView(
+            name=e.name,
+            path=e.path,
+            kind=e.kind,
+            mime=e.mime,
+            size=e.size,
+            agent_id=e.agent_id or "",
+            agent_label=agent.label if agent else e.agent_id or "",
+            tool=e.tool,
+        )
+        self.artifacts.append(artifact)
+        if agent:
+            agent.made.append(artifact)
+            agent.media[artifact.name] = artifact
+            self._mark(agent)
+        self.dirty.add("final")
+
     def _on_files_changed(self, e, at: float) -> None:
         self.file_changes = list(e.changes or [])
         self.dirty.add("final")
@@ -563,6 +631,7 @@ class RunView:
                 agent.active_since = None
             agent.retry, agent.activity, agent.tools = None, "", {}
             agent.stop_writing()
+            agent.show_made()
             agent.streamed_chars = 0
             agent.turn_kind = ""  # its last turn is over, whatever it was
             agent.text = agent.text.replace(WRITING_FINAL, WROTE_FINAL)

@@ -311,3 +311,19 @@ def test_follow_up_mid_run(snap_compare, size: str) -> None:
         await mid_run(pilot, clock)
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+def test_media_in_the_card_and_the_final_pane(snap_compare, tmp_path, monkeypatch) -> None:
+    """A replayed run in which the artist drew a fox and recorded a howl: the picture under
+    its answer in the card (half blocks, forced: the same on every terminal), both media on
+    the final answer's shelf."""
+    from tests.tui.media_session import media_session
+
+    monkeypatch.setenv("MASSGEN_IMAGES", "halfblock")
+    app = MassGenApp(replay=media_session(tmp_path / "artifacts"), replay_speed=50)
+
+    async def run_before(pilot: Pilot) -> None:
+        await until(pilot, lambda: not app.running)
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -1,0 +1,73 @@
+"""In a real terminal (tmux): a recorded run whose artist drew a picture replays with the
+picture drawn in half blocks (tmux speaks neither Kitty's protocol nor, here, Sixel), the
+app still takes keys after ``textual-image`` was loaded mid-run, and quits cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import massgen
+from massgen.testing import FakeChatServer
+from tests.tools.test_generate_then_understand import KEY, VISION, ArtistAndCritic
+from tests.tui.test_terminal import Tmux, clean_env
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
+)
+
+
+def record(log_dir: Path) -> dict:
+    with FakeChatServer(api_key=KEY, brain=ArtistAndCritic()) as fake:
+        backend = {
+            "type": "chatcompletion",
+            "model": "gpt-4o-mini",
+            "base_url": fake.url,
+            "api_key": KEY,
+        }
+        config = {"agents": [
+            {"id": "critic", "backend": backend, "understanding": {
+                "tools": ["understand_image"],
+                "image_model": {**backend, "model": VISION, "vision": True}}},
+            {"id": "artist", "backend": backend,
+             "generation": {"image": {"base_url": fake.url, "api_key": KEY}}},
+        ]}  # fmt: skip
+        return asyncio.run(
+            massgen.run("Draw a fox", config=config, enable_logging=True, log_dir=log_dir)
+        )
+
+
+def test_a_replayed_picture_shows_in_a_real_terminal_and_keys_still_work(tmp_path):
+    result = record(tmp_path / "logs")
+    [artifact] = result["artifacts"]
+    with FakeChatServer() as unused:  # clean_env names a provider; the replay calls none
+        env = clean_env(tmp_path, unused)
+    replay = shlex.join([sys.executable, "-m", "massgen", "logs", "replay", "latest",
+                         "--log-dir", str(tmp_path / "logs"), "--speed", "0"])  # fmt: skip
+    tmux = Tmux(tmp_path / "tmux.sock", env)
+    deadline = time.monotonic() + 30
+    try:
+        tmux.start(f"{replay}; echo EXIT=$?; sleep 30", (140, 40))
+        screen = tmux.wait_for(
+            lambda s: f"{artifact['name']} · image" in s and "Replay finished" in s,
+            "the replayed picture",
+            deadline,
+        )
+        assert "▀▀▀▀▀▀" in screen  # the picture, in half blocks
+        assert "Traceback" not in screen
+        tmux.keys("f")  # a key after the library loaded: the final answer, maximised
+        maximised = tmux.wait_for(
+            lambda s: "winner" not in s.split("Final answer")[0], "f", deadline
+        )
+        assert "▀▀▀▀▀▀" in maximised and "✓ voted" not in maximised  # no cards: the final pane
+        tmux.keys("q")
+        after = tmux.wait_for(lambda s: "EXIT=" in s, "the app to quit", deadline)
+        assert "EXIT=0" in after and "Traceback" not in after
+    finally:
+        tmux.kill()
