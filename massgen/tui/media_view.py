@@ -86,7 +86,10 @@ class MediaTile(Vertical, can_focus=True):
             mark = MEDIA_MARK.get(artifact.kind, "▤")
             yield Static(Text(f"{mark} {artifact.kind}", style="bold"), classes="media-kind")
         yield Static(Text(one_line(artifact.name, 60), style="bold"), classes="media-name")
-        details = f"{artifact.kind} · {human_size(artifact.size)} · {artifact.agent_label}"
+        who = artifact.agent_label
+        if artifact.agent_id and artifact.agent_id != who:
+            who = f"{who} ({artifact.agent_id})"  # as the final answer's title names the winner
+        details = f"{artifact.kind} · {human_size(artifact.size)} · {who}"
         yield Static(Text(one_line(details, 60), style="dim"), classes="media-details")
 
     def action_open(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from rich.color import Color
+from textual.widgets import Static
 
 from massgen.tui import pictures
 from massgen.tui.app import MassGenApp
@@ -236,6 +237,8 @@ async def test_a_recorded_run_in_which_an_agent_drew_an_image_replays_with_it(tm
         assert not any(artifact["name"] in x for x in card_of(app, "critic").plain_lines)
         [tile] = app.query_one(FinalPane).media.tiles
         assert tile.artifact.path == artifact["path"] and tile.query_one(".media-image")
+        # named as the final answer's title names agents: the label, then the id
+        assert str(tile.query_one(".media-details", Static).content).endswith("agent2 (artist)")
 
 
 @pytest.mark.parametrize(("way", "widget"), [("kitty", "TGPImage"), ("sixel", "SixelImage")])
