@@ -383,6 +383,8 @@ class MassGenApp(
             waiting = card.agent_id in self.pending_cards
             if not waiting and agent.status not in ACTIVE:
                 continue
+            if not card.size.width:  # mounted but not laid out yet: it waits for a later tick
+                continue
             card.draw(agent, now)
             if waiting:
                 self.pending_cards.discard(card.agent_id)
