@@ -17,7 +17,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from massgen.tui import pictures
-from massgen.tui.state import MEDIA_MARK, ArtifactView, artifact_caption, human_size
+from massgen.tui.artifacts import MEDIA_MARK, ArtifactView, artifact_caption, human_size
 from massgen.tui.text import one_line
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import jiter
-
+from massgen.tui.artifacts import ArtifactView, media_marker
 from massgen.tui.ledger import Ledger
+from massgen.tui.streamed_actions import partial_action
 
 if TYPE_CHECKING:
     from massgen.events import Event
@@ -36,28 +36,8 @@ WORKFLOW_ACTIVITY = {"new_answer": "writing answer", "vote": "voting"}
 CHARS_PER_TOKEN = 4
 #: Statuses in which an agent is working (its elapsed time runs).
 ACTIVE = frozenset({"thinking", "retrying", "restarting"})
-#: The mark before a medium's entry, per kind.
-MEDIA_MARK = {"image": "▣", "audio": "♪", "video": "▶"}
 WRITING_FINAL = "*(writing the final answer, shown below)*"
 WROTE_FINAL = "*(wrote the final answer, shown below)*"
-
-
-def partial_action(name: str, raw: str) -> str:
-    """The Markdown of a workflow call (``new_answer``'s content, ``vote``'s target and
-    reason) from its arguments as streamed so far: incomplete JSON, read by ``jiter``."""
-    try:
-        value = jiter.from_json(raw.encode(), partial_mode="trailing-strings")
-    except ValueError:
-        return ""
-    if not isinstance(value, dict):
-        return ""
-    if name == "new_answer":
-        content = value.get("content")
-        return f"\n\n**New answer (writing…):**\n\n{content}\n" if content else ""
-    target, reason = value.get("agent_id"), value.get("reason")
-    if not isinstance(target, str) or not target:
-        return ""
-    return f"\n\n**Voting for {target}**" + (f": {reason}\n" if reason else "\n")
 
 
 @dataclass
@@ -70,40 +50,6 @@ class Retry:
     def left(self, now: float) -> float:
         """Seconds until the next attempt: the delay counted down from ``since``."""
         return max(0.0, self.delay - (now - self.since))
-
-
-@dataclass
-class ArtifactView:
-    """A medium an agent generated (``artifact_saved``): where the session holds it."""
-
-    name: str
-    path: str
-    kind: str  # image, audio, video (or another file)
-    mime: str
-    size: int
-    agent_id: str
-    agent_label: str
-    tool: str = ""
-
-
-def media_marker(name: str) -> str:
-    """The transcript line a card draws as the medium ``name`` (see
-    ``MarkdownView.render_block``)."""
-    return f"⟦media:{name}⟧"
-
-
-def artifact_caption(artifact: ArtifactView) -> str:
-    """``fox.png · image · 3.2 KB``."""
-    return f"{artifact.name} · {artifact.kind} · {human_size(artifact.size)}"
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB"):
-        if value < 1024 or unit == "MB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"  # pragma: no cover (the loop returns)
 
 
 @dataclass

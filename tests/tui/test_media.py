@@ -16,9 +16,9 @@ from textual.widgets import Static
 
 from massgen.tui import pictures
 from massgen.tui.app import MassGenApp
+from massgen.tui.artifacts import human_size
 from massgen.tui.cards import AgentCard
 from massgen.tui.final import FinalPane
-from massgen.tui.state import human_size
 from tests.tui.media_session import media_session
 from tests.tui.support import cards, settled, until
 
