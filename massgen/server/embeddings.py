@@ -169,6 +169,7 @@ class Embeddings:
         user = body.get("user")
         if user is not None and not isinstance(user, str):
             raise _bad("user", "must be a string")
+        refuse_surrogates(user, "user")  # sent on to the provider as given
         return EmbeddingRequest(model, texts, encoding, dimensions, user)
 
     def names(self) -> str:
