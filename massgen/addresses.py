@@ -11,9 +11,14 @@ embedded IPv4 address is checked as well (see docs/architecture.md, "Webhooks").
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Resolves ``(host, port)`` to its addresses; raises ``OSError`` when the name does not.
+Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
 IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
@@ -60,3 +65,26 @@ def is_public(address: IPAddress) -> bool:
     if not all(is_public(inner) for inner in embedded_ipv4(address)):
         return False
     return address.is_global
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """Every address the system resolver gives for ``host`` (without IPv6 zone ids)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+async def host_addresses(
+    host: str, port: int, resolver: Resolver | None = None
+) -> Sequence[IPAddress]:
+    """``host``'s addresses: itself when it is an IP literal (``[::1]`` too), else what
+    ``resolver`` (default :func:`system_resolver`) gives; empty when the name does not
+    resolve."""
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        return await (resolver or system_resolver)(host, port)
+    except (OSError, UnicodeError, ValueError):
+        return []

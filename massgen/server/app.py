@@ -16,6 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from massgen.addresses import Resolver
 from massgen.errors import ConfigurationError
 from massgen.server.artifact_routes import ArtifactRoutes
 from massgen.server.bearer import JWTSettings, verifier_for
@@ -42,7 +43,7 @@ from massgen.server.task_routes import TaskRoutes, public_task
 from massgen.server.task_socket import TaskSocket
 from massgen.server.tasks import TaskRunner
 from massgen.server.tracing import provider_from_env
-from massgen.server.webhooks import AllowList, Deliverer, Resolver, signature_header_name
+from massgen.server.webhooks import AllowList, Deliverer, signature_header_name
 
 __all__ = ["Services", "create_app"]
 

@@ -16,13 +16,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from massgen.addresses import Resolver
 from massgen.server.bearer import JWTVerifier, TokenRejected, looks_like_jwt
 from massgen.server.http import BadRequest, error_response, read_json
 from massgen.server.limiter import RunLimiter
 from massgen.server.request_fields import Limits
 from massgen.server.sealing import SecretKeyError
 from massgen.server.store import LazyStore, Store
-from massgen.server.webhooks import AllowList, Resolver
+from massgen.server.webhooks import AllowList
 
 log = logging.getLogger("massgen.server")
 

@@ -18,15 +18,21 @@ import ipaddress
 import json
 import logging
 import re
-import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from massgen.addresses import IPAddress, embedded_ipv4, is_public, same_host_ipv4
+from massgen.addresses import (
+    IPAddress,
+    Resolver,
+    embedded_ipv4,
+    host_addresses,
+    is_public,
+    same_host_ipv4,
+)
 from massgen.server.sealing import SecretKeyError
 from massgen.server.signing import HEADER, sign
 
@@ -63,8 +69,6 @@ SET_BY_MASSGEN = frozenset({"host", "content-type", "content-length", "content-e
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-#: Resolves ``(host, port)`` to its addresses; raises ``OSError`` when the name does not.
-Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
 
 class TargetRefused(ValueError):
@@ -104,13 +108,6 @@ class AllowList:
         )
 
 
-async def system_resolver(host: str, port: int) -> list[IPAddress]:
-    """Every address the system resolver gives for ``host`` (without IPv6 zone ids)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-
-
 def _described(address: IPAddress) -> str:
     inner = [str(a) for a in embedded_ipv4(address) if not is_public(a)]
     return f"{address}, which carries {inner[0]}" if inner else str(address)
@@ -137,17 +134,7 @@ async def resolve_target(url: Any, allow: AllowList, resolver: Resolver | None =
     host resolves to (through ``resolver``, default :func:`system_resolver`) is private,
     loopback, link-local or reserved, or carries such an IPv4 address, and is not allowed."""
     _, host, port = check_url(url)
-    try:
-        literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses: Sequence[IPAddress] = [literal]
-    else:
-        try:
-            addresses = await (resolver or system_resolver)(host, port)
-        except (OSError, UnicodeError, ValueError):
-            raise TargetRefused(f"webhook host {host!r} does not resolve") from None
+    addresses = await host_addresses(host, port, resolver)
     if not addresses:
         raise TargetRefused(f"webhook host {host!r} does not resolve")
     for address in addresses:

@@ -13,23 +13,20 @@ cap counted while it downloads. Every refusal is a :class:`ToolError`: one line 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import mimetypes
 import os
-import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from massgen.addresses import IPAddress, is_public
+from massgen.addresses import IPAddress, Resolver, host_addresses, is_public, system_resolver
 from massgen.tools.base import ToolError
 from massgen.workspaces import safe_open
 from massgen.workspaces.paths import PathPolicy, PathRefused
 
 #: Resolves ``(host, port)`` to its addresses (tests substitute one).
-Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 MAX_REDIRECTS = 3
 MAX_URL_CHARS = 2048
 
@@ -203,17 +200,7 @@ class MediaReader:
         return client.build_request("GET", pinned, headers=headers, extensions=extensions)
 
     async def _checked_address(self, host: str, port: int) -> IPAddress:
-        try:
-            literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            literal = None
-        if literal is not None:
-            addresses: Sequence[IPAddress] = [literal]
-        else:
-            try:
-                addresses = await self.resolver(host, port)
-            except (OSError, UnicodeError, ValueError):
-                addresses = []
+        addresses = await host_addresses(host, port, self.resolver)
         if not addresses:
             raise ToolError(f"URL host {host!r} does not resolve")
         if not self.limits.allow_private_urls:
@@ -253,10 +240,3 @@ async def _body(response: Any, url: str, limit: int) -> bytes:
             raise too_big(url, size, limit)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def system_resolver(host: str, port: int) -> list[IPAddress]:
-    """Every address the system resolver gives for ``host``."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
