@@ -337,6 +337,38 @@ def test_non_streaming_disconnect_cancels_run() -> None:
             assert slow.requests and all(r.client_closed for r in slow.requests)
 
 
+PNG_URL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQ"
+    "GAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ensemble/completions", {"messages": ask(), "ensemble_config": {"strategy": "majority_vote"}}),
+        ("/v1/vision/ocr", {"image_url": PNG_URL}),
+    ],
+)  # fmt: skip
+def test_a_client_that_leaves_an_ensemble_or_ocr_request_cancels_its_model_calls(
+    path: str, body: dict[str, Any]
+) -> None:
+    with FakeChatServer(ttft=3) as slow:
+        config = team(slow, 2)
+        for agent in config["agents"]:
+            agent["backend"]["vision"] = True
+        app = create_app(config=config, max_concurrency=1)
+        with serving(app) as base:
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{base}{path}", json=body, timeout=httpx.Timeout(5, read=1))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not (
+                slow.requests and all(r.client_closed for r in slow.requests)
+            ):
+                time.sleep(0.05)
+            assert slow.requests and all(r.client_closed for r in slow.requests)
+
+
 def test_serve_help_and_default_host() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "massgen", "serve", "--help"],

@@ -9,8 +9,6 @@ no request can name a path.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -26,10 +24,12 @@ from massgen.server.completions import DONE, Chunks, NoAnswer
 from massgen.server.context import ServerContext
 from massgen.server.http import (
     BadRequest,
+    ClientLeft,
     SSEResponse,
     error_response,
     parse_messages,
     request_images,
+    unless_client_leaves,
 )
 from massgen.server.request_fields import apply as apply_options
 from massgen.server.request_fields import check_fields, run_options
@@ -136,26 +136,12 @@ class ChatRoutes:
         text: bool,
     ) -> Response:
         """The run's answer as one JSON object; a client that goes away cancels the run."""
-
-        async def watch_disconnect() -> None:
-            while True:
-                message = await request.receive()
-                if message["type"] == "http.disconnect":
-                    return
-
-        run = asyncio.create_task(self.runs.complete(prepared, question, history, images))
-        watcher = asyncio.create_task(watch_disconnect())
         try:
-            await asyncio.wait({run, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (run, watcher):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-        if not run.done() or run.cancelled():
+            outcome = await unless_client_leaves(
+                request, self.runs.complete(prepared, question, history, images)
+            )
+        except ClientLeft:
             return Response(status_code=499)
-        outcome = run.result()
         if isinstance(outcome, NoAnswer):
             return error_response(502, outcome.message, "server_error", "run_failed")
         return JSONResponse(outcome.object(completion_id, model, text=text))

@@ -22,8 +22,6 @@ the last round. None when no vote was cast (a team of one).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -36,7 +34,14 @@ from starlette.routing import Route
 from massgen.runs import Prepared
 from massgen.server.completions import NoAnswer
 from massgen.server.context import ServerContext
-from massgen.server.http import BadRequest, error_response, parse_messages, request_images
+from massgen.server.http import (
+    BadRequest,
+    ClientLeft,
+    error_response,
+    parse_messages,
+    request_images,
+    unless_client_leaves,
+)
 from massgen.server.request_fields import apply as apply_options
 from massgen.server.request_fields import check_fields, run_options
 from massgen.server.runs import MODEL_NAME, RunService
@@ -217,21 +222,13 @@ class EnsembleRoutes:
         tally = EnsembleTally(
             {str(a.id): f"{a.backend.type}/{a.backend.model}" for a in prepared.config.agents}
         )
-        run = asyncio.create_task(
-            self.runs.complete(prepared, question, history, images, on_event=tally.feed)
-        )
-        watcher = asyncio.create_task(_disconnected(request))
         try:
-            await asyncio.wait({run, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (run, watcher):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-        if not run.done() or run.cancelled():
+            outcome = await unless_client_leaves(
+                request,
+                self.runs.complete(prepared, question, history, images, on_event=tally.feed),
+            )
+        except ClientLeft:
             return Response(status_code=499)  # the client went away: the run was cancelled
-        outcome = run.result()
         if isinstance(outcome, NoAnswer):
             return error_response(502, outcome.message, "server_error", "run_failed")
         confidence = tally.confidence(chosen.massgen_strategy)
@@ -263,8 +260,3 @@ class EnsembleRoutes:
             "votes": tally.votes,
         }
         return JSONResponse(answer)
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass

@@ -9,8 +9,8 @@ import json
 import logging
 import re
 import traceback
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -299,3 +299,33 @@ class Observed:
             await self.app(scope, receive, sending)
         finally:
             self.count(self._route(scope), scope.get("method", ""), str(status["code"]))
+
+
+T = TypeVar("T")
+
+
+class ClientLeft(Exception):
+    """The client disconnected before its answer was ready (the work was cancelled)."""
+
+
+async def unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """``work``'s result (its exception raised as is); when the client disconnects first,
+    ``work`` is cancelled and :class:`ClientLeft` raised: a non-streamed answer nobody will
+    read is not worked on."""
+
+    async def left() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    answer, watcher = asyncio.create_task(work), asyncio.create_task(left())
+    try:
+        await asyncio.wait({answer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (answer, watcher):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+    if not answer.done() or answer.cancelled():
+        raise ClientLeft
+    return answer.result()

@@ -4,8 +4,6 @@ chat request, and a client that goes away cancels the agents' calls."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -14,17 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from massgen.server.context import ServerContext
-from massgen.server.http import BadRequest, error_response
+from massgen.server.http import BadRequest, ClientLeft, error_response, unless_client_leaves
 from massgen.server.ocr import NoReading, parse_request, read_image
 from massgen.server.runs import RunService
-
-
-async def until_disconnected(request: Request) -> None:
-    """Return when the client has gone away."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 class OCRRoutes:
@@ -55,21 +45,14 @@ class OCRRoutes:
         slot = context.limiter.try_acquire()
         if slot is None:
             return context.busy()
-        reading = asyncio.create_task(read_image(prepared.config, ocr_request, self.redact))
-        watcher = asyncio.create_task(until_disconnected(request))
         try:
-            await asyncio.wait({reading, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (reading, watcher):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-            slot.release()
-        if not reading.done() or reading.cancelled():
+            result: dict[str, Any] = await unless_client_leaves(
+                request, read_image(prepared.config, ocr_request, self.redact)
+            )
+        except ClientLeft:
             return Response(status_code=499)
-        try:
-            result: dict[str, Any] = reading.result()
         except NoReading as exc:
             return error_response(502, str(exc), "server_error", "no_reading")
+        finally:
+            slot.release()
         return JSONResponse(result)
