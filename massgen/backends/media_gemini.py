@@ -14,6 +14,7 @@ from massgen.backends.errors import ProviderError
 from massgen.backends.gemini import GeminiBackend
 from massgen.backends.media_openai import Media
 from massgen.config.schema import BackendConfig
+from massgen.tools.media.generate import ImageRequest
 
 #: The aspect ratio Gemini is asked for, for each size the tool takes.
 ASPECT = {"1024x1024": "1:1", "1536x1024": "3:2", "1024x1536": "2:3"}
@@ -28,23 +29,17 @@ class GeminiMedia:
         config = BackendConfig(type="gemini", model=model, base_url=base_url, timeout=timeout)
         self.backend = GeminiBackend(config, api_key)
 
-    async def image(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        size: str,
-        quality: str,
-        fmt: str,
-        sources: list[tuple[str, bytes, str]] = [],  # noqa: B006 (never mutated)
-    ) -> Media:
-        """One image from ``prompt`` (``sources`` given with it: an edit). Gemini makes
-        PNG; ``size`` becomes an aspect ratio, ``quality`` does not apply."""
-        parts = [types.Part.from_bytes(data=data, mime_type=mime) for _, data, mime in sources]
-        parts.append(types.Part.from_text(text=prompt))
+    async def image(self, model: str, request: ImageRequest) -> Media:
+        """One image of ``request`` (its ``sources`` given with it: an edit). Gemini makes
+        PNG; the size becomes an aspect ratio, the quality does not apply."""
+        parts = [
+            types.Part.from_bytes(data=data, mime_type=mime) for _, data, mime in request.sources
+        ]
+        parts.append(types.Part.from_text(text=request.prompt))
+        aspect = ASPECT.get(request.size)
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
-            image_config=types.ImageConfig(aspect_ratio=ASPECT[size]) if size in ASPECT else None,
+            image_config=types.ImageConfig(aspect_ratio=aspect) if aspect else None,
         )
         response = await self.backend.generate_once(
             [types.Content(role="user", parts=parts)], config

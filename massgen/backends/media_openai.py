@@ -24,6 +24,7 @@ from massgen.backends import http_pool, pricing
 from massgen.backends.errors import BackendConnectionError, BackendTimeoutError, ProviderError
 from massgen.backends.http_errors import message_and_code, status_error
 from massgen.redaction import Redactor
+from massgen.tools.media.generate import ImageRequest
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: A video job that reports no progress for this long is given up (seconds).
@@ -83,19 +84,11 @@ class OpenAIMedia:
 
     # ---- the three media
 
-    async def image(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        size: str,
-        quality: str,
-        fmt: str,
-        sources: list[tuple[str, bytes, str]] = [],  # noqa: B006 (never mutated)
-    ) -> Media:
-        """One image from ``prompt`` (an edit of ``sources``: ``(name, bytes, mime)`` each)."""
+    async def image(self, model: str, request: ImageRequest) -> Media:
+        """One image of ``request`` (an edit of its ``sources``)."""
+        size, quality, fmt, sources = request.size, request.quality, request.fmt, request.sources
         dalle = model.startswith("dall-e")
-        fields: dict[str, Any] = {"model": model, "prompt": prompt, "n": 1}
+        fields: dict[str, Any] = {"model": model, "prompt": request.prompt, "n": 1}
         if size != "auto" or not dalle:
             fields["size"] = size
         if quality != "auto":
@@ -198,7 +191,11 @@ class OpenAIMedia:
 
     # ---- HTTP
 
-    def _headers(self) -> dict[str, str]:
+    def url(self, path: str) -> str:
+        """Where the API at ``path`` (``/images/generations``) is."""
+        return self.base_url + path
+
+    def headers(self) -> dict[str, str]:
         headers = {"User-Agent": f"massgen/{__version__}"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -214,13 +211,13 @@ class OpenAIMedia:
         data: dict[str, str] | None = None,
         files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
     ) -> httpx.Response:
-        url = self.base_url + path
+        url = self.url(path)
         client = http_pool.lease(url)
         try:
             response = await client.request(
                 method,
                 url,
-                headers=self._headers(),
+                headers=self.headers(),
                 json=json_body,
                 data=data,
                 files=files,

@@ -16,13 +16,14 @@ from massgen.config.fields import Strict, http_url
 
 #: Which provider can make which kind (massgen speaks these APIs; others are refused).
 CAPABLE: dict[str, tuple[str, ...]] = {
-    "image": ("openai", "gemini"),
+    "image": ("openai", "azure_openai", "gemini"),
     "audio": ("openai",),
     "video": ("openai",),
 }
 #: The model each provider uses for a kind when the config names none.
 DEFAULT_MODELS: dict[tuple[str, str], str] = {
     ("image", "openai"): "gpt-image-1",
+    ("image", "azure_openai"): "gpt-image-1",  # the deployment's name
     ("image", "gemini"): "gemini-2.5-flash-image",
     ("audio", "openai"): "gpt-4o-mini-tts",
     ("video", "openai"): "sora-2",
@@ -32,19 +33,28 @@ DEFAULT_MODELS: dict[tuple[str, str], str] = {
 class GeneratorConfig(Strict):
     """Who generates one kind of medium, and with what."""
 
-    provider: Literal["openai", "gemini"] = Field(
-        default="openai", description="openai (image, audio, video) or gemini (image)."
+    provider: Literal["openai", "azure_openai", "gemini"] = Field(
+        default="openai",
+        description="openai (image, audio, video), azure_openai (image) or gemini (image).",
     )
     model: str | None = Field(
         default=None,
-        description="Default: gpt-image-1, gemini-2.5-flash-image, gpt-4o-mini-tts, sora-2.",
+        description="Default: gpt-image-1, gemini-2.5-flash-image, gpt-4o-mini-tts, sora-2 "
+        "(azure_openai: the deployment's name, default gpt-image-1).",
     )
     base_url: str | None = Field(
         default=None,
-        description="Default: OPENAI_BASE_URL / GOOGLE_GEMINI_BASE_URL, else the provider's.",
+        description="Default: OPENAI_BASE_URL / AZURE_OPENAI_ENDPOINT / "
+        "GOOGLE_GEMINI_BASE_URL, else the provider's.",
     )
     api_key: SecretStr | None = Field(
-        default=None, description="Default: OPENAI_API_KEY / GEMINI_API_KEY."
+        default=None,
+        description="Default: OPENAI_API_KEY / AZURE_OPENAI_API_KEY / GEMINI_API_KEY.",
+    )
+    api_version: str | None = Field(
+        default=None,
+        description="azure_openai: the data-plane API version (default "
+        "AZURE_OPENAI_API_VERSION, else 2025-04-01-preview).",
     )
     timeout_seconds: float = Field(
         default=180.0, gt=0, description="One generation at most (video: its whole wait)."
@@ -54,6 +64,12 @@ class GeneratorConfig(Strict):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return http_url(value)
+
+    @model_validator(mode="after")
+    def _azure_only(self) -> GeneratorConfig:
+        if self.api_version is not None and self.provider != "azure_openai":
+            raise ValueError(f"api_version: only for provider azure_openai, not {self.provider}")
+        return self
 
     def model_for(self, kind: str) -> str:
         return self.model or DEFAULT_MODELS[(kind, self.provider)]

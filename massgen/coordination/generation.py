@@ -86,6 +86,10 @@ def makers_for(kinds: dict[str, GeneratorConfig], where: str) -> dict[str, Media
             from massgen.backends.media_gemini import GeminiMedia
 
             client = GeminiMedia(url, key, settings.timeout_seconds, model)
+        elif settings.provider == "azure_openai":
+            from massgen.backends.media_azure import AzureMedia
+
+            client = AzureMedia(url, key, settings.timeout_seconds, model, settings.api_version)
         else:
             client = OpenAIMedia(url, key, settings.timeout_seconds)
         makers[kind] = MediaMaker(kind, settings, model, client)
@@ -268,14 +272,7 @@ def _job(maker: MediaMaker, args: dict[str, Any], policy: PathPolicy | None) -> 
         bound = pricing.image_cost(model, quality=quality, size=request.size)
 
         def make_image() -> Awaitable[Media]:
-            return client.image(  # type: ignore[no-any-return]
-                model,
-                request.prompt,
-                size=request.size,
-                quality=request.quality,
-                fmt=request.fmt,
-                sources=request.sources,
-            )
+            return client.image(model, request)  # type: ignore[no-any-return]
 
         verb = "an edit" if request.sources else "an image"
         return Job(f"{verb} from {model}", bound, make_image, request.name)

@@ -12,6 +12,8 @@ adds these routes; the key is checked as there)::
     POST /v1/videos               multipart or JSON; a video job, queued
     GET  /v1/videos/{id}          the job: in_progress for ``video_polls`` asks, then completed
     GET  /v1/videos/{id}/content  the MP4 (a minimal ISO BMFF file: ftyp, moov, mdat)
+    POST /openai/deployments/{deployment}/images/generations?api-version=...   Azure's
+    POST /openai/deployments/{deployment}/images/edits?api-version=...         (key: api-key)
 
 ``media.fail_next(path, status, message)`` makes the next request to ``path`` fail as OpenAI
 does; ``media.calls`` records each request's path and fields (files as their sizes).
@@ -43,6 +45,7 @@ VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", 
           "sage", "shimmer", "verse")  # fmt: skip
 AUDIO_FORMATS = ("mp3", "wav", "opus", "aac", "flac", "pcm")
 VIDEO_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+AZURE = "/openai/deployments/{deployment}"
 
 
 def png(width: int = 64, height: int = 64, fmt: str = "png") -> bytes:
@@ -113,6 +116,7 @@ class MediaCall:
     path: str
     fields: dict[str, Any]
     files: list[tuple[str, str, int]] = field(default_factory=list)  # (field, filename, size)
+    query: dict[str, str] = field(default_factory=dict)  # Azure's api-version
 
 
 class FakeMedia:
@@ -140,6 +144,9 @@ class FakeMedia:
             Route("/v1/videos", self._guard(self._create_video), methods=["POST"]),
             Route("/v1/videos/{job}", self._guard(self._video), methods=["GET"]),
             Route("/v1/videos/{job}/content", self._guard(self._content), methods=["GET"]),
+            # Azure OpenAI: a deployment's Images API, with an api-version
+            Route(f"{AZURE}/images/generations", self._guard(self._generate), methods=["POST"]),
+            Route(f"{AZURE}/images/edits", self._guard(self._edit), methods=["POST"]),
         ]
 
     def _guard(
@@ -150,8 +157,15 @@ class FakeMedia:
             if self.disabled:
                 return _error(404, f"Invalid URL ({request.method} {path})")
             key = self.api_key()
-            if key is not None and request.headers.get("authorization") != f"Bearer {key}":
+            azure = path.startswith("/openai/deployments/")
+            if key is not None and (
+                request.headers.get("api-key") != key
+                if azure
+                else request.headers.get("authorization") != f"Bearer {key}"
+            ):
                 return _error(401, "Incorrect API key provided.", "invalid_api_key")
+            if azure and not request.query_params.get("api-version"):
+                return _error(404, "Resource not found")
             with self._lock:
                 queued = self.failures.get(path)
                 failure = queued.pop(0) if queued else None
@@ -174,7 +188,7 @@ class FakeMedia:
             return _error(400, "We could not parse the JSON body of your request.")
         if not isinstance(body, dict):
             return _error(400, "The body must be a JSON object.")
-        self._record(MediaCall(request.url.path, body))
+        self._record(MediaCall(request.url.path, body, query=dict(request.query_params)))
         return self._image(body, edits=0)
 
     async def _edit(self, request: Request) -> Response:
@@ -192,7 +206,7 @@ class FakeMedia:
                 if not data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"RIFF")):
                     return _error(400, "Invalid image file: use png, webp or jpg.", param=key)
                 sources += 1
-        self._record(MediaCall(request.url.path, fields, files))
+        self._record(MediaCall(request.url.path, fields, files, dict(request.query_params)))
         if not sources:
             return _error(400, "Missing required parameter: 'image'.", param="image")
         return self._image(fields, edits=sources)
