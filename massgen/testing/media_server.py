@@ -11,7 +11,7 @@ adds these routes; the key is checked as there)::
                                   MPEG frames of silence; pcm: 16-bit samples)
     POST /v1/videos               multipart or JSON; a video job, queued
     GET  /v1/videos/{id}          the job: in_progress for ``video_polls`` asks, then completed
-    GET  /v1/videos/{id}/content  the MP4 (a minimal ISO BMFF file: ftyp, moov, mdat)
+    GET  /v1/videos/{id}/content  the MP4 (frames and a tone; see :func:`mp4`)
     POST /openai/deployments/{deployment}/images/generations?api-version=...   Azure's
     POST /openai/deployments/{deployment}/images/edits?api-version=...         (key: api-key)
 
@@ -87,6 +87,46 @@ def _box(kind: bytes, payload: bytes) -> bytes:
 
 
 def mp4(seconds: int = 4) -> bytes:
+    """A real MP4 of ``seconds``: small frames of changing colour and a tone, encoded with
+    PyAV (``massgen[media]``) so a video tool can decode it; without PyAV, a minimal MP4
+    container (``ftyp``, ``moov`` with the duration, an empty ``mdat``)."""
+    try:
+        return encoded_mp4(seconds)
+    except ImportError:
+        return container_mp4(seconds)
+
+
+def encoded_mp4(seconds: int, fps: int = 2) -> bytes:
+    """An MP4 with an H.264 (or MPEG-4 Part 2) video track and an AAC audio track."""
+    import av
+    import numpy as np
+
+    out_file = io.BytesIO()
+    with av.open(out_file, mode="w", format="mp4") as out:
+        try:
+            video = out.add_stream("libx264", rate=fps)
+        except Exception:  # a PyAV built without x264
+            video = out.add_stream("mpeg4", rate=fps)
+        video.width, video.height, video.pix_fmt = 64, 36, "yuv420p"
+        audio = out.add_stream("aac", rate=16_000)
+        audio.layout = "mono"
+        for i in range(seconds * fps):
+            pixels = np.full((36, 64, 3), (40 + i * 25) % 255, dtype=np.uint8)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        out.mux(video.encode())
+        samples = 16_000 * seconds
+        tone = (np.sin(2 * np.pi * 440 * np.arange(samples) / 16_000) * 0.2).astype(np.float32)
+        for start in range(0, samples, 1024):
+            frame = av.AudioFrame.from_ndarray(
+                tone[None, start : start + 1024], format="fltp", layout="mono"
+            )
+            frame.sample_rate = 16_000
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    return out_file.getvalue()
+
+
+def container_mp4(seconds: int) -> bytes:
     """A minimal MP4 (ISO BMFF) file: ``ftyp``, a ``moov`` with its ``mvhd`` (the duration),
     and an empty ``mdat``."""
     ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2mp41")

@@ -248,6 +248,9 @@ class FakeResponsesServer(FakeChatServer):
             routes=[
                 Route("/v1/responses", self._responses, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                # the rest of OpenAI's API a type: openai agent's tools reach at the same URL
+                *self.media.routes(),
+                Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
             ],
             exception_handlers={404: self._not_found, 405: self._not_found},
         )
