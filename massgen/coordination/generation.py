@@ -14,9 +14,10 @@ error result for the model; the run goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ from massgen.config.generation import (
 from massgen.config.schema import BackendConfig
 from massgen.coordination.budget import Budget, BudgetExceeded
 from massgen.coordination.state import AgentState
-from massgen.events import ArtifactSaved, Event
+from massgen.events import AgentNotice, ArtifactSaved, Event
 from massgen.events import Usage as UsageEvent
 from massgen.messages import MediaChunk, UsageChunk
 from massgen.providers import endpoint
@@ -133,6 +134,8 @@ class RunGeneration:
         self.artifacts = Artifacts(root)
         #: per agent: what the provider's own image tool made since its last answer
         self.native: dict[str, list[str]] = {}
+        #: agents told that the budget cannot pay for their provider's own image tool
+        self.no_images: set[str] = set()
 
     @property
     def saved(self) -> list[Artifact]:
@@ -186,6 +189,41 @@ class RunGeneration:
             raise ToolError(f"{TOOL_OF[maker.kind]}: made, but not saved: {exc}") from None
         self._announce(agent, artifact, media.cost_usd)
         return _said(artifact, media, policy)
+
+    @contextlib.contextmanager
+    def native_images(self, agent: AgentState) -> Iterator[None]:
+        """Around a model call of an agent whose provider makes images in its reply (the
+        Responses API's ``image_generation``): the budget holds one image's most (the
+        largest size, high quality, unless the config fixes them) for the call, so an image
+        cannot take a capped run past its cap; when it cannot be held, the call goes without
+        the tool and the user is told once (docs/architecture.md, "Budgets")."""
+        backend = agent.spec.backend
+        tool = getattr(backend, "image_tool", None)
+        if not tool or not self.budget.active:
+            yield
+            return
+        model = str(tool.get("model") or "gpt-image-1")
+        size = str(tool.get("size") or "1536x1024")
+        bound = pricing.image_cost(model, quality=str(tool.get("quality") or "high"), size=size)
+        try:
+            lease = self.budget.hold(agent, bound, f"an image from {model}")
+        except BudgetExceeded as exc:
+            if exc is self.budget.stopped:
+                raise
+            if agent.id not in self.no_images:
+                self.no_images.add(agent.id)
+                why = f"{exc}; image_generation is not offered to it while the budget is short"
+                self.emit(AgentNotice(agent_id=agent.id, message=why))
+            setattr(backend, "image_tool", None)  # noqa: B010 (a ResponsesBackend's)
+            try:
+                yield
+            finally:
+                setattr(backend, "image_tool", tool)  # noqa: B010
+            return
+        try:
+            yield
+        finally:
+            self.budget.release(lease)
 
     async def save_native(self, agent: AgentState, chunk: MediaChunk) -> None:
         """Keep an image the Responses API's ``image_generation`` tool made in the agent's

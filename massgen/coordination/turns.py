@@ -342,17 +342,18 @@ class TurnRunner:
         async def on_media(chunk: MediaChunk) -> None:
             await self.generation.save_native(agent, chunk)
 
-        return await call_model(
-            agent,
-            messages,
-            tools,
-            delta_type,
-            self.emit,
-            self.budget,
-            self.retry_policy,
-            lent,
-            on_media,
-        )
+        with self.generation.native_images(agent):
+            return await call_model(
+                agent,
+                messages,
+                tools,
+                delta_type,
+                self.emit,
+                self.budget,
+                self.retry_policy,
+                lent,
+                on_media,
+            )
 
     async def _stage_files(self, agent: AgentState) -> None:
         """Copy the agent's workspace for the answer it just gave, in a thread: the copy is

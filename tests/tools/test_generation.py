@@ -306,3 +306,33 @@ def test_massgen_logs_show_lists_the_sessions_artifacts(tmp_path):
         f"Artifact {artifact['path']}  ·  audio/wav, {artifact['size']:,} bytes  ·  agent1 "
         "(generate_audio)"
     )
+
+
+def test_the_responses_image_tool_is_offered_only_while_the_budget_can_pay_for_an_image(tmp_path):
+    from tests.fakes.responses_server import FakeResponsesServer
+
+    def team(cap: float) -> dict[str, Any]:
+        backend = {"type": "openai", "model": "gpt-5-mini", "base_url": fake.url,
+                   "api_key": KEY, "max_tokens": 500}  # fmt: skip
+        image = {"responses_tool": True}  # an image at most: 1536x1024 high, $0.25
+        return {"agents": [{"id": "artist", "backend": backend, "generation": {"image": image},
+                            "max_cost_usd": cap}]}  # fmt: skip
+
+    def offered(request: Any) -> bool:
+        return any(t.get("type") == "image_generation" for t in request.body.get("tools", ()))
+
+    with FakeResponsesServer(api_key=KEY) as fake:
+        result = run("Draw a fox", team(0.05), tmp_path)
+        tight = list(fake.requests)
+        fake.reset()
+        asyncio.run(massgen.run("Draw a fox", config=team(1.0)))
+        ample = list(fake.requests)
+
+    assert tight and not any(offered(r) for r in tight)
+    assert result["final_answer"]  # the run went on without the image tool
+    lines = (Path(result["session_dir"]) / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    [notice] = [e for e in events if e["type"] == "agent_notice" and e["agent_id"] == "artist"]
+    assert "could cost up to $0.2500" in notice["message"]
+    assert "image_generation is not offered" in notice["message"]
+    assert ample and all(offered(r) for r in ample)
