@@ -1,6 +1,8 @@
 """In a real terminal (tmux): a recorded run whose artist drew a picture replays with the
 picture drawn in half blocks (tmux speaks neither Kitty's protocol nor, here, Sixel), the
-app still takes keys after ``textual-image`` was loaded mid-run, and quits cleanly."""
+app still takes keys after ``textual-image`` was loaded mid-run, and quits cleanly. On a
+pseudo-terminal, with Kitty's protocol or Sixel chosen, the bytes the app writes carry the
+picture in that protocol."""
 
 from __future__ import annotations
 
@@ -71,3 +73,56 @@ def test_a_replayed_picture_shows_in_a_real_terminal_and_keys_still_work(tmp_pat
         assert "EXIT=0" in after and "Traceback" not in after
     finally:
         tmux.kill()
+
+
+def replay_bytes(log_dir: Path, way: str, want: bytes) -> bytes:
+    """What ``massgen logs replay`` writes to a real pseudo-terminal (140x40) with
+    ``MASSGEN_IMAGES=way``, read until ``want`` and the end of the replay are in it."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import signal
+    import struct
+    import subprocess
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(MASSGEN_IMAGES=way, TERM="xterm-256color")
+    command = [sys.executable, "-m", "massgen", "logs", "replay", "latest",
+               "--log-dir", str(log_dir), "--speed", "0"]  # fmt: skip
+    app = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env,
+                           start_new_session=True)  # fmt: skip
+    os.close(slave)
+    out, deadline = b"", time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and not (want in out and b"Replay finished" in out):
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    out += os.read(master, 1 << 16)
+                except OSError:  # the app has gone
+                    break
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.wait(10)
+        os.close(master)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("way", "sequence"),
+    [("kitty", b"\x1b_G"), ("sixel", b"\x1bP0;0;0q")],  # Kitty's APC; Sixel's DCS
+)
+def test_kitty_and_sixel_pictures_reach_a_real_terminal(tmp_path, way, sequence):
+    record(tmp_path / "logs")
+    out = replay_bytes(tmp_path / "logs", way, sequence)
+    assert b"Replay finished" in out and b"Traceback" not in out
+    assert sequence in out, f"no {way} graphics in what the app wrote"
+    drawn = out.split(sequence, 1)[1]
+    if way == "kitty":  # a PNG sent whole (f=100), base64: the PNG signature
+        assert b"f=100" in drawn.split(b";", 1)[0] and drawn.split(b";", 1)[1].startswith(b"iVBOR")
+    else:  # the raster: 1:1 pixels, the picture's size in pixels
+        assert drawn.startswith(b'"1;1;')
