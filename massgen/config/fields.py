@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 import types
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 class FieldProblem(ValueError):
@@ -58,3 +58,7 @@ def http_url(value: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
     return value.strip()
+
+
+#: An optional http(s) URL with a host, stripped (see :func:`http_url`).
+HttpURL = Annotated[str | None, AfterValidator(http_url)]

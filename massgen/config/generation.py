@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from massgen.config.fields import Strict, http_url
+from massgen.config.fields import HttpURL, Strict
 
 #: Which provider can make which kind (massgen speaks these APIs; others are refused).
 CAPABLE: dict[str, tuple[str, ...]] = {
@@ -42,7 +42,7 @@ class GeneratorConfig(Strict):
         description="Default: gpt-image-1, gemini-2.5-flash-image, gpt-4o-mini-tts, sora-2 "
         "(azure_openai: the deployment's name, default gpt-image-1).",
     )
-    base_url: str | None = Field(
+    base_url: HttpURL = Field(
         default=None,
         description="Default: OPENAI_BASE_URL / AZURE_OPENAI_ENDPOINT / "
         "GOOGLE_GEMINI_BASE_URL, else the provider's.",
@@ -59,11 +59,6 @@ class GeneratorConfig(Strict):
     timeout_seconds: float = Field(
         default=180.0, gt=0, description="One generation at most (video: its whole wait)."
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return http_url(value)
 
     @model_validator(mode="after")
     def _azure_only(self) -> GeneratorConfig:

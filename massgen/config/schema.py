@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from massgen.config.fields import FieldProblem, Strict, http_url
+from massgen.config.fields import FieldProblem, HttpURL, Strict
 from massgen.config.generation import GenerationConfig
 from massgen.config.tool_config import CustomToolConfig, MCPServerConfig
 from massgen.config.understanding import Understanding
@@ -40,15 +40,10 @@ class AG2ModelEntry(Strict):
 
     model: str = Field(min_length=1, description="The model name at the endpoint.")
     api_key: SecretStr | None = Field(default=None, description="Default: OPENAI_API_KEY.")
-    base_url: str | None = Field(default=None, description="Default: OPENAI_BASE_URL, else OpenAI.")
+    base_url: HttpURL = Field(default=None, description="Default: OPENAI_BASE_URL, else OpenAI.")
     api_type: Literal["openai"] = Field(
         default="openai", description="AG2's client type; massgen runs OpenAI-compatible ones."
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return http_url(value)
 
 
 class AG2LLMConfig(Strict):
@@ -75,7 +70,7 @@ class BackendConfig(Strict):
 
     type: str = Field(description="Backend type, e.g. chatcompletion, grok, vllm.")
     model: str | None = Field(default=None, description="Model name at the provider.")
-    base_url: str | None = Field(default=None, description="Override the endpoint URL.")
+    base_url: HttpURL = Field(default=None, description="Override the endpoint URL.")
     api_key: SecretStr | None = Field(default=None, description="Key; default from env.")
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
@@ -189,11 +184,6 @@ class BackendConfig(Strict):
     def _known_type(cls, value: str) -> str:
         check_backend_type(value)
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return http_url(value)
 
     @field_validator("mcp_servers")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
-from massgen.config.fields import Strict, http_url
+from massgen.config.fields import HttpURL, Strict
 from massgen.providers import check_backend_type
 
 UnderstandingTool = Literal[
@@ -29,7 +29,7 @@ class MediaModelConfig(Strict):
 
     type: str = Field(default="openai", description="Any backend type massgen runs.")
     model: str = Field(min_length=1)
-    base_url: str | None = Field(default=None, description="Default: the provider's own.")
+    base_url: HttpURL = Field(default=None, description="Default: the provider's own.")
     api_key: SecretStr | None = Field(default=None, description="Default: the provider's variable.")
     vision: bool | None = Field(
         default=None, description="OpenAI-compatible servers: takes images."
@@ -44,11 +44,6 @@ class MediaModelConfig(Strict):
     def _known_type(cls, value: str) -> str:
         check_backend_type(value)
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return http_url(value)
 
 
 class UnderstandingConfig(Strict):
