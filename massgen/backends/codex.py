@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 #: Seconds Codex has to end its turn after a workflow action (its usage comes at the end).
 ACTION_GRACE = 20.0
+#: Seconds Codex waits for a tool's answer beyond the engine's bound on that tool.
+TOOL_GRACE = 30.0
 #: Seconds between SIGTERM and SIGKILL when its process group is ended.
 KILL_GRACE = 2.0
 _STDERR_LINES = 20
@@ -150,7 +152,7 @@ class CodexBackend(Backend):
                 socket_path=socket_path,
                 max_retries=self.config.max_retries,
                 timeout=self.config.timeout,
-                tool_timeout=max(self.config.timeout, 600.0),
+                tool_timeout=self._tool_timeout(turn),
             ),
         )
         command = [binary, "exec", "--json", "--ephemeral", "--skip-git-repo-check"]
@@ -205,6 +207,13 @@ class CodexBackend(Backend):
                 for watcher in watchers:
                     watcher.cancel()
                 await end_process_group(process)
+
+    def _tool_timeout(self, turn: AgentTurn | None) -> float:
+        """How long Codex waits for one of massgen's tools: past the engine's own bound on
+        the turn's longest tool (a video's generation), so the engine's answer, an error
+        included, is what reaches the model; at least ten minutes."""
+        longest = turn.tool_timeout_s if turn is not None and turn.tool_timeout_s else 0.0
+        return max(self.config.timeout, 600.0, longest + TOOL_GRACE)
 
     def _error(self, kind: ErrorKind, message: str) -> BackendError:
         error = kind(self.scrub(" ".join(message.split())), provider=self.type)

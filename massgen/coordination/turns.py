@@ -457,7 +457,9 @@ class TurnRunner:
         files = None
         if self.run_files is not None:
             files = self.run_files.agent_files(agent.label, lambda: agent.presenting)
-        return AgentTurn(run_tool, frozenset(own), files)
+        default = self.tool_limits.timeout_s
+        longest = max((tool.timeout_s or default for tool in own.values()), default=default)
+        return AgentTurn(run_tool, frozenset(own), files, longest)
 
 
 def last_resort(rules: workflow.TurnRules, texts: list[str], error: str) -> workflow.Action:

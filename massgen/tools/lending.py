@@ -52,3 +52,6 @@ class AgentTurn:
     run_tool: Callable[[ToolCall], Awaitable[str]]
     own_tools: frozenset[str] = frozenset()
     files: AgentFiles | None = None
+    #: The longest the engine lets one of the own tools run (a video may take ten minutes):
+    #: a framework that bounds tool calls itself must wait at least that long for the answer.
+    tool_timeout_s: float | None = None
