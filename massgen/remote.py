@@ -1,7 +1,9 @@
 """A run on a ``massgen serve``: the question sent as a task (or a task attached to by id)
 through :mod:`massgen.client`, and the task's event stream (resumed where it broke) published
 on a local :class:`~massgen.events.EventBus`, so the views that draw a local run — the app,
-the plain and JSON printers — draw it unchanged (docs/architecture.md, "The app as a client").
+the plain and JSON printers — draw it unchanged (docs/architecture.md, "The app as a client");
+the media its agents make are fetched here on the way, each ``artifact_saved`` then naming the
+copy here (:mod:`massgen.remote_media`).
 It sits above the front ends (the client reaches the server's signing code): the CLI hands a
 :class:`Server` to the app, which knows it only as :class:`massgen.tui.remote_control.TaskServer`.
 
@@ -16,11 +18,13 @@ import asyncio
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from massgen.errors import ConfigurationError
 from massgen.events import ErrorEvent, EventBus, RunFinished
 from massgen.exitcodes import ExitCode
+from massgen.remote_media import MediaRelay, TaskMedia, default_cache
 from massgen.sessions.replay import to_event
 
 if TYPE_CHECKING:
@@ -46,10 +50,12 @@ READ_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class Server:
-    """A ``massgen serve`` to run on: its URL and the API key to send."""
+    """A ``massgen serve`` to run on: its URL and the API key to send; ``media_dir``: where
+    its tasks' media are fetched to (default: :func:`massgen.remote_media.default_cache`)."""
 
     url: str
     api_key: str | None = None
+    media_dir: Path | None = None
 
     @classmethod
     def named(cls, url: str | None, api_key: str | None, *, fallback: str | None = None) -> Server:
@@ -238,24 +244,36 @@ class RemoteRun:
             await client.close()
 
     async def _read(self, client: AsyncClient, task_id: str) -> RemoteResult:
+        """The task's events onto the bus, its media fetched here on the way
+        (:mod:`massgen.remote_media`)."""
         finished: RunFinished | None = None
         end: TaskEvent | None = None
-        async for item in client.tasks.stream_events(task_id):
-            self.received += 1
-            if item.type in ("queued", "running"):
-                self.state = item.type
-                continue
-            if item.type in TASK_END:
-                end = item
-                break
-            event = to_event(dict(item.data))
-            if event is None:  # progress, and anything this version does not know
-                continue
-            if item.type == "run_started":
-                self.state, self.question = "running", str(item.data.get("question") or "")
-            if isinstance(event, RunFinished):
-                finished = event
-            self.bus.publish(event, keep_time=True)
+        cache = self.server.media_dir or default_cache()
+        relay = MediaRelay(self.bus, TaskMedia(client, self.server.url, task_id, cache))
+        try:
+            async for item in client.tasks.stream_events(task_id):
+                self.received += 1
+                if item.type in ("queued", "running"):
+                    self.state = item.type
+                    continue
+                if item.type in TASK_END:
+                    end = item
+                    break
+                event = to_event(dict(item.data))
+                if event is None:  # progress, and anything this version does not know
+                    continue
+                if item.type == "run_started":
+                    self.state, self.question = "running", str(item.data.get("question") or "")
+                if isinstance(event, RunFinished):
+                    finished = event
+                relay.put(event)
+        except Exception:
+            await relay.finish()  # the events read before the stream failed are still shown
+            raise
+        else:
+            await relay.finish()
+        finally:
+            await relay.stop()
         return self._ended(task_id, finished, end)
 
     def _ended(

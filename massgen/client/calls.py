@@ -30,6 +30,8 @@ COMPLETION_TASK_TYPES = frozenset({"llm_completion", "chat_completion", "chat.co
 PRIORITIES = ("low", "normal", "high")
 #: Task states after which a task changes no more.
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+#: A task artifact's name, as the server names them (``result.massgen_artifacts[].name``).
+ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$")
 
 
 def _body(fields: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +93,18 @@ def task_path(task_id: str, tail: str = "") -> str:
     if not isinstance(task_id, str) or not task_id or "/" in task_id:
         raise ValidationError(f"not a task id: {task_id!r}", param="task_id")
     return f"/v1/tasks/{task_id}{tail}"
+
+
+def task_artifact(task_id: str, name: str) -> Call:
+    """``GET /v1/tasks/{task_id}/artifacts/{name}``, streamed (a medium can be large); a
+    name that is not an artifact's is refused before sending."""
+    if not isinstance(name, str) or not ARTIFACT_NAME.match(name) or ".." in name:
+        raise ValidationError(
+            f"not an artifact's name: {name!r} (one from the task's result.massgen_artifacts)",
+            param="name",
+        )
+    path = task_path(task_id, f"/artifacts/{name}")
+    return Call("tasks.artifact", "GET", path, headers={"Accept": "*/*"}, stream=True)
 
 
 def list_tasks(status: str | list[str] | None, limit: int | None, before: float | None) -> Call:

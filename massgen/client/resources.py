@@ -5,11 +5,12 @@ layout: ``chat.completions``, ``completions``, ``tasks``, ``webhooks``, ``provid
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
-from massgen.client import calls
+from massgen.client import calls, downloads
 from massgen.client.exceptions import NetworkError
 from massgen.client.sockets import TaskSocket, task_socket
 from massgen.client.transport import SSEDecoder, network_error, retry_delay
@@ -169,6 +170,20 @@ class Tasks(Resource):
     ) -> TaskList:
         """Your tasks, newest first; ``before`` (a ``created_at``) pages back."""
         return self.client.fetch(calls.list_tasks(status, limit, before), TaskList)
+
+    def artifact(self, task_id: str, name: str) -> bytes:
+        """A file the task's agents made (``GET /v1/tasks/{id}/artifacts/{name}``; ``name``
+        from ``result.massgen_artifacts`` or an ``artifact_saved`` event), as bytes."""
+        call = calls.task_artifact(task_id, name)
+        return downloads.read(self.client.send(call), call)
+
+    def download_artifact(
+        self, task_id: str, name: str, path: str | Path, *, max_bytes: int | None = None
+    ) -> Path:
+        """:meth:`artifact` written to ``path`` as it arrives (complete, or not at all); a
+        file over ``max_bytes`` is a :class:`~massgen.client.ValidationError`."""
+        call = calls.task_artifact(task_id, name)
+        return downloads.save(self.client.send(call), Path(path), max_bytes, call)
 
     def stream_events(
         self, task_id: str, *, last_event_id: int | None = None

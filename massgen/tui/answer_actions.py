@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from massgen.tui import words
+from massgen.tui.artifacts import NOT_HERE
 from massgen.tui.copy_keys import CopyKeys
 from massgen.tui.final import FinalPane
 from massgen.tui.scoreboard import Scoreboard
@@ -143,6 +144,9 @@ class AnswerActions(CopyKeys):
     def action_open_artifact(self, path: str) -> None:
         """A medium an agent made, with the system's player (a click on it; Enter on its
         tile in the final answer's pane)."""
+        if not path:  # a server's medium with no copy here
+            self.notify(f"Nothing to open: {NOT_HERE}.", severity="warning")
+            return
         problem = self.opener(path)
         if problem:
             self.notify(problem, severity="warning")

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 #: The mark before a medium's entry, per kind.
 MEDIA_MARK = {"image": "▣", "audio": "♪", "video": "▶"}
+#: Said of a medium with no file here (in its card, and when asked to open it).
+NOT_HERE = "not fetched from the server"
 
 
 @dataclass
 class ArtifactView:
-    """A medium an agent generated (``artifact_saved``): where the session holds it."""
+    """A medium an agent generated (``artifact_saved``): where the session holds it (``path``
+    empty: no file on this machine, a server's medium that could not be fetched)."""
 
     name: str
     path: str

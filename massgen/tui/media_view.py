@@ -17,7 +17,13 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from massgen.tui import pictures
-from massgen.tui.artifacts import MEDIA_MARK, ArtifactView, artifact_caption, human_size
+from massgen.tui.artifacts import (
+    MEDIA_MARK,
+    NOT_HERE,
+    ArtifactView,
+    artifact_caption,
+    human_size,
+)
 from massgen.tui.text import one_line
 
 if TYPE_CHECKING:
@@ -47,7 +53,10 @@ def card_lines(artifact: ArtifactView, width: int, console: Console, base: Style
     """A medium in a card: an image's thumbnail (or why there is none), and its caption."""
     lines: list[Strip] = []
     options = console.options.update(width=width, height=None, highlight=False)
-    if artifact.kind == "image" and pictures.chosen_way() != "off":
+    if artifact.kind == "image" and not artifact.path:
+        note = Text(f"({NOT_HERE})", style="dim italic")
+        lines = [Strip(console.render_lines(note, options, pad=False, style=base)[0])]
+    elif artifact.kind == "image" and pictures.chosen_way() != "off":
         try:
             click = {"@click": open_action(artifact)}  # a click on the picture opens it too
             lines = pictures.thumbnail_lines(artifact.path, width, console, base, meta=click)
@@ -60,8 +69,8 @@ def card_lines(artifact: ArtifactView, width: int, console: Console, base: Style
 
 
 def tile_has_image(path: str, kind: str) -> bool:
-    """The tile of a medium shows it as an image."""
-    return kind == "image" and pictures.chosen_way() != "off"
+    """The tile of a medium shows it as an image (one with a file here)."""
+    return kind == "image" and bool(path) and pictures.chosen_way() != "off"
 
 
 class MediaTile(Vertical, can_focus=True):

@@ -452,6 +452,11 @@ class RunView:
         self.log.append(f"{self.label_of(e.agent_id or '')}: invalid action ({e.attempt})")
         self.dirty.add("panel")
 
+    def _on_agent_notice(self, e, at: float) -> None:
+        who = f"{self.label_of(e.agent_id)}: " if e.agent_id else ""
+        self.log.append(f"{who}{e.message}")
+        self.dirty.add("panel")
+
     def _on_usage(self, e, at: float) -> None:
         self.prompt_tokens += e.prompt_tokens
         self.completion_tokens += e.completion_tokens

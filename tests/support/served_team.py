@@ -52,3 +52,30 @@ def served_team(folder: Path, provider: FakeChatServer) -> Iterator[ServedTeam]:
     args = ["--api-key", API_KEY, "--db", f"sqlite:///{folder / 'tasks.db'}"]
     with massgen_serve(config, *args) as process:
         yield ServedTeam(process.url, provider)
+
+
+#: The artist's provider key (the fake Chat Completions and Images APIs check it).
+ARTIST_PROVIDER_KEY = "sk-provider-artist-0123456789"
+
+
+@contextmanager
+def served_artist(folder: Path) -> Iterator[ServedTeam]:
+    """A real ``massgen serve`` (the key :data:`API_KEY`) whose one agent, ``artist``, draws
+    a kite with ``generate_image`` on the fake Images API (``artist-kite.png``, a real PNG)
+    before it answers; without session logs, the server keeps the media under ``folder``."""
+    from massgen.testing import CoordinationBrain
+
+    with FakeChatServer(api_key=ARTIST_PROVIDER_KEY) as provider:
+        provider.brain = CoordinationBrain(
+            tool_plan={"generate_image": {"prompt": "a kite", "name": "kite"}}
+        )
+        backend = {"type": "chatcompletion", "model": "gpt-4o-mini", "base_url": provider.url,
+                   "api_key": ARTIST_PROVIDER_KEY}  # fmt: skip
+        image = {"base_url": provider.url, "api_key": ARTIST_PROVIDER_KEY}
+        config = folder / "artist.yaml"
+        config.write_text(yaml.safe_dump({
+            "agents": [{"id": "artist", "backend": backend, "generation": {"image": image}}],
+        }))  # fmt: skip
+        args = ["--api-key", API_KEY, "--db", f"sqlite:///{folder / 'artist.db'}"]
+        with massgen_serve(config, *args, env={"TMPDIR": str(folder)}) as process:
+            yield ServedTeam(process.url, provider)
