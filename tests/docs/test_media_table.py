@@ -92,7 +92,34 @@ def own_backend(kind: str, fakes: Fakes) -> dict[str, Any]:
         "gemini": {"type": "gemini", "model": "gemini-2.5-flash", "base_url": fakes.gemini.url},
         "chatcompletion": {"type": "chatcompletion", "model": "m", "base_url": fakes.chat.url},
         "grok": {"type": "grok", "model": "grok-4", "base_url": fakes.chat.url},
-    }[kind] | {"api_key": KEY}
+        # the agent frameworks: the real Claude Code and Codex CLIs, AG2's client
+        "claude_code": {"type": "claude_code", "model": "claude-sonnet-4-5",
+                        "base_url": fakes.claude.url},
+        "codex": {"type": "codex", "model": "gpt-5-codex", "base_url": fakes.openai.url},
+        "ag2": {"type": "ag2", "llm_config": {"config_list": [
+            {"model": "gpt-4o", "api_key": KEY, "base_url": fakes.chat.url}]}},
+    }[kind] | ({"api_key": KEY} if kind != "ag2" else {})  # fmt: skip
+
+
+def framework_ready(kind: str, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """What an agent framework's example needs here (skipped where it is not installed)."""
+    monkeypatch.setenv("HOME", str(home))  # the CLIs keep their state there
+    if kind == "claude_code":
+        pytest.importorskip("claude_agent_sdk", reason="the claude-code extra is not installed")
+        for name in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_API_KEY", "ANTHROPIC_BASE_URL"):
+            monkeypatch.delenv(name, raising=False)
+    elif kind == "codex":
+        from tests.backends.test_codex import codex_binary
+
+        binary = codex_binary()
+        if binary is None:
+            pytest.skip("the Codex CLI is not installed: npm install --prefix ../.npm-codex "
+                        "@openai/codex")  # fmt: skip
+        for name in ("CODEX_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("MASSGEN_CODEX_BIN", binary)
+    elif kind == "ag2":
+        pytest.importorskip("autogen", reason="the ag2 extra is not installed")
 
 
 def image_model(kind: str, star: bool, fakes: Fakes) -> dict[str, Any]:
@@ -158,7 +185,7 @@ def example(kind: str, row: Row, fakes: Fakes, project: Path) -> tuple[dict[str,
     if ("video", "makes") in claims:
         generation["video"] = {**own_api(kind, claims[("video", "makes")], fakes),
                                "poll_seconds": 0.01}  # fmt: skip
-        plan["generate_video"] = {"prompt": "a fox running", "name": "run", "seconds": 4}
+        plan["generate_video"] = {"prompt": "a fox running", "name": "run", "seconds": "4"}
     if ("video", "understands") in claims:
         understanding["tools"].append("understand_video")
         understanding["video_frames"] = 2
@@ -196,7 +223,10 @@ def sent_image(fake: Any, data: bytes) -> bool:
 
 
 @pytest.mark.parametrize(("kind", "row"), EXAMPLES, ids=[k for k, _ in EXAMPLES])
-def test_the_media_table_row_runs_as_written(kind: str, row: Row, fakes: Fakes, tmp_path):
+def test_the_media_table_row_runs_as_written(
+    kind: str, row: Row, fakes: Fakes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    framework_ready(kind, monkeypatch, tmp_path / "home")
     project = tmp_path / "project"
     project.mkdir()
     media_files.text_pdf(project / "report.pdf", PDF_TEXT)
