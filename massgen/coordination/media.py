@@ -26,6 +26,7 @@ from massgen.tools.base import Tool, ToolError
 
 if TYPE_CHECKING:
     from massgen.tools.media.sources import Media
+    from massgen.workspaces.artifacts import Artifacts
     from massgen.workspaces.paths import PathPolicy
 
 #: A vision call's completion bound when its model's config sets no max_tokens.
@@ -144,9 +145,10 @@ def understanding_tools(
     policy: Callable[[], PathPolicy] | None,
     emit: Callable[[Event], None],
     run_budget: budget.Budget,
+    artifacts: Artifacts | None = None,
 ) -> list[Tool]:
-    """Agent ``agent``'s understanding tools (none when it has none): paths read through
-    ``policy()`` (None: the run grants no files, so URLs only)."""
+    """Agent ``agent``'s understanding tools (none when it has none): the run's ``artifacts``
+    by name, paths read through ``policy()`` (None: the run grants no files), URLs."""
     understanding = agent.spec.understanding
     if understanding is None:
         return []
@@ -167,4 +169,5 @@ def understanding_tools(
         allow_private_urls=understanding.allow_private_urls,
     )
     models = AgentMedia(understanding, agent, emit, run_budget)
-    return make(understanding.tools, MediaReader(policy, sources), models, limits)
+    reader = MediaReader(policy, sources, artifacts=artifacts)
+    return make(understanding.tools, reader, models, limits)

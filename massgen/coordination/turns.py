@@ -220,7 +220,7 @@ class TurnRunner:
         policy = None
         if self.run_files is not None:
             policy = self.run_files.agent_files(agent.label, lambda: agent.presenting).policy
-        return understanding_tools(agent, policy, self.emit, self.budget)
+        return understanding_tools(agent, policy, self.emit, self.budget, self.generation.artifacts)
 
     def planning_note(self, agent: AgentState, presenting: bool = False) -> str:
         """The ``<PLANNING MODE>`` block of the agent's prompt: in planning mode, for an

@@ -139,6 +139,13 @@ class Artifacts:
             self.saved.append(artifact)
         return artifact
 
+    def named(self, name: str) -> Artifact | None:
+        """The medium this run saved as ``name`` (``artist-fox.png``; ``artifacts/`` before it
+        is taken too), or None."""
+        name = name.strip().removeprefix(f"{FOLDER}/")
+        with self._lock:
+            return next((a for a in self.saved if a.name == name), None)
+
     def _unique(self, stem: str, ext: str) -> tuple[str, Path]:
         folder = self._folder()
         for number in range(1, 10_000):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,31 @@ def test_one_agent_generates_an_image_another_describes_it_and_the_answer_names_
     assert (
         urls and base64.b64decode(urls[0].split(",", 1)[1]) == Path(artifact["path"]).read_bytes()
     )
+
+
+def test_without_files_a_peer_looks_at_the_medium_by_the_name_its_tool_gave(tmp_path):
+    """A run that grants no files (the CLI's default): the image is only in the run's
+    artifacts, and understand_image takes the name generate_image told the artist to use."""
+    with FakeChatServer(api_key=KEY) as fake:
+        fake.brain = CoordinationBrain(
+            tool_plan={"generate_image": {"prompt": "a red fox", "name": "fox"},
+                       "understand_image": {"path": "painter-fox.png"}}
+        )  # fmt: skip
+        backend = {"type": "chatcompletion", "model": "gpt-4o-mini", "base_url": fake.url,
+                   "api_key": KEY}  # fmt: skip
+        vision = {**backend, "model": VISION, "vision": True}
+        config = {"agents": [{"id": "painter", "backend": backend,
+                              "generation": {"image": {"base_url": fake.url, "api_key": KEY}},
+                              "understanding": {"tools": ["understand_image"],
+                                                "image_model": vision}}]}  # fmt: skip
+        result = asyncio.run(
+            massgen.run("Draw a fox and look at it", config=config, enable_filesystem=False)
+        )
+        seen = [r for r in fake.requests if r.model == VISION]
+
+    [artifact] = result["artifacts"]
+    assert artifact["name"] == "painter-fox.png" and artifact["workspace_path"] is None
+    assert "Name the file painter-fox.png in your answer" in result["final_answer"]
+    assert "[understand_image said: Error" not in result["final_answer"]
+    sent = json.dumps([r.body for r in seen])
+    assert base64.b64encode(Path(artifact["path"]).read_bytes()).decode() in sent

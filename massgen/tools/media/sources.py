@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from massgen.addresses import IPAddress, Resolver, host_addresses, is_public, system_resolver
 from massgen.tools.base import ToolError
 from massgen.workspaces import safe_open
+from massgen.workspaces.artifacts import Artifact, Artifacts
 from massgen.workspaces.paths import PathPolicy, PathRefused
 
 #: Resolves ``(host, port)`` to its addresses (tests substitute one).
@@ -95,8 +96,9 @@ def _mib(size: int) -> str:
 
 
 class MediaReader:
-    """Reads media for one agent: paths through ``policy()`` (None: no files granted in this
-    run), URLs under ``limits``."""
+    """Reads media for one agent: the media this run made, by the name their tool gave
+    (``artifacts``), paths through ``policy()`` (None: no files granted in this run), URLs
+    under ``limits``."""
 
     def __init__(
         self,
@@ -104,10 +106,12 @@ class MediaReader:
         limits: SourceLimits,
         *,
         resolver: Resolver | None = None,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.policy = policy
         self.limits = limits
         self.resolver = resolver or system_resolver
+        self.artifacts = artifacts
 
     async def read(self, given: Any, max_bytes: int | None = None) -> Media:
         """The medium at ``given`` (a path or an http(s) URL), at most ``max_bytes`` long
@@ -124,8 +128,14 @@ class MediaReader:
     # ---------------------------------------------------------------- files
 
     def _read_file(self, given: str, limit: int) -> Media:
+        made = self.artifacts.named(given) if self.artifacts is not None else None
+        if made is not None:  # media the run made are every agent's to look at
+            return _read_artifact(made, limit)
         if self.policy is None:
-            raise ToolError(f"{given}: this run grants no files (give an http(s) URL)")
+            raise ToolError(
+                f"{given}: this run grants no files (give an http(s) URL, or the name of a "
+                "medium made in this run)"
+            )
         try:
             location = self.policy().locate(given)
         except PathRefused as exc:
@@ -211,6 +221,23 @@ class MediaReader:
                         f"({address}); refused (allow_private_urls admits it)"
                     )
         return addresses[0]
+
+
+def _read_artifact(artifact: Artifact, limit: int) -> Media:
+    """A medium this run made, from the run's artifacts folder (massgen's own, never a link)."""
+    if artifact.size > limit:
+        raise too_big(artifact.name, artifact.size, limit)
+    try:
+        fd = os.open(artifact.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ToolError(f"{artifact.name}: {exc.strerror or exc}") from None
+    try:
+        data = safe_open.read_at_most(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise too_big(artifact.name, len(data), limit)
+    return Media(artifact.name, data, sniff(data, artifact.name))
 
 
 def check_url(url: str) -> tuple[str, str, int]:

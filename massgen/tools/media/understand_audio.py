@@ -38,4 +38,4 @@ def tool(reader: MediaReader, models: MediaModels, limits: MediaLimits) -> Tool:
         "Transcribe a recording (WAV, MP3, M4A, OGG, FLAC, WebM) from your files or an http(s) "
         "URL. prompt: names or words it may contain."
     )
-    return Tool(spec(NAME, description, "A file path or an http(s) URL."), run, "media")
+    return Tool(spec(NAME, description), run, "media")

@@ -53,15 +53,23 @@ def arguments(
     return given.get("path", ""), prompt
 
 
-def spec(name: str, description: str, path_help: str) -> ToolSpec:
-    """A tool's spec: a ``path`` (a file or URL) and an optional ``prompt``."""
+#: What a tool's ``path`` may be (:class:`~massgen.tools.media.sources.MediaReader`).
+PATH_HELP = (
+    "A file path, an http(s) URL, or the name of a medium made in this run "
+    "(as its tool named it, e.g. agent1-chart.png)."
+)
+
+
+def spec(name: str, description: str) -> ToolSpec:
+    """A tool's spec: a ``path`` (a file, a URL, a medium of the run) and an optional
+    ``prompt``."""
     return ToolSpec(
         name,
         description,
         {
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": path_help},
+                "path": {"type": "string", "description": PATH_HELP},
                 "prompt": {
                     "type": "string",
                     "description": "What to find out (default: a full description).",

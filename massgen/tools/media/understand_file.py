@@ -68,7 +68,7 @@ def tool(reader: MediaReader, models: MediaModels, limits: MediaLimits) -> Tool:
         "Read a document from your files or an http(s) URL as text: PDF (scanned pages are "
         "read from their images), Word, PowerPoint, Excel, OpenDocument, plain text."
     )
-    return Tool(spec(NAME, description, "A file path or an http(s) URL."), run, "media")
+    return Tool(spec(NAME, description), run, "media")
 
 
 def _text(data: bytes) -> str | None:

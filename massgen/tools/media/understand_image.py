@@ -36,4 +36,4 @@ def tool(reader: MediaReader, models: MediaModels, limits: MediaLimits) -> Tool:
         "Look at an image (PNG, JPEG, GIF, WebP) from your files or an http(s) URL and answer "
         "a question about it (default: describe it)."
     )
-    return Tool(spec(NAME, description, "A file path or an http(s) URL."), run, "media")
+    return Tool(spec(NAME, description), run, "media")

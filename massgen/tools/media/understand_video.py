@@ -50,7 +50,7 @@ def tool(reader: MediaReader, models: MediaModels, limits: MediaLimits) -> Tool:
         "Watch a video (MP4, MOV, WebM, MKV, AVI) from your files or an http(s) URL: frames "
         "sampled through it are described, and its audio track transcribed."
     )
-    return Tool(spec(NAME, description, "A file path or an http(s) URL."), run, "media")
+    return Tool(spec(NAME, description), run, "media")
 
 
 async def describe(media: Media, decoded: Decoded, prompt: str, models: MediaModels) -> str:
