@@ -14,6 +14,7 @@ __all__ = [
     "MassGenClientError",
     "NetworkError",
     "NotFoundError",
+    "PermissionDeniedError",
     "ProviderError",
     "RateLimitError",
     "ValidationError",
@@ -45,7 +46,13 @@ class MassGenClientError(Exception):
 
 
 class AuthenticationError(MassGenClientError):
-    """The API key is missing or not one the server takes (401, 403)."""
+    """The API key is missing or not one the server takes (401), or may not do this (403:
+    :class:`PermissionDeniedError`)."""
+
+
+class PermissionDeniedError(AuthenticationError):
+    """The key is good but what it asked is not allowed (403): an MCP tool the operator did
+    not allow. An :class:`AuthenticationError`, so code that catches that still does."""
 
 
 class RateLimitError(MassGenClientError):
@@ -115,7 +122,9 @@ def error_from_response(status: int, body: Any, headers: Any = None) -> MassGenC
         message = f"HTTP {status}" + (f": {text.strip()[:300]}" if text.strip() else "")
         details = {"type": None, "code": None, "param": None}
     kw: dict[str, Any] = {"status_code": status, "body": body, **details}
-    if status in (401, 403):
+    if status == 403:
+        return PermissionDeniedError(message, **kw)
+    if status == 401:
         return AuthenticationError(message, **kw)
     if status == 429:
         return RateLimitError(message, retry_after=retry_after_seconds(headers or {}), **kw)

@@ -45,7 +45,7 @@ class MCPTools:
         self, name: str, arguments: dict[str, Any] | None = None, *, server: str | None = None
     ) -> MCPToolResult:
         """Run tool ``name`` (``server``: which server's, when several have it). A tool the
-        operator did not allow is refused (403: ``AuthenticationError``, code
+        operator did not allow is refused (403: ``PermissionDeniedError``, code
         ``mcp_tool_not_allowed``), saying how the operator allows it."""
         return self.client.fetch(call_tool(name, arguments, server), MCPToolResult)
 

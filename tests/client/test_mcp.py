@@ -16,6 +16,7 @@ from massgen.client import AsyncClient, Client
 from massgen.client.exceptions import (
     AuthenticationError,
     NotFoundError,
+    PermissionDeniedError,
     ProviderError,
     ValidationError,
 )
@@ -63,9 +64,10 @@ def test_the_peer_sdks_calls(url: str) -> None:
 
 def test_refusals_are_the_clients_exceptions(url: str) -> None:
     with Client(api_key=KEY, base_url=url, max_retries=0) as client:
-        with pytest.raises(AuthenticationError) as refused:
+        with pytest.raises(PermissionDeniedError) as refused:  # a good key, a refused tool
             client.mcp.tools.call(name="echo", arguments={"text": "hi"})
-        assert refused.value.code == "mcp_tool_not_allowed"
+        assert isinstance(refused.value, AuthenticationError)  # as the SDK document catches
+        assert refused.value.status_code == 403 and refused.value.code == "mcp_tool_not_allowed"
         assert "massgen serve --mcp-allow-tool echo" in str(refused.value)
         with pytest.raises(NotFoundError):
             client.mcp.tools.call(name="nope")
