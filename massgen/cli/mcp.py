@@ -29,6 +29,12 @@ def mcp_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Each run's timeout in seconds.")
     ] = None,
+    max_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--max-concurrency", help="Runs at once (default 4); more ask_team calls wait."
+        ),
+    ] = 4,
     log_dir: Annotated[
         str | None,
         typer.Option("--log-dir", help="Record sessions here (default: the user data dir)."),
@@ -66,6 +72,7 @@ def mcp_command(
         config=config,
         context_paths=tuple(context_path or ()),
         timeout=timeout,
+        max_concurrency=max_concurrency,
         log_dir=log_dir,
         no_log=no_log,
         http=http,

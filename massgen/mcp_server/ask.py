@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.types import CallToolResult, TextContent
@@ -20,6 +20,9 @@ from massgen.mcp_server.progress import milestone
 from massgen.mcp_server.sessions import session_uri
 from massgen.mcp_server.team import Team
 from massgen.redaction import redact_env
+
+if TYPE_CHECKING:
+    from massgen.runs import Prepared
 
 #: Sends one progress line (the SDK's ``Context.report_progress``, bound to the call).
 Report = Callable[[float, str], Awaitable[None]]
@@ -51,15 +54,28 @@ async def ask_team(
     context_paths: Sequence[str] | None,
     report: Report,
 ) -> CallToolResult:
-    """Run the team on ``question`` and return its answer, or an error result."""
-    from massgen.runs import ActiveRun
-
+    """Run the team on ``question`` (when one of the server's runs is free) and return its
+    answer, or an error result."""
     if not question.strip():
         return error_result("question: empty; ask the team something")
     try:
         prepared = team.prepare(config, strategy, context_paths)
     except ConfigurationError as exc:
         return error_result(str(exc))
+
+    async def waiting() -> None:
+        limit = team.options.max_concurrency
+        with contextlib.suppress(Exception):  # a client that went away hears nothing
+            await report(0, f"waiting: {limit} run(s) going, the server's --max-concurrency")
+
+    async with team.slot(waiting):
+        return await _run(team, prepared, question, report)
+
+
+async def _run(team: Team, prepared: Prepared, question: str, report: Report) -> CallToolResult:
+    """One run of ``prepared`` on ``question``, its milestones told, its session recorded."""
+    from massgen.runs import ActiveRun
+
     recorder = team.recorder(prepared)
     active = ActiveRun(prepared, question, (), recorder)
     assert active.subscription is not None

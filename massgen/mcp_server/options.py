@@ -10,6 +10,8 @@ from massgen.errors import ConfigurationError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+#: Runs at once unless ``--max-concurrency`` says (each is several model calls at once).
+DEFAULT_MAX_CONCURRENCY = 4
 #: Where the streamable HTTP endpoint answers.
 HTTP_PATH = "/mcp"
 
@@ -18,11 +20,13 @@ HTTP_PATH = "/mcp"
 class McpOptions:
     """The server's own settings: its team (``config``, else the default team), the files
     every run may be granted (``context_paths``: ``PATH`` or ``PATH:write``), the run
-    ``timeout``, where sessions are recorded, and the transport."""
+    ``timeout``, the runs at once (``max_concurrency``; more calls wait their turn), where
+    sessions are recorded, and the transport."""
 
     config: str | None = None
     context_paths: tuple[str, ...] = ()
     timeout: float | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     log_dir: str | None = None
     no_log: bool = False
     http: bool = False
@@ -36,6 +40,10 @@ class McpOptions:
         if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
             raise ConfigurationError(
                 f"--timeout: must be a positive number of seconds, got {self.timeout:g}"
+            )
+        if self.max_concurrency < 1:
+            raise ConfigurationError(
+                f"--max-concurrency: must be 1 or more, got {self.max_concurrency}"
             )
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"--port: must be 0 to 65535, got {self.port}")

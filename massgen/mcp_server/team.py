@@ -9,8 +9,10 @@ config's, as in the CLI, and the files are always the server's grants (:mod:`.gr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from massgen.config.schema import ContextPathConfig
@@ -33,6 +35,19 @@ class Team:
     options: McpOptions
     source: str
     grants: list[ContextPathConfig]
+    slots: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.options.max_concurrency)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, waiting: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+        """One of the server's ``max_concurrency`` runs: while all are taken the call waits
+        its turn (``waiting()`` told first), and a call cancelled while waiting takes none."""
+        if self.slots.locked():
+            await waiting()
+        async with self.slots:
+            yield
 
     @classmethod
     def load(cls, options: McpOptions) -> Team:

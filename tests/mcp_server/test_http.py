@@ -61,6 +61,35 @@ async def test_cancelling_over_http_stops_the_provider_calls(env, tmp_path, fake
             assert not (await client.call_tool("list_configs", {})).is_error
 
 
+async def test_calls_past_max_concurrency_wait_their_turn(env, tmp_path, fake, team_file):
+    fake.hold_after(2)  # the first run's answers, then its votes are held
+    heard: list[str] = []
+
+    async def second_heard(value: float, total: float | None, message: str | None) -> None:
+        heard.append(message or "")
+
+    args = ["--config", str(team_file), "--max-concurrency", "1"]
+    with http_server(args, env, tmp_path) as url:
+        async with Client(url) as first, Client(url) as second:
+            results = {}
+
+            async def ask(client: Client, name: str, **kw: object) -> None:
+                results[name] = await client.call_tool("ask_team", {"question": name}, **kw)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(ask, first, "First?")
+                await until(lambda: len(fake.requests) >= 3)  # the first run, held
+                group.start_soon(lambda: ask(second, "Second?", progress_callback=second_heard))
+                await until(lambda: bool(heard))
+                count = len(fake.requests)
+                await anyio.sleep(1.0)
+                assert len(fake.requests) == count  # the second run has not started
+                fake.release()
+    assert heard[0] == "waiting: 1 run(s) going, the server's --max-concurrency"
+    assert not results["First?"].is_error and not results["Second?"].is_error
+    assert results["Second?"].structured_content["final_answer"]
+
+
 async def test_an_api_key_is_required_once_given(env, tmp_path, fake, team_file):
     args = ["--config", str(team_file), "--api-key", "s3cret-key"]
     with http_server(args, env, tmp_path) as url:
@@ -82,6 +111,7 @@ async def test_an_api_key_is_required_once_given(env, tmp_path, fake, team_file)
         (["--http", "--host", "0.0.0.0"], "needs --api-key"),
         (["--host", "0.0.0.0"], "are for --http"),
         (["--http", "--timeout", "0"], "--timeout"),
+        (["--max-concurrency", "0"], "--max-concurrency: must be 1 or more, got 0"),
     ],
 )
 def test_unsafe_or_wrong_options_stop_it_before_it_serves(env, tmp_path, args, says):
