@@ -147,15 +147,7 @@ class MediaReader:
                 raise ToolError(f"{given}: no such file") from None
             except OSError as exc:
                 raise ToolError(f"{given}: {exc.strerror or exc}") from None
-            try:
-                size = os.fstat(fd).st_size
-                if size > limit:
-                    raise too_big(given, size, limit)
-                data = safe_open.read_at_most(fd, limit + 1)
-            finally:
-                os.close(fd)
-        if len(data) > limit:  # grew while it was read
-            raise too_big(given, len(data), limit)
+            data = _read_whole(fd, given, limit)
         name = location.path.name
         return Media(name, data, sniff(data, name))
 
@@ -225,19 +217,27 @@ class MediaReader:
 
 def _read_artifact(artifact: Artifact, limit: int) -> Media:
     """A medium this run made, from the run's artifacts folder (massgen's own, never a link)."""
-    if artifact.size > limit:
-        raise too_big(artifact.name, artifact.size, limit)
     try:
         fd = os.open(artifact.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise ToolError(f"{artifact.name}: {exc.strerror or exc}") from None
+    data = _read_whole(fd, artifact.name, limit)
+    return Media(artifact.name, data, sniff(data, artifact.name))
+
+
+def _read_whole(fd: int, name: str, limit: int) -> bytes:
+    """All of the open file ``fd`` (closed after), or :func:`too_big` past ``limit`` bytes,
+    before reading or as it grew while it was read."""
     try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise too_big(name, size, limit)
         data = safe_open.read_at_most(fd, limit + 1)
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise too_big(artifact.name, len(data), limit)
-    return Media(artifact.name, data, sniff(data, artifact.name))
+        raise too_big(name, len(data), limit)
+    return data
 
 
 def check_url(url: str) -> tuple[str, str, int]:
