@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -47,6 +49,9 @@ from massgen.providers import endpoint
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
 
+#: Set while a call is made without the ``image_generation`` tool (:func:`without_image_tool`);
+#: a context variable, so the calls in flight on one backend object are apart.
+_NO_IMAGE_TOOL: ContextVar[bool] = ContextVar("massgen_no_image_tool", default=False)
 #: Error codes (in-stream ``error`` events, ``response.failed``) that mean "slow down".
 _RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "too_many_requests"})
 #: ``response.failed`` codes another attempt can fix.
@@ -208,6 +213,17 @@ class _Calls:
         return ToolArgumentsChunk(index, known[0], known[1], delta)
 
 
+@contextlib.contextmanager
+def without_image_tool() -> Iterator[None]:
+    """The calls made inside (in this task) are sent without the ``image_generation`` tool
+    (the run's budget cannot pay for an image)."""
+    token = _NO_IMAGE_TOOL.set(True)
+    try:
+        yield
+    finally:
+        _NO_IMAGE_TOOL.reset(token)
+
+
 class ResponsesBackend(OpenAIHTTPBackend):
     """The Responses API over a pooled ``httpx`` client."""
 
@@ -246,7 +262,7 @@ class ResponsesBackend(OpenAIHTTPBackend):
         include: list[str] = []
         if config.enable_web_search:
             wire_tools.append({"type": "web_search"})
-        if self.image_tool is not None:
+        if self.image_tool is not None and not _NO_IMAGE_TOOL.get():
             wire_tools.append(self.image_tool)
         if config.enable_code_interpreter or config.enable_code_execution:
             wire_tools.append({"type": "code_interpreter", "container": {"type": "auto"}})

@@ -214,11 +214,10 @@ class RunGeneration:
                 self.no_images.add(agent.id)
                 why = f"{exc}; image_generation is not offered to it while the budget is short"
                 self.emit(AgentNotice(agent_id=agent.id, message=why))
-            setattr(backend, "image_tool", None)  # noqa: B010 (a ResponsesBackend's)
-            try:
+            from massgen.backends.openai_responses import without_image_tool
+
+            with without_image_tool():  # this call only: others on the backend keep it
                 yield
-            finally:
-                setattr(backend, "image_tool", tool)  # noqa: B010
             return
         try:
             yield
