@@ -28,6 +28,8 @@ from tests.fakes.chat_server import FakeChatServer, text_of
 from tests.server.conftest import free_port
 from tests.server.support import ask, serving, team
 
+pytestmark = pytest.mark.serial  # latencies under a burst: alone, after the parallel tests
+
 
 @pytest.fixture
 def provider() -> Iterator[FakeChatServer]:

@@ -95,6 +95,7 @@ FINAL = "Copied through tmux: OSC-52-WORKS"
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.serial  # a real terminal's timing: alone, after the parallel tests
 @pytest.mark.parametrize("setting", ["on", "external"])
 def test_y_in_tmux_copies_the_final_answer_as_osc_52(tmp_path: Path, setting: str) -> None:
     """tmux with ``set-clipboard on`` takes OSC 52 into its paste buffer (and passes it on to

@@ -20,9 +20,12 @@ from massgen.testing import FakeChatServer
 from tests.tools.test_generate_then_understand import KEY, VISION, ArtistAndCritic
 from tests.tui.test_terminal import Tmux, clean_env
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
+    ),
+    pytest.mark.serial,  # a real terminal's timing: alone, after the parallel tests
+]
 
 
 def record(log_dir: Path) -> dict:

@@ -20,9 +20,12 @@ from tests.tui.test_terminal import SIZE, Tmux, clean_env
 QUESTION = "What is the capital of France?"
 DEADLINE_S = 45.0
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
+    ),
+    pytest.mark.serial,  # a real terminal's timing: alone, after the parallel tests
+]
 
 
 @pytest.fixture

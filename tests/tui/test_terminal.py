@@ -29,9 +29,12 @@ SIZE = (140, 40)
 FINAL_TEXT = "Paris is the capital of France, says the fake server."
 DEADLINE_S = 30.0
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("tmux") is None, reason="tmux is not installed: no real terminal to run in"
+    ),
+    pytest.mark.serial,  # a real terminal's timing: alone, after the parallel tests
+]
 
 
 @pytest.fixture
