@@ -29,6 +29,7 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Input, OptionList
 
+from massgen.tui.agent_view import ACTIVE
 from massgen.tui.answer_actions import AnswerActions
 from massgen.tui.cards import AgentCard, TabBar
 from massgen.tui.chrome import PLACEHOLDERS, KeyBar, RunHeader, elapsed
@@ -44,7 +45,7 @@ from massgen.tui.run_control import AgentSource, Outcome, RunControl
 from massgen.tui.scoreboard import Scoreboard
 from massgen.tui.sessions_picker import SessionActions
 from massgen.tui.settings import Settings
-from massgen.tui.state import ACTIVE, RunView
+from massgen.tui.state import RunView
 from massgen.tui.steer_control import SteerControl
 from massgen.tui.text import one_line
 from massgen.tui.view_keys import ViewKeys

@@ -11,10 +11,11 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import Static
 
+from massgen.tui.agent_view import ACTIVE, CHARS_PER_TOKEN, AgentView
 from massgen.tui.artifacts import ArtifactView
 from massgen.tui.markdown_view import MarkdownView
 from massgen.tui.media_view import card_lines
-from massgen.tui.state import ACTIVE, CHARS_PER_TOKEN, TURN_TITLES, AgentView
+from massgen.tui.state import TURN_TITLES
 from massgen.tui.text import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
