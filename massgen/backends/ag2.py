@@ -162,7 +162,7 @@ class AG2Backend(OpenAISDKBackend):
                 if calls and turn is not None:
                     history.append(_wire(Message("assistant", text, tool_calls=calls)))
                     for call in calls:
-                        result = await turn.run_tool(call)
+                        result = (await turn.run_tool(call)).text
                         history.append(_wire(Message("tool", result, tool_call_id=call.id)))
                     continue
                 blocks = self._executor.blocks(text) if self._executor and text else []

@@ -54,7 +54,7 @@ from massgen.messages import (
     UsageChunk,
 )
 from massgen.providers import CLAUDE_CODE_TOOLS, endpoint
-from massgen.tools.lending import AgentTurn
+from massgen.tools.lending import AgentTurn, ToolReply
 
 if TYPE_CHECKING:
     from massgen.config.schema import BackendConfig
@@ -304,11 +304,11 @@ class ClaudeCodeBackend(Backend):
 
         async def handler(arguments: dict[str, Any]) -> dict[str, Any]:
             if not own or turn is None:  # a workflow action: the session stops right here
-                text = "Received: massgen takes it from here. Stop now."
+                reply = ToolReply("Received: massgen takes it from here. Stop now.")
             else:
                 call = ToolCall(f"cc-{os.urandom(6).hex()}", spec.name, json.dumps(arguments))
-                text = await turn.run_tool(call)
-            return {"content": [{"type": "text", "text": text}]}
+                reply = await turn.run_tool(call)
+            return {"content": [{"type": "text", "text": reply.text}], "is_error": reply.is_error}
 
         return sdk.SdkMcpTool(spec.name, spec.description, schema, handler)
 

@@ -93,4 +93,5 @@ class Relay:
         if self.action is not None:
             return {"text": "The turn is over: " + TAKEN, "error": True}
         assert self.turn is not None
-        return {"text": await self.turn.run_tool(call), "error": False}
+        reply = await self.turn.run_tool(call)
+        return {"text": reply.text, "error": reply.is_error}

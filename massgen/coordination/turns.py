@@ -43,7 +43,7 @@ from massgen.events import (
 )
 from massgen.messages import MediaChunk, Message, ToolCall, ToolSpec
 from massgen.tools.base import Tool, ToolLimits, ToolResult, close_tools, run_call
-from massgen.tools.lending import AgentTurn
+from massgen.tools.lending import AgentTurn, ToolReply
 from massgen.tools.mcp import MCPHub
 
 MAX_ATTEMPTS_PER_TURN = 3
@@ -398,18 +398,19 @@ class TurnRunner:
         """Run the model's calls of its own tools, concurrently; their results as the
         messages that go back to it (errors included: the turn goes on)."""
 
-        async def one(call: ToolCall) -> ToolResult:
-            tool = own.get(call.name)
-            held = self.planning and not agent.presenting and tool is not None and tool.side_effects
-            if held:
-                assert tool is not None
-                tool = self.plans.setdefault(agent.id, planning.Plan()).hold(tool)
-            result = await run_call(tool, call, self.tool_limits)
-            self._tool_finished(agent, result, planned=held and not result.is_error)
-            return result
-
-        results = await asyncio.gather(*(one(call) for call in calls))
+        results = await asyncio.gather(*(self._run_one(agent, call, own) for call in calls))
         return [Message("tool", r.text, tool_call_id=r.call.id, name=r.call.name) for r in results]
+
+    async def _run_one(self, agent: AgentState, call: ToolCall, own: dict[str, Tool]) -> ToolResult:
+        """One call of the agent's own tools (held in planning mode), with its events."""
+        tool = own.get(call.name)
+        held = self.planning and not agent.presenting and tool is not None and tool.side_effects
+        if held:
+            assert tool is not None
+            tool = self.plans.setdefault(agent.id, planning.Plan()).hold(tool)
+        result = await run_call(tool, call, self.tool_limits)
+        self._tool_finished(agent, result, planned=held and not result.is_error)
+        return result
 
     def _tool_finished(self, agent: AgentState, result: ToolResult, planned: bool = False) -> None:
         call = result.call
@@ -435,7 +436,7 @@ class TurnRunner:
             return None
         limit, used = self.tool_limits.calls_per_turn, 0
 
-        async def run_tool(call: ToolCall) -> str:
+        async def run_tool(call: ToolCall) -> ToolReply:
             nonlocal used
             used += 1
             self.emit(
@@ -450,9 +451,9 @@ class TurnRunner:
             if used > limit:
                 text = f"Error: this turn's {limit} tool calls are used up; act on what you have"
                 self._tool_finished(agent, ToolResult(call, text, True, 0.0, len(text)))
-                return text
-            [message] = await self._run_tools(agent, [call], own)
-            return message.content
+                return ToolReply(text, is_error=True)
+            result = await self._run_one(agent, call, own)
+            return ToolReply(result.text, is_error=result.is_error)
 
         files = None
         if self.run_files is not None:

@@ -38,6 +38,15 @@ class AgentFiles:
     after_command: Callable[[], None] = lambda: None
 
 
+@dataclass(frozen=True)
+class ToolReply:
+    """What one of the agent's own tools answered: its text, and whether it failed (the
+    framework marks the result as an error to its model, as MCP's ``isError`` does)."""
+
+    text: str
+    is_error: bool = False
+
+
 @dataclass
 class AgentTurn:
     """What the engine lends a backend that runs its own agent loop
@@ -45,11 +54,11 @@ class AgentTurn:
 
     Of the offered tools, those named in ``own_tools`` (MCP, custom, file tools) are the
     backend's to call through ``run_tool`` inside its loop (the engine runs them, bounded, and
-    emits their events; errors come back as text). Any other offered tool is a workflow action
-    (``new_answer``, ``vote``): the backend yields it as a
+    emits their events; a failure comes back as its text, marked ``is_error``). Any other
+    offered tool is a workflow action (``new_answer``, ``vote``): the backend yields it as a
     :class:`~massgen.messages.ToolCallChunk` and ends the stream there."""
 
-    run_tool: Callable[[ToolCall], Awaitable[str]]
+    run_tool: Callable[[ToolCall], Awaitable[ToolReply]]
     own_tools: frozenset[str] = frozenset()
     files: AgentFiles | None = None
     #: The longest the engine lets one of the own tools run (a video may take ten minutes):

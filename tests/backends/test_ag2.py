@@ -27,7 +27,7 @@ from massgen.messages import (
     UsageChunk,
 )
 from massgen.tools.commands import bubblewrap_works
-from massgen.tools.lending import AgentTurn
+from massgen.tools.lending import AgentTurn, ToolReply
 from tests.backends.conftest import API_KEY
 from tests.fakes.chat_server import FakeChatServer, Reply
 
@@ -113,9 +113,9 @@ async def test_own_tools_run_through_the_engine_and_their_result_goes_back(
     backend = ag2()
     ran: list[ToolCall] = []
 
-    async def run_tool(call: ToolCall) -> str:
+    async def run_tool(call: ToolCall) -> ToolReply:
         ran.append(call)
-        return str(sum(json.loads(call.arguments).values()))
+        return ToolReply(str(sum(json.loads(call.arguments).values())))
 
     server.enqueue(
         Reply(tool_calls=[("add", '{"a": 2, "b": 3}')]),

@@ -31,7 +31,7 @@ from massgen.messages import (
     UsageChunk,
 )
 from massgen.tools.commands import CommandSettings, bubblewrap_works
-from massgen.tools.lending import AgentFiles, AgentTurn
+from massgen.tools.lending import AgentFiles, AgentTurn, ToolReply
 from massgen.workspaces.paths import PathPolicy
 from tests.fakes.anthropic_server import FakeAnthropicServer, Reply
 from tests.fakes.chat_server import CoordinationBrain
@@ -82,7 +82,7 @@ async def run(
     turn: AgentTurn | None = None,
     messages: list[Message] | None = None,
 ) -> list[Chunk]:
-    async def no_tools(call: ToolCall) -> str:
+    async def no_tools(call: ToolCall) -> ToolReply:
         raise AssertionError(f"unexpected tool {call.name}")
 
     lent = turn or AgentTurn(no_tools)
@@ -133,9 +133,9 @@ async def test_a_workflow_call_ends_the_turn_with_that_call_usage_and_cost(serve
 async def test_the_agents_own_tools_run_through_the_engine(tmp_path):
     ran: list[ToolCall] = []
 
-    async def run_tool(call: ToolCall) -> str:
+    async def run_tool(call: ToolCall) -> ToolReply:
         ran.append(call)
-        return "5"
+        return ToolReply("5")
 
     brain = CoordinationBrain(tool_plan={"add": {"a": 2, "b": 3}})
     with FakeAnthropicServer(api_key=KEY, brain=brain) as server:
@@ -144,6 +144,28 @@ async def test_the_agents_own_tools_run_through_the_engine(tmp_path):
     assert [(c.name, c.parsed_arguments()) for c in ran] == [("add", {"a": 2, "b": 3})]
     [call] = of(chunks, ToolCallChunk)  # only the action: the engine shows its own tools
     assert "[add said: 5]" in call.call.parsed_arguments()["content"]
+
+
+async def test_a_failed_own_tool_reaches_claude_marked_as_an_error(tmp_path):
+    async def run_tool(call: ToolCall) -> ToolReply:
+        return ToolReply("Error: add: the adder is out of order", is_error=True)
+
+    brain = CoordinationBrain(tool_plan={"add": {"a": 2, "b": 3}})
+    with FakeAnthropicServer(api_key=KEY, brain=brain) as server:
+        await run(
+            make(server, tmp_path), [ADD, NEW_ANSWER], AgentTurn(run_tool, frozenset({"add"}))
+        )
+        bodies = [r.body for r in server.requests]
+    results = [
+        block
+        for body in bodies
+        for message in body.get("messages", ())
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_result"
+    ]
+    [failed] = [r for r in results if "adder is out of order" in json.dumps(r.get("content"))]
+    assert failed.get("is_error") is True  # the Messages API's own error mark, not just text
 
 
 async def test_a_presentation_streams_the_final_text(server, tmp_path):

@@ -37,7 +37,7 @@ from massgen.messages import (
     UsageChunk,
 )
 from massgen.tools.bubblewrap import bubblewrap_works
-from massgen.tools.lending import AgentTurn
+from massgen.tools.lending import AgentTurn, ToolReply
 from tests.fakes.chat_server import CoordinationBrain
 from tests.fakes.responses_server import FakeResponsesServer
 
@@ -110,7 +110,7 @@ def make(server: FakeResponsesServer | None, tmp_path: Path, **fields: Any) -> B
 async def run(
     backend: Backend, tools: list[ToolSpec] | None = None, turn: AgentTurn | None = None
 ) -> list[Chunk]:
-    async def no_tools(call: ToolCall) -> str:
+    async def no_tools(call: ToolCall) -> ToolReply:
         raise AssertionError(f"unexpected tool {call.name}")
 
     lent = turn or AgentTurn(no_tools)
@@ -164,9 +164,9 @@ async def test_a_workflow_call_reaches_massgen_through_the_mcp_bridge_with_usage
 async def test_the_agents_own_tools_run_through_the_engine(tmp_path):
     ran: list[ToolCall] = []
 
-    async def run_tool(call: ToolCall) -> str:
+    async def run_tool(call: ToolCall) -> ToolReply:
         ran.append(call)
-        return "5"
+        return ToolReply("5")
 
     brain = CoordinationBrain(tool_plan={"add": {"a": 2, "b": 3}})
     with FakeResponsesServer(api_key=KEY, brain=brain) as server:
@@ -178,6 +178,34 @@ async def test_the_agents_own_tools_run_through_the_engine(tmp_path):
     assert [(c.name, c.parsed_arguments()) for c in ran] == [("add", {"a": 2, "b": 3})]
     [call] = of(chunks, ToolCallChunk)
     assert re.search(r"\[add said: .*\b5\]", call.call.parsed_arguments()["content"], re.S)
+
+
+async def test_a_failed_own_tool_reaches_codex_marked_as_an_error(tmp_path):
+    """The bridge answers Codex's MCP call with ``isError`` when the engine says the tool
+    failed (Codex records it as a failed call; the Responses API is sent the same text)."""
+    import sys
+
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from massgen.backends.codex_relay import Relay
+
+    replies = {"add": ToolReply("5"), "div": ToolReply("Error: div: by zero", is_error=True)}
+
+    async def run_tool(call: ToolCall) -> ToolReply:
+        return replies[call.name]
+
+    div = ToolSpec("div", "Divide.", ADD.parameters)
+    turn = AgentTurn(run_tool, frozenset({"add", "div"}))
+    socket = tmp_path / "bridge.sock"
+    bridge = StdioServerParameters(
+        command=sys.executable, args=["-m", "massgen.backends.codex_bridge", str(socket)]
+    )
+    async with Relay(socket, [ADD, div], turn), Client(bridge) as session:
+        good = await session.call_tool("add", {"a": 2, "b": 3})
+        bad = await session.call_tool("div", {"a": 2, "b": 0})
+    assert not good.is_error and good.content[0].text == "5"
+    assert bad.is_error and bad.content[0].text == "Error: div: by zero"
 
 
 async def test_a_presentation_streams_the_final_text(server, tmp_path):

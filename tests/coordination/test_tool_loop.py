@@ -15,6 +15,7 @@ from massgen.coordination.state import AgentSpec
 from massgen.events import EventBus
 from massgen.messages import ToolCall
 from massgen.tools.custom import tool_from_function
+from massgen.tools.lending import ToolReply
 from tests.support.scripted import ScriptedBackend, Step, answer, say, vote
 
 
@@ -193,7 +194,7 @@ class LoopingBackend(ScriptedBackend):
     def __init__(self, agent_id, script, own_calls):
         super().__init__(agent_id, script)
         self.own_calls = own_calls
-        self.seen: list[tuple[frozenset, str]] = []
+        self.seen: list[tuple[frozenset, ToolReply]] = []
 
     async def stream(self, messages, tools=None, *, response_format=None, turn=None):
         assert turn is not None, "the engine lends a turn with each call"
@@ -217,9 +218,10 @@ async def test_an_agent_loop_backend_runs_its_tools_through_the_engine() -> None
     ]
     result = await Coordinator(agents, OrchestratorConfig(), bus).run("q")
     assert answer_of(result) == "5"
-    own, text = looping.seen[0]
-    assert {"add", "slow", "broken", "huge"} <= own and text == "5"
-    assert looping.seen[1][1].startswith("Error: there is no tool named 'nope'")
+    own, reply = looping.seen[0]
+    assert {"add", "slow", "broken", "huge"} <= own and reply == ToolReply("5")
+    unknown = looping.seen[1][1]  # a failure, marked as one for the framework's model
+    assert unknown.is_error and unknown.text.startswith("Error: there is no tool named 'nope'")
     started = [e for e in events if e.type == "tool_call_started" and e.agent_id == "a1"]
     assert [e.name for e in started][:2] == ["add", "nope"]
     assert finished(events, "add")[0].result == "5"
@@ -235,5 +237,5 @@ async def test_an_agent_loop_backend_is_bounded_in_tool_calls() -> None:
     ]
     config = OrchestratorConfig(max_tool_calls_per_turn=2)
     await Coordinator(agents, config, EventBus()).run("q")
-    assert [text for _, text in looping.seen[:3]][:2] == ["2", "2"]
-    assert "tool calls are used up" in looping.seen[2][1]
+    assert [reply for _, reply in looping.seen[:2]] == [ToolReply("2"), ToolReply("2")]
+    assert looping.seen[2][1].is_error and "tool calls are used up" in looping.seen[2][1].text
