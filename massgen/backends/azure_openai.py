@@ -15,6 +15,14 @@ if TYPE_CHECKING:
 DEFAULT_API_VERSION = "2024-10-21"  # the current GA version of the data-plane API
 
 
+def keyed(headers: dict[str, str], api_key: str | None) -> dict[str, str]:
+    """OpenAI's request ``headers`` as Azure takes them: the key in ``api-key``, no bearer."""
+    headers = {k: v for k, v in headers.items() if k != "Authorization"}
+    if api_key:
+        headers["api-key"] = api_key
+    return headers
+
+
 class AzureOpenAIBackend(ChatCompletionsBackend):
     type = "azure_openai"
 
@@ -54,8 +62,4 @@ class AzureOpenAIBackend(ChatCompletionsBackend):
         return {"api-version": self.api_version}
 
     def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        headers.pop("Authorization", None)
-        if self.api_key:
-            headers["api-key"] = self.api_key
-        return headers
+        return keyed(super().headers(), self.api_key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from urllib.parse import quote
 
+from massgen.backends.azure_openai import keyed
 from massgen.backends.media_openai import OpenAIMedia
 from massgen.errors import ConfigurationError
 
@@ -46,8 +47,4 @@ class AzureMedia(OpenAIMedia):
         )
 
     def headers(self) -> dict[str, str]:
-        headers = super().headers()
-        headers.pop("Authorization", None)
-        if self.api_key:
-            headers["api-key"] = self.api_key
-        return headers
+        return keyed(super().headers(), self.api_key)

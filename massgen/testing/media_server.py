@@ -96,8 +96,10 @@ def mp4(seconds: int = 4) -> bytes:
         return container_mp4(seconds)
 
 
-def encoded_mp4(seconds: int, fps: int = 2) -> bytes:
-    """An MP4 with an H.264 (or MPEG-4 Part 2) video track and an AAC audio track."""
+def encoded_mp4(seconds: int, fps: int = 2, size: tuple[int, int] = (64, 36)) -> bytes:
+    """An MP4 of ``size`` frames of changing colour, ``fps`` a second (H.264, or MPEG-4
+    Part 2 where this PyAV has no x264), and a 440 Hz tone (AAC)."""
+    width, height = size
     import av
     import numpy as np
 
@@ -107,11 +109,11 @@ def encoded_mp4(seconds: int, fps: int = 2) -> bytes:
             video = out.add_stream("libx264", rate=fps)
         except Exception:  # a PyAV built without x264
             video = out.add_stream("mpeg4", rate=fps)
-        video.width, video.height, video.pix_fmt = 64, 36, "yuv420p"
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         audio = out.add_stream("aac", rate=16_000)
         audio.layout = "mono"
         for i in range(seconds * fps):
-            pixels = np.full((36, 64, 3), (40 + i * 25) % 255, dtype=np.uint8)
+            pixels = np.full((height, width, 3), (40 + i * 25) % 255, dtype=np.uint8)
             out.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
         out.mux(video.encode())
         samples = 16_000 * seconds

@@ -33,36 +33,10 @@ def wav(path: Path, seconds: float = 0.5, rate: int = 16_000) -> Path:
 
 
 def mp4(path: Path, seconds: int = 2, fps: int = 5) -> Path:
-    """A tiny MP4: frames of changing colour (H.264 or MPEG-4 Part 2, whichever this PyAV
-    has) and a sine tone (AAC)."""
-    import av
-    import numpy as np
+    """A tiny MP4: 64x48 frames of changing colour and a sine tone (the fake Sora's encoder)."""
+    from massgen.testing.media_server import encoded_mp4
 
-    with av.open(str(path), mode="w") as out:
-        try:
-            video = out.add_stream("libx264", rate=fps)
-        except Exception:
-            video = out.add_stream("mpeg4", rate=fps)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        audio = out.add_stream("aac", rate=16_000)
-        audio.layout = "mono"
-        for i in range(seconds * fps):
-            pixels = np.full((48, 64, 3), (i * 20) % 255, dtype=np.uint8)
-            for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        samples = 16_000 * seconds
-        tone = (np.sin(2 * np.pi * 440 * np.arange(samples) / 16_000) * 0.3).astype(np.float32)
-        for start in range(0, samples, 1024):
-            frame = av.AudioFrame.from_ndarray(
-                tone[None, start : start + 1024], format="fltp", layout="mono"
-            )
-            frame.sample_rate = 16_000
-            for packet in audio.encode(frame):
-                out.mux(packet)
-        for packet in audio.encode():
-            out.mux(packet)
+    path.write_bytes(encoded_mp4(seconds, fps, (64, 48)))
     return path
 
 
