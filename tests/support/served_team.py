@@ -59,10 +59,11 @@ ARTIST_PROVIDER_KEY = "sk-provider-artist-0123456789"
 
 
 @contextmanager
-def served_artist(folder: Path) -> Iterator[ServedTeam]:
-    """A real ``massgen serve`` (the key :data:`API_KEY`) whose one agent, ``artist``, draws
-    a kite with ``generate_image`` on the fake Images API (``artist-kite.png``, a real PNG)
-    before it answers; without session logs, the server keeps the media under ``folder``."""
+def served_artist(folder: Path, *other_keys: str) -> Iterator[ServedTeam]:
+    """A real ``massgen serve`` (the key :data:`API_KEY`, and ``other_keys``) whose one agent,
+    ``artist``, draws a kite with ``generate_image`` on the fake Images API
+    (``artist-kite.png``, a real PNG) before it answers; without session logs, the server
+    keeps the media under ``folder``."""
     from massgen.testing import CoordinationBrain
 
     with FakeChatServer(api_key=ARTIST_PROVIDER_KEY) as provider:
@@ -76,6 +77,7 @@ def served_artist(folder: Path) -> Iterator[ServedTeam]:
         config.write_text(yaml.safe_dump({
             "agents": [{"id": "artist", "backend": backend, "generation": {"image": image}}],
         }))  # fmt: skip
-        args = ["--api-key", API_KEY, "--db", f"sqlite:///{folder / 'artist.db'}"]
+        keys = [arg for key in (API_KEY, *other_keys) for arg in ("--api-key", key)]
+        args = [*keys, "--db", f"sqlite:///{folder / 'artist.db'}"]
         with massgen_serve(config, *args, env={"TMPDIR": str(folder)}) as process:
             yield ServedTeam(process.url, provider)
